@@ -1,0 +1,118 @@
+// Starts and stops a private nats-server process (JetStream on, loopback only).
+// Used by the embedded local cluster, by `troupe up`, and by the test setup.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import path from "node:path";
+
+export class NatsServerMissingError extends Error {
+  override name = "NatsServerMissingError";
+  constructor() {
+    super(
+      "nats-server was not found on PATH. Install it with `apt-get install -y nats-server` " +
+        "(Debian/Ubuntu) or run `bash scripts/setup.sh`.",
+    );
+  }
+}
+
+export class NatsServerStartError extends Error {
+  override name = "NatsServerStartError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface NatsServerOptions {
+  /** Folder for the config, the JetStream store and the ports file. Created if missing. */
+  dir: string;
+  /** Port to listen on; 0 (default) picks a free one. Reuse a port to restart "the same" server. */
+  port?: number;
+  /** When set, clients must present this token. */
+  token?: string;
+  /** Largest message in bytes (default 8 MiB). */
+  maxPayload?: number;
+  /** How long to wait for the server to listen (default 10 s). */
+  startTimeoutMs?: number;
+}
+
+export interface NatsServerHandle {
+  url: string;
+  port: number;
+  pid: number;
+  dir: string;
+  process: ChildProcess;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function natsServerAvailable(): boolean {
+  const r = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
+  return r.status === 0;
+}
+
+function writeConfig(opts: NatsServerOptions): string {
+  const storeDir = path.join(opts.dir, "jetstream");
+  mkdirSync(storeDir, { recursive: true });
+  const lines = [
+    `listen: 127.0.0.1:${opts.port ?? -1}`,
+    `ports_file_dir: ${JSON.stringify(opts.dir)}`,
+    `max_payload: ${opts.maxPayload ?? 8 * 1024 * 1024}`,
+    `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
+  ];
+  if (opts.token) lines.push(`authorization { token: ${JSON.stringify(opts.token)} }`);
+  const file = path.join(opts.dir, "nats-server.conf");
+  writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
+  return file;
+}
+
+function readPort(dir: string, pid: number): number | undefined {
+  const name = readdirSync(dir).find((f) => f.endsWith(`_${pid}.ports`));
+  if (!name) return undefined;
+  try {
+    const ports = JSON.parse(readFileSync(path.join(dir, name), "utf8")) as { nats?: string[] };
+    const url = ports.nats?.[0];
+    return url ? Number(new URL(url).port) : undefined;
+  } catch {
+    return undefined; // file half-written; try again
+  }
+}
+
+export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServerHandle> {
+  if (!natsServerAvailable()) throw new NatsServerMissingError();
+  mkdirSync(opts.dir, { recursive: true });
+  const conf = writeConfig(opts);
+  const child = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new NatsServerStartError("nats-server did not start");
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
+  let port: number | undefined;
+  while (port === undefined) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new NatsServerStartError(`nats-server exited while starting: ${stderr.trim()}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new NatsServerStartError(`nats-server did not listen within the start timeout: ${stderr.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    if (existsSync(opts.dir)) port = readPort(opts.dir, pid);
+  }
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid,
+    dir: opts.dir,
+    process: child,
+    async stop(graceMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
