@@ -37,8 +37,20 @@ export interface GptModel {
   forwardBackward(inputs: Int32Array, targets: Int32Array, batch: number, gradScale: number): Promise<StepResult>;
   /** Forward only: mean loss (validation). */
   evaluate(inputs: Int32Array, targets: Int32Array, batch: number): Promise<number>;
-  /** Forward only: logits of the last position of each sequence, [batch, vocab] (generation). */
-  lastLogits(inputs: Int32Array, batch: number, length: number): Promise<Float32Array>;
+  /** Forward only: log-probability of each target token, [batch * seqLen] (evaluation by log-likelihood). */
+  tokenLogProbs(inputs: Int32Array, targets: Int32Array, batch: number): Promise<Float32Array>;
+  /** An incremental decoder with a KV cache for `batch` sequences (generation). */
+  createDecoder(batch: number): Decoder;
+}
+
+/** Incremental decoding with a key/value cache: feed one token per sequence, get next-token logits. */
+export interface Decoder {
+  /** Tokens already in the cache (same for every sequence). At most config.seqLen. */
+  readonly length: number;
+  /** Append one token per sequence ([batch]); returns logits for the next token, [batch, vocab]. */
+  step(tokens: Int32Array): Promise<Float32Array>;
+  /** Forget the cache. */
+  reset(): void;
 }
 
 export interface AdamWConfig {
