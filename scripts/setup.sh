@@ -18,4 +18,5 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# Not `npm ci`: vite lists a Windows-only optional package that this registry lacks, which `npm ci` refuses.
+npm install --no-audit --no-fund
