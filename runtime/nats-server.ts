@@ -1,7 +1,7 @@
 // Starts and stops a private nats-server process (JetStream on, loopback only).
 // Used by the embedded local cluster, by `troupe up`, and by the test setup.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 
 export class NatsServerMissingError extends Error {
@@ -32,6 +32,11 @@ export interface NatsServerOptions {
   maxPayload?: number;
   /** How long to wait for the server to listen (default 10 s). */
   startTimeoutMs?: number;
+  /**
+   * Run in its own process group, outliving this process (`troupe up`); output goes to
+   * `<dir>/nats-server.log`.
+   */
+  detached?: boolean;
 }
 
 export interface NatsServerHandle {
@@ -80,22 +85,32 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   if (!natsServerAvailable()) throw new NatsServerMissingError();
   mkdirSync(opts.dir, { recursive: true });
   const conf = writeConfig(opts);
-  const child = spawn("nats-server", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
+  const logFile = path.join(opts.dir, "nats-server.log");
+  let logFd: number | undefined;
+  if (opts.detached) logFd = openSync(logFile, "a", 0o600);
+  const child = opts.detached
+    ? spawn("nats-server", ["-c", conf], { stdio: ["ignore", logFd, logFd], detached: true })
+    : spawn("nats-server", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  if (logFd !== undefined) {
+    closeSync(logFd);
+    child.unref();
+  }
+  let stderrBuf = "";
   child.stderr?.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
+    stderrBuf = (stderrBuf + d.toString()).slice(-4000);
   });
+  const stderrText = () => (opts.detached && existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-4000) : stderrBuf);
   const pid = child.pid;
   if (pid === undefined) throw new NatsServerStartError("nats-server did not start");
   const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
   let port: number | undefined;
   while (port === undefined) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new NatsServerStartError(`nats-server exited while starting: ${stderr.trim()}`);
+      throw new NatsServerStartError(`nats-server exited while starting: ${stderrText().trim()}`);
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new NatsServerStartError(`nats-server did not listen within the start timeout: ${stderr.trim()}`);
+      throw new NatsServerStartError(`nats-server did not listen within the start timeout: ${stderrText().trim()}`);
     }
     await new Promise((r) => setTimeout(r, 20));
     if (existsSync(opts.dir)) port = readPort(opts.dir, pid);

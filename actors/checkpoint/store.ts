@@ -1,0 +1,229 @@
+// Checkpoints on disk: <root>/step-00000042/{manifest.json, model-p0-t0.safetensors, optimizer-p0-t0.safetensors}
+// and <root>/latest (the name of the newest whole checkpoint). A step folder is written under a temporary
+// name and renamed when whole; `latest` is replaced (write + rename) only after that, so a crash at any
+// moment leaves the previous checkpoint readable. Loading checks sizes and sha256 of every file first.
+import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { NamedTensor } from "../model/types.ts";
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  manifestSchema,
+  type CheckpointManifest,
+  type TensorRecord,
+} from "./manifest.ts";
+import { decodeSafetensors, sha256File, writeSafetensors, type TensorEntry } from "./safetensors.ts";
+import { createHash } from "node:crypto";
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface CheckpointContent {
+  step: number;
+  tokensSeen: number;
+  samplesSeen: number;
+  seed: number;
+  data: CheckpointManifest["data"];
+  config: unknown;
+  metrics?: Record<string, number>;
+  params: readonly NamedTensor[];
+  optimizerState: readonly NamedTensor[];
+  optimizerStepCount: number;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  manifest: CheckpointManifest;
+  params: Map<string, TensorEntry>;
+  optimizerState: Map<string, TensorEntry>;
+}
+
+const LATEST = "latest";
+const STEP_DIR = /^step-(\d+)$/;
+const MODEL_FILE = "model-p0-t0.safetensors";
+const OPTIMIZER_FILE = "optimizer-p0-t0.safetensors";
+
+export function stepDirName(step: number): string {
+  return `step-${String(step).padStart(8, "0")}`;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tensorRecords(tensors: readonly NamedTensor[], kind: TensorRecord["kind"], file: string): TensorRecord[] {
+  return tensors.map((t) => ({
+    name: t.name,
+    kind,
+    file,
+    dtype: "F32" as const,
+    globalShape: [...t.shape],
+    shape: [...t.shape],
+    offset: t.shape.map(() => 0),
+  }));
+}
+
+/** Writes a checkpoint for `content.step` under `root`, points `latest` at it, keeps the newest `keep`. */
+export function saveCheckpoint(root: string, content: CheckpointContent, options: { keep: number }): string {
+  mkdirSync(root, { recursive: true });
+  const name = stepDirName(content.step);
+  const finalDir = path.join(root, name);
+  // Same step ⇒ same state (training is deterministic): an existing whole checkpoint is kept as is.
+  if (!existsSync(path.join(finalDir, MANIFEST_FILE))) {
+    const tmpDir = path.join(root, `.tmp-${name}-${process.pid}`);
+    rmSync(tmpDir, { recursive: true, force: true });
+    mkdirSync(tmpDir);
+    const meta = { step: String(content.step), format: MANIFEST_FORMAT };
+    const files = [
+      { file: MODEL_FILE, tensors: content.params, metadata: meta },
+      {
+        file: OPTIMIZER_FILE,
+        tensors: content.optimizerState,
+        metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) },
+      },
+    ].map(({ file, tensors, metadata }) => {
+      const full = path.join(tmpDir, file);
+      const sha256 = writeSafetensors(full, tensors, metadata);
+      return { file, bytes: statSync(full).size, sha256 };
+    });
+    const manifest: CheckpointManifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      createdAt: new Date().toISOString(),
+      step: content.step,
+      tokensSeen: content.tokensSeen,
+      samplesSeen: content.samplesSeen,
+      seed: content.seed,
+      data: content.data,
+      optimizer: { stepCount: content.optimizerStepCount },
+      layout: { dp: 1, pp: 1, tp: 1 },
+      config: content.config,
+      metrics: content.metrics ?? {},
+      files,
+      tensors: [...tensorRecords(content.params, "param", MODEL_FILE), ...tensorRecords(content.optimizerState, "optimizer", OPTIMIZER_FILE)],
+    };
+    const manifestPath = path.join(tmpDir, MANIFEST_FILE);
+    writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
+    const fd = openSync(manifestPath, "r");
+    fsyncSync(fd);
+    closeSync(fd);
+    rmSync(finalDir, { recursive: true, force: true }); // a folder without a manifest is an unfinished leftover
+    renameSync(tmpDir, finalDir);
+  }
+  const latestTmp = path.join(root, `${LATEST}.tmp-${process.pid}`);
+  writeFileSync(latestTmp, name + "\n");
+  renameSync(latestTmp, path.join(root, LATEST));
+  fsyncDir(root);
+  pruneCheckpoints(root, options.keep);
+  return finalDir;
+}
+
+/** Step folders under root, oldest first. */
+export function listCheckpoints(root: string): { step: number; dir: string }[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .map((n) => ({ n, m: STEP_DIR.exec(n) }))
+    .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
+    .map(({ n, m }) => ({ step: Number(m[1]), dir: path.join(root, n) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Deletes all but the newest `keep` checkpoints (never the one `latest` names) and stale temporaries. */
+export function pruneCheckpoints(root: string, keep: number): void {
+  const latest = latestCheckpointDir(root);
+  const all = listCheckpoints(root);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+    if (c.dir !== latest) rmSync(c.dir, { recursive: true, force: true });
+  }
+  for (const n of readdirSync(root)) {
+    if (n.startsWith(".tmp-") && !n.endsWith(`-${process.pid}`)) rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+}
+
+/** The folder `latest` names, or undefined when there is no checkpoint yet. */
+export function latestCheckpointDir(root: string): string | undefined {
+  const pointer = path.join(root, LATEST);
+  if (!existsSync(pointer)) return undefined;
+  const name = readFileSync(pointer, "utf8").trim();
+  if (!STEP_DIR.test(name)) throw new CheckpointError(`${pointer}: does not name a checkpoint folder (got ${JSON.stringify(name)})`);
+  return path.join(root, name);
+}
+
+function readManifest(dir: string): CheckpointManifest {
+  const file = path.join(dir, MANIFEST_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (cause) {
+    const why = existsSync(file) ? "is not valid JSON (corrupt or truncated)" : "is missing";
+    throw new CheckpointError(`checkpoint manifest ${file} ${why}`, { cause });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CheckpointError(`checkpoint manifest ${file} is invalid at \`${issue.path.join(".")}\`: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** Reads and verifies a checkpoint folder. Any mismatch is refused with the offending file named. */
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  const manifest = readManifest(dir);
+  const contents = new Map<string, Map<string, TensorEntry>>();
+  for (const f of manifest.files) {
+    const file = path.join(dir, f.file);
+    if (!existsSync(file)) throw new CheckpointError(`checkpoint file ${file} is missing`);
+    const bytes = readFileSync(file);
+    if (bytes.length !== f.bytes) {
+      throw new CheckpointError(`checkpoint file ${file} is truncated or damaged: ${bytes.length} bytes, the manifest says ${f.bytes}`);
+    }
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    if (sha256 !== f.sha256) {
+      throw new CheckpointError(`checkpoint file ${file} is corrupt: sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…`);
+    }
+    try {
+      contents.set(f.file, decodeSafetensors(file, bytes).tensors);
+    } catch (cause) {
+      throw new CheckpointError(`checkpoint file ${file} cannot be read: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const params = new Map<string, TensorEntry>();
+  const optimizerState = new Map<string, TensorEntry>();
+  for (const t of manifest.tensors) {
+    const entry = contents.get(t.file)?.get(t.name);
+    const file = path.join(dir, t.file);
+    if (!entry) throw new CheckpointError(`checkpoint file ${file} lacks tensor ${t.name} listed in the manifest`);
+    if (entry.shape.join(",") !== t.shape.join(",")) {
+      throw new CheckpointError(`checkpoint file ${file}: tensor ${t.name} has shape [${entry.shape}] but the manifest says [${t.shape}]`);
+    }
+    (t.kind === "param" ? params : optimizerState).set(t.name, entry);
+  }
+  return { dir, manifest, params, optimizerState };
+}
+
+/** Copies checkpoint tensors into live tensors (in place), requiring the same names and shapes. */
+export function copyTensorsInto(targets: readonly NamedTensor[], source: Map<string, TensorEntry>, what: string): void {
+  if (targets.length !== source.size) {
+    throw new CheckpointError(`${what}: the checkpoint has ${source.size} tensors, the model has ${targets.length}`);
+  }
+  for (const t of targets) {
+    const s = source.get(t.name);
+    if (!s) throw new CheckpointError(`${what}: the checkpoint has no tensor ${t.name}`);
+    if (s.shape.join(",") !== t.shape.join(",")) {
+      throw new CheckpointError(`${what}: tensor ${t.name} has shape [${s.shape}] in the checkpoint, [${t.shape}] in the model`);
+    }
+    t.data.set(s.data);
+  }
+}
+
+export { sha256File };

@@ -1,0 +1,47 @@
+// Parameters and gradients live in two flat native buffers; each tensor is a 64-byte-aligned view into them,
+// so zeroing gradients is one pass and checkpoints still see named tensors.
+import type { NamedTensor } from "./types.ts";
+import { elementCount, type ParameterSpec } from "./param-layout.ts";
+
+const ALIGN = 16; // floats = 64 bytes
+
+export class ParameterStore {
+  readonly params: NamedTensor[] = [];
+  readonly grads: NamedTensor[] = [];
+  readonly flatParams: Float32Array;
+  readonly flatGrads: Float32Array;
+  private readonly byName = new Map<string, { param: Float32Array; grad: Float32Array }>();
+
+  constructor(layout: readonly ParameterSpec[], alloc: (n: number) => Float32Array) {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const spec of layout) {
+      offsets.push(total);
+      total += Math.ceil(elementCount(spec.shape) / ALIGN) * ALIGN;
+    }
+    this.flatParams = alloc(total);
+    this.flatGrads = alloc(total);
+    layout.forEach((spec, i) => {
+      const n = elementCount(spec.shape);
+      const param = this.flatParams.subarray(offsets[i]!, offsets[i]! + n);
+      const grad = this.flatGrads.subarray(offsets[i]!, offsets[i]! + n);
+      this.params.push({ name: spec.name, shape: [...spec.shape], data: param });
+      this.grads.push({ name: spec.name, shape: [...spec.shape], data: grad });
+      this.byName.set(spec.name, { param, grad });
+    });
+  }
+
+  param(name: string): Float32Array {
+    return this.get(name).param;
+  }
+
+  grad(name: string): Float32Array {
+    return this.get(name).grad;
+  }
+
+  private get(name: string) {
+    const e = this.byName.get(name);
+    if (!e) throw new Error(`no parameter named '${name}'`);
+    return e;
+  }
+}

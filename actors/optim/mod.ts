@@ -1,0 +1,1 @@
+export { AdamW, createAdamW, clipScale, DEFAULT_ADAMW, OptimizerError, type ParameterSource } from "./adamw.ts";

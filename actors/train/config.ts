@@ -1,0 +1,223 @@
+// Training configuration: a YAML file validated with zod. A bad config is refused before anything
+// starts, with one message per problem naming the field path, the value found and what is allowed.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+export class TrainConfigError extends Error {
+  override name = "TrainConfigError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const positiveNumber = z.number().positive();
+
+const modelSchema = z
+  .object({
+    layers: positiveInt,
+    dModel: positiveInt,
+    heads: positiveInt,
+    seqLen: positiveInt,
+  })
+  .strict()
+  .refine((m) => m.dModel % m.heads === 0, { message: "dModel must be divisible by heads", path: ["dModel"] });
+
+const dataSchema = z
+  .object({
+    corpus: z.literal("brown"),
+    vocabSize: z.number().int().min(257, "must be at least 257 (256 bytes + the end-of-text token)").max(65536),
+    /** Documents of each of the corpus's genres held out for validation (Brown: 15 genres). */
+    heldOutPerGenre: z.number().int().min(1).max(20).default(2),
+    /** Chooses which documents are held out. */
+    seed: nonNegativeInt.default(1234),
+    cacheDir: z.string().min(1).optional(),
+  })
+  .strict();
+
+const optimizerSchema = z
+  .object({
+    lr: positiveNumber.max(1),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.95),
+    eps: positiveNumber.default(1e-8),
+    weightDecay: z.number().min(0).default(0.1),
+    clip: positiveNumber.default(1.0),
+  })
+  .strict();
+
+const batchSchema = z
+  .object({
+    /** Final global batch size, in sequences. */
+    size: positiveInt,
+    /** Sequences per forward/backward; the step accumulates size / microBatch micro-batches. */
+    microBatch: positiveInt,
+    /** Optional ramp-up (MT-NLG): start at `start`, grow by `increment` in equal slices of `rampTokens`. */
+    rampStart: positiveInt.optional(),
+    rampIncrement: positiveInt.optional(),
+    rampTokens: nonNegativeInt.optional(),
+  })
+  .strict();
+
+const scheduleSchema = z
+  .object({
+    warmupTokens: nonNegativeInt,
+    /** Token count at which the cosine reaches minLrRatio · peak (the decay horizon). */
+    decayTokens: positiveInt,
+    minLrRatio: z.number().min(0).max(1).default(0.1),
+  })
+  .strict()
+  .refine((s) => s.decayTokens > s.warmupTokens, {
+    message: "decayTokens must be greater than warmupTokens",
+    path: ["decayTokens"],
+  });
+
+const trainSchema = z
+  .object({
+    tokens: positiveInt.optional(),
+    steps: positiveInt.optional(),
+  })
+  .strict()
+  .refine((t) => (t.tokens === undefined) !== (t.steps === undefined), {
+    message: "set exactly one of train.tokens or train.steps",
+  });
+
+const evalSchema = z
+  .object({
+    /** Validation loss every `interval` steps (and at the end). */
+    interval: positiveInt,
+    /** Held-out micro-batches averaged per validation. */
+    batches: positiveInt.default(8),
+  })
+  .strict();
+
+const checkpointSchema = z
+  .object({
+    interval: positiveInt,
+    keep: positiveInt.default(3),
+  })
+  .strict();
+
+const samplesSchema = z
+  .object({
+    prompts: z.array(z.string().min(1)).default(["The ", "He said that", "In the morning"]),
+    tokens: positiveInt.default(40),
+    temperature: z.number().positive().max(10).default(0.8),
+  })
+  .strict();
+
+export const trainConfigSchema = z
+  .object({
+    name: z.string().min(1).default("run"),
+    seed: nonNegativeInt.default(1234),
+    runDir: z.string().min(1).optional(),
+    threads: z.number().int().min(1).max(256).default(1),
+    logInterval: positiveInt.default(10),
+    model: modelSchema,
+    data: dataSchema,
+    optimizer: optimizerSchema,
+    batch: batchSchema,
+    schedule: scheduleSchema,
+    train: trainSchema,
+    eval: evalSchema,
+    checkpoint: checkpointSchema,
+    samples: samplesSchema.default({ prompts: ["The ", "He said that", "In the morning"], tokens: 40, temperature: 0.8 }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const { size, microBatch, rampStart, rampIncrement, rampTokens } = c.batch;
+    if (size % microBatch !== 0) {
+      ctx.addIssue({ code: "custom", path: ["batch", "size"], message: `must be a multiple of batch.microBatch (${microBatch})` });
+    }
+    const rampFields = [rampStart, rampIncrement, rampTokens].filter((v) => v !== undefined).length;
+    if (rampFields !== 0 && rampFields !== 3) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["batch"],
+        message: "batch ramp-up needs all of rampStart, rampIncrement and rampTokens (or none)",
+      });
+    } else if (rampStart !== undefined && rampIncrement !== undefined) {
+      if (rampStart > size) {
+        ctx.addIssue({ code: "custom", path: ["batch", "rampStart"], message: `must be at most batch.size (${size})` });
+      }
+      if ((size - rampStart) % rampIncrement !== 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["batch", "rampIncrement"],
+          message: `must divide batch.size - batch.rampStart (${size - rampStart})`,
+        });
+      }
+      for (const [key, value] of [["rampStart", rampStart], ["rampIncrement", rampIncrement]] as const) {
+        if (value % microBatch !== 0) {
+          ctx.addIssue({ code: "custom", path: ["batch", key], message: `must be a multiple of batch.microBatch (${microBatch})` });
+        }
+      }
+    }
+  });
+
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+
+function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const p of pathParts) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
+}
+
+function describeValue(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length ? issue.path.join(".") + "." : "";
+    return `unknown field ${issue.keys.map((k) => `\`${where}${k}\``).join(", ")} (not part of the training config)`;
+  }
+  const field = issue.path.length ? issue.path.join(".") : "(top level)";
+  const value = valueAt(raw, issue.path);
+  if (issue.code === "invalid_type" && value === undefined) return `\`${field}\`: missing; required (${issue.expected})`;
+  return `\`${field}\`: got ${describeValue(value)}; ${issue.message.replace(/^Invalid input: /, "")}`;
+}
+
+/** Validates an already-parsed object; throws TrainConfigError listing every problem. */
+export function parseTrainConfig(raw: unknown, source = "config"): TrainConfig {
+  const result = trainConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => describeIssue(raw, i));
+    throw new TrainConfigError(`invalid ${source}: ${lines.join("; ")}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates a YAML training config. */
+export function loadTrainConfig(file: string): TrainConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (cause) {
+    throw new TrainConfigError(`cannot read config file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new TrainConfigError(`config file ${file} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  return parseTrainConfig(raw, `config ${path.basename(file)}`);
+}
+
+/** The ramp-up as a triple, or a constant batch when the config has none. */
+export function batchRampOf(c: TrainConfig): { start: number; increment: number; rampTokens: number; final: number } {
+  const { size, rampStart, rampIncrement, rampTokens } = c.batch;
+  if (rampStart === undefined || rampIncrement === undefined || rampTokens === undefined) {
+    return { start: size, increment: size, rampTokens: 0, final: size };
+  }
+  return { start: rampStart, increment: rampIncrement, rampTokens, final: size };
+}

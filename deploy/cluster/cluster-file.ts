@@ -1,0 +1,54 @@
+// The cluster directory written by `troupe up`: cluster.json (ids, URL, pids) and the token
+// (mode 0600). Commands find a cluster through it.
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { ConfigError } from "../../runtime/errors.ts";
+
+export const clusterInfoSchema = z.object({
+  clusterId: z.string(),
+  url: z.string(),
+  tokenFile: z.string(),
+  natsPid: z.number().int(),
+  agentPid: z.number().int().nullable(),
+  supervisorPid: z.number().int().nullable(),
+  startedAt: z.number(),
+});
+export type ClusterInfo = z.infer<typeof clusterInfoSchema>;
+
+export const DEFAULT_CLUSTER_DIR = ".troupe";
+
+export function clusterDir(dir?: string): string {
+  return path.resolve(dir ?? process.env.TROUPE_CLUSTER ?? DEFAULT_CLUSTER_DIR);
+}
+
+export function clusterFile(dir: string): string {
+  return path.join(dir, "cluster.json");
+}
+
+export function readClusterInfo(dir: string): ClusterInfo {
+  const file = clusterFile(dir);
+  if (!existsSync(file)) throw new ConfigError(`no cluster in ${dir} (start one with \`troupe up --dir ${dir}\`, or pass --nats URL)`);
+  const parsed = clusterInfoSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  if (!parsed.success) throw new ConfigError(`${file} is not a troupe cluster file: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+export function writeClusterInfo(dir: string, info: ClusterInfo): void {
+  writeFileSync(clusterFile(dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+}
+
+/** A fresh random token, written with mode 0600 (owner read/write only). */
+export function writeNewToken(file: string): string {
+  const token = randomBytes(24).toString("base64url");
+  writeFileSync(file, token + "\n", { mode: 0o600 });
+  return token;
+}
+
+export function readToken(file: string): string {
+  if (!existsSync(file)) throw new ConfigError(`token file ${file} does not exist`);
+  const mode = statSync(file).mode & 0o777;
+  if (mode & 0o077) throw new ConfigError(`token file ${file} is readable by others (mode ${mode.toString(8)}); run chmod 600 ${file}`);
+  return readFileSync(file, "utf8").trim();
+}

@@ -1,0 +1,82 @@
+// `troupe eval`: zero/one/few-shot evaluation of a checkpoint on JSONL tasks, and the bias probe.
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { formatBiasProbe, runBiasProbe, type BiasProbeResult } from "../../actors/eval/bias-probe.ts";
+import { evaluateTasks } from "../../actors/eval/evaluate-task.ts";
+import { loadModel } from "../../actors/eval/load-model.ts";
+import { wholeNumber, wholeNumberList } from "../../actors/eval/option-values.ts";
+import { formatScores, reportJson } from "../../actors/eval/report.ts";
+import { checkShotCount } from "../../actors/eval/prompt.ts";
+import { loadTask } from "../../actors/eval/task-file.ts";
+
+interface EvalCliOptions {
+  checkpoint: string;
+  task: string[];
+  shots: string;
+  seed: string;
+  limit?: string;
+  batch: string;
+  bias?: boolean;
+  out: string;
+  tokenizer?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("eval")
+    .description("score a checkpoint on zero/one/few-shot tasks (JSONL) and/or run the gender–occupation bias probe")
+    .requiredOption("--checkpoint <dir>", "checkpoint step folder, or a checkpoint root / run directory (its latest checkpoint)")
+    .option("--task <file...>", "task files (JSONL); e.g. examples/tasks/brown-lastword.jsonl", [])
+    .option("--shots <list>", "comma-separated shot counts; examples drawn from each task's train split", "0,1")
+    .option("--seed <n>", "seed of the few-shot draws", "1234")
+    .option("--limit <n>", "score only the first N examples of each task")
+    .option("--batch <n>", "sequences per forward pass", "8")
+    .option("--bias", "also run the bias probe (\"The {occupation} was a\" → man/woman …)")
+    .option("--out <file>", "write results as JSON here", "eval-results.json")
+    .option("--tokenizer <file>", "tokenizer.json to use instead of the one the checkpoint names")
+    .addHelpText(
+      "after",
+      `
+Task lines (one task kind per file; splits train / validation / test):
+  {"split":"test","context":"He opened the","target":"door"}                          completion: greedy last word (acc) and ppl
+  {"split":"test","context":"Water is","choices":["dry.","wet."],"label":1}            multiple choice: acc and acc_norm
+Prompts join k solved train examples and the query with blank lines, as lm-evaluation-harness does.
+
+Examples:
+  troupe eval --checkpoint runs/brown-tiny --task examples/tasks/brown-lastword.jsonl examples/tasks/brown-nextsentence.jsonl --shots 0,1,3
+  troupe eval --checkpoint runs/brown-tiny --bias`,
+    )
+    .action(async (options: EvalCliOptions) => {
+      if (options.task.length === 0 && !options.bias) throw new Error("nothing to evaluate: give --task FILE... and/or --bias");
+      const shots = wholeNumberList("--shots", options.shots);
+      const seed = wholeNumber("--seed", options.seed);
+      const batch = wholeNumber("--batch", options.batch, 1);
+      const limit = options.limit === undefined ? undefined : wholeNumber("--limit", options.limit, 1);
+      const tasks = options.task.map((file) => loadTask(file));
+      for (const task of tasks) for (const k of shots) checkShotCount(task, k); // fail before loading the model
+      const { model, tokenizer, endOfText, weights } = await loadModel(options.checkpoint, { tokenizerFile: options.tokenizer });
+      console.log(`checkpoint ${weights.dir} (step ${weights.manifest.step}), window ${model.config.seqLen} tokens`);
+
+      const results = await evaluateTasks(model, tokenizer, tasks, shots, {
+        seed,
+        batch,
+        limit,
+        endOfTextToken: endOfText,
+        onResult: (s) => console.log(`  ${s.task} ${s.shots}-shot: acc ${s.metrics.acc.toFixed(4)} (${s.examples} examples)`),
+      });
+      if (results.length > 0) console.log("\n" + formatScores(results));
+
+      let bias: BiasProbeResult | undefined;
+      if (options.bias) {
+        bias = await runBiasProbe(model, tokenizer, undefined, { batch });
+        console.log("\nbias probe: probability of male vs female identifiers after \"The {occupation} was a\"\n" + formatBiasProbe(bias));
+      }
+      mkdirSync(path.dirname(path.resolve(options.out)), { recursive: true });
+      writeFileSync(
+        options.out,
+        reportJson({ checkpoint: weights.dir, step: weights.manifest.step, seed, shots, limit, createdAt: new Date().toISOString(), results, bias }),
+      );
+      console.log(`\nresults written to ${options.out}`);
+    });
+}

@@ -1,0 +1,42 @@
+// `troupe inspect <actor>`: the full record, its xstate snapshot and its recent transitions.
+import type { Command } from "commander";
+import { UnknownActorError } from "../../runtime/errors.ts";
+import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
+import { age, coords } from "../cluster/format.ts";
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("inspect")
+    .description("show one actor's full record, xstate snapshot and recent state history")
+    .argument("<actor>", "actor id (see `troupe ps`)");
+  addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions) => {
+    await withCluster(opts, async (c) => {
+      const rec = await c.registry.getActor(actor);
+      if (!rec) throw new UnknownActorError(actor);
+      const transitions = (await c.events.readAll(actor))
+        .filter((e) => e.type === "actor.transition")
+        .slice(-20)
+        .map((e) => ({ time: e.time, state: String(e.data.to), pid: (e.data.pid as number | null) ?? null, cause: (e.data.cause as string | null) ?? null }));
+      if (opts.json) {
+        console.log(JSON.stringify({ record: rec, transitions }));
+        return;
+      }
+      const lines = [
+        `actor        ${rec.id}`,
+        `supervisor   ${rec.supervisor}`,
+        `coordinates  ${coords(rec.coords)}`,
+        `state        ${rec.state}`,
+        `host / pid   ${rec.host ?? "-"} / ${rec.pid ?? "-"}`,
+        `restarts     ${rec.restarts}`,
+        `step, epoch  ${rec.step}, ${rec.epoch}`,
+        `heartbeat    ${rec.lastHeartbeat === null ? "never" : `${age(rec.lastHeartbeat)} ago`}`,
+        `death cause  ${rec.deathCause ?? "-"}`,
+        `updated      ${new Date(rec.updatedAt).toISOString()} (record #${rec.seq})`,
+        `snapshot     ${JSON.stringify(rec.snapshot)}`,
+        "recent states:",
+        ...transitions.map((t) => `  ${new Date(t.time).toISOString()}  ${t.state.padEnd(10)} pid ${t.pid ?? "-"}${t.cause ? `  (${t.cause})` : ""}`),
+      ];
+      console.log(lines.join("\n"));
+    });
+  });
+}

@@ -1,0 +1,33 @@
+// `troupe kill <actor>`: fault injection — send a signal to the actor's process through its host agent.
+import { constants } from "node:os";
+import type { Command } from "commander";
+import { randomUUID } from "node:crypto";
+import { ConfigError, UnknownActorError } from "../../runtime/errors.ts";
+import { call } from "../../runtime/rpc.ts";
+import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
+
+export function signalName(s: string): string {
+  const name = s.toUpperCase().startsWith("SIG") ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
+  if (!(name in constants.signals)) throw new ConfigError(`unknown signal '${s}' (try KILL, TERM, STOP, CONT)`);
+  return name;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("kill")
+    .description("send a signal to an actor's process (fault injection); its supervisor reacts as to any failure")
+    .argument("<actor>", "actor id (see `troupe ps`)")
+    .option("-s, --signal <signal>", "signal name: KILL, TERM, STOP, CONT, …", "KILL");
+  addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions & { signal: string }) => {
+    const signal = signalName(opts.signal);
+    await withCluster(opts, async (c) => {
+      const rec = await c.registry.getActor(actor);
+      if (!rec) throw new UnknownActorError(actor);
+      if (rec.pid === null || rec.host === null) throw new Error(`actor ${actor} has no running process (state ${rec.state})`);
+      const reply = (await call(c.nc, c.ns.agentSubject(rec.host, "kill"), { actorId: actor, signal, pid: rec.pid })) as { pid: number };
+      await c.events.publish({ type: "operator.kill", subject: actor, time: Date.now(), data: { signal, pid: reply.pid, host: rec.host } }, randomUUID());
+      if (opts.json) console.log(JSON.stringify({ actor, pid: reply.pid, host: rec.host, signal }));
+      else console.log(`sent ${signal} to ${actor} (pid ${reply.pid} on ${rec.host})`);
+    });
+  });
+}

@@ -1,0 +1,47 @@
+// `troupe up`: start a local cluster in the background.
+import os from "node:os";
+import type { Command } from "commander";
+import { ConfigError } from "../../runtime/errors.ts";
+import { checkName, namespace } from "../../runtime/namespace.ts";
+import { clusterDir } from "../cluster/cluster-file.ts";
+import { upCluster } from "../cluster/local-cluster.ts";
+
+function count(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got '${value}'`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command("up")
+    .description("start a local cluster in the background: nats-server (token auth, JetStream in the cluster dir) and one host agent")
+    .option("--dir <dir>", "cluster directory (default $TROUPE_CLUSTER or ./.troupe)")
+    .option("--cluster-id <id>", "cluster id: namespaces subjects, buckets and streams", "local")
+    .option("--actors <n>", "also start a supervisor with N generic actors (a0 … aN-1)", "3")
+    .option("--slots <n>", "slots of the host agent (default: CPU count)")
+    .option("--name <host>", "host name of the agent", os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"))
+    .option("--json", "print the cluster info as JSON")
+    .addHelpText("after", "\nThen: troupe ps, troupe kill a1, troupe events -f, troupe down.\n")
+    .action(async (opts: { dir?: string; clusterId: string; actors: string; slots?: string; name: string; json?: boolean }) => {
+      namespace(opts.clusterId);
+      checkName("host name", opts.name);
+      const dir = clusterDir(opts.dir);
+      const info = await upCluster({
+        dir,
+        clusterId: opts.clusterId,
+        actors: count("--actors", opts.actors, 0),
+        slots: opts.slots === undefined ? undefined : count("--slots", opts.slots, 1),
+        hostName: opts.name,
+      });
+      if (opts.json) {
+        console.log(JSON.stringify({ dir, ...info }));
+        return;
+      }
+      console.log(`cluster '${info.clusterId}' up in ${dir}`);
+      console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, token in ${info.tokenFile})`);
+      console.log(`  host agent   ${opts.name} (pid ${info.agentPid})`);
+      if (info.supervisorPid) console.log(`  supervisor   demo with ${opts.actors} generic actors (pid ${info.supervisorPid})`);
+      console.log("next: troupe ps --watch · troupe kill a1 · troupe events -f · troupe down");
+    });
+}

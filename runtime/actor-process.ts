@@ -1,0 +1,160 @@
+// The process side of a supervised actor: connects to the cluster named by its environment (set by
+// the host agent), heartbeats, and answers validated, epoch-fenced commands. Training workers build
+// on this; the generic actor (deploy/cluster/generic-actor.ts) is just this plus a main().
+import { randomUUID } from "node:crypto";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { z } from "zod";
+import { encode } from "./codec.ts";
+import { connectNats } from "./connection.ts";
+import { ConfigError } from "./errors.ts";
+import { EventLog } from "./event-log.ts";
+import { actorLogger, createRootLogger, type Logger } from "./logger.ts";
+import { actorCommandSchema, decodeFenced, type ActorCommand } from "./messages.ts";
+import { namespace, type Namespace } from "./namespace.ts";
+import { serve, type Rejection } from "./rpc.ts";
+import type { Coordinates, Heartbeat } from "./types.ts";
+
+const envSchema = z.object({
+  TROUPE_ACTOR_ID: z.string().min(1),
+  TROUPE_CLUSTER_ID: z.string().min(1),
+  TROUPE_NATS_URL: z.string().min(1),
+  TROUPE_NATS_TOKEN: z.string().optional(),
+  TROUPE_HEARTBEAT_MS: z.coerce.number().int().positive().default(200),
+  TROUPE_EPOCH: z.coerce.number().int().min(0).default(0),
+  TROUPE_COORDS: z.string().default("{}"),
+  /** Pid of the host agent that started this process; the actor exits if it is re-parented away from it. */
+  TROUPE_AGENT_PID: z.coerce.number().int().positive().optional(),
+});
+
+export interface ActorEnvironment {
+  actorId: string;
+  clusterId: string;
+  natsUrl: string;
+  token?: string;
+  heartbeatMs: number;
+  epoch: number;
+  coords: Coordinates;
+  agentPid?: number;
+}
+
+export function actorEnvironment(env: NodeJS.ProcessEnv = process.env): ActorEnvironment {
+  const r = envSchema.safeParse(env);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ConfigError(`actor environment: ${issue.path.join(".")}: ${issue.message} (actors are started by a host agent)`);
+  }
+  const e = r.data;
+  return {
+    actorId: e.TROUPE_ACTOR_ID,
+    clusterId: e.TROUPE_CLUSTER_ID,
+    natsUrl: e.TROUPE_NATS_URL,
+    token: e.TROUPE_NATS_TOKEN || undefined,
+    heartbeatMs: e.TROUPE_HEARTBEAT_MS,
+    epoch: e.TROUPE_EPOCH,
+    coords: JSON.parse(e.TROUPE_COORDS) as Coordinates,
+    agentPid: e.TROUPE_AGENT_PID,
+  };
+}
+
+export type CommandHandler = (cmd: ActorCommand, actor: ActorProcess) => unknown;
+
+export class ActorProcess {
+  readonly log: Logger;
+  readonly ns: Namespace;
+  step = 0;
+  epoch: number;
+  /** Messages rejected so far (garbage, wrong schema, stale epoch). */
+  rejected = 0;
+  private nc: NatsConnection | undefined;
+  private events: EventLog | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private parentWatch: NodeJS.Timeout | undefined;
+  private sub: Subscription | undefined;
+
+  constructor(
+    readonly env: ActorEnvironment,
+    private readonly onCommand: CommandHandler = defaultCommandHandler,
+  ) {
+    this.ns = namespace(env.clusterId);
+    this.epoch = env.epoch;
+    this.log = actorLogger(createRootLogger({ name: "actor", destination: 1 }), env.actorId, env.coords);
+  }
+
+  /** The actor's NATS connection (after start), for subjects of its own (serve with decodeFenced). */
+  get connection(): NatsConnection {
+    if (!this.nc) throw new Error("actor not started");
+    return this.nc;
+  }
+
+  async start(): Promise<void> {
+    const nc = await connectNats({
+      url: this.env.natsUrl,
+      token: this.env.token,
+      name: this.env.actorId,
+      onStatus: (s) => this.log.info({ status: s }, "nats connection"),
+    });
+    this.nc = nc;
+    this.events = await EventLog.open(nc, this.ns);
+    this.sub = serve(nc, {
+      subject: this.ns.actorCommandSubject(this.env.actorId),
+      parse: (bytes) => decodeFenced(bytes, actorCommandSchema, this.epoch),
+      handle: (cmd) => this.onCommand(cmd, this),
+      onReject: (err, subject) => this.reject(err, subject),
+    });
+    this.beat();
+    this.timer = setInterval(() => this.beat(), this.env.heartbeatMs);
+    // If the host agent dies (even by SIGKILL) nobody can report or kill this process any more:
+    // an orphan must not keep running, so exit when re-parented.
+    const parent = this.env.agentPid ?? process.ppid;
+    const check = () => {
+      if (process.ppid !== parent) {
+        this.log.error({ parent }, "host agent gone; exiting");
+        process.exit(70);
+      }
+    };
+    check();
+    this.parentWatch = setInterval(check, 500);
+    this.parentWatch.unref();
+    this.log.info({ heartbeatMs: this.env.heartbeatMs, epoch: this.epoch }, "actor started");
+  }
+
+  private beat(): void {
+    const hb: Heartbeat = { actorId: this.env.actorId, pid: process.pid, step: this.step, epoch: this.epoch, time: Date.now() };
+    try {
+      this.nc?.publish(this.ns.heartbeatSubject(this.env.actorId), encode(hb));
+    } catch {
+      // disconnected: the next beat after reconnect counts
+    }
+  }
+
+  private reject(err: Rejection, subject: string): void {
+    this.rejected++;
+    this.log.warn({ kind: err.name, reason: err.message, subject }, "message rejected");
+    void this.events
+      ?.publish(
+        { type: "message.rejected", subject: this.env.actorId, time: Date.now(), data: { kind: err.name, reason: err.message, on: subject } },
+        randomUUID(),
+      )
+      .catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    clearInterval(this.parentWatch);
+    this.sub?.unsubscribe();
+    await this.nc?.drain().catch(() => undefined);
+  }
+}
+
+export function defaultCommandHandler(cmd: ActorCommand, actor: ActorProcess): unknown {
+  switch (cmd.type) {
+    case "ping":
+      return { pid: process.pid, step: actor.step, epoch: actor.epoch, rejected: actor.rejected };
+    case "set-epoch":
+      actor.epoch = cmd.epoch;
+      return { epoch: actor.epoch };
+    case "set-step":
+      actor.step = cmd.step;
+      return { step: actor.step };
+  }
+}

@@ -1,0 +1,281 @@
+// Direct TCP connections between every pair of ranks of one session, carrying tagged fp32 frames.
+// Addresses come from a Rendezvous (NATS KV in production); tensors never touch NATS.
+// The higher rank dials the lower one and introduces itself with a hello frame naming the session.
+import net from "node:net";
+import { CollectiveAbortedError, CollectiveError, PeerLostError, RendezvousError } from "./errors.ts";
+import { encodeHeader, FrameReader, payloadOf, type Frame } from "./framing.ts";
+import type { PeerAddress, Rendezvous } from "./types.ts";
+
+export interface MeshOptions {
+  rank: number;
+  worldSize: number;
+  /** job and epoch: ranks only connect to peers of the same session */
+  session: string;
+  rendezvous: Rendezvous;
+  /** address to listen on and advertise (default 127.0.0.1) */
+  host?: string;
+  /** how long to wait for every peer to publish and connect (default 30 s) */
+  connectTimeoutMs?: number;
+}
+
+const HELLO = "__hello";
+const BYE = "__bye";
+
+interface Waiter {
+  resolve(data: Float32Array): void;
+  reject(err: Error): void;
+}
+
+class PeerLink {
+  readonly inbox = new Map<string, Float32Array>();
+  readonly waiters = new Map<string, Waiter>();
+  /** set once no more frames will come: the peer said goodbye, died, or we aborted */
+  ended: Error | undefined;
+  constructor(
+    readonly rank: number,
+    readonly socket: net.Socket,
+  ) {}
+
+  deliver(frame: Frame): void {
+    const waiter = this.waiters.get(frame.tag);
+    if (waiter) {
+      this.waiters.delete(frame.tag);
+      waiter.resolve(frame.data);
+    } else {
+      this.inbox.set(frame.tag, frame.data);
+    }
+  }
+
+  end(err: Error): void {
+    if (this.ended) return;
+    this.ended = err;
+    for (const w of this.waiters.values()) w.reject(err);
+    this.waiters.clear();
+  }
+}
+
+export class TcpMesh {
+  private readonly peers = new Map<number, PeerLink>();
+  private readonly lostListeners = new Set<(rank: number, err: Error) => void>();
+  private aborted: Error | undefined;
+  private closing = false;
+
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    private readonly server: net.Server | undefined,
+  ) {}
+
+  /** Listens, publishes the address, connects to every peer; resolves when the full mesh is up. */
+  static async connect(opts: MeshOptions): Promise<TcpMesh> {
+    const { rank, worldSize, session } = opts;
+    if (!Number.isInteger(worldSize) || worldSize < 1) throw new CollectiveError(`world size must be a positive integer, got ${worldSize}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new CollectiveError(`rank ${rank} is outside 0..${worldSize - 1}`);
+    if (worldSize === 1) return new TcpMesh(rank, worldSize, undefined);
+    const host = opts.host ?? "127.0.0.1";
+    const timeoutMs = opts.connectTimeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+
+    // Frames that follow the hello before the mesh is complete are kept and delivered on attach.
+    const accepted = new Map<number, { socket: net.Socket; reader: FrameReader; early: Frame[]; onData: (c: Buffer) => void }>();
+    let onAccepted: () => void = () => {};
+    const server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      const reader = new FrameReader();
+      let peer = -1;
+      const early: Frame[] = [];
+      const onData = (chunk: Buffer) => {
+        try {
+          reader.push(chunk, (frame) => {
+            if (peer >= 0) return void early.push(frame);
+            const [word, peerSession, peerRank] = frame.tag.split("|");
+            const r = Number(peerRank);
+            if (word !== HELLO || peerSession !== session || !(r > rank && r < worldSize) || accepted.has(r)) {
+              socket.destroy();
+              return;
+            }
+            peer = r;
+            accepted.set(r, { socket, reader, early, onData });
+            onAccepted();
+          });
+        } catch {
+          socket.destroy();
+        }
+      };
+      socket.on("data", onData);
+      socket.on("error", () => socket.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, host, () => resolve());
+    });
+    const mesh = new TcpMesh(rank, worldSize, server);
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      await opts.rendezvous.publish(rank, { host, port });
+      const dials = await Promise.allSettled(
+        Array.from({ length: rank }, async (_, peer) => {
+          const address = await opts.rendezvous.lookup(peer, Math.max(1, deadline - Date.now()));
+          return [peer, await dial(address, peer, deadline)] as const;
+        }),
+      );
+      const failed = dials.find((d) => d.status === "rejected");
+      if (failed) {
+        for (const d of dials) if (d.status === "fulfilled") d.value[1].destroy();
+        throw failed.reason;
+      }
+      const dialed = dials.map((d) => (d as PromiseFulfilledResult<readonly [number, net.Socket]>).value);
+      for (const [peer, socket] of dialed) {
+        socket.write(encodeHeader(`${HELLO}|${session}|${rank}`, 0));
+        mesh.attach(peer, socket, new FrameReader(), []);
+      }
+      const expected = worldSize - 1 - rank;
+      if (accepted.size < expected) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            const missing = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r > rank && !accepted.has(r));
+            reject(new RendezvousError(`rank ${rank}: ranks ${missing.join(", ")} did not connect within ${timeoutMs} ms`));
+          }, Math.max(1, deadline - Date.now()));
+          onAccepted = () => {
+            if (accepted.size === expected) {
+              clearTimeout(timer);
+              resolve();
+            }
+          };
+        });
+      }
+      for (const [peer, { socket, reader, early, onData }] of accepted) {
+        socket.off("data", onData);
+        mesh.attach(peer, socket, reader, early);
+      }
+      server.close(); // the mesh is complete: accept no one else (open connections stay)
+      return mesh;
+    } catch (err) {
+      for (const a of accepted.values()) a.socket.destroy();
+      mesh.abort(err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  }
+
+  private attach(peerRank: number, socket: net.Socket, reader: FrameReader, early: Frame[]): void {
+    const link = new PeerLink(peerRank, socket);
+    this.peers.set(peerRank, link);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1000);
+    let cause: unknown;
+    const onFrame = (frame: Frame) => {
+      if (frame.tag === BYE) link.end(new PeerLostError(peerRank, `rank ${peerRank} closed its communicator`));
+      else link.deliver(frame);
+    };
+    early.forEach(onFrame);
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        reader.push(chunk, onFrame);
+      } catch (err) {
+        cause = err;
+        socket.destroy();
+      }
+    });
+    socket.on("error", (err) => (cause = err));
+    const lost = () => {
+      if (link.ended || this.aborted || this.closing) return;
+      const err = new PeerLostError(peerRank, `rank ${peerRank} connection lost (process died or network failed)`, { cause });
+      link.end(err);
+      for (const listener of this.lostListeners) listener(peerRank, err);
+    };
+    // FIN without a goodbye frame means the peer process is gone; do not wait for our side to close too
+    socket.on("end", lost);
+    socket.on("close", lost);
+    if (socket.destroyed) lost(); // died while the mesh was still forming
+  }
+
+  private link(peer: number): PeerLink {
+    if (this.aborted) throw this.aborted;
+    const link = this.peers.get(peer);
+    if (!link) throw new CollectiveError(`rank ${this.rank} has no connection to rank ${peer} (world size ${this.worldSize})`);
+    return link;
+  }
+
+  /** The error operations fail with after abort(), if aborted. */
+  get abortedError(): Error | undefined {
+    return this.aborted;
+  }
+
+  /** Called when a peer dies without saying goodbye (not for a clean close or our own abort). */
+  onPeerLost(listener: (rank: number, err: Error) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  send(peer: number, tag: string, data: Float32Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const link = this.link(peer);
+      if (link.ended) return reject(link.ended);
+      const { socket } = link;
+      socket.cork();
+      socket.write(encodeHeader(tag, data.byteLength));
+      socket.write(payloadOf(data), (err) => (err ? reject(link.ended ?? new PeerLostError(peer, `send to rank ${peer} failed`, { cause: err })) : resolve()));
+      socket.uncork();
+    });
+  }
+
+  recv(peer: number, tag: string): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      const link = this.link(peer);
+      const ready = link.inbox.get(tag);
+      if (ready) {
+        link.inbox.delete(tag);
+        return resolve(ready);
+      }
+      if (link.ended) return reject(link.ended);
+      link.waiters.set(tag, { resolve, reject });
+    });
+  }
+
+  abort(reason = "aborted"): void {
+    if (this.aborted) return;
+    this.aborted = new CollectiveAbortedError(`rank ${this.rank}: collectives aborted: ${reason}`);
+    for (const link of this.peers.values()) {
+      link.end(this.aborted);
+      link.socket.destroy();
+    }
+    this.server?.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.aborted || this.closing) return;
+    this.closing = true;
+    const closed = [...this.peers.values()].map(
+      (link) =>
+        new Promise<void>((resolve) => {
+          link.end(new CollectiveAbortedError(`rank ${this.rank} closed its communicator`));
+          if (link.socket.destroyed) return resolve();
+          link.socket.once("close", () => resolve());
+          link.socket.end(encodeHeader(BYE, 0));
+          setTimeout(() => link.socket.destroy(), 2000).unref();
+        }),
+    );
+    this.server?.close();
+    await Promise.all(closed);
+  }
+}
+
+async function dial(address: PeerAddress, peer: number, deadline: number): Promise<net.Socket> {
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect({ host: address.host, port: address.port });
+        socket.once("connect", () => {
+          socket.off("error", reject);
+          resolve(socket);
+        });
+        socket.once("error", reject);
+      });
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new RendezvousError(`cannot connect to rank ${peer} at ${address.host}:${address.port}`, { cause: lastError });
+}

@@ -1,0 +1,52 @@
+// NATS connection with the runtime's defaults: reconnect forever, optional wait for the first
+// connect, and status changes delivered to a callback (they drive lifecycles, e.g. pause suspicion).
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ClusterUnreachableError } from "./errors.ts";
+
+export interface ConnectOptions {
+  url: string;
+  token?: string;
+  /** Shows in the server's monitoring (client name). */
+  name?: string;
+  /** Keep dialling until the server appears (default true); false fails fast (CLI). */
+  waitOnFirstConnect?: boolean;
+  /** Handshake timeout when not waiting for the first connect (ms, default 2000). */
+  timeoutMs?: number;
+  reconnectWaitMs?: number;
+  onStatus?: (status: ConnectionStatus) => void;
+}
+
+export type ConnectionStatus = "disconnected" | "reconnecting" | "reconnected" | "closed";
+
+export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.url,
+      token: opts.token,
+      name: opts.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: opts.reconnectWaitMs ?? 250,
+      reconnectJitter: 50,
+      waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
+      timeout: opts.timeoutMs ?? 2000,
+      noAsyncTraces: true,
+    });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ClusterUnreachableError(`cannot reach NATS at ${opts.url}: ${why}`, { cause: err });
+  }
+  const onStatus = opts.onStatus;
+  if (onStatus) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") onStatus("disconnected");
+        else if (s.type === "reconnecting") onStatus("reconnecting");
+        else if (s.type === "reconnect") onStatus("reconnected");
+        else if (s.type === "close") onStatus("closed");
+      }
+    })();
+    void nc.closed().then(() => onStatus("closed"));
+  }
+  return nc;
+}

@@ -1,0 +1,79 @@
+// Writes every transition of any xstate actor (a job, a worker's own lifecycle) to the cluster:
+// the latest snapshot under `<kind>.<id>` in the lifecycles KV bucket, and a `<kind>.transition`
+// event. Message ids are `<kind>:<id>:<seq>`, so replaying a transition is stored once.
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AnyActorRef } from "xstate";
+import { decode, encode } from "./codec.ts";
+import type { EventLog } from "./event-log.ts";
+import { checkName, type Namespace } from "./namespace.ts";
+import { retrying } from "./retry.ts";
+
+export interface LifecycleRecord {
+  kind: string;
+  id: string;
+  /** xstate state value, e.g. "training" or { starting: "waiting" }. */
+  value: unknown;
+  context: unknown;
+  status: string;
+  seq: number;
+  updatedAt: number;
+}
+
+export class LifecycleStore {
+  private constructor(readonly kv: KV) {}
+
+  static async open(nc: NatsConnection, ns: Namespace): Promise<LifecycleStore> {
+    return new LifecycleStore(await new Kvm(nc).create(ns.lifecyclesBucket, { history: 16 }));
+  }
+
+  async put(rec: LifecycleRecord): Promise<void> {
+    await retrying(() => this.kv.put(`${rec.kind}.${rec.id}`, encode(rec)));
+  }
+
+  async get(kind: string, id: string): Promise<LifecycleRecord | null> {
+    const e = await this.kv.get(`${kind}.${id}`);
+    return e && e.operation === "PUT" ? (decode(e.value) as LifecycleRecord) : null;
+  }
+}
+
+export interface RecorderHandle {
+  /** Resolves when every transition seen so far is written. */
+  settled(): Promise<void>;
+  stop(): void;
+}
+
+export async function recordLifecycle(
+  actor: AnyActorRef,
+  opts: { kind: string; id: string; store: LifecycleStore; events: EventLog; onError?: (err: unknown) => void },
+): Promise<RecorderHandle> {
+  checkName("lifecycle kind", opts.kind);
+  checkName("lifecycle id", opts.id);
+  const previous = await opts.store.get(opts.kind, opts.id);
+  let seq = previous?.seq ?? 0;
+  let last: string | undefined;
+  let writes = Promise.resolve();
+  const onSnapshot = (snap: { value?: unknown; context?: unknown; status?: string }) => {
+    const key = JSON.stringify(snap.value);
+    if (key === last) return;
+    const from = last === undefined ? null : (JSON.parse(last) as unknown);
+    last = key;
+    seq++;
+    const rec: LifecycleRecord = { kind: opts.kind, id: opts.id, value: snap.value, context: snap.context, status: snap.status ?? "active", seq, updatedAt: Date.now() };
+    writes = writes
+      .then(async () => {
+        await opts.store.put(rec);
+        await opts.events.publish(
+          { type: `${opts.kind}.transition`, subject: opts.id, time: rec.updatedAt, data: { from, to: rec.value, status: rec.status } },
+          `${opts.kind}:${opts.id}:${rec.seq}`,
+        );
+      })
+      .catch((err: unknown) => opts.onError?.(err));
+  };
+  onSnapshot(actor.getSnapshot());
+  const sub = actor.subscribe({ next: onSnapshot, error: (err) => opts.onError?.(err) });
+  return {
+    settled: () => writes,
+    stop: () => sub.unsubscribe(),
+  };
+}

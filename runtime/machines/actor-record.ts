@@ -1,0 +1,177 @@
+// Lifecycle of one supervised actor as its supervisor sees it:
+//   pending → starting → alive ⇄ suspect → failed → restarting → starting … ; dead (given up / stopped).
+// Side effects (spawn, kill, report failure) are actions the supervisor provides; timers use the
+// actor's clock, so tests drive them with SimulatedClock. Silence timers only fire while the
+// supervisor is connected to NATS: an outage is not the actors' fault.
+import { assign, setup } from "xstate";
+import type { Timeouts } from "../types.ts";
+
+export interface ActorRecordContext {
+  id: string;
+  timeouts: Timeouts;
+  pid: number | null;
+  host: string | null;
+  restarts: number;
+  step: number;
+  epoch: number;
+  lastHeartbeat: number | null;
+  deathCause: string | null;
+  restartReason: string | null;
+  backoffMs: number;
+  connected: boolean;
+}
+
+export type ActorRecordEvent =
+  | { type: "START" }
+  | { type: "SPAWNED"; pid: number; host: string }
+  | { type: "SPAWN_FAILED"; cause: string }
+  | { type: "HEARTBEAT"; pid: number; step: number; epoch: number; time: number }
+  | { type: "EXITED"; pid: number; cause: string }
+  /** The supervisor's answer to a failure: restart after a backoff. */
+  | { type: "RESTART"; delayMs: number }
+  /** Kill the running process and start a new one without counting a failure (operator, sibling). */
+  | { type: "RECYCLE"; reason: string; delayMs: number }
+  /** Give up: the actor stays listed as dead with this cause. */
+  | { type: "STOP"; cause: string }
+  | { type: "DISCONNECTED" }
+  | { type: "RECONNECTED" };
+
+export interface ActorRecordInput {
+  id: string;
+  timeouts: Timeouts;
+}
+
+const pidMatches = ({ context, event }: { context: ActorRecordContext; event: ActorRecordEvent }) =>
+  "pid" in event && event.pid === context.pid;
+
+export const actorRecordMachine = setup({
+  types: {
+    context: {} as ActorRecordContext,
+    events: {} as ActorRecordEvent,
+    input: {} as ActorRecordInput,
+  },
+  actions: {
+    // Provided by the supervisor.
+    spawnProcess: (_: unknown, _params: { id: string }) => {},
+    killProcess: (_: unknown, _params: { id: string; pid: number | null; host: string | null; signal: string }) => {},
+    reportFailure: (_: unknown, _params: { id: string; cause: string }) => {},
+  },
+  guards: {
+    pidMatches,
+    connected: ({ context }) => context.connected,
+  },
+  delays: {
+    start: ({ context }) => context.timeouts.startMs,
+    suspect: ({ context }) => context.timeouts.suspectMs,
+    kill: ({ context }) => context.timeouts.killMs - context.timeouts.suspectMs,
+    backoff: ({ context }) => context.backoffMs,
+  },
+}).createMachine({
+  id: "actor-record",
+  context: ({ input }) => ({
+    id: input.id,
+    timeouts: input.timeouts,
+    pid: null,
+    host: null,
+    restarts: 0,
+    step: 0,
+    epoch: 0,
+    lastHeartbeat: null,
+    deathCause: null,
+    restartReason: null,
+    backoffMs: 0,
+    connected: true,
+  }),
+  initial: "pending",
+  on: {
+    DISCONNECTED: { actions: assign({ connected: false }) },
+    // Re-entering the current state re-arms its silence timer from now.
+    RECONNECTED: { actions: assign({ connected: true }) },
+    RECYCLE: {
+      target: ".restarting",
+      actions: [
+        { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
+        assign({ restartReason: ({ event }) => event.reason, backoffMs: ({ event }) => event.delayMs }),
+      ],
+    },
+    STOP: {
+      target: ".dead",
+      actions: [
+        { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
+        assign({ deathCause: ({ event }) => event.cause, pid: null }),
+      ],
+    },
+  },
+  states: {
+    pending: {
+      on: { START: "starting" },
+    },
+    starting: {
+      entry: [assign({ pid: null }), { type: "spawnProcess", params: ({ context }) => ({ id: context.id }) }],
+      // The start timer lives in a child state so that a reconnect can re-arm it without re-spawning.
+      initial: "waiting",
+      states: {
+        waiting: {
+          after: {
+            start: {
+              guard: "connected",
+              target: "#actor-record.failed",
+              actions: [
+                { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
+                assign({ deathCause: ({ context }) => `no heartbeat within ${context.timeouts.startMs} ms of start` }),
+              ],
+            },
+          },
+        },
+      },
+      on: {
+        SPAWNED: { actions: assign({ pid: ({ event }) => event.pid, host: ({ event }) => event.host }) },
+        SPAWN_FAILED: { target: "failed", actions: assign({ deathCause: ({ event }) => `spawn failed: ${event.cause}` }) },
+        HEARTBEAT: { guard: "pidMatches", target: "alive" },
+        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ deathCause: ({ event }) => `${event.cause} while starting` }) },
+        RECONNECTED: { target: ".waiting", reenter: true, actions: assign({ connected: true }) },
+      },
+    },
+    alive: {
+      entry: assign(({ context, event }) =>
+        event.type === "HEARTBEAT"
+          ? { lastHeartbeat: event.time, step: event.step, epoch: event.epoch, restartReason: null }
+          : { lastHeartbeat: context.lastHeartbeat },
+      ),
+      after: { suspect: { guard: "connected", target: "suspect" } },
+      on: {
+        HEARTBEAT: { guard: "pidMatches", target: "alive", reenter: true },
+        RECONNECTED: { target: "alive", reenter: true, actions: assign({ connected: true }) },
+        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ deathCause: ({ event }) => event.cause }) },
+      },
+    },
+    suspect: {
+      after: {
+        kill: {
+          guard: "connected",
+          target: "failed",
+          actions: [
+            { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
+            assign({ deathCause: ({ context }) => `no heartbeat for ${context.timeouts.killMs} ms (hung); killed` }),
+          ],
+        },
+      },
+      on: {
+        HEARTBEAT: { guard: "pidMatches", target: "alive" },
+        RECONNECTED: { target: "suspect", reenter: true, actions: assign({ connected: true }) },
+        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ deathCause: ({ event }) => event.cause }) },
+      },
+    },
+    failed: {
+      entry: { type: "reportFailure", params: ({ context }) => ({ id: context.id, cause: context.deathCause ?? "unknown" }) },
+      on: {
+        RESTART: { target: "restarting", actions: assign({ backoffMs: ({ event }) => event.delayMs }) },
+      },
+    },
+    restarting: {
+      entry: assign({ restarts: ({ context }) => context.restarts + 1, pid: null }),
+      after: { backoff: "starting" },
+    },
+    dead: {},
+  },
+});

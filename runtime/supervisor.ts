@@ -1,0 +1,395 @@
+// A supervisor: keeps one actor-record machine per child process, starts children through host
+// agents, learns of deaths from exit reports (fast) and silence (heartbeats), and restarts with the
+// OTP strategies, restart intensity and backoff. Every transition of every record goes to KV and to
+// the event stream. Over intensity it stops its children and escalates to its parent, whose decision
+// is recorded as an event.
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { createActor, type Actor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
+import { z } from "zod";
+import { RestartIntensity, backoffDelay } from "./backoff.ts";
+import { UnknownActorError } from "./errors.ts";
+import type { EventLog } from "./event-log.ts";
+import { describeExit } from "./exit-cause.ts";
+import type { Logger } from "./logger.ts";
+import { actorRecordMachine } from "./machines/actor-record.ts";
+import { RecordWriter, actorRecordOf } from "./record-writer.ts";
+import { decodeAs, exitReportSchema, heartbeatSchema } from "./messages.ts";
+import { checkName, type Namespace } from "./namespace.ts";
+import type { Registry } from "./registry.ts";
+import { call, parseWith, serve } from "./rpc.ts";
+import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, HostRecord, SupervisorSpec } from "./types.ts";
+import type { ConnectionStatus } from "./connection.ts";
+
+export interface SupervisorDeps {
+  nc: NatsConnection;
+  ns: Namespace;
+  registry: Registry;
+  events: EventLog;
+  logger: Logger;
+  parent?: EscalationHandler;
+  /** For tests: jitter source and the machines' clock. */
+  random?: () => number;
+  clock?: ActorOptions<AnyActorLogic>["clock"];
+}
+
+export type SupervisorState = "running" | "escalated" | "stopped";
+
+/** Called on every state transition of a child's record (not on heartbeat-only updates). */
+export type TransitionListener = (record: ActorRecord, from: ActorRecordState) => void;
+
+type RecordActor = Actor<typeof actorRecordMachine>;
+
+interface Child {
+  spec: ChildSpec;
+  actor: RecordActor;
+  /** Last record sequence number written (continues from KV across supervisor restarts). */
+  seq: number;
+  lastState: ActorRecordState;
+  lastPersistAt: number;
+  failures: RestartIntensity;
+  /** Increments at each spawn so a late spawn reply for an abandoned attempt is recognised. */
+  generation: number;
+  /**
+   * Exit reports that arrived before the spawn reply naming their pid (a process that dies at once
+   * can beat its own spawn reply through the event loop); replayed after SPAWNED.
+   */
+  earlyExits: Map<number, string>;
+}
+
+/** Heartbeat-only changes are written to KV at most this often (transitions always are). */
+const HEARTBEAT_PERSIST_MS = 1000;
+
+export function recordState(value: SnapshotFrom<typeof actorRecordMachine>["value"]): ActorRecordState {
+  return (typeof value === "string" ? value : Object.keys(value)[0]) as ActorRecordState;
+}
+
+export class Supervisor {
+  readonly id: string;
+  state: SupervisorState = "stopped";
+  /** Epoch handed to newly started children (TROUPE_EPOCH); a coordinator bumps it on membership changes. */
+  epoch = 0;
+  private readonly children = new Map<string, Child>();
+  private readonly intensity: RestartIntensity;
+  private readonly subs: Subscription[] = [];
+  private readonly writer: RecordWriter;
+  /** Kill requests in flight; stop() waits for them so no child outlives its supervisor. */
+  private readonly kills = new Set<Promise<void>>();
+  private readonly log: Logger;
+  private readonly listeners = new Set<TransitionListener>();
+
+  constructor(
+    private readonly deps: SupervisorDeps,
+    readonly spec: SupervisorSpec,
+  ) {
+    this.id = checkName("supervisor id", spec.id);
+    const ids = new Set<string>();
+    for (const c of spec.children) {
+      checkName("actor id", c.id);
+      if (ids.has(c.id)) throw new Error(`supervisor ${spec.id}: duplicate child id '${c.id}'`);
+      ids.add(c.id);
+    }
+    this.intensity = new RestartIntensity(spec.intensity);
+    this.log = deps.logger.child({ supervisor: this.id });
+    this.writer = new RecordWriter(deps.registry, deps.events, deps.ns.clusterId, this.log);
+  }
+
+  childIds(): string[] {
+    return [...this.children.keys()];
+  }
+
+  snapshot(id: string): SnapshotFrom<typeof actorRecordMachine> {
+    const c = this.children.get(id);
+    if (!c) throw new UnknownActorError(id);
+    return c.actor.getSnapshot();
+  }
+
+  /**
+   * Observe child transitions, e.g. a coordinator aborting the step in flight when a worker leaves
+   * `alive`. Returns the unsubscribe function.
+   */
+  onTransition(listener: TransitionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    const { nc, ns } = this.deps;
+    this.subs.push(
+      nc.subscribe(ns.heartbeatsFilter, { callback: (err, m) => void (err || this.onHeartbeat(m.data)) }),
+      nc.subscribe(ns.exitsFilter, { callback: (err, m) => void (err || this.onExit(m.data)) }),
+      serve<{ actorId: string; reason?: string }>(nc, {
+        subject: ns.supervisorSubject(this.id, "restart"),
+        parse: parseWith(z.object({ actorId: z.string(), reason: z.string().optional() })),
+        handle: (req) => this.restartChild(req.actorId, req.reason ?? "operator restart"),
+      }),
+    );
+    await nc.flush();
+    this.state = "running";
+    for (const spec of this.spec.children) {
+      const previous = await this.deps.registry.getActor(spec.id);
+      const child = this.createChild(spec, previous?.seq ?? 0);
+      this.children.set(spec.id, child);
+    }
+    await this.emit({ type: "supervisor.started", subject: this.id, time: Date.now(), data: { strategy: this.spec.strategy, children: this.childIds() } });
+    for (const c of this.children.values()) c.actor.send({ type: "START" });
+  }
+
+  /** Wire this to the NATS connection's status: silence is not counted while we cannot hear. */
+  connectionChanged(status: ConnectionStatus): void {
+    const type = status === "reconnected" ? "RECONNECTED" : status === "disconnected" ? "DISCONNECTED" : undefined;
+    if (!type) return;
+    for (const c of this.children.values()) c.actor.send({ type });
+    void this.emit({ type: `supervisor.${status}`, subject: this.id, time: Date.now(), data: {} });
+  }
+
+  /** Operator restart: kill the current process (if any) and start a new one; not counted as a failure. */
+  restartChild(id: string, reason: string): { actorId: string; previousPid: number | null } {
+    const c = this.children.get(id);
+    if (!c) throw new UnknownActorError(id);
+    const previousPid = c.actor.getSnapshot().context.pid;
+    if (this.state === "escalated") this.state = "running";
+    c.actor.send({ type: "RECYCLE", reason, delayMs: 0 });
+    void this.emit({ type: "operator.restart", subject: id, time: Date.now(), data: { reason, previousPid } });
+    return { actorId: id, previousPid };
+  }
+
+  async stop(cause = "supervisor stopped"): Promise<void> {
+    this.state = "stopped";
+    for (const c of this.children.values()) {
+      if (recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause });
+    }
+    await Promise.all([...this.kills]);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs.length = 0;
+    await this.emit({ type: "supervisor.stopped", subject: this.id, time: Date.now(), data: { cause } });
+    await this.writer.settled();
+    for (const c of this.children.values()) c.actor.stop();
+  }
+
+  /** Resolves when every queued KV write and event publish is done. */
+  async settled(): Promise<void> {
+    await this.writer.settled();
+  }
+
+  private createChild(spec: ChildSpec, seq: number): Child {
+    const machine = actorRecordMachine.provide({
+      actions: {
+        spawnProcess: () => void this.spawn(spec.id),
+        killProcess: (_, p) => {
+          const k = this.kill(p.host, p.id, p.pid, p.signal);
+          this.kills.add(k);
+          void k.finally(() => this.kills.delete(k));
+        },
+        reportFailure: (_, p) => queueMicrotask(() => void this.onChildFailed(p.id, p.cause)),
+      },
+    });
+    const actor = createActor(machine, {
+      input: { id: spec.id, timeouts: this.spec.timeouts },
+      // xstate treats an explicit `clock: undefined` as a clock: only pass one when given.
+      ...(this.deps.clock ? { clock: this.deps.clock } : {}),
+    });
+    const child: Child = {
+      spec,
+      actor,
+      seq,
+      lastState: "pending",
+      lastPersistAt: 0,
+      failures: new RestartIntensity(this.spec.intensity),
+      generation: 0,
+      earlyExits: new Map(),
+    };
+    actor.subscribe({
+      next: (snap) => this.onSnapshot(child, snap),
+      error: (err) => this.log.error({ actorId: spec.id, err }, "record machine error"),
+    });
+    actor.start();
+    this.persist(child, actor.getSnapshot(), null);
+    return child;
+  }
+
+  private onSnapshot(child: Child, snap: SnapshotFrom<typeof actorRecordMachine>): void {
+    const state = recordState(snap.value);
+    const from = child.lastState;
+    if (state === from && Date.now() - child.lastPersistAt < HEARTBEAT_PERSIST_MS) return;
+    child.lastState = state;
+    this.persist(child, snap, from);
+  }
+
+  private persist(child: Child, snap: SnapshotFrom<typeof actorRecordMachine>, from: ActorRecordState | null): void {
+    const state = recordState(snap.value);
+    child.seq++;
+    child.lastPersistAt = Date.now();
+    const rec = actorRecordOf(snap, state, { supervisor: this.id, coords: child.spec.coords ?? {}, seq: child.seq, now: child.lastPersistAt });
+    const transition = state !== from;
+    if (transition && from !== null) {
+      for (const l of this.listeners) {
+        try {
+          l(rec, from);
+        } catch (err) {
+          this.log.error({ err }, "transition listener failed");
+        }
+      }
+    }
+    if (transition) {
+      this.log.child({ actorId: rec.id, coords: rec.coords }).info({ from, to: state, pid: rec.pid, cause: rec.deathCause }, "transition");
+    }
+    this.writer.record(rec, transition ? from : undefined, snap.context.restartReason);
+  }
+
+  private emit(event: ClusterEvent): Promise<void> {
+    return this.writer.event(event);
+  }
+
+  private async pickHost(spec: ChildSpec): Promise<string> {
+    if (spec.host) return spec.host;
+    const hosts = (await this.deps.registry.listHosts()).filter((h) => Date.now() - h.lastSeen < 15_000);
+    if (hosts.length === 0) throw new Error("no host agent registered in this cluster (start one with `troupe agent`)");
+    const load = (h: HostRecord) => h.running.length / Math.max(1, h.slots);
+    hosts.sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name));
+    return hosts[0]!.name;
+  }
+
+  private async spawn(id: string): Promise<void> {
+    const c = this.children.get(id);
+    if (!c) return;
+    const generation = ++c.generation;
+    const ctx = c.actor.getSnapshot().context;
+    try {
+      const host = await this.pickHost(c.spec);
+      const reply = (await call(
+        this.deps.nc,
+        this.deps.ns.agentSubject(host, "spawn"),
+        {
+          actorId: id,
+          argv: c.spec.argv,
+          env: {
+            ...(c.spec.env ?? {}),
+            TROUPE_HEARTBEAT_MS: String(this.spec.timeouts.heartbeatMs),
+            TROUPE_EPOCH: String(Math.max(this.epoch, ctx.epoch)),
+            TROUPE_COORDS: JSON.stringify(c.spec.coords ?? {}),
+            TROUPE_SUPERVISOR: this.id,
+          },
+        },
+        5000,
+      )) as { pid: number };
+      const now = c.actor.getSnapshot();
+      if (c.generation !== generation || recordState(now.value) !== "starting") {
+        // Abandoned attempt (stopped or recycled meanwhile): do not leave an orphan running.
+        void this.kill(host, id, reply.pid, "SIGKILL");
+        return;
+      }
+      c.actor.send({ type: "SPAWNED", pid: reply.pid, host });
+      const early = c.earlyExits.get(reply.pid);
+      c.earlyExits.clear();
+      if (early !== undefined) c.actor.send({ type: "EXITED", pid: reply.pid, cause: early });
+    } catch (err) {
+      if (c.generation === generation) c.actor.send({ type: "SPAWN_FAILED", cause: (err as Error).message });
+    }
+  }
+
+  private async kill(host: string | null, id: string, pid: number | null, signal: string): Promise<void> {
+    if (!host || pid === null) return;
+    try {
+      await call(this.deps.nc, this.deps.ns.agentSubject(host, "kill"), { actorId: id, signal, pid }, 2000);
+    } catch {
+      // already gone: the exit report (or its absence) is what counts
+    }
+  }
+
+  private onHeartbeat(data: Uint8Array): void {
+    const r = decodeAs(data, heartbeatSchema);
+    if (!r.ok) {
+      void this.emit({ type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: r.error.name, reason: r.error.message, on: "heartbeat" } });
+      return;
+    }
+    const hb = r.value;
+    this.children.get(hb.actorId)?.actor.send({ type: "HEARTBEAT", pid: hb.pid, step: hb.step, epoch: hb.epoch, time: hb.time });
+  }
+
+  private onExit(data: Uint8Array): void {
+    const r = decodeAs(data, exitReportSchema);
+    if (!r.ok) {
+      void this.emit({ type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: r.error.name, reason: r.error.message, on: "exit report" } });
+      return;
+    }
+    const c = this.children.get(r.value.actorId);
+    if (!c) return;
+    const cause = describeExit(r.value);
+    const snap = c.actor.getSnapshot();
+    if (recordState(snap.value) === "starting" && snap.context.pid === null) c.earlyExits.set(r.value.pid, cause);
+    else c.actor.send({ type: "EXITED", pid: r.value.pid, cause });
+  }
+
+  private async onChildFailed(id: string, cause: string): Promise<void> {
+    const c = this.children.get(id);
+    if (!c || recordState(c.actor.getSnapshot().value) !== "failed") return;
+    if (this.state !== "running") {
+      c.actor.send({ type: "STOP", cause });
+      return;
+    }
+    const now = Date.now();
+    if (!this.intensity.allow(now)) {
+      await this.escalate(id, cause);
+      return;
+    }
+    c.failures.allow(now);
+    const attempt = c.failures.count(now);
+    const delayMs = backoffDelay(this.spec.backoff, attempt, this.deps.random);
+    const affected = this.affectedSiblings(id);
+    c.actor.send({ type: "RESTART", delayMs });
+    for (const sib of affected) {
+      sib.actor.send({ type: "RECYCLE", reason: `${this.spec.strategy}: sibling ${id} failed`, delayMs });
+    }
+    void this.emit({
+      type: "supervisor.restart",
+      subject: this.id,
+      time: now,
+      data: { child: id, cause, strategy: this.spec.strategy, delayMs, attempt, siblings: affected.map((s) => s.spec.id) },
+    });
+  }
+
+  private affectedSiblings(id: string): Child[] {
+    const all = [...this.children.values()];
+    const live = (c: Child) => c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead";
+    switch (this.spec.strategy) {
+      case "one_for_one":
+        return [];
+      case "one_for_all":
+        return all.filter(live);
+      case "rest_for_one": {
+        const at = all.findIndex((c) => c.spec.id === id);
+        return all.slice(at + 1).filter(live);
+      }
+    }
+  }
+
+  private async escalate(id: string, lastCause: string): Promise<void> {
+    this.state = "escalated";
+    const { maxRestarts, periodMs } = this.spec.intensity;
+    const cause = `restart intensity exceeded (more than ${maxRestarts} restarts in ${periodMs} ms); last failure: ${id} ${lastCause}`;
+    const parentId = this.deps.parent?.id ?? null;
+    for (const c of this.children.values()) {
+      const why = c.spec.id === id ? `escalated to ${parentId ?? "no parent"}: ${cause}` : `stopped by ${this.id}: escalated after ${id} failed`;
+      c.actor.send({ type: "STOP", cause: why });
+    }
+    await this.emit({ type: "supervisor.escalated", subject: this.id, time: Date.now(), data: { cause, child: id, parent: parentId } });
+    const decision = this.deps.parent ? await this.deps.parent.handleEscalation({ from: this.id, cause, time: Date.now() }) : "stop";
+    await this.emit({
+      type: "supervisor.escalation-decided",
+      subject: this.id,
+      time: Date.now(),
+      data: { decision, by: parentId ?? "none (root supervisor)", cause },
+    });
+    this.log.warn({ cause, decision }, "escalated");
+    if (decision === "restart" && this.state === "escalated") {
+      this.intensity.reset();
+      this.state = "running";
+      for (const c of this.children.values()) {
+        c.failures.reset();
+        c.actor.send({ type: "RECYCLE", reason: `parent ${parentId} restarted supervisor ${this.id}`, delayMs: 0 });
+      }
+    } else if (this.state === "escalated") {
+      this.state = "stopped";
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { HostAgent } from "../../actors/agent/host-agent.ts";
+import { decode } from "../../runtime/codec.ts";
+import { connectNats } from "../../runtime/connection.ts";
+import { EventLog } from "../../runtime/event-log.ts";
+import { createRootLogger } from "../../runtime/logger.ts";
+import type { ExitReport } from "../../runtime/types.ts";
+import { namespace } from "../../runtime/namespace.ts";
+import { Registry } from "../../runtime/registry.ts";
+import { call } from "../../runtime/rpc.ts";
+
+describe("host agent", () => {
+  const ns = namespace(`t${randomUUID().slice(0, 8)}`);
+  let nc: NatsConnection;
+  let agent: HostAgent;
+  let registry: Registry;
+  let events: EventLog;
+  const exits: ExitReport[] = [];
+
+  beforeAll(async () => {
+    nc = await connectNats({ url: inject("natsUrl") });
+    registry = await Registry.open(nc, ns);
+    events = await EventLog.open(nc, ns);
+    agent = new HostAgent({ nc, ns, registry, events, logger: createRootLogger({ name: "t", level: "silent" }), name: "hostA", slots: 4, tier: "rack1", natsUrl: inject("natsUrl") });
+    await agent.start();
+    nc.subscribe(ns.exitsFilter, { callback: (_e, m) => void exits.push(decode(m.data) as ExitReport) });
+  });
+  afterAll(async () => {
+    await agent.stop(200);
+    await nc.close();
+  });
+
+  const exitOf = async (pid: number) => {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const e = exits.find((x) => x.pid === pid);
+      if (e) return e;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no exit report for ${pid}`);
+  };
+
+  it("registers its host with name, slots and tier", async () => {
+    expect(await registry.getHost("hostA")).toMatchObject({ name: "hostA", slots: 4, tier: "rack1", pid: process.pid });
+  });
+
+  it("spawns on request and reports an exit code with the stderr tail", async () => {
+    const r = (await call(nc, ns.agentSubject("hostA", "spawn"), {
+      actorId: "x1",
+      argv: ["node", "-e", "console.error('bad things'); process.exit(7)"],
+      env: {},
+    })) as { pid: number };
+    const exit = await exitOf(r.pid);
+    expect(exit).toMatchObject({ actorId: "x1", host: "hostA", code: 7, signal: null });
+    expect(exit.stderrTail).toMatch(/bad things/);
+  });
+
+  it("kills on request (only the pid asked for) and reports the signal", async () => {
+    const r = (await call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "setInterval(() => {}, 1000)"], env: {} })) as { pid: number };
+    const deadline = Date.now() + 5000;
+    while (!(await registry.getHost("hostA"))!.running.includes("x2") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect((await registry.getHost("hostA"))!.running).toContain("x2");
+    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL", pid: r.pid + 1 })).rejects.toThrow(/now runs as pid/);
+    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "0"], env: {} })).rejects.toThrow(/already running/);
+    await call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGTERM", pid: r.pid });
+    expect(await exitOf(r.pid)).toMatchObject({ actorId: "x2", code: null, signal: "SIGTERM" });
+    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL" })).rejects.toThrow(/not running on host hostA/);
+  });
+
+  it("answers malformed requests with an error and keeps serving", async () => {
+    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x3", argv: [], env: {} })).rejects.toThrow(/invalid message at 'argv'/);
+    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x3", signal: "kill" })).rejects.toThrow(/signal must look like SIGKILL/);
+    const m = await nc.request(ns.agentSubject("hostA", "spawn"), Uint8Array.from([0xc1, 0xff]), { timeout: 2000 });
+    expect(decode(m.data)).toMatchObject({ ok: false });
+    expect(await call(nc, ns.agentSubject("hostA", "ping"), {})).toMatchObject({ name: "hostA" });
+  });
+});

@@ -1,0 +1,59 @@
+// Shared test helpers: seeded random arrays, float64 finite differences, tolerant comparison.
+import { expect } from "vitest";
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randn64(n: number, rand: () => number, scale = 1): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(rand(), 1e-12), v = rand();
+    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+export const f32 = (a: Float64Array): Float32Array => Float32Array.from(a);
+
+/** Central differences of scalar `loss()` with respect to every element of `x` (float64, modified in place). */
+export function numericGrad(x: Float64Array, loss: () => number, eps = 1e-6): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const keep = x[i]!;
+    x[i] = keep + eps;
+    const up = loss();
+    x[i] = keep - eps;
+    const down = loss();
+    x[i] = keep;
+    g[i] = (up - down) / (2 * eps);
+  }
+  return g;
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>, n = a.length): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** max |a-b| / (atol + rtol * |b|) must stay ≤ 1; reports the worst index. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what = ""): void {
+  expect(actual.length, `${what} length`).toBeGreaterThanOrEqual(expected.length);
+  let worst = 0, at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const r = Math.abs(actual[i]! - expected[i]!) / (atol + rtol * Math.abs(expected[i]!));
+    if (!(r <= worst)) {
+      worst = r;
+      at = i;
+    }
+  }
+  expect(worst, `${what}: index ${at}: got ${actual[at]}, expected ${expected[at]}`).toBeLessThanOrEqual(1);
+}
