@@ -10,6 +10,18 @@ export interface CommandModule {
 
 const commandsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "commands");
 
+function registerBroken(program: Command, name: string, err: unknown): void {
+  const reason = err instanceof Error ? err.message : String(err);
+  program
+    .command(name)
+    .description(`(unavailable: ${reason.split("\n")[0]})`)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      throw new Error(`the '${name}' command could not be loaded: ${reason}`);
+    });
+}
+
 async function main(): Promise<void> {
   const program = new Command("troupe")
     .description("3D-parallel GPT training as a supervised actor system on NATS")
@@ -17,8 +29,14 @@ async function main(): Promise<void> {
     .exitOverride((err) => process.exit(err.exitCode));
   const files = readdirSync(commandsDir).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts")).sort();
   for (const file of files) {
-    const mod = (await import(pathToFileURL(path.join(commandsDir, file)).href)) as CommandModule;
-    mod.register(program);
+    try {
+      const mod = (await import(pathToFileURL(path.join(commandsDir, file)).href)) as CommandModule;
+      mod.register(program);
+    } catch (err) {
+      // One broken command (say, the native addon is being rebuilt) must not take the whole CLI down:
+      // the command is still listed, and running it reports why it cannot load.
+      registerBroken(program, file.slice(0, -3), err);
+    }
   }
   await program.parseAsync(process.argv);
 }
