@@ -1,0 +1,220 @@
+// Fuzzy dedup as MT-NLG / NeMo Curator: MinHash over character 5-grams, LSH 20 bands × 13 rows,
+// candidate pairs verified by exact Jaccard ≥ 0.8, union-find connected components, one document
+// kept per component (highest dataset priority, then input order).
+//
+// Work split: documents are sharded over worker threads (signature actors); each band key is routed
+// to reducer (key mod R) which buckets it and emits candidate pairs; pairs are verified by the worker
+// holding their lower document. The coordinator here only routes and runs union-find.
+import type { CurationDoc, ProgressFn, StageReport } from "./types.ts";
+import type { FuzzyReply, FuzzyRequest } from "./fuzzy-protocol.ts";
+import type { MinHashParams } from "./minhash.ts";
+import { sortPairs, type BandEntries } from "./lsh-reduce.ts";
+import { UnionFind } from "./union-find.ts";
+import { WorkerPool } from "./worker-pool.ts";
+import { StageTally } from "./stage-tally.ts";
+
+export interface FuzzyDedupConfig extends MinHashParams {
+  /** Verified pairs with exact Jaccard ≥ threshold are duplicates (0.8). */
+  threshold: number;
+  /** Worker threads (signature actors and band reducers). */
+  workers: number;
+}
+
+export type FuzzyPool = WorkerPool<FuzzyRequest, FuzzyReply>;
+
+export function startFuzzyPool(workers: number): FuzzyPool {
+  return WorkerPool.start<FuzzyRequest, FuzzyReply>(new URL("./fuzzy-worker.ts", import.meta.url), workers);
+}
+
+export interface NearDuplicates {
+  /** keep[i] is false for every document removed as a near-duplicate. */
+  keep: boolean[];
+  /** For a removed document: the index of the one kept in its component. */
+  keptFor: Map<number, number>;
+  /** Verified duplicate edges (lo, hi, jaccard). */
+  edges: Array<[number, number, number]>;
+  /** Every LSH candidate pair, flattened [lo0, hi0, …], and its exact Jaccard. */
+  candidates: Uint32Array;
+  candidateSims: Float64Array;
+  components: number;
+  seconds: { signatures: number; reduce: number; verify: number; total: number };
+}
+
+function shardBounds(n: number, parts: number): number[] {
+  return Array.from({ length: parts + 1 }, (_, i) => Math.round((i * n) / parts));
+}
+
+/**
+ * Finds near-duplicates among `texts`. `priorities[i]` decides which member of a component stays.
+ * Pass `pool` to reuse running workers (its size overrides config.workers).
+ */
+export async function findNearDuplicates(
+  texts: readonly string[],
+  priorities: readonly number[],
+  config: FuzzyDedupConfig,
+  opts: { pool?: FuzzyPool; onProgress?: ProgressFn } = {},
+): Promise<NearDuplicates> {
+  const t0 = performance.now();
+  const n = texts.length;
+  const pool = opts.pool ?? startFuzzyPool(Math.max(1, Math.min(config.workers, n || 1)));
+  const progress = opts.onProgress ?? (() => {});
+  try {
+    const W = pool.size;
+    const bounds = shardBounds(n, W);
+    const ownerOf = (doc: number): number => {
+      let w = 0;
+      while (doc >= bounds[w + 1]!) w++;
+      return w;
+    };
+    await Promise.all(
+      Array.from({ length: W }, (_, w) => pool.call(w, { op: "load", base: bounds[w]!, texts: texts.slice(bounds[w], bounds[w + 1]) })),
+    );
+
+    // Map: signatures and band keys, in parallel over shards.
+    const { bands } = config;
+    const keys = new Float64Array(n * bands);
+    const shardDone = new Array<number>(W).fill(0);
+    const report = (): void => progress("fuzzy-dedup signatures", shardDone.reduce((s, x) => s + x, 0), n);
+    pool.onProgress = (w, msg) => {
+      if (msg.op === "progress") shardDone[w] = msg.done;
+      report();
+    };
+    report();
+    await Promise.all(
+      Array.from({ length: W }, async (_, w) => {
+        const rep = await pool.call<Extract<FuzzyReply, { op: "signatures" }>>(w, { op: "signatures", params: config });
+        keys.set(rep.keys, rep.base * bands);
+        shardDone[w] = bounds[w + 1]! - bounds[w]!;
+        report();
+      }),
+    );
+    pool.onProgress = undefined;
+    const t1 = performance.now();
+
+    // Shuffle: route every (band, key, doc) to reducer key mod R.
+    const R = W;
+    const counts = new Array<number>(R).fill(0);
+    for (let i = 0; i < keys.length; i++) counts[keys[i]! % R]! += 1;
+    const routed: BandEntries[] = counts.map((c) => ({ band: new Uint16Array(c), key: new Float64Array(c), doc: new Uint32Array(c) }));
+    const fill = new Array<number>(R).fill(0);
+    for (let i = 0; i < keys.length; i++) {
+      const r = keys[i]! % R;
+      const at = fill[r]!++;
+      routed[r]!.band[at] = i % bands;
+      routed[r]!.key[at] = keys[i]!;
+      routed[r]!.doc[at] = Math.floor(i / bands);
+    }
+    const reduced = await Promise.all(
+      routed.map((entries, r) =>
+        pool.call<Extract<FuzzyReply, { op: "reduce" }>>(r, { op: "reduce", entries }, [
+          entries.band.buffer as ArrayBuffer,
+          entries.key.buffer as ArrayBuffer,
+          entries.doc.buffer as ArrayBuffer,
+        ]),
+      ),
+    );
+    const all = new Uint32Array(reduced.reduce((s, r) => s + r.pairs.length, 0));
+    let at = 0;
+    for (const r of reduced) {
+      all.set(r.pairs, at);
+      at += r.pairs.length;
+    }
+    const pairs = sortPairs(all);
+    const t2 = performance.now();
+
+    // Verify: each pair goes to the worker holding its lower document, with any text it lacks.
+    const perWorker: number[][] = Array.from({ length: W }, () => []);
+    for (let p = 0; p < pairs.length / 2; p++) perWorker[ownerOf(pairs[2 * p]!)]!.push(p);
+    progress("fuzzy-dedup verify", 0, pairs.length / 2);
+    const sims = new Float64Array(pairs.length / 2);
+    let verified = 0;
+    await Promise.all(
+      perWorker.map(async (list, w) => {
+        if (list.length === 0) return;
+        const sub = new Uint32Array(list.length * 2);
+        const foreign: Record<number, string> = {};
+        list.forEach((p, k) => {
+          sub[2 * k] = pairs[2 * p]!;
+          sub[2 * k + 1] = pairs[2 * p + 1]!;
+          for (const d of [pairs[2 * p]!, pairs[2 * p + 1]!]) if (ownerOf(d) !== w) foreign[d] = texts[d]!;
+        });
+        const rep = await pool.call<Extract<FuzzyReply, { op: "verify" }>>(w, { op: "verify", shingle: config.shingle, pairs: sub, foreign });
+        list.forEach((p, k) => (sims[p] = rep.sims[k]!));
+        verified += list.length;
+        progress("fuzzy-dedup verify", verified, pairs.length / 2);
+      }),
+    );
+    const t3 = performance.now();
+
+    const uf = new UnionFind(n);
+    const edges: Array<[number, number, number]> = [];
+    for (let p = 0; p < sims.length; p++) {
+      if (sims[p]! < config.threshold) continue;
+      edges.push([pairs[2 * p]!, pairs[2 * p + 1]!, sims[p]!]);
+      uf.union(pairs[2 * p]!, pairs[2 * p + 1]!);
+    }
+    const keep = new Array<boolean>(n).fill(true);
+    const keptFor = new Map<number, number>();
+    const groups = uf.groups();
+    for (const g of groups) {
+      let best = g[0]!;
+      for (const d of g) if (priorities[d]! > priorities[best]!) best = d;
+      for (const d of g) {
+        if (d === best) continue;
+        keep[d] = false;
+        keptFor.set(d, best);
+      }
+    }
+    const t4 = performance.now();
+    return {
+      keep,
+      keptFor,
+      edges,
+      candidates: pairs,
+      candidateSims: sims,
+      components: groups.length,
+      seconds: { signatures: (t1 - t0) / 1000, reduce: (t2 - t1) / 1000, verify: (t3 - t2) / 1000, total: (t4 - t0) / 1000 },
+    };
+  } finally {
+    if (!opts.pool) await pool.close();
+  }
+}
+
+export async function fuzzyDedup(
+  docs: readonly CurationDoc[],
+  config: FuzzyDedupConfig,
+  onProgress?: ProgressFn,
+): Promise<{ docs: CurationDoc[]; report: StageReport }> {
+  const tally = new StageTally("fuzzy-dedup", docs);
+  const found = await findNearDuplicates(
+    docs.map((d) => d.text),
+    docs.map((d) => d.priority),
+    config,
+    onProgress ? { onProgress } : {},
+  );
+  const simWith = new Map<string, number>();
+  for (const [a, b, s] of found.edges) simWith.set(`${a}:${b}`, s);
+  const out: CurationDoc[] = [];
+  docs.forEach((doc, i) => {
+    if (found.keep[i]) {
+      out.push(doc);
+      return;
+    }
+    const kept = found.keptFor.get(i)!;
+    const s = simWith.get(i < kept ? `${i}:${kept}` : `${kept}:${i}`);
+    const note = `kept ${docs[kept]!.id} (${docs[kept]!.dataset}, priority ${docs[kept]!.priority})` + (s === undefined ? ", same component" : `, jaccard ${s.toFixed(3)}`);
+    tally.remove(doc, `near-duplicate (jaccard ≥ ${config.threshold})`, { note });
+  });
+  Object.assign(tally.details, {
+    shingle: config.shingle,
+    bands: config.bands,
+    rows: config.rows,
+    threshold: config.threshold,
+    workers: Math.max(1, Math.min(config.workers, docs.length || 1)),
+    candidatePairs: found.candidateSims.length,
+    verifiedDuplicatePairs: found.edges.length,
+    components: found.components,
+    seconds: found.seconds,
+  });
+  return { docs: out, report: tally.finish(out) };
+}
