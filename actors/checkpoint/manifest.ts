@@ -16,6 +16,11 @@ const tensorRecord = z.object({
   globalShape: z.array(z.number().int().nonnegative()),
   shape: z.array(z.number().int().nonnegative()),
   offset: z.array(z.number().int().nonnegative()),
+  /**
+   * Row (dimension 0) in the stored tensor where this piece starts; absent = 0. A tensor-parallel shard can hold
+   * several pieces stacked along dimension 0 (qkv: q, k and v of one head group), each recorded separately.
+   */
+  localOffset: z.number().int().nonnegative().optional(),
 });
 
 const fileRecord = z.object({
@@ -41,7 +46,13 @@ export const manifestSchema = z.object({
     nextSample: z.number().int().nonnegative(),
   }),
   optimizer: z.object({ stepCount: z.number().int().nonnegative() }),
-  layout: z.object({ dp: z.number().int().positive(), pp: z.number().int().positive(), tp: z.number().int().positive() }),
+  layout: z.object({
+    dp: z.number().int().positive(),
+    pp: z.number().int().positive(),
+    tp: z.number().int().positive(),
+    /** Transformer layers per pipeline stage (sharded saves record it; absent for single-rank saves). */
+    layersPerStage: z.array(z.number().int().positive()).optional(),
+  }),
   config: z.unknown(),
   /** Free-form figures at save time (last loss, validation loss). */
   metrics: z.record(z.string(), z.number()).default({}),

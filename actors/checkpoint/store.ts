@@ -5,12 +5,14 @@
 import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { NamedTensor } from "../model/types.ts";
+import { assembleWholeTensors } from "./assemble.ts";
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
   manifestSchema,
   type CheckpointManifest,
+  type FileRecord,
   type TensorRecord,
 } from "./manifest.ts";
 import { decodeSafetensors, sha256File, writeSafetensors, type TensorEntry } from "./safetensors.ts";
@@ -73,52 +75,85 @@ function tensorRecords(tensors: readonly NamedTensor[], kind: TensorRecord["kind
   }));
 }
 
-/** Writes a checkpoint for `content.step` under `root`, points `latest` at it, keeps the newest `keep`. */
+/** Writes a single-rank (layout 1×1×1) checkpoint for `content.step` under `root`, points `latest` at it, keeps the newest `keep`. */
 export function saveCheckpoint(root: string, content: CheckpointContent, options: { keep: number }): string {
-  mkdirSync(root, { recursive: true });
-  const name = stepDirName(content.step);
-  const finalDir = path.join(root, name);
+  const finalDir = path.join(root, stepDirName(content.step));
   // Same step ⇒ same state (training is deterministic): an existing whole checkpoint is kept as is.
-  if (!existsSync(path.join(finalDir, MANIFEST_FILE))) {
-    const tmpDir = path.join(root, `.tmp-${name}-${process.pid}`);
-    rmSync(tmpDir, { recursive: true, force: true });
-    mkdirSync(tmpDir);
-    const meta = { step: String(content.step), format: MANIFEST_FORMAT };
-    const files = [
-      { file: MODEL_FILE, tensors: content.params, metadata: meta },
-      {
-        file: OPTIMIZER_FILE,
-        tensors: content.optimizerState,
-        metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) },
-      },
-    ].map(({ file, tensors, metadata }) => {
-      const full = path.join(tmpDir, file);
-      const sha256 = writeSafetensors(full, tensors, metadata);
-      return { file, bytes: statSync(full).size, sha256 };
-    });
-    const manifest: CheckpointManifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      createdAt: new Date().toISOString(),
-      step: content.step,
-      tokensSeen: content.tokensSeen,
-      samplesSeen: content.samplesSeen,
-      seed: content.seed,
-      data: content.data,
-      optimizer: { stepCount: content.optimizerStepCount },
-      layout: { dp: 1, pp: 1, tp: 1 },
-      config: content.config,
-      metrics: content.metrics ?? {},
-      files,
-      tensors: [...tensorRecords(content.params, "param", MODEL_FILE), ...tensorRecords(content.optimizerState, "optimizer", OPTIMIZER_FILE)],
-    };
-    const manifestPath = path.join(tmpDir, MANIFEST_FILE);
+  if (existsSync(path.join(finalDir, MANIFEST_FILE))) return commitCheckpoint(root, undefined, content.step, options);
+  const stagingDir = prepareStagingDir(root, content.step);
+  const meta = { step: String(content.step), format: MANIFEST_FORMAT };
+  const files = [
+    { file: MODEL_FILE, tensors: content.params, metadata: meta },
+    {
+      file: OPTIMIZER_FILE,
+      tensors: content.optimizerState,
+      metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) },
+    },
+  ].map(({ file, tensors, metadata }) => {
+    const full = path.join(stagingDir, file);
+    const sha256 = writeSafetensors(full, tensors, metadata);
+    return { file, bytes: statSync(full).size, sha256 };
+  });
+  const manifest: CheckpointManifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    createdAt: new Date().toISOString(),
+    step: content.step,
+    tokensSeen: content.tokensSeen,
+    samplesSeen: content.samplesSeen,
+    seed: content.seed,
+    data: content.data,
+    optimizer: { stepCount: content.optimizerStepCount },
+    layout: { dp: 1, pp: 1, tp: 1 },
+    config: content.config,
+    metrics: content.metrics ?? {},
+    files,
+    tensors: [...tensorRecords(content.params, "param", MODEL_FILE), ...tensorRecords(content.optimizerState, "optimizer", OPTIMIZER_FILE)],
+  };
+  return commitCheckpoint(root, manifest, content.step, options);
+}
+
+/** The folder every rank writes its shard files into before the checkpoint of `step` is committed. */
+export function stagingDirName(root: string, step: number): string {
+  return path.join(root, `.staging-${stepDirName(step)}`);
+}
+
+/** Empties (or creates) the staging folder of `step`; call once, before any rank writes its shard files. */
+export function prepareStagingDir(root: string, step: number): string {
+  const dir = stagingDirName(root, step);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Makes the staged checkpoint of `step` whole: checks every file the manifest lists is there with its size,
+ * writes the manifest (last), renames the staging folder to step-N, points `latest` at it and prunes.
+ * `manifest` undefined: step-N already exists whole and is only made `latest`. Called by one rank.
+ */
+export function commitCheckpoint(root: string, manifest: CheckpointManifest | undefined, step: number, options: { keep: number }): string {
+  const name = stepDirName(step);
+  const finalDir = path.join(root, name);
+  const stagingDir = stagingDirName(root, step);
+  if (manifest && existsSync(path.join(finalDir, MANIFEST_FILE))) {
+    rmSync(stagingDir, { recursive: true, force: true }); // same step ⇒ same state: keep the existing one
+  } else if (manifest) {
+    if (manifest.step !== step) throw new CheckpointError(`manifest is for step ${manifest.step}, not ${step}`);
+    for (const f of manifest.files) {
+      const file = path.join(stagingDir, f.file);
+      if (!existsSync(file)) throw new CheckpointError(`checkpoint file ${file} is missing: cannot commit step ${step}`);
+      const bytes = statSync(file).size;
+      if (bytes !== f.bytes) throw new CheckpointError(`checkpoint file ${file} has ${bytes} bytes, its shard reported ${f.bytes}`);
+    }
+    const manifestPath = path.join(stagingDir, MANIFEST_FILE);
     writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + "\n");
     const fd = openSync(manifestPath, "r");
     fsyncSync(fd);
     closeSync(fd);
     rmSync(finalDir, { recursive: true, force: true }); // a folder without a manifest is an unfinished leftover
-    renameSync(tmpDir, finalDir);
+    renameSync(stagingDir, finalDir);
+  } else if (!existsSync(path.join(finalDir, MANIFEST_FILE))) {
+    throw new CheckpointError(`no checkpoint ${finalDir} to make latest`);
   }
   const latestTmp = path.join(root, `${LATEST}.tmp-${process.pid}`);
   writeFileSync(latestTmp, name + "\n");
@@ -147,6 +182,9 @@ export function pruneCheckpoints(root: string, keep: number): void {
   }
   for (const n of readdirSync(root)) {
     if (n.startsWith(".tmp-") && !n.endsWith(`-${process.pid}`)) rmSync(path.join(root, n), { recursive: true, force: true });
+    // a staging folder at or before the newest whole checkpoint is an abandoned save
+    const staged = /^\.staging-step-(\d+)$/.exec(n);
+    if (staged && all.length > 0 && Number(staged[1]) <= all[all.length - 1]!.step) rmSync(path.join(root, n), { recursive: true, force: true });
   }
 }
 
@@ -159,7 +197,8 @@ export function latestCheckpointDir(root: string): string | undefined {
   return path.join(root, name);
 }
 
-function readManifest(dir: string): CheckpointManifest {
+/** Reads and validates `dir`/manifest.json. */
+export function readManifest(dir: string): CheckpointManifest {
   const file = path.join(dir, MANIFEST_FILE);
   let raw: unknown;
   try {
@@ -176,39 +215,35 @@ function readManifest(dir: string): CheckpointManifest {
   return parsed.data;
 }
 
-/** Reads and verifies a checkpoint folder. Any mismatch is refused with the offending file named. */
+/** Reads one file of a checkpoint after checking its size and sha256 against the manifest. */
+export function readCheckpointFile(dir: string, f: FileRecord): Map<string, TensorEntry> {
+  const file = path.join(dir, f.file);
+  if (!existsSync(file)) throw new CheckpointError(`checkpoint file ${file} is missing`);
+  const bytes = readFileSync(file);
+  if (bytes.length !== f.bytes) {
+    throw new CheckpointError(`checkpoint file ${file} is truncated or damaged: ${bytes.length} bytes, the manifest says ${f.bytes}`);
+  }
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  if (sha256 !== f.sha256) {
+    throw new CheckpointError(`checkpoint file ${file} is corrupt: sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…`);
+  }
+  try {
+    return decodeSafetensors(file, bytes).tensors;
+  } catch (cause) {
+    throw new CheckpointError(`checkpoint file ${file} cannot be read: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * Reads and verifies a checkpoint folder of any layout into whole tensors (a sharded checkpoint is reassembled).
+ * Any mismatch is refused with the offending file named.
+ */
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const manifest = readManifest(dir);
   const contents = new Map<string, Map<string, TensorEntry>>();
-  for (const f of manifest.files) {
-    const file = path.join(dir, f.file);
-    if (!existsSync(file)) throw new CheckpointError(`checkpoint file ${file} is missing`);
-    const bytes = readFileSync(file);
-    if (bytes.length !== f.bytes) {
-      throw new CheckpointError(`checkpoint file ${file} is truncated or damaged: ${bytes.length} bytes, the manifest says ${f.bytes}`);
-    }
-    const sha256 = createHash("sha256").update(bytes).digest("hex");
-    if (sha256 !== f.sha256) {
-      throw new CheckpointError(`checkpoint file ${file} is corrupt: sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…`);
-    }
-    try {
-      contents.set(f.file, decodeSafetensors(file, bytes).tensors);
-    } catch (cause) {
-      throw new CheckpointError(`checkpoint file ${file} cannot be read: ${(cause as Error).message}`, { cause });
-    }
-  }
-  const params = new Map<string, TensorEntry>();
-  const optimizerState = new Map<string, TensorEntry>();
-  for (const t of manifest.tensors) {
-    const entry = contents.get(t.file)?.get(t.name);
-    const file = path.join(dir, t.file);
-    if (!entry) throw new CheckpointError(`checkpoint file ${file} lacks tensor ${t.name} listed in the manifest`);
-    if (entry.shape.join(",") !== t.shape.join(",")) {
-      throw new CheckpointError(`checkpoint file ${file}: tensor ${t.name} has shape [${entry.shape}] but the manifest says [${t.shape}]`);
-    }
-    (t.kind === "param" ? params : optimizerState).set(t.name, entry);
-  }
-  return { dir, manifest, params, optimizerState };
+  for (const f of manifest.files) contents.set(f.file, readCheckpointFile(dir, f));
+  const whole = assembleWholeTensors(dir, manifest, contents);
+  return { dir, manifest, params: whole.param, optimizerState: whole.optimizer };
 }
 
 /** Copies checkpoint tensors into live tensors (in place), requiring the same names and shapes. */

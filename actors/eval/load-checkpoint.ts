@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { MANIFEST_FILE, manifestSchema, type CheckpointManifest, type TensorRecord } from "../checkpoint/manifest.ts";
 import { decodeSafetensors, type TensorEntry } from "../checkpoint/safetensors.ts";
+import { pieceData } from "../checkpoint/assemble.ts";
 import { latestCheckpointDir } from "../checkpoint/store.ts";
 import type { GptConfig, GptModel } from "../model/types.ts";
 import { CheckpointLoadError } from "./errors.ts";
@@ -104,10 +105,13 @@ function assemble(name: string, shards: TensorRecord[], files: Map<string, Map<s
     });
     const entry = files.get(s.file)?.get(name);
     if (!entry) throw new CheckpointLoadError(`checkpoint file ${where} lacks tensor ${name} listed in the manifest`);
-    if (entry.shape.join(",") !== s.shape.join(",")) {
-      throw new CheckpointLoadError(`checkpoint file ${where}: tensor ${name} has shape [${entry.shape}] but the manifest says [${s.shape}]`);
+    let piece: Float32Array;
+    try {
+      piece = pieceData(entry, s, where); // a tensor-parallel shard may stack several pieces (qkv: q|k|v)
+    } catch (cause) {
+      throw new CheckpointLoadError((cause as Error).message, { cause });
     }
-    copyBlock(entry.data, s.shape, whole, globalShape, s.offset);
+    copyBlock(piece, s.shape, whole, globalShape, s.offset);
     covered += count(s.shape);
   }
   if (covered !== whole.length) {
