@@ -3,7 +3,7 @@
 // whole blend is shuffled by seed. MT-NLG up-sampled small high-quality sets and down-sampled web text.
 import type { CurationDoc, StageReport } from "./types.ts";
 import { StageTally } from "./stage-tally.ts";
-import { SeededRng } from "./hash.ts";
+import { SeededRandom } from "../data/seeded-random.ts";
 import { utf8Bytes } from "./text-util.ts";
 
 export interface BlendConfig {
@@ -51,7 +51,7 @@ export function blend(docs: readonly CurationDoc[], config: BlendConfig): { docs
   }
   const bytes = new Map([...byDataset].map(([name, list]) => [name, list.reduce((s, d) => s + utf8Bytes(d.text), 0)]));
   const epochs = blendEpochs(bytes, config);
-  const rng = new SeededRng(config.seed);
+  const rng = new SeededRandom(config.seed);
   const out: CurationDoc[] = [];
   const table: Array<Record<string, unknown>> = [];
   for (const [name, list] of byDataset) {

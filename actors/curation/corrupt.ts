@@ -1,6 +1,6 @@
 // Synthetic low-quality text made from real documents, for training the quality classifier when
 // no curated negatives are at hand: word salad, keyword stuffing, and navigation-style boilerplate.
-import { SeededRng } from "./hash.ts";
+import { SeededRandom } from "../data/seeded-random.ts";
 
 export type CorruptionKind = "shuffled" | "stuffed" | "boilerplate";
 export const CORRUPTION_KINDS: readonly CorruptionKind[] = ["shuffled", "stuffed", "boilerplate"];
@@ -8,7 +8,7 @@ export const CORRUPTION_KINDS: readonly CorruptionKind[] = ["shuffled", "stuffed
 const NAV = ["Home", "About us", "Contact", "Login", "Sign up", "Privacy policy", "Terms", "Click here", "Buy now", "Free shipping", "Subscribe", "Share"];
 
 export function corrupt(text: string, kind: CorruptionKind, seed: number): string {
-  const rng = new SeededRng(seed);
+  const rng = new SeededRandom(seed);
   const words = text.split(/\s+/).filter(Boolean);
   switch (kind) {
     case "shuffled":

@@ -20,36 +20,3 @@ export function hashString(text: string, seed = 0x811c9dc5): number {
   return hashRange(text, 0, text.length, seed);
 }
 
-/** Deterministic pseudo-random numbers (SplitMix32 over a counter). */
-export class SeededRng {
-  private state: number;
-
-  constructor(seed: number) {
-    if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-    this.state = seed >>> 0;
-  }
-
-  nextUint32(): number {
-    this.state = (this.state + 0x9e3779b9) >>> 0;
-    return fmix32(this.state);
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    return this.nextUint32() / 4294967296;
-  }
-
-  /** Uniform integer in [0, n). */
-  nextInt(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** Fisher–Yates shuffle in place; returns the array. */
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = this.nextInt(i + 1);
-      [items[i], items[j]] = [items[j]!, items[i]!];
-    }
-    return items;
-  }
-}

@@ -1,6 +1,7 @@
 // MinHash signatures over character shingles and their LSH band keys (MT-NLG / NeMo Curator:
 // 5-character shingles, 20 bands × 13 rows = 260 hash functions).
-import { fmix32, hashRange, SeededRng } from "./hash.ts";
+import { SeededRandom } from "../data/seeded-random.ts";
+import { fmix32, hashRange } from "./hash.ts";
 
 export interface MinHashParams {
   /** Characters per shingle (5). */
@@ -53,7 +54,7 @@ export interface HashFamily {
 }
 
 export function hashFamily(count: number, seed: number): HashFamily {
-  const rng = new SeededRng(seed);
+  const rng = new SeededRandom(seed);
   const xor = new Uint32Array(count);
   const mul = new Uint32Array(count);
   for (let i = 0; i < count; i++) {

@@ -4,7 +4,7 @@
 // held-out part of the labelled examples.
 import type { CurationDoc, StageReport } from "./types.ts";
 import { StageTally } from "./stage-tally.ts";
-import { SeededRng } from "./hash.ts";
+import { SeededRandom } from "../data/seeded-random.ts";
 import { featurize, type FeatureConfig } from "./quality-features.ts";
 import { binaryMetrics, predict, trainLogistic, type LogisticModel } from "./logistic-regression.ts";
 
@@ -39,7 +39,7 @@ export interface TrainedQualityClassifier {
 
 /** Splits each class by seed, trains on the rest, and measures on the held-out part. */
 export function trainQualityClassifier(examples: readonly LabelledText[], config: QualityConfig): TrainedQualityClassifier {
-  const rng = new SeededRng(config.seed);
+  const rng = new SeededRandom(config.seed);
   const train: LabelledText[] = [];
   const test: LabelledText[] = [];
   for (const label of [1, 0] as const) {

@@ -7,6 +7,42 @@ export function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
+/** Deterministic pseudo-random stream from a 32-bit seed (SplitMix32: MurmurHash3 finaliser over a counter). */
+export class SeededRandom {
+  private state: number;
+
+  constructor(seed: number) {
+    if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+    this.state = seed >>> 0;
+  }
+
+  /** Next unsigned 32-bit integer. */
+  nextUint32(): number {
+    this.state = (this.state + 0x9e3779b9) >>> 0;
+    return mix32(this.state);
+  }
+
+  /** Uniform in [0, 1) with 32 bits of resolution. */
+  next(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /** Uniform integer in [0, n). */
+  nextInt(n: number): number {
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`nextInt needs a positive integer, got ${n}`);
+    return Math.floor(this.next() * n);
+  }
+
+  /** Fisher–Yates shuffle in place; returns the array. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.nextInt(i + 1);
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
+}
+
 /** Hash of a list of non-negative integers (each < 2^53) to uint32. */
 export function hashInts(...values: number[]): number {
   let h = 0x9e3779b9;

@@ -8,7 +8,7 @@ import {
   shingleSet,
   signature,
 } from "../../actors/curation/minhash.ts";
-import { SeededRng } from "../../actors/curation/hash.ts";
+import { SeededRandom } from "../../actors/data/seeded-random.ts";
 import { UnionFind } from "../../actors/curation/union-find.ts";
 import { candidatePairs } from "../../actors/curation/lsh-reduce.ts";
 import { nearDuplicate, randomDoc } from "./near-duplicates.ts";
@@ -30,7 +30,7 @@ describe("shingles and jaccard", () => {
 
 describe("minhash", () => {
   test("the fraction of equal signature values estimates jaccard", () => {
-    const rng = new SeededRng(3);
+    const rng = new SeededRandom(3);
     const family = hashFamily(260, 1);
     for (const target of [0.3, 0.6, 0.9]) {
       const a = randomDoc(rng, 300);
@@ -45,7 +45,7 @@ describe("minhash", () => {
   });
 
   test("identical texts share every band key; unrelated texts share none", () => {
-    const rng = new SeededRng(4);
+    const rng = new SeededRandom(4);
     const family = hashFamily(260, 1);
     const a = randomDoc(rng, 200);
     const c = randomDoc(rng, 200);
