@@ -7,14 +7,14 @@ import {
   splitAround,
   TaskNgrams,
 } from "../../actors/curation/decontaminate.ts";
-import { SeededRng } from "../../actors/curation/hash.ts";
+import { SeededRandom } from "../../actors/data/seeded-random.ts";
 import type { CurationDoc } from "../../actors/curation/types.ts";
 import { randomWord } from "./near-duplicates.ts";
 
 const TASK = "The old lighthouse keeper watched the storm roll across the bay until the lamps failed at midnight";
 
 /** Filler prose: sentences of 6–14 random words, each ending with a period. */
-function prose(rng: SeededRng, chars: number): string {
+function prose(rng: SeededRandom, chars: number): string {
   const sentences: string[] = [];
   let len = 0;
   while (len < chars) {
@@ -44,7 +44,7 @@ describe("task n-grams", () => {
 
 describe("cutting a match", () => {
   test("a 13+-word task sentence in a 2 kB document leaves two fragments with ~200 chars removed each side", () => {
-    const rng = new SeededRng(1);
+    const rng = new SeededRandom(1);
     const left = prose(rng, 1000);
     const right = prose(rng, 1000);
     const doc = `${left} ${TASK}. ${right}`;
@@ -76,7 +76,7 @@ describe("cutting a match", () => {
   });
 
   test("a fragment under 200 characters is dropped", () => {
-    const rng = new SeededRng(2);
+    const rng = new SeededRandom(2);
     const doc = `${prose(rng, 300)} ${TASK}. ${prose(rng, 1500)}`;
     const { fragments } = decontaminateText(doc, TaskNgrams.fromTaskTexts([TASK], CFG), CFG);
     expect(fragments.length).toBe(1);
@@ -84,7 +84,7 @@ describe("cutting a match", () => {
   });
 
   test("a document split into more than 10 fragments is dropped; one with 6 is kept as 6 documents", () => {
-    const rng = new SeededRng(3);
+    const rng = new SeededRandom(3);
     // distinct task sentences, so no task n-gram reaches the 10-occurrence limit
     const tasks = Array.from({ length: 12 }, () => Array.from({ length: 15 }, () => randomWord(rng)).join(" "));
     const build = (matches: number): string => {
@@ -110,7 +110,7 @@ describe("cutting a match", () => {
   });
 
   test("task n-grams seen 10 or more times in the corpus are ignored", () => {
-    const rng = new SeededRng(4);
+    const rng = new SeededRandom(4);
     const withTask = (): string => `${prose(rng, 500)} ${TASK}. ${prose(rng, 500)}`;
     const ten = Array.from({ length: 10 }, (_, i) => ({ id: `c/${i}`, dataset: "c", priority: 0, text: withTask() }));
     // the 17-word task gives five 13-grams, each seen once per document

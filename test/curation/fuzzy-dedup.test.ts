@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { findNearDuplicates, fuzzyDedup, type FuzzyDedupConfig } from "../../actors/curation/fuzzy-dedup.ts";
-import { SeededRng } from "../../actors/curation/hash.ts";
+import { SeededRandom } from "../../actors/data/seeded-random.ts";
 import type { CurationDoc } from "../../actors/curation/types.ts";
 import { nearDuplicate, plantedCorpus, randomDoc } from "./near-duplicates.ts";
 
@@ -19,7 +19,7 @@ describe("fuzzy dedup", { timeout: 90_000 }, () => {
   });
 
   test("a candidate pair below the threshold is rejected by exact jaccard", async () => {
-    const rng = new SeededRng(5);
+    const rng = new SeededRandom(5);
     const a = randomDoc(rng, 150);
     // 0.75 is often an LSH candidate (p≈0.4 per pair); run with a lowered threshold to see it verified
     const b = nearDuplicate(a, 0.75, rng);
@@ -30,7 +30,7 @@ describe("fuzzy dedup", { timeout: 90_000 }, () => {
   });
 
   test("chains form one component and the highest-priority dataset's copy is kept", async () => {
-    const rng = new SeededRng(6);
+    const rng = new SeededRandom(6);
     const a = randomDoc(rng, 200);
     const b = nearDuplicate(a, 0.93, rng).text;
     const c = nearDuplicate(b, 0.93, rng).text;

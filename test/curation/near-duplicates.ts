@@ -1,9 +1,9 @@
 // Generates corpora with planted near-duplicates at known character-5-gram Jaccard similarities.
 // Shared by the fuzzy-dedup tests and the dedup benchmark.
-import { SeededRng } from "../../actors/curation/hash.ts";
+import { SeededRandom } from "../../actors/data/seeded-random.ts";
 import { jaccard, shingleSet } from "../../actors/curation/minhash.ts";
 
-export function randomWord(rng: SeededRng): string {
+export function randomWord(rng: SeededRandom): string {
   const letters = "abcdefghijklmnopqrstuvwxyz";
   let w = "";
   const len = 3 + rng.nextInt(7);
@@ -11,7 +11,7 @@ export function randomWord(rng: SeededRng): string {
   return w;
 }
 
-export function randomDoc(rng: SeededRng, words: number): string {
+export function randomDoc(rng: SeededRandom, words: number): string {
   return Array.from({ length: words }, () => randomWord(rng)).join(" ");
 }
 
@@ -19,7 +19,7 @@ export function randomDoc(rng: SeededRng, words: number): string {
  * A variant of `text` whose exact 5-gram Jaccard with it is close to `target`: words are replaced
  * one at a time (in a random order) until the similarity drops to the target.
  */
-export function nearDuplicate(text: string, target: number, rng: SeededRng): { text: string; jaccard: number } {
+export function nearDuplicate(text: string, target: number, rng: SeededRandom): { text: string; jaccard: number } {
   const words = text.split(" ");
   const order = rng.shuffle(Array.from({ length: words.length }, (_, i) => i));
   const base = shingleSet(text, 5);
@@ -27,7 +27,7 @@ export function nearDuplicate(text: string, target: number, rng: SeededRng): { t
   let hi = words.length;
   const variantWith = (k: number): string => {
     const w = words.slice();
-    const r = new SeededRng(k * 7919 + words.length);
+    const r = new SeededRandom(k * 7919 + words.length);
     for (let i = 0; i < k; i++) w[order[i]!] = randomWord(r);
     return w.join(" ");
   };
@@ -53,7 +53,7 @@ export interface PlantedPair {
 
 /** `originals` random documents, each followed by near-duplicates at the given target similarities. */
 export function plantedCorpus(seed: number, originals: number, words: number, targets: number[]): { texts: string[]; pairs: PlantedPair[] } {
-  const rng = new SeededRng(seed);
+  const rng = new SeededRandom(seed);
   const texts: string[] = [];
   const pairs: PlantedPair[] = [];
   for (let o = 0; o < originals; o++) {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { parseCurationConfig, runCuration, writeCurationOutput } from "../../actors/curation/mod.ts";
 import { loadBrown } from "../../actors/curation/brown.ts";
-import { SeededRng } from "../../actors/curation/hash.ts";
+import { SeededRandom } from "../../actors/data/seeded-random.ts";
 import { nearDuplicate } from "./near-duplicates.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -14,7 +14,7 @@ const repo = path.resolve(import.meta.dirname, "../..");
 function makeCorpus(): { dir: string; config: Record<string, unknown> } {
   const dir = mkdtempSync(path.join(tmpdir(), "troupe-curation-"));
   const brown = loadBrown(["learned"]).map((d) => d.text.slice(0, 3000));
-  const rng = new SeededRng(9);
+  const rng = new SeededRandom(9);
   mkdirSync(path.join(dir, "books"));
   for (let i = 0; i < 6; i++) writeFileSync(path.join(dir, "books", `b${i}.txt`), brown[i]!);
   const task = "the committee reported that every sample of the alloy failed the stress test at low temperature";

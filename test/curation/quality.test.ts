@@ -4,7 +4,7 @@ import { binaryMetrics, lossAndGradient, trainLogistic, type LogisticModel } fro
 import { qualityFilter, trainQualityClassifier, type LabelledText, type QualityConfig } from "../../actors/curation/quality-filter.ts";
 import { corrupt, CORRUPTION_KINDS } from "../../actors/curation/corrupt.ts";
 import { loadBrown } from "../../actors/curation/brown.ts";
-import { SeededRng } from "../../actors/curation/hash.ts";
+import { SeededRandom } from "../../actors/data/seeded-random.ts";
 
 const CONFIG: QualityConfig = { buckets: 1 << 16, ngrams: 2, threshold: 0.5, heldOut: 0.25, iterations: 150, learningRate: 4, l2: 1e-4, seed: 7 };
 
@@ -34,7 +34,7 @@ describe("features and logistic regression", () => {
   });
 
   test("gradient matches finite differences", () => {
-    const rng = new SeededRng(1);
+    const rng = new SeededRandom(1);
     const xs = ["alpha beta gamma", "beta delta", "gamma gamma epsilon alpha", "zeta"].map((t) => featurize(t, { buckets: 16, ngrams: 2 }));
     const ys = [1, 0, 1, 0];
     const model: LogisticModel = { weights: Float64Array.from({ length: 16 }, () => rng.next() - 0.5), bias: 0.3 };
