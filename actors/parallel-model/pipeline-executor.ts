@@ -1,0 +1,229 @@
+// Runs one training step of one rank: the stage's pipeline instruction list (GPipe, 1F1B, interleaved 1F1B) with
+// activations and gradients sent over the PP group, then the tied-embedding and data-parallel gradient
+// all-reduces, the global gradient norm across every model-parallel rank, clipping and AdamW.
+// With interleaving a rank holds several model chunks: chunk c of pipeline rank s is virtual stage c·p + s, a
+// StageModel built with pp = p·v and stage = c·p + s.
+import { pipelineSchedule } from "../parallel/schedules.ts";
+import { virtualStageOf, type Instruction, type ScheduleKind } from "../parallel/schedule-types.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { clipScaleFor } from "../train/step.ts";
+import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
+import type { Collectives } from "../../runtime/collectives/types.ts";
+import type { AdamWConfig, NamedTensor } from "../model/types.ts";
+import { ParallelModelError } from "./errors.ts";
+import type { StageModel } from "./stage-model.ts";
+
+export interface ExecutorGroups {
+  tp: Collectives;
+  pp: Collectives;
+  dp: Collectives;
+  /** first and last stage of this (replica, TP rank); absent on middle stages */
+  embedding?: Collectives;
+}
+
+export interface PipelineExecutorOptions {
+  /** this rank's model chunk, or its chunks in order (interleaved: chunk c is virtual stage c·pp + stage) */
+  model: StageModel | readonly StageModel[];
+  groups: ExecutorGroups;
+  schedule: ScheduleKind;
+  /** micro-batches per replica per step */
+  microbatches: number;
+  optimizer?: Partial<AdamWConfig>;
+  /** DP all-reduce bucket size (default 4 MiB) */
+  bucketBytes?: number;
+}
+
+/** This replica's data for one step: `microbatches` arrays of microBatch·seqLen tokens each. */
+export interface ReplicaBatch {
+  inputs: Int32Array[];
+  targets: Int32Array[];
+}
+
+export interface ParallelStepResult {
+  /** mean loss over the global batch (every replica), the same on every rank */
+  loss: number;
+  /** global gradient L2 norm before clipping, the same on every rank */
+  gradNorm: number;
+  clipScale: number;
+}
+
+export class PipelineExecutor {
+  readonly optimizer: AdamW;
+  private readonly chunks: readonly StageModel[];
+  private readonly program: Instruction[];
+  private readonly buckets: GradientBuckets | null;
+  private readonly g: ExecutorGroups;
+  private readonly m: number;
+  private readonly p: number;
+  private readonly stage: number;
+  /** [chunk, parameter index] in the order the step's last backwards finish them (= DP bucket order) */
+  private readonly readyOrder: [number, number][];
+  /** instruction index of each chunk's last backward */
+  private readonly lastBackward: number[];
+
+  constructor(o: PipelineExecutorOptions) {
+    this.chunks = Array.isArray(o.model) ? [...(o.model as readonly StageModel[])] : [o.model as StageModel];
+    const v = this.chunks.length;
+    this.g = o.groups;
+    this.m = o.microbatches;
+    this.p = o.groups.pp.size;
+    this.stage = o.groups.pp.rank;
+    if (v < 1) throw new ParallelModelError("the executor needs at least one model chunk");
+    this.chunks.forEach((c, i) => {
+      const vs = virtualStageOf(this.stage, i, this.p);
+      if (c.stages !== this.p * v || c.stage !== vs) {
+        throw new ParallelModelError(
+          `model chunk ${i} is stage ${c.stage} of ${c.stages}, expected virtual stage ${vs} of ${this.p * v} (PP group rank ${this.stage} of ${this.p}, ${v} chunk(s))`,
+        );
+      }
+    });
+    if (v > 1 && o.schedule !== "interleaved") throw new ParallelModelError(`schedule '${o.schedule}' runs one model chunk per stage, got ${v}`);
+    this.program = pipelineSchedule(o.schedule, this.p, o.microbatches, this.stage, v, "rendezvous");
+    const chunks = this.chunks;
+    this.optimizer = new AdamW({ parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) }, o.optimizer ?? {});
+    this.lastBackward = chunks.map((_, c) => this.program.findLastIndex((i) => i.op === "backward" && i.chunk === c));
+    // chunks finish in the order of their last backward
+    const byFinish = chunks.map((_, c) => c).sort((a, b) => this.lastBackward[a]! - this.lastBackward[b]!);
+    this.readyOrder = byFinish.flatMap((c) => chunks[c]!.gradientReadyOrder().map((i): [number, number] => [c, i]));
+    const grads = this.readyOrder.map(([c, i]) => chunks[c]!.gradients()[i]!.data);
+    this.buckets = o.groups.dp.size > 1 ? new GradientBuckets(o.groups.dp, grads, { bucketBytes: o.bucketBytes, scale: 1 / o.groups.dp.size }) : null;
+  }
+
+  /**
+   * Forward and backward of this replica's micro-batches by the schedule, then the tied-embedding and DP gradient
+   * all-reduces; stops before the optimizer step. Returns what a coordinator combines (actors/coordinator/combine.ts):
+   * `lossSum`, the sum of the micro-batch losses on the last stage's TP rank 0 (0 elsewhere, so summing over all
+   * ranks counts each once), and `gradNormSquared` over the tensors this rank counts (shard-spec `primary`).
+   */
+  async runStep(batch: ReplicaBatch): Promise<{ lossSum: number; gradNormSquared: number }> {
+    const { chunks, g, m, p, stage } = this;
+    if (batch.inputs.length !== m || batch.targets.length !== m) {
+      throw new ParallelModelError(`step: expected ${m} micro-batches of inputs and targets, got ${batch.inputs.length} and ${batch.targets.length}`);
+    }
+    for (const c of chunks) await c.zeroGrad();
+    const key = (mb: number, chunk: number) => `${mb}:${chunk}`;
+    const outputs = new Map<string, Float32Array>();
+    const received = new Map<string, Float32Array>();
+    const gradIn = new Map<string, Float32Array>();
+    const gradOut = new Map<string, Float32Array>();
+    let lossSum = 0;
+    // DP buckets start during each chunk's last backward, as soon as their gradients stop changing
+    const position = new Map(this.readyOrder.map(([c, i], pos) => [key(i, c), pos]));
+    const marked = new Set<string>();
+    const markReady = (chunk: number) => (params: readonly number[]) => {
+      for (const i of params) {
+        this.buckets?.markReady(position.get(key(i, chunk))!);
+        marked.add(key(i, chunk));
+      }
+    };
+    for (const [at, ins] of this.program.entries()) {
+      const vs = "chunk" in ins ? virtualStageOf(stage, ins.chunk, p) : -1;
+      switch (ins.op) {
+        case "load":
+          break; // the whole replica batch is already here
+        case "recvActivation":
+          received.set(key(ins.microbatch, ins.chunk), await g.pp.recv(ins.peer, `a${ins.microbatch}:${vs}`));
+          break;
+        case "forward": {
+          const mb = ins.microbatch, model = chunks[ins.chunk]!, k = key(mb, ins.chunk);
+          const out = await model.forward(mb, {
+            tokens: model.isFirst ? batch.inputs[mb] : undefined,
+            activation: received.get(k),
+            targets: model.isLast ? batch.targets[mb] : undefined,
+            gradScale: 1 / m,
+          });
+          received.delete(k);
+          if (out.activation) outputs.set(k, out.activation);
+          if (out.loss !== undefined) lossSum += out.loss;
+          break;
+        }
+        case "sendActivation": {
+          const k = key(ins.microbatch, ins.chunk);
+          await g.pp.send(outputs.get(k)!, ins.peer, `a${ins.microbatch}:${vs + 1}`);
+          outputs.delete(k);
+          break;
+        }
+        case "recvGrad":
+          gradOut.set(key(ins.microbatch, ins.chunk), await g.pp.recv(ins.peer, `g${ins.microbatch}:${vs}`));
+          break;
+        case "backward": {
+          const k = key(ins.microbatch, ins.chunk);
+          const onFinal = at === this.lastBackward[ins.chunk] ? markReady(ins.chunk) : undefined;
+          const dx = await chunks[ins.chunk]!.backward(ins.microbatch, gradOut.get(k), onFinal);
+          gradOut.delete(k);
+          if (dx) gradIn.set(k, dx);
+          break;
+        }
+        case "sendGrad": {
+          const k = key(ins.microbatch, ins.chunk);
+          await g.pp.send(gradIn.get(k)!, ins.peer, `g${ins.microbatch}:${vs - 1}`);
+          gradIn.delete(k);
+          break;
+        }
+        case "reduceTiedGrads": {
+          const holder = chunks.find((c) => c.isFirst) ?? chunks.find((c) => c.isLast);
+          if (g.embedding && g.embedding.size > 1 && holder) await g.embedding.allReduce(holder.store.grad("wte"));
+          break;
+        }
+        case "reduceGrads":
+          for (const [c, i] of this.readyOrder) if (!marked.has(key(i, c))) markReady(c)([i]); // the tied wte copy
+          await this.buckets?.finish();
+          break;
+        case "optimizerStep":
+          break; // apply(), once the global norm is known
+      }
+    }
+    const countsLoss = chunks.some((c) => c.isLast) && chunks[0]!.tpRank === 0;
+    return { lossSum: countsLoss ? lossSum : 0, gradNormSquared: this.localGradNormSquared() };
+  }
+
+  /** AdamW step with the gradients multiplied by `clipScale`. */
+  async apply(lr: number, clipScale: number): Promise<void> {
+    await this.optimizer.step(lr, clipScale);
+  }
+
+  /**
+   * A whole step without a coordinator: runStep, then the loss and the squared norm are all-reduced over the
+   * model-parallel ranks of this replica (and the loss over replicas), clip factor, apply.
+   */
+  async step(batch: ReplicaBatch, lr: number, clip: number): Promise<ParallelStepResult> {
+    const { lossSum, gradNormSquared } = await this.runStep(batch);
+    // the grads are equal on every replica after the DP all-reduce, so the norm is summed over this replica's
+    // (stage, TP rank)s only; the loss over every rank
+    const norm = Float32Array.of(gradNormSquared);
+    const loss = Float32Array.of(lossSum);
+    for (const group of [this.g.tp, this.g.pp]) {
+      if (group.size > 1) {
+        await group.allReduce(norm);
+        await group.allReduce(loss);
+      }
+    }
+    if (this.g.dp.size > 1) await this.g.dp.allReduce(loss);
+    const gradNorm = Math.sqrt(norm[0]!);
+    if (!Number.isFinite(gradNorm)) throw new ParallelModelError(`gradient norm is ${gradNorm}`);
+    const clipScale = clipScaleFor(gradNorm, clip);
+    await this.apply(lr, clipScale);
+    return { loss: loss[0]! / (this.m * this.g.dp.size), gradNorm, clipScale };
+  }
+
+  /** Every chunk's parameters, in chunk order (checkpoints). */
+  parameters(): NamedTensor[] {
+    return this.chunks.flatMap((c) => c.parameters());
+  }
+
+  private localGradNormSquared(): number {
+    let sum = 0;
+    for (const c of this.chunks) {
+      const counts = c.countsInGradNorm();
+      c.gradients().forEach((grad, i) => {
+        if (!counts[i]) return;
+        for (const x of grad.data) sum += x * x;
+      });
+    }
+    return sum;
+  }
+}
+
+export function createPipelineExecutor(options: PipelineExecutorOptions): PipelineExecutor {
+  return new PipelineExecutor(options);
+}

@@ -1,0 +1,98 @@
+// Vocab-parallel embedding and cross-entropy (Megatron): each TP rank holds wte rows [start, start + size).
+// Embedding: each rank looks up only its own tokens (zero rows elsewhere), rank 0 adds the positions, all-reduce.
+// Loss: local logits [N, size] against the local wte shard; the softmax statistics are combined across ranks with
+// three all-reduces (row max; then sum of exp and target logit together), so the [N, vocab] logits never exist.
+import type { Backend } from "../../native/backend.ts";
+import { KernelProgram } from "../../native/ops.ts";
+import type { Collectives } from "../../runtime/collectives/types.ts";
+import type { Tensor } from "../model/block.ts";
+import type { LocalShape, StageScratch } from "./stage-activations.ts";
+
+export interface VocabContext {
+  backend: Backend;
+  shape: LocalShape;
+  tp: Collectives;
+  vocabStart: number;
+  vocabTotal: number;
+  /** TP rank 0 adds the position embedding */
+  addsReplicated: boolean;
+}
+
+async function tpAllReduce(tp: Collectives, x: Float32Array, op: "sum" | "max" = "sum"): Promise<void> {
+  if (tp.size > 1) await tp.allReduce(x, op);
+}
+
+export async function embeddingForward(c: VocabContext, tokens: Int32Array, wte: Tensor, wpe: Tensor, out: Float32Array): Promise<void> {
+  const { batch, seq, dModel, vocabRows } = c.shape;
+  const p = new KernelProgram();
+  p.add("embeddingForward", {
+    tokens, wte: wte.param, wpe: c.addsReplicated ? wpe.param : null, out, batch, seq, dModel,
+    vocabStart: c.vocabStart, vocabSize: vocabRows, vocabTotal: c.vocabTotal,
+  });
+  await p.run(c.backend);
+  await tpAllReduce(c.tp, out);
+}
+
+/** dout is replicated, so every rank computes the same (replicated) wpe gradient and its own wte rows. */
+export async function embeddingBackward(c: VocabContext, tokens: Int32Array, dout: Float32Array, wte: Tensor, wpe: Tensor): Promise<void> {
+  const { batch, seq, dModel, vocabRows } = c.shape;
+  const p = new KernelProgram();
+  p.add("embeddingBackward", {
+    tokens, dout, dwte: wte.grad, dwpe: wpe.grad, batch, seq, dModel, vocabStart: c.vocabStart, vocabSize: vocabRows, vocabTotal: c.vocabTotal,
+  });
+  await p.run(c.backend);
+}
+
+export interface HeadTensors {
+  wte: Tensor;
+  lnfw: Tensor;
+  lnfb: Tensor;
+}
+
+/**
+ * Final LayerNorm, tied head and loss for one micro-batch, then at once its backward (as the single-rank model
+ * does, so no logits are kept between passes): returns the summed loss of the rows; writes d(loss)/d(x) into
+ * `dx` (replicated) and accumulates the wte shard's and lnf's gradients. `scale` multiplies d(loss of a row).
+ * The head runs in chunks of `headChunkRows` rows so the local logits stay [chunk, vocab/tp].
+ */
+export async function headForwardBackward(
+  c: VocabContext, x: Float32Array, targets: Int32Array, w: HeadTensors, s: StageScratch, dx: Float32Array, scale: number,
+): Promise<number> {
+  const { batch, seq, dModel: d, vocabRows: v, headChunkRows } = c.shape;
+  const rows = batch * seq;
+  let p = new KernelProgram();
+  p.add("layerNormForward", { x, gamma: w.lnfw.param, beta: w.lnfb.param, out: s.lnf, mean: s.meanf, rstd: s.rstdf, rows, cols: d });
+  await p.run(c.backend);
+  let loss = 0;
+  for (let r0 = 0; r0 < rows; r0 += headChunkRows) {
+    const n = Math.min(headChunkRows, rows - r0);
+    const xs = s.lnf.subarray(r0 * d, (r0 + n) * d), tg = targets.subarray(r0, r0 + n);
+    const logits = s.logits.subarray(0, n * v), dlogits = s.dLogits.subarray(0, n * v);
+    const rowMax = s.ceStats.subarray(0, n), sumExp = s.ceStats.subarray(n, 2 * n), target = s.ceStats.subarray(2 * n, 3 * n);
+    p = new KernelProgram();
+    p.add("linearForward", { x: xs, weight: w.wte.param, bias: null, residual: null, out: logits, rows: n, inFeatures: d, outFeatures: v });
+    p.add("ceRowMax", { logits, rowMax, rows: n, cols: v });
+    await p.run(c.backend);
+    await tpAllReduce(c.tp, rowMax, "max");
+    p = new KernelProgram();
+    p.add("ceRowSumExp", { logits, rowMax, sumExp, rows: n, cols: v });
+    p.add("ceTargetLogit", { logits, targets: tg, out: target, rows: n, cols: v, vocabStart: c.vocabStart });
+    await p.run(c.backend);
+    await tpAllReduce(c.tp, s.ceStats.subarray(n, 3 * n)); // sum of exp and target logit in one all-reduce
+    for (let r = 0; r < n; r++) loss += Math.log(sumExp[r]!) + rowMax[r]! - target[r]!;
+    p = new KernelProgram();
+    p.add("ceBackward", { logits, rowMax, sumExp, targets: tg, dlogits, rows: n, cols: v, vocabStart: c.vocabStart, scale });
+    p.add("linearBackward", {
+      dout: dlogits, x: xs, weight: w.wte.param, dx: s.dLnOut.subarray(r0 * d, (r0 + n) * d), dweight: w.wte.grad, dbias: null,
+      rows: n, inFeatures: d, outFeatures: v, accumulateDx: 0,
+    });
+    await p.run(c.backend);
+  }
+  await tpAllReduce(c.tp, s.dLnOut); // the head's input was copied to every TP rank: backward all-reduce
+  p = new KernelProgram();
+  p.add("layerNormBackward", {
+    dout: s.dLnOut, x, gamma: w.lnfw.param, mean: s.meanf, rstd: s.rstdf, dx, dgamma: w.lnfw.grad, dbeta: w.lnfb.grad, rows, cols: d, accumulateDx: 0,
+  });
+  await p.run(c.backend);
+  return loss;
+}

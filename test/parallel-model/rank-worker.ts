@@ -1,0 +1,57 @@
+// One rank of a parallel-model test, run as its own process: `node --import tsx rank-worker.ts '<json>'`.
+// Trains `steps` steps of the tiny model on its (replica, stage, TP rank) and prints one JSON line with the
+// losses, gradient norms, a checksum of its parameters, the time of the steps and its peak RSS.
+import { connect } from "@nats-io/transport-node";
+import { createPipelineExecutor, createStageModel } from "../../actors/parallel-model/mod.ts";
+import { rankLayout } from "../../actors/parallel/ranks.ts";
+import { createCpuCollectives, groupsForRank, KvRendezvous } from "../../runtime/collectives/mod.ts";
+import { CLIP, LR, MICRO_BATCH, replicaBatch, SEED, TINY } from "./data.ts";
+
+interface Args {
+  natsUrl: string;
+  session: string;
+  rank: number;
+  dp: number;
+  pp: number;
+  tp: number;
+  schedule: "gpipe" | "1f1b" | "interleaved";
+  microbatches: number;
+  steps: number;
+  layersPerStage?: number[];
+  /** model chunks per stage (interleaved) */
+  virtualStages?: number;
+}
+
+const a = JSON.parse(process.argv[2]!) as Args;
+const layout = rankLayout({ dp: a.dp, pp: a.pp, tp: a.tp });
+const nc = await connect({ servers: a.natsUrl });
+const world = await createCpuCollectives({
+  rank: a.rank, worldSize: layout.worldSize, session: a.session, rendezvous: await KvRendezvous.open(nc, a.session), opTimeoutMs: 30_000,
+});
+await nc.close();
+const groups = groupsForRank(world, layout);
+const coord = layout.coords[a.rank]!;
+const v = a.virtualStages ?? 1;
+// chunk c of this pipeline rank is virtual stage c·pp + stage of a pp·v-stage model
+const chunks = await Promise.all(
+  Array.from({ length: v }, (_, c) =>
+    createStageModel({
+      config: TINY, layout: { sizes: { pp: a.pp * v, tp: a.tp } }, stage: c * a.pp + coord.pp, tpRank: coord.tp, groups, seed: SEED,
+      microBatch: MICRO_BATCH, layersPerStage: a.layersPerStage,
+    }),
+  ),
+);
+const executor = createPipelineExecutor({ model: chunks, groups, schedule: a.schedule, microbatches: a.microbatches, bucketBytes: 64 << 10 });
+const losses: number[] = [], norms: number[] = [];
+const started = performance.now();
+for (let s = 0; s < a.steps; s++) {
+  const r = await executor.step(replicaBatch(s, coord.dp, a.microbatches), LR, CLIP);
+  losses.push(r.loss);
+  norms.push(r.gradNorm);
+}
+const stepsMs = performance.now() - started;
+let checksum = 0;
+for (const p of executor.parameters()) for (const x of p.data) checksum += x;
+await world.close();
+process.stdout.write(JSON.stringify({ rank: a.rank, done: true, losses, norms, checksum, stepsMs, maxRssKiB: process.resourceUsage().maxRSS }) + "\n");
+process.exit(0);
