@@ -109,6 +109,17 @@ const samplesSchema = z
   })
   .strict();
 
+const parallelSchema = z
+  .object({
+    /** Data-parallel replicas, pipeline stages and tensor shards (as `troupe plan` reads them). */
+    dp: positiveInt.default(1),
+    pp: positiveInt.default(1),
+    tp: positiveInt.default(1),
+    /** Axis order from fastest to slowest, e.g. "tp-dp-pp" (Megatron's default when absent). */
+    order: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const trainConfigSchema = z
   .object({
     name: z.string().min(1).default("run"),
@@ -124,6 +135,7 @@ export const trainConfigSchema = z
     train: trainSchema,
     eval: evalSchema,
     checkpoint: checkpointSchema,
+    parallel: parallelSchema.default({ dp: 1, pp: 1, tp: 1 }),
     samples: samplesSchema.default({ prompts: ["The ", "He said that", "In the morning"], tokens: 40, temperature: 0.8 }),
   })
   .strict()

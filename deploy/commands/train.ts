@@ -1,4 +1,6 @@
-// `troupe train <config.yaml>`: trains a GPT on one rank (data prep, progress, checkpoints, samples).
+// `troupe train <config.yaml>`: trains a GPT on one rank (data prep, progress, checkpoints, samples),
+// or, when the config's `parallel` section asks for more than one rank, as a distributed job whose
+// coordinator runs here and drives one worker process per rank.
 import type { Command } from "commander";
 
 interface TrainCliOptions {
@@ -8,6 +10,10 @@ interface TrainCliOptions {
   threads?: string;
   samples: boolean;
   progress?: "bar" | "lines";
+  cluster?: string;
+  nats?: string;
+  tokenFile?: string;
+  clusterId?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined): number | undefined {
@@ -20,7 +26,7 @@ function positiveInt(flag: string, text: string | undefined): number | undefined
 export function register(program: Command): void {
   program
     .command("train")
-    .description("train a GPT on this machine (one rank) from a YAML config")
+    .description("train a GPT from a YAML config: one rank here, or dp·pp·tp worker processes when the config has a parallel section")
     .argument("<config>", "training config (YAML), e.g. examples/brown-tiny.yaml")
     .option("--resume", "continue the run in the run directory from its latest checkpoint, bit for bit")
     .option("--run-dir <dir>", "where checkpoints, logs, metrics.csv and loss.svg go (default: config runDir, else runs/<name>)")
@@ -28,6 +34,10 @@ export function register(program: Command): void {
     .option("--threads <n>", "BLAS threads for the math (overrides config threads)")
     .option("--no-samples", "skip the sampled continuations at the end")
     .option("--progress <mode>", "force 'bar' (live bar) or 'lines' (plain periodic lines); default: bar on a terminal")
+    .option("--cluster <dir>", "distributed runs: use the cluster `troupe up` started in <dir> (default: a private one for this run)")
+    .option("--nats <url>", "distributed runs: NATS URL of a running cluster (instead of --cluster)")
+    .option("--token-file <file>", "file holding the NATS token (with --nats)")
+    .option("--cluster-id <id>", "cluster id (with --nats)", "local")
     .addHelpText(
       "after",
       `
@@ -42,9 +52,16 @@ Ctrl-C finishes the step in flight, saves a checkpoint and exits; --resume conti
 At the end it prints the validation loss against the unigram entropy of the corpus (a model that
 ignores context cannot beat it) and a few sampled continuations of the config's prompts.
 
+A config with \`parallel: { dp: 2 }\` (dp · pp · tp > 1) runs as a distributed job: with no --cluster or
+--nats it starts a private nats-server and host agent (store in <run dir>/nats), spawns one worker
+process per rank (data parallel, or pipeline/tensor shards of the parallel model), drives the steps
+(step → ready → apply → commit), writes checkpoints from dp rank 0 (dp only), and stops everything
+at the end. \`troupe ps\` / \`troupe events\` work against --cluster runs.
+
 Example:
   troupe train examples/brown-tiny.yaml
-  troupe train examples/brown-tiny.yaml --resume`,
+  troupe train examples/brown-tiny.yaml --resume
+  troupe train examples/brown-dp2.yaml          # 2 data-parallel workers on a private local cluster`,
     )
     .action(async (configFile: string, opts: TrainCliOptions) => {
       if (opts.progress !== undefined && opts.progress !== "bar" && opts.progress !== "lines") {
@@ -52,6 +69,24 @@ Example:
       }
       const steps = positiveInt("--steps", opts.steps);
       const threads = positiveInt("--threads", opts.threads);
+      const { loadTrainConfig } = await import("../../actors/train/config.ts");
+      const { dp, pp, tp } = loadTrainConfig(configFile).parallel;
+      if (dp * pp * tp > 1) {
+        const { runDistributed } = await import("../../actors/coordinator/run-distributed.ts");
+        const conn = opts.cluster || opts.nats ? (await import("../cluster/cluster-options.ts")).resolveConnection(opts) : undefined;
+        await runDistributed({
+          configFile,
+          resume: opts.resume === true,
+          runDir: opts.runDir,
+          steps,
+          threads,
+          natsUrl: conn?.url,
+          token: conn?.token,
+          clusterId: conn?.clusterId,
+          tty: opts.progress === undefined ? undefined : opts.progress === "bar",
+        });
+        return;
+      }
       const { runTraining } = await import("../../actors/train/run.ts");
       const { defaultBackends } = await import("../../actors/train/default-backends.ts");
       await runTraining(

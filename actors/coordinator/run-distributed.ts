@@ -1,0 +1,198 @@
+// `troupe train` for a config with dp · pp · tp > 1: the coordinator in this process drives the job's
+// workers (one process per rank) on the embedded local cluster, or on a running one (--nats URL).
+// Progress, metrics.csv and the final checkpoint as the single-rank run; only committed steps count.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { pino } from "pino";
+import { latestCheckpointDir, readManifest } from "../checkpoint/store.ts";
+import { batchRampOf, loadTrainConfig, type TrainConfig } from "../train/config.ts";
+import { stopOnSignals } from "../train/interrupt.ts";
+import { MetricsCsv } from "../train/metrics-csv.ts";
+import { formatDuration, ProgressDisplay } from "../train/progress.ts";
+import { runDirOf, TrainRunError } from "../train/run.ts";
+import { batchSizeAt, lrAt, planRun } from "../train/schedule.ts";
+import type { TrainProgress } from "../train/types.ts";
+import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
+import { Coordinator } from "./coordinator.ts";
+import type { CommittedStep } from "./job-store.ts";
+import { connectOrEmbed } from "./embedded-cluster.ts";
+import { checkResumable } from "./resume-check.ts";
+
+export interface DistributedRunOptions {
+  configFile: string;
+  /** Continue the run in runDir from its latest checkpoint (every worker loads it). */
+  resume?: boolean;
+  runDir?: string;
+  steps?: number;
+  threads?: number;
+  /** A running cluster; absent = start a private nats-server and host agent for this run. */
+  natsUrl?: string;
+  token?: string;
+  clusterId?: string;
+  /** Module exporting createBackends() for the workers (tests); default: Brown data + native GPT. */
+  backendsModule?: string;
+  out?: NodeJS.WriteStream;
+  tty?: boolean;
+}
+
+export interface DistributedRunResult {
+  runDir: string;
+  jobId: string;
+  steps: (CommittedStep & { gradNorm: number })[];
+  /** Validation losses by step (at 0, every eval.interval steps and at the end). */
+  validations: { step: number; loss: number }[];
+  progress: TrainProgress;
+  interrupted: boolean;
+  checkpointDir: string;
+  wallSeconds: number;
+}
+
+/** Refuses what the distributed runner cannot do yet, with the reason. */
+export function checkDistributable(config: TrainConfig): void {
+  const { dp, pp, tp } = config.parallel;
+  if ((pp > 1 || tp > 1) && config.batch.rampStart !== undefined) {
+    throw new TrainRunError(`parallel: pp ${pp}, tp ${tp}: a batch ramp-up is not supported with pipeline or tensor parallelism yet (remove batch.rampStart/rampIncrement/rampTokens)`);
+  }
+  const micro = config.batch.size / config.batch.microBatch;
+  const start = batchRampOf(config).start / config.batch.microBatch;
+  const inc = batchRampOf(config).increment / config.batch.microBatch;
+  if (micro % dp !== 0 || start % dp !== 0 || inc % dp !== 0) {
+    throw new TrainRunError(
+      `parallel.dp ${dp} must divide the micro-batches of every step (batch.size, rampStart and rampIncrement in units of batch.microBatch ${config.batch.microBatch})`,
+    );
+  }
+}
+
+export function jobIdOf(config: TrainConfig): string {
+  return config.name.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "job";
+}
+
+export async function runDistributed(o: DistributedRunOptions): Promise<DistributedRunResult> {
+  const started = performance.now();
+  const out = o.out ?? process.stdout;
+  const say = (line: string) => out.write(line + "\n");
+  const config = loadTrainConfig(o.configFile);
+  if (o.threads !== undefined) config.threads = o.threads;
+  checkDistributable(config);
+  const { dp, pp, tp, order } = config.parallel;
+  const layout = order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
+  // pp/tp > 1: sharded checkpoints and the stage model's validation are not wired in yet
+  const modelParallel = pp * tp > 1;
+  const runDir = runDirOf(config, o.runDir);
+  const checkpointRoot = path.join(runDir, "checkpoints");
+  if (o.resume && modelParallel) throw new TrainRunError(`--resume needs sharded checkpoints, not supported with pp ${pp} · tp ${tp} yet`);
+  const resumeFrom = o.resume ? latestCheckpointDir(checkpointRoot) : undefined;
+  if (o.resume && !resumeFrom) throw new TrainRunError(`nothing to resume: no checkpoint in ${checkpointRoot}`);
+  if (!o.resume && latestCheckpointDir(checkpointRoot)) {
+    throw new TrainRunError(`${runDir} already holds checkpoints of a run: pass --resume to continue it, or choose another --run-dir`);
+  }
+  let progress: TrainProgress = { step: 0, tokensSeen: 0, samplesSeen: 0 };
+  if (resumeFrom) {
+    const manifest = readManifest(resumeFrom);
+    checkResumable(resumeFrom, manifest, config);
+    progress = { step: manifest.step, tokensSeen: manifest.tokensSeen, samplesSeen: manifest.samplesSeen };
+  }
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(path.join(runDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  const logger = pino({ name: "coordinator", base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true }));
+  const jobId = jobIdOf(config);
+  const jobFile = path.join(runDir, "job.json");
+  writeFileSync(jobFile, JSON.stringify({ jobId, session: `${jobId}-${randomBytes(6).toString("hex")}`, config, backendsModule: o.backendsModule && path.resolve(o.backendsModule), resumeFrom }, null, 2) + "\n");
+
+  const ramp = batchRampOf(config);
+  const plan = planRun(ramp, config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
+  const lrSchedule = { peak: config.optimizer.lr, warmupTokens: config.schedule.warmupTokens, decayTokens: config.schedule.decayTokens, minRatio: config.schedule.minLrRatio };
+  say(`${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`);
+
+  let coordinator: Coordinator | undefined;
+  const cluster = await connectOrEmbed({
+    url: o.natsUrl,
+    token: o.token,
+    clusterId: o.clusterId ?? "local",
+    dir: runDir,
+    slots: layout.worldSize,
+    logger,
+    onStatus: (s) => coordinator?.connectionChanged(s),
+  });
+  const stopRequest = new AbortController();
+  const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => say(`${sig}: finishing this step and saving a checkpoint`));
+  const steps: DistributedRunResult["steps"] = [];
+  const validations: DistributedRunResult["validations"] = [];
+  let display: ProgressDisplay | undefined;
+  let failure: Error | undefined;
+  let checkpointDir = "";
+  try {
+    coordinator = new Coordinator(
+      { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
+      { jobId, jobFile, dp, layout: modelParallel ? layout : undefined, microBatch: config.batch.microBatch, clip: config.optimizer.clip },
+    );
+    await coordinator.start();
+    if (modelParallel) say(`pp ${pp} · tp ${tp}: no validation or checkpoints in this run (not supported with model parallelism yet)`);
+    say(`${layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
+    if (resumeFrom) say(`resuming from ${resumeFrom} (step ${progress.step}, ${progress.tokensSeen.toLocaleString("en-US")} tokens)`);
+    // on resume, rows after the checkpoint's step belong to the interrupted run's lost steps and are dropped
+    const metrics = new MetricsCsv(path.join(runDir, "metrics.csv"), resumeFrom ? progress.step : undefined);
+    display = new ProgressDisplay({ totalSteps: plan.steps, totalTokens: plan.tokens, startStep: progress.step, startTokens: progress.tokensSeen, lineEvery: config.logInterval, stream: out, tty: o.tty });
+    let lastVal: number | undefined;
+    const validate = async () => {
+      if (modelParallel) return;
+      lastVal = await coordinator!.validate({ step: progress.step, batches: config.eval.batches, microBatch: config.batch.microBatch });
+      validations.push({ step: progress.step, loss: lastVal });
+      display!.validation(progress.step, lastVal);
+      metrics.recordValidation(progress, lastVal);
+      logger.info({ ...progress, valLoss: lastVal }, "validation");
+    };
+    if (progress.step === 0) await validate();
+    let savedAt = resumeFrom ? progress.step : -1;
+    const saveCheckpoint = async () => {
+      if (modelParallel) return;
+      const last = steps.at(-1);
+      checkpointDir = await coordinator!.checkpoint({
+        ...progress,
+        root: checkpointRoot,
+        keep: config.checkpoint.keep,
+        metrics: { ...(last ? { loss: last.loss } : {}), ...(lastVal !== undefined ? { valLoss: lastVal } : {}) },
+      });
+      savedAt = progress.step;
+      logger.info({ ...progress, dir: checkpointDir }, "checkpoint saved");
+    };
+    while (progress.step < plan.steps && !stopRequest.signal.aborted) {
+      const batchSize = batchSizeAt(ramp, progress.tokensSeen);
+      const tokensAfter = progress.tokensSeen + batchSize * config.model.seqLen;
+      const t0 = performance.now();
+      const c = await coordinator.runStep({ step: progress.step + 1, lr: lrAt(lrSchedule, tokensAfter), batchSize, firstSample: progress.samplesSeen, tokensAfter });
+      steps.push(c);
+      progress = { step: c.step, tokensSeen: c.tokensSeen, samplesSeen: c.samplesSeen };
+      const report = { ...progress, loss: c.loss, gradNorm: c.gradNorm, clipped: c.clipScale < 1, lr: c.lr, batchSize, stepSeconds: (performance.now() - t0) / 1000 };
+      display.step(report);
+      metrics.recordStep(report, display.tokensPerSecond(progress.tokensSeen), display.elapsedSeconds());
+      logger.info(report, "step committed");
+      if (progress.step % config.eval.interval === 0 || progress.step === plan.steps) await validate();
+      if (progress.step % config.checkpoint.interval === 0 || progress.step === plan.steps) await saveCheckpoint();
+    }
+    metrics.flush();
+    if (savedAt !== progress.step) await saveCheckpoint();
+    else checkpointDir ||= resumeFrom ?? "";
+  } catch (err) {
+    failure = err as Error;
+    logger.error({ err }, "job failed");
+    throw err;
+  } finally {
+    display?.stop();
+    removeSignalHandlers();
+    await coordinator?.stop(failure ? { finished: false, cause: failure.message } : progress.step >= plan.steps ? { finished: true } : { finished: false, cause: "stopped by signal" }).catch(() => undefined);
+    await cluster.close();
+  }
+  const wallSeconds = (performance.now() - started) / 1000;
+  const interrupted = progress.step < plan.steps;
+  const val = validations.at(-1);
+  if (val) say(`validation loss ${val.loss.toFixed(3)} nats/token at step ${val.step}`);
+  say(
+    `${interrupted ? "stopped" : "finished"} at step ${progress.step}/${plan.steps}, ${progress.tokensSeen.toLocaleString("en-US")} tokens, ` +
+      `${Math.round(progress.tokensSeen / wallSeconds).toLocaleString("en-US")} tokens/s (with start-up), ${formatDuration(wallSeconds)}; checkpoint ${checkpointDir}`,
+  );
+  if (interrupted) say(`continue with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
+  if (existsSync(path.join(runDir, "metrics.csv"))) say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "train.log")}`);
+  return { runDir, jobId, steps, validations, progress, interrupted, checkpointDir, wallSeconds };
+}

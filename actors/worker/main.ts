@@ -1,0 +1,31 @@
+// Entry point of a worker process, started by a host agent for the coordinator:
+//   node --import tsx actors/worker/main.ts --job <runDir>/job.json
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { actorEnvironment } from "../../runtime/actor-process.ts";
+import type { TrainBackends } from "../train/backends.ts";
+import { readJobSpec, JobSpecError } from "./job-spec.ts";
+import { Worker } from "./worker.ts";
+
+async function loadBackends(module: string | undefined): Promise<TrainBackends> {
+  if (module === undefined) {
+    const { defaultBackends } = await import("../train/default-backends.ts");
+    return defaultBackends();
+  }
+  const mod = (await import(pathToFileURL(path.resolve(module)).href)) as { createBackends?: () => TrainBackends };
+  if (typeof mod.createBackends !== "function") throw new JobSpecError(`backends module ${module} does not export createBackends()`);
+  return mod.createBackends();
+}
+
+const i = process.argv.indexOf("--job");
+const jobFile = i >= 0 ? process.argv[i + 1] : undefined;
+if (!jobFile) throw new JobSpecError("usage: actors/worker/main.ts --job <job.json>");
+const job = readJobSpec(jobFile);
+const worker = new Worker(actorEnvironment(), job, await loadBackends(job.backendsModule));
+process.once("SIGTERM", () => {
+  void worker.stop().finally(() => process.exit(0));
+});
+// Ctrl-C in a terminal reaches the whole process group; the coordinator decides when workers stop
+// (after the step in flight and a checkpoint), so a worker ignores SIGINT.
+process.on("SIGINT", () => worker.actor.log.info("SIGINT ignored: the coordinator stops this worker"));
+await worker.start();

@@ -1,0 +1,84 @@
+// The step protocol between the coordinator and its workers (design: "A step, and recovery"), as zod
+// schemas. Every message carries the job epoch; a worker rejects anything older than its own epoch.
+import { z } from "zod";
+import { checkName, type Namespace } from "../../runtime/namespace.ts";
+
+const epoch = z.number().int().min(0);
+const step = z.number().int().min(1);
+
+/** step(k): run this worker's micro-batches of global step k and reduce the gradients. */
+export const stepRequestSchema = z.object({
+  epoch,
+  step,
+  lr: z.number().positive(),
+  /** Global index of this worker's first sequence and how many micro-batches it runs. */
+  firstSample: z.number().int().min(0),
+  microBatches: z.number().int().min(1),
+  microBatch: z.number().int().min(1),
+  /** Micro-batches of the whole step over all replicas: gradients are scaled by 1 / this. */
+  totalMicroBatches: z.number().int().min(1),
+});
+export type StepRequest = z.infer<typeof stepRequestSchema>;
+
+/** ready(k): what a worker reports once its gradients are reduced. */
+export interface ReadyReport {
+  step: number;
+  epoch: number;
+  /** Sum of this worker's micro-batch losses (the coordinator divides by the step's micro-batches). */
+  lossSum: number;
+  /** Sum of squared gradients this worker holds after the reduction (one shard's part of the norm). */
+  gradNormSquared: number;
+}
+
+/** apply(k, clip): scale the gradients by the global clip factor and take the optimizer step. */
+export const applyRequestSchema = z.object({
+  epoch,
+  step,
+  lr: z.number().positive(),
+  clipScale: z.number().positive().max(1),
+});
+export type ApplyRequest = z.infer<typeof applyRequestSchema>;
+
+export interface AppliedReport {
+  step: number;
+  epoch: number;
+}
+
+/** Saves this worker's parameters and optimizer state (dp rank 0 only, for now). */
+export const checkpointRequestSchema = z.object({
+  epoch,
+  /** Committed step the checkpoint is of. */
+  step: z.number().int().min(0),
+  tokensSeen: z.number().int().min(0),
+  samplesSeen: z.number().int().min(0),
+  root: z.string().min(1),
+  keep: z.number().int().min(1),
+  metrics: z.record(z.string(), z.number()),
+});
+export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
+
+/** Validation loss on the fixed held-out micro-batches (asked of dp rank 0: replicas are identical). */
+export const validateRequestSchema = z.object({
+  epoch,
+  step: z.number().int().min(0),
+  batches: z.number().int().min(1),
+  microBatch: z.number().int().min(1),
+});
+export type ValidateRequest = z.infer<typeof validateRequestSchema>;
+
+export const statusRequestSchema = z.object({ epoch });
+
+export interface WorkerStatus {
+  state: string;
+  step: number;
+  epoch: number;
+  committed: number;
+  rejected: number;
+}
+
+export type WorkerVerb = "step" | "apply" | "checkpoint" | "status" | "drain" | "validate";
+
+/** troupe.<cluster>.worker.<actor>.<verb> */
+export function workerSubject(ns: Namespace, actorId: string, verb: WorkerVerb): string {
+  return `troupe.${ns.clusterId}.worker.${checkName("actor id", actorId)}.${verb}`;
+}

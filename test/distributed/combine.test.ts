@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { combineReady, splitMicroBatches } from "../../actors/coordinator/combine.ts";
+import { crashLine } from "../../actors/coordinator/crash-line.ts";
+import { checkDistributable } from "../../actors/coordinator/run-distributed.ts";
+import { parseTrainConfig } from "../../actors/train/config.ts";
+import { NonFiniteLossError } from "../../actors/train/errors.ts";
+import { clipScaleFor } from "../../actors/train/step.ts";
+
+describe("combineReady", () => {
+  it("averages the loss over the step's micro-batches and counts each shard's norm once (replica 0)", () => {
+    const c = combineReady(3, [
+      { coords: { d: 0 }, lossSum: 6.2, gradNormSquared: 4 },
+      { coords: { d: 1 }, lossSum: 6.0, gradNormSquared: 4 },
+    ], 4, 1);
+    expect(c.loss).toBeCloseTo(3.05, 12);
+    expect(c.gradNorm).toBe(2);
+    expect(c.clipScale).toBe(clipScaleFor(2, 1));
+    expect(c.clipScale).toBeLessThan(1);
+  });
+
+  it("sums the norm over the shards of replica 0 (tensor/pipeline shards)", () => {
+    const c = combineReady(1, [
+      { coords: { d: 0, t: 0 }, lossSum: 1, gradNormSquared: 9 },
+      { coords: { d: 0, t: 1 }, lossSum: 0, gradNormSquared: 16 },
+      { coords: { d: 1, t: 0 }, lossSum: 1, gradNormSquared: 9 },
+      { coords: { d: 1, t: 1 }, lossSum: 0, gradNormSquared: 16 },
+    ], 2, 10);
+    expect(c.gradNorm).toBe(5);
+    expect(c.clipScale).toBe(1);
+  });
+
+  it("refuses NaN and infinite losses or norms, naming the step", () => {
+    expect(() => combineReady(7, [{ coords: { d: 0 }, lossSum: Number.NaN, gradNormSquared: 1 }], 1, 1)).toThrow(NonFiniteLossError);
+    expect(() => combineReady(7, [{ coords: { d: 0 }, lossSum: 1, gradNormSquared: Infinity }], 1, 1)).toThrow(/step 7: the gradient norm is Infinity/);
+  });
+});
+
+describe("splitMicroBatches", () => {
+  it("gives each replica a contiguous block of the step's samples", () => {
+    const s = splitMicroBatches(16, 2, 2, 100);
+    expect(s).toMatchObject({ totalMicroBatches: 8, perReplica: 4 });
+    expect([s.firstSampleOf(0), s.firstSampleOf(1)]).toEqual([100, 108]);
+  });
+
+  it("refuses a step that does not split over the replicas", () => {
+    expect(() => splitMicroBatches(6, 2, 2, 0)).toThrow(/3 micro-batches of 2, which does not split over dp 2/);
+  });
+});
+
+describe("checkDistributable", () => {
+  const base = {
+    model: { layers: 1, dModel: 8, heads: 1, seqLen: 8 },
+    data: { corpus: "brown", vocabSize: 260 },
+    optimizer: { lr: 0.01 },
+    schedule: { warmupTokens: 8, decayTokens: 1000 },
+    train: { steps: 2 },
+    eval: { interval: 10 },
+    checkpoint: { interval: 10 },
+  };
+  it("accepts data parallel configs whose steps split evenly", () => {
+    expect(() => checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2 } }))).not.toThrow();
+  });
+  it("refuses a ramp-up with tp/pp > 1, and batches (or ramp steps) that do not split over dp", () => {
+    expect(() => checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, tp: 2 } }))).not.toThrow();
+    expect(() =>
+      checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2, rampStart: 4, rampIncrement: 4, rampTokens: 64 }, parallel: { pp: 2 } })),
+    ).toThrow(/ramp-up is not supported with pipeline or tensor parallelism/);
+    expect(() =>
+      checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2, rampStart: 2, rampIncrement: 2, rampTokens: 64 }, parallel: { dp: 2 } })),
+    ).toThrow(/parallel.dp 2 must divide/);
+  });
+  it("the parallel section defaults to one rank and is strict", () => {
+    expect(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 } }).parallel).toEqual({ dp: 1, pp: 1, tp: 1 });
+    expect(() => parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, ep: 2 } })).toThrow(/unknown field `parallel.ep`/);
+  });
+});
+
+describe("crashLine", () => {
+  it("finds the thrown error in a Node crash's stderr, not the version line", () => {
+    const tail = [
+      "file:///work/main/actors/worker/main.ts:17",
+      "  if (typeof mod.createBackends !== 'function') throw new JobSpecError(...)",
+      "                                                    ^",
+      "",
+      "JobSpecError: backends module x.ts does not export createBackends()",
+      "    at loadBackends (file:///work/main/actors/worker/main.ts:17:71)",
+      "",
+      "Node.js v20.20.2",
+    ].join("\n");
+    expect(crashLine(tail)).toBe("JobSpecError: backends module x.ts does not export createBackends()");
+    expect(crashLine("Error: boom\n")).toBe("Error: boom");
+    expect(crashLine('{"level":30,"msg":"hi"}\nNode.js v20')).toBeUndefined();
+  });
+});
