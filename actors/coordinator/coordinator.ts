@@ -17,7 +17,9 @@ import { call } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates, Timeouts } from "../../runtime/types.ts";
-import { workerSubject, type AppliedReport, type ReadyReport, type WorkerStatus } from "../worker/protocol.ts";
+import { buildShardedManifest, commitCheckpoint, prepareStagingDir } from "../checkpoint/mod.ts";
+import type { TrainConfig } from "../train/config.ts";
+import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type WorkerStatus } from "../worker/protocol.ts";
 import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
 import { crashLine } from "./crash-line.ts";
 import type { RankLayout } from "../parallel/ranks.ts";
@@ -173,7 +175,7 @@ export class Coordinator {
     return call(this.deps.nc, workerSubject(this.deps.ns, workerId, "status"), { epoch: this.epoch }, 1000) as Promise<WorkerStatus>;
   }
 
-  private async ask<T>(w: WorkerRef, verb: "step" | "apply" | "checkpoint" | "validate", payload: object): Promise<T> {
+  private async ask<T>(w: WorkerRef, verb: "step" | "apply" | "checkpoint" | "checkpointShard" | "validate", payload: object): Promise<T> {
     try {
       return (await call(this.deps.nc, workerSubject(this.deps.ns, w.id, verb), { epoch: this.epoch, ...payload }, this.timeouts.stepMs)) as T;
     } catch (err) {
@@ -241,6 +243,40 @@ export class Coordinator {
   async checkpoint(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number> }): Promise<string> {
     this.job.send({ type: "CHECKPOINT" });
     const { dir } = await this.ask<{ dir: string }>(this.workers[0]!, "checkpoint", req);
+    this.job.send({ type: "CHECKPOINTED" });
+    return dir;
+  }
+
+  /**
+   * pp or tp > 1: dp rank 0 of every (stage, tp rank) writes its shard into the staging folder; the manifest is
+   * written last, here, once every shard is on disk, and only then the checkpoint becomes `latest`.
+   */
+  async checkpointSharded(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number>; config: TrainConfig }): Promise<string> {
+    const layout = this.o.layout;
+    if (!layout) throw new JobFailedError("sharded checkpoints need a job with pp or tp > 1");
+    this.job.send({ type: "CHECKPOINT" });
+    const staging = prepareStagingDir(req.root, req.step);
+    const writers = this.workers.filter((w) => w.coords.d === 0);
+    const reports = await Promise.race([Promise.all(writers.map((w) => this.ask<CheckpointShardReport>(w, "checkpointShard", { step: req.step, staging }))), this.failed]);
+    const disagree = reports.find((r) => r.optimizerStepCount !== reports[0]!.optimizerStepCount);
+    if (disagree) throw new JobFailedError(`checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`);
+    const c = req.config;
+    const tokenizer = reports[0]!.tokenizer;
+    const manifest = buildShardedManifest(
+      {
+        step: req.step,
+        tokensSeen: req.tokensSeen,
+        samplesSeen: req.samplesSeen,
+        seed: c.seed,
+        data: { tokenizerFile: tokenizer.file, tokenizerSha256: tokenizer.sha256, seed: c.data.seed, nextSample: req.samplesSeen },
+        config: c,
+        metrics: req.metrics,
+        optimizerStepCount: reports[0]!.optimizerStepCount,
+      },
+      { dp: layout.sizes.dp, pp: layout.sizes.pp, tp: layout.sizes.tp, layersPerStage: reports[0]!.layersPerStage },
+      reports.map((r) => r.shard),
+    );
+    const dir = commitCheckpoint(req.root, manifest, req.step, { keep: req.keep });
     this.job.send({ type: "CHECKPOINTED" });
     return dir;
   }

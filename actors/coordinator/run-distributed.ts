@@ -77,11 +77,10 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   checkDistributable(config);
   const { dp, pp, tp, order } = config.parallel;
   const layout = order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
-  // pp/tp > 1: sharded checkpoints and the stage model's validation are not wired in yet
+  // pp/tp > 1: checkpoints are sharded (each rank loads its slice of one saved with any layout); no validation yet
   const modelParallel = pp * tp > 1;
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
-  if (o.resume && modelParallel) throw new TrainRunError(`--resume needs sharded checkpoints, not supported with pp ${pp} · tp ${tp} yet`);
   const resumeFrom = o.resume ? latestCheckpointDir(checkpointRoot) : undefined;
   if (o.resume && !resumeFrom) throw new TrainRunError(`nothing to resume: no checkpoint in ${checkpointRoot}`);
   if (!o.resume && latestCheckpointDir(checkpointRoot)) {
@@ -128,7 +127,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
       { jobId, jobFile, dp, layout: modelParallel ? layout : undefined, microBatch: config.batch.microBatch, clip: config.optimizer.clip },
     );
     await coordinator.start();
-    if (modelParallel) say(`pp ${pp} · tp ${tp}: no validation or checkpoints in this run (not supported with model parallelism yet)`);
+    if (modelParallel) say(`pp ${pp} · tp ${tp}: sharded checkpoints; no validation in this run (not supported with model parallelism yet)`);
     say(`${layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
     if (resumeFrom) say(`resuming from ${resumeFrom} (step ${progress.step}, ${progress.tokensSeen.toLocaleString("en-US")} tokens)`);
     // on resume, rows after the checkpoint's step belong to the interrupted run's lost steps and are dropped
@@ -146,14 +145,14 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     if (progress.step === 0) await validate();
     let savedAt = resumeFrom ? progress.step : -1;
     const saveCheckpoint = async () => {
-      if (modelParallel) return;
       const last = steps.at(-1);
-      checkpointDir = await coordinator!.checkpoint({
+      const req = {
         ...progress,
         root: checkpointRoot,
         keep: config.checkpoint.keep,
         metrics: { ...(last ? { loss: last.loss } : {}), ...(lastVal !== undefined ? { valLoss: lastVal } : {}) },
-      });
+      };
+      checkpointDir = modelParallel ? await coordinator!.checkpointSharded({ ...req, config }) : await coordinator!.checkpoint(req);
       savedAt = progress.step;
       logger.info({ ...progress, dir: checkpointDir }, "checkpoint saved");
     };

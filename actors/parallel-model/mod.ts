@@ -22,7 +22,7 @@
 export { ParallelModelError } from "./errors.ts";
 export { copyToTp, reduceFromTp, type TpMapping } from "./tp-mappings.ts";
 export { sliceShard, vocabRange } from "./tensor-shards.ts";
-export { createStageModel, StageModel, type StageInput, type StageModelOptions, type StageOutput } from "./stage-model.ts";
+export { createStageModel, evenLayerSplit, StageModel, type StageInput, type StageModelOptions, type StageOutput } from "./stage-model.ts";
 export {
   createPipelineExecutor, PipelineExecutor, type ExecutorGroups, type ParallelStepResult, type PipelineExecutorOptions, type ReplicaBatch,
 } from "./pipeline-executor.ts";

@@ -101,7 +101,7 @@ export class StageModel {
     }
     if (!Number.isInteger(o.seed)) throw new ParallelModelError(`seed must be an integer, got ${o.seed}`);
     const vocab = vocabRange(config.vocabSize, o.tpRank, tp);
-    const split = o.layersPerStage ?? evenSplit(config.layers, pp);
+    const split = o.layersPerStage ?? evenLayerSplit(config.layers, pp);
     if (split.length !== pp || split.some((n) => !Number.isInteger(n) || n < 1) || split.reduce((a, b) => a + b, 0) !== config.layers) {
       throw new ParallelModelError(`layersPerStage [${split.join(", ")}] must give each of ${pp} stages ≥ 1 layer, ${config.layers} in all`);
     }
@@ -271,6 +271,7 @@ export class StageModel {
   }
 }
 
-function evenSplit(layers: number, stages: number): number[] {
+/** Layers per stage as even as possible, earlier stages one more (the default split). */
+export function evenLayerSplit(layers: number, stages: number): number[] {
   return Array.from({ length: stages }, (_, i) => Math.floor(layers / stages) + (i < layers % stages ? 1 : 0));
 }

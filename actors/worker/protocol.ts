@@ -2,6 +2,7 @@
 // schemas. Every message carries the job epoch; a worker rejects anything older than its own epoch.
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
+import type { ShardDescription } from "../checkpoint/shard-files.ts";
 
 const epoch = z.number().int().min(0);
 const step = z.number().int().min(1);
@@ -57,6 +58,23 @@ export const checkpointRequestSchema = z.object({
 });
 export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
 
+/** Writes this worker's shard of a sharded checkpoint (pp or tp > 1: dp rank 0 of every stage and tp rank). */
+export const checkpointShardRequestSchema = z.object({
+  epoch,
+  step: z.number().int().min(0),
+  /** The checkpoint's staging folder (actors/checkpoint prepareStagingDir); the coordinator commits it. */
+  staging: z.string().min(1),
+});
+export type CheckpointShardRequest = z.infer<typeof checkpointShardRequestSchema>;
+
+/** What a worker wrote (actors/checkpoint ShardDescription) and the tokenizer its data came from. */
+export interface CheckpointShardReport {
+  shard: ShardDescription;
+  optimizerStepCount: number;
+  layersPerStage: number[];
+  tokenizer: { file: string; sha256?: string };
+}
+
 /** Validation loss on the fixed held-out micro-batches (asked of dp rank 0: replicas are identical). */
 export const validateRequestSchema = z.object({
   epoch,
@@ -76,7 +94,7 @@ export interface WorkerStatus {
   rejected: number;
 }
 
-export type WorkerVerb = "step" | "apply" | "checkpoint" | "status" | "drain" | "validate";
+export type WorkerVerb = "step" | "apply" | "checkpoint" | "checkpointShard" | "status" | "drain" | "validate";
 
 /** troupe.<cluster>.worker.<actor>.<verb> */
 export function workerSubject(ns: Namespace, actorId: string, verb: WorkerVerb): string {

@@ -1,8 +1,15 @@
 // One (replica, stage, TP shard) of the 3D-parallel model (actors/parallel-model): this replica's
 // micro-batches run through the pipeline schedule; the executor does the TP, pipeline, tied-embedding
 // and DP gradient communication and reports the loss sum (last stage, TP rank 0) and its norm² share.
-import { createPipelineExecutor, createStageModel, type PipelineExecutor } from "../parallel-model/mod.ts";
+// Checkpoints are sharded: each (stage, tp rank) writes its own files and loads its slice from a
+// checkpoint of any layout (actors/checkpoint).
+import { loadCheckpointShard, type ShardDescription } from "../checkpoint/mod.ts";
+import { writeCheckpointShard } from "../checkpoint/shard-files.ts";
+import { copyTensorsInto } from "../checkpoint/store.ts";
+import { gptParameterLayout } from "../model/param-layout.ts";
+import { createPipelineExecutor, createStageModel, evenLayerSplit, type PipelineExecutor } from "../parallel-model/mod.ts";
 import type { RankLayout } from "../parallel/ranks.ts";
+import type { ShardCoord, ShardLayout } from "../parallel/shard-spec.ts";
 import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
 import type { GptConfig, NamedTensor } from "../model/types.ts";
 import type { TrainConfig } from "../train/config.ts";
@@ -17,6 +24,10 @@ export class StageParallelCompute implements RankCompute {
   private constructor(
     private readonly executor: PipelineExecutor,
     private readonly data: TrainingData,
+    private readonly model: GptConfig,
+    /** How this job's tensors are split, and which piece this rank holds. */
+    readonly shardLayout: ShardLayout,
+    readonly shardCoord: ShardCoord,
   ) {}
 
   static async create(o: {
@@ -29,10 +40,13 @@ export class StageParallelCompute implements RankCompute {
     data: TrainingData;
   }): Promise<StageParallelCompute> {
     const coord = o.layout.coords[o.rank]!;
-    const stage = await createStageModel({ config: o.model, layout: o.layout, stage: coord.pp, tpRank: coord.tp, groups: o.groups, seed: o.config.seed, microBatch: o.config.batch.microBatch });
+    const { pp, tp } = o.layout.sizes;
+    const layersPerStage = evenLayerSplit(o.model.layers, pp);
+    const stage = await createStageModel({ config: o.model, layout: o.layout, stage: coord.pp, tpRank: coord.tp, groups: o.groups, seed: o.config.seed, microBatch: o.config.batch.microBatch, layersPerStage });
     const { beta1, beta2, eps, weightDecay } = o.config.optimizer;
     const executor = createPipelineExecutor({ model: stage, groups: o.groups, schedule: "1f1b", microbatches: o.microBatches, optimizer: { beta1, beta2, eps, weightDecay } });
-    return new StageParallelCompute(executor, o.data);
+    const shardLayout = { pp, tp, layersPerStage, heads: o.model.heads };
+    return new StageParallelCompute(executor, o.data, o.model, shardLayout, { stage: coord.pp, tpRank: coord.tp });
   }
 
   runStep(w: StepWork): Promise<RankStepResult> {
@@ -59,10 +73,27 @@ export class StageParallelCompute implements RankCompute {
   }
 
   optimizerState(): NamedTensor[] {
-    throw new StageParallelUnsupportedError("checkpoints with pp or tp > 1 are not supported yet (sharded checkpoints)");
+    return this.executor.optimizer.state();
   }
 
   get optimizerStepCount(): number {
-    return 0;
+    return this.executor.optimizer.stepCount;
+  }
+
+  /** Writes this rank's shard files into the staging folder of a checkpoint and describes them. */
+  writeShard(staging: string, step: number): ShardDescription {
+    const globalShapes = new Map(gptParameterLayout(this.model).map((p) => [p.name, p.shape]));
+    const content = { coord: this.shardCoord, params: this.parameters(), optimizerState: this.optimizerState(), step, optimizerStepCount: this.optimizerStepCount };
+    return writeCheckpointShard(staging, content, this.shardLayout, globalShapes);
+  }
+
+  /** Loads this rank's slice of the weights and AdamW moments from a checkpoint saved with any layout. */
+  loadShard(dir: string): { step: number } {
+    const shard = loadCheckpointShard(dir, { layout: this.shardLayout, coord: this.shardCoord, params: gptParameterLayout(this.model) });
+    const byName = (ts: NamedTensor[]) => new Map(ts.map((t) => [t.name, { name: t.name, shape: [...t.shape], data: t.data }]));
+    copyTensorsInto(this.parameters(), byName(shard.params), `checkpoint ${dir} (model)`);
+    copyTensorsInto(this.optimizerState(), byName(shard.optimizerState), `checkpoint ${dir} (optimizer)`);
+    this.executor.optimizer.stepCount = shard.manifest.optimizer.stepCount;
+    return { step: shard.manifest.step };
   }
 }

@@ -25,6 +25,7 @@ import type { JobSpec } from "./job-spec.ts";
 import {
   applyRequestSchema,
   checkpointRequestSchema,
+  checkpointShardRequestSchema,
   statusRequestSchema,
   stepRequestSchema,
   validateRequestSchema,
@@ -32,6 +33,8 @@ import {
   type AppliedReport,
   type ApplyRequest,
   type CheckpointRequest,
+  type CheckpointShardReport,
+  type CheckpointShardRequest,
   type ReadyReport,
   type StepRequest,
   type ValidateRequest,
@@ -110,7 +113,10 @@ export class Worker {
     const gpt = { ...c.model, vocabSize: c.data.vocabSize };
     if (pp * tp > 1) {
       const microBatches = c.batch.size / c.batch.microBatch / dp;
-      this.compute = await StageParallelCompute.create({ model: gpt, config: c, layout, rank: this.rank, groups: groupsForRank(this.world, layout), microBatches, data: corpus.data });
+      const stage = await StageParallelCompute.create({ model: gpt, config: c, layout, rank: this.rank, groups: groupsForRank(this.world, layout), microBatches, data: corpus.data });
+      if (this.job.resumeFrom) this.actor.step = stage.loadShard(this.job.resumeFrom).step;
+      this.compute = stage;
+      this.serveVerb("checkpointShard", checkpointShardRequestSchema, (r) => this.checkpointShard(stage, r));
       return this.serveSteps();
     }
     const model = await this.backends.createModel(gpt, c.seed);
@@ -198,10 +204,21 @@ export class Worker {
     return { loss: await this.compute!.validationLoss(r.batches, r.microBatch, r.step) };
   }
 
+  private checkpointShard(stage: StageParallelCompute, r: CheckpointShardRequest): CheckpointShardReport {
+    if (this.state !== "idle") throw new WorkerProtocolError(`${this.id}: checkpoint shard asked while ${this.state}`);
+    this.lifecycle.send({ type: "CHECKPOINT" });
+    try {
+      return { shard: stage.writeShard(r.staging, r.step), optimizerStepCount: stage.optimizerStepCount, layersPerStage: [...stage.shardLayout.layersPerStage], tokenizer: this.tokenizer };
+    } finally {
+      this.lifecycle.send({ type: "CHECKPOINTED" });
+    }
+  }
+
   private checkpoint(r: CheckpointRequest): { dir: string } {
     if (this.state !== "idle") throw new WorkerProtocolError(`${this.id}: checkpoint asked while ${this.state}`);
     const c = this.job.config;
     const compute = this.compute!;
+    if (compute instanceof StageParallelCompute) throw new WorkerProtocolError(`${this.id}: holds one shard of the model (pp or tp > 1): ask for checkpointShard`);
     this.lifecycle.send({ type: "CHECKPOINT" });
     try {
       const dir = saveCheckpoint(
