@@ -20,15 +20,35 @@ export function coords(c: Record<string, number>): string {
   return parts.length ? parts.join(",") : "-";
 }
 
-export function actorTable(records: ActorRecord[], now = Date.now()): string {
+/**
+ * An xstate state value as one word: "stepping" stays, { draining: "flush" } becomes "draining.flush",
+ * parallel regions are joined with "|".
+ */
+export function phaseName(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") {
+    return Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => (v === null || v === undefined || (typeof v === "object" && Object.keys(v).length === 0) ? k : `${k}.${phaseName(v)}`))
+      .join("|");
+  }
+  return "-";
+}
+
+/**
+ * One row per actor. `phases` (actor id → the actor's own lifecycle state, e.g. a worker's
+ * "stepping") adds a PHASE column beside the supervisor's STATE, only when some actor has one.
+ */
+export function actorTable(records: ActorRecord[], now = Date.now(), phases: ReadonlyMap<string, string> = new Map()): string {
+  const withPhase = records.some((r) => phases.has(r.id));
   return table(
-    ["ACTOR", "COORDS", "HOST", "PID", "STATE", "RESTARTS", "STEP", "HEARTBEAT"],
+    ["ACTOR", "COORDS", "HOST", "PID", "STATE", ...(withPhase ? ["PHASE"] : []), "RESTARTS", "STEP", "HEARTBEAT"],
     records.map((r) => [
       r.id,
       coords(r.coords),
       r.host ?? "-",
       r.pid === null ? "-" : String(r.pid),
       r.state,
+      ...(withPhase ? [phases.get(r.id) ?? "-"] : []),
       String(r.restarts),
       String(r.step),
       r.state === "dead" ? "-" : age(r.lastHeartbeat, now),
