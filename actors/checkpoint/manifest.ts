@@ -63,3 +63,15 @@ export const manifestSchema = z.object({
 export type CheckpointManifest = z.output<typeof manifestSchema>;
 export type TensorRecord = z.output<typeof tensorRecord>;
 export type FileRecord = z.output<typeof fileRecord>;
+
+/** Everything in a manifest except the layout, files and tensors. */
+export interface CheckpointInfo {
+  step: number;
+  tokensSeen: number;
+  samplesSeen: number;
+  seed: number;
+  data: CheckpointManifest["data"];
+  config: unknown;
+  metrics?: Record<string, number>;
+  optimizerStepCount: number;
+}

@@ -1,7 +1,9 @@
 // Builds the manifest of a sharded checkpoint from the descriptions every (stage, tp rank) returned after writing
 // its files (shard-files.ts). It is written last, by one rank, once all shard files exist; building it checks
 // that every (stage, tp rank) reported, and that the pieces of every tensor cover it exactly once.
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type CheckpointManifest, type TensorRecord } from "./manifest.ts";
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type CheckpointInfo, type CheckpointManifest, type TensorRecord } from "./manifest.ts";
+
+export type { CheckpointInfo } from "./manifest.ts";
 import type { ShardDescription } from "./shard-files.ts";
 import { elementCount, intersectBoxes } from "./tensor-blocks.ts";
 
@@ -12,17 +14,6 @@ export class ShardedManifestError extends Error {
   }
 }
 
-/** Everything in a manifest except the layout, files and tensors. */
-export interface CheckpointInfo {
-  step: number;
-  tokensSeen: number;
-  samplesSeen: number;
-  seed: number;
-  data: CheckpointManifest["data"];
-  config: unknown;
-  metrics?: Record<string, number>;
-  optimizerStepCount: number;
-}
 
 export type CheckpointLayout = CheckpointManifest["layout"];
 

@@ -12,6 +12,7 @@ import {
   MANIFEST_VERSION,
   manifestSchema,
   type CheckpointManifest,
+  type CheckpointInfo,
   type FileRecord,
   type TensorRecord,
 } from "./manifest.ts";
@@ -25,17 +26,9 @@ export class CheckpointError extends Error {
   }
 }
 
-export interface CheckpointContent {
-  step: number;
-  tokensSeen: number;
-  samplesSeen: number;
-  seed: number;
-  data: CheckpointManifest["data"];
-  config: unknown;
-  metrics?: Record<string, number>;
+export interface CheckpointContent extends CheckpointInfo {
   params: readonly NamedTensor[];
   optimizerState: readonly NamedTensor[];
-  optimizerStepCount: number;
 }
 
 export interface LoadedCheckpoint {

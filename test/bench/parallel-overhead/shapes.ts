@@ -1,0 +1,59 @@
+// Shapes, batch and token data shared by the parallel-overhead benchmark's single-rank and rank processes.
+import type { GptConfig } from "../../../actors/model/types.ts";
+
+export interface OverheadShape {
+  config: GptConfig;
+  /** timed steps after the warm-up step */
+  steps: number;
+}
+
+export const SHAPES: Record<string, OverheadShape> = {
+  tiny: { config: { layers: 4, dModel: 128, heads: 4, seqLen: 64, vocabSize: 1024 }, steps: 3 },
+  small: { config: { layers: 12, dModel: 768, heads: 12, seqLen: 256, vocabSize: 8192 }, steps: 2 },
+};
+
+export const LAYOUT = { dp: 2, pp: 2, tp: 2 } as const;
+/** micro-batches per replica per step (of one sequence each): 2 replicas × 8 = 16 sequences per step */
+export const MICROBATCHES = 8;
+export const GLOBAL_MICROBATCHES = LAYOUT.dp * MICROBATCHES;
+export const SEED = 1234;
+export const LR = 1e-4;
+export const CLIP = 1;
+
+export function shapeNamed(name: string): OverheadShape {
+  const shape = SHAPES[name];
+  if (!shape) throw new Error(`unknown shape '${name}'; available: ${Object.keys(SHAPES).join(", ")}`);
+  return shape;
+}
+
+/** Global micro-batch `index` (one sequence) of `step`: pseudo-random inputs and targets, the same in every process. */
+export function microbatch(config: GptConfig, step: number, index: number): { inputs: Int32Array; targets: Int32Array } {
+  let h = (Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(index + 7, 0x85ebca6b)) >>> 0;
+  const next = () => ((h = (Math.imul(h, 1664525) + 1013904223) >>> 0) >>> 8) % config.vocabSize;
+  const inputs = Int32Array.from({ length: config.seqLen }, next);
+  const targets = Int32Array.from({ length: config.seqLen }, next);
+  return { inputs, targets };
+}
+
+/** What each measured process prints as its last line. Times cover the timed steps only (not the warm-up). */
+export interface ProcessReport {
+  done: true;
+  rank: number;
+  /** loss of the warm-up step (the same model and data in both runs, so it doubles as a sanity check) */
+  firstLoss: number;
+  wallSeconds: number;
+  /** user + system CPU of this process, all threads */
+  cpuSeconds: number;
+  maxRssBytes: number;
+  /** RSS after start-up, before the model was built: the peak minus this is roughly the training state */
+  baselineRssBytes: number;
+  /** RSS once the model and optimizer are built (before any step) */
+  builtRssBytes: number;
+  /** parameter elements this process holds */
+  params: number;
+}
+
+export function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}

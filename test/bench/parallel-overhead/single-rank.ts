@@ -1,0 +1,32 @@
+// The single-rank run of the parallel-overhead benchmark, as its own process (so its peak RSS is its own):
+// `node --import tsx single-rank.ts <shape>`. Gradient accumulation over the 16 global micro-batches, one AdamW step.
+import { createGpt } from "../../../actors/model/mod.ts";
+import { createAdamW } from "../../../actors/optim/mod.ts";
+import { clipScaleFor } from "../../../actors/train/step.ts";
+import { setBlasThreads } from "../../../native/mod.ts";
+import { CLIP, cpuSeconds, GLOBAL_MICROBATCHES, LR, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
+
+setBlasThreads(1);
+const { config, steps } = shapeNamed(process.argv[2] ?? "");
+const baselineRssBytes = process.memoryUsage().rss;
+const model = await createGpt(config, { seed: SEED });
+const opt = createAdamW(model);
+const builtRssBytes = process.memoryUsage().rss;
+let firstLoss = 0, wall = 0, cpu = 0;
+for (let s = 0; s <= steps; s++) {
+  const t = performance.now(), c = cpuSeconds();
+  await model.zeroGrad();
+  let sum = 0;
+  for (let i = 0; i < GLOBAL_MICROBATCHES; i++) {
+    const { inputs, targets } = microbatch(config, s, i);
+    sum += (await model.forwardBackward(inputs, targets, 1, 1 / GLOBAL_MICROBATCHES)).loss;
+  }
+  await opt.step(LR, clipScaleFor(await opt.gradNorm(), CLIP));
+  if (s === 0) firstLoss = sum / GLOBAL_MICROBATCHES; // warm-up: allocations, page faults, JIT
+  else {
+    wall += (performance.now() - t) / 1000;
+    cpu += cpuSeconds() - c;
+  }
+}
+const report: ProcessReport = { done: true, rank: -1, firstLoss, wallSeconds: wall, cpuSeconds: cpu, maxRssBytes: process.resourceUsage().maxRSS * 1024, baselineRssBytes, builtRssBytes, params: model.parameterCount() };
+process.stdout.write(JSON.stringify(report) + "\n");
