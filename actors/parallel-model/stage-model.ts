@@ -80,6 +80,9 @@ export class StageModel {
   private readonly shape: LocalShape;
   private readonly scratch: StageScratch;
   private readonly acts = new Map<number, StageActivations>();
+  // Buffers of micro-batches whose backward is done, reused by later forwards: 1F1B keeps at most
+  // `stages - stage` micro-batches in flight, so a step needs that many sets, not one per micro-batch.
+  private readonly freeActs: StageActivations[] = [];
   private readonly tokens = new Map<number, Int32Array>();
   private readonly tpCtx: TpContext;
   /** each local layer's parameter indices, last first */
@@ -228,10 +231,20 @@ export class StageModel {
       await tpBlockBackward(this.tpCtx, this.blocks[l]!, a.layers[l]!, this.scratch);
       onGradsFinal?.(this.layerIndices[l]!);
     }
-    if (!this.isFirst) return Float32Array.from(dx);
+    if (!this.isFirst) {
+      this.release(microbatch, a);
+      return Float32Array.from(dx);
+    }
     await embeddingBackward(this.vocabCtx, this.tokens.get(microbatch)!, dx, this.tensor("wte"), this.tensor("wpe"));
+    this.release(microbatch, a);
     onGradsFinal?.(this.indicesOf(this.stages === 1 ? /^(wpe|wte)$/ : /^wpe$/));
     return null;
+  }
+
+  private release(microbatch: number, a: StageActivations): void {
+    this.acts.delete(microbatch);
+    this.tokens.delete(microbatch);
+    this.freeActs.push(a);
   }
 
   /**
@@ -257,7 +270,10 @@ export class StageModel {
   private activationsFor(microbatch: number): StageActivations {
     if (!Number.isInteger(microbatch) || microbatch < 0) throw new ParallelModelError(`micro-batch index must be an integer ≥ 0, got ${microbatch}`);
     let a = this.acts.get(microbatch);
-    if (!a) this.acts.set(microbatch, (a = new StageActivations(this.shape, this.layerCount, (n) => this.backend.alloc(n))));
+    if (!a) {
+      a = this.freeActs.pop() ?? new StageActivations(this.shape, this.layerCount, (n) => this.backend.alloc(n));
+      this.acts.set(microbatch, a);
+    }
     return a;
   }
 
