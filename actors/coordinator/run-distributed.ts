@@ -5,12 +5,12 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pino } from "pino";
-import { latestCheckpointDir, readManifest } from "../checkpoint/store.ts";
+import { readManifest } from "../checkpoint/store.ts";
 import { batchRampOf, loadTrainConfig, type TrainConfig } from "../train/config.ts";
 import { stopOnSignals } from "../train/interrupt.ts";
 import { MetricsCsv } from "../train/metrics-csv.ts";
 import { formatDuration, ProgressDisplay } from "../train/progress.ts";
-import { runDirOf, TrainRunError } from "../train/run.ts";
+import { checkpointToResume, runDirOf, TrainRunError } from "../train/run.ts";
 import { batchSizeAt, lrAt, planRun } from "../train/schedule.ts";
 import type { TrainProgress } from "../train/types.ts";
 import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
@@ -81,11 +81,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const modelParallel = pp * tp > 1;
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
-  const resumeFrom = o.resume ? latestCheckpointDir(checkpointRoot) : undefined;
-  if (o.resume && !resumeFrom) throw new TrainRunError(`nothing to resume: no checkpoint in ${checkpointRoot}`);
-  if (!o.resume && latestCheckpointDir(checkpointRoot)) {
-    throw new TrainRunError(`${runDir} already holds checkpoints of a run: pass --resume to continue it, or choose another --run-dir`);
-  }
+  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true);
   let progress: TrainProgress = { step: 0, tokensSeen: 0, samplesSeen: 0 };
   if (resumeFrom) {
     const manifest = readManifest(resumeFrom);

@@ -45,6 +45,19 @@ export interface TrainRunResult {
 }
 
 /** The run directory: --run-dir, else config.runDir, else runs/<name> (relative to the working directory). */
+/**
+ * The checkpoint a run continues from: the newest one with `resume`, none without. Refuses to resume with
+ * nothing saved, and to start afresh over a run's checkpoints (it would mix two runs).
+ */
+export function checkpointToResume(runDir: string, checkpointRoot: string, resume: boolean): string | undefined {
+  const latest = latestCheckpointDir(checkpointRoot);
+  if (resume && !latest) throw new TrainRunError(`nothing to resume: no checkpoint in ${checkpointRoot}`);
+  if (!resume && latest) {
+    throw new TrainRunError(`${runDir} already holds checkpoints of a run: pass --resume to continue it, or choose another --run-dir`);
+  }
+  return resume ? latest : undefined;
+}
+
 export function runDirOf(config: TrainConfig, override?: string): string {
   return path.resolve(override ?? config.runDir ?? path.join("runs", config.name));
 }
@@ -73,11 +86,7 @@ export async function runTraining(o: TrainRunOptions, backends: TrainBackends): 
   if (o.steps !== undefined && (!Number.isInteger(o.steps) || o.steps < 1)) throw new TrainRunError(`--steps must be a positive integer, got ${o.steps}`);
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
-  const resumeFrom = o.resume ? latestCheckpointDir(checkpointRoot) : undefined;
-  if (o.resume && !resumeFrom) throw new TrainRunError(`nothing to resume: no checkpoint in ${checkpointRoot}`);
-  if (!o.resume && latestCheckpointDir(checkpointRoot)) {
-    throw new TrainRunError(`${runDir} already holds checkpoints of a run: pass --resume to continue it, or choose another --run-dir`);
-  }
+  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true);
   mkdirSync(runDir, { recursive: true });
   writeFileSync(path.join(runDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
   const log: Logger = pino({ name: "train", base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true }));
