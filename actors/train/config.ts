@@ -28,7 +28,10 @@ const modelSchema = z
 
 const dataSchema = z
   .object({
-    corpus: z.literal("brown"),
+    /** `brown`: prepared here from the Brown corpus; `prepared`: a folder made by `troupe data` (its `tokenized/`). */
+    corpus: z.enum(["brown", "prepared"]),
+    /** With `corpus: prepared`: the folder holding meta.json, tokenizer.json and train/valid .bin/.idx. */
+    dir: z.string().min(1).optional(),
     vocabSize: z.number().int().min(257, "must be at least 257 (256 bytes + the end-of-text token)").max(65536),
     /** Documents of each of the corpus's genres held out for validation (Brown: 15 genres). */
     heldOutPerGenre: z.number().int().min(1).max(20).default(2),
@@ -36,7 +39,11 @@ const dataSchema = z
     seed: nonNegativeInt.default(1234),
     cacheDir: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => (d.corpus === "prepared") === (d.dir !== undefined), {
+    message: "`dir` is required with corpus: prepared, and only allowed with it",
+    path: ["dir"],
+  });
 
 const optimizerSchema = z
   .object({

@@ -1,6 +1,6 @@
 // The real backends of `troupe train`: the Brown data pipeline, the native GPT and AdamW.
 import path from "node:path";
-import { prepareData, sampleBatch, validationBatches, type Batch } from "../data/mod.ts";
+import { openPreparedData, prepareData, sampleBatch, validationBatches, type Batch, type PreparedData } from "../data/mod.ts";
 import { createGpt } from "../model/mod.ts";
 import { createAdamW } from "../optim/mod.ts";
 import { setBlasThreads } from "../../native/mod.ts";
@@ -10,17 +10,30 @@ import type { TrainingData } from "./types.ts";
 
 export const DEFAULT_DATA_CACHE = path.join(".troupe", "data");
 
-async function prepareBrown(config: TrainConfig, onStage?: (text: string) => void): Promise<PreparedCorpus> {
+/** A folder written by `troupe data` (or the Brown cache); its vocabulary must fit the model's. */
+function openCurated(config: TrainConfig): PreparedData {
+  const dir = path.resolve(config.data.dir!);
+  const data = openPreparedData(dir);
+  if (data.tokenizer.vocabSize > config.data.vocabSize) {
+    throw new Error(`data.vocabSize is ${config.data.vocabSize} but the tokenizer in ${dir} has ${data.tokenizer.vocabSize} tokens: set data.vocabSize to at least that`);
+  }
+  return data;
+}
+
+async function prepareCorpus(config: TrainConfig, onStage?: (text: string) => void): Promise<PreparedCorpus> {
   const started = performance.now();
   let lastStage = "";
-  const data = await prepareData({
-    cacheDir: path.resolve(config.data.cacheDir ?? DEFAULT_DATA_CACHE),
-    vocabSize: config.data.vocabSize,
-    split: { validPerGenre: config.data.heldOutPerGenre, seed: config.data.seed },
-    onProgress: (p) => {
-      if (p.stage !== lastStage) onStage?.(`  ${(lastStage = p.stage)}...`);
-    },
-  });
+  const data =
+    config.data.corpus === "prepared"
+      ? openCurated(config)
+      : await prepareData({
+          cacheDir: path.resolve(config.data.cacheDir ?? DEFAULT_DATA_CACHE),
+          vocabSize: config.data.vocabSize,
+          split: { validPerGenre: config.data.heldOutPerGenre, seed: config.data.seed },
+          onProgress: (p) => {
+            if (p.stage !== lastStage) onStage?.(`  ${(lastStage = p.stage)}...`);
+          },
+        });
   const { seqLen } = config.model;
   const { microBatch } = config.batch;
   // The held-out batches are fixed: the first eval.batches micro-batches of the validation windows.
@@ -52,7 +65,7 @@ async function prepareBrown(config: TrainConfig, onStage?: (text: string) => voi
 
 export function defaultBackends(onStage?: (text: string) => void): TrainBackends {
   return {
-    prepareCorpus: (config) => prepareBrown(config, onStage),
+    prepareCorpus: (config) => prepareCorpus(config, onStage),
     createModel: (config, seed) => createGpt(config, { seed }),
     createOptimizer: (model, o) => createAdamW(model, { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay }),
     setThreads: (n) => setBlasThreads(n),
