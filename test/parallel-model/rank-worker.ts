@@ -6,20 +6,12 @@ import { createPipelineExecutor, createStageModel } from "../../actors/parallel-
 import { rankLayout } from "../../actors/parallel/ranks.ts";
 import { createCpuCollectives, groupsForRank, KvRendezvous } from "../../runtime/collectives/mod.ts";
 import { CLIP, LR, MICRO_BATCH, replicaBatch, SEED, TINY } from "./data.ts";
+import type { RunArgs } from "./spawn.ts";
 
-interface Args {
-  natsUrl: string;
+/** What spawn.ts asks of every rank, plus this rank's identity. */
+interface Args extends RunArgs {
   session: string;
   rank: number;
-  dp: number;
-  pp: number;
-  tp: number;
-  schedule: "gpipe" | "1f1b" | "interleaved";
-  microbatches: number;
-  steps: number;
-  layersPerStage?: number[];
-  /** model chunks per stage (interleaved) */
-  virtualStages?: number;
 }
 
 const a = JSON.parse(process.argv[2]!) as Args;
