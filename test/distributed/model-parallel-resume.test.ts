@@ -7,6 +7,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readManifest } from "../../actors/checkpoint/store.ts";
 import { runDistributed, type DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
+import { writeModelParallelConfig } from "./fixtures/model-parallel-config.ts";
 import { relative } from "./fixtures/single-rank.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-mp-resume-"));
@@ -16,23 +17,7 @@ const SAVED_AT = 2;
 const backendsModule = path.resolve("test/distributed/fixtures/markov-gpt-backends.ts");
 
 function configFor(pp: number, tp: number, checkpointEvery = SAVED_AT): string {
-  const file = path.join(root, `pp${pp}tp${tp}.yaml`);
-  writeFileSync(
-    file,
-    `name: resume-pp${pp}tp${tp}
-seed: 11
-model: {layers: 2, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: 8, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 10, batches: 1}
-checkpoint: {interval: ${checkpointEvery}, keep: 3}
-parallel: {dp: 1, pp: ${pp}, tp: ${tp}}
-`,
-  );
-  return file;
+  return writeModelParallelConfig(root, { name: `resume-pp${pp}tp${tp}`, pp, tp, steps: STEPS, checkpointEvery, keep: 3 });
 }
 
 function run(configFile: string, runDir: string, resume = false): Promise<DistributedRunResult> {

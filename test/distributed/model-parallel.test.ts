@@ -1,32 +1,18 @@
 // pp 2 · tp 2 (4 worker processes running the parallel-model stage executor) under the coordinator:
 // the step protocol is the same, and the losses are the single-rank losses.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
+import { writeModelParallelConfig } from "./fixtures/model-parallel-config.ts";
 import { relative, singleRankRun } from "./fixtures/single-rank.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-mp-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const STEPS = 3;
-const configFile = path.join(root, "pp2tp2.yaml");
-writeFileSync(
-  configFile,
-  `name: pp2tp2
-seed: 11
-model: {layers: 2, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: 8, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 10, batches: 1}
-checkpoint: {interval: 10, keep: 1}
-parallel: {dp: 1, pp: 2, tp: 2}
-`,
-);
+const configFile = writeModelParallelConfig(root, { name: "pp2tp2", pp: 2, tp: 2, steps: STEPS, checkpointEvery: 10, keep: 1 });
 
 describe("model-parallel job (pp 2, tp 2, real worker processes)", () => {
   it("gives the single-rank losses and gradient norms within 1e-5", async () => {
