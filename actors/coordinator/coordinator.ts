@@ -232,11 +232,15 @@ export class Coordinator {
     return { ...committed, ...combined };
   }
 
-  /** Validation loss of the current weights (dp rank 0: every replica holds the same weights). */
+  /**
+   * Validation loss of the current weights, computed by replica 0 (every replica holds the same weights): its one
+   * worker, or with pp or tp > 1 all its (stage, TP rank) workers, of which only the loss rank answers non-zero.
+   */
   async validate(req: { step: number; batches: number; microBatch: number }): Promise<number> {
     if (this.failure) throw this.failure;
-    const { loss } = await Promise.race([this.ask<{ loss: number }>(this.workers[0]!, "validate", req), this.failed]);
-    return loss;
+    const replica0 = this.o.layout ? this.workers.filter((w) => w.coords.d === 0) : [this.workers[0]!];
+    const answers = await Promise.race([Promise.all(replica0.map((w) => this.ask<{ loss: number }>(w, "validate", req))), this.failed]);
+    return answers.reduce((sum, a) => sum + a.loss, 0);
   }
 
   /** dp rank 0 writes the checkpoint of the last committed step; returns its folder. */

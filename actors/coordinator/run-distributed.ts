@@ -17,6 +17,7 @@ import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
 import { Coordinator } from "./coordinator.ts";
 import type { CommittedStep } from "./job-store.ts";
 import { connectOrEmbed } from "./embedded-cluster.ts";
+import { coordinatorBackends, finalSamples } from "./final-samples.ts";
 import { checkResumable } from "./resume-check.ts";
 
 export interface DistributedRunOptions {
@@ -32,6 +33,8 @@ export interface DistributedRunOptions {
   clusterId?: string;
   /** Module exporting createBackends() for the workers (tests); default: Brown data + native GPT. */
   backendsModule?: string;
+  /** Skip the sampled continuations at the end. */
+  noSamples?: boolean;
   out?: NodeJS.WriteStream;
   tty?: boolean;
 }
@@ -45,15 +48,14 @@ export interface DistributedRunResult {
   progress: TrainProgress;
   interrupted: boolean;
   checkpointDir: string;
+  /** The configured prompts continued by the final model (none when interrupted or with noSamples). */
+  samples: { prompt: string; continuation: string }[];
   wallSeconds: number;
 }
 
 /** Refuses what the distributed runner cannot do yet, with the reason. */
 export function checkDistributable(config: TrainConfig): void {
-  const { dp, pp, tp } = config.parallel;
-  if ((pp > 1 || tp > 1) && config.batch.rampStart !== undefined) {
-    throw new TrainRunError(`parallel: pp ${pp}, tp ${tp}: a batch ramp-up is not supported with pipeline or tensor parallelism yet (remove batch.rampStart/rampIncrement/rampTokens)`);
-  }
+  const { dp } = config.parallel;
   const micro = config.batch.size / config.batch.microBatch;
   const start = batchRampOf(config).start / config.batch.microBatch;
   const inc = batchRampOf(config).increment / config.batch.microBatch;
@@ -77,7 +79,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   checkDistributable(config);
   const { dp, pp, tp, order } = config.parallel;
   const layout = order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
-  // pp/tp > 1: checkpoints are sharded (each rank loads its slice of one saved with any layout); no validation yet
+  // pp/tp > 1: checkpoints are sharded (each rank loads its slice of one saved with any layout)
   const modelParallel = pp * tp > 1;
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
@@ -123,7 +125,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
       { jobId, jobFile, dp, layout: modelParallel ? layout : undefined, microBatch: config.batch.microBatch, clip: config.optimizer.clip },
     );
     await coordinator.start();
-    if (modelParallel) say(`pp ${pp} · tp ${tp}: sharded checkpoints; no validation in this run (not supported with model parallelism yet)`);
+    if (modelParallel) say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
     say(`${layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
     if (resumeFrom) say(`resuming from ${resumeFrom} (step ${progress.step}, ${progress.tokensSeen.toLocaleString("en-US")} tokens)`);
     // on resume, rows after the checkpoint's step belong to the interrupted run's lost steps and are dropped
@@ -131,7 +133,6 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     display = new ProgressDisplay({ totalSteps: plan.steps, totalTokens: plan.tokens, startStep: progress.step, startTokens: progress.tokensSeen, lineEvery: config.logInterval, stream: out, tty: o.tty });
     let lastVal: number | undefined;
     const validate = async () => {
-      if (modelParallel) return;
       lastVal = await coordinator!.validate({ step: progress.step, batches: config.eval.batches, microBatch: config.batch.microBatch });
       validations.push({ step: progress.step, loss: lastVal });
       display!.validation(progress.step, lastVal);
@@ -188,6 +189,13 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
       `${Math.round(progress.tokensSeen / wallSeconds).toLocaleString("en-US")} tokens/s (with start-up), ${formatDuration(wallSeconds)}; checkpoint ${checkpointDir}`,
   );
   if (interrupted) say(`continue with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
+  let samples: DistributedRunResult["samples"] = [];
+  if (!interrupted && !o.noSamples && config.samples.prompts.length > 0 && checkpointDir) {
+    samples = (await finalSamples(config, checkpointDir, await coordinatorBackends(o.backendsModule))).samples;
+    say("samples (the final checkpoint in one process):");
+    for (const s of samples) say(`  ${JSON.stringify(s.prompt)} → ${JSON.stringify(s.prompt + s.continuation)}`);
+    logger.info({ samples }, "samples");
+  }
   if (existsSync(path.join(runDir, "metrics.csv"))) say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "train.log")}`);
-  return { runDir, jobId, steps, validations, progress, interrupted, checkpointDir, wallSeconds };
+  return { runDir, jobId, steps, validations, progress, interrupted, checkpointDir, samples, wallSeconds };
 }

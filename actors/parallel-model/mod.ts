@@ -11,6 +11,9 @@
 // or, under a coordinator (actors/coordinator/combine.ts):
 //   const { lossSum, gradNormSquared } = await executor.runStep({ inputs, targets });   // report ready(k)
 //   await executor.apply(lr, clipScale);                                                  // after commit
+//   const { lossSum } = await executor.evaluate({ inputs, targets });  // validation: forward only, every rank of the replica
+// A step may bring another number of micro-batches than `microbatches` (batch ramp-up): the schedule of each count
+// is built once and cached.
 //
 // The stage model's tensors are the TP slices of the single-rank model's tensors for the same seed
 // (actors/parallel/shard-spec.ts: qkv per head group, fc column-split, proj row-split, vocab-parallel wte; the rest replicated),

@@ -26,14 +26,14 @@ export interface PipelineExecutorOptions {
   model: StageModel | readonly StageModel[];
   groups: ExecutorGroups;
   schedule: ScheduleKind;
-  /** micro-batches per replica per step */
+  /** micro-batches per replica per step (the usual count; a step may bring another, e.g. during a batch ramp-up) */
   microbatches: number;
   optimizer?: Partial<AdamWConfig>;
   /** DP all-reduce bucket size (default 4 MiB) */
   bucketBytes?: number;
 }
 
-/** This replica's data for one step: `microbatches` arrays of microBatch·seqLen tokens each. */
+/** This replica's data for one step (or validation): one array of microBatch·seqLen tokens per micro-batch. */
 export interface ReplicaBatch {
   inputs: Int32Array[];
   targets: Int32Array[];
@@ -47,25 +47,34 @@ export interface ParallelStepResult {
   clipScale: number;
 }
 
+/** What a step with a given number of micro-batches runs: built once per count (schedules are pure functions). */
+interface StepProgram {
+  instructions: Instruction[];
+  /** [chunk, parameter index] in the order the step's last backwards finish them (= DP bucket order) */
+  readyOrder: [number, number][];
+  /** position in readyOrder by `${parameter index}:${chunk}` */
+  position: Map<string, number>;
+  /** instruction index of each chunk's last backward */
+  lastBackward: number[];
+  buckets: GradientBuckets | null;
+}
+
 export class PipelineExecutor {
   readonly optimizer: AdamW;
   private readonly chunks: readonly StageModel[];
-  private readonly program: Instruction[];
-  private readonly buckets: GradientBuckets | null;
+  private readonly programs = new Map<number, StepProgram>();
+  private readonly schedule: ScheduleKind;
+  private readonly bucketBytes: number | undefined;
   private readonly g: ExecutorGroups;
-  private readonly m: number;
   private readonly p: number;
   private readonly stage: number;
-  /** [chunk, parameter index] in the order the step's last backwards finish them (= DP bucket order) */
-  private readonly readyOrder: [number, number][];
-  /** instruction index of each chunk's last backward */
-  private readonly lastBackward: number[];
 
   constructor(o: PipelineExecutorOptions) {
     this.chunks = Array.isArray(o.model) ? [...(o.model as readonly StageModel[])] : [o.model as StageModel];
     const v = this.chunks.length;
     this.g = o.groups;
-    this.m = o.microbatches;
+    this.schedule = o.schedule;
+    this.bucketBytes = o.bucketBytes;
     this.p = o.groups.pp.size;
     this.stage = o.groups.pp.rank;
     if (v < 1) throw new ParallelModelError("the executor needs at least one model chunk");
@@ -78,15 +87,31 @@ export class PipelineExecutor {
       }
     });
     if (v > 1 && o.schedule !== "interleaved") throw new ParallelModelError(`schedule '${o.schedule}' runs one model chunk per stage, got ${v}`);
-    this.program = pipelineSchedule(o.schedule, this.p, o.microbatches, this.stage, v, "rendezvous");
     const chunks = this.chunks;
     this.optimizer = new AdamW({ parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) }, o.optimizer ?? {});
-    this.lastBackward = chunks.map((_, c) => this.program.findLastIndex((i) => i.op === "backward" && i.chunk === c));
+    this.programFor(o.microbatches); // validates the schedule shape now rather than at the first step
+  }
+
+  private programFor(m: number): StepProgram {
+    const cached = this.programs.get(m);
+    if (cached) return cached;
+    const { chunks } = this;
+    const instructions = pipelineSchedule(this.schedule, this.p, m, this.stage, chunks.length, "rendezvous");
+    const lastBackward = chunks.map((_, c) => instructions.findLastIndex((i) => i.op === "backward" && i.chunk === c));
     // chunks finish in the order of their last backward
-    const byFinish = chunks.map((_, c) => c).sort((a, b) => this.lastBackward[a]! - this.lastBackward[b]!);
-    this.readyOrder = byFinish.flatMap((c) => chunks[c]!.gradientReadyOrder().map((i): [number, number] => [c, i]));
-    const grads = this.readyOrder.map(([c, i]) => chunks[c]!.gradients()[i]!.data);
-    this.buckets = o.groups.dp.size > 1 ? new GradientBuckets(o.groups.dp, grads, { bucketBytes: o.bucketBytes, scale: 1 / o.groups.dp.size }) : null;
+    const byFinish = chunks.map((_, c) => c).sort((a, b) => lastBackward[a]! - lastBackward[b]!);
+    const readyOrder = byFinish.flatMap((c) => chunks[c]!.gradientReadyOrder().map((i): [number, number] => [c, i]));
+    const grads = readyOrder.map(([c, i]) => chunks[c]!.gradients()[i]!.data);
+    const dp = this.g.dp;
+    const program: StepProgram = {
+      instructions,
+      readyOrder,
+      position: new Map(readyOrder.map(([c, i], pos) => [`${i}:${c}`, pos])),
+      lastBackward,
+      buckets: dp.size > 1 ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes, scale: 1 / dp.size }) : null,
+    };
+    this.programs.set(m, program);
+    return program;
   }
 
   /**
@@ -96,10 +121,9 @@ export class PipelineExecutor {
    * ranks counts each once), and `gradNormSquared` over the tensors this rank counts (shard-spec `primary`).
    */
   async runStep(batch: ReplicaBatch): Promise<{ lossSum: number; gradNormSquared: number }> {
-    const { chunks, g, m, p, stage } = this;
-    if (batch.inputs.length !== m || batch.targets.length !== m) {
-      throw new ParallelModelError(`step: expected ${m} micro-batches of inputs and targets, got ${batch.inputs.length} and ${batch.targets.length}`);
-    }
+    const { chunks, g, p, stage } = this;
+    const m = checkBatch("step", batch);
+    const { instructions, readyOrder, position, lastBackward, buckets } = this.programFor(m);
     for (const c of chunks) await c.zeroGrad();
     const key = (mb: number, chunk: number) => `${mb}:${chunk}`;
     const outputs = new Map<string, Float32Array>();
@@ -108,15 +132,14 @@ export class PipelineExecutor {
     const gradOut = new Map<string, Float32Array>();
     let lossSum = 0;
     // DP buckets start during each chunk's last backward, as soon as their gradients stop changing
-    const position = new Map(this.readyOrder.map(([c, i], pos) => [key(i, c), pos]));
     const marked = new Set<string>();
     const markReady = (chunk: number) => (params: readonly number[]) => {
       for (const i of params) {
-        this.buckets?.markReady(position.get(key(i, chunk))!);
+        buckets?.markReady(position.get(key(i, chunk))!);
         marked.add(key(i, chunk));
       }
     };
-    for (const [at, ins] of this.program.entries()) {
+    for (const [at, ins] of instructions.entries()) {
       const vs = "chunk" in ins ? virtualStageOf(stage, ins.chunk, p) : -1;
       switch (ins.op) {
         case "load":
@@ -148,7 +171,7 @@ export class PipelineExecutor {
           break;
         case "backward": {
           const k = key(ins.microbatch, ins.chunk);
-          const onFinal = at === this.lastBackward[ins.chunk] ? markReady(ins.chunk) : undefined;
+          const onFinal = at === lastBackward[ins.chunk] ? markReady(ins.chunk) : undefined;
           const dx = await chunks[ins.chunk]!.backward(ins.microbatch, gradOut.get(k), onFinal);
           gradOut.delete(k);
           if (dx) gradIn.set(k, dx);
@@ -166,15 +189,46 @@ export class PipelineExecutor {
           break;
         }
         case "reduceGrads":
-          for (const [c, i] of this.readyOrder) if (!marked.has(key(i, c))) markReady(c)([i]); // the tied wte copy
-          await this.buckets?.finish();
+          for (const [c, i] of readyOrder) if (!marked.has(key(i, c))) markReady(c)([i]); // the tied wte copy
+          await buckets?.finish();
           break;
         case "optimizerStep":
           break; // apply(), once the global norm is known
       }
     }
-    const countsLoss = chunks.some((c) => c.isLast) && chunks[0]!.tpRank === 0;
-    return { lossSum: countsLoss ? lossSum : 0, gradNormSquared: this.localGradNormSquared() };
+    return { lossSum: this.countsLoss ? lossSum : 0, gradNormSquared: this.localGradNormSquared() };
+  }
+
+  /**
+   * Forward only through the pipeline (validation): every micro-batch goes through the stages in order, no
+   * gradient changes. Returns the sum of the micro-batch mean losses on the rank that computes the loss (last
+   * stage, TP rank 0), 0 on the others, as runStep does.
+   */
+  async evaluate(batch: ReplicaBatch): Promise<{ lossSum: number }> {
+    const { chunks, g, p, stage } = this;
+    const m = checkBatch("evaluate", batch);
+    const next = (stage + 1) % p, prev = (stage + p - 1) % p;
+    let lossSum = 0;
+    for (let mb = 0; mb < m; mb++) {
+      let carried: Float32Array | undefined; // p = 1: the next chunk's input stays in this process
+      for (const [c, model] of chunks.entries()) {
+        const vs = virtualStageOf(stage, c, p);
+        const activation = model.isFirst ? undefined : (carried ?? (await g.pp.recv(prev, `e${mb}:${vs}`)));
+        const out = await model.evaluate({ tokens: model.isFirst ? batch.inputs[mb] : undefined, activation, targets: model.isLast ? batch.targets[mb] : undefined });
+        carried = undefined;
+        if (out.activation) {
+          if (p === 1) carried = out.activation;
+          else await g.pp.send(out.activation, next, `e${mb}:${vs + 1}`);
+        }
+        if (out.loss !== undefined) lossSum += out.loss;
+      }
+    }
+    return { lossSum: this.countsLoss ? lossSum : 0 };
+  }
+
+  /** Whether this rank reports the loss: it holds the last stage and is TP rank 0. */
+  private get countsLoss(): boolean {
+    return this.chunks.some((c) => c.isLast) && this.chunks[0]!.tpRank === 0;
   }
 
   /** AdamW step with the gradients multiplied by `clipScale`. */
@@ -203,7 +257,7 @@ export class PipelineExecutor {
     if (!Number.isFinite(gradNorm)) throw new ParallelModelError(`gradient norm is ${gradNorm}`);
     const clipScale = clipScaleFor(gradNorm, clip);
     await this.apply(lr, clipScale);
-    return { loss: loss[0]! / (this.m * this.g.dp.size), gradNorm, clipScale };
+    return { loss: loss[0]! / (batch.inputs.length * this.g.dp.size), gradNorm, clipScale };
   }
 
   /** Every chunk's parameters, in chunk order (checkpoints). */
@@ -222,6 +276,15 @@ export class PipelineExecutor {
     }
     return sum;
   }
+}
+
+/** Number of micro-batches of a replica batch, checked. */
+function checkBatch(what: string, batch: ReplicaBatch): number {
+  const m = batch.inputs.length;
+  if (m < 1 || batch.targets.length !== m) {
+    throw new ParallelModelError(`${what}: inputs and targets must hold the same number (≥ 1) of micro-batches, got ${m} and ${batch.targets.length}`);
+  }
+  return m;
 }
 
 export function createPipelineExecutor(options: PipelineExecutorOptions): PipelineExecutor {

@@ -17,7 +17,7 @@ import { StageActivations, stageScratch, type LocalShape, type StageScratch } fr
 import { sliceShard, vocabRange } from "./tensor-shards.ts";
 import { tpBlockBackward, tpBlockForward, type TpContext } from "./tp-block.ts";
 import { copyToTp, reduceFromTp } from "./tp-mappings.ts";
-import { embeddingBackward, embeddingForward, headForwardBackward, type VocabContext } from "./vocab-parallel.ts";
+import { embeddingBackward, embeddingForward, headForwardBackward, headLoss, type VocabContext } from "./vocab-parallel.ts";
 
 export interface StageModelOptions {
   config: GptConfig;
@@ -186,20 +186,8 @@ export class StageModel {
 
   async forward(microbatch: number, input: StageInput): Promise<StageOutput> {
     const a = this.activationsFor(microbatch);
-    const x0 = a.layers[0]!.input;
-    if (this.isFirst) {
-      const tokens = this.checkTokens("tokens", input.tokens);
-      this.tokens.set(microbatch, tokens);
-      await embeddingForward(this.vocabCtx, tokens, this.tensor("wte"), this.tensor("wpe"), x0);
-    } else {
-      if (!(input.activation instanceof Float32Array) || input.activation.length !== this.activationLength) {
-        throw new ParallelModelError(`stage ${this.stage} forward: 'activation' must be a Float32Array of ${this.activationLength} floats`);
-      }
-      x0.set(input.activation);
-    }
-    for (let l = 0; l < this.layerCount; l++) {
-      await tpBlockForward(this.tpCtx, this.blocks[l]!, a.layers[l]!, this.scratch, a.layers[l + 1]?.input ?? a.output);
-    }
+    const tokens = await this.layersForward(a, input, "forward");
+    if (tokens) this.tokens.set(microbatch, tokens);
     if (!this.isLast) return { activation: a.output };
     const targets = this.checkTokens("targets", input.targets);
     const scale = input.gradScale ?? 1;
@@ -207,6 +195,43 @@ export class StageModel {
     const head = { wte: this.tensor("wte"), lnfw: this.tensor("lnf.weight"), lnfb: this.tensor("lnf.bias") };
     const loss = await headForwardBackward(this.vocabCtx, a.output, targets, head, this.scratch, a.dOutput, scale / a.rows);
     return { loss: loss / a.rows };
+  }
+
+  /**
+   * Forward only (validation): nothing is kept for a backward and no gradient changes. Every stage but the last
+   * returns a copy of its output activation; the last returns the mean loss of the micro-batch, computed as
+   * forward() computes it.
+   */
+  async evaluate(input: StageInput): Promise<StageOutput> {
+    const a = this.freeActs.pop() ?? new StageActivations(this.shape, this.layerCount, (n) => this.backend.alloc(n));
+    try {
+      await this.layersForward(a, input, "evaluate");
+      if (!this.isLast) return { activation: Float32Array.from(a.output) };
+      const targets = this.checkTokens("targets", input.targets);
+      const head = { wte: this.tensor("wte"), lnfw: this.tensor("lnf.weight"), lnfb: this.tensor("lnf.bias") };
+      return { loss: (await headLoss(this.vocabCtx, a.output, targets, head, this.scratch)) / a.rows };
+    } finally {
+      this.freeActs.push(a);
+    }
+  }
+
+  /** Embedding (first stage) or the received activation, then this stage's layers; returns the checked tokens. */
+  private async layersForward(a: StageActivations, input: StageInput, method: string): Promise<Int32Array | undefined> {
+    const x0 = a.layers[0]!.input;
+    let tokens: Int32Array | undefined;
+    if (this.isFirst) {
+      tokens = this.checkTokens("tokens", input.tokens);
+      await embeddingForward(this.vocabCtx, tokens, this.tensor("wte"), this.tensor("wpe"), x0);
+    } else {
+      if (!(input.activation instanceof Float32Array) || input.activation.length !== this.activationLength) {
+        throw new ParallelModelError(`stage ${this.stage} ${method}: 'activation' must be a Float32Array of ${this.activationLength} floats`);
+      }
+      x0.set(input.activation);
+    }
+    for (let l = 0; l < this.layerCount; l++) {
+      await tpBlockForward(this.tpCtx, this.blocks[l]!, a.layers[l]!, this.scratch, a.layers[l + 1]?.input ?? a.output);
+    }
+    return tokens;
   }
 
   /**

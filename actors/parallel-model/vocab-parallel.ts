@@ -68,18 +68,8 @@ export async function headForwardBackward(
     const n = Math.min(headChunkRows, rows - r0);
     const xs = s.lnf.subarray(r0 * d, (r0 + n) * d), tg = targets.subarray(r0, r0 + n);
     const logits = s.logits.subarray(0, n * v), dlogits = s.dLogits.subarray(0, n * v);
-    const rowMax = s.ceStats.subarray(0, n), sumExp = s.ceStats.subarray(n, 2 * n), target = s.ceStats.subarray(2 * n, 3 * n);
-    p = new KernelProgram();
-    p.add("linearForward", { x: xs, weight: w.wte.param, bias: null, residual: null, out: logits, rows: n, inFeatures: d, outFeatures: v });
-    p.add("ceRowMax", { logits, rowMax, rows: n, cols: v });
-    await p.run(c.backend);
-    await tpAllReduce(c.tp, rowMax, "max");
-    p = new KernelProgram();
-    p.add("ceRowSumExp", { logits, rowMax, sumExp, rows: n, cols: v });
-    p.add("ceTargetLogit", { logits, targets: tg, out: target, rows: n, cols: v, vocabStart: c.vocabStart });
-    await p.run(c.backend);
-    await tpAllReduce(c.tp, s.ceStats.subarray(n, 3 * n)); // sum of exp and target logit in one all-reduce
-    for (let r = 0; r < n; r++) loss += Math.log(sumExp[r]!) + rowMax[r]! - target[r]!;
+    const { rowMax, sumExp } = await chunkStatistics(c, xs, tg, w.wte.param, s, n);
+    loss = addChunkLoss(loss, s, n);
     p = new KernelProgram();
     p.add("ceBackward", { logits, rowMax, sumExp, targets: tg, dlogits, rows: n, cols: v, vocabStart: c.vocabStart, scale });
     p.add("linearBackward", {
@@ -94,5 +84,51 @@ export async function headForwardBackward(
     dout: s.dLnOut, x, gamma: w.lnfw.param, mean: s.meanf, rstd: s.rstdf, dx, dgamma: w.lnfw.grad, dbeta: w.lnfb.grad, rows, cols: d, accumulateDx: 0,
   });
   await p.run(c.backend);
+  return loss;
+}
+
+/**
+ * Final LayerNorm, tied head and loss of one micro-batch, forward only (validation): returns the summed loss of
+ * the rows, computed exactly as headForwardBackward computes it; no gradient is touched.
+ */
+export async function headLoss(c: VocabContext, x: Float32Array, targets: Int32Array, w: HeadTensors, s: StageScratch): Promise<number> {
+  const { batch, seq, dModel: d, headChunkRows } = c.shape;
+  const rows = batch * seq;
+  const p = new KernelProgram();
+  p.add("layerNormForward", { x, gamma: w.lnfw.param, beta: w.lnfb.param, out: s.lnf, mean: s.meanf, rstd: s.rstdf, rows, cols: d });
+  await p.run(c.backend);
+  let loss = 0;
+  for (let r0 = 0; r0 < rows; r0 += headChunkRows) {
+    const n = Math.min(headChunkRows, rows - r0);
+    await chunkStatistics(c, s.lnf.subarray(r0 * d, (r0 + n) * d), targets.subarray(r0, r0 + n), w.wte.param, s, n);
+    loss = addChunkLoss(loss, s, n);
+  }
+  return loss;
+}
+
+/**
+ * Local logits of `n` rows into s.logits, then the softmax statistics over the whole vocabulary into s.ceStats
+ * (row max; sum of exp and target logit), combined across the TP ranks with two all-reduces.
+ */
+async function chunkStatistics(c: VocabContext, xs: Float32Array, tg: Int32Array, wte: Float32Array, s: StageScratch, n: number) {
+  const { dModel: d, vocabRows: v } = c.shape;
+  const logits = s.logits.subarray(0, n * v);
+  const rowMax = s.ceStats.subarray(0, n), sumExp = s.ceStats.subarray(n, 2 * n), target = s.ceStats.subarray(2 * n, 3 * n);
+  let p = new KernelProgram();
+  p.add("linearForward", { x: xs, weight: wte, bias: null, residual: null, out: logits, rows: n, inFeatures: d, outFeatures: v });
+  p.add("ceRowMax", { logits, rowMax, rows: n, cols: v });
+  await p.run(c.backend);
+  await tpAllReduce(c.tp, rowMax, "max");
+  p = new KernelProgram();
+  p.add("ceRowSumExp", { logits, rowMax, sumExp, rows: n, cols: v });
+  p.add("ceTargetLogit", { logits, targets: tg, out: target, rows: n, cols: v, vocabStart: c.vocabStart });
+  await p.run(c.backend);
+  await tpAllReduce(c.tp, s.ceStats.subarray(n, 3 * n)); // sum of exp and target logit in one all-reduce
+  return { rowMax, sumExp, target };
+}
+
+/** `loss` plus the cross-entropy of the `n` rows whose statistics chunkStatistics left in s.ceStats, row by row. */
+function addChunkLoss(loss: number, s: StageScratch, n: number): number {
+  for (let r = 0; r < n; r++) loss += Math.log(s.ceStats[n + r]!) + s.ceStats[r]! - s.ceStats[2 * n + r]!;
   return loss;
 }

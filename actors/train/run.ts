@@ -62,7 +62,8 @@ export function runDirOf(config: TrainConfig, override?: string): string {
   return path.resolve(override ?? config.runDir ?? path.join("runs", config.name));
 }
 
-async function sampleContinuations(model: GptModel, corpus: PreparedCorpus, config: TrainConfig): Promise<{ prompt: string; continuation: string }[]> {
+/** The configured prompts continued by `model` (the end of `troupe train`; the distributed runner too). */
+export async function sampleContinuations(model: GptModel, corpus: PreparedCorpus, config: TrainConfig): Promise<{ prompt: string; continuation: string }[]> {
   const out: { prompt: string; continuation: string }[] = [];
   for (const [i, prompt] of config.samples.prompts.entries()) {
     const tokens = [...(corpus.startToken !== undefined ? [corpus.startToken] : []), ...corpus.encode(prompt)];

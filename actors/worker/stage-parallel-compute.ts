@@ -13,12 +13,9 @@ import type { ShardCoord, ShardLayout } from "../parallel/shard-spec.ts";
 import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
 import type { GptConfig, NamedTensor } from "../model/types.ts";
 import type { TrainConfig } from "../train/config.ts";
+import { NonFiniteLossError } from "../train/errors.ts";
 import type { TrainingData } from "../train/types.ts";
 import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
-
-export class StageParallelUnsupportedError extends Error {
-  override name = "StageParallelUnsupportedError";
-}
 
 export class StageParallelCompute implements RankCompute {
   private constructor(
@@ -64,8 +61,22 @@ export class StageParallelCompute implements RankCompute {
     return this.executor.apply(lr, clipScale);
   }
 
-  validationLoss(): Promise<number> {
-    throw new StageParallelUnsupportedError("validation with pp or tp > 1 is not supported yet");
+  /**
+   * Forward-only pass of the held-out micro-batches through this replica's pipeline; every (stage, TP rank) of the
+   * replica must take part. The mean loss on the rank that computes it (last stage, TP rank 0), 0 on the others:
+   * the coordinator sums the answers.
+   */
+  async validationLoss(batches: number, microBatch: number, step: number): Promise<number> {
+    const inputs: Int32Array[] = [];
+    const targets: Int32Array[] = [];
+    for (let i = 0; i < batches; i++) {
+      const b = this.data.validationBatch(i, microBatch);
+      inputs.push(b.inputs);
+      targets.push(b.targets);
+    }
+    const loss = (await this.executor.evaluate({ inputs, targets })).lossSum / batches;
+    if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, "validation loss", loss);
+    return loss;
   }
 
   parameters(): NamedTensor[] {

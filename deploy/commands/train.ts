@@ -83,6 +83,7 @@ Example:
           natsUrl: conn?.url,
           token: conn?.token,
           clusterId: conn?.clusterId,
+          noSamples: !opts.samples,
           tty: opts.progress === undefined ? undefined : opts.progress === "bar",
         });
         return;

@@ -37,22 +37,48 @@ export function replicaBatch(step: number, replica: number, microbatches: number
   return { inputs: mbs.map((b) => b.inputs), targets: mbs.map((b) => b.targets) };
 }
 
-/** Losses and gradient norms of `steps` steps of the single-rank model on the global batch (dp·m micro-batches per step). */
-export async function singleRankRun(steps: number, globalMicrobatches: number): Promise<{ losses: number[]; norms: number[] }> {
+/** Held-out micro-batch `index` (a step number no training step uses). */
+export function validationTokens(index: number): { inputs: Int32Array; targets: Int32Array } {
+  return microbatchTokens(1_000_000, index);
+}
+
+/** Micro-batches per replica of each step when a run ramps its batch up (the rest of the steps: the last entry). */
+export function microbatchesAt(ramp: readonly number[] | undefined, step: number, fixed: number): number {
+  return ramp ? ramp[Math.min(step, ramp.length - 1)]! : fixed;
+}
+
+/**
+ * Losses and gradient norms of `steps` steps of the single-rank model on the global batch (dp·m micro-batches per
+ * step; `globalMicrobatches` may vary by step), and with `validationBatches` the validation loss before and after.
+ */
+export async function singleRankRun(
+  steps: number, globalMicrobatches: number | ((step: number) => number), validationBatches = 0,
+): Promise<{ losses: number[]; norms: number[]; validation: number[] }> {
   const model = await createGpt(TINY, { seed: SEED });
   const opt = new AdamW(model);
-  const losses: number[] = [], norms: number[] = [];
+  const losses: number[] = [], norms: number[] = [], validation: number[] = [];
+  const validate = async () => {
+    let sum = 0;
+    for (let i = 0; i < validationBatches; i++) {
+      const { inputs, targets } = validationTokens(i);
+      sum += await model.evaluate(inputs, targets, MICRO_BATCH);
+    }
+    validation.push(sum / validationBatches);
+  };
+  if (validationBatches > 0) await validate();
   for (let s = 0; s < steps; s++) {
+    const count = typeof globalMicrobatches === "number" ? globalMicrobatches : globalMicrobatches(s);
     await model.zeroGrad();
     let sum = 0;
-    for (let i = 0; i < globalMicrobatches; i++) {
+    for (let i = 0; i < count; i++) {
       const { inputs, targets } = microbatchTokens(s, i);
-      sum += (await model.forwardBackward(inputs, targets, MICRO_BATCH, 1 / globalMicrobatches)).loss;
+      sum += (await model.forwardBackward(inputs, targets, MICRO_BATCH, 1 / count)).loss;
     }
     const norm = await opt.gradNorm();
     await opt.step(LR, clipScaleFor(norm, CLIP));
-    losses.push(sum / globalMicrobatches);
+    losses.push(sum / count);
     norms.push(norm);
   }
-  return { losses, norms };
+  if (validationBatches > 0) await validate();
+  return { losses, norms, validation };
 }

@@ -5,7 +5,7 @@ import { connect } from "@nats-io/transport-node";
 import { createPipelineExecutor, createStageModel } from "../../actors/parallel-model/mod.ts";
 import { rankLayout } from "../../actors/parallel/ranks.ts";
 import { createCpuCollectives, groupsForRank, KvRendezvous } from "../../runtime/collectives/mod.ts";
-import { CLIP, LR, MICRO_BATCH, replicaBatch, SEED, TINY } from "./data.ts";
+import { CLIP, LR, MICRO_BATCH, microbatchesAt, replicaBatch, SEED, TINY, validationTokens } from "./data.ts";
 import type { RunArgs } from "./spawn.ts";
 
 /** What spawn.ts asks of every rank, plus this rank's identity. */
@@ -34,16 +34,22 @@ const chunks = await Promise.all(
   ),
 );
 const executor = createPipelineExecutor({ model: chunks, groups, schedule: a.schedule, microbatches: a.microbatches, bucketBytes: 64 << 10 });
-const losses: number[] = [], norms: number[] = [];
+const losses: number[] = [], norms: number[] = [], validationSums: number[] = [];
+const validate = async () => {
+  const held = Array.from({ length: a.validationBatches ?? 0 }, (_, i) => validationTokens(i));
+  if (held.length) validationSums.push((await executor.evaluate({ inputs: held.map((b) => b.inputs), targets: held.map((b) => b.targets) })).lossSum);
+};
+await validate();
 const started = performance.now();
 for (let s = 0; s < a.steps; s++) {
-  const r = await executor.step(replicaBatch(s, coord.dp, a.microbatches), LR, CLIP);
+  const r = await executor.step(replicaBatch(s, coord.dp, microbatchesAt(a.ramp, s, a.microbatches)), LR, CLIP);
   losses.push(r.loss);
   norms.push(r.gradNorm);
 }
 const stepsMs = performance.now() - started;
+await validate();
 let checksum = 0;
 for (const p of executor.parameters()) for (const x of p.data) checksum += x;
 await world.close();
-process.stdout.write(JSON.stringify({ rank: a.rank, done: true, losses, norms, checksum, stepsMs, maxRssKiB: process.resourceUsage().maxRSS }) + "\n");
+process.stdout.write(JSON.stringify({ rank: a.rank, done: true, losses, norms, checksum, validationSums, stepsMs, maxRssKiB: process.resourceUsage().maxRSS }) + "\n");
 process.exit(0);

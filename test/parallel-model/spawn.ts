@@ -10,6 +10,8 @@ export interface RankResult {
   losses: number[];
   norms: number[];
   checksum: number;
+  /** sum of the held-out micro-batch losses before and after training (0 on ranks that compute no loss) */
+  validationSums: number[];
   stepsMs: number;
   maxRssKiB: number;
 }
@@ -25,6 +27,10 @@ export interface RunArgs {
   /** uneven pipeline splits; default even */
   layersPerStage?: number[];
   virtualStages?: number;
+  /** batch ramp-up: micro-batches per replica of steps 1, 2, … (later steps: the last entry); replaces `microbatches` */
+  ramp?: number[];
+  /** held-out micro-batches evaluated before and after training (0: none) */
+  validationBatches?: number;
 }
 
 let runs = 0;

@@ -133,6 +133,6 @@ describe("stage model, pp 2 × tp 2", () => {
     const exec = (over: object) => createPipelineExecutor({ model: stages[0]!, groups: groups[0]!, schedule: "1f1b", microbatches: 2, ...over });
     expect(() => exec({ model: [stages[0]!, stages[0]!] })).toThrow(/model chunk 0 is stage 0 of 2, expected virtual stage 0 of 4/);
     expect(() => exec({ model: stages[2]!, groups: { ...groups[2]!, pp: groups[2]!.tp } })).toThrow(/model chunk 0 is stage 1 of 2, expected virtual stage 0 of 2/);
-    await expect(exec({}).runStep({ inputs: [new Int32Array(32)], targets: [] })).rejects.toThrow(/expected 2 micro-batches of inputs and targets, got 1 and 0/);
+    await expect(exec({}).runStep({ inputs: [new Int32Array(32)], targets: [] })).rejects.toThrow(/step: inputs and targets must hold the same number \(≥ 1\) of micro-batches, got 1 and 0/);
   });
 });
