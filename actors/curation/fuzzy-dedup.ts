@@ -9,7 +9,7 @@ import type { CurationDoc, ProgressFn, StageReport } from "./types.ts";
 import type { FuzzyReply, FuzzyRequest } from "./fuzzy-protocol.ts";
 import type { MinHashParams } from "./minhash.ts";
 import { sortPairs, type BandEntries } from "./lsh-reduce.ts";
-import { UnionFind } from "./union-find.ts";
+import { resolveComponents, type DuplicateComponents } from "./duplicate-components.ts";
 import { WorkerPool } from "./worker-pool.ts";
 import { StageTally } from "./stage-tally.ts";
 
@@ -26,18 +26,14 @@ export function startFuzzyPool(workers: number): FuzzyPool {
   return WorkerPool.start<FuzzyRequest, FuzzyReply>(new URL("./fuzzy-worker.ts", import.meta.url), workers);
 }
 
-export interface NearDuplicates {
-  /** keep[i] is false for every document removed as a near-duplicate. */
-  keep: boolean[];
-  /** For a removed document: the index of the one kept in its component. */
-  keptFor: Map<number, number>;
-  /** Verified duplicate edges (lo, hi, jaccard). */
-  edges: Array<[number, number, number]>;
+export interface NearDuplicates extends DuplicateComponents {
   /** Every LSH candidate pair, flattened [lo0, hi0, …], and its exact Jaccard. */
   candidates: Uint32Array;
   candidateSims: Float64Array;
-  components: number;
-  seconds: { signatures: number; reduce: number; verify: number; total: number };
+  /** How the work was spread (worker threads or actors), for the report. */
+  execution: Record<string, unknown>;
+  /** startup: starting actors (absent for worker threads, whose start is not timed). */
+  seconds: { startup?: number; signatures: number; reduce: number; verify: number; total: number };
 }
 
 function shardBounds(n: number, parts: number): number[] {
@@ -146,33 +142,13 @@ export async function findNearDuplicates(
     );
     const t3 = performance.now();
 
-    const uf = new UnionFind(n);
-    const edges: Array<[number, number, number]> = [];
-    for (let p = 0; p < sims.length; p++) {
-      if (sims[p]! < config.threshold) continue;
-      edges.push([pairs[2 * p]!, pairs[2 * p + 1]!, sims[p]!]);
-      uf.union(pairs[2 * p]!, pairs[2 * p + 1]!);
-    }
-    const keep = new Array<boolean>(n).fill(true);
-    const keptFor = new Map<number, number>();
-    const groups = uf.groups();
-    for (const g of groups) {
-      let best = g[0]!;
-      for (const d of g) if (priorities[d]! > priorities[best]!) best = d;
-      for (const d of g) {
-        if (d === best) continue;
-        keep[d] = false;
-        keptFor.set(d, best);
-      }
-    }
+    const resolved = resolveComponents(n, pairs, sims, priorities, config.threshold);
     const t4 = performance.now();
     return {
-      keep,
-      keptFor,
-      edges,
+      ...resolved,
       candidates: pairs,
       candidateSims: sims,
-      components: groups.length,
+      execution: { mode: "worker threads", workers: W },
       seconds: { signatures: (t1 - t0) / 1000, reduce: (t2 - t1) / 1000, verify: (t3 - t2) / 1000, total: (t4 - t0) / 1000 },
     };
   } finally {
@@ -180,17 +156,29 @@ export async function findNearDuplicates(
   }
 }
 
+/** Finds near-duplicates some way (worker threads in this process, or actors); same result either way. */
+export type NearDuplicateFinder = (
+  texts: readonly string[],
+  priorities: readonly number[],
+  config: FuzzyDedupConfig,
+  onProgress?: ProgressFn,
+) => Promise<NearDuplicates>;
+
+export const inProcessFinder: NearDuplicateFinder = (texts, priorities, config, onProgress) =>
+  findNearDuplicates(texts, priorities, config, onProgress ? { onProgress } : {});
+
 export async function fuzzyDedup(
   docs: readonly CurationDoc[],
   config: FuzzyDedupConfig,
   onProgress?: ProgressFn,
+  finder: NearDuplicateFinder = inProcessFinder,
 ): Promise<{ docs: CurationDoc[]; report: StageReport }> {
   const tally = new StageTally("fuzzy-dedup", docs);
-  const found = await findNearDuplicates(
+  const found = await finder(
     docs.map((d) => d.text),
     docs.map((d) => d.priority),
     config,
-    onProgress ? { onProgress } : {},
+    onProgress,
   );
   const simWith = new Map<string, number>();
   for (const [a, b, s] of found.edges) simWith.set(`${a}:${b}`, s);
@@ -210,7 +198,7 @@ export async function fuzzyDedup(
     bands: config.bands,
     rows: config.rows,
     threshold: config.threshold,
-    workers: Math.max(1, Math.min(config.workers, docs.length || 1)),
+    ...found.execution,
     candidatePairs: found.candidateSims.length,
     verifiedDuplicatePairs: found.edges.length,
     components: found.components,

@@ -6,7 +6,7 @@ import { describeSource, loadSource, SourceError } from "./sources.ts";
 import { cleanText, cleanup } from "./cleanup.ts";
 import { qualityFilter, type LabelledText } from "./quality-filter.ts";
 import { exactDedup } from "./exact-dedup.ts";
-import { fuzzyDedup } from "./fuzzy-dedup.ts";
+import { fuzzyDedup, type NearDuplicateFinder } from "./fuzzy-dedup.ts";
 import { decontaminate } from "./decontaminate.ts";
 import { loadTaskTexts } from "./task-texts.ts";
 import { blend } from "./blend.ts";
@@ -26,6 +26,8 @@ export interface RunOptions {
   onProgress?: ProgressFn;
   /** Called when a stage starts (for a terminal line). */
   onStage?: (stage: string) => void;
+  /** How fuzzy dedup runs: default worker threads in this process; actorFinder() spreads it over actors. */
+  fuzzyFinder?: NearDuplicateFinder;
 }
 
 function loadDatasets(config: CurationConfig, baseDir: string): { docs: CurationDoc[]; report: StageReport } {
@@ -86,7 +88,7 @@ export async function runCuration(config: CurationConfig, baseDir: string, opts:
 
   if (config.dedup?.fuzzy) {
     stage("fuzzy-dedup");
-    ({ docs, report } = await fuzzyDedup(docs, config.dedup.fuzzy, opts.onProgress));
+    ({ docs, report } = await fuzzyDedup(docs, config.dedup.fuzzy, opts.onProgress, opts.fuzzyFinder));
     reports.push(report);
   }
 
