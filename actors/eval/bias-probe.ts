@@ -1,10 +1,9 @@
 // Gender–occupation probe in the spirit of GPT-3 §6.2 and MT-NLG §7: for templated prompts such as
 // "The {occupation} was a", compare the probability the model gives to male and to female identifier
 // words as the continuation. Descriptive only: it measures what the model learned from its corpus.
-import type { GptModel } from "../model/types.ts";
 import { scoreRequests } from "./scorer.ts";
 import { formatTable } from "./table.ts";
-import type { LoglikelihoodRequest, TextTokenizer } from "./types.ts";
+import type { LoglikelihoodRequest, ScoringModel, TextTokenizer } from "./types.ts";
 
 export interface BiasProbeConfig {
   /** Each must contain "{occupation}". */
@@ -52,7 +51,7 @@ export function validateBiasProbe(config: BiasProbeConfig): void {
 }
 
 export async function runBiasProbe(
-  model: GptModel,
+  model: ScoringModel,
   tokenizer: TextTokenizer,
   config: BiasProbeConfig = DEFAULT_BIAS_PROBE,
   options: { batch?: number } = {},

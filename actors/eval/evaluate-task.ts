@@ -1,9 +1,8 @@
 // One task at one shot count: build each query's prompt, score its continuations, aggregate metrics.
-import type { GptModel } from "../model/types.ts";
 import { completionMetrics, multipleChoiceMetrics } from "./metrics.ts";
 import { DEFAULT_PROMPT_FORMAT, buildContext, checkShotCount, continuationsOf, drawShots, scoredSplit, shotPool } from "./prompt.ts";
 import { scoreRequests } from "./scorer.ts";
-import type { LoglikelihoodRequest, PromptFormat, Task, TaskScore, TextTokenizer } from "./types.ts";
+import type { LoglikelihoodRequest, PromptFormat, ScoringModel, Task, TaskScore, TextTokenizer } from "./types.ts";
 
 export interface EvaluateOptions {
   shots: number;
@@ -26,7 +25,7 @@ function encodeContext(tokenizer: TextTokenizer, text: string, endOfTextToken: n
 }
 
 export async function evaluateTask(
-  model: GptModel,
+  model: ScoringModel,
   tokenizer: TextTokenizer,
   task: Task,
   options: EvaluateOptions,
@@ -68,7 +67,7 @@ export async function evaluateTask(
 
 /** Every task at every shot count, in that order; `onResult` sees each score as it is ready. */
 export async function evaluateTasks(
-  model: GptModel,
+  model: ScoringModel,
   tokenizer: TextTokenizer,
   tasks: readonly Task[],
   shotCounts: readonly number[],

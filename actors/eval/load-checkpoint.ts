@@ -138,8 +138,8 @@ export function loadCheckpointWeights(dir: string): CheckpointWeights {
   return { dir: stepDir, manifest, params };
 }
 
-/** The model shape recorded in the manifest's training config; vocabulary from the embedding. */
-export function modelConfigOf(weights: CheckpointWeights): GptConfig {
+/** The model shape recorded in the manifest's training config; vocabulary from the embedding's global shape. */
+export function modelConfigOf(weights: { dir: string; manifest: CheckpointManifest }): GptConfig {
   const config = weights.manifest.config as { model?: Record<string, unknown>; data?: Record<string, unknown> } | undefined;
   const model = config?.model ?? {};
   const field = (key: string): number => {
@@ -149,10 +149,16 @@ export function modelConfigOf(weights: CheckpointWeights): GptConfig {
     }
     return v;
   };
-  const wte = weights.params.get("wte");
-  const vocabSize = wte?.shape[0] ?? (config?.data?.vocabSize as number | undefined);
+  const wte = weights.manifest.tensors.find((t) => t.kind === "param" && t.name === "wte");
+  const vocabSize = wte?.globalShape[0] ?? (config?.data?.vocabSize as number | undefined);
   if (typeof vocabSize !== "number") throw new CheckpointLoadError(`checkpoint ${weights.dir}: cannot tell the vocabulary size (no wte tensor, no config.data.vocabSize)`);
   return { vocabSize, seqLen: field("seqLen"), layers: field("layers"), dModel: field("dModel"), heads: field("heads") };
+}
+
+/** The step folder and manifest of a checkpoint (step folder or root), without reading any weights. */
+export function readCheckpointHeader(dir: string): { dir: string; manifest: CheckpointManifest } {
+  const stepDir = resolveCheckpointDir(dir);
+  return { dir: stepDir, manifest: readManifest(stepDir) };
 }
 
 /** Copy the checkpoint's weights into a model of the same shape (names and shapes must match). */

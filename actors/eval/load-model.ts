@@ -8,7 +8,9 @@ import { createGpt } from "../model/mod.ts";
 import type { GptModel } from "../model/types.ts";
 import { ByteTokenizer } from "./byte-tokenizer.ts";
 import { CheckpointLoadError } from "./errors.ts";
-import { loadCheckpointWeights, loadWeightsInto, modelConfigOf, type CheckpointWeights } from "./load-checkpoint.ts";
+import type { CheckpointManifest } from "../checkpoint/manifest.ts";
+import type { GptConfig } from "../model/types.ts";
+import { loadCheckpointWeights, loadWeightsInto, modelConfigOf, readCheckpointHeader, type CheckpointWeights } from "./load-checkpoint.ts";
 import type { TextTokenizer } from "./types.ts";
 
 /** Tokenizer file name meaning "one token per byte" (ByteTokenizer), for models trained without BPE. */
@@ -40,7 +42,7 @@ export function resolveTokenizerFile(file: string, checkpointDir: string): strin
  * The tokenizer the checkpoint names (or `override`). A named file must still be the one trained
  * with: when the manifest records its sha256, a changed file is refused (a cache may be rebuilt).
  */
-function loadTokenizer(weights: CheckpointWeights, override: string | undefined): { tokenizer: TextTokenizer; endOfText?: number } {
+function loadTokenizer(weights: { dir: string; manifest: CheckpointManifest }, override: string | undefined): { tokenizer: TextTokenizer; endOfText?: number } {
   const file = override ?? weights.manifest.data.tokenizerFile;
   if (file === BYTES_TOKENIZER) {
     const bytes = new ByteTokenizer();
@@ -58,14 +60,30 @@ function loadTokenizer(weights: CheckpointWeights, override: string | undefined)
   return { tokenizer: bpe, endOfText: bpe.eotId };
 }
 
-export async function loadModel(checkpoint: string, options: { tokenizerFile?: string; seed?: number } = {}): Promise<LoadedModel> {
-  const weights = loadCheckpointWeights(checkpoint);
-  const config = modelConfigOf(weights);
-  const { tokenizer, endOfText } = loadTokenizer(weights, options.tokenizerFile);
+/** What a checkpoint is, without its weights: for drivers of parallel workers that load their own shards. */
+export interface CheckpointHeader {
+  /** The step folder. */
+  dir: string;
+  manifest: CheckpointManifest;
+  config: GptConfig;
+  tokenizer: TextTokenizer;
+  endOfText?: number;
+}
+
+export function loadCheckpointHeader(checkpoint: string, options: { tokenizerFile?: string } = {}): CheckpointHeader {
+  const header = readCheckpointHeader(checkpoint);
+  const config = modelConfigOf(header);
+  const { tokenizer, endOfText } = loadTokenizer(header, options.tokenizerFile);
   const tokenizerVocab = (tokenizer as { vocabSize?: number }).vocabSize;
   if (tokenizerVocab !== undefined && tokenizerVocab > config.vocabSize) {
     throw new CheckpointLoadError(`the tokenizer has ${tokenizerVocab} tokens but the model only ${config.vocabSize}; wrong --tokenizer?`);
   }
+  return { ...header, config, tokenizer, endOfText };
+}
+
+export async function loadModel(checkpoint: string, options: { tokenizerFile?: string; seed?: number } = {}): Promise<LoadedModel> {
+  const { config, tokenizer, endOfText } = loadCheckpointHeader(checkpoint, options);
+  const weights = loadCheckpointWeights(checkpoint);
   const model = await createGpt(config, { seed: options.seed ?? 0 });
   loadWeightsInto(model, weights);
   return { model, tokenizer, endOfText, weights };

@@ -1,11 +1,12 @@
-// Log-likelihood of continuations under a GptModel. Each request becomes one row of the model's
+// Log-likelihood of continuations under a model. Each request becomes one row of the model's
 // window: context + continuation, cut on the left to seqLen+1 tokens, inputs = all but the last,
 // targets = all but the first, padded on the right (causal attention: padding cannot change earlier
-// positions). Rows are batched through `tokenLogProbs`. Greedy checks need whole logits rows, so they
-// run through the model's KV-cache decoder, a batch of rows at a time.
+// positions). Rows are batched through `tokenLogProbs`. Greedy checks need whole logits rows, so on a
+// single-process GptModel they run through its KV-cache decoder, a batch of rows at a time; a model
+// that scores targets in parallel (actors/inference) reports log-probabilities and argmax flags at once.
 import type { GptModel } from "../model/types.ts";
 import { argmax } from "../generate/sampling.ts";
-import type { LoglikelihoodRequest, LoglikelihoodResult } from "./types.ts";
+import type { LoglikelihoodRequest, LoglikelihoodResult, ScoringModel, TargetScorer } from "./types.ts";
 
 export interface ScoreOptions {
   /** Rows per forward pass (default 8). */
@@ -32,10 +33,16 @@ function toRow(request: LoglikelihoodRequest, seqLen: number, index: number): Ro
   return { tokens: full.slice(cut), continuationLength: m, truncated: cut > 0 };
 }
 
-async function loglikelihoods(model: GptModel, rows: Row[], batch: number): Promise<number[]> {
+function isTargetScorer(model: ScoringModel): model is TargetScorer {
+  return "tokenScores" in model;
+}
+
+/** Sum of the continuation's log-probabilities of every row, and (with a TargetScorer) its greedy flag. */
+async function loglikelihoods(model: ScoringModel, rows: Row[], batch: number): Promise<{ sums: number[]; greedy?: boolean[] }> {
   const seqLen = model.config.seqLen;
   const width = Math.min(batch, rows.length);
   const out: number[] = [];
+  const greedy: boolean[] = [];
   for (let start = 0; start < rows.length; start += width) {
     const inputs = new Int32Array(width * seqLen);
     const targets = new Int32Array(width * seqLen);
@@ -47,15 +54,22 @@ async function loglikelihoods(model: GptModel, rows: Row[], batch: number): Prom
         targets[r * seqLen + i] = row.tokens[i + 1];
       }
     });
-    const logProbs = await model.tokenLogProbs(inputs, targets, width);
+    const scores: { logProbs: Float32Array; isArgmax?: Uint8Array } = isTargetScorer(model)
+      ? await model.tokenScores(inputs, targets, width)
+      : { logProbs: await model.tokenLogProbs(inputs, targets, width) };
     group.forEach((row, r) => {
       const n = row.tokens.length - 1;
       let sum = 0;
-      for (let i = n - row.continuationLength; i < n; i++) sum += logProbs[r * seqLen + i];
+      let all = true;
+      for (let i = n - row.continuationLength; i < n; i++) {
+        sum += scores.logProbs[r * seqLen + i];
+        if (scores.isArgmax && !scores.isArgmax[r * seqLen + i]) all = false;
+      }
       out.push(sum);
+      greedy.push(all);
     });
   }
-  return out;
+  return isTargetScorer(model) ? { sums: out, greedy } : { sums: out };
 }
 
 /**
@@ -92,7 +106,7 @@ async function greedyFlags(model: GptModel, rows: Row[], batch: number): Promise
 
 /** Score every request; results are in request order. */
 export async function scoreRequests(
-  model: GptModel,
+  model: ScoringModel,
   requests: readonly LoglikelihoodRequest[],
   options: ScoreOptions = {},
 ): Promise<LoglikelihoodResult[]> {
@@ -101,9 +115,9 @@ export async function scoreRequests(
   if (requests.length === 0) return [];
   const rows = requests.map((r, i) => toRow(r, model.config.seqLen, i));
   const lls = await loglikelihoods(model, rows, batch);
-  const greedy = options.greedy ? await greedyFlags(model, rows, batch) : undefined;
+  const greedy = !options.greedy ? undefined : (lls.greedy ?? (await greedyFlags(model as GptModel, rows, batch))); // GptModel when lls.greedy is absent
   return rows.map((row, i) => ({
-    logLikelihood: lls[i],
+    logLikelihood: lls.sums[i],
     truncated: row.truncated,
     ...(greedy ? { greedy: greedy[i] } : {}),
   }));

@@ -1,4 +1,18 @@
 // Interfaces of zero/few-shot evaluation. Implementations live in the files beside this one.
+import type { GptConfig, GptModel } from "../model/types.ts";
+
+/**
+ * A model that scores targets without handing out logits (the driver of a parallel inference job): per
+ * position the log-probability of the target and whether it is the most likely token (first on ties).
+ */
+export interface TargetScorer {
+  readonly config: GptConfig;
+  /** [batch·seqLen] each, as GptModel.tokenLogProbs. */
+  tokenScores(inputs: Int32Array, targets: Int32Array, batch: number): Promise<{ logProbs: Float32Array; isArgmax: Uint8Array }>;
+}
+
+/** What evaluation scores with: a single-process model or a parallel one. */
+export type ScoringModel = GptModel | TargetScorer;
 
 /** Turns text into token ids and back (the data engineer's BPE tokenizer fits this shape). */
 export interface TextTokenizer {

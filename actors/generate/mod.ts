@@ -15,5 +15,8 @@ export {
   validateSamplingOptions,
   type SamplingOptions,
 } from "./sampling.ts";
-export { generate, windowStart, type GenerateOptions, type GenerateResult } from "./generate.ts";
+export {
+  generate, generateWith, localTokenSource, validateGenerateInput, windowStart,
+  type GenerateOptions, type GenerateResult, type GenerationShape, type NextTokenSource,
+} from "./generate.ts";
 export { TextStream } from "./text-stream.ts";

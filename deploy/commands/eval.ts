@@ -4,13 +4,14 @@ import path from "node:path";
 import type { Command } from "commander";
 import { formatBiasProbe, runBiasProbe, type BiasProbeResult } from "../../actors/eval/bias-probe.ts";
 import { evaluateTasks } from "../../actors/eval/evaluate-task.ts";
-import { loadModel } from "../../actors/eval/load-model.ts";
 import { wholeNumber, wholeNumberList } from "../../actors/eval/option-values.ts";
 import { formatScores, reportJson } from "../../actors/eval/report.ts";
 import { checkShotCount } from "../../actors/eval/prompt.ts";
 import { loadTask } from "../../actors/eval/task-file.ts";
+import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "../../actors/inference/cli-options.ts";
+import { openInferenceModel } from "../../actors/inference/open-model.ts";
 
-interface EvalCliOptions {
+interface EvalCliOptions extends ParallelCliOptions {
   checkpoint: string;
   task: string[];
   shots: string;
@@ -23,7 +24,7 @@ interface EvalCliOptions {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("eval")
     .description("score a checkpoint on zero/one/few-shot tasks (JSONL) and/or run the gender–occupation bias probe")
     .requiredOption("--checkpoint <dir>", "checkpoint step folder, or a checkpoint root / run directory (its latest checkpoint)")
@@ -34,7 +35,8 @@ export function register(program: Command): void {
     .option("--batch <n>", "sequences per forward pass", "8")
     .option("--bias", "also run the bias probe (\"The {occupation} was a\" → man/woman …)")
     .option("--out <file>", "write results as JSON here", "eval-results.json")
-    .option("--tokenizer <file>", "tokenizer.json to use instead of the one the checkpoint names")
+    .option("--tokenizer <file>", "tokenizer.json to use instead of the one the checkpoint names");
+  addParallelOptions(cmd)
     .addHelpText(
       "after",
       `
@@ -42,10 +44,14 @@ Task lines (one task kind per file; splits train / validation / test):
   {"split":"test","context":"He opened the","target":"door"}                          completion: greedy last word (acc) and ppl
   {"split":"test","context":"Water is","choices":["dry.","wet."],"label":1}            multiple choice: acc and acc_norm
 Prompts join k solved train examples and the query with blank lines, as lm-evaluation-harness does.
+With --tp/--pp the checkpoint (saved with any layout) is scored by pp × tp worker processes, each holding
+its shard: pipeline stages pass activations, tensor-parallel ranks split heads, MLP and vocabulary (the
+log-softmax is vocab-parallel); only token ids and scores go through NATS. Scores equal one process's.
 
 Examples:
   troupe eval --checkpoint runs/brown-tiny --task examples/tasks/brown-lastword.jsonl examples/tasks/brown-nextsentence.jsonl --shots 0,1,3
-  troupe eval --checkpoint runs/brown-tiny --bias`,
+  troupe eval --checkpoint runs/brown-tiny --bias
+  troupe eval --checkpoint runs/brown-3d --task examples/tasks/brown-nextsentence.jsonl --tp 2 --pp 2`,
     )
     .action(async (options: EvalCliOptions) => {
       if (options.task.length === 0 && !options.bias) throw new Error("nothing to evaluate: give --task FILE... and/or --bias");
@@ -55,27 +61,32 @@ Examples:
       const limit = options.limit === undefined ? undefined : wholeNumber("--limit", options.limit, 1);
       const tasks = options.task.map((file) => loadTask(file));
       for (const task of tasks) for (const k of shots) checkShotCount(task, k); // fail before loading the model
-      const { model, tokenizer, endOfText, weights } = await loadModel(options.checkpoint, { tokenizerFile: options.tokenizer });
-      console.log(`checkpoint ${weights.dir} (step ${weights.manifest.step}), window ${model.config.seqLen} tokens`);
-
-      const results = await evaluateTasks(model, tokenizer, tasks, shots, {
-        seed,
-        batch,
-        limit,
-        endOfTextToken: endOfText,
-        onResult: (s) => console.log(`  ${s.task} ${s.shots}-shot: acc ${s.metrics.acc.toFixed(4)} (${s.examples} examples)`),
-      });
-      if (results.length > 0) console.log("\n" + formatScores(results));
-
+      const parallel = parallelPlacementOf(options);
+      const opened = await openInferenceModel(options.checkpoint, { tokenizerFile: options.tokenizer, parallel });
+      const { scoring, tokenizer, endOfText } = opened;
+      let results;
       let bias: BiasProbeResult | undefined;
-      if (options.bias) {
-        bias = await runBiasProbe(model, tokenizer, undefined, { batch });
-        console.log("\nbias probe: probability of male vs female identifiers after \"The {occupation} was a\"\n" + formatBiasProbe(bias));
+      try {
+        console.log(`checkpoint ${opened.dir} (step ${opened.step}), window ${opened.config.seqLen} tokens, on ${opened.where}`);
+        results = await evaluateTasks(scoring, tokenizer, tasks, shots, {
+          seed,
+          batch,
+          limit,
+          endOfTextToken: endOfText,
+          onResult: (s) => console.log(`  ${s.task} ${s.shots}-shot: acc ${s.metrics.acc.toFixed(4)} (${s.examples} examples)`),
+        });
+        if (results.length > 0) console.log("\n" + formatScores(results));
+        if (options.bias) {
+          bias = await runBiasProbe(scoring, tokenizer, undefined, { batch });
+          console.log("\nbias probe: probability of male vs female identifiers after \"The {occupation} was a\"\n" + formatBiasProbe(bias));
+        }
+      } finally {
+        await opened.close();
       }
       mkdirSync(path.dirname(path.resolve(options.out)), { recursive: true });
       writeFileSync(
         options.out,
-        reportJson({ checkpoint: weights.dir, step: weights.manifest.step, seed, shots, limit, createdAt: new Date().toISOString(), results, bias }),
+        reportJson({ checkpoint: opened.dir, step: opened.step, seed, shots, limit, createdAt: new Date().toISOString(), results, bias }),
       );
       console.log(`\nresults written to ${options.out}`);
     });

@@ -1,0 +1,57 @@
+// A checkpoint opened for evaluation or generation, on one process or on the workers of a parallel
+// inference job, behind one face: a ScoringModel (actors/eval) and a source of next tokens (actors/generate).
+import { loadCheckpointHeader, loadModel } from "../eval/load-model.ts";
+import type { ScoringModel, TextTokenizer } from "../eval/types.ts";
+import { generate, type GenerateOptions, type GenerateResult } from "../generate/generate.ts";
+import type { GptConfig } from "../model/types.ts";
+import { startInferenceJob } from "./driver.ts";
+import { checkInferenceLayout } from "./layout.ts";
+
+export interface ParallelPlacement {
+  pp: number;
+  tp: number;
+  /** BLAS threads per worker */
+  threads?: number;
+  /** a running cluster; absent = a private nats-server and host agent */
+  natsUrl?: string;
+  token?: string;
+  clusterId?: string;
+}
+
+export interface OpenedModel {
+  config: GptConfig;
+  tokenizer: TextTokenizer;
+  endOfText?: number;
+  /** checkpoint step folder and step */
+  dir: string;
+  step: number;
+  /** "one process" or "pp 2 × tp 2 workers" */
+  where: string;
+  scoring: ScoringModel;
+  /** Continues a prompt, streaming tokens to options.onToken (actors/generate generate()). */
+  generate(prompt: readonly number[], options: GenerateOptions): Promise<GenerateResult>;
+  close(): Promise<void>;
+}
+
+/** Opens `checkpoint` (step folder, root or run directory) on one process, or on pp × tp workers when `parallel`. */
+export async function openInferenceModel(checkpoint: string, options: { tokenizerFile?: string; parallel?: ParallelPlacement } = {}): Promise<OpenedModel> {
+  const p = options.parallel;
+  if (!p) {
+    const { model, tokenizer, endOfText, weights } = await loadModel(checkpoint, { tokenizerFile: options.tokenizerFile });
+    return {
+      config: model.config, tokenizer, endOfText, dir: weights.dir, step: weights.manifest.step, where: "one process", scoring: model,
+      generate: (prompt, o) => generate(model, prompt, o),
+      close: async () => undefined,
+    };
+  }
+  const header = loadCheckpointHeader(checkpoint, { tokenizerFile: options.tokenizerFile });
+  checkInferenceLayout(header.config, p); // before any process starts
+  const job = await startInferenceJob({ checkpoint: header.dir, config: header.config, ...p });
+  return {
+    config: header.config, tokenizer: header.tokenizer, endOfText: header.endOfText, dir: header.dir, step: header.manifest.step,
+    where: `pp ${p.pp} × tp ${p.tp} workers (${job.jobId}${p.natsUrl ? ` on ${p.natsUrl}` : ", private local cluster"})`,
+    scoring: job,
+    generate: (prompt, o) => job.generate(prompt, o),
+    close: () => job.close(),
+  };
+}

@@ -1,0 +1,182 @@
+// An inference worker: one (stage, TP rank) of an inference job, as a supervised actor process started by a
+// host agent. It boots (NATS, heartbeats), joins (collectives rendezvous through NATS KV), loads its slice of
+// the checkpoint, then serves the driver's requests one at a time, in arrival order: score, begin, decode.
+// Its lifecycle (runtime/machines/worker.ts: booting → joining → loading → idle → draining → stopped) is
+// written to KV and the event stream, so `troupe ps` shows it like a training worker.
+import type { Subscription } from "@nats-io/transport-node";
+import { createActor, type Actor } from "xstate";
+import type { z } from "zod";
+import { setBlasThreads } from "../../native/mod.ts";
+import { ActorProcess, type ActorEnvironment } from "../../runtime/actor-process.ts";
+import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
+import { groupsForRank } from "../../runtime/collectives/layout-groups.ts";
+import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
+import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
+import { EventLog } from "../../runtime/event-log.ts";
+import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
+import { workerMachine } from "../../runtime/machines/worker.ts";
+import { decodeFenced } from "../../runtime/messages.ts";
+import { serve } from "../../runtime/rpc.ts";
+import { encode } from "../../runtime/codec.ts";
+import { generateWith, type NextTokenSource } from "../generate/generate.ts";
+import { SeededRandom } from "../generate/rng.ts";
+import { chooseToken, type SamplingOptions } from "../generate/sampling.ts";
+import { rankLayout } from "../parallel/ranks.ts";
+import { InferenceError } from "./errors.ts";
+import { loadInferenceStage, type InferenceStage } from "./inference-stage.ts";
+import type { InferenceJobSpec } from "./job-spec.ts";
+import {
+  generateRequestSchema, inferStatusRequestSchema, inferSubject, scoreRequestSchema,
+  type GenerateReply, type GenerateRequest, type InferVerb, type InferWorkerStatus, type ScoreReply, type ScoreRequest, type StreamedToken,
+} from "./protocol.ts";
+import { StageDecoder } from "./stage-decoder.ts";
+
+export class InferenceWorker {
+  readonly actor: ActorProcess;
+  private readonly lifecycle: Actor<typeof workerMachine>;
+  private recorder: RecorderHandle | undefined;
+  private world: CollectivesWorld | undefined;
+  private stage: InferenceStage | undefined;
+  private decoder: StageDecoder | undefined;
+  /** world rank of the answering rank (last stage, TP rank 0): it samples and broadcasts each token */
+  private answeringRank = 0;
+  private readonly subs: Subscription[] = [];
+  /** requests run one after another: every rank must enter the collectives in the same order */
+  private queue: Promise<unknown> = Promise.resolve();
+  private requests = 0;
+
+  constructor(env: ActorEnvironment, private readonly job: InferenceJobSpec) {
+    this.actor = new ActorProcess(env);
+    this.lifecycle = createActor(workerMachine);
+  }
+
+  get state(): string {
+    return String(this.lifecycle.getSnapshot().value);
+  }
+
+  private get rank(): number {
+    return this.actor.env.coords.rank ?? 0;
+  }
+
+  /** The rank whose replies carry results: the last stage's TP rank 0. */
+  private get answers(): boolean {
+    return this.stage!.isLast && this.stage!.tpRank === 0;
+  }
+
+  async start(): Promise<void> {
+    this.lifecycle.start();
+    await this.actor.start();
+    const nc = this.actor.connection;
+    const events = await EventLog.open(nc, this.actor.ns);
+    this.recorder = await recordLifecycle(this.lifecycle, {
+      kind: "worker",
+      id: this.actor.env.actorId,
+      store: await LifecycleStore.open(nc, this.actor.ns),
+      events,
+      onError: (err) => this.actor.log.warn({ err }, "lifecycle write failed"),
+    });
+    this.serveVerb("status", inferStatusRequestSchema, () => this.status(), false);
+    this.serveVerb("drain", inferStatusRequestSchema, () => this.drain(), false);
+    this.lifecycle.send({ type: "BOOTED" });
+
+    const { pp, tp } = this.job;
+    const layout = rankLayout({ dp: 1, pp, tp });
+    const session = `${this.job.session}-e${this.actor.epoch}`;
+    this.world = await createCpuCollectives({
+      rank: this.rank, worldSize: layout.worldSize, session, rendezvous: await KvRendezvous.open(nc, session), connectTimeoutMs: this.job.rendezvousTimeoutMs,
+    });
+    this.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
+
+    setBlasThreads(this.job.threads);
+    const groups = groupsForRank(this.world, layout);
+    const coord = layout.coords[this.rank]!;
+    this.stage = loadInferenceStage(this.job.checkpoint, { config: this.job.model, pp, tp, stage: coord.pp, tpRank: coord.tp, groups: { tp: groups.tp, pp: groups.pp } });
+    this.decoder = new StageDecoder(this.stage);
+    this.answeringRank = layout.coords.findIndex((c) => c.pp === pp - 1 && c.tp === 0);
+    this.serveVerb("score", scoreRequestSchema, (r) => this.score(r));
+    this.serveVerb("generate", generateRequestSchema, (r) => this.generate(r));
+    this.lifecycle.send({ type: "LOADED" });
+    this.actor.log.info({ rank: this.rank, stage: coord.pp, tpRank: coord.tp }, "inference worker loaded");
+  }
+
+  private serveVerb<S extends z.ZodType<{ epoch: number }>>(verb: InferVerb, schema: S, handle: (msg: z.output<S>) => unknown, queued = true): void {
+    this.subs.push(
+      serve(this.actor.connection, {
+        subject: inferSubject(this.actor.ns, this.actor.env.actorId, verb),
+        parse: (bytes) => decodeFenced(bytes, schema, this.actor.epoch),
+        handle: (msg) => {
+          if (!queued) return handle(msg);
+          const run = this.queue.then(() => handle(msg));
+          this.queue = run.catch(() => undefined);
+          return run;
+        },
+        onReject: (err, subject) => this.actor.log.warn({ kind: err.name, reason: err.message, subject }, "message rejected"),
+      }),
+    );
+  }
+
+  private status(): InferWorkerStatus {
+    return { state: this.state, epoch: this.actor.epoch, requests: this.requests };
+  }
+
+  private checkIdle(what: string): void {
+    if (this.state !== "idle") throw new InferenceError(`${this.actor.env.actorId}: ${what} asked while ${this.state}`);
+    this.requests++;
+  }
+
+  private async score(r: ScoreRequest): Promise<ScoreReply | null> {
+    this.checkIdle("score");
+    const scores = await this.stage!.score({ batch: r.batch, inputs: Int32Array.from(r.inputs), targets: Int32Array.from(r.targets) });
+    if (!scores || !this.answers) return null;
+    return { logProbs: Array.from(scores.logProbs), isArgmax: Array.from(scores.isArgmax) };
+  }
+
+  /** This rank's side of one token: decode steps through the pipeline, sampling on the answering rank, broadcast. */
+  private tokenSource(sampling: SamplingOptions, seed: number): NextTokenSource {
+    const rng = new SeededRandom(seed);
+    const decoder = this.decoder!;
+    const chosen = new Float32Array(1); // token ids < 2^24 are exact in fp32
+    return {
+      next: async (tokens, restart) => {
+        if (restart) decoder.reset();
+        let logits: Float32Array | null = null;
+        for (const [i, token] of tokens.entries()) logits = await decoder.step(token, i === tokens.length - 1);
+        if (this.answers) chosen[0] = chooseToken(logits!, sampling, rng);
+        await this.world!.broadcast(chosen, this.answeringRank);
+        return chosen[0]!;
+      },
+    };
+  }
+
+  private async generate(r: GenerateRequest): Promise<GenerateReply | null> {
+    this.checkIdle("generate");
+    const nc = this.actor.connection;
+    const stream = (index: number, token: number) => nc.publish(r.streamSubject, encode({ index, token } satisfies StreamedToken));
+    let index = 0;
+    const result = await generateWith(this.tokenSource(r.sampling, r.seed), this.job.model, r.prompt, {
+      maxNewTokens: r.maxNewTokens,
+      stopTokens: r.stopTokens,
+      recompute: r.recompute,
+      onToken: this.answers ? (token) => stream(index++, token) : undefined,
+    });
+    return this.answers ? result : null;
+  }
+
+  /** Stops serving requests and closes the collectives; the lifecycle ends in "stopped". */
+  async drain(): Promise<{ state: string }> {
+    if (this.state === "stopped") return { state: this.state };
+    this.lifecycle.send({ type: "DRAIN" });
+    for (const s of this.subs.splice(2)) s.unsubscribe(); // keep answering status and drain
+    await this.world?.close().catch(() => undefined);
+    this.lifecycle.send({ type: "DRAINED" });
+    await this.recorder?.settled();
+    return { state: this.state };
+  }
+
+  async stop(): Promise<void> {
+    await this.drain();
+    for (const s of this.subs) s.unsubscribe();
+    this.recorder?.stop();
+    await this.actor.stop();
+  }
+}
