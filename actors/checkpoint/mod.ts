@@ -1,8 +1,10 @@
-// Public face of checkpoints: the single-rank store, sharded save by (stage, tp rank), loading into any layout.
+// Public face of checkpoints: the single-rank store, sharded save by (stage, tp rank), loading into any layout,
+// asynchronous saves (copy now, write in the background) and finding the newest good checkpoint.
 export {
   CheckpointError,
   commitCheckpoint,
   copyTensorsInto,
+  hasCheckpoint,
   latestCheckpointDir,
   listCheckpoints,
   loadCheckpoint,
@@ -11,6 +13,9 @@ export {
   readCheckpointFile,
   readManifest,
   saveCheckpoint,
+  setLatest,
+  singleRankFiles,
+  singleRankManifest,
   stagingDirName,
   stepDirName,
   type CheckpointContent,
@@ -21,6 +26,7 @@ export {
   modelShardFile,
   optimizerShardFile,
   paramNameOf,
+  planCheckpointShard,
   ShardWriteError,
   writeCheckpointShard,
   type GlobalShapes,
@@ -32,3 +38,7 @@ export { loadCheckpointShard, type LoadedShard, type ShardLoadTarget } from "./l
 export { assembleWholeTensors, CheckpointAssemblyError, pieceData } from "./assemble.ts";
 export { copyRegion, extractShard, intersectBoxes, localBlockRanges, type Box } from "./tensor-blocks.ts";
 export { readSafetensors, SafetensorsError, writeSafetensors, type TensorEntry } from "./safetensors.ts";
+export { CheckpointWriter, type PendingCheckpoint, type PendingWrite } from "./async-save.ts";
+export { safetensorsImage } from "./file-image.ts";
+export { ImageWriterThread, type ImageFile, type WrittenImages } from "./image-writer-thread.ts";
+export { describeCorruption, findCorruption, latestGoodCheckpoint, setAsideCorrupt, type CorruptCheckpoint, type GoodCheckpoint } from "./verify.ts";

@@ -82,10 +82,13 @@ function records(tensors: readonly { t: NamedTensor; shard: TensorShard }[], kin
   );
 }
 
-/** Writes this rank's two shard files into `dir` (the staging folder, fsynced) and describes them. */
-export function writeCheckpointShard(dir: string, content: ShardContent, layout: ShardLayout, globalShapes: GlobalShapes): ShardDescription {
+/** This rank's two shard files (names, the primary tensors, metadata) and one record per piece of the global tensors. */
+export function planCheckpointShard(
+  content: ShardContent,
+  layout: ShardLayout,
+  globalShapes: GlobalShapes,
+): { files: { file: string; tensors: NamedTensor[]; metadata: Record<string, string> }[]; tensors: TensorRecord[] } {
   const { coord } = content;
-  mkdirSync(dir, { recursive: true }); // ranks may start writing before they see the folder another rank prepared
   const pick = (tensors: readonly NamedTensor[], nameOf: (n: string) => string) =>
     tensors.map((t) => ({ t, shard: shardFor(t, nameOf(t.name), globalShapes, layout, coord) })).filter((x) => x.shard.primary);
   const params = pick(content.params, (n) => n);
@@ -93,13 +96,23 @@ export function writeCheckpointShard(dir: string, content: ShardContent, layout:
   const meta = { step: String(content.step), format: MANIFEST_FORMAT, stage: String(coord.stage), tp_rank: String(coord.tpRank) };
   const modelFile = modelShardFile(coord);
   const optimizerFile = optimizerShardFile(coord);
-  const files = [
-    { file: modelFile, tensors: params.map((x) => x.t), metadata: meta },
-    { file: optimizerFile, tensors: moments.map((x) => x.t), metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) } },
-  ].map(({ file, tensors, metadata }) => {
+  return {
+    files: [
+      { file: modelFile, tensors: params.map((x) => x.t), metadata: meta },
+      { file: optimizerFile, tensors: moments.map((x) => x.t), metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) } },
+    ],
+    tensors: [...records(params, "param", modelFile), ...records(moments, "optimizer", optimizerFile)],
+  };
+}
+
+/** Writes this rank's two shard files into `dir` (the staging folder, fsynced) and describes them. */
+export function writeCheckpointShard(dir: string, content: ShardContent, layout: ShardLayout, globalShapes: GlobalShapes): ShardDescription {
+  const plan = planCheckpointShard(content, layout, globalShapes);
+  mkdirSync(dir, { recursive: true }); // ranks may start writing before they see the folder another rank prepared
+  const files = plan.files.map(({ file, tensors, metadata }) => {
     const full = path.join(dir, file);
     const sha256 = writeSafetensors(full, tensors, metadata);
     return { file, bytes: statSync(full).size, sha256 };
   });
-  return { coord: { ...coord }, files, tensors: [...records(params, "param", modelFile), ...records(moments, "optimizer", optimizerFile)] };
+  return { coord: { ...content.coord }, files, tensors: plan.tensors };
 }

@@ -56,7 +56,7 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function tensorRecords(tensors: readonly NamedTensor[], kind: TensorRecord["kind"], file: string): TensorRecord[] {
+function tensorRecords(tensors: readonly { name: string; shape: readonly number[] }[], kind: TensorRecord["kind"], file: string): TensorRecord[] {
   return tensors.map((t) => ({
     name: t.name,
     kind,
@@ -68,26 +68,18 @@ function tensorRecords(tensors: readonly NamedTensor[], kind: TensorRecord["kind
   }));
 }
 
-/** Writes a single-rank (layout 1×1×1) checkpoint for `content.step` under `root`, points `latest` at it, keeps the newest `keep`. */
-export function saveCheckpoint(root: string, content: CheckpointContent, options: { keep: number }): string {
-  const finalDir = path.join(root, stepDirName(content.step));
-  // Same step ⇒ same state (training is deterministic): an existing whole checkpoint is kept as is.
-  if (existsSync(path.join(finalDir, MANIFEST_FILE))) return commitCheckpoint(root, undefined, content.step, options);
-  const stagingDir = prepareStagingDir(root, content.step);
+/** The two files of a single-rank checkpoint: names, tensors and safetensors metadata. */
+export function singleRankFiles(content: CheckpointContent): { file: string; tensors: readonly NamedTensor[]; metadata: Record<string, string> }[] {
   const meta = { step: String(content.step), format: MANIFEST_FORMAT };
-  const files = [
+  return [
     { file: MODEL_FILE, tensors: content.params, metadata: meta },
-    {
-      file: OPTIMIZER_FILE,
-      tensors: content.optimizerState,
-      metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) },
-    },
-  ].map(({ file, tensors, metadata }) => {
-    const full = path.join(stagingDir, file);
-    const sha256 = writeSafetensors(full, tensors, metadata);
-    return { file, bytes: statSync(full).size, sha256 };
-  });
-  const manifest: CheckpointManifest = {
+    { file: OPTIMIZER_FILE, tensors: content.optimizerState, metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) } },
+  ];
+}
+
+/** The manifest of a single-rank checkpoint whose files were written as `files` describes. */
+export function singleRankManifest(content: CheckpointInfo & { params: readonly { name: string; shape: readonly number[] }[]; optimizerState: readonly { name: string; shape: readonly number[] }[] }, files: FileRecord[]): CheckpointManifest {
+  return {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
     createdAt: new Date().toISOString(),
@@ -103,7 +95,23 @@ export function saveCheckpoint(root: string, content: CheckpointContent, options
     files,
     tensors: [...tensorRecords(content.params, "param", MODEL_FILE), ...tensorRecords(content.optimizerState, "optimizer", OPTIMIZER_FILE)],
   };
-  return commitCheckpoint(root, manifest, content.step, options);
+}
+
+/** True when step-N of `step` is already a whole checkpoint (same step ⇒ same state: it is kept as is). */
+export function hasCheckpoint(root: string, step: number): boolean {
+  return existsSync(path.join(root, stepDirName(step), MANIFEST_FILE));
+}
+
+/** Writes a single-rank (layout 1×1×1) checkpoint for `content.step` under `root`, points `latest` at it, keeps the newest `keep`. */
+export function saveCheckpoint(root: string, content: CheckpointContent, options: { keep: number }): string {
+  if (hasCheckpoint(root, content.step)) return commitCheckpoint(root, undefined, content.step, options);
+  const stagingDir = prepareStagingDir(root, content.step);
+  const files = singleRankFiles(content).map(({ file, tensors, metadata }) => {
+    const full = path.join(stagingDir, file);
+    const sha256 = writeSafetensors(full, tensors, metadata);
+    return { file, bytes: statSync(full).size, sha256 };
+  });
+  return commitCheckpoint(root, singleRankManifest(content, files), content.step, options);
 }
 
 /** The folder every rank writes its shard files into before the checkpoint of `step` is committed. */
@@ -148,12 +156,18 @@ export function commitCheckpoint(root: string, manifest: CheckpointManifest | un
   } else if (!existsSync(path.join(finalDir, MANIFEST_FILE))) {
     throw new CheckpointError(`no checkpoint ${finalDir} to make latest`);
   }
+  setLatest(root, name);
+  pruneCheckpoints(root, options.keep);
+  return finalDir;
+}
+
+/** Points `latest` at the step folder `name` (write + rename + fsync: never half-written). */
+export function setLatest(root: string, name: string): void {
+  if (!STEP_DIR.test(name)) throw new CheckpointError(`${name} is not a checkpoint folder name`);
   const latestTmp = path.join(root, `${LATEST}.tmp-${process.pid}`);
   writeFileSync(latestTmp, name + "\n");
   renameSync(latestTmp, path.join(root, LATEST));
   fsyncDir(root);
-  pruneCheckpoints(root, options.keep);
-  return finalDir;
 }
 
 /** Step folders under root, oldest first. */

@@ -3,7 +3,8 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pino, type Logger } from "pino";
-import { latestCheckpointDir, sha256File } from "../checkpoint/store.ts";
+import { latestCheckpointDir, listCheckpoints, sha256File } from "../checkpoint/store.ts";
+import { describeCorruption, latestGoodCheckpoint, setAsideCorrupt } from "../checkpoint/verify.ts";
 import { generate } from "../generate/generate.ts";
 import type { GptModel } from "../model/types.ts";
 import type { PreparedCorpus, TrainBackends } from "./backends.ts";
@@ -44,20 +45,35 @@ export interface TrainRunResult {
   wallSeconds: number;
 }
 
-/** The run directory: --run-dir, else config.runDir, else runs/<name> (relative to the working directory). */
 /**
- * The checkpoint a run continues from: the newest one with `resume`, none without. Refuses to resume with
- * nothing saved, and to start afresh over a run's checkpoints (it would mix two runs).
+ * The checkpoint a run continues from: with `resume`, the newest whole one (a corrupt newer one is skipped, `warn`
+ * says so, naming the bad file, and it is renamed to <dir>.corrupt); none without. Refuses to resume with nothing (good) saved, and to start
+ * afresh over a run's checkpoints (it would mix two runs).
  */
-export function checkpointToResume(runDir: string, checkpointRoot: string, resume: boolean): string | undefined {
-  const latest = latestCheckpointDir(checkpointRoot);
-  if (resume && !latest) throw new TrainRunError(`nothing to resume: no checkpoint in ${checkpointRoot}`);
-  if (!resume && latest) {
-    throw new TrainRunError(`${runDir} already holds checkpoints of a run: pass --resume to continue it, or choose another --run-dir`);
+export function checkpointToResume(
+  runDir: string,
+  checkpointRoot: string,
+  resume: boolean,
+  warn: (line: string) => void = (line) => process.stderr.write(line + "\n"),
+): string | undefined {
+  if (!resume) {
+    if (latestCheckpointDir(checkpointRoot) || listCheckpoints(checkpointRoot).length > 0) {
+      throw new TrainRunError(`${runDir} already holds checkpoints of a run: pass --resume to continue it, or choose another --run-dir`);
+    }
+    return undefined;
   }
-  return resume ? latest : undefined;
+  const good = latestGoodCheckpoint(checkpointRoot);
+  if (!good.dir) {
+    const why = good.skipped.length > 0 ? `: ${good.skipped.map(describeCorruption).join("; ")}` : "";
+    throw new TrainRunError(`nothing to resume: no ${good.skipped.length > 0 ? "good " : ""}checkpoint in ${checkpointRoot}${why}`);
+  }
+  for (const bad of good.skipped) warn(`${describeCorruption(bad)}; resuming from ${good.dir}`);
+  const moved = setAsideCorrupt(checkpointRoot, good);
+  if (moved.length > 0) warn(`kept for inspection: ${moved.join(", ")}`);
+  return good.dir;
 }
 
+/** The run directory: --run-dir, else config.runDir, else runs/<name> (relative to the working directory). */
 export function runDirOf(config: TrainConfig, override?: string): string {
   return path.resolve(override ?? config.runDir ?? path.join("runs", config.name));
 }
@@ -87,7 +103,7 @@ export async function runTraining(o: TrainRunOptions, backends: TrainBackends): 
   if (o.steps !== undefined && (!Number.isInteger(o.steps) || o.steps < 1)) throw new TrainRunError(`--steps must be a positive integer, got ${o.steps}`);
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
-  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true);
+  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true, say);
   mkdirSync(runDir, { recursive: true });
   writeFileSync(path.join(runDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
   const log: Logger = pino({ name: "train", base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true }));

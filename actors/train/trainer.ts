@@ -1,7 +1,8 @@
 // The single-rank training loop: schedules in tokens, accumulation, clipping, validation, checkpoints,
 // resume and a clean stop. Everything a step depends on is (weights, optimizer state, progress), all of
 // which a checkpoint holds, so a resumed run continues bit for bit.
-import { copyTensorsInto, loadCheckpoint, saveCheckpoint } from "../checkpoint/store.ts";
+import { CheckpointWriter } from "../checkpoint/async-save.ts";
+import { copyTensorsInto, loadCheckpoint } from "../checkpoint/store.ts";
 import type { GptModel, Optimizer } from "../model/types.ts";
 import { batchRampOf, type TrainConfig } from "./config.ts";
 import { ResumeError } from "./errors.ts";
@@ -46,6 +47,8 @@ export class Trainer {
   private lastLoss: number | undefined;
   private lastValLoss: number | undefined;
   private savedAtStep = -1;
+  private readonly checkpoints = new CheckpointWriter();
+  private lastCheckpointDir: string | undefined;
 
   constructor(private readonly o: TrainerOptions) {
     const c = o.config;
@@ -127,17 +130,22 @@ export class Trainer {
     return this.lastValLoss;
   }
 
-  saveCheckpoint(): string {
+  /**
+   * Starts a checkpoint of the current state: returns once the tensors are copied (after the previous checkpoint's
+   * write, if one is still running); the files are written in the background. `finishCheckpoints` waits for them.
+   */
+  async startCheckpoint(): Promise<void> {
     const c = this.o.config;
     const metrics: Record<string, number> = {};
     if (this.lastLoss !== undefined) metrics.loss = this.lastLoss;
     if (this.lastValLoss !== undefined) metrics.valLoss = this.lastValLoss;
-    const dir = saveCheckpoint(
+    const progress = { ...this.progress };
+    const pending = await this.checkpoints.save(
       this.o.checkpointRoot,
       {
-        ...this.progress,
+        ...progress,
         seed: c.seed,
-        data: { tokenizerFile: this.o.tokenizer.file, tokenizerSha256: this.o.tokenizer.sha256, seed: c.data.seed, nextSample: this.progress.samplesSeen },
+        data: { tokenizerFile: this.o.tokenizer.file, tokenizerSha256: this.o.tokenizer.sha256, seed: c.data.seed, nextSample: progress.samplesSeen },
         config: c,
         metrics,
         params: this.o.model.parameters(),
@@ -146,27 +154,51 @@ export class Trainer {
       },
       { keep: c.checkpoint.keep },
     );
-    this.savedAtStep = this.progress.step;
-    this.o.hooks?.onCheckpoint?.(this.progress, dir);
-    return dir;
+    this.savedAtStep = progress.step;
+    pending.written.then(
+      (dir) => {
+        this.lastCheckpointDir = dir;
+        this.o.hooks?.onCheckpoint?.(progress, dir);
+      },
+      () => undefined, // reported by finishCheckpoints or the next startCheckpoint
+    );
+  }
+
+  /** Waits until every started checkpoint is on disk; returns the newest one's folder. */
+  async finishCheckpoints(): Promise<string | undefined> {
+    await this.checkpoints.drain();
+    return this.lastCheckpointDir;
+  }
+
+  /** Saves a checkpoint of the current state and waits until it is on disk. */
+  async saveCheckpoint(): Promise<string> {
+    await this.startCheckpoint();
+    return (await this.finishCheckpoints())!;
   }
 
   /** Trains until totalSteps (or the signal), validating and checkpointing at the configured intervals. */
   async run(): Promise<TrainOutcome> {
     const { eval: ev, checkpoint } = this.o.config;
     const aborted = () => this.o.signal?.aborted === true;
-    let checkpointDir: string | undefined;
-    if (this.progress.step === 0 && !aborted()) await this.validate();
-    while (this.progress.step < this.o.totalSteps && !aborted()) {
-      const report = await this.step();
-      this.o.hooks?.onStep?.(report);
-      const s = this.progress.step;
-      const last = s === this.o.totalSteps;
-      if (s % ev.interval === 0 || last) await this.validate();
-      if (s % checkpoint.interval === 0 || last) checkpointDir = this.saveCheckpoint();
+    try {
+      if (this.progress.step === 0 && !aborted()) await this.validate();
+      while (this.progress.step < this.o.totalSteps && !aborted()) {
+        const report = await this.step();
+        this.o.hooks?.onStep?.(report);
+        const s = this.progress.step;
+        const last = s === this.o.totalSteps;
+        if (s % ev.interval === 0 || last) await this.validate();
+        if (s % checkpoint.interval === 0 || last) await this.startCheckpoint();
+        // a step may never leave the event loop; one turn lets the background write's I/O completions run
+        if (this.checkpoints.busy) await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (this.savedAtStep !== this.progress.step) await this.startCheckpoint();
+    } catch (err) {
+      await this.checkpoints.drain().catch(() => undefined); // the checkpoint in flight still lands; the step's error is reported
+      throw err;
     }
     const interrupted = this.progress.step < this.o.totalSteps;
-    if (this.savedAtStep !== this.progress.step) checkpointDir = this.saveCheckpoint();
+    const checkpointDir = await this.finishCheckpoints(); // training ends (Ctrl-C too) once the write in flight is on disk
     return { progress: this.progress, interrupted, lastLoss: this.lastLoss, lastValLoss: this.lastValLoss, checkpointDir };
   }
 }
