@@ -108,7 +108,7 @@ export class PipelineExecutor {
       readyOrder,
       position: new Map(readyOrder.map(([c, i], pos) => [`${i}:${c}`, pos])),
       lastBackward,
-      buckets: dp.size > 1 ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes, scale: 1 / dp.size }) : null,
+      buckets: dp.size > 1 ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes }) : null,
     };
     this.programs.set(m, program);
     return program;
@@ -153,7 +153,7 @@ export class PipelineExecutor {
             tokens: model.isFirst ? batch.inputs[mb] : undefined,
             activation: received.get(k),
             targets: model.isLast ? batch.targets[mb] : undefined,
-            gradScale: 1 / m,
+            gradScale: 1 / (m * g.dp.size), // the DP all-reduce sums: the mean over every replica's micro-batches
           });
           received.delete(k);
           if (out.activation) outputs.set(k, out.activation);
@@ -196,7 +196,7 @@ export class PipelineExecutor {
           break; // apply(), once the global norm is known
       }
     }
-    return { lossSum: this.countsLoss ? lossSum : 0, gradNormSquared: this.localGradNormSquared() };
+    return { lossSum: this.countsLoss ? lossSum : 0, gradNormSquared: await this.localGradNormSquared() };
   }
 
   /**
@@ -265,15 +265,9 @@ export class PipelineExecutor {
     return this.chunks.flatMap((c) => c.parameters());
   }
 
-  private localGradNormSquared(): number {
+  private async localGradNormSquared(): Promise<number> {
     let sum = 0;
-    for (const c of this.chunks) {
-      const counts = c.countsInGradNorm();
-      c.gradients().forEach((grad, i) => {
-        if (!counts[i]) return;
-        for (const x of grad.data) sum += x * x;
-      });
-    }
+    for (const c of this.chunks) sum += await c.gradNormSquared();
     return sum;
   }
 }

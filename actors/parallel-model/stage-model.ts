@@ -144,16 +144,24 @@ export class StageModel {
     this.vocabCtx = { backend: this.backend, shape: this.shape, tp: o.groups.tp, vocabStart: vocab.start, vocabTotal: config.vocabSize, addsReplicated };
   }
 
-  /** Initialises every global tensor from (seed, name) and keeps this rank's slice. */
+  /**
+   * Initialises each tensor from (seed, name): a whole one in place, a sliced one whole in one scratch buffer (the
+   * largest sliced tensor's size, reused) and then its slice, so no more than one global tensor exists at a time.
+   */
   async initialize(seed: number): Promise<void> {
+    const sliced = this.shards.flatMap((shard, i) => (elementCount(shard.localShape) === elementCount(shard.globalShape) ? [] : [i]));
     const program = new KernelProgram();
-    const whole = this.globalSpecs.map((spec) => {
-      const data = this.backend.alloc(elementCount(spec.shape));
-      initParameter(program, spec, data, seed, this.config.layers);
-      return data;
-    });
+    this.shards.forEach((_, i) => sliced.includes(i) || initParameter(program, this.globalSpecs[i]!, this.store.params[i]!.data, seed, this.config.layers));
     await program.run(this.backend);
-    this.shards.forEach((shard, i) => sliceShard(shard, whole[i]!, this.store.params[i]!.data));
+    if (sliced.length === 0) return;
+    const scratch = this.backend.alloc(Math.max(...sliced.map((i) => elementCount(this.globalSpecs[i]!.shape))));
+    for (const i of sliced) {
+      const whole = scratch.subarray(0, elementCount(this.globalSpecs[i]!.shape));
+      const p = new KernelProgram();
+      initParameter(p, this.globalSpecs[i]!, whole, seed, this.config.layers);
+      await p.run(this.backend);
+      sliceShard(this.shards[i]!, whole, this.store.params[i]!.data);
+    }
   }
 
   parameters(): NamedTensor[] {
@@ -171,6 +179,16 @@ export class StageModel {
    */
   countsInGradNorm(): boolean[] {
     return this.shards.map((s) => s.primary);
+  }
+
+  /** Sum of the squared gradients this rank counts toward the global norm (countsInGradNorm), off the JS thread. */
+  async gradNormSquared(): Promise<number> {
+    const p = new KernelProgram();
+    const grads = this.store.grads;
+    this.shards.forEach((s, i) => s.primary && p.add("sumSquares", { x: grads[i]!.data, n: grads[i]!.data.length }));
+    let total = 0;
+    for (const r of await p.run(this.backend)) total += r; // fixed order: the same sum on every run
+    return total;
   }
 
   /** Size of the activation passed between stages. */

@@ -1,5 +1,5 @@
 // Wire format between two ranks: [u32 tag bytes][u32 payload bytes][tag utf-8][payload: fp32 little-endian].
-// The reader copies each payload straight into a fresh, aligned Float32Array (no concatenation of chunks).
+// The reader copies each payload straight into a fresh, aligned Float32Array (no concatenation of chunks, no zero fill).
 
 export interface Frame {
   tag: string;
@@ -34,7 +34,11 @@ export class FrameReader {
   private tagLength = -1;
   private payloadBytes = 0;
 
-  constructor(private readonly maxPayloadBytes = 1 << 30) {}
+  constructor(
+    private readonly maxPayloadBytes = 1 << 30,
+    /** where payload buffers come from (a FramePool's take); default: a fresh buffer each, not zero-filled */
+    private readonly alloc: (bytes: number) => Uint8Array = (bytes) => Buffer.allocUnsafeSlow(bytes),
+  ) {}
 
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
     let offset = 0;
@@ -57,7 +61,7 @@ export class FrameReader {
         }
         this.tag = this.head.toString("utf8");
         this.head = Buffer.alloc(0);
-        this.payload = new Uint8Array(this.payloadBytes);
+        this.payload = this.alloc(this.payloadBytes); // every byte is written below
         this.filled = 0;
       }
       const take = Math.min(this.payloadBytes - this.filled, chunk.length - offset);
@@ -65,7 +69,7 @@ export class FrameReader {
       this.filled += take;
       offset += take;
       if (this.filled < this.payloadBytes) return;
-      const frame = { tag: this.tag!, data: new Float32Array(this.payload.buffer, 0, this.payloadBytes / 4) };
+      const frame = { tag: this.tag!, data: new Float32Array(this.payload.buffer, this.payload.byteOffset, this.payloadBytes / 4) };
       this.payload = undefined;
       this.tag = undefined;
       this.tagLength = -1;

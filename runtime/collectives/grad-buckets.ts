@@ -1,7 +1,8 @@
 // Data-parallel gradient all-reduce in buckets, started while backward is still running (Megatron/DDP style).
 // Gradients are registered in the order backward finishes them; consecutive ones are packed into buckets of
 // about `bucketBytes`. When every gradient of a bucket is marked ready the bucket is copied into one flat buffer,
-// all-reduced, and copied back (times `scale`). Buckets are launched strictly in index order, so every rank
+// all-reduced, and copied back (times `scale`) — or, when its gradients lie back to back in one buffer (as a
+// parameter store's do), all-reduced in place through one view. Buckets are launched strictly in index order, so every rank
 // issues the same collectives in the same order, and the per-element result is the same as one all-reduce of
 // everything: bit for bit, whatever the bucket size.
 import { CollectiveError } from "./errors.ts";
@@ -35,6 +36,8 @@ export interface GradientBucketOptions {
 
 export class GradientBuckets {
   private readonly buckets: [number, number][];
+  /** per bucket: one view over its gradients when they are contiguous, else null (copied through a flat buffer) */
+  private readonly spans: (Float32Array | null)[];
   private ready: boolean[];
   private launched = 0;
   private readonly inFlight: Promise<void>[] = [];
@@ -49,6 +52,7 @@ export class GradientBuckets {
       grads.map((g) => g.length),
       options.bucketBytes ?? 4 << 20,
     );
+    this.spans = this.buckets.map(([a, b]) => contiguousSpan(grads, a, b));
     this.ready = new Array<boolean>(grads.length).fill(false);
   }
 
@@ -66,11 +70,18 @@ export class GradientBuckets {
     while (this.launched < this.buckets.length) {
       const [a, b] = this.buckets[this.launched]!;
       if (!this.ready.slice(a, b).every(Boolean)) break;
-      const reduced = this.reduceBucket(a, b);
+      const span = this.spans[this.launched]!;
+      const reduced = span ? this.reduceSpan(span) : this.reduceBucket(a, b);
       reduced.catch(() => {}); // awaited in finish(); a failure must not surface as unhandled meanwhile
       this.inFlight.push(reduced);
       this.launched++;
     }
+  }
+
+  private async reduceSpan(span: Float32Array): Promise<void> {
+    await this.group.allReduce(span);
+    const scale = this.options.scale ?? 1;
+    if (scale !== 1) for (let i = 0; i < span.length; i++) span[i]! *= scale;
   }
 
   private async reduceBucket(a: number, b: number): Promise<void> {
@@ -107,4 +118,25 @@ export class GradientBuckets {
       this.inFlight.length = 0;
     }
   }
+}
+
+/** Bytes of alignment padding allowed between two gradients of one span (a parameter store aligns to 64 bytes). */
+const MAX_GAP_BYTES = 64;
+
+/**
+ * One view over grads[a..b) when they tile a range of one buffer (in any order), with at most alignment padding
+ * between them and no other of `grads` inside it; else null. The padding is reduced with them (it stays zero).
+ */
+export function contiguousSpan(grads: readonly Float32Array[], a: number, b: number): Float32Array | null {
+  const buffer = grads[a]!.buffer;
+  const parts = grads.slice(a, b).map((g) => [g.byteOffset, g.byteOffset + g.byteLength] as const);
+  if (grads.slice(a, b).some((g) => g.buffer !== buffer)) return null;
+  parts.sort((x, y) => x[0] - y[0]);
+  for (let i = 1; i < parts.length; i++) {
+    const gap = parts[i]![0] - parts[i - 1]![1];
+    if (gap < 0 || gap >= MAX_GAP_BYTES) return null;
+  }
+  const lo = parts[0]![0], hi = parts.at(-1)![1];
+  const foreign = grads.some((g, i) => (i < a || i >= b) && g.buffer === buffer && g.byteOffset < hi && g.byteOffset + g.byteLength > lo);
+  return foreign ? null : new Float32Array(buffer, lo, (hi - lo) / 4);
 }

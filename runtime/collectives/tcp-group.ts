@@ -91,8 +91,12 @@ export class TcpGroup implements Collectives {
     return data;
   }
 
-  /** Phase 1 of all-reduce and all of reduce-scatter: returns this member's reduced chunk. */
-  private async scatterReduce(data: Float32Array, op: ReduceOp, tag: (p: string) => string, what: string): Promise<Float32Array> {
+  /**
+   * Phase 1 of all-reduce and all of reduce-scatter: returns this member's reduced chunk. With `inPlace` (all-reduce)
+   * the chunk may be the very view of `data` it returns; the sum starts from a received buffer when it can, so
+   * nothing is copied either way.
+   */
+  private async scatterReduce(data: Float32Array, op: ReduceOp, tag: (p: string) => string, what: string, inPlace = false): Promise<Float32Array> {
     const n = this.size;
     const sends: Promise<void>[] = [];
     for (let j = 0; j < n; j++) {
@@ -107,8 +111,12 @@ export class TcpGroup implements Collectives {
         i === this.rank ? mine : this.mesh.recv(r, tag("rs")).then((d) => this.expectLength(d, b - a, r, what)),
       ),
     );
-    const acc = Float32Array.from(parts[0]!);
-    for (let i = 1; i < n; i++) combineInto(acc, parts[i]!, op);
+    // group order ((x0 ∘ x1) ∘ x2) …: accumulate into x0 — a received buffer (ours to change), or our own chunk
+    const acc = parts[0] !== mine || inPlace ? parts[0]! : Float32Array.from(mine);
+    for (let i = 1; i < n; i++) {
+      combineInto(acc, parts[i]!, op);
+      if (parts[i] !== mine) this.mesh.recycle(parts[i]!);
+    }
     await Promise.all(sends);
     return acc;
   }
@@ -119,16 +127,22 @@ export class TcpGroup implements Collectives {
     if (data.byteLength <= SMALL_ALL_REDUCE_BYTES) return this.run("allReduce", (tag) => this.exchangeReduce(data, op, tag));
     return this.run("allReduce", async (tag) => {
       const n = this.size;
-      const acc = await this.scatterReduce(data, op, tag, "allReduce");
+      const acc = await this.scatterReduce(data, op, tag, "allReduce", true);
       const sends = this.ranks.map((r, i) => (i === this.rank ? Promise.resolve() : handled(this.mesh.send(r, tag("ag"), acc))));
       await Promise.all(
         this.ranks.map(async (r, i) => {
           const [a, b] = chunkBounds(data.length, n, i);
-          const chunk = i === this.rank ? acc : await this.expectLength(await this.mesh.recv(r, tag("ag")), b - a, r, "allReduce");
+          if (i === this.rank) {
+            if (acc.buffer !== data.buffer) data.set(acc, a); // else reduced in place
+            return;
+          }
+          const chunk = await this.expectLength(await this.mesh.recv(r, tag("ag")), b - a, r, "allReduce");
           data.set(chunk, a);
+          this.mesh.recycle(chunk);
         }),
       );
       await Promise.all(sends);
+      if (acc.buffer !== data.buffer) this.mesh.recycle(acc); // a received buffer, sent on and copied out
     });
   }
 
@@ -144,6 +158,7 @@ export class TcpGroup implements Collectives {
     for (let i = 1; i < parts.length; i++) combineInto(acc, parts[i]!, op);
     await Promise.all(sends); // our buffer must have left for every peer before it is overwritten
     data.set(acc);
+    for (const p of parts) if (p !== data) this.mesh.recycle(p);
   }
 
   reduceScatter(data: Float32Array, op: ReduceOp = "sum"): Promise<Float32Array> {
@@ -160,9 +175,10 @@ export class TcpGroup implements Collectives {
       await Promise.all(sends);
       const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
       let offset = 0;
-      for (const p of parts) {
+      for (const [i, p] of parts.entries()) {
         out.set(p, offset);
         offset += p.length;
+        if (i !== this.rank) this.mesh.recycle(p);
       }
       return out;
     });
@@ -175,7 +191,9 @@ export class TcpGroup implements Collectives {
       if (this.rank === root) {
         await Promise.all(this.ranks.map((r, i) => (i === root ? undefined : this.mesh.send(r, tag("bc"), data))));
       } else {
-        data.set(await this.expectLength(await this.mesh.recv(rootRank, tag("bc")), data.length, rootRank, "broadcast"));
+        const received = await this.expectLength(await this.mesh.recv(rootRank, tag("bc")), data.length, rootRank, "broadcast");
+        data.set(received);
+        this.mesh.recycle(received);
       }
     });
   }

@@ -3,6 +3,7 @@
 // The higher rank dials the lower one and introduces itself with a hello frame naming the session.
 import net from "node:net";
 import { CollectiveAbortedError, CollectiveError, PeerLostError, RendezvousError } from "./errors.ts";
+import { FramePool } from "./frame-pool.ts";
 import { encodeHeader, FrameReader, payloadOf, type Frame } from "./framing.ts";
 import type { PeerAddress, Rendezvous } from "./types.ts";
 
@@ -64,6 +65,8 @@ export class TcpMesh {
     readonly rank: number,
     readonly worldSize: number,
     private readonly server: net.Server | undefined,
+    /** received payload buffers, reused (recycle) */
+    private readonly pool = new FramePool(),
   ) {}
 
   /** Listens, publishes the address, connects to every peer; resolves when the full mesh is up. */
@@ -76,12 +79,14 @@ export class TcpMesh {
     const timeoutMs = opts.connectTimeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
 
+    const pool = new FramePool();
+    const newReader = () => new FrameReader(undefined, (bytes) => pool.take(bytes));
     // Frames that follow the hello before the mesh is complete are kept and delivered on attach.
     const accepted = new Map<number, { socket: net.Socket; reader: FrameReader; early: Frame[]; onData: (c: Buffer) => void }>();
     let onAccepted: () => void = () => {};
     const server = net.createServer((socket) => {
       socket.setNoDelay(true);
-      const reader = new FrameReader();
+      const reader = newReader();
       let peer = -1;
       const early: Frame[] = [];
       const onData = (chunk: Buffer) => {
@@ -109,7 +114,7 @@ export class TcpMesh {
       server.once("error", reject);
       server.listen(0, host, () => resolve());
     });
-    const mesh = new TcpMesh(rank, worldSize, server);
+    const mesh = new TcpMesh(rank, worldSize, server, pool);
     try {
       const { port } = server.address() as net.AddressInfo;
       await opts.rendezvous.publish(rank, { host, port });
@@ -127,7 +132,7 @@ export class TcpMesh {
       const dialed = dials.map((d) => (d as PromiseFulfilledResult<readonly [number, net.Socket]>).value);
       for (const [peer, socket] of dialed) {
         socket.write(encodeHeader(`${HELLO}|${session}|${rank}`, 0));
-        mesh.attach(peer, socket, new FrameReader(), []);
+        mesh.attach(peer, socket, newReader(), []);
       }
       const expected = worldSize - 1 - rank;
       if (accepted.size < expected) {
@@ -217,6 +222,11 @@ export class TcpMesh {
       socket.write(payloadOf(data), (err) => (err ? reject(link.ended ?? new PeerLostError(peer, `send to rank ${peer} failed`, { cause: err })) : resolve()));
       socket.uncork();
     });
+  }
+
+  /** Hands back a buffer recv returned once nothing uses it any more: the next frame of its size reuses it. */
+  recycle(data: Float32Array): void {
+    this.pool.give(data);
   }
 
   recv(peer: number, tag: string): Promise<Float32Array> {

@@ -5,7 +5,7 @@ import { createPipelineExecutor, createStageModel } from "../../../actors/parall
 import { rankLayout } from "../../../actors/parallel/ranks.ts";
 import { setBlasThreads } from "../../../native/mod.ts";
 import { createCpuCollectives, groupsForRank, KvRendezvous } from "../../../runtime/collectives/mod.ts";
-import { CLIP, cpuSeconds, LAYOUT, LR, MICROBATCHES, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
+import { CLIP, cpuSeconds, mainThreadMeter, LAYOUT, LR, MICROBATCHES, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
 
 interface RankArgs {
   natsUrl: string;
@@ -37,12 +37,12 @@ function replicaBatch(step: number): { inputs: Int32Array[]; targets: Int32Array
 
 const first = await executor.step(replicaBatch(0), LR, CLIP); // warm-up
 await world.barrier();
-const t = performance.now(), c = cpuSeconds();
+const t = performance.now(), c = cpuSeconds(), meter = mainThreadMeter();
 for (let s = 1; s <= steps; s++) await executor.step(replicaBatch(s), LR, CLIP);
-const wallSeconds = (performance.now() - t) / 1000, cpu = cpuSeconds() - c;
+const wallSeconds = (performance.now() - t) / 1000, cpu = cpuSeconds() - c, js = meter();
 await world.barrier();
 await world.close();
 const report: ProcessReport = { done: true, rank: a.rank, firstLoss: first.loss, wallSeconds, cpuSeconds: cpu, maxRssBytes: process.resourceUsage().maxRSS * 1024, baselineRssBytes, builtRssBytes,
-  params: executor.parameters().reduce((n, p) => n + p.data.length, 0) };
+  params: executor.parameters().reduce((n, p) => n + p.data.length, 0), ...js };
 process.stdout.write(JSON.stringify(report) + "\n");
 process.exit(0);

@@ -2,9 +2,12 @@
 import { spawn } from "node:child_process";
 import type { ProcessReport } from "./shapes.ts";
 
-/** Runs `node --import tsx <script> <arg>` once per entry of `args`, all at once; resolves with the reports in order. */
-export async function runProcesses(script: string, args: string[], timeoutMs: number): Promise<ProcessReport[]> {
-  const children = args.map((arg) => spawn(process.execPath, ["--import", "tsx", script, arg], { stdio: ["ignore", "pipe", "pipe"] }));
+/**
+ * Runs `node [nodeFlags] --import tsx <script> <arg>` once per entry of `args`, all at once; resolves with the
+ * reports in order.
+ */
+export async function runProcesses(script: string, args: string[], timeoutMs: number, nodeFlags: string[] = []): Promise<ProcessReport[]> {
+  const children = args.map((arg) => spawn(process.execPath, [...nodeFlags, "--import", "tsx", script, arg], { stdio: ["ignore", "pipe", "pipe"] }));
   const killAll = () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill("SIGKILL"));
   const timer = setTimeout(killAll, timeoutMs);
   try {

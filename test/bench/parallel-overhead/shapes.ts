@@ -1,4 +1,6 @@
 // Shapes, batch and token data shared by the parallel-overhead benchmark's single-rank and rank processes.
+import { readFileSync } from "node:fs";
+import { PerformanceObserver } from "node:perf_hooks";
 import type { GptConfig } from "../../../actors/model/types.ts";
 
 export interface OverheadShape {
@@ -51,6 +53,34 @@ export interface ProcessReport {
   builtRssBytes: number;
   /** parameter elements this process holds */
   params: number;
+  /** of the timed steps: CPU time of the main (JS) thread (the rest: kernel, GC and I/O threads), and the GC pauses (wall) */
+  mainThreadCpuSeconds: number;
+  gcSeconds: number;
+}
+
+/** user + system CPU seconds of this process's main thread so far (Linux /proc; 0 elsewhere). */
+function mainThreadCpuSeconds(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** Measures, from now on, the main thread's CPU time and the garbage collector's pauses. */
+export function mainThreadMeter(): () => { mainThreadCpuSeconds: number; gcSeconds: number } {
+  const start = mainThreadCpuSeconds();
+  let gcMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return () => {
+    observer.disconnect();
+    return { mainThreadCpuSeconds: mainThreadCpuSeconds() - start, gcSeconds: gcMs / 1000 };
+  };
 }
 
 export function cpuSeconds(): number {

@@ -4,7 +4,7 @@ import { createGpt } from "../../../actors/model/mod.ts";
 import { createAdamW } from "../../../actors/optim/mod.ts";
 import { clipScaleFor } from "../../../actors/train/step.ts";
 import { setBlasThreads } from "../../../native/mod.ts";
-import { CLIP, cpuSeconds, GLOBAL_MICROBATCHES, LR, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
+import { CLIP, cpuSeconds, GLOBAL_MICROBATCHES, mainThreadMeter, LR, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
 
 setBlasThreads(1);
 const { config, steps } = shapeNamed(process.argv[2] ?? "");
@@ -12,9 +12,9 @@ const baselineRssBytes = process.memoryUsage().rss;
 const model = await createGpt(config, { seed: SEED });
 const opt = createAdamW(model);
 const builtRssBytes = process.memoryUsage().rss;
-let firstLoss = 0, wall = 0, cpu = 0;
+let firstLoss = 0, wall = 0, cpu = 0, js = { mainThreadCpuSeconds: 0, gcSeconds: 0 };
 for (let s = 0; s <= steps; s++) {
-  const t = performance.now(), c = cpuSeconds();
+  const t = performance.now(), c = cpuSeconds(), meter = mainThreadMeter();
   await model.zeroGrad();
   let sum = 0;
   for (let i = 0; i < GLOBAL_MICROBATCHES; i++) {
@@ -26,7 +26,9 @@ for (let s = 0; s <= steps; s++) {
   else {
     wall += (performance.now() - t) / 1000;
     cpu += cpuSeconds() - c;
+    const m = meter();
+    js = { mainThreadCpuSeconds: js.mainThreadCpuSeconds + m.mainThreadCpuSeconds, gcSeconds: js.gcSeconds + m.gcSeconds };
   }
 }
-const report: ProcessReport = { done: true, rank: -1, firstLoss, wallSeconds: wall, cpuSeconds: cpu, maxRssBytes: process.resourceUsage().maxRSS * 1024, baselineRssBytes, builtRssBytes, params: model.parameterCount() };
+const report: ProcessReport = { done: true, rank: -1, firstLoss, wallSeconds: wall, cpuSeconds: cpu, maxRssBytes: process.resourceUsage().maxRSS * 1024, baselineRssBytes, builtRssBytes, params: model.parameterCount(), ...js };
 process.stdout.write(JSON.stringify(report) + "\n");
