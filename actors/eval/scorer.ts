@@ -37,16 +37,21 @@ function isTargetScorer(model: ScoringModel): model is TargetScorer {
   return "tokenScores" in model;
 }
 
+/**
+ * Batches a parallel model scores at once: its pipeline stages then work on different batches at the same
+ * time (each worker takes requests in arrival order). A single-process model takes one call at a time.
+ */
+const BATCHES_IN_FLIGHT = 4;
+
 /** Sum of the continuation's log-probabilities of every row, and (with a TargetScorer) its greedy flag. */
 async function loglikelihoods(model: ScoringModel, rows: Row[], batch: number): Promise<{ sums: number[]; greedy?: boolean[] }> {
   const seqLen = model.config.seqLen;
   const width = Math.min(batch, rows.length);
   const out: number[] = [];
   const greedy: boolean[] = [];
-  for (let start = 0; start < rows.length; start += width) {
+  const scoreGroup = async (group: Row[]) => {
     const inputs = new Int32Array(width * seqLen);
     const targets = new Int32Array(width * seqLen);
-    const group = rows.slice(start, start + width);
     group.forEach((row, r) => {
       const n = row.tokens.length - 1;
       for (let i = 0; i < n; i++) {
@@ -57,7 +62,7 @@ async function loglikelihoods(model: ScoringModel, rows: Row[], batch: number): 
     const scores: { logProbs: Float32Array; isArgmax?: Uint8Array } = isTargetScorer(model)
       ? await model.tokenScores(inputs, targets, width)
       : { logProbs: await model.tokenLogProbs(inputs, targets, width) };
-    group.forEach((row, r) => {
+    return group.map((row, r) => {
       const n = row.tokens.length - 1;
       let sum = 0;
       let all = true;
@@ -65,9 +70,19 @@ async function loglikelihoods(model: ScoringModel, rows: Row[], batch: number): 
         sum += scores.logProbs[r * seqLen + i];
         if (scores.isArgmax && !scores.isArgmax[r * seqLen + i]) all = false;
       }
-      out.push(sum);
-      greedy.push(all);
+      return { sum, all };
     });
+  };
+  const groups: Row[][] = [];
+  for (let start = 0; start < rows.length; start += width) groups.push(rows.slice(start, start + width));
+  const inFlight = isTargetScorer(model) ? BATCHES_IN_FLIGHT : 1;
+  for (let g = 0; g < groups.length; g += inFlight) {
+    for (const scored of await Promise.all(groups.slice(g, g + inFlight).map(scoreGroup))) {
+      for (const { sum, all } of scored) {
+        out.push(sum);
+        greedy.push(all);
+      }
+    }
   }
   return isTargetScorer(model) ? { sums: out, greedy } : { sums: out };
 }

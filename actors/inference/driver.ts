@@ -1,8 +1,8 @@
-// The driver of a parallel inference job, in the CLI process: starts one worker per (stage, TP rank) as
-// supervised actors through a host agent (the embedded cluster's, or a running cluster's with a NATS URL),
+// The driver of a parallel inference job, in the CLI process: starts one worker per (replica, stage, TP rank)
+// as supervised actors through a host agent (the embedded cluster's, or a running cluster's with a NATS URL),
 // waits until each has loaded its slice of the checkpoint, then sends them work over NATS — token ids in,
-// log-probabilities or token ids out. It is a TargetScorer for evaluation; a generation is one request whose
-// tokens stream back as the workers choose them.
+// log-probabilities or token ids out. It is a TargetScorer for evaluation (batches spread over the replicas);
+// a generation is one request to replica 0 whose tokens stream back as the workers choose them.
 //
 //   const job = await startInferenceJob({ checkpoint, config, pp: 2, tp: 2 });
 //   const results = await scoreRequests(job, requests);                       // actors/eval
@@ -18,7 +18,7 @@ import { pino } from "pino";
 import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
 import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
 import { call } from "../../runtime/rpc.ts";
-import { Supervisor } from "../../runtime/supervisor.ts";
+import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates } from "../../runtime/types.ts";
 import { connectOrEmbed, type ClusterConnection } from "../coordinator/embedded-cluster.ts";
@@ -40,6 +40,8 @@ export interface InferenceJobOptions {
   /** Checkpoint step folder (any saved layout); must be readable by every host. */
   checkpoint: string;
   config: GptConfig;
+  /** Replicas, each pp × tp workers holding the whole model (default 1): scoring batches are spread over them. */
+  dp?: number;
   pp: number;
   tp: number;
   /** A running cluster (with a host agent); absent = a private nats-server and host agent. */
@@ -71,8 +73,10 @@ export class InferenceJob implements TargetScorer {
   private readonly crashes = new Map<string, string>();
   private exitSub: Subscription | undefined;
   private readonly supervisor: Supervisor;
-  private readonly answering: WorkerRef;
+  /** each replica's workers, and its answering worker (last stage, TP rank 0) */
+  private readonly replicas: { workers: WorkerRef[]; answering: WorkerRef }[];
   private generations = 0;
+  private scored = 0;
 
   private constructor(
     readonly config: GptConfig,
@@ -95,7 +99,10 @@ export class InferenceJob implements TargetScorer {
         children: workers.map((w) => ({ id: w.id, coords: w.coords, argv: ["node", "--import", "tsx", workerMain, "--job", jobFile] })),
       },
     );
-    this.answering = workers.find((w) => w.coords.p === o.pp - 1 && w.coords.t === 0)!;
+    this.replicas = Array.from({ length: o.dp ?? 1 }, (_, d) => {
+      const members = workers.filter((w) => w.coords.d === d);
+      return { workers: members, answering: members.find((w) => w.coords.p === o.pp - 1 && w.coords.t === 0)! };
+    });
     this.failed = new Promise<never>((_, reject) => (this.failJob = reject));
     this.failed.catch(() => undefined);
   }
@@ -107,11 +114,12 @@ export class InferenceJob implements TargetScorer {
     const dir = o.dir ?? removeDir!;
     mkdirSync(dir, { recursive: true });
     const jobId = `infer-${randomBytes(4).toString("hex")}`;
-    const layout = rankLayout({ dp: 1, pp: o.pp, tp: o.tp });
-    const workers = layout.coords.map((c, rank) => ({ id: `${jobId}-w${rank}`, coords: { d: 0, p: c.pp, t: c.tp, rank } }));
+    const dp = o.dp ?? 1;
+    const layout = rankLayout({ dp, pp: o.pp, tp: o.tp });
+    const workers = layout.coords.map((c, rank) => ({ id: `${jobId}-w${rank}`, coords: { d: c.dp, p: c.pp, t: c.tp, rank } }));
     const jobFile = path.join(dir, "inference-job.json");
     const spec: InferenceJobSpec = {
-      jobId, session: `${jobId}-${randomBytes(4).toString("hex")}`, checkpoint: path.resolve(o.checkpoint), model: o.config, pp: o.pp, tp: o.tp,
+      jobId, session: `${jobId}-${randomBytes(4).toString("hex")}`, checkpoint: path.resolve(o.checkpoint), model: o.config, dp, pp: o.pp, tp: o.tp,
       threads: o.threads ?? 1, rendezvousTimeoutMs: 60_000,
     };
     writeFileSync(jobFile, JSON.stringify(spec, null, 2) + "\n");
@@ -173,14 +181,15 @@ export class InferenceJob implements TargetScorer {
     }
   }
 
-  /** Sends one request to every worker; returns the answering worker's reply. */
-  private async ask<T>(verb: InferVerb, payload: object): Promise<T> {
+  /** Sends one request to every worker of a replica; returns its answering worker's reply. */
+  private async ask<T>(verb: InferVerb, payload: object, replica = 0): Promise<T> {
     if (this.failure) throw this.failure;
     const timeout = this.o.requestTimeoutMs ?? 300_000;
     const one = (w: WorkerRef) => call(this.cluster.nc, inferSubject(this.cluster.ns, w.id, verb), { epoch: EPOCH, ...payload }, timeout);
     try {
-      const replies = await Promise.race([Promise.all(this.workers.map(one)), this.failed]);
-      return replies[this.workers.indexOf(this.answering)] as T;
+      const { workers, answering } = this.replicas[replica]!;
+      const replies = await Promise.race([Promise.all(workers.map(one)), this.failed]);
+      return replies[workers.indexOf(answering)] as T;
     } catch (err) {
       // a request that fails because a worker died: report the death (known moments later), not the symptom
       await Promise.race([this.failed.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
@@ -192,7 +201,12 @@ export class InferenceJob implements TargetScorer {
     const n = batch * this.config.seqLen;
     if (!Number.isInteger(batch) || batch < 1) throw new InferenceError(`tokenScores: 'batch' must be a positive integer, got ${batch}`);
     if (inputs.length !== n || targets.length !== n) throw new InferenceError(`tokenScores: 'inputs' and 'targets' need batch·seqLen = ${n} tokens each`);
-    const r = await this.ask<ScoreReply>("score", { batch, inputs: Array.from(inputs), targets: Array.from(targets) });
+    for (const [name, a] of [["inputs", inputs], ["targets", targets]] as const) {
+      const i = a.findIndex((t) => t < 0 || t >= this.config.vocabSize);
+      if (i >= 0) throw new InferenceError(`tokenScores: '${name}'[${i}] = ${a[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
+    }
+    const id = this.scored++;
+    const r = await this.ask<ScoreReply>("score", { id, batch, inputs: Array.from(inputs), targets: Array.from(targets) }, id % this.replicas.length);
     return { logProbs: Float32Array.from(r.logProbs), isArgmax: Uint8Array.from(r.isArgmax) };
   }
 
@@ -228,14 +242,20 @@ export class InferenceJob implements TargetScorer {
         recompute: options.useCache === false,
         streamSubject,
       });
-      await this.cluster.nc.flush(); // the last streamed tokens were published before the reply
-      sub.unsubscribe();
-      await streaming;
+      await streaming; // the worker published every token before its reply, on one connection: all are here
       for (const token of reply.tokens.slice(delivered)) await options.onToken?.(token);
       return { tokens: reply.tokens, stoppedBy: reply.stoppedBy };
     } finally {
       sub.unsubscribe();
     }
+  }
+
+  /** Each worker's actor record as the supervisor sees it: state and process id. */
+  workerRecords(): { id: string; state: string; pid: number | null }[] {
+    return this.workers.map((w) => {
+      const snap = this.supervisor.snapshot(w.id);
+      return { id: w.id, state: recordState(snap.value), pid: snap.context.pid ?? null };
+    });
   }
 
   /** Drains and stops every worker, then what the connection started (agent, server). */

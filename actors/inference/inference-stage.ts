@@ -38,12 +38,13 @@ export interface InferenceStageOptions {
 
 /** What one scoring request holds: `batch` rows of seqLen input tokens and their next-token targets. */
 export interface ScoreBatch {
+  /** names the activations passed between stages (tag), unique per batch in flight */
+  id?: number;
   batch: number;
   inputs: Int32Array;
   targets: Int32Array;
 }
 
-const SCORE_TAG = "score";
 
 export class InferenceStage {
   readonly config: GptConfig;
@@ -151,30 +152,54 @@ export class InferenceStage {
    * Returns the scores on the last stage, null elsewhere. Every rank of the job must call it with the same batch.
    */
   async score(b: ScoreBatch): Promise<TokenScores | null> {
+    const rows = b.batch * this.config.seqLen;
+    if (b.targets.length !== rows) throw new InferenceError(`score: 'targets' has ${b.targets.length} tokens, expected batch·seqLen = ${rows}`);
+    this.checkVocabulary("targets", b.targets);
+    const run = await this.forwardSequences(b.inputs, b.batch, `score:${b.id ?? 0}`);
+    if (!run) return null;
+    const { x, shape, scratch } = run;
+    await this.finalNorm(x, rows, scratch.lnf, scratch.meanf, scratch.rstdf);
+    return scoreTargets(this.vocabShard(), scratch.lnf, b.targets, rows, shape.headChunkRows);
+  }
+
+  /**
+   * The stage's part of a forward of `batch` whole windows (seqLen tokens each; read on the first stage), the
+   * activations passed between stages under `tag`. `afterLayer(l, qkv)` sees each local layer's qkv [rows, 3·aw]
+   * (this rank's heads) before the next layer overwrites it. Returns the final residual stream on the last stage,
+   * null elsewhere (after sending it on).
+   */
+  async forwardSequences(inputs: Int32Array, batch: number, tag: string, afterLayer?: (layer: number, qkv: Float32Array) => void) {
     const { seqLen, dModel: d } = this.config;
-    const rows = b.batch * seqLen;
-    for (const [name, a] of [["inputs", b.inputs], ["targets", b.targets]] as const) {
-      if (a.length !== rows) throw new InferenceError(`score: '${name}' has ${a.length} tokens, expected batch·seqLen = ${rows}`);
-    }
-    const { shape, acts, scratch, out } = this.buffersFor(b.batch);
-    const x = acts.layers[0]!.input;
-    if (this.isFirst) await this.embed(b.inputs, b.batch, seqLen, 0, x);
+    const rows = batch * seqLen;
+    if (inputs.length !== rows) throw new InferenceError(`forward: 'inputs' has ${inputs.length} tokens, expected batch·seqLen = ${rows}`);
+    this.checkVocabulary("inputs", inputs);
+    const { shape, acts, scratch, out } = this.buffersFor(batch);
+    const layer = acts.layers[0]!;
+    const x = layer.input;
+    if (this.isFirst) await this.embed(inputs, batch, seqLen, 0, x);
     else {
-      const received = await this.groups.pp.recv(this.stage - 1, SCORE_TAG);
-      if (received.length !== rows * d) throw new InferenceError(`score: stage ${this.stage} received ${received.length} floats, expected ${rows * d}`);
+      const received = await this.groups.pp.recv(this.stage - 1, tag);
+      if (received.length !== rows * d) throw new InferenceError(`forward: stage ${this.stage} received ${received.length} floats, expected ${rows * d}`);
       x.set(received);
     }
     const ctx = this.tpContext(shape);
     for (let l = 0; l < this.layerCount; l++) {
-      await tpBlockForward(ctx, this.blocks[l]!, acts.layers[0]!, scratch, out);
+      await tpBlockForward(ctx, this.blocks[l]!, layer, scratch, out);
+      afterLayer?.(l, layer.qkv);
       x.set(out);
     }
     if (!this.isLast) {
-      await this.groups.pp.send(x, this.stage + 1, SCORE_TAG);
+      await this.groups.pp.send(x, this.stage + 1, tag);
       return null;
     }
-    await this.finalNorm(x, rows, scratch.lnf, scratch.meanf, scratch.rstdf);
-    return scoreTargets(this.vocabShard(), scratch.lnf, b.targets, rows, shape.headChunkRows);
+    return { x, shape, scratch };
+  }
+
+  /** Every rank checks the same tokens, so a bad request fails everywhere before any collective starts. */
+  private checkVocabulary(name: string, tokens: Int32Array): void {
+    const v = this.config.vocabSize;
+    const i = tokens.findIndex((t) => t < 0 || t >= v);
+    if (i >= 0) throw new InferenceError(`'${name}'[${i}] = ${tokens[i]} is outside the vocabulary [0, ${v})`);
   }
 
   /** One layer's activations and the shared scratch for a batch size (the layers run one after another). */

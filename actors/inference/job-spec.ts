@@ -13,6 +13,7 @@ export const inferenceJobSchema = z.object({
   /** Checkpoint step folder (any saved layout). */
   checkpoint: z.string().min(1),
   model: z.object({ vocabSize: z.number().int().min(1), seqLen: z.number().int().min(1), layers: z.number().int().min(1), dModel: z.number().int().min(1), heads: z.number().int().min(1) }),
+  dp: z.number().int().min(1).default(1),
   pp: z.number().int().min(1),
   tp: z.number().int().min(1),
   /** BLAS threads per worker. */

@@ -8,6 +8,8 @@ import { startInferenceJob } from "./driver.ts";
 import { checkInferenceLayout } from "./layout.ts";
 
 export interface ParallelPlacement {
+  /** replicas for scoring (default 1); generation uses one */
+  dp?: number;
   pp: number;
   tp: number;
   /** BLAS threads per worker */
@@ -25,7 +27,7 @@ export interface OpenedModel {
   /** checkpoint step folder and step */
   dir: string;
   step: number;
-  /** "one process" or "pp 2 × tp 2 workers" */
+  /** "one process" or "dp 1 × pp 2 × tp 2 workers (…)" */
   where: string;
   scoring: ScoringModel;
   /** Continues a prompt, streaming tokens to options.onToken (actors/generate generate()). */
@@ -33,7 +35,7 @@ export interface OpenedModel {
   close(): Promise<void>;
 }
 
-/** Opens `checkpoint` (step folder, root or run directory) on one process, or on pp × tp workers when `parallel`. */
+/** Opens `checkpoint` (step folder, root or run directory) on one process, or on dp × pp × tp workers when `parallel`. */
 export async function openInferenceModel(checkpoint: string, options: { tokenizerFile?: string; parallel?: ParallelPlacement } = {}): Promise<OpenedModel> {
   const p = options.parallel;
   if (!p) {
@@ -47,11 +49,19 @@ export async function openInferenceModel(checkpoint: string, options: { tokenize
   const header = loadCheckpointHeader(checkpoint, { tokenizerFile: options.tokenizerFile });
   checkInferenceLayout(header.config, p); // before any process starts
   const job = await startInferenceJob({ checkpoint: header.dir, config: header.config, ...p });
+  // the private nats-server runs in its own process group (Ctrl-C does not reach it): stop it, and the workers
+  const onSignal = (signal: NodeJS.Signals) => void job.close().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   return {
     config: header.config, tokenizer: header.tokenizer, endOfText: header.endOfText, dir: header.dir, step: header.manifest.step,
-    where: `pp ${p.pp} × tp ${p.tp} workers (${job.jobId}${p.natsUrl ? ` on ${p.natsUrl}` : ", private local cluster"})`,
+    where: `dp ${p.dp ?? 1} × pp ${p.pp} × tp ${p.tp} workers (${job.jobId}${p.natsUrl ? ` on ${p.natsUrl}` : ", private local cluster"})`,
     scoring: job,
     generate: (prompt, o) => job.generate(prompt, o),
-    close: () => job.close(),
+    close: async () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await job.close();
+    },
   };
 }

@@ -1,7 +1,8 @@
-// Requests from the inference driver (the CLI process) to every worker of an inference job, as zod schemas.
+// Requests from the inference driver (the CLI process) to the workers of an inference job, as zod schemas.
 // Only token ids and sampling settings go in, only scalars and token ids come out: activations, partial sums
-// and the sampled token travel between the workers over the collectives. Every worker gets every request, in the same order,
-// and runs its part; the answering rank (last stage, TP rank 0) replies with the result, the others with null.
+// and the sampled token travel between the workers over the collectives. Every worker of a replica gets each
+// of its requests, in the same order, and runs its part; the answering rank (last stage, TP rank 0) replies
+// with the result, the others with null.
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
 
@@ -11,6 +12,8 @@ const token = z.number().int().min(0);
 /** Log-probabilities of `targets` after `inputs`: `batch` rows of seqLen tokens each. */
 export const scoreRequestSchema = z.object({
   epoch,
+  /** Names the request's activations between stages, so stages pair them up whatever order they run in. */
+  id: z.number().int().min(0),
   batch: z.number().int().min(1),
   inputs: z.array(token),
   targets: z.array(token),

@@ -1,7 +1,9 @@
 // Incremental decoding of one sequence on one (stage, TP rank), with a KV cache split like the model: this
 // stage's layers only, and of each layer only this TP rank's heads ([seqLen, heads/tp · headDim] per layer).
 // A step feeds one token through the pipeline (embedding on the first stage, activations over the PP group);
-// the last stage returns the whole next-token logits when asked (gathered over TP, one row).
+// the last stage returns the whole next-token logits when asked (gathered over TP, one row). A prefill fills
+// an empty cache with many tokens in one forward of the whole window (the keys and values of every layer
+// kept), instead of one pipeline pass per token.
 //   per layer: ln1 → qkv (my heads) → attention over my cached heads → proj (partial; rank 0 adds bias and
 //   residual) → all-reduce → ln2 → fc (my columns) → gelu → fc2 (partial) → all-reduce
 import { KernelProgram } from "../../native/ops.ts";
@@ -10,6 +12,7 @@ import type { InferenceStage } from "./inference-stage.ts";
 import { gatherLogits } from "./vocab-head.ts";
 
 const DECODE_TAG = "decode";
+const PREFILL_TAG = "prefill";
 
 export class StageDecoder {
   private pos = 0;
@@ -49,6 +52,40 @@ export class StageDecoder {
 
   reset(): void {
     this.pos = 0;
+  }
+
+  /**
+   * Appends `tokens` (the cache emptied first when `restart`) and returns the logits after the last of them on
+   * the last stage (null elsewhere). A restart with several tokens is one prefill pass.
+   */
+  async feed(tokens: readonly number[], restart: boolean): Promise<Float32Array | null> {
+    if (tokens.length === 0) throw new InferenceError("decode: no tokens to feed");
+    if (restart) this.reset();
+    if (restart && tokens.length > 1) return this.prefill(tokens);
+    let logits: Float32Array | null = null;
+    for (const [i, token] of tokens.entries()) logits = await this.step(token, i === tokens.length - 1);
+    return logits;
+  }
+
+  /** Fills the empty cache with `tokens` in one forward; the last stage returns the logits after the last one. */
+  async prefill(tokens: readonly number[]): Promise<Float32Array | null> {
+    const s = this.s;
+    const { seqLen, dModel: d } = s.config;
+    const n = tokens.length, aw = s.attnWidth;
+    if (this.pos !== 0) throw new InferenceError(`prefill: the cache already holds ${this.pos} tokens; reset it first`);
+    if (n < 1 || n > seqLen) throw new InferenceError(`prefill: ${n} tokens do not fit the window of ${seqLen}`);
+    const inputs = new Int32Array(seqLen); // padded on the right: causal attention keeps padding out of the first n
+    inputs.set(tokens);
+    const run = await s.forwardSequences(inputs, 1, PREFILL_TAG, (l, qkv) => {
+      for (let p = 0; p < n; p++) {
+        this.kCache[l]!.set(qkv.subarray(p * 3 * aw + aw, p * 3 * aw + 2 * aw), p * aw);
+        this.vCache[l]!.set(qkv.subarray(p * 3 * aw + 2 * aw, p * 3 * aw + 3 * aw), p * aw);
+      }
+    });
+    this.pos = n;
+    if (!run) return null;
+    await s.finalNorm(run.x.subarray((n - 1) * d, n * d), 1, this.ln, this.mean, this.rstd);
+    return gatherLogits(s.vocabShard(), this.ln, 1);
   }
 
   /**

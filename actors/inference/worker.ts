@@ -1,6 +1,6 @@
-// An inference worker: one (stage, TP rank) of an inference job, as a supervised actor process started by a
-// host agent. It boots (NATS, heartbeats), joins (collectives rendezvous through NATS KV), loads its slice of
-// the checkpoint, then serves the driver's requests one at a time, in arrival order: score, begin, decode.
+// An inference worker: one (replica, stage, TP rank) of an inference job, as a supervised actor process started
+// by a host agent. It boots (NATS, heartbeats), joins (collectives rendezvous through NATS KV), loads its slice
+// of the checkpoint, then serves the driver's requests one at a time, in arrival order: score, generate.
 // Its lifecycle (runtime/machines/worker.ts: booting → joining → loading → idle → draining → stopped) is
 // written to KV and the event stream, so `troupe ps` shows it like a training worker.
 import type { Subscription } from "@nats-io/transport-node";
@@ -11,7 +11,7 @@ import { ActorProcess, type ActorEnvironment } from "../../runtime/actor-process
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import { groupsForRank } from "../../runtime/collectives/layout-groups.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
-import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
+import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
 import { workerMachine } from "../../runtime/machines/worker.ts";
@@ -38,7 +38,8 @@ export class InferenceWorker {
   private world: CollectivesWorld | undefined;
   private stage: InferenceStage | undefined;
   private decoder: StageDecoder | undefined;
-  /** world rank of the answering rank (last stage, TP rank 0): it samples and broadcasts each token */
+  /** the ranks of this worker's replica, and in it the answering rank (last stage, TP rank 0), which samples */
+  private replica: Collectives | undefined;
   private answeringRank = 0;
   private readonly subs: Subscription[] = [];
   /** requests run one after another: every rank must enter the collectives in the same order */
@@ -79,8 +80,8 @@ export class InferenceWorker {
     this.serveVerb("drain", inferStatusRequestSchema, () => this.drain(), false);
     this.lifecycle.send({ type: "BOOTED" });
 
-    const { pp, tp } = this.job;
-    const layout = rankLayout({ dp: 1, pp, tp });
+    const { dp, pp, tp } = this.job;
+    const layout = rankLayout({ dp, pp, tp });
     const session = `${this.job.session}-e${this.actor.epoch}`;
     this.world = await createCpuCollectives({
       rank: this.rank, worldSize: layout.worldSize, session, rendezvous: await KvRendezvous.open(nc, session), connectTimeoutMs: this.job.rendezvousTimeoutMs,
@@ -92,7 +93,10 @@ export class InferenceWorker {
     const coord = layout.coords[this.rank]!;
     this.stage = loadInferenceStage(this.job.checkpoint, { config: this.job.model, pp, tp, stage: coord.pp, tpRank: coord.tp, groups: { tp: groups.tp, pp: groups.pp } });
     this.decoder = new StageDecoder(this.stage);
-    this.answeringRank = layout.coords.findIndex((c) => c.pp === pp - 1 && c.tp === 0);
+    // this replica's ranks: a generation's token is broadcast among them
+    const replica = layout.coords.flatMap((c, rank) => (c.dp === coord.dp ? [rank] : []));
+    this.replica = this.world.group(replica);
+    this.answeringRank = replica.findIndex((r) => layout.coords[r]!.pp === pp - 1 && layout.coords[r]!.tp === 0);
     this.serveVerb("score", scoreRequestSchema, (r) => this.score(r));
     this.serveVerb("generate", generateRequestSchema, (r) => this.generate(r));
     this.lifecycle.send({ type: "LOADED" });
@@ -126,7 +130,7 @@ export class InferenceWorker {
 
   private async score(r: ScoreRequest): Promise<ScoreReply | null> {
     this.checkIdle("score");
-    const scores = await this.stage!.score({ batch: r.batch, inputs: Int32Array.from(r.inputs), targets: Int32Array.from(r.targets) });
+    const scores = await this.stage!.score({ id: r.id, batch: r.batch, inputs: Int32Array.from(r.inputs), targets: Int32Array.from(r.targets) });
     if (!scores || !this.answers) return null;
     return { logProbs: Array.from(scores.logProbs), isArgmax: Array.from(scores.isArgmax) };
   }
@@ -138,11 +142,9 @@ export class InferenceWorker {
     const chosen = new Float32Array(1); // token ids < 2^24 are exact in fp32
     return {
       next: async (tokens, restart) => {
-        if (restart) decoder.reset();
-        let logits: Float32Array | null = null;
-        for (const [i, token] of tokens.entries()) logits = await decoder.step(token, i === tokens.length - 1);
+        const logits = await decoder.feed(tokens, restart);
         if (this.answers) chosen[0] = chooseToken(logits!, sampling, rng);
-        await this.world!.broadcast(chosen, this.answeringRank);
+        await this.replica!.broadcast(chosen, this.answeringRank);
         return chosen[0]!;
       },
     };

@@ -35,7 +35,8 @@ export function register(program: Command): void {
     .option("--batch <n>", "sequences per forward pass", "8")
     .option("--bias", "also run the bias probe (\"The {occupation} was a\" → man/woman …)")
     .option("--out <file>", "write results as JSON here", "eval-results.json")
-    .option("--tokenizer <file>", "tokenizer.json to use instead of the one the checkpoint names");
+    .option("--tokenizer <file>", "tokenizer.json to use instead of the one the checkpoint names")
+    .option("--dp <n>", "replicas of pp × tp workers; batches of requests are spread over them", "1");
   addParallelOptions(cmd)
     .addHelpText(
       "after",
@@ -44,9 +45,10 @@ Task lines (one task kind per file; splits train / validation / test):
   {"split":"test","context":"He opened the","target":"door"}                          completion: greedy last word (acc) and ppl
   {"split":"test","context":"Water is","choices":["dry.","wet."],"label":1}            multiple choice: acc and acc_norm
 Prompts join k solved train examples and the query with blank lines, as lm-evaluation-harness does.
-With --tp/--pp the checkpoint (saved with any layout) is scored by pp × tp worker processes, each holding
-its shard: pipeline stages pass activations, tensor-parallel ranks split heads, MLP and vocabulary (the
-log-softmax is vocab-parallel); only token ids and scores go through NATS. Scores equal one process's.
+With --tp/--pp/--dp the checkpoint (saved with any layout) is scored by dp × pp × tp worker processes, each
+holding its shard: pipeline stages pass activations, tensor-parallel ranks split heads, MLP and vocabulary
+(the log-softmax is vocab-parallel), replicas take different batches; only token ids and scores go through
+NATS. Scores equal one process's.
 
 Examples:
   troupe eval --checkpoint runs/brown-tiny --task examples/tasks/brown-lastword.jsonl examples/tasks/brown-nextsentence.jsonl --shots 0,1,3

@@ -1,6 +1,13 @@
 // Benchmark: generated tokens/s with and without the KV cache, for the tiny and small shapes of the
-// train-throughput benchmark (random-init model, greedy, one sequence, one BLAS thread).
+// train-throughput benchmark (random-init model, greedy, one sequence, one BLAS thread); then the tiny shape
+// on the workers of parallel inference jobs (tp 2 and pp 2, KV cache, private local cluster) next to one
+// process, from a checkpoint of the same weights.
 // Prints readable lines, then one JSON line with figures and targets.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { saveCheckpoint } from "../../actors/checkpoint/store.ts";
+import { startInferenceJob } from "../../actors/inference/driver.ts";
 import { createGpt } from "../../actors/model/mod.ts";
 import type { GptConfig, GptModel } from "../../actors/model/types.ts";
 import { generate } from "../../actors/generate/generate.ts";
@@ -51,6 +58,55 @@ for (const shape of shapes) {
   const value = shape.name === "tiny" ? 5 : 3;
   targets[`${shape.name}_speedup`] = { op: ">=", value, actual: speedup, met: speedup >= value };
   targets[`${shape.name}_same_tokens`] = { op: ">=", value: 1, actual: Number(same), met: same };
+}
+
+// Parallel generation: per token, per layer two TP all-reduces (tp 2) or one activation hand-over per stage
+// (pp 2), plus the broadcast of the sampled token, so on one machine it is slower than one process; it must
+// stay within a small factor and give the same tokens.
+{
+  const shape = shapes[0]!;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "troupe-bench-generate-"));
+  try {
+    const model = await createGpt(shape.config, { seed: 1 });
+    const checkpoint = saveCheckpoint(
+      path.join(dir, "checkpoints"),
+      {
+        step: 0, tokensSeen: 0, samplesSeen: 0, seed: 1, data: { tokenizerFile: "bytes", seed: 1, nextSample: 0 }, config: { model: shape.config },
+        params: model.parameters(), optimizerState: [], optimizerStepCount: 0,
+      },
+      { keep: 1 },
+    );
+    const prompt = Array.from({ length: shape.promptTokens }, (_, i) => (i * 131 + 7) % shape.config.vocabSize);
+    const single = await tokensPerSecond(shape, true, model);
+    for (const [pp, tp] of [[1, 2], [2, 1]] as const) {
+      const name = tp > 1 ? `tp${tp}` : `pp${pp}`;
+      const started = performance.now();
+      const job = await startInferenceJob({ checkpoint, config: shape.config, pp, tp, dir: path.join(dir, name) });
+      const startSeconds = (performance.now() - started) / 1000;
+      try {
+        await job.generate(prompt, { maxNewTokens: 4, sampling: { temperature: 0 } }); // warm-up
+        const t0 = performance.now();
+        const result = await job.generate(prompt, { maxNewTokens: shape.newTokens, sampling: { temperature: 0 } });
+        const rate = result.tokens.length / ((performance.now() - t0) / 1000);
+        const same = result.tokens.every((t, i) => t === single.tokens[i]);
+        const ratio = rate / single.rate;
+        console.log(
+          `${shape.name} on ${name} workers (KV cache, ${shape.newTokens} new tokens): ${rate.toFixed(1)} tokens/s vs one process ${single.rate.toFixed(1)} ` +
+            `(×${ratio.toFixed(2)}); workers started in ${startSeconds.toFixed(1)} s; same tokens: ${same ? "yes" : "NO"}`,
+        );
+        figures[`${shape.name}_${name}_tokens_per_s`] = rate;
+        figures[`${shape.name}_${name}_vs_one_process`] = ratio;
+        figures[`${shape.name}_${name}_start_s`] = startSeconds;
+        targets[`${shape.name}_${name}_vs_one_process`] = { op: ">=", value: 0.1, actual: ratio, met: ratio >= 0.1 };
+        targets[`${shape.name}_${name}_same_tokens`] = { op: ">=", value: 1, actual: Number(same), met: same };
+      } finally {
+        await job.close();
+      }
+    }
+    figures[`${shape.name}_one_process_tokens_per_s`] = single.rate;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 console.log(JSON.stringify({ bench: "generate", figures, targets }));

@@ -1,6 +1,6 @@
 // The inference stage and its KV-cache decoder, with every rank of a layout in this process (each with its own
 // TCP collectives, rendezvous through the test nats-server): per-position log-probabilities, argmax flags and
-// decoding logits equal the single-process model's.
+// decoding logits (token by token and after a prefill) equal the single-process model's.
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -71,6 +71,19 @@ describe("inference stages", () => {
         }
         expect(decoders[0]!.length).toBe(tokens.length);
 
+        // a restart with many tokens is one prefill pass: same logits, and the cache continues as before
+        const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+        const next = await reference.step(Int32Array.of(tokens[0]!));
+        const prefilled = (await Promise.all(decoders.map((dec) => dec.feed(tokens, true)))).filter((x) => x !== null);
+        expect(prefilled).toHaveLength(tp);
+        expect(decoders[0]!.length).toBe(tokens.length);
+        const afterPrefill = (await Promise.all(decoders.map((dec) => dec.feed([tokens[0]!], false)))).filter((x) => x !== null);
+        expect(maxDiff(afterPrefill[0]!, next)).toBeLessThan(1e-5);
+        reference.reset();
+        let last: Float32Array = new Float32Array(0);
+        for (const t of tokens) last = await reference.step(Int32Array.of(t));
+        expect(maxDiff(prefilled[0]!, last)).toBeLessThan(1e-5);
+
         // score two rows: targets = the next tokens (row 0) and the model's own argmaxes (row 1)
         const n = TINY.seqLen;
         const inputs = new Int32Array(2 * n), targets = new Int32Array(2 * n);
@@ -93,6 +106,21 @@ describe("inference stages", () => {
       }
     });
   }
+
+  it("a request with a token outside the vocabulary fails on every rank before any collective; the next one works", async () => {
+    const { stages, worlds } = await openStages(2, 2);
+    try {
+      const n = TINY.seqLen;
+      const bad = new Int32Array(n).fill(1);
+      bad[5] = TINY.vocabSize;
+      const outcomes = await Promise.allSettled(stages.map((s) => s.score({ batch: 1, inputs: new Int32Array(n), targets: bad })));
+      for (const o of outcomes) expect(o.status === "rejected" && String(o.reason)).toMatch(/'targets'\[5\] = 260 is outside the vocabulary \[0, 260\)/);
+      const good = (await Promise.all(stages.map((s) => s.score({ batch: 1, inputs: new Int32Array(n), targets: new Int32Array(n) })))).filter((x) => x);
+      expect(good).toHaveLength(2);
+    } finally {
+      await Promise.all(worlds.map((w) => w.close()));
+    }
+  });
 
   it("refuses layouts the model cannot be split into, naming the reason", () => {
     expect(() => checkInferenceLayout(TINY, { pp: 1, tp: 3 })).toThrow(/--tp 3: the model's 4 attention heads cannot be split evenly/);
