@@ -15,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
+import { connectNats } from "../../runtime/connection.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
@@ -74,12 +75,22 @@ export async function findNearDuplicatesWithActors(
 ): Promise<NearDuplicates> {
   checkCount("signature actors", o.signatureActors);
   checkCount("reducers", o.reducers);
+  if (o.shardDocs !== undefined && !(Number.isInteger(o.shardDocs) && o.shardDocs >= 1)) throw new RangeError(`shardDocs must be a positive integer, got ${o.shardDocs}`);
   const t0 = performance.now();
   const n = texts.length;
   const N = o.signatureActors;
   const M = o.reducers;
   const note = o.onNote ?? (() => {});
   const progress = o.onProgress ?? (() => {});
+  if (n === 0) {
+    const none = { startup: 0, signatures: 0, reduce: 0, verify: 0, total: 0 };
+    return { ...resolveComponents(0, new Uint32Array(0), new Float64Array(0), [], config.threshold), candidates: new Uint32Array(0), candidateSims: new Float64Array(0), execution: { mode: "actors", signatureActors: 0, reducers: 0, shards: 0 }, seconds: none };
+  }
+  if (o.natsUrl !== undefined) {
+    // connectOrEmbed keeps dialling a cluster that is not there; a dedup should fail fast instead
+    const probe = await connectNats({ url: o.natsUrl, token: o.token, name: "fuzzy-dedup-probe", waitOnFirstConnect: false, timeoutMs: 3000 });
+    await probe.close();
+  }
   const runId = randomBytes(4).toString("hex");
   const runDir = path.join(path.resolve(o.workDir), `fuzzy-dedup-${runId}`);
   for (const sub of ["shards", "bands", "pairs", "verify"]) mkdirSync(path.join(runDir, sub), { recursive: true });
@@ -89,9 +100,16 @@ export async function findNearDuplicatesWithActors(
   shards.forEach((s) => writeShard(s.file, texts.slice(s.base, s.base + shardDocs)));
 
   const logger = o.logger ?? pino({ level: "silent" });
-  const timeouts = validateTimeouts({ heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: 600_000, startMs: 60_000, ...o.timeouts });
+  // a crash is seen at once (exit report); silence is only for hung actors, and a reducer bucketing a
+  // large partition computes without yielding for a while, so killing for silence waits 30 s
+  const timeouts = validateTimeouts({ heartbeatMs: 500, suspectMs: 5000, killMs: 30_000, stepMs: 600_000, startMs: 60_000, ...o.timeouts });
   let supervisor: Supervisor | undefined;
   let group: DedupActorGroup | undefined;
+  /** Set once the run is over (done, failed or interrupted): actors dying now are being stopped. */
+  let ending: string | undefined;
+  const removeRunDir = () => {
+    if (!o.keepFiles) rmSync(runDir, { recursive: true, force: true });
+  };
   const cluster = await connectOrEmbed({
     url: o.natsUrl,
     token: o.token,
@@ -100,6 +118,9 @@ export async function findNearDuplicatesWithActors(
     slots: N + M,
     logger,
     onStatus: (s) => supervisor?.connectionChanged(s),
+  }).catch((err: unknown) => {
+    removeRunDir();
+    throw err;
   });
   const interrupted = new Promise<never>((_, reject) => {
     const stop = () => reject(new DedupActorsError(`fuzzy dedup interrupted${o.signal?.reason ? ` (${String(o.signal.reason)})` : ""}`));
@@ -134,6 +155,7 @@ export async function findNearDuplicatesWithActors(
       maxAttempts: MAX_ATTEMPTS,
       ...(o.onTaskStart ? { onStart: o.onTaskStart } : {}),
       onReassigned: (e: TaskStart & { cause: string }) => {
+        if (ending) return;
         reassigned++;
         note(`${e.stage}: ${e.actorId} (pid ${e.pid}) lost (${e.cause}); task ${e.task} reassigned`);
       },
@@ -227,10 +249,11 @@ export async function findNearDuplicatesWithActors(
   try {
     return await Promise.race([work(), interrupted]);
   } finally {
+    ending = o.signal?.aborted ? "fuzzy dedup interrupted" : "fuzzy dedup over";
     group?.close();
-    await supervisor?.stop("fuzzy dedup finished").catch(() => undefined);
+    await supervisor?.stop(ending).catch(() => undefined);
     await cluster.close();
-    if (!o.keepFiles) rmSync(runDir, { recursive: true, force: true });
+    removeRunDir();
   }
 }
 

@@ -2,9 +2,10 @@
 // candidate pairs verified by exact Jaccard ≥ 0.8, union-find connected components, one document
 // kept per component (highest dataset priority, then input order).
 //
-// Work split: documents are sharded over worker threads (signature actors); each band key is routed
-// to reducer (key mod R) which buckets it and emits candidate pairs; pairs are verified by the worker
-// holding their lower document. The coordinator here only routes and runs union-find.
+// In process: documents are sharded over worker threads; each band key is routed to reducer
+// (key mod R) which buckets it and emits candidate pairs; pairs are verified by the worker holding
+// their lower document; this thread routes and runs union-find. The same work spread over actor
+// processes is actor-fuzzy-dedup.ts (same routing, same result); fuzzyDedup takes either finder.
 import type { CurationDoc, ProgressFn, StageReport } from "./types.ts";
 import type { FuzzyReply, FuzzyRequest } from "./fuzzy-protocol.ts";
 import type { MinHashParams } from "./minhash.ts";

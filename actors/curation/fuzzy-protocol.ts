@@ -1,5 +1,5 @@
-// Messages between the fuzzy-dedup coordinator and its workers (interfaces only). With the actor
-// runtime these become NATS request subjects: dedup.<job>.sig.<w>, dedup.<job>.reduce.<r>, dedup.<job>.verify.<w>.
+// Messages between the in-process fuzzy dedup and its worker threads (interfaces only). The actor
+// version (actor-fuzzy-dedup.ts) speaks dedup-actor-protocol.ts over NATS instead.
 import type { MinHashParams } from "./minhash.ts";
 import type { BandEntries } from "./lsh-reduce.ts";
 

@@ -78,6 +78,13 @@ describe("fuzzy dedup on actors: failures that must stop it", { timeout: 120_000
     }
   };
 
+  test("no documents: nothing to start, an empty result", async () => {
+    const r = await findNearDuplicatesWithActors([], [], MTNLG, { signatureActors: 2, reducers: 1, workDir: tmpdir() });
+    expect(r.keep).toEqual([]);
+    expect(r.candidates.length).toBe(0);
+    expect(r.execution).toMatchObject({ mode: "actors", shards: 0 });
+  });
+
   test("a task that fails inside the actor fails the dedup with the actor's error, at once, and leaves nothing running", async () => {
     const workDir = mkdtempSync(path.join(tmpdir(), "troupe-dedup-actors-"));
     const pids = new Set<number>();

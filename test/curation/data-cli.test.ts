@@ -4,20 +4,24 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { loadBrown } from "../../actors/curation/brown.ts";
 import { SeededRandom } from "../../actors/data/seeded-random.ts";
 import { nearDuplicate } from "./near-duplicates.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 
-function troupe(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+/** Runs the CLI; `onStderr` sees the stderr so far, with the CLI's pid, after every chunk. */
+function troupe(args: string[], onStderr?: (text: string, pid: number) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn("node", [path.join(repo, "bin/troupe.js"), ...args]);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr, child.pid!);
+    });
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
@@ -74,12 +78,53 @@ describe("troupe data --actors", { timeout: 120_000 }, () => {
     expect(readdirSync(path.join(dir, "actors")).sort()).toEqual(["corpus.jsonl", "dedup-actors.log", "report.json", "report.txt", "valid.jsonl"]);
   });
 
-  test("a bad --actors or --reducers value is one clear error line", async () => {
+  test("a bad --actors or --reducers value, or an unreachable --nats, is one clear error line", async () => {
     for (const [flag, value] of [["--actors", "two"], ["--reducers", "0"]] as const) {
       const bad = await troupe(["data", cfg, "--out", path.join(dir, "bad"), flag, value]);
       expect(bad.status).toBe(1);
       expect(bad.stderr.trim().split("\n")).toHaveLength(1);
       expect(bad.stderr).toMatch(new RegExp(`^troupe: ${flag} must be an integer from \\d to 64, got "${value}"`));
     }
+    const unreachable = await troupe(["data", cfg, "--out", path.join(dir, "bad"), "--actors", "2", "--nats", "nats://127.0.0.1:1"]);
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stderr.trim().split("\n").at(-1)).toMatch(/^troupe: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+
+  test("SIGKILL of a signature actor during `troupe data --actors 2`: shard reassigned, same corpus", async () => {
+    // enough text that the signatures take a while: three full Brown genres plus planted near-duplicates
+    const books = loadBrown(["learned", "government", "belles_lettres"]).map((d) => d.text);
+    const dupes = books.slice(0, 20).map((t, i) => nearDuplicate(t.slice(0, 3000), i % 2 === 0 ? 0.92 : 0.5, rng).text);
+    writeFileSync(path.join(dir, "books.jsonl"), books.map((text) => JSON.stringify({ text: text.slice(0, 3000) })).join("\n"));
+    writeFileSync(path.join(dir, "dupes.jsonl"), dupes.map((text) => JSON.stringify({ text })).join("\n"));
+    const big = path.join(dir, "big.yaml");
+    writeFileSync(
+      big,
+      JSON.stringify({
+        datasets: [
+          { name: "books", source: { jsonl: "books.jsonl" }, priority: 1 },
+          { name: "dupes", source: { jsonl: "dupes.jsonl" }, priority: 2 },
+        ],
+        dedup: { exact: false, fuzzy: { workers: 1 } },
+      }),
+    );
+    let killed: number | undefined;
+    const crashed = await troupe(["data", big, "--out", path.join(dir, "crash"), "--actors", "2", "--reducers", "1"], (text, cli) => {
+      if (killed !== undefined || !/reducer\(s\) up in/.test(text)) return;
+      // the actors are children of the CLI process (its host agent spawned them)
+      const pids = execFileSync("pgrep", ["-P", String(cli), "-f", "role signature"], { encoding: "utf8" }).trim().split("\n").map(Number);
+      killed = pids[0]!;
+      process.kill(killed, "SIGKILL");
+    });
+    expect(crashed.status, crashed.stderr).toBe(0);
+    expect(killed).toBeDefined();
+    expect(crashed.stderr).toMatch(new RegExp(`signatures: dedup-\\w+-sig\\d \\(pid ${killed}\\) lost \\(.*SIGKILL.*\\); task \\d+ reassigned`));
+    const details = fuzzyDetails(path.join(dir, "crash"));
+    expect(details.reassignedTasks).toBe(1);
+    expect(details.actorRestarts).toBeGreaterThanOrEqual(1);
+    expect(details.verifiedDuplicatePairs).toBe(10);
+
+    const reference = await troupe(["data", big, "--out", path.join(dir, "reference"), "--actors", "0", "--quiet"]);
+    expect(reference.status, reference.stderr).toBe(0);
+    expect(readFileSync(path.join(dir, "crash", "corpus.jsonl"), "utf8")).toBe(readFileSync(path.join(dir, "reference", "corpus.jsonl"), "utf8"));
   });
 });
