@@ -131,3 +131,64 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
     },
   };
 }
+
+/** A nats-server that is started again, on the same port with the same store, whenever it exits unasked. */
+export interface KeptNatsServer {
+  /** The process running now. */
+  readonly current: NatsServerHandle;
+  readonly url: string;
+  /** Stops it for good (no restart). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface KeepHooks {
+  /** The server exited unasked (killed, crashed); a restart follows. */
+  onExit?: (how: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  onRestarted?: (handle: NatsServerHandle, attempt: number) => void;
+  /** One restart attempt failed; another follows after `retryMs` (default 500). */
+  onRestartFailed?: (err: Error, attempt: number) => void;
+  retryMs?: number;
+}
+
+/**
+ * Starts a nats-server and keeps it up: JetStream's store is on disk and clients reconnect to the same URL, so a
+ * killed control plane comes back with its streams and KV (the embedded cluster of `troupe train`).
+ */
+export async function startKeptNatsServer(opts: NatsServerOptions, hooks: KeepHooks = {}): Promise<KeptNatsServer> {
+  let current = await startNatsServer(opts);
+  const port = current.port;
+  let stopped = false;
+  const watch = (h: NatsServerHandle) => {
+    h.process.once("exit", (code, signal) => {
+      if (stopped) return;
+      hooks.onExit?.({ code, signal });
+      void restart();
+    });
+  };
+  const restart = async () => {
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        const h = await startNatsServer({ ...opts, port });
+        if (stopped) return void (await h.stop());
+        current = h;
+        watch(h);
+        hooks.onRestarted?.(h, attempt);
+        return;
+      } catch (err) {
+        hooks.onRestartFailed?.(err as Error, attempt);
+        await new Promise((r) => setTimeout(r, hooks.retryMs ?? 500));
+      }
+    }
+  };
+  watch(current);
+  return {
+    get current() {
+      return current;
+    },
+    url: current.url,
+    async stop(graceMs) {
+      stopped = true;
+      await current.stop(graceMs);
+    },
+  };
+}

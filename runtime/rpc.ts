@@ -49,23 +49,87 @@ export function parseWith<S extends z.ZodType>(schema: S): (bytes: Uint8Array) =
 
 /** Sends a request and returns the reply's value; error replies, timeouts and no responders throw RequestFailedError. */
 export async function call(nc: NatsConnection, subject: string, payload: unknown, timeoutMs = 2000): Promise<unknown> {
+  const r = await attempt(nc, subject, payload, timeoutMs);
+  if (r.ok) return r.value;
+  throw r.error;
+}
+
+type Attempt = { ok: true; value: unknown } | { ok: false; error: RequestFailedError; transient: boolean };
+
+/** One request. `transient`: the request may not have reached a handler or its reply was lost (retry is safe for idempotent handlers). */
+async function attempt(nc: NatsConnection, subject: string, payload: unknown, timeoutMs: number): Promise<Attempt> {
   let raw: Uint8Array;
   try {
     const m = await nc.request(subject, encode(payload), { timeout: timeoutMs });
     raw = m.data;
   } catch (err) {
     if (err instanceof RequestError && err.cause instanceof NoRespondersError) {
-      throw new RequestFailedError(`nobody answers on ${subject}`, { cause: err });
+      return { ok: false, transient: true, error: new RequestFailedError(`nobody answers on ${subject}`, { cause: err }) };
     }
     if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
-      throw new RequestFailedError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err });
+      return { ok: false, transient: true, error: new RequestFailedError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err }) };
     }
-    throw new RequestFailedError(`request on ${subject} failed: ${(err as Error).message}`, { cause: err });
+    // a closed connection is final; anything else (disconnect, reconnect in progress) may pass
+    return { ok: false, transient: !nc.isClosed(), error: new RequestFailedError(`request on ${subject} failed: ${(err as Error).message}`, { cause: err }) };
   }
   const reply = replySchema.safeParse(decodeSafe(raw));
-  if (!reply.success) throw new RequestFailedError(`malformed reply on ${subject}`);
-  if (!reply.data.ok) throw new RequestFailedError(reply.data.error);
-  return reply.data.value;
+  if (!reply.success) return { ok: false, transient: false, error: new RequestFailedError(`malformed reply on ${subject}`) };
+  if (!reply.data.ok) return { ok: false, transient: false, error: new RequestFailedError(reply.data.error) };
+  return { ok: true, value: reply.data.value };
+}
+
+export interface RetryingCallOptions {
+  /** Wait for one reply this long before asking again (ms). */
+  attemptMs: number;
+  /** Give up after this long in all (ms); the last attempt's error is thrown. */
+  deadlineMs: number;
+  /** Pause after a failed attempt that came back at once (no responders) (ms, default 100). */
+  pauseMs?: number;
+  /** Checked before every retry: an error returned here is thrown instead of retrying (e.g. the job failed). */
+  stop?: () => Error | undefined;
+}
+
+/**
+ * `call` for idempotent handlers (see ReplyMemo), asked again while the request or its reply may have been lost:
+ * timeouts, no responders (the handler's subscription not back yet after a nats-server restart) and disconnects.
+ * Error replies are final.
+ */
+export async function callRetrying(nc: NatsConnection, subject: string, payload: unknown, o: RetryingCallOptions): Promise<unknown> {
+  const deadline = Date.now() + o.deadlineMs;
+  for (;;) {
+    const started = Date.now();
+    const r = await attempt(nc, subject, payload, Math.max(1, Math.min(o.attemptMs, deadline - started)));
+    if (r.ok) return r.value;
+    const pause = Date.now() - started < (o.pauseMs ?? 100) ? (o.pauseMs ?? 100) : 0;
+    if (!r.transient || Date.now() + pause >= deadline) throw r.error;
+    const stopped = o.stop?.();
+    if (stopped) throw stopped;
+    if (pause) await new Promise((res) => setTimeout(res, pause));
+  }
+}
+
+/**
+ * Makes a handler idempotent for `callRetrying`: the same key asked again while its work runs, or after it succeeded,
+ * gets the same value instead of running the work twice. A failure is forgotten once it settles (the callers waiting
+ * then get the error), so a refused request (e.g. apply before its step) does not poison a later valid one.
+ * Keeps the last `capacity` keys.
+ */
+export class ReplyMemo {
+  private readonly outcomes = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly capacity = 16) {}
+
+  run<T>(key: string, work: () => Promise<T> | T): Promise<T> {
+    const known = this.outcomes.get(key);
+    if (known) return known as Promise<T>;
+    const outcome = Promise.resolve().then(work);
+    outcome.catch(() => {
+      if (this.outcomes.get(key) === outcome) this.outcomes.delete(key);
+    });
+    this.outcomes.set(key, outcome);
+    while (this.outcomes.size > this.capacity) this.outcomes.delete(this.outcomes.keys().next().value!);
+    return outcome;
+  }
 }
 
 function decodeSafe(bytes: Uint8Array): unknown {

@@ -19,6 +19,13 @@ export interface CombinedStep {
   loss: number;
   gradNorm: number;
   clipScale: number;
+  /** NaN/inf in some report: every rank drops the step's gradients (nonfinite.ts); loss and norm are NaN. */
+  skipped?: boolean;
+}
+
+/** The combined result of a step every rank skips: nothing to average, no clip. */
+export function skippedStep(): CombinedStep {
+  return { loss: Number.NaN, gradNorm: Number.NaN, clipScale: 1, skipped: true };
 }
 
 /** Reports in worker order (fixed: the sums are bit-reproducible). Throws NonFiniteLossError on NaN/inf. */

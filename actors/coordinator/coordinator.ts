@@ -1,7 +1,8 @@
 // The job controller: spawns the job's workers through the host agent under a Supervisor, waits until
 // every worker has loaded, then drives steps (step → ready → combine → apply → applied → commit) and
 // asks dp rank 0 for checkpoints. The job lifecycle is written to KV and the event stream.
-// A worker failure fails the job with the cause (live recovery is the next piece of work).
+// A lost worker is recovered live (recovery.ts): only it restarts, it takes its state from a DP peer, and the
+// interrupted step runs again; over the restart intensity the job fails with the cause.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -13,17 +14,22 @@ import type { Logger } from "../../runtime/logger.ts";
 import { jobMachine } from "../../runtime/machines/job.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import type { Registry } from "../../runtime/registry.ts";
-import { call } from "../../runtime/rpc.ts";
+import { call, callRetrying } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates, Timeouts } from "../../runtime/types.ts";
-import { buildShardedManifest, commitCheckpoint, prepareStagingDir } from "../checkpoint/mod.ts";
+import type { PendingCheckpoint } from "../checkpoint/async-save.ts";
+import { buildShardedManifest, commitCheckpoint, prepareStagingDir, stepDirName } from "../checkpoint/mod.ts";
 import type { TrainConfig } from "../train/config.ts";
-import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type WorkerStatus } from "../worker/protocol.ts";
+import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type WorkerStatus, type WorkerVerb } from "../worker/protocol.ts";
+import { serveJobControl } from "./control.ts";
+import { recoverJob, RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
 import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
 import { crashLine } from "./crash-line.ts";
 import type { RankLayout } from "../parallel/ranks.ts";
-import { combineReady, splitMicroBatches, type CombinedStep } from "./combine.ts";
+import { combineReady, skippedStep, splitMicroBatches, type CombinedStep } from "./combine.ts";
+import { retriedVerbs, retryAttemptMs } from "./idempotent-verbs.ts";
+import { StepHealth, type StepHealthOptions } from "./step-health.ts";
 import { JobStore, type CommittedStep } from "./job-store.ts";
 
 const workerMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../worker/main.ts");
@@ -55,6 +61,16 @@ export interface CoordinatorOptions {
   timeouts?: Partial<Timeouts>;
   /** How long every worker has to reach idle (boot, join, load). */
   loadTimeoutMs?: number;
+  /** NaN/inf repeat window and straggler thresholds (step-health.ts; defaults: 10 steps, 1.5× median for 5 steps). */
+  health?: Omit<StepHealthOptions, "jobId">;
+  /** Worker restarts allowed per period before the job fails (default 3 in 60 s). */
+  intensity?: { maxRestarts: number; periodMs: number };
+  /** Delay before a lost worker is restarted (default 20 ms, doubling to 500 ms). */
+  backoff?: { initialMs: number; maxMs: number; jitter: number };
+  /** The newest checkpoint written whole (the runner's): where to roll back when no DP peer holds a lost shard. */
+  lastCheckpoint?: () => Promise<string | undefined>;
+  /** Called after each recovery (progress output, benchmarks). */
+  onRecovery?: (r: RecoveryRecord) => void;
 }
 
 export interface StepPlan {
@@ -65,14 +81,27 @@ export interface StepPlan {
   tokensAfter: number;
 }
 
-interface WorkerRef {
+export interface WorkerRef {
   id: string;
   coords: Coordinates;
 }
 
+/** Splits workers into batches in which no two hold the same shard (stage, tp rank), first come first. */
+export function shardBatches(ws: readonly WorkerRef[]): WorkerRef[][] {
+  const batches: WorkerRef[][] = [];
+  for (const w of ws) {
+    const fits = batches.find((b) => !b.some((x) => x.coords.p === w.coords.p && x.coords.t === w.coords.t));
+    if (fits) fits.push(w);
+    else batches.push([w]);
+  }
+  return batches;
+}
+
 export class Coordinator {
   /** Every membership change bumps it; workers are started with it and reject older messages. */
-  readonly epoch = 1;
+  epoch = 1;
+  /** Every recovery of this job, in order. */
+  readonly recoveries: RecoveryRecord[] = [];
   readonly workers: WorkerRef[];
   readonly job: Actor<typeof jobMachine>;
   private readonly supervisor: Supervisor;
@@ -84,8 +113,24 @@ export class Coordinator {
   /** Error line of each worker's last crash, from the host agent's exit report. */
   private readonly crashes = new Map<string, string>();
   private exitSub: Subscription | undefined;
+  private controlSub: Subscription | undefined;
   private failed: Promise<never>;
   private failJob!: (err: Error) => void;
+  /** Workers lost since the last recovery, with the cause; set by the supervisor's transitions. */
+  readonly lost = new Map<string, { cause: string; at: number }>();
+  /** Rejects when a worker is lost during this epoch: the step in flight is abandoned. */
+  private disrupted: Promise<never> = new Promise<never>(() => undefined);
+  private disrupt: (err: Error) => void = () => undefined;
+  private training = false;
+  private recovering = false;
+  /** Requests waiting on a worker's answer, failed at once when it is lost. */
+  private readonly lossWaiters = new Map<string, Set<(err: Error) => void>>();
+  /** Operator restarts waiting for the next step boundary (restartWorkers). */
+  private readonly restartQueue: { ids: string[]; reason: string; done: (r: RecoveryRecord[] | Error) => void }[] = [];
+  /** The step whose apply was sent, with what was combined: committed without rerun if every worker applied it. */
+  private applySent: { step: number; combined: CombinedStep } | undefined;
+  /** NaN/inf skips and stragglers from the ready reports (step-health.ts). */
+  private readonly health: StepHealth;
 
   constructor(
     private readonly deps: CoordinatorDeps,
@@ -100,14 +145,15 @@ export class Coordinator {
     this.job = createActor(jobMachine);
     this.supervisor = new Supervisor(deps, {
       id: o.jobId,
-      strategy: "one_for_all",
-      intensity: validateIntensity({ maxRestarts: 0, periodMs: 60_000 }),
-      backoff: validateBackoff(),
+      strategy: "one_for_one",
+      intensity: validateIntensity(o.intensity ?? { maxRestarts: 3, periodMs: 60_000 }),
+      backoff: validateBackoff(o.backoff ?? { initialMs: 20, maxMs: 500, jitter: 0.1 }),
       timeouts: this.timeouts,
       children: this.workers.map((w) => ({ id: w.id, coords: w.coords, argv: ["node", "--import", "tsx", workerMain, "--job", o.jobFile] })),
     });
     this.failed = new Promise<never>((_, reject) => (this.failJob = reject));
     this.failed.catch(() => undefined);
+    this.health = new StepHealth({ events: deps.events, store: () => this.store, logger: deps.logger }, { jobId: o.jobId, ...o.health });
   }
 
   connectionChanged(...args: Parameters<Supervisor["connectionChanged"]>): void {
@@ -136,20 +182,55 @@ export class Coordinator {
     });
     await nc.flush();
     this.supervisor.onTransition((rec) => {
-      if (!this.stopping && (rec.state === "failed" || rec.state === "dead")) {
-        const cause = rec.deathCause ?? "unknown cause";
-        // the exit report reaches our subscription and the supervisor's in either order
-        setTimeout(() => {
-          const line = this.crashes.get(rec.id);
-          this.fail(new JobFailedError(`worker ${rec.id} ${rec.state}: ${cause}${line ? ` (${line})` : ""}`));
-        }, 50);
+      if (this.stopping || (rec.state !== "failed" && rec.state !== "dead")) return;
+      const cause = rec.deathCause ?? "unknown cause";
+      if (rec.state === "failed" && this.training) {
+        // the supervisor restarts it (one_for_one) with the new epoch; runStep recovers before going on
+        // losses seen before a recovery starts share one new epoch (all their replacements join the same
+        // communicator); a loss during a recovery bumps it again, which makes that recovery give up
+        if (this.lost.size === 0 || this.recovering) {
+          this.epoch++;
+          this.supervisor.epoch = this.epoch;
+        }
+        this.lost.set(rec.id, { cause, at: Date.now() });
+        for (const reject of this.lossWaiters.get(rec.id) ?? []) reject(new WorkerLostError(rec.id, cause));
+        this.job.send({ type: "FAILURE", actorId: rec.id, cause });
+        this.disrupt(new WorkerLostError(rec.id, cause));
+        return;
       }
+      // an escalation stops every sibling too: the job's cause is the escalated worker's, not theirs
+      if (/^stopped by .*: escalated after /.test(cause)) return;
+      // the exit report reaches our subscription and the supervisor's in either order
+      setTimeout(() => {
+        const line = this.crashes.get(rec.id);
+        this.fail(new JobFailedError(`worker ${rec.id} ${rec.state}: ${cause}${line ? ` (${line})` : ""}`));
+      }, 50);
     });
     this.supervisor.epoch = this.epoch;
     await this.supervisor.start();
     this.job.send({ type: "PROVISIONED" });
     await Promise.race([this.waitLoaded(), this.failed]);
     this.job.send({ type: "INITIALIZED" });
+    this.training = true;
+    // operator control (troupe restart --stage/--replica): graceful restarts through restartWorkers
+    this.controlSub = serveJobControl(nc, ns, this, (err, subject) => this.deps.logger.warn({ kind: err.name, reason: err.message, subject }, "control request rejected"));
+    this.newDisruption();
+  }
+
+  private newDisruption(): void {
+    this.disrupted = new Promise<never>((_, reject) => (this.disrupt = reject));
+    this.disrupted.catch(() => undefined);
+  }
+
+  /** Error line of the worker's last crash (host agent's exit report), if any. */
+  crashLineOf(id: string): string | undefined {
+    return this.crashes.get(id);
+  }
+
+  /** Fails the job with this cause (recovery impossible); returns the job's failure. */
+  giveUp(err: Error): Error {
+    this.fail(err);
+    return this.failure!;
   }
 
   private fail(err: Error): void {
@@ -175,19 +256,162 @@ export class Coordinator {
     return call(this.deps.nc, workerSubject(this.deps.ns, workerId, "status"), { epoch: this.epoch }, 1000) as Promise<WorkerStatus>;
   }
 
-  private async ask<T>(w: WorkerRef, verb: "step" | "apply" | "checkpoint" | "checkpointShard" | "validate", payload: object): Promise<T> {
+  private async ask<T>(w: WorkerRef, verb: WorkerVerb, payload: object, timeoutMs = this.timeouts.stepMs): Promise<T> {
+    const epoch = this.epoch;
+    const lostBefore = this.lost.size;
     try {
-      return (await call(this.deps.nc, workerSubject(this.deps.ns, w.id, verb), { epoch: this.epoch, ...payload }, this.timeouts.stepMs)) as T;
+      const subject = workerSubject(this.deps.ns, w.id, verb);
+      // a request to a worker that dies is answered at once, not at its timeout
+      if (!retriedVerbs.has(verb)) return await this.unlessLost(w.id, call(this.deps.nc, subject, { epoch, ...payload }, timeoutMs) as Promise<T>);
+      const stop = () => this.failure ?? (this.lost.size > lostBefore || this.epoch !== epoch ? new WorkerLostError([...this.lost.keys()].join(", ") || "a worker", "lost during the request") : undefined);
+      return (await callRetrying(this.deps.nc, subject, { epoch, ...payload }, { attemptMs: Math.min(retryAttemptMs, timeoutMs), deadlineMs: timeoutMs, stop })) as T;
     } catch (err) {
       // a request that fails because a worker died: report the death (it is known moments later), not the symptom
-      await Promise.race([this.failed.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
-      throw this.failure ?? err;
+      await Promise.race([this.failed.catch(() => undefined), this.disrupted.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+      if (this.failure) throw this.failure;
+      if (this.lost.size > lostBefore || this.epoch !== epoch) throw new WorkerLostError([...this.lost.keys()].join(", ") || "a worker", "lost during the request");
+      throw err;
     }
   }
 
-  /** One step of the whole job; resolves once step k is committed. */
+  private unlessLost<T>(id: string, p: Promise<T>): Promise<T> {
+    let reject!: (err: Error) => void;
+    const lost = new Promise<never>((_, r) => (reject = r));
+    const waiters = this.lossWaiters.get(id) ?? new Set();
+    this.lossWaiters.set(id, waiters);
+    waiters.add(reject);
+    return Promise.race([p, lost]).finally(() => waiters.delete(reject));
+  }
+
+  /** Asks one worker (recovery.ts). */
+  request<T>(w: WorkerRef, verb: WorkerVerb, payload: object, timeoutMs?: number): Promise<T> {
+    return this.ask<T>(w, verb, payload, timeoutMs);
+  }
+
+  /** Races `p` against the job failing (with the cause). */
+  orFail<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.failed]);
+  }
+
+  /**
+   * One step of the whole job; resolves once step k is committed. A worker lost on the way is recovered (only it
+   * restarts, state from a DP peer) and step k runs again, or is committed if every worker had applied it.
+   */
   async runStep(plan: StepPlan): Promise<CommittedStep & CombinedStep> {
+    await this.restartQueued(plan.step);
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.lost.size > 0) {
+        const r = await this.recoverLost(plan.step);
+        if (r.rolledBack) throw new RolledBackError(r.rolledBack);
+        if (r.appliedEverywhere && this.applySent?.step === plan.step) return this.commit(plan, this.applySent.combined);
+      }
+      try {
+        return await this.attemptStep(plan);
+      } catch (err) {
+        if (this.failure) throw this.failure;
+        if (!(err instanceof WorkerLostError) && this.lost.size === 0) throw err;
+      }
+    }
+  }
+
+  /**
+   * Graceful operator restart: at the next step boundary these workers are killed and restarted, and each takes
+   * its state from a live DP peer. Workers holding the same shard (a whole stage of every replica) go one batch
+   * after the other, so a peer always exists. Resolves with one record per worker once all are back.
+   */
+  restartWorkers(ids: string[], reason: string): Promise<RecoveryRecord[]> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.stopping) return Promise.reject(new JobFailedError(`job ${this.o.jobId} is stopping: no restart`));
+    for (const id of ids) {
+      const w = this.workers.find((x) => x.id === id);
+      if (!w) return Promise.reject(new JobFailedError(`job ${this.o.jobId} has no worker '${id}' (workers: ${this.workers.map((x) => x.id).join(", ")})`));
+      const peers = this.workers.filter((x) => x.id !== id && x.coords.p === w.coords.p && x.coords.t === w.coords.t);
+      if (peers.length === 0) return Promise.reject(new JobFailedError(`worker ${id} has no data-parallel peer to take its state from (dp = 1): restart the job from a checkpoint instead`));
+    }
+    return new Promise((resolve, reject) => {
+      this.restartQueue.push({ ids: [...new Set(ids)], reason, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+    });
+  }
+
+  /** Runs queued operator restarts, one batch of distinct shards at a time; called between steps. */
+  private async restartQueued(step: number): Promise<void> {
+    for (let q = this.restartQueue.shift(); q; q = this.restartQueue.shift()) {
+      const records: RecoveryRecord[] = [];
+      try {
+        for (const batch of shardBatches(q.ids.map((id) => this.workers.find((w) => w.id === id)!))) {
+          const at = Date.now();
+          this.epoch++;
+          this.supervisor.epoch = this.epoch;
+          for (const w of batch) this.lost.set(w.id, { cause: `restarted by operator: ${q.reason}`, at });
+          this.job.send({ type: "FAILURE", actorId: batch.map((w) => w.id).join(","), cause: q.reason });
+          for (const w of batch) this.supervisor.restartChild(w.id, q.reason);
+          const before = this.recoveries.length;
+          await this.recoverLost(step - 1);
+          records.push(...this.recoveries.slice(before));
+        }
+        q.done(records);
+      } catch (err) {
+        q.done(err as Error);
+        throw err;
+      }
+    }
+  }
+
+  async lastCheckpoint(): Promise<string | undefined> {
+    return this.o.lastCheckpoint?.();
+  }
+
+  /** Recovers every lost worker: whether every worker had applied `step` already, or the checkpoint rolled back to. */
+  private async recoverLost(step: number): Promise<Awaited<ReturnType<typeof recoverJob>>> {
+    await this.settleLosses();
+    this.recovering = true;
+    const r = await recoverJob(this, step, { events: this.deps.events, timeoutMs: this.o.loadTimeoutMs ?? 180_000 }).finally(() => (this.recovering = false));
+    this.newDisruption();
+    for (const rec of r.records) {
+      this.recoveries.push(rec);
+      this.o.onRecovery?.(rec);
+    }
+    this.job.send({ type: "RECOVERED" });
+    return r;
+  }
+
+  /**
+   * Workers killed together are reported one by one (exit reports, heartbeats). Before a recovery starts every
+   * other worker must answer: one that does not is dying too, and its loss joins this recovery (same epoch)
+   * rather than breaking it halfway.
+   */
+  private async settleLosses(): Promise<void> {
+    const deadline = Date.now() + this.timeouts.killMs;
+    for (;;) {
+      const others = this.workers.filter((w) => !this.lost.has(w.id));
+      const silent = (await Promise.all(others.map((w) => this.status(w.id).then(() => undefined, () => w)))).filter((w) => w !== undefined);
+      if (silent.length === 0 || Date.now() > deadline || this.failure) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Between steps (validation, checkpoint): recovers workers lost since the last committed step `committed`, so
+   * the request that failed can be asked again. Throws RolledBackError if the job had to roll back.
+   */
+  async recoverNow(committed: number): Promise<void> {
     if (this.failure) throw this.failure;
+    if (this.lost.size === 0) return;
+    const r = await this.recoverLost(committed);
+    if (r.rolledBack) throw new RolledBackError(r.rolledBack);
+  }
+
+  /** Called by recovery.ts when `ids` are recovered: they are no longer lost. */
+  markRecovered(ids: readonly string[]): void {
+    for (const id of ids) this.lost.delete(id);
+  }
+
+  get jobId(): string {
+    return this.o.jobId;
+  }
+
+  private async attemptStep(plan: StepPlan): Promise<CommittedStep & CombinedStep> {
     const split = splitMicroBatches(plan.batchSize, this.o.microBatch, this.o.dp, plan.firstSample);
     const ready = await Promise.race([
       Promise.all(
@@ -203,18 +427,26 @@ export class Coordinator {
         ),
       ),
       this.failed,
+      this.disrupted,
     ]);
     for (const [i, r] of ready.entries()) {
       if (r.step !== plan.step) throw new JobFailedError(`worker ${this.workers[i]!.id} reported ready(${r.step}) for step ${plan.step}`);
     }
+    const health = await this.health.afterReady(plan.step, this.epoch, this.workers, ready);
+    if (health.restart) this.restartWorkers([health.restart.id], health.restart.reason).catch((err: unknown) => this.deps.logger.warn({ err, worker: health.restart!.id }, "restart of a repeat NaN/inf offender failed"));
     let combined: CombinedStep;
     try {
-      combined = combineReady(plan.step, ready.map((r, i) => ({ coords: this.workers[i]!.coords, ...r })), split.totalMicroBatches, this.o.clip);
+      combined = health.skip ? skippedStep() : combineReady(plan.step, ready.map((r, i) => ({ coords: this.workers[i]!.coords, ...r })), split.totalMicroBatches, this.o.clip);
     } catch (err) {
       this.job.send({ type: "GIVE_UP", cause: (err as Error).message });
       throw err;
     }
-    await Promise.race([Promise.all(this.workers.map((w) => this.ask<AppliedReport>(w, "apply", { step: plan.step, lr: plan.lr, clipScale: combined.clipScale }))), this.failed]);
+    this.applySent = { step: plan.step, combined };
+    await Promise.race([Promise.all(this.workers.map((w) => this.ask<AppliedReport>(w, "apply", { step: plan.step, lr: plan.lr, clipScale: combined.clipScale, ...(combined.skipped ? { skip: true } : {}) }))), this.failed, this.disrupted]);
+    return this.commit(plan, combined);
+  }
+
+  private async commit(plan: StepPlan, combined: CombinedStep): Promise<CommittedStep & CombinedStep> {
     const committed: CommittedStep = {
       jobId: this.o.jobId,
       step: plan.step,
@@ -226,6 +458,7 @@ export class Coordinator {
       lr: plan.lr,
       batchSize: plan.batchSize,
       time: Date.now(),
+      ...(combined.skipped ? { skipped: true } : {}),
     };
     await this.store!.commit(committed);
     this.job.send({ type: "STEP_COMMITTED", step: plan.step });
@@ -243,52 +476,68 @@ export class Coordinator {
     return answers.reduce((sum, a) => sum + a.loss, 0);
   }
 
-  /** dp rank 0 writes the checkpoint of the last committed step; returns its folder. */
-  async checkpoint(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number> }): Promise<string> {
+  /**
+   * dp rank 0 copies the state of the last committed step and writes the checkpoint in the background: resolves
+   * after the copy (the job may step on); `written` resolves with the folder once it is whole and `latest`.
+   */
+  async checkpoint(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number> }): Promise<PendingCheckpoint> {
     this.job.send({ type: "CHECKPOINT" });
-    const { dir } = await this.ask<{ dir: string }>(this.workers[0]!, "checkpoint", req);
+    const writer = this.workers[0]!;
+    const { dir } = await this.ask<{ dir: string }>(writer, "checkpoint", req);
     this.job.send({ type: "CHECKPOINTED" });
-    return dir;
+    // a repeated request for the same step answers once the write is done
+    const written = this.ask<{ dir: string }>(writer, "checkpoint", req).then((r) => r.dir);
+    written.catch(() => undefined); // the caller awaits it before the next checkpoint and at the end
+    return { step: req.step, dir, written };
   }
 
   /**
-   * pp or tp > 1: dp rank 0 of every (stage, tp rank) writes its shard into the staging folder; the manifest is
-   * written last, here, once every shard is on disk, and only then the checkpoint becomes `latest`.
+   * pp or tp > 1: dp rank 0 of every (stage, tp rank) copies its shard and writes it into the staging folder in the
+   * background; resolves once every shard is copied. `written` resolves with the folder after every worker
+   * reported its shard written (a repeated checkpointShard request answers then): only then is the manifest
+   * written, here, and the checkpoint made `latest`.
    */
-  async checkpointSharded(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number>; config: TrainConfig }): Promise<string> {
+  async checkpointSharded(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number>; config: TrainConfig }): Promise<PendingCheckpoint> {
     const layout = this.o.layout;
     if (!layout) throw new JobFailedError("sharded checkpoints need a job with pp or tp > 1");
     this.job.send({ type: "CHECKPOINT" });
     const staging = prepareStagingDir(req.root, req.step);
     const writers = this.workers.filter((w) => w.coords.d === 0);
-    const reports = await Promise.race([Promise.all(writers.map((w) => this.ask<CheckpointShardReport>(w, "checkpointShard", { step: req.step, staging }))), this.failed]);
-    const disagree = reports.find((r) => r.optimizerStepCount !== reports[0]!.optimizerStepCount);
-    if (disagree) throw new JobFailedError(`checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`);
-    const c = req.config;
-    const tokenizer = reports[0]!.tokenizer;
-    const manifest = buildShardedManifest(
-      {
-        step: req.step,
-        tokensSeen: req.tokensSeen,
-        samplesSeen: req.samplesSeen,
-        seed: c.seed,
-        data: { tokenizerFile: tokenizer.file, tokenizerSha256: tokenizer.sha256, seed: c.data.seed, nextSample: req.samplesSeen },
-        config: c,
-        metrics: req.metrics,
-        optimizerStepCount: reports[0]!.optimizerStepCount,
-      },
-      { dp: layout.sizes.dp, pp: layout.sizes.pp, tp: layout.sizes.tp, layersPerStage: reports[0]!.layersPerStage },
-      reports.map((r) => r.shard),
-    );
-    const dir = commitCheckpoint(req.root, manifest, req.step, { keep: req.keep });
+    const askAll = () => Promise.race([Promise.all(writers.map((w) => this.ask<CheckpointShardReport>(w, "checkpointShard", { step: req.step, staging }))), this.failed]);
+    await askAll(); // every shard is copied
     this.job.send({ type: "CHECKPOINTED" });
-    return dir;
+    const written = (async () => {
+      const reports = await askAll(); // every shard is written
+      const disagree = reports.find((r) => r.optimizerStepCount !== reports[0]!.optimizerStepCount);
+      if (disagree) throw new JobFailedError(`checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`);
+      const c = req.config;
+      const tokenizer = reports[0]!.tokenizer;
+      const manifest = buildShardedManifest(
+        {
+          step: req.step,
+          tokensSeen: req.tokensSeen,
+          samplesSeen: req.samplesSeen,
+          seed: c.seed,
+          data: { tokenizerFile: tokenizer.file, tokenizerSha256: tokenizer.sha256, seed: c.data.seed, nextSample: req.samplesSeen },
+          config: c,
+          metrics: req.metrics,
+          optimizerStepCount: reports[0]!.optimizerStepCount,
+        },
+        { dp: layout.sizes.dp, pp: layout.sizes.pp, tp: layout.sizes.tp, layersPerStage: reports[0]!.layersPerStage },
+        reports.map((r) => r.shard),
+      );
+      return commitCheckpoint(req.root, manifest, req.step, { keep: req.keep });
+    })();
+    written.catch(() => undefined); // the caller awaits it before the next checkpoint and at the end
+    return { step: req.step, dir: path.join(req.root, stepDirName(req.step)), written };
   }
 
   /** Stops every worker; records the job's end (completed when `finished`, else failed or stopped). */
   async stop(outcome: { finished: true } | { finished: false; cause: string }): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.controlSub?.unsubscribe();
+    for (let q = this.restartQueue.shift(); q; q = this.restartQueue.shift()) q.done(new JobFailedError(`job ${this.o.jobId} ended before the restart of ${q.ids.join(", ")}`));
     // workers record draining → stopped before the supervisor ends their processes
     await Promise.all(this.workers.map((w) => call(this.deps.nc, workerSubject(this.deps.ns, w.id, "drain"), { epoch: this.epoch }, 5000).catch(() => undefined)));
     if (outcome.finished) this.job.send({ type: "FINISHED" });
@@ -301,7 +550,10 @@ export class Coordinator {
   }
 
   /** Actor record state of every worker as the supervisor sees it. */
-  workerRecords(): { id: string; state: string }[] {
-    return this.workers.map((w) => ({ id: w.id, state: recordState(this.supervisor.snapshot(w.id).value) }));
+  workerRecords(): { id: string; state: string; pid: number | null }[] {
+    return this.workers.map((w) => {
+      const snap = this.supervisor.snapshot(w.id);
+      return { id: w.id, state: recordState(snap.value), pid: snap.context.pid };
+    });
   }
 }

@@ -8,7 +8,7 @@ import { connectNats, type ConnectionStatus } from "../../runtime/connection.ts"
 import { EventLog } from "../../runtime/event-log.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { namespace, type Namespace } from "../../runtime/namespace.ts";
-import { startNatsServer, type NatsServerHandle } from "../../runtime/nats-server.ts";
+import { startKeptNatsServer, type KeptNatsServer } from "../../runtime/nats-server.ts";
 import { Registry } from "../../runtime/registry.ts";
 
 export interface ClusterConnection {
@@ -35,14 +35,22 @@ export interface ConnectOrEmbedOptions {
 }
 
 export async function connectOrEmbed(o: ConnectOrEmbedOptions): Promise<ClusterConnection> {
-  let server: NatsServerHandle | undefined;
+  let server: KeptNatsServer | undefined;
   let token = o.token;
   let url = o.url;
   if (url === undefined) {
     token = randomBytes(24).toString("hex");
     // its own process group, so Ctrl-C (to the terminal's group) leaves the control plane up until the
-    // coordinator has finished the step in flight and saved a checkpoint; close() stops it
-    server = await startNatsServer({ dir: path.join(o.dir, "nats"), token, detached: true });
+    // coordinator has finished the step in flight and saved a checkpoint; close() stops it. Killed before that, it is
+    // started again on the same port with the same store, and every client reconnects.
+    server = await startKeptNatsServer(
+      { dir: path.join(o.dir, "nats"), token, detached: true },
+      {
+        onExit: (how) => o.logger.warn(how, "embedded nats-server exited: starting it again on the same port and store"),
+        onRestarted: (h, attempt) => o.logger.warn({ pid: h.pid, attempt }, "embedded nats-server is back"),
+        onRestartFailed: (err, attempt) => o.logger.error({ err: err.message, attempt }, "embedded nats-server did not start again"),
+      },
+    );
     url = server.url;
   }
   const ns = namespace(o.clusterId);

@@ -1,5 +1,7 @@
 // Committed job progress: one KV key per job in `troupe_<cluster>_jobs`, and a `step.committed` event
-// per step (message id job:<id>:step:<k>, so a retried commit is stored once). Only committed steps count.
+// per step (message id job:<id>:step:<k>, so a retried commit is stored once). Only committed steps count; a
+// skipped step (NaN/inf) is committed too, marked `skipped`, so the log holds every step 1..N exactly once.
+// Also each flagged straggler under `straggler.<actor id>` (troupe ps shows it).
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode, encode } from "../../runtime/codec.ts";
@@ -18,7 +20,21 @@ export interface CommittedStep {
   lr: number;
   batchSize: number;
   time: number;
+  /** NaN/inf somewhere: every rank dropped the step's gradients and the optimizer did not step (nonfinite.ts). */
+  skipped?: boolean;
 }
+
+/** A worker flagged as a straggler (stragglers.ts), as `troupe ps` reads it. */
+export interface StragglerRecord {
+  jobId: string;
+  step: number;
+  ratio: number;
+  busyMs: number;
+  medianMs: number;
+}
+
+/** Key of a worker's straggler flag in the jobs bucket (job ids and actor ids have no dots). */
+export const stragglerKey = (actorId: string) => `straggler.${actorId}`;
 
 export class JobStore {
   private constructor(
@@ -33,6 +49,17 @@ export class JobStore {
   async commit(c: CommittedStep): Promise<void> {
     await retrying(() => this.kv.put(c.jobId, encode(c)));
     await this.events.publish({ type: "step.committed", subject: c.jobId, time: c.time, data: { ...c } }, `job:${c.jobId}:step:${c.step}`);
+  }
+
+  /** Sets or (null) clears a worker's straggler flag. */
+  async setStraggler(actorId: string, flag: StragglerRecord | null): Promise<void> {
+    if (flag) await retrying(() => this.kv.put(stragglerKey(actorId), encode(flag)));
+    else await retrying(() => this.kv.delete(stragglerKey(actorId)));
+  }
+
+  async straggler(actorId: string): Promise<StragglerRecord | null> {
+    const e = await this.kv.get(stragglerKey(actorId));
+    return e && e.operation === "PUT" ? (decode(e.value) as StragglerRecord) : null;
   }
 
   async latest(jobId: string): Promise<CommittedStep | null> {

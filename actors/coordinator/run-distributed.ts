@@ -16,6 +16,9 @@ import type { TrainProgress } from "../train/types.ts";
 import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
 import { Coordinator } from "./coordinator.ts";
 import type { CommittedStep } from "./job-store.ts";
+import { RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
+import type { FaultSpec } from "../worker/faults.ts";
+import type { Timeouts } from "../../runtime/types.ts";
 import { connectOrEmbed } from "./embedded-cluster.ts";
 import { coordinatorBackends, finalSamples } from "./final-samples.ts";
 import { checkResumable } from "./resume-check.ts";
@@ -37,6 +40,16 @@ export interface DistributedRunOptions {
   noSamples?: boolean;
   out?: NodeJS.WriteStream;
   tty?: boolean;
+  /** Test-only: signals workers send themselves at given steps and phases (actors/worker/faults.ts). */
+  faults?: FaultSpec[];
+  /** Heartbeat, suspect and kill timeouts of the job's supervisor (tests shorten them). */
+  timeouts?: Partial<Timeouts>;
+  /** Worker restarts allowed per period before the job fails (default 3 in 60 s). */
+  intensity?: { maxRestarts: number; periodMs: number };
+  /** Called after each recovery. */
+  onRecovery?: (r: RecoveryRecord) => void;
+  /** Called once every worker has loaded (tools and tests: operator restarts, pids). */
+  onStarted?: (c: Coordinator) => void;
 }
 
 export interface DistributedRunResult {
@@ -51,6 +64,8 @@ export interface DistributedRunResult {
   /** The configured prompts continued by the final model (none when interrupted or with noSamples). */
   samples: { prompt: string; continuation: string }[];
   wallSeconds: number;
+  /** Every live recovery of a lost worker during the run. */
+  recoveries: RecoveryRecord[];
 }
 
 /** Refuses what the distributed runner cannot do yet, with the reason. */
@@ -83,7 +98,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const modelParallel = pp * tp > 1;
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
-  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true);
+  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true, say);
   let progress: TrainProgress = { step: 0, tokensSeen: 0, samplesSeen: 0 };
   if (resumeFrom) {
     const manifest = readManifest(resumeFrom);
@@ -95,7 +110,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const logger = pino({ name: "coordinator", base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true }));
   const jobId = jobIdOf(config);
   const jobFile = path.join(runDir, "job.json");
-  writeFileSync(jobFile, JSON.stringify({ jobId, session: `${jobId}-${randomBytes(6).toString("hex")}`, config, backendsModule: o.backendsModule && path.resolve(o.backendsModule), resumeFrom }, null, 2) + "\n");
+  writeFileSync(jobFile, JSON.stringify({ jobId, session: `${jobId}-${randomBytes(6).toString("hex")}`, config, backendsModule: o.backendsModule && path.resolve(o.backendsModule), resumeFrom, faults: o.faults ?? [] }, null, 2) + "\n");
 
   const ramp = batchRampOf(config);
   const plan = planRun(ramp, config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
@@ -116,24 +131,64 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => say(`${sig}: finishing this step and saving a checkpoint`));
   const steps: DistributedRunResult["steps"] = [];
   const validations: DistributedRunResult["validations"] = [];
+  const recoveries: RecoveryRecord[] = [];
   let display: ProgressDisplay | undefined;
   let failure: Error | undefined;
   let checkpointDir = "";
   try {
     coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
-      { jobId, jobFile, dp, layout: modelParallel ? layout : undefined, microBatch: config.batch.microBatch, clip: config.optimizer.clip },
+      {
+        jobId,
+        jobFile,
+        dp,
+        layout: modelParallel ? layout : undefined,
+        microBatch: config.batch.microBatch,
+        clip: config.optimizer.clip,
+        timeouts: o.timeouts,
+        intensity: o.intensity,
+        // a checkpoint still being written counts once whole; if its write fails, the one before it
+        lastCheckpoint: async () => (inFlight ? await inFlight.catch(() => checkpointDir) : checkpointDir) || resumeFrom,
+        onRecovery: (r) => {
+          recoveries.push(r);
+          const outcome = r.rerun ? `step ${r.step} runs again` : `step ${r.step} was applied everywhere, committed`;
+          const line = `recovered ${r.actorId} (${r.cause}): state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again ${r.seconds.toFixed(2)} s after the failure; ${outcome}`;
+          if (display) display.message(line);
+          else say(line);
+          logger.warn({ ...r }, "worker recovered");
+          o.onRecovery?.(r);
+        },
+      },
     );
     await coordinator.start();
+    o.onStarted?.(coordinator);
     if (modelParallel) say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
     say(`${layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
     if (resumeFrom) say(`resuming from ${resumeFrom} (step ${progress.step}, ${progress.tokensSeen.toLocaleString("en-US")} tokens)`);
     // on resume, rows after the checkpoint's step belong to the interrupted run's lost steps and are dropped
-    const metrics = new MetricsCsv(path.join(runDir, "metrics.csv"), resumeFrom ? progress.step : undefined);
+    let metrics = new MetricsCsv(path.join(runDir, "metrics.csv"), resumeFrom ? progress.step : undefined);
     display = new ProgressDisplay({ totalSteps: plan.steps, totalTokens: plan.tokens, startStep: progress.step, startTokens: progress.tokensSeen, lineEvery: config.logInterval, stream: out, tty: o.tty });
     let lastVal: number | undefined;
+    // a worker lost during a validation or a checkpoint copy: recover it, then ask again
+    const afterLoss = async <T>(ask: () => Promise<T>): Promise<T> => {
+      for (;;) {
+        try {
+          return await ask();
+        } catch (err) {
+          if (!(err instanceof WorkerLostError)) throw err;
+          await coordinator!.recoverNow(progress.step);
+        }
+      }
+    };
+    // a checkpoint whose writer was lost before its shard was on disk is dropped (the previous one stays latest)
+    const forgiveLoss = (err: unknown): false => {
+      if (!(err instanceof WorkerLostError)) throw err;
+      display?.message(`a checkpoint being written was lost with ${err.actorId}; the next one replaces it`);
+      logger.warn({ err: err.message }, "checkpoint lost with a worker");
+      return false;
+    };
     const validate = async () => {
-      lastVal = await coordinator!.validate({ step: progress.step, batches: config.eval.batches, microBatch: config.batch.microBatch });
+      lastVal = await afterLoss(() => coordinator!.validate({ step: progress.step, batches: config.eval.batches, microBatch: config.batch.microBatch }));
       validations.push({ step: progress.step, loss: lastVal });
       display!.validation(progress.step, lastVal);
       metrics.recordValidation(progress, lastVal);
@@ -141,7 +196,11 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     };
     if (progress.step === 0) await validate();
     let savedAt = resumeFrom ? progress.step : -1;
-    const saveCheckpoint = async () => {
+    // Checkpoints are written in the background: the loop waits for the workers' memory copy only. At most one is
+    // in flight (the next waits for it), and the run ends (Ctrl-C too) only once the last one is on disk.
+    let inFlight: Promise<string> | undefined;
+    const saveCheckpoint = async (): Promise<void> => {
+      if (inFlight) await inFlight.catch(forgiveLoss);
       const last = steps.at(-1);
       const req = {
         ...progress,
@@ -149,15 +208,47 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
         keep: config.checkpoint.keep,
         metrics: { ...(last ? { loss: last.loss } : {}), ...(lastVal !== undefined ? { valLoss: lastVal } : {}) },
       };
-      checkpointDir = modelParallel ? await coordinator!.checkpointSharded({ ...req, config }) : await coordinator!.checkpoint(req);
+      const pending = await afterLoss(() => (modelParallel ? coordinator!.checkpointSharded({ ...req, config }) : coordinator!.checkpoint(req)));
       savedAt = progress.step;
-      logger.info({ ...progress, dir: checkpointDir }, "checkpoint saved");
+      const at = { ...progress };
+      inFlight = pending.written.then((dir) => {
+        checkpointDir = dir;
+        logger.info({ ...at, dir }, "checkpoint saved");
+        return dir;
+      });
+      inFlight.catch(() => undefined); // awaited by the next save or below
+      if (!stopRequest.signal.aborted && progress.step < plan.steps) return;
+      // the loop ends after this save: it must be on disk; if its writer was lost, recover and save again
+      const written = await inFlight.then(() => true, forgiveLoss);
+      if (written) return;
+      await coordinator!.recoverNow(progress.step);
+      inFlight = undefined;
+      return saveCheckpoint();
     };
     while (progress.step < plan.steps && !stopRequest.signal.aborted) {
       const batchSize = batchSizeAt(ramp, progress.tokensSeen);
       const tokensAfter = progress.tokensSeen + batchSize * config.model.seqLen;
       const t0 = performance.now();
-      const c = await coordinator.runStep({ step: progress.step + 1, lr: lrAt(lrSchedule, tokensAfter), batchSize, firstSample: progress.samplesSeen, tokensAfter });
+      let c: Awaited<ReturnType<Coordinator["runStep"]>>;
+      try {
+        c = await coordinator.runStep({ step: progress.step + 1, lr: lrAt(lrSchedule, tokensAfter), batchSize, firstSample: progress.samplesSeen, tokensAfter });
+      } catch (err) {
+        if (!(err instanceof RolledBackError)) throw err;
+        // no live peer held a lost shard: every worker is back at the checkpoint; the steps after it run again
+        const to = err.to;
+        progress = { step: to.step, tokensSeen: to.tokensSeen, samplesSeen: to.samplesSeen };
+        const keep = <T extends { step: number }>(rows: T[]) => rows.splice(0, rows.length, ...rows.filter((r) => r.step <= to.step));
+        keep(steps);
+        keep(validations);
+        metrics.flush();
+        metrics = new MetricsCsv(path.join(runDir, "metrics.csv"), to.step);
+        inFlight = undefined; // a checkpoint after the rollback's step was lost with the worker, or is stale
+        checkpointDir = to.dir;
+        savedAt = to.step;
+        display.message(`rolled back to the checkpoint of step ${to.step} (${to.dir}): steps after it run again`);
+        logger.warn({ ...to }, "rolled back to a checkpoint");
+        continue;
+      }
       steps.push(c);
       progress = { step: c.step, tokensSeen: c.tokensSeen, samplesSeen: c.samplesSeen };
       const report = { ...progress, loss: c.loss, gradNorm: c.gradNorm, clipped: c.clipScale < 1, lr: c.lr, batchSize, stepSeconds: (performance.now() - t0) / 1000 };
@@ -185,7 +276,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const val = validations.at(-1);
   if (val) say(`validation loss ${val.loss.toFixed(3)} nats/token at step ${val.step}`);
   say(
-    `${interrupted ? "stopped" : "finished"} at step ${progress.step}/${plan.steps}, ${progress.tokensSeen.toLocaleString("en-US")} tokens, ` +
+    `${interrupted ? "stopped" : "finished"} at step ${progress.step}/${plan.steps}${recoveries.length ? ` after ${recoveries.length} recover${recoveries.length === 1 ? "y" : "ies"}` : ""}, ${progress.tokensSeen.toLocaleString("en-US")} tokens, ` +
       `${Math.round(progress.tokensSeen / wallSeconds).toLocaleString("en-US")} tokens/s (with start-up), ${formatDuration(wallSeconds)}; checkpoint ${checkpointDir}`,
   );
   if (interrupted) say(`continue with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
@@ -197,5 +288,5 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     logger.info({ samples }, "samples");
   }
   if (existsSync(path.join(runDir, "metrics.csv"))) say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "train.log")}`);
-  return { runDir, jobId, steps, validations, progress, interrupted, checkpointDir, samples, wallSeconds };
+  return { runDir, jobId, steps, validations, progress, interrupted, checkpointDir, samples, wallSeconds, recoveries };
 }

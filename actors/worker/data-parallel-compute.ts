@@ -6,6 +6,7 @@ import type { Collectives } from "../../runtime/collectives/types.ts";
 import type { GptModel, NamedTensor, Optimizer } from "../model/types.ts";
 import { validationLoss } from "../train/step.ts";
 import type { TrainingData } from "../train/types.ts";
+import { allFinite } from "../coordinator/nonfinite.ts";
 import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
 
 type NormSquared = { gradNormSquared?: () => Promise<number> };
@@ -19,6 +20,7 @@ export class DataParallelCompute implements RankCompute {
   ) {}
 
   async runStep(w: StepWork): Promise<RankStepResult> {
+    const started = performance.now();
     await this.model.zeroGrad();
     let lossSum = 0;
     for (let m = 0; m < w.microBatches; m++) {
@@ -26,6 +28,9 @@ export class DataParallelCompute implements RankCompute {
       const { loss } = await this.model.forwardBackward(inputs, targets, w.microBatch, 1 / w.totalMicroBatches);
       lossSum += loss;
     }
+    // measured before the all-reduce spreads it: which replica's own gradients went NaN/inf
+    const nonFinite = !Number.isFinite(lossSum) || !allFinite(this.model.gradients());
+    const reduceStarted = performance.now();
     if (this.dpGroup.size > 1) {
       // backward finishes gradients last-to-first; register them in that order
       const grads = this.model.gradients().map((g) => g.data).reverse();
@@ -33,7 +38,9 @@ export class DataParallelCompute implements RankCompute {
       for (let i = 0; i < grads.length; i++) buckets.markReady(i);
       await buckets.finish();
     }
-    return { lossSum, gradNormSquared: await this.normSquared() };
+    // busy = the step minus the all-reduce (where a fast replica waits for the slowest): everything before it
+    const busyMs = reduceStarted - started;
+    return { lossSum, gradNormSquared: await this.normSquared(), nonFinite, busyMs };
   }
 
   private async normSquared(): Promise<number> {
@@ -61,5 +68,9 @@ export class DataParallelCompute implements RankCompute {
 
   get optimizerStepCount(): number {
     return this.optimizer.stepCount;
+  }
+
+  set optimizerStepCount(n: number) {
+    this.optimizer.stepCount = n;
   }
 }

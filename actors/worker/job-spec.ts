@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { faultSchema, type Fault } from "./faults.ts";
 
 const jobSpecSchema = z.object({
   jobId: z.string().regex(/^[A-Za-z0-9_-]+$/, "job id may contain only letters, digits, '_' and '-'"),
@@ -18,6 +19,8 @@ const jobSpecSchema = z.object({
   resumeFrom: z.string().min(1).optional(),
   /** How long a worker waits for its peers' addresses. */
   rendezvousTimeoutMs: z.number().int().positive().default(30_000),
+  /** Test-only fault injection (actors/worker/faults.ts). */
+  faults: z.array(faultSchema).default([]),
 });
 
 export interface JobSpec {
@@ -27,6 +30,7 @@ export interface JobSpec {
   backendsModule?: string;
   resumeFrom?: string;
   rendezvousTimeoutMs: number;
+  faults: Fault[];
 }
 
 export class JobSpecError extends Error {

@@ -29,6 +29,10 @@ export interface ReadyReport {
   lossSum: number;
   /** Sum of squared gradients this worker holds after the reduction (one shard's part of the norm). */
   gradNormSquared: number;
+  /** Its own gradients or loss were NaN/inf before any reduction (absent: not measured; coordinator/nonfinite.ts). */
+  nonFinite?: boolean;
+  /** The step's wall time minus the time blocked in collectives, ms (absent: not measured; coordinator/stragglers.ts). */
+  busyMs?: number;
 }
 
 /** apply(k, clip): scale the gradients by the global clip factor and take the optimizer step. */
@@ -37,6 +41,8 @@ export const applyRequestSchema = z.object({
   step,
   lr: z.number().positive(),
   clipScale: z.number().positive().max(1),
+  /** Some rank saw NaN/inf: drop the gradients, no optimizer step (the step still counts; coordinator/nonfinite.ts). */
+  skip: z.boolean().optional(),
 });
 export type ApplyRequest = z.infer<typeof applyRequestSchema>;
 
@@ -94,7 +100,43 @@ export interface WorkerStatus {
   rejected: number;
 }
 
-export type WorkerVerb = "step" | "apply" | "checkpoint" | "checkpointShard" | "status" | "drain" | "validate";
+/**
+ * recover: a worker of the job was lost and the epoch bumped. A survivor aborts the step in flight (finishing an
+ * apply it has started), joins the communicator of the new epoch (the replacement joins it too) and answers.
+ */
+export const recoverRequestSchema = z.object({ epoch });
+export type RecoverRequest = z.infer<typeof recoverRequestSchema>;
+
+export interface RecoverReport {
+  /** Last step whose optimizer update this worker has applied (0 = none). */
+  applied: number;
+  optimizerStepCount: number;
+}
+
+/** sendState: send this worker's parameters, AdamW moments and step to world rank `to` over the data plane. */
+export const sendStateRequestSchema = z.object({ epoch, to: z.number().int().min(0) });
+export type SendStateRequest = z.infer<typeof sendStateRequestSchema>;
+
+/** restore: a replacement takes its state from world rank `from` (a DP peer holding the same shard). */
+export const restoreRequestSchema = z.object({ epoch, from: z.number().int().min(0) });
+export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
+
+/** loadCheckpoint: no live peer holds a lost shard; every worker rolls back to this checkpoint (any layout). */
+export const loadCheckpointRequestSchema = z.object({ epoch, dir: z.string().min(1) });
+export type LoadCheckpointRequest = z.infer<typeof loadCheckpointRequestSchema>;
+
+/** Where a restored worker got its state and how long it took. */
+export interface RestoreReport {
+  actorId: string;
+  source: "peer" | "checkpoint";
+  /** The peer's actor id, or the checkpoint folder. */
+  from: string;
+  /** Step of the state it now holds (its last applied step). */
+  step: number;
+  seconds: number;
+}
+
+export type WorkerVerb = "step" | "apply" | "checkpoint" | "checkpointShard" | "status" | "drain" | "validate" | "recover" | "sendState" | "restore" | "loadCheckpoint";
 
 /** troupe.<cluster>.worker.<actor>.<verb> */
 export function workerSubject(ns: Namespace, actorId: string, verb: WorkerVerb): string {

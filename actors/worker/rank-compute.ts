@@ -15,6 +15,10 @@ export interface RankStepResult {
   lossSum: number;
   /** Sum of squared gradients held by this rank after all gradient reductions. */
   gradNormSquared: number;
+  /** This rank's own gradients or loss were NaN/inf before any reduction (absent: not measured). */
+  nonFinite?: boolean;
+  /** Wall time of the step minus the time blocked in collectives, ms (absent: not measured). */
+  busyMs?: number;
 }
 
 export interface RankCompute {
@@ -26,5 +30,6 @@ export interface RankCompute {
   validationLoss(batches: number, microBatch: number, step: number): Promise<number>;
   parameters(): NamedTensor[];
   optimizerState(): NamedTensor[];
-  readonly optimizerStepCount: number;
+  /** AdamW's step count (bias correction); set when the state comes from a peer or a rebuilt compute. */
+  optimizerStepCount: number;
 }

@@ -91,6 +91,10 @@ export class StageParallelCompute implements RankCompute {
     return this.executor.optimizer.stepCount;
   }
 
+  set optimizerStepCount(n: number) {
+    this.executor.optimizer.stepCount = n;
+  }
+
   /** Writes this rank's shard files into the staging folder of a checkpoint and describes them. */
   writeShard(staging: string, step: number): ShardDescription {
     const globalShapes = new Map(gptParameterLayout(this.model).map((p) => [p.name, p.shape]));

@@ -14,18 +14,27 @@ import { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
 import { workerMachine } from "../../runtime/machines/worker.ts";
 import { decodeFenced } from "../../runtime/messages.ts";
-import { serve, type Rejection } from "../../runtime/rpc.ts";
-import { copyTensorsInto, loadCheckpoint, saveCheckpoint, sha256File } from "../checkpoint/store.ts";
+import { ReplyMemo, serve, type Rejection } from "../../runtime/rpc.ts";
+import path from "node:path";
+import { CheckpointWriter } from "../checkpoint/async-save.ts";
+import { copyTensorsInto, loadCheckpoint, sha256File, stepDirName } from "../checkpoint/store.ts";
+import { gptParameterLayout } from "../model/mod.ts";
 import type { TrainBackends } from "../train/backends.ts";
 import { groupsForRank } from "../../runtime/collectives/layout-groups.ts";
 import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
 import { DataParallelCompute } from "./data-parallel-compute.ts";
+import { FaultInjector } from "./faults.ts";
+import { receiveState, sendState } from "./state-transfer.ts";
 import { StageParallelCompute } from "./stage-parallel-compute.ts";
 import type { JobSpec } from "./job-spec.ts";
 import {
   applyRequestSchema,
   checkpointRequestSchema,
   checkpointShardRequestSchema,
+  loadCheckpointRequestSchema,
+  recoverRequestSchema,
+  restoreRequestSchema,
+  sendStateRequestSchema,
   statusRequestSchema,
   stepRequestSchema,
   validateRequestSchema,
@@ -35,7 +44,12 @@ import {
   type CheckpointRequest,
   type CheckpointShardReport,
   type CheckpointShardRequest,
+  type LoadCheckpointRequest,
   type ReadyReport,
+  type RecoverReport,
+  type RestoreReport,
+  type RestoreRequest,
+  type SendStateRequest,
   type StepRequest,
   type ValidateRequest,
   type WorkerStatus,
@@ -60,6 +74,17 @@ export class Worker {
   private tokenizer: { file: string; sha256?: string } = { file: "none" };
   private readonly subs: Subscription[] = [];
   private rejected = 0;
+  private readonly replies = new ReplyMemo();
+  /** Background checkpoint writes (at most one in flight) and the answer the one of `step` will give when written. */
+  private readonly checkpoints = new CheckpointWriter();
+  private checkpointWrite: { step: number; answer: Promise<unknown> } | undefined;
+  /** The step or apply computing now: recovery waits for it to settle before it rebuilds the compute. */
+  private inFlight: Promise<unknown> | undefined;
+  /** Last step whose optimizer update this worker applied (a checkpoint's step after a resume). */
+  private appliedStep = 0;
+  private faults!: FaultInjector;
+  /** Everything the compute of a new communicator is built from (recovery rebuilds it on a new world). */
+  private makeCompute!: (world: CollectivesWorld) => Promise<RankCompute>;
 
   constructor(
     env: ActorEnvironment,
@@ -99,11 +124,12 @@ export class Worker {
     this.serveVerb("drain", statusRequestSchema, () => this.drain());
     this.lifecycle.send({ type: "BOOTED" });
 
-    const session = `${this.job.session}-e${this.actor.epoch}`;
-    const rendezvous = await KvRendezvous.open(nc, session);
+    // a process started in a later epoch replaces a lost worker: it takes its state from a peer
+    const replacement = this.actor.epoch > 1;
+    this.faults = new FaultInjector(this.job.faults, this.rank, this.actor.epoch);
     const { dp, pp, tp, order } = this.job.config.parallel;
     const layout = order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
-    this.world = await createCpuCollectives({ rank: this.rank, worldSize: layout.worldSize, session, rendezvous, connectTimeoutMs: this.job.rendezvousTimeoutMs });
+    this.world = await this.joinWorld(this.actor.epoch, layout.worldSize);
     this.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
 
     const c = this.job.config;
@@ -113,32 +139,116 @@ export class Worker {
     const gpt = { ...c.model, vocabSize: c.data.vocabSize };
     if (pp * tp > 1) {
       const microBatches = c.batch.size / c.batch.microBatch / dp;
-      const stage = await StageParallelCompute.create({ model: gpt, config: c, layout, rank: this.rank, groups: groupsForRank(this.world, layout), microBatches, data: corpus.data });
-      if (this.job.resumeFrom) this.actor.step = stage.loadShard(this.job.resumeFrom).step;
+      const step = () => this.actor.step;
+      this.makeCompute = (world) =>
+        StageParallelCompute.create({ model: gpt, config: c, layout, rank: this.rank, groups: this.faults.wrapGroups(groupsForRank(world, layout), step), microBatches, data: corpus.data });
+      const stage = (await this.makeCompute(this.world)) as StageParallelCompute;
+      if (this.job.resumeFrom && !replacement) this.actor.step = this.appliedStep = stage.loadShard(this.job.resumeFrom).step;
       this.compute = stage;
-      this.serveVerb("checkpointShard", checkpointShardRequestSchema, (r) => this.checkpointShard(stage, r));
-      return this.serveSteps();
+      this.serveVerb("checkpointShard", checkpointShardRequestSchema, (r) => this.checkpointShard(this.compute as StageParallelCompute, r));
+      return this.serveSteps(replacement);
     }
     const model = await this.backends.createModel(gpt, c.seed);
     const optimizer = this.backends.createOptimizer(model, c.optimizer);
-    if (this.job.resumeFrom) {
+    if (this.job.resumeFrom && !replacement) {
       const ckpt = loadCheckpoint(this.job.resumeFrom);
       copyTensorsInto(model.parameters(), ckpt.params, `checkpoint ${this.job.resumeFrom} (model)`);
       copyTensorsInto(optimizer.state(), ckpt.optimizerState, `checkpoint ${this.job.resumeFrom} (optimizer)`);
       optimizer.stepCount = ckpt.manifest.optimizer.stepCount;
-      this.actor.step = ckpt.manifest.step;
+      this.actor.step = this.appliedStep = ckpt.manifest.step;
     }
-    this.compute = new DataParallelCompute(model, optimizer, corpus.data, this.world);
-    this.serveSteps();
+    const step = () => this.actor.step;
+    this.makeCompute = async (world) => new DataParallelCompute(model, optimizer, corpus.data, this.faults.hooked(world, "allreduce", step, () => false));
+    this.compute = await this.makeCompute(this.world);
+    this.serveSteps(replacement);
   }
 
-  private serveSteps(): void {
-    this.serveVerb("step", stepRequestSchema, (r) => this.step(r));
-    this.serveVerb("apply", applyRequestSchema, (r) => this.apply(r));
+  /** Connects to every rank of the communicator of `epoch` (session `<job session>-e<epoch>`). */
+  private async joinWorld(epoch: number, worldSize: number): Promise<CollectivesWorld> {
+    const session = `${this.job.session}-e${epoch}`;
+    const rendezvous = await KvRendezvous.open(this.actor.connection, session);
+    return createCpuCollectives({ rank: this.rank, worldSize, session, rendezvous, connectTimeoutMs: this.job.rendezvousTimeoutMs });
+  }
+
+  private serveSteps(replacement: boolean): void {
+    // asked again after a lost request or reply (nats-server restart): the same answer, the work done once
+    this.serveVerb("step", stepRequestSchema, (r) => this.replies.run(`step:${r.epoch}:${r.step}`, () => this.step(r)));
+    this.serveVerb("apply", applyRequestSchema, (r) => this.replies.run(`apply:${r.epoch}:${r.step}`, () => this.apply(r)));
     this.serveVerb("checkpoint", checkpointRequestSchema, (r) => this.checkpoint(r));
-    this.serveVerb("validate", validateRequestSchema, (r) => this.validate(r));
-    this.lifecycle.send({ type: "LOADED" });
-    this.actor.log.info({ rank: this.rank, coords: this.actor.env.coords, epoch: this.actor.epoch }, "worker loaded");
+    this.serveVerb("validate", validateRequestSchema, (r) => this.replies.run(`validate:${r.epoch}:${r.step}`, () => this.validate(r)));
+    this.serveVerb("recover", recoverRequestSchema, (r) => this.recover(r.epoch));
+    this.serveVerb("sendState", sendStateRequestSchema, (r) => this.sendState(r));
+    this.serveVerb("restore", restoreRequestSchema, (r) => this.restore(r));
+    this.serveVerb("loadCheckpoint", loadCheckpointRequestSchema, (r) => this.rollBack(r));
+    this.lifecycle.send({ type: replacement ? "AWAIT_STATE" : "LOADED" });
+    this.actor.log.info({ rank: this.rank, coords: this.actor.env.coords, epoch: this.actor.epoch, replacement }, "worker loaded");
+  }
+
+  /**
+   * A survivor of a lost worker: finish an apply already started (it is local), abort the step in flight, wait
+   * until its compute has settled, then join the communicator of the new epoch and rebuild the compute on it
+   * (gradients and activations start afresh; parameters, moments and step count are carried over).
+   */
+  private async recover(epoch: number): Promise<RecoverReport> {
+    if (this.state === "applying") await this.inFlight?.catch(() => undefined);
+    // a checkpoint's memory copy is short and local: let it finish
+    while (this.state === "checkpointing") await new Promise((r) => setTimeout(r, 10));
+    if (this.state !== "idle" && this.state !== "stepping") throw new WorkerProtocolError(`${this.id}: recover asked while ${this.state}`);
+    this.lifecycle.send({ type: "RECOVER", epoch });
+    this.world?.abort(`epoch ${epoch}: a worker of the job was lost`);
+    await this.inFlight?.catch(() => undefined);
+    const old = this.compute!;
+    this.world = await this.joinWorld(epoch, this.world!.size);
+    const fresh = await this.makeCompute(this.world);
+    if (fresh !== old) {
+      copyState(old, fresh);
+      this.compute = fresh;
+    }
+    this.lifecycle.send({ type: "JOINED", epoch });
+    this.lifecycle.send({ type: "RECOVERED" });
+    return { applied: this.appliedStep, optimizerStepCount: old.optimizerStepCount };
+  }
+
+  /** A DP peer holding the same shard: sends its state to the replacement at world rank `to`. */
+  private async sendState(r: SendStateRequest): Promise<{ sent: number }> {
+    if (this.state !== "idle") throw new WorkerProtocolError(`${this.id}: sendState asked while ${this.state}`);
+    return { sent: await sendState(this.world!, r.to, this.compute!, this.appliedStep) };
+  }
+
+  /**
+   * No live peer holds a lost shard: every worker (survivor or replacement) loads its slice of the checkpoint and
+   * the job continues from that step.
+   */
+  private async rollBack(r: LoadCheckpointRequest): Promise<RestoreReport> {
+    if (this.state !== "idle" && this.state !== "restoring") throw new WorkerProtocolError(`${this.id}: loadCheckpoint asked while ${this.state}`);
+    const t0 = performance.now();
+    const compute = this.compute!;
+    let step: number;
+    if (compute instanceof StageParallelCompute) step = compute.loadShard(r.dir).step;
+    else {
+      const ckpt = loadCheckpoint(r.dir);
+      copyTensorsInto(compute.parameters(), ckpt.params, `checkpoint ${r.dir} (model)`);
+      copyTensorsInto(compute.optimizerState(), ckpt.optimizerState, `checkpoint ${r.dir} (optimizer)`);
+      compute.optimizerStepCount = ckpt.manifest.optimizer.stepCount;
+      step = ckpt.manifest.step;
+    }
+    this.actor.step = this.appliedStep = step;
+    if (this.state === "restoring") this.lifecycle.send({ type: "RESTORED", step });
+    const seconds = (performance.now() - t0) / 1000;
+    this.actor.log.info({ dir: r.dir, step, seconds }, "rolled back to a checkpoint");
+    return { actorId: this.id, source: "checkpoint", from: r.dir, step, seconds };
+  }
+
+  /** The replacement: receives its state from world rank `from` and goes idle. */
+  private async restore(r: RestoreRequest): Promise<RestoreReport> {
+    if (this.state !== "restoring") throw new WorkerProtocolError(`${this.id}: restore asked while ${this.state}`);
+    const t0 = performance.now();
+    const { step } = await receiveState(this.world!, r.from, this.compute!);
+    this.actor.step = this.appliedStep = step;
+    this.lifecycle.send({ type: "RESTORED", step });
+    const seconds = (performance.now() - t0) / 1000;
+    this.actor.log.info({ from: r.from, step, seconds }, "state restored from a peer");
+    return { actorId: this.id, source: "peer", from: `rank ${r.from}`, step, seconds };
   }
 
   private serveVerb<S extends z.ZodType<{ epoch: number }>>(verb: WorkerVerb, schema: S, handle: (msg: z.output<S>) => unknown): void {
@@ -174,9 +284,12 @@ export class Worker {
     this.lifecycle.send({ type: "STEP", step: r.step, epoch: r.epoch });
     this.actor.step = r.step;
     try {
-      const out = await this.compute!.runStep(r);
+      this.faults.at("forward", r.step);
+      const running = this.compute!.runStep(r);
+      this.inFlight = running;
+      const out = await running;
       this.lifecycle.send({ type: "READY" });
-      return { step: r.step, epoch: this.actor.epoch, lossSum: out.lossSum, gradNormSquared: out.gradNormSquared };
+      return { step: r.step, epoch: this.actor.epoch, lossSum: out.lossSum, gradNormSquared: out.gradNormSquared, nonFinite: out.nonFinite, busyMs: out.busyMs };
     } catch (err) {
       this.lifecycle.send({ type: "ABORT" });
       throw err;
@@ -190,7 +303,12 @@ export class Worker {
     }
     this.lifecycle.send({ type: "APPLY" });
     try {
-      await this.compute!.apply(r.lr, r.clipScale);
+      this.faults.at("apply", r.step);
+      // skip: every rank drops this step's gradients (zeroed at the next step's start) and the optimizer does not step
+      const applying = r.skip ? Promise.resolve() : this.compute!.apply(r.lr, r.clipScale);
+      this.inFlight = applying;
+      await applying;
+      this.appliedStep = r.step;
     } catch (err) {
       this.lifecycle.send({ type: "ABORT" });
       throw err;
@@ -204,24 +322,43 @@ export class Worker {
     return { loss: await this.compute!.validationLoss(r.batches, r.microBatch, r.step) };
   }
 
-  private checkpointShard(stage: StageParallelCompute, r: CheckpointShardRequest): CheckpointShardReport {
+  /**
+   * Asked twice per checkpoint. The first request for a step copies this shard and answers { step, copied: true }
+   * (the worker may step on); a repeated request for that step answers the report once the shard's files are written.
+   */
+  private async checkpointShard(stage: StageParallelCompute, r: CheckpointShardRequest): Promise<CheckpointShardReport | { step: number; copied: true }> {
+    if (this.checkpointWrite?.step === r.step) return (await this.checkpointWrite.answer) as CheckpointShardReport;
     if (this.state !== "idle") throw new WorkerProtocolError(`${this.id}: checkpoint shard asked while ${this.state}`);
     this.lifecycle.send({ type: "CHECKPOINT" });
     try {
-      return { shard: stage.writeShard(r.staging, r.step), optimizerStepCount: stage.optimizerStepCount, layersPerStage: [...stage.shardLayout.layersPerStage], tokenizer: this.tokenizer };
+      const c = this.job.config;
+      const globalShapes = new Map(gptParameterLayout({ ...c.model, vocabSize: c.data.vocabSize }).map((p) => [p.name, p.shape]));
+      const content = { coord: stage.shardCoord, params: stage.parameters(), optimizerState: stage.optimizerState(), step: r.step, optimizerStepCount: stage.optimizerStepCount };
+      const pending = await this.checkpoints.saveShard(r.staging, content, stage.shardLayout, globalShapes);
+      const extra = { optimizerStepCount: content.optimizerStepCount, layersPerStage: [...stage.shardLayout.layersPerStage], tokenizer: this.tokenizer };
+      const answer = pending.written.then((shard): CheckpointShardReport => ({ shard, ...extra }));
+      answer.catch(() => undefined); // the coordinator's repeated request reports it
+      this.checkpointWrite = { step: r.step, answer };
+      return { step: r.step, copied: true };
     } finally {
       this.lifecycle.send({ type: "CHECKPOINTED" });
     }
   }
 
-  private checkpoint(r: CheckpointRequest): { dir: string } {
+  /**
+   * dp rank 0 of a data-parallel job writes the whole checkpoint. Asked twice: the first request for a step copies
+   * the state and answers { dir, written: false } (the worker may step on); a repeated one answers { dir, written:
+   * true } once the checkpoint is whole and `latest`.
+   */
+  private async checkpoint(r: CheckpointRequest): Promise<{ dir: string; written: boolean }> {
+    if (this.checkpointWrite?.step === r.step) return { dir: (await this.checkpointWrite.answer) as string, written: true };
     if (this.state !== "idle") throw new WorkerProtocolError(`${this.id}: checkpoint asked while ${this.state}`);
     const c = this.job.config;
     const compute = this.compute!;
     if (compute instanceof StageParallelCompute) throw new WorkerProtocolError(`${this.id}: holds one shard of the model (pp or tp > 1): ask for checkpointShard`);
     this.lifecycle.send({ type: "CHECKPOINT" });
     try {
-      const dir = saveCheckpoint(
+      const pending = await this.checkpoints.save(
         r.root,
         {
           step: r.step,
@@ -237,7 +374,8 @@ export class Worker {
         },
         { keep: r.keep },
       );
-      return { dir };
+      this.checkpointWrite = { step: r.step, answer: pending.written };
+      return { dir: path.join(r.root, stepDirName(r.step)), written: false };
     } finally {
       this.lifecycle.send({ type: "CHECKPOINTED" });
     }
@@ -260,6 +398,16 @@ export class Worker {
     this.recorder?.stop();
     await this.actor.stop();
   }
+}
+
+/** Carries parameters, AdamW moments and the step count over to a compute rebuilt on a new communicator. */
+function copyState(from: RankCompute, to: RankCompute): void {
+  const pairs = [
+    [from.parameters(), to.parameters()],
+    [from.optimizerState(), to.optimizerState()],
+  ] as const;
+  for (const [src, dst] of pairs) dst.forEach((t, i) => t.data.set(src[i]!.data));
+  to.optimizerStepCount = from.optimizerStepCount;
 }
 
 function sha256OrUndefined(file: string): string | undefined {

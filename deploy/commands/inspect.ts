@@ -13,12 +13,17 @@ export function register(program: Command): void {
     await withCluster(opts, async (c) => {
       const rec = await c.registry.getActor(actor);
       if (!rec) throw new UnknownActorError(actor);
-      const transitions = (await c.events.readAll(actor))
+      const events = await c.events.readAll(actor);
+      // live recoveries (actors/coordinator/recovery.ts): where the restarted worker's state came from
+      const restores = events
+        .filter((e) => e.type === "worker.restored")
+        .map((e) => ({ time: e.time, source: String(e.data.source), from: String(e.data.from), seconds: Number(e.data.restoreSeconds), step: Number(e.data.step), epoch: Number(e.data.epoch), cause: String(e.data.cause) }));
+      const transitions = events
         .filter((e) => e.type === "actor.transition")
         .slice(-20)
         .map((e) => ({ time: e.time, state: String(e.data.to), pid: (e.data.pid as number | null) ?? null, cause: (e.data.cause as string | null) ?? null }));
       if (opts.json) {
-        console.log(JSON.stringify({ record: rec, transitions }));
+        console.log(JSON.stringify({ record: rec, transitions, restores }));
         return;
       }
       const lines = [
@@ -33,6 +38,8 @@ export function register(program: Command): void {
         `death cause  ${rec.deathCause ?? "-"}`,
         `updated      ${new Date(rec.updatedAt).toISOString()} (record #${rec.seq})`,
         `snapshot     ${JSON.stringify(rec.snapshot)}`,
+        `restored     ${restores.length === 0 ? "never" : `${restores.length} time(s)`}`,
+        ...restores.map((r) => `  ${new Date(r.time).toISOString()}  epoch ${r.epoch}, step ${r.step}: state from ${r.source} ${r.from} in ${r.seconds.toFixed(3)} s (lost: ${r.cause})`),
         "recent states:",
         ...transitions.map((t) => `  ${new Date(t.time).toISOString()}  ${t.state.padEnd(10)} pid ${t.pid ?? "-"}${t.cause ? `  (${t.cause})` : ""}`),
       ];

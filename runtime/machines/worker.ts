@@ -1,12 +1,17 @@
 // Lifecycle of a training worker process as it sees itself (design: "Lifecycles"):
 //   booting → joining → loading → idle ⇄ stepping → applying → idle; idle → checkpointing → idle;
-//   draining → stopped; failed from anywhere. Pure: the worker code sends events as work completes.
+//   draining → stopped; failed from anywhere. Recovery: a survivor goes to recovering (step aborted, new
+//   communicator) and back to idle; a replacement goes loading → restoring (waits for its state) → idle. Pure: the worker code sends events as work completes.
 import { assign, setup } from "xstate";
 
 export type WorkerEvent =
   | { type: "BOOTED" }
   | { type: "JOINED"; epoch: number }
   | { type: "LOADED" }
+  | { type: "AWAIT_STATE" }
+  | { type: "RESTORED"; step: number }
+  | { type: "RECOVER"; epoch: number }
+  | { type: "RECOVERED" }
   | { type: "STEP"; step: number; epoch: number }
   | { type: "READY" }
   | { type: "APPLY" }
@@ -38,17 +43,20 @@ export const workerMachine = setup({
   states: {
     booting: { on: { BOOTED: "joining" } },
     joining: { on: { JOINED: { target: "loading", actions: assign({ epoch: ({ event }) => event.epoch }) } } },
-    loading: { on: { LOADED: "idle" } },
+    loading: { on: { LOADED: "idle", AWAIT_STATE: "restoring" } },
+    restoring: { on: { RESTORED: { target: "idle", actions: assign({ step: ({ event }) => event.step, committed: ({ event }) => event.step }) } } },
+    recovering: { on: { RECOVERED: "idle" } },
     idle: {
       on: {
         STEP: { target: "stepping", actions: assign({ step: ({ event }) => event.step, epoch: ({ event }) => event.epoch }) },
         CHECKPOINT: "checkpointing",
+        RECOVER: { target: "recovering", actions: assign({ epoch: ({ event }) => event.epoch }) },
         // A membership change while idle: rejoin with the new epoch.
         JOINED: { actions: assign({ epoch: ({ event }) => event.epoch }) },
       },
     },
     // READY is reported upward; the worker stays in stepping until told to apply or abort.
-    stepping: { on: { READY: "stepping", APPLY: "applying", ABORT: "idle" } },
+    stepping: { on: { READY: "stepping", APPLY: "applying", ABORT: "idle", RECOVER: { target: "recovering", actions: assign({ epoch: ({ event }) => event.epoch }) } } },
     applying: { on: { APPLIED: { target: "idle", actions: assign({ committed: ({ context }) => context.step }) }, ABORT: "idle" } },
     checkpointing: { on: { CHECKPOINTED: "idle" } },
     draining: { on: { DRAINED: "stopped" } },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { combineReady, splitMicroBatches } from "../../actors/coordinator/combine.ts";
+import { combineReady, skippedStep, splitMicroBatches } from "../../actors/coordinator/combine.ts";
 import { crashLine } from "../../actors/coordinator/crash-line.ts";
 import { checkDistributable } from "../../actors/coordinator/run-distributed.ts";
 import { parseTrainConfig } from "../../actors/train/config.ts";
@@ -32,6 +32,17 @@ describe("combineReady", () => {
   it("refuses NaN and infinite losses or norms, naming the step", () => {
     expect(() => combineReady(7, [{ coords: { d: 0 }, lossSum: Number.NaN, gradNormSquared: 1 }], 1, 1)).toThrow(NonFiniteLossError);
     expect(() => combineReady(7, [{ coords: { d: 0 }, lossSum: 1, gradNormSquared: Infinity }], 1, 1)).toThrow(/step 7: the gradient norm is Infinity/);
+  });
+});
+
+describe("skippedStep", () => {
+  it("a skipped step has no loss or norm and does not scale the (dropped) gradients", () => {
+    const s = skippedStep();
+    expect(s.skipped).toBe(true);
+    expect(s.loss).toBeNaN();
+    expect(s.gradNorm).toBeNaN();
+    expect(s.clipScale).toBe(1);
+    expect(combineReady(1, [{ coords: { d: 0 }, lossSum: 2, gradNormSquared: 1 }], 1, 1).skipped).toBeUndefined();
   });
 });
 

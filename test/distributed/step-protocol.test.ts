@@ -87,7 +87,8 @@ describe("step protocol with live workers", () => {
     writeFileSync(jobFile, JSON.stringify({ jobId: "kill", session: "kill-s1", config, backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts") }));
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
-      { jobId: "kill", jobFile, dp: 2, microBatch: 1, clip: 1 },
+      // no restart allowed: the first loss escalates (live recovery is tested in test/recovery)
+      { jobId: "kill", jobFile, dp: 2, microBatch: 1, clip: 1, intensity: { maxRestarts: 0, periodMs: 60_000 } },
     );
     try {
       await coordinator.start();

@@ -1,0 +1,102 @@
+// Straggler detection: a worker whose busy time (its step's wall time minus the time it sat blocked in
+// collectives) stays above `factor` × the median busy time of all workers for `consecutive` steps in a row.
+// Pure: fed one step's busy times at a time; tells which workers were flagged or cleared by that step.
+//
+// Example, factor 1.5, consecutive 3, minExcessMs 2, three workers:
+//   step 1: a 10, b 11, c 20 → median 11, c at 1.82× (1 in a row)
+//   step 2: a 10, b 10, c 19 → c at 1.9× (2 in a row)
+//   step 3: a 11, b 10, c 21 → c at 1.91× (3 in a row) → flagged { id: c, ratio: 1.91 }
+//   step 4: a 10, b 10, c 10 → c back under the bar → cleared
+// `minExcessMs` keeps tiny steps (1 ms vs 0.4 ms) from counting: the busy time must also exceed the median by it.
+
+export interface StragglerOptions {
+  /** Busy time above factor × median counts as slow (default 1.5). */
+  factor: number;
+  /** Slow steps in a row before a worker is flagged (default 5). */
+  consecutive: number;
+  /** A slow step must also exceed the median by this many ms (default 2). */
+  minExcessMs: number;
+}
+
+export const defaultStragglerOptions: StragglerOptions = { factor: 1.5, consecutive: 5, minExcessMs: 2 };
+
+export interface BusySample {
+  id: string;
+  busyMs: number;
+}
+
+export interface StragglerChange {
+  id: string;
+  step: number;
+  /** Busy time ÷ median busy time at this step. */
+  ratio: number;
+  busyMs: number;
+  medianMs: number;
+}
+
+export class StragglerOptionsError extends Error {
+  override name = "StragglerOptionsError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export function validateStragglerOptions(o: Partial<StragglerOptions> = {}): StragglerOptions {
+  const v = { ...defaultStragglerOptions, ...o };
+  if (!(Number.isFinite(v.factor) && v.factor > 1)) throw new StragglerOptionsError(`straggler factor must be a number above 1, got ${v.factor}`);
+  if (!(Number.isInteger(v.consecutive) && v.consecutive >= 1)) throw new StragglerOptionsError(`straggler consecutive steps must be an integer ≥ 1, got ${v.consecutive}`);
+  if (!(Number.isFinite(v.minExcessMs) && v.minExcessMs >= 0)) throw new StragglerOptionsError(`straggler minExcessMs must be ≥ 0, got ${v.minExcessMs}`);
+  return v;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError("median of no values");
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export class StragglerDetector {
+  readonly options: StragglerOptions;
+  private readonly slowRun = new Map<string, number>();
+  private readonly current = new Map<string, StragglerChange>();
+
+  constructor(options: Partial<StragglerOptions> = {}) {
+    this.options = validateStragglerOptions(options);
+  }
+
+  /** Workers flagged now, with the step and ratio that flagged them. */
+  get flagged(): ReadonlyMap<string, StragglerChange> {
+    return this.current;
+  }
+
+  /**
+   * One step's busy times (workers that measured none are left out). Returns the workers this step flagged and those
+   * it cleared (a flagged worker is cleared by its first step under the bar). Fewer than 2 samples: nothing to compare.
+   */
+  observe(step: number, samples: readonly BusySample[]): { flagged: StragglerChange[]; cleared: StragglerChange[] } {
+    const flagged: StragglerChange[] = [];
+    const cleared: StragglerChange[] = [];
+    const valid = samples.filter((s) => Number.isFinite(s.busyMs) && s.busyMs >= 0);
+    if (valid.length < 2) return { flagged, cleared };
+    const medianMs = median(valid.map((s) => s.busyMs));
+    const { factor, consecutive, minExcessMs } = this.options;
+    for (const s of valid) {
+      const ratio = medianMs > 0 ? s.busyMs / medianMs : s.busyMs > 0 ? Infinity : 1;
+      const change = { id: s.id, step, ratio, busyMs: s.busyMs, medianMs };
+      const slow = ratio > factor && s.busyMs - medianMs >= minExcessMs;
+      if (!slow) {
+        this.slowRun.delete(s.id);
+        if (this.current.delete(s.id)) cleared.push(change);
+        continue;
+      }
+      const run = (this.slowRun.get(s.id) ?? 0) + 1;
+      this.slowRun.set(s.id, run);
+      if (run >= consecutive && !this.current.has(s.id)) {
+        this.current.set(s.id, change);
+        flagged.push(change);
+      }
+    }
+    return { flagged, cleared };
+  }
+}

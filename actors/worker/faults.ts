@@ -1,0 +1,70 @@
+// Test-only fault injection: a job spec's `faults` list makes a worker signal itself (SIGKILL, or SIGSTOP for a
+// hang) at a precise phase of a step, so recovery tests hit each phase for real. Phases:
+//   forward   — the step request arrived, before any compute;
+//   backward  — the first gradient sent or received between pipeline stages (pp > 1 only);
+//   allreduce — the first DP gradient reduction of the step (dp > 1 only);
+//   apply     — the apply request arrived, before the optimizer step.
+// `once` (default) fires only in a process of the job's first epoch, so the replacement does not repeat it;
+// `every` fires in every process (a crash loop).
+import { z } from "zod";
+import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
+import type { Collectives, ReduceOp } from "../../runtime/collectives/types.ts";
+
+export const faultSchema = z.object({
+  rank: z.number().int().min(0),
+  step: z.number().int().min(1),
+  phase: z.enum(["forward", "backward", "allreduce", "apply"]),
+  signal: z.enum(["SIGKILL", "SIGSTOP"]).default("SIGKILL"),
+  repeat: z.enum(["once", "every"]).default("once"),
+});
+export type Fault = z.infer<typeof faultSchema>;
+/** A fault as written in job.json (signal and repeat may be left out). */
+export type FaultSpec = z.input<typeof faultSchema>;
+export type FaultPhase = Fault["phase"];
+
+export class FaultInjector {
+  private readonly mine: Fault[];
+
+  constructor(faults: readonly Fault[], rank: number, bootEpoch: number) {
+    this.mine = faults.filter((f) => f.rank === rank && (f.repeat === "every" || bootEpoch <= 1));
+  }
+
+  get active(): boolean {
+    return this.mine.length > 0;
+  }
+
+  /** Signals this process when a fault names this phase of `step`. */
+  at(phase: FaultPhase, step: number): void {
+    const f = this.mine.find((x) => x.phase === phase && x.step === step);
+    if (f) process.kill(process.pid, f.signal);
+  }
+
+  /** The groups, with the backward (pp gradient send/recv) and allreduce (dp reduction) phases hooked. */
+  wrapGroups(groups: RankGroups, step: () => number): RankGroups {
+    if (!this.active) return groups;
+    return { ...groups, pp: this.hooked(groups.pp, "backward", step, (tag) => tag?.startsWith("g") === true), dp: this.hooked(groups.dp, "allreduce", step, () => true) };
+  }
+
+  /** A world or group whose reductions (and, when `p2p` says so, point-to-point by tag) hit `phase` first. */
+  hooked<C extends Collectives>(c: C, phase: FaultPhase, step: () => number, p2p: (tag: string | undefined) => boolean): C {
+    if (!this.active) return c;
+    const hit = () => this.at(phase, step());
+    return new Proxy(c, {
+      get: (target, prop, receiver) => {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        const fn = value as (...args: unknown[]) => unknown;
+        if (phase === "allreduce" && (prop === "allReduce" || prop === "reduceScatter")) {
+          return (data: Float32Array, op?: ReduceOp) => (hit(), fn.call(target, data, op));
+        }
+        if (prop === "send" || prop === "recv") {
+          return (...args: unknown[]) => {
+            if (p2p(args[prop === "send" ? 2 : 1] as string | undefined) && phase === "backward") hit();
+            return fn.apply(target, args);
+          };
+        }
+        return fn.bind(target);
+      },
+    });
+  }
+}

@@ -1,0 +1,46 @@
+// Peer restore over the data plane (never through NATS): a DP peer holding the same shard sends its parameters,
+// AdamW moments, optimizer step count and last applied step to the replacement, tensor by tensor in the fixed
+// order of parameters() then optimizerState(); both sides hold the same shapes, so lengths are checked.
+import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
+import type { NamedTensor } from "../model/types.ts";
+import type { RankCompute } from "./rank-compute.ts";
+
+export class StateTransferError extends Error {
+  override name = "StateTransferError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+const TAG = "restore";
+
+function tensorsOf(c: RankCompute): NamedTensor[] {
+  return [...c.parameters(), ...c.optimizerState()];
+}
+
+/** Sends this compute's state to world rank `to`; returns the bytes sent. */
+export async function sendState(world: CollectivesWorld, to: number, c: RankCompute, appliedStep: number): Promise<number> {
+  const tensors = tensorsOf(c);
+  // integers below 2^24 are exact in fp32
+  await world.send(new Float32Array([c.optimizerStepCount, appliedStep, tensors.length]), to, TAG);
+  let bytes = 12;
+  for (const t of tensors) {
+    await world.send(t.data, to, TAG);
+    bytes += t.data.byteLength;
+  }
+  return bytes;
+}
+
+/** Receives the state sent by world rank `from` into this compute; returns the peer's last applied step. */
+export async function receiveState(world: CollectivesWorld, from: number, c: RankCompute): Promise<{ step: number }> {
+  const tensors = tensorsOf(c);
+  const [stepCount, step, count] = await world.recv(from, TAG);
+  if (count !== tensors.length) throw new StateTransferError(`rank ${from} sends ${count} tensors, this shard holds ${tensors.length}: not the same shard`);
+  for (const t of tensors) {
+    const data = await world.recv(from, TAG);
+    if (data.length !== t.data.length) throw new StateTransferError(`tensor ${t.name}: rank ${from} sent ${data.length} values, expected ${t.data.length}`);
+    t.data.set(data);
+  }
+  c.optimizerStepCount = stepCount!;
+  return { step: step! };
+}

@@ -1,0 +1,89 @@
+// Shared by the recovery tests: a tiny 3D-parallel config, a run with injected faults, and the fingerprint of a
+// run's outcome (final checkpoint's files by sha256, optimizer step count, every committed loss and grad norm).
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { runDistributed, type DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
+import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
+import type { RecoveryRecord } from "../../actors/coordinator/recovery.ts";
+import { readManifest } from "../../actors/checkpoint/store.ts";
+import { rankLayout, type RankLayout } from "../../actors/parallel/ranks.ts";
+import type { FaultSpec } from "../../actors/worker/faults.ts";
+
+export interface TinyJob {
+  name: string;
+  dp: number;
+  pp: number;
+  tp: number;
+  steps: number;
+  layers?: number;
+  checkpointEvery?: number;
+}
+
+/** Writes `<dir>/<name>.yaml` (layers = pp, so each stage holds one) and returns its path. */
+export function writeTinyConfig(dir: string, j: TinyJob): string {
+  const file = path.join(dir, `${j.name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${j.name}
+seed: 5
+model: {layers: ${j.layers ?? j.pp}, dModel: 16, heads: 2, seqLen: 8}
+data: {corpus: brown, vocabSize: 260, heldOutPerGenre: 1}
+optimizer: {lr: 0.01, clip: 0.5}
+batch: {size: ${4 * j.dp}, microBatch: 2}
+schedule: {warmupTokens: 32, decayTokens: 5000}
+train: {steps: ${j.steps}}
+eval: {interval: 100, batches: 1}
+checkpoint: {interval: ${j.checkpointEvery ?? 100}, keep: 3}
+parallel: {dp: ${j.dp}, pp: ${j.pp}, tp: ${j.tp}}
+`,
+  );
+  return file;
+}
+
+export function layoutOf(j: TinyJob): RankLayout {
+  return rankLayout({ dp: j.dp, pp: j.pp, tp: j.tp });
+}
+
+/** World rank of the worker at these coordinates. */
+export function rankAt(layout: RankLayout, at: { dp: number; pp: number; tp: number }): number {
+  const r = layout.coords.findIndex((c) => c.dp === at.dp && c.pp === at.pp && c.tp === at.tp);
+  if (r < 0) throw new Error(`no rank at ${JSON.stringify(at)}`);
+  return r;
+}
+
+/** Short heartbeats so a hung worker is found in about two seconds. */
+export const FAST_TIMEOUTS = { heartbeatMs: 200, suspectMs: 1000, killMs: 2000, stepMs: 60_000, startMs: 30_000 };
+
+export async function runJob(configFile: string, runDir: string, o: { faults?: FaultSpec[]; intensity?: { maxRestarts: number; periodMs: number }; resume?: boolean; steps?: number; onStarted?: (c: Coordinator) => void; onRecovery?: (r: RecoveryRecord) => void } = {}): Promise<DistributedRunResult & { output: string }> {
+  const out = new PassThrough();
+  let output = "";
+  out.on("data", (d: Buffer) => (output += d.toString()));
+  const run = await runDistributed({
+    configFile,
+    runDir,
+    backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
+    out: out as unknown as NodeJS.WriteStream,
+    tty: false,
+    noSamples: true,
+    faults: o.faults,
+    timeouts: FAST_TIMEOUTS,
+    intensity: o.intensity ?? { maxRestarts: 10, periodMs: 60_000 },
+    resume: o.resume,
+    steps: o.steps,
+    onStarted: o.onStarted,
+    onRecovery: o.onRecovery,
+  });
+  return { ...run, output };
+}
+
+/** What must be bit-identical between a run with failures and one without. */
+export function fingerprint(run: DistributedRunResult): { files: string[]; stepCount: number; losses: number[]; gradNorms: number[] } {
+  const m = readManifest(run.checkpointDir);
+  return {
+    files: m.files.map((f) => `${f.file} ${f.sha256}`).sort(),
+    stepCount: m.optimizer.stepCount,
+    losses: run.steps.map((s) => s.loss),
+    gradNorms: run.steps.map((s) => s.gradNorm),
+  };
+}

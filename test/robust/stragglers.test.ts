@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { median, StragglerDetector, StragglerOptionsError, validateStragglerOptions } from "../../actors/coordinator/stragglers.ts";
+
+/** Deterministic noise (mulberry32) so a failing series can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ids = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"];
+
+describe("StragglerDetector", () => {
+  it("follows the worked example: flagged on the 3rd slow step in a row, cleared by the first normal one", () => {
+    const d = new StragglerDetector({ factor: 1.5, consecutive: 3, minExcessMs: 2 });
+    const at = (a: number, b: number, c: number) => [{ id: "a", busyMs: a }, { id: "b", busyMs: b }, { id: "c", busyMs: c }];
+    expect(d.observe(1, at(10, 11, 20)).flagged).toEqual([]);
+    expect(d.observe(2, at(10, 10, 19)).flagged).toEqual([]);
+    const third = d.observe(3, at(11, 10, 21));
+    expect(third.flagged.map((f) => f.id)).toEqual(["c"]);
+    expect(third.flagged[0]!.ratio).toBeCloseTo(21 / 11, 12);
+    expect(third.flagged[0]).toMatchObject({ step: 3, busyMs: 21, medianMs: 11 });
+    expect([...d.flagged.keys()]).toEqual(["c"]);
+    // still slow: already flagged, not flagged again
+    expect(d.observe(4, at(10, 10, 30)).flagged).toEqual([]);
+    const back = d.observe(5, at(10, 10, 10));
+    expect(back.cleared.map((c) => c.id)).toEqual(["c"]);
+    expect(d.flagged.size).toBe(0);
+  });
+
+  it("a slow streak broken by one normal step starts counting again", () => {
+    const d = new StragglerDetector({ factor: 1.5, consecutive: 3, minExcessMs: 0 });
+    const at = (c: number) => [{ id: "a", busyMs: 10 }, { id: "b", busyMs: 10 }, { id: "c", busyMs: c }];
+    const flags: number[] = [];
+    [20, 20, 10, 20, 20, 20].forEach((c, i) => flags.push(d.observe(i + 1, at(c)).flagged.length));
+    expect(flags).toEqual([0, 0, 0, 0, 0, 1]);
+  });
+
+  it("ignores tiny absolute differences (minExcessMs), missing and invalid samples, and single workers", () => {
+    const d = new StragglerDetector({ factor: 1.5, consecutive: 1, minExcessMs: 2 });
+    expect(d.observe(1, [{ id: "a", busyMs: 0.4 }, { id: "b", busyMs: 0.4 }, { id: "c", busyMs: 1.5 }]).flagged).toEqual([]);
+    expect(d.observe(2, [{ id: "a", busyMs: 5 }]).flagged).toEqual([]);
+    expect(d.observe(3, [{ id: "a", busyMs: 5 }, { id: "b", busyMs: Number.NaN }]).flagged).toEqual([]);
+    expect(d.observe(4, [{ id: "a", busyMs: 5 }, { id: "b", busyMs: 5 }, { id: "c", busyMs: 50 }]).flagged.map((f) => f.id)).toEqual(["c"]);
+  });
+
+  it("raises no flag in a 1,000-step clean run of 8 workers with ±30% noise and rare 3× one-step spikes", () => {
+    const d = new StragglerDetector();
+    const r = rng(42);
+    let raised = 0;
+    let spikes = 0;
+    for (let step = 1; step <= 1000; step++) {
+      const samples = ids.map((id) => {
+        let busy = 40 * (0.7 + 0.6 * r());
+        if (r() < 0.02) {
+          busy *= 3; // a GC pause or a noisy neighbour, for one step
+          spikes++;
+        }
+        return { id, busyMs: busy };
+      });
+      raised += d.observe(step, samples).flagged.length;
+    }
+    expect(spikes).toBeGreaterThan(100); // the noise really had spikes in it
+    expect(raised).toBe(0);
+  });
+
+  it("flags a worker 80% slower than the rest on the 5th step, in the same noise", () => {
+    const d = new StragglerDetector();
+    const r = rng(7);
+    let flaggedAt: number | undefined;
+    for (let step = 1; step <= 20 && flaggedAt === undefined; step++) {
+      const samples = ids.map((id) => ({ id, busyMs: 40 * (0.9 + 0.2 * r()) * (id === "w5" ? 1.8 : 1) }));
+      const f = d.observe(step, samples).flagged;
+      if (f.length) {
+        expect(f.map((x) => x.id)).toEqual(["w5"]);
+        expect(f[0]!.ratio).toBeGreaterThan(1.5);
+        flaggedAt = step;
+      }
+    }
+    expect(flaggedAt).toBe(5);
+  });
+
+  it("validates its options with clear errors", () => {
+    expect(validateStragglerOptions()).toEqual({ factor: 1.5, consecutive: 5, minExcessMs: 2 });
+    expect(() => new StragglerDetector({ factor: 1 })).toThrow(StragglerOptionsError);
+    expect(() => new StragglerDetector({ factor: 1 })).toThrow(/factor must be a number above 1, got 1/);
+    expect(() => new StragglerDetector({ consecutive: 0 })).toThrow(/consecutive steps must be an integer ≥ 1, got 0/);
+    expect(() => new StragglerDetector({ minExcessMs: -1 })).toThrow(/minExcessMs must be ≥ 0/);
+  });
+
+  it("median of odd and even counts", () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow(RangeError);
+  });
+});
