@@ -34,7 +34,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
     });
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new ClusterUnreachableError(`cannot reach NATS at ${opts.url}: ${why}`, { cause: err });
+    throw new ClusterUnreachableError(`cannot reach nats-server at ${opts.url}: ${why}`, { cause: err });
   }
   const onStatus = opts.onStatus;
   if (onStatus) {

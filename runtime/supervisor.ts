@@ -1,8 +1,8 @@
 // A supervisor: keeps one actor-record machine per child process, starts children through host
 // agents, learns of deaths from exit reports (fast) and silence (heartbeats), and restarts with the
 // OTP strategies, restart intensity and backoff. Every transition of every record goes to KV and to
-// the event stream. Over intensity it stops its children and escalates to its parent, whose decision
-// is recorded as an event.
+// the event stream. Over intensity it stops the failing child and escalates to its parent, whose decision
+// is recorded as an event: "stop" stops the other children too, "restart" starts them all afresh.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createActor, type Actor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
 import { z } from "zod";
@@ -368,10 +368,9 @@ export class Supervisor {
     const { maxRestarts, periodMs } = this.spec.intensity;
     const cause = `restart intensity exceeded (more than ${maxRestarts} restarts in ${periodMs} ms); last failure: ${id} ${lastCause}`;
     const parentId = this.deps.parent?.id ?? null;
-    for (const c of this.children.values()) {
-      const why = c.spec.id === id ? `escalated to ${parentId ?? "no parent"}: ${cause}` : `stopped by ${this.id}: escalated after ${id} failed`;
-      c.actor.send({ type: "STOP", cause: why });
-    }
+    // the failing child stops now; its siblings run until the parent has decided, so a parent can still use them
+    // (a job's coordinator saves their state in a final checkpoint before it answers "stop")
+    this.children.get(id)?.actor.send({ type: "STOP", cause: `escalated to ${parentId ?? "no parent"}: ${cause}` });
     await this.emit({ type: "supervisor.escalated", subject: this.id, time: Date.now(), data: { cause, child: id, parent: parentId } });
     const decision = this.deps.parent ? await this.deps.parent.handleEscalation({ from: this.id, cause, time: Date.now() }) : "stop";
     await this.emit({
@@ -388,8 +387,11 @@ export class Supervisor {
         c.failures.reset();
         c.actor.send({ type: "RECYCLE", reason: `parent ${parentId} restarted supervisor ${this.id}`, delayMs: 0 });
       }
-    } else if (this.state === "escalated") {
-      this.state = "stopped";
+    } else {
+      for (const c of this.children.values()) {
+        if (c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause: `stopped by ${this.id}: escalated after ${id} failed` });
+      }
+      if (this.state === "escalated") this.state = "stopped";
     }
   }
 }

@@ -14,6 +14,8 @@ import type { Registry } from "../../runtime/registry.ts";
 import { parseWith, serve } from "../../runtime/rpc.ts";
 import type { ExitReport, HostRecord, SpawnRequest } from "../../runtime/types.ts";
 import { LineSplitter } from "./line-splitter.ts";
+import { resolveNodeArgs } from "./node-argv.ts";
+import { KEEP_SPARE_ENV, SparePool, spareCommandOf } from "./spare-pool.ts";
 
 export interface HostAgentOptions {
   nc: NatsConnection;
@@ -40,6 +42,8 @@ interface Running {
   killed: boolean;
   exited: Promise<void>;
   resolveExited: () => void;
+  /** Its command line keeps a warm spare (spare-pool.ts). */
+  spareKey?: string;
 }
 
 /** How long a spawn waits for the previous, killed process of the same actor to be gone. */
@@ -56,9 +60,11 @@ export class HostAgent {
   /** Exit reports that could not be sent while disconnected; flushed on reconnect. */
   private readonly pendingExits: ExitReport[] = [];
   private connected = true;
+  private readonly spares: SparePool;
 
   constructor(private readonly opts: HostAgentOptions) {
     this.name = checkName("host name", opts.name ?? os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"));
+    this.spares = new SparePool({ logger: opts.logger });
   }
 
   async start(): Promise<void> {
@@ -138,20 +144,21 @@ export class HostAgent {
     const still = this.running.get(req.actorId);
     if (still) throw new Error(`actor ${req.actorId} is already running on ${this.name} as pid ${still.pid}`);
     const [cmd, ...args] = req.argv;
-    const child = spawn(cmd === "node" ? process.execPath : cmd!, args, {
-      cwd: req.cwd,
-      env: {
-        ...process.env,
-        ...req.env,
-        TROUPE_ACTOR_ID: req.actorId,
-        TROUPE_CLUSTER_ID: this.opts.ns.clusterId,
-        TROUPE_NATS_URL: this.opts.natsUrl,
-        TROUPE_NATS_TOKEN: this.opts.token ?? "",
-        TROUPE_HOST: this.name,
-        TROUPE_AGENT_PID: String(process.pid),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    // node children run this agent's node, with loaders resolved from its installation (not from the child's cwd)
+    const file = cmd === "node" ? process.execPath : cmd!;
+    const argv = cmd === "node" ? resolveNodeArgs(args) : args;
+    const env = {
+      ...req.env,
+      TROUPE_ACTOR_ID: req.actorId,
+      TROUPE_CLUSTER_ID: this.opts.ns.clusterId,
+      TROUPE_NATS_URL: this.opts.natsUrl,
+      TROUPE_NATS_TOKEN: this.opts.token ?? "",
+      TROUPE_HOST: this.name,
+      TROUPE_AGENT_PID: String(process.pid),
+    };
+    // a warm spare of this command line told its identity (spare-pool.ts), else a fresh process
+    const spare = req.env[KEEP_SPARE_ENV] === "1" ? spareCommandOf(file, argv, req.cwd, req.env) : undefined;
+    const child = (spare && this.spares.take(spare.key, spare, env)) || spawn(file, argv, { cwd: req.cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     if (child.pid === undefined) {
       // spawn failures (ENOENT…) surface as an 'error' event; the pid is missing synchronously.
       child.on("error", () => undefined);
@@ -159,7 +166,7 @@ export class HostAgent {
     }
     let resolveExited = () => {};
     const exited = new Promise<void>((r) => (resolveExited = r));
-    const entry: Running = { actorId: req.actorId, child, pid: child.pid, stderrTail: "", killed: false, exited, resolveExited };
+    const entry: Running = { actorId: req.actorId, child, pid: child.pid, stderrTail: "", killed: false, exited, resolveExited, spareKey: spare?.key };
     this.running.set(req.actorId, entry);
     const logSubject = this.opts.ns.logSubject(req.actorId);
     const forward = (stream: "out" | "err") => (line: string) => {
@@ -190,6 +197,7 @@ export class HostAgent {
   private onExit(entry: Running, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.running.get(entry.actorId) !== entry) return; // already reported
     this.running.delete(entry.actorId);
+    if (entry.spareKey && ![...this.running.values()].some((r) => r.spareKey === entry.spareKey)) this.spares.release(entry.spareKey);
     entry.resolveExited();
     const report: ExitReport = {
       actorId: entry.actorId,
@@ -234,6 +242,7 @@ export class HostAgent {
   async stop(graceMs = 2000): Promise<void> {
     clearInterval(this.refresh);
     for (const s of this.subs) s.unsubscribe();
+    const spares = this.spares.stop();
     const children = [...this.running.values()];
     await Promise.all(
       children.map(
@@ -247,6 +256,7 @@ export class HostAgent {
           }),
       ),
     );
+    await spares;
     await this.opts.registry.putHost({ ...this.hostRecord(), running: [] }).catch(() => undefined);
   }
 }

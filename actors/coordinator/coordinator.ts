@@ -2,7 +2,10 @@
 // every worker has loaded, then drives steps (step → ready → combine → apply → applied → commit) and
 // asks dp rank 0 for checkpoints. The job lifecycle is written to KV and the event stream.
 // A lost worker is recovered live (recovery.ts): only it restarts, it takes its state from a DP peer, and the
-// interrupted step runs again; over the restart intensity the job fails with the cause.
+// interrupted step runs again; a loss during a recovery restarts it with every victim. Over the restart intensity
+// the worker supervisor escalates to this coordinator (its parent), which stops the job with a final checkpoint
+// of the last committed step from the live workers when they hold every shard, and the cause.
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -17,15 +20,17 @@ import type { Registry } from "../../runtime/registry.ts";
 import { call, callRetrying } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
-import type { Coordinates, Timeouts } from "../../runtime/types.ts";
+import type { Coordinates, Escalation, EscalationDecision, EscalationHandler, Timeouts } from "../../runtime/types.ts";
 import type { PendingCheckpoint } from "../checkpoint/async-save.ts";
 import { buildShardedManifest, commitCheckpoint, prepareStagingDir, stepDirName } from "../checkpoint/mod.ts";
+import { readManifest } from "../checkpoint/store.ts";
 import type { TrainConfig } from "../train/config.ts";
-import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type WorkerStatus, type WorkerVerb } from "../worker/protocol.ts";
+import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type RecoverReport, type WorkerStatus, type WorkerVerb } from "../worker/protocol.ts";
 import { serveJobControl } from "./control.ts";
 import { recoverJob, RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
 import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
 import { crashLine } from "./crash-line.ts";
+import { KEEP_SPARE_ENV } from "../agent/spare-pool.ts";
 import type { RankLayout } from "../parallel/ranks.ts";
 import { combineReady, skippedStep, splitMicroBatches, type CombinedStep } from "./combine.ts";
 import { retriedVerbs, retryAttemptMs } from "./idempotent-verbs.ts";
@@ -39,6 +44,32 @@ export class JobFailedError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
+}
+
+/** Where an escalated job's state was left: a checkpoint written at the escalation, or the newest one before it. */
+export interface FinalCheckpoint {
+  /** What happened, for the job's cause: "stopped with a checkpoint of step K: DIR" or why none was written. */
+  note: string;
+  dir?: string;
+  step?: number;
+  /** true when written at the escalation from the live workers. */
+  written: boolean;
+}
+
+/** The job stopped because a worker kept failing (restart intensity exceeded); names the checkpoint to resume from. */
+export class JobEscalatedError extends JobFailedError {
+  override name = "JobEscalatedError";
+  constructor(
+    message: string,
+    readonly checkpoint: FinalCheckpoint,
+  ) {
+    super(message);
+  }
+}
+
+/** A recovery given up half-way: another worker was lost during it (it starts again) or the job is stopping. */
+export class RecoveryInterruptedError extends Error {
+  override name = "RecoveryInterruptedError";
 }
 
 export interface CoordinatorDeps {
@@ -63,8 +94,10 @@ export interface CoordinatorOptions {
   loadTimeoutMs?: number;
   /** NaN/inf repeat window and straggler thresholds (step-health.ts; defaults: 10 steps, 1.5× median for 5 steps). */
   health?: Omit<StepHealthOptions, "jobId">;
-  /** Worker restarts allowed per period before the job fails (default 3 in 60 s). */
+  /** Worker restarts allowed per period before the job escalates and stops (default 3 in 60 s). */
   intensity?: { maxRestarts: number; periodMs: number };
+  /** Where checkpoints go: an escalated job writes its final checkpoint there. */
+  checkpoints?: { root: string; keep: number; config: TrainConfig };
   /** Delay before a lost worker is restarted (default 20 ms, doubling to 500 ms). */
   backoff?: { initialMs: number; maxMs: number; jitter: number };
   /** The newest checkpoint written whole (the runner's): where to roll back when no DP peer holds a lost shard. */
@@ -97,9 +130,13 @@ export function shardBatches(ws: readonly WorkerRef[]): WorkerRef[][] {
   return batches;
 }
 
-export class Coordinator {
+const shardKey = (w: WorkerRef) => `${w.coords.p ?? 0}/${w.coords.t ?? 0}`;
+
+export class Coordinator implements EscalationHandler {
   /** Every membership change bumps it; workers are started with it and reject older messages. */
   epoch = 1;
+  /** As the parent of the worker supervisor (EscalationHandler): the job id. */
+  readonly id: string;
   /** Every recovery of this job, in order. */
   readonly recoveries: RecoveryRecord[] = [];
   readonly workers: WorkerRef[];
@@ -131,6 +168,14 @@ export class Coordinator {
   private applySent: { step: number; combined: CombinedStep } | undefined;
   /** NaN/inf skips and stragglers from the ready reports (step-health.ts). */
   private readonly health: StepHealth;
+  /** The last step committed by this coordinator: what an escalated job's final checkpoint holds. */
+  private lastCommitted: CommittedStep | undefined;
+  /** Set once the worker supervisor escalated: no recovery starts, and the job ends in handleEscalation. */
+  private escalating = false;
+  /** Epoch the recovery in progress started in: a loss during it bumps the epoch and interrupts it. */
+  private recoveryEpoch = 0;
+  private recoveryInterrupted: Promise<never> = new Promise<never>(() => undefined);
+  private interruptRecovery: (err: Error) => void = () => undefined;
 
   constructor(
     private readonly deps: CoordinatorDeps,
@@ -142,14 +187,18 @@ export class Coordinator {
       id: `${o.jobId}-w${rank}`,
       coords: { d: c.dp, p: c.pp, t: c.tp, rank },
     }));
+    this.id = o.jobId;
     this.job = createActor(jobMachine);
-    this.supervisor = new Supervisor(deps, {
+    // this coordinator is the supervisor's parent: an escalation reaches handleEscalation before the siblings stop
+    this.supervisor = new Supervisor({ ...deps, parent: this }, {
       id: o.jobId,
       strategy: "one_for_one",
       intensity: validateIntensity(o.intensity ?? { maxRestarts: 3, periodMs: 60_000 }),
       backoff: validateBackoff(o.backoff ?? { initialMs: 20, maxMs: 500, jitter: 0.1 }),
       timeouts: this.timeouts,
-      children: this.workers.map((w) => ({ id: w.id, coords: w.coords, argv: ["node", "--import", "tsx", workerMain, "--job", o.jobFile] })),
+      // single-threaded GC: many workers per machine gain nothing from GC helper threads (test/bench/parallel-overhead.ts)
+      // the agent keeps a warm spare worker process: a lost worker's replacement skips the slow start (agent/spare-pool.ts)
+      children: this.workers.map((w) => ({ id: w.id, coords: w.coords, argv: ["node", "--import", "tsx", "--single-threaded-gc", workerMain, "--job", o.jobFile], env: { [KEEP_SPARE_ENV]: "1" } })),
     });
     this.failed = new Promise<never>((_, reject) => (this.failJob = reject));
     this.failed.catch(() => undefined);
@@ -193,13 +242,15 @@ export class Coordinator {
           this.supervisor.epoch = this.epoch;
         }
         this.lost.set(rec.id, { cause, at: Date.now() });
+        if (this.recovering) this.interruptRecovery(new RecoveryInterruptedError(`worker ${rec.id} lost during the recovery (${cause})`));
         for (const reject of this.lossWaiters.get(rec.id) ?? []) reject(new WorkerLostError(rec.id, cause));
         this.job.send({ type: "FAILURE", actorId: rec.id, cause });
         this.disrupt(new WorkerLostError(rec.id, cause));
         return;
       }
-      // an escalation stops every sibling too: the job's cause is the escalated worker's, not theirs
-      if (/^stopped by .*: escalated after /.test(cause)) return;
+      // an escalation stops every sibling too: the job's cause is the escalated worker's, not theirs; the escalated
+      // worker's own death is handled by handleEscalation (this coordinator is the supervisor's parent)
+      if (/^stopped by .*: escalated after /.test(cause) || cause.startsWith("escalated to ")) return;
       // the exit report reaches our subscription and the supervisor's in either order
       setTimeout(() => {
         const line = this.crashes.get(rec.id);
@@ -227,14 +278,23 @@ export class Coordinator {
     return this.crashes.get(id);
   }
 
-  /** Fails the job with this cause (recovery impossible); returns the job's failure. */
+  /**
+   * Fails the job with this cause (recovery impossible); returns the job's failure. A recovery interrupted by
+   * another loss (it starts again with every victim) or by an escalation (the job stops there) does not fail it.
+   */
   giveUp(err: Error): Error {
+    if (this.escalating || (this.recovering && this.epoch !== this.recoveryEpoch)) return new RecoveryInterruptedError(err.message);
     this.fail(err);
-    return this.failure!;
+    return this.failure ?? err;
   }
 
-  private fail(err: Error): void {
+  /** While the job escalates only the escalation's own outcome ends it (`final`). */
+  private fail(err: Error, final = false): void {
     if (this.failure) return;
+    if (this.escalating && !final) {
+      this.deps.logger.warn({ err: err.message }, "failure during the escalation (the escalation ends the job)");
+      return;
+    }
     this.failure = err;
     this.deps.logger.error({ err: err.message }, "job failing");
     this.failJob(err);
@@ -288,9 +348,9 @@ export class Coordinator {
     return this.ask<T>(w, verb, payload, timeoutMs);
   }
 
-  /** Races `p` against the job failing (with the cause). */
+  /** Races `p` against the job failing (with the cause) and against the recovery in progress being interrupted. */
   orFail<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.failed]);
+    return Promise.race([p, this.failed, this.recoveryInterrupted]);
   }
 
   /**
@@ -362,11 +422,40 @@ export class Coordinator {
     return this.o.lastCheckpoint?.();
   }
 
-  /** Recovers every lost worker: whether every worker had applied `step` already, or the checkpoint rolled back to. */
+  /**
+   * Recovers every lost worker: whether every worker had applied `step` already, or the checkpoint rolled back to.
+   * A worker lost during the recovery (another epoch) interrupts it: the replacements started for the abandoned
+   * epoch are started again in the new one and the recovery starts over with every victim.
+   */
   private async recoverLost(step: number): Promise<Awaited<ReturnType<typeof recoverJob>>> {
-    await this.settleLosses();
-    this.recovering = true;
-    const r = await recoverJob(this, step, { events: this.deps.events, timeoutMs: this.o.loadTimeoutMs ?? 180_000 }).finally(() => (this.recovering = false));
+    let r: Awaited<ReturnType<typeof recoverJob>>;
+    for (;;) {
+      await this.settleLosses();
+      // over the restart intensity the supervisor escalates: the job ends in handleEscalation, no recovery starts
+      if (this.escalating || this.supervisor.state === "escalated") await this.failed;
+      const victims = [...this.lost.keys()];
+      const epoch = this.epoch;
+      this.recoveryEpoch = epoch;
+      this.recoveryInterrupted = new Promise<never>((_, reject) => (this.interruptRecovery = reject));
+      this.recoveryInterrupted.catch(() => undefined);
+      this.recovering = true;
+      try {
+        r = await recoverJob(this, step, { events: this.deps.events, timeoutMs: this.o.loadTimeoutMs ?? 180_000 });
+        break;
+      } catch (err) {
+        if (this.failure) throw this.failure;
+        if (!(err instanceof RecoveryInterruptedError)) throw err;
+        if (this.escalating) await this.failed;
+        const lost = [...this.lost.keys()];
+        this.deps.logger.warn({ epoch, newEpoch: this.epoch, lost }, "a worker was lost during a recovery: it starts over with every victim");
+        await this.deps.events
+          .publish({ type: "job.recovery-restarted", subject: this.o.jobId, time: Date.now(), data: { abandonedEpoch: epoch, epoch: this.epoch, lost } }, `job:${this.o.jobId}:recovery-restarted:e${this.epoch}`)
+          .catch((e: unknown) => this.deps.logger.warn({ err: e }, "recovery-restarted event not written"));
+        for (const id of victims) this.supervisor.restartChild(id, `rejoin epoch ${this.epoch}: another worker was lost during its recovery`);
+      } finally {
+        this.recovering = false;
+      }
+    }
     this.newDisruption();
     for (const rec of r.records) {
       this.recoveries.push(rec);
@@ -461,6 +550,7 @@ export class Coordinator {
       ...(combined.skipped ? { skipped: true } : {}),
     };
     await this.store!.commit(committed);
+    this.lastCommitted = committed;
     this.job.send({ type: "STEP_COMMITTED", step: plan.step });
     return { ...committed, ...combined };
   }
@@ -480,9 +570,8 @@ export class Coordinator {
    * dp rank 0 copies the state of the last committed step and writes the checkpoint in the background: resolves
    * after the copy (the job may step on); `written` resolves with the folder once it is whole and `latest`.
    */
-  async checkpoint(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number> }): Promise<PendingCheckpoint> {
+  async checkpoint(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number> }, writer = this.workers[0]!): Promise<PendingCheckpoint> {
     this.job.send({ type: "CHECKPOINT" });
-    const writer = this.workers[0]!;
     const { dir } = await this.ask<{ dir: string }>(writer, "checkpoint", req);
     this.job.send({ type: "CHECKPOINTED" });
     // a repeated request for the same step answers once the write is done
@@ -497,12 +586,14 @@ export class Coordinator {
    * reported its shard written (a repeated checkpointShard request answers then): only then is the manifest
    * written, here, and the checkpoint made `latest`.
    */
-  async checkpointSharded(req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number>; config: TrainConfig }): Promise<PendingCheckpoint> {
+  async checkpointSharded(
+    req: { step: number; tokensSeen: number; samplesSeen: number; root: string; keep: number; metrics: Record<string, number>; config: TrainConfig },
+    writers = this.workers.filter((w) => w.coords.d === 0),
+  ): Promise<PendingCheckpoint> {
     const layout = this.o.layout;
     if (!layout) throw new JobFailedError("sharded checkpoints need a job with pp or tp > 1");
     this.job.send({ type: "CHECKPOINT" });
     const staging = prepareStagingDir(req.root, req.step);
-    const writers = this.workers.filter((w) => w.coords.d === 0);
     const askAll = () => Promise.race([Promise.all(writers.map((w) => this.ask<CheckpointShardReport>(w, "checkpointShard", { step: req.step, staging }))), this.failed]);
     await askAll(); // every shard is copied
     this.job.send({ type: "CHECKPOINTED" });
@@ -532,6 +623,61 @@ export class Coordinator {
     return { step: req.step, dir: path.join(req.root, stepDirName(req.step)), written };
   }
 
+  /**
+   * The worker supervisor exceeded its restart intensity (a worker keeps crashing): the job stops rather than loop.
+   * Before the other workers are stopped, they are halted and, when every (stage, tp rank) shard still has a live
+   * copy, they write a checkpoint of the last committed step; otherwise the newest existing checkpoint stands. The
+   * job fails with the cause and that checkpoint; `troupe train --resume` continues from it.
+   */
+  async handleEscalation(e: Escalation): Promise<EscalationDecision> {
+    this.escalating = true;
+    this.interruptRecovery(new RecoveryInterruptedError(`the job is stopping: ${e.cause}`));
+    let saved: FinalCheckpoint;
+    try {
+      saved = this.training && !this.stopping ? await this.saveFinalCheckpoint() : { note: "no checkpoint written: the job had not started training", written: false };
+    } catch (err) {
+      const newest = await this.lastCheckpoint().catch(() => undefined);
+      saved = { note: `the final checkpoint failed (${(err as Error).message}); ${newest ? `the newest existing checkpoint stands: ${newest}` : "no checkpoint exists"}`, dir: newest, written: false };
+    }
+    const failing = this.workers.find((w) => e.cause.includes(`last failure: ${w.id} `));
+    const line = failing && this.crashes.get(failing.id);
+    this.fail(new JobEscalatedError(`job ${this.o.jobId} stopped: ${e.cause}${line ? ` (${line})` : ""}; ${saved.note}`, saved), true);
+    return "stop";
+  }
+
+  /** Halts the live workers and saves the last committed step from them when they hold every shard. */
+  private async saveFinalCheckpoint(): Promise<FinalCheckpoint> {
+    // a checkpoint being written lands (or is dropped with its writer) first
+    const newest = await this.lastCheckpoint().catch(() => undefined);
+    const stands = (why: string): FinalCheckpoint =>
+      newest ? { note: `${why}: the newest existing checkpoint stands, ${newest}`, dir: newest, step: readManifest(newest).step, written: false } : { note: `${why}, and no checkpoint exists`, written: false };
+    const target = this.o.checkpoints;
+    if (!target) return stands("this job has no checkpoint folder");
+    const live = this.workers.filter((w) => !this.lost.has(w.id));
+    const writers = new Map<string, WorkerRef>();
+    for (const w of live) if (!writers.has(shardKey(w))) writers.set(shardKey(w), w);
+    const orphan = this.workers.find((w) => !writers.has(shardKey(w)));
+    if (orphan) return stands(`no live worker holds stage ${orphan.coords.p ?? 0}, tp rank ${orphan.coords.t ?? 0}`);
+    const reports = await Promise.all(live.map((w) => this.ask<RecoverReport>(w, "halt", {}, this.timeouts.killMs)));
+    const applied = [...new Set(reports.map((r) => r.applied))];
+    if (applied.length > 1) return stands(`the live workers disagree on the last applied step (${applied.join(", ")})`);
+    const committed = this.lastCommitted;
+    if (!committed) return stands("no step was committed since the job started");
+    if (applied[0] !== committed.step) return stands(`the live workers hold step ${applied[0]}, not the last committed step ${committed.step}`);
+    if (newest && readManifest(newest).step === committed.step) return { note: `the checkpoint of step ${committed.step} stands: ${newest}`, dir: newest, step: committed.step, written: false };
+    const req = {
+      step: committed.step,
+      tokensSeen: committed.tokensSeen,
+      samplesSeen: committed.samplesSeen,
+      root: target.root,
+      keep: target.keep,
+      metrics: (Number.isFinite(committed.loss) ? { loss: committed.loss } : {}) as Record<string, number>,
+    };
+    const pending = this.o.layout ? await this.checkpointSharded({ ...req, config: target.config }, [...writers.values()]) : await this.checkpoint(req, [...writers.values()][0]);
+    const dir = await pending.written;
+    return { note: `stopped with a checkpoint of step ${committed.step}: ${dir}`, dir, step: committed.step, written: true };
+  }
+
   /** Stops every worker; records the job's end (completed when `finished`, else failed or stopped). */
   async stop(outcome: { finished: true } | { finished: false; cause: string }): Promise<void> {
     if (this.stopping) return;
@@ -541,7 +687,16 @@ export class Coordinator {
     // workers record draining → stopped before the supervisor ends their processes
     await Promise.all(this.workers.map((w) => call(this.deps.nc, workerSubject(this.deps.ns, w.id, "drain"), { epoch: this.epoch }, 5000).catch(() => undefined)));
     if (outcome.finished) this.job.send({ type: "FINISHED" });
-    else if (this.failure) this.job.send({ type: "GIVE_UP", cause: outcome.cause });
+    else if (this.failure) {
+      this.job.send({ type: "GIVE_UP", cause: outcome.cause });
+      const saved = this.failure instanceof JobEscalatedError ? this.failure.checkpoint : undefined;
+      await this.deps.events
+        .publish(
+          { type: "job.failed", subject: this.o.jobId, time: Date.now(), data: { cause: outcome.cause, checkpoint: saved?.dir ?? null, checkpointStep: saved?.step ?? null, checkpointWritten: saved?.written ?? false } },
+          `job:${this.o.jobId}:failed:${randomUUID()}`,
+        )
+        .catch((err: unknown) => this.deps.logger.warn({ err }, "job.failed event not written"));
+    }
     else this.job.send({ type: "STOP" });
     await this.supervisor.stop(outcome.finished ? "job completed" : outcome.cause);
     this.exitSub?.unsubscribe();

@@ -61,6 +61,10 @@ export async function connectOrEmbed(o: ConnectOrEmbedOptions): Promise<ClusterC
       url,
       token,
       name: "coordinator",
+      // a cluster named by URL must answer now: an unreachable one fails the command instead of dialling forever
+      // (once connected, the connection reconnects forever either way)
+      waitOnFirstConnect: server !== undefined,
+      timeoutMs: 3000,
       onStatus: (s) => {
         agent?.connectionChanged(s);
         o.onStatus?.(s);

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pino } from "pino";
 import { readManifest } from "../checkpoint/store.ts";
-import { batchRampOf, loadTrainConfig, type TrainConfig } from "../train/config.ts";
+import { batchRampOf, loadTrainConfig, restartIntensityOf, type TrainConfig } from "../train/config.ts";
 import { stopOnSignals } from "../train/interrupt.ts";
 import { MetricsCsv } from "../train/metrics-csv.ts";
 import { formatDuration, ProgressDisplay } from "../train/progress.ts";
@@ -14,7 +14,7 @@ import { checkpointToResume, runDirOf, TrainRunError } from "../train/run.ts";
 import { batchSizeAt, lrAt, planRun } from "../train/schedule.ts";
 import type { TrainProgress } from "../train/types.ts";
 import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
-import { Coordinator } from "./coordinator.ts";
+import { Coordinator, JobEscalatedError } from "./coordinator.ts";
 import type { CommittedStep } from "./job-store.ts";
 import { RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
 import type { FaultSpec } from "../worker/faults.ts";
@@ -44,7 +44,7 @@ export interface DistributedRunOptions {
   faults?: FaultSpec[];
   /** Heartbeat, suspect and kill timeouts of the job's supervisor (tests shorten them). */
   timeouts?: Partial<Timeouts>;
-  /** Worker restarts allowed per period before the job fails (default 3 in 60 s). */
+  /** Worker restarts allowed per period before the job escalates (default: the config's `recovery` section). */
   intensity?: { maxRestarts: number; periodMs: number };
   /** Called after each recovery. */
   onRecovery?: (r: RecoveryRecord) => void;
@@ -146,7 +146,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
         microBatch: config.batch.microBatch,
         clip: config.optimizer.clip,
         timeouts: o.timeouts,
-        intensity: o.intensity,
+        intensity: o.intensity ?? restartIntensityOf(config),
+        checkpoints: { root: checkpointRoot, keep: config.checkpoint.keep, config },
         // a checkpoint still being written counts once whole; if its write fails, the one before it
         lastCheckpoint: async () => (inFlight ? await inFlight.catch(() => checkpointDir) : checkpointDir) || resumeFrom,
         onRecovery: (r) => {
@@ -264,6 +265,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   } catch (err) {
     failure = err as Error;
     logger.error({ err }, "job failed");
+    display?.stop();
+    if (failure instanceof JobEscalatedError && failure.checkpoint.dir) say(`continue from ${failure.checkpoint.dir} with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
     throw err;
   } finally {
     display?.stop();

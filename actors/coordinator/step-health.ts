@@ -70,12 +70,13 @@ export class StepHealth {
     return { skip, restart: { id: skip.offender, reason } };
   }
 
-  private async watchStragglers(step: number, reports: readonly (ReadyReport & { id: string })[]): Promise<void> {
+  private async watchStragglers(step: number, reports: readonly (ReadyReport & { id: string; coords: Coordinates })[]): Promise<void> {
     if (step <= this.observedStep) return;
     // a flag left by an earlier run of this job (same actor ids) is not this run's
     if (this.observedStep === 0) await Promise.all(reports.map((r) => this.deps.store()?.setStraggler(r.id, null).catch(() => undefined)));
     this.observedStep = step;
-    const samples = reports.filter((r) => r.busyMs !== undefined).map((r) => ({ id: r.id, busyMs: r.busyMs! }));
+    // like with like: workers of one pipeline stage do the same work (stragglers.ts); a data-parallel job has one stage
+    const samples = reports.filter((r) => r.busyMs !== undefined).map((r) => ({ id: r.id, busyMs: r.busyMs!, group: `p${r.coords.p ?? 0}` }));
     const { flagged, cleared } = this.stragglers.observe(step, samples);
     const { jobId } = this.o;
     for (const f of flagged) {

@@ -1,11 +1,16 @@
 // Straggler detection: a worker whose busy time (its step's wall time minus the time it sat blocked in
-// collectives) stays above `factor` × the median busy time of all workers for `consecutive` steps in a row.
+// collectives) stays above `factor` × the median busy time of its peers for `consecutive` steps in a row.
+// Peers are the other workers of the same group: workers that do the same work per step. In a data-parallel
+// job every worker is a peer of every other; with pp > 1 only the workers of one pipeline stage are (every
+// replica and TP shard of that stage run the same layers; the first and last stages also hold the embedding
+// and the head, and pipeline waits make every stage's wall time equal, so stages are not compared).
+// A worker with no peer (a stage held by one worker) is never flagged.
 // Pure: fed one step's busy times at a time; tells which workers were flagged or cleared by that step.
 //
-// Example, factor 1.5, consecutive 3, minExcessMs 2, three workers:
-//   step 1: a 10, b 11, c 20 → median 11, c at 1.82× (1 in a row)
+// Example, factor 1.5, consecutive 3, minExcessMs 2, three workers of one group:
+//   step 1: a 10, b 11, c 20 → c's peers' median 10.5, c at 1.90× (1 in a row)
 //   step 2: a 10, b 10, c 19 → c at 1.9× (2 in a row)
-//   step 3: a 11, b 10, c 21 → c at 1.91× (3 in a row) → flagged { id: c, ratio: 1.91 }
+//   step 3: a 11, b 10, c 21 → c at 2.0× (3 in a row) → flagged { id: c, ratio: 2.0 }
 //   step 4: a 10, b 10, c 10 → c back under the bar → cleared
 // `minExcessMs` keeps tiny steps (1 ms vs 0.4 ms) from counting: the busy time must also exceed the median by it.
 
@@ -23,14 +28,17 @@ export const defaultStragglerOptions: StragglerOptions = { factor: 1.5, consecut
 export interface BusySample {
   id: string;
   busyMs: number;
+  /** Workers of one group are compared with each other only (default: one group of every worker). */
+  group?: string;
 }
 
 export interface StragglerChange {
   id: string;
   step: number;
-  /** Busy time ÷ median busy time at this step. */
+  /** Busy time ÷ the median busy time of its peers at this step. */
   ratio: number;
   busyMs: number;
+  /** Median busy time of its peers (the other workers of its group). */
   medianMs: number;
 }
 
@@ -72,16 +80,20 @@ export class StragglerDetector {
 
   /**
    * One step's busy times (workers that measured none are left out). Returns the workers this step flagged and those
-   * it cleared (a flagged worker is cleared by its first step under the bar). Fewer than 2 samples: nothing to compare.
+   * it cleared (a flagged worker is cleared by its first step under the bar). A worker without a valid peer sample
+   * in its group this step is not compared (its streak is kept as it is).
    */
   observe(step: number, samples: readonly BusySample[]): { flagged: StragglerChange[]; cleared: StragglerChange[] } {
     const flagged: StragglerChange[] = [];
     const cleared: StragglerChange[] = [];
     const valid = samples.filter((s) => Number.isFinite(s.busyMs) && s.busyMs >= 0);
-    if (valid.length < 2) return { flagged, cleared };
-    const medianMs = median(valid.map((s) => s.busyMs));
+    const groups = new Map<string, BusySample[]>();
+    for (const s of valid) groups.set(s.group ?? "", [...(groups.get(s.group ?? "") ?? []), s]);
     const { factor, consecutive, minExcessMs } = this.options;
     for (const s of valid) {
+      const peers = groups.get(s.group ?? "")!.filter((p) => p !== s);
+      if (peers.length === 0) continue;
+      const medianMs = median(peers.map((p) => p.busyMs));
       const ratio = medianMs > 0 ? s.busyMs / medianMs : s.busyMs > 0 ? Infinity : 1;
       const change = { id: s.id, step, ratio, busyMs: s.busyMs, medianMs };
       const slow = ratio > factor && s.busyMs - medianMs >= minExcessMs;

@@ -127,6 +127,17 @@ const parallelSchema = z
   })
   .strict();
 
+/**
+ * Restart intensity of a distributed job's workers (OTP): more than `maxRestarts` worker failures within
+ * `periodSeconds` escalate to the job, which stops with a checkpoint and the cause instead of looping.
+ */
+const recoverySchema = z
+  .object({
+    maxRestarts: nonNegativeInt.default(3),
+    periodSeconds: positiveNumber.max(86_400).default(60),
+  })
+  .strict();
+
 export const trainConfigSchema = z
   .object({
     name: z.string().min(1).default("run"),
@@ -144,6 +155,7 @@ export const trainConfigSchema = z
     checkpoint: checkpointSchema,
     parallel: parallelSchema.default({ dp: 1, pp: 1, tp: 1 }),
     samples: samplesSchema.default({ prompts: ["The ", "He said that", "In the morning"], tokens: 40, temperature: 0.8 }),
+    recovery: recoverySchema.default({ maxRestarts: 3, periodSeconds: 60 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -230,6 +242,11 @@ export function loadTrainConfig(file: string): TrainConfig {
     throw new TrainConfigError(`config file ${file} is not valid YAML: ${(cause as Error).message}`, { cause });
   }
   return parseTrainConfig(raw, `config ${path.basename(file)}`);
+}
+
+/** The config's restart intensity in the supervisor's units. */
+export function restartIntensityOf(c: TrainConfig): { maxRestarts: number; periodMs: number } {
+  return { maxRestarts: c.recovery.maxRestarts, periodMs: Math.max(1, Math.round(c.recovery.periodSeconds * 1000)) };
 }
 
 /** The ramp-up as a triple, or a constant batch when the config has none. */

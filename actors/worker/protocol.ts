@@ -113,6 +113,12 @@ export interface RecoverReport {
   optimizerStepCount: number;
 }
 
+/**
+ * halt: the job is stopping after an escalation. A worker aborts the step in flight (finishing an apply it has
+ * started) or a recovery it is in, and goes idle with its state of the last applied step, so it can be checkpointed.
+ */
+export const haltRequestSchema = z.object({ epoch });
+
 /** sendState: send this worker's parameters, AdamW moments and step to world rank `to` over the data plane. */
 export const sendStateRequestSchema = z.object({ epoch, to: z.number().int().min(0) });
 export type SendStateRequest = z.infer<typeof sendStateRequestSchema>;
@@ -136,7 +142,7 @@ export interface RestoreReport {
   seconds: number;
 }
 
-export type WorkerVerb = "step" | "apply" | "checkpoint" | "checkpointShard" | "status" | "drain" | "validate" | "recover" | "sendState" | "restore" | "loadCheckpoint";
+export type WorkerVerb = "step" | "apply" | "checkpoint" | "checkpointShard" | "status" | "drain" | "validate" | "recover" | "sendState" | "restore" | "loadCheckpoint" | "halt";
 
 /** troupe.<cluster>.worker.<actor>.<verb> */
 export function workerSubject(ns: Namespace, actorId: string, verb: WorkerVerb): string {

@@ -2,7 +2,8 @@
 // micro-batches run through the pipeline schedule; the executor does the TP, pipeline, tied-embedding
 // and DP gradient communication and reports the loss sum (last stage, TP rank 0) and its norm² share.
 // Checkpoints are sharded: each (stage, tp rank) writes its own files and loads its slice from a
-// checkpoint of any layout (actors/checkpoint).
+// checkpoint of any layout (actors/checkpoint). Its busy time per step is the step's wall time minus the time
+// blocked in any collective (blocked-clock.ts): pipeline waits make every stage's wall time the same.
 import { loadCheckpointShard, type ShardDescription } from "../checkpoint/mod.ts";
 import { writeCheckpointShard } from "../checkpoint/shard-files.ts";
 import { copyTensorsInto } from "../checkpoint/store.ts";
@@ -15,6 +16,7 @@ import type { GptConfig, NamedTensor } from "../model/types.ts";
 import type { TrainConfig } from "../train/config.ts";
 import { NonFiniteLossError } from "../train/errors.ts";
 import type { TrainingData } from "../train/types.ts";
+import { BlockedClock } from "./blocked-clock.ts";
 import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
 
 export class StageParallelCompute implements RankCompute {
@@ -25,6 +27,7 @@ export class StageParallelCompute implements RankCompute {
     /** How this job's tensors are split, and which piece this rank holds. */
     readonly shardLayout: ShardLayout,
     readonly shardCoord: ShardCoord,
+    private readonly blocked: BlockedClock,
   ) {}
 
   static async create(o: {
@@ -39,14 +42,18 @@ export class StageParallelCompute implements RankCompute {
     const coord = o.layout.coords[o.rank]!;
     const { pp, tp } = o.layout.sizes;
     const layersPerStage = evenLayerSplit(o.model.layers, pp);
-    const stage = await createStageModel({ config: o.model, layout: o.layout, stage: coord.pp, tpRank: coord.tp, groups: o.groups, seed: o.config.seed, microBatch: o.config.batch.microBatch, layersPerStage });
+    const blocked = new BlockedClock();
+    const groups = blocked.wrapGroups(o.groups);
+    const stage = await createStageModel({ config: o.model, layout: o.layout, stage: coord.pp, tpRank: coord.tp, groups, seed: o.config.seed, microBatch: o.config.batch.microBatch, layersPerStage });
     const { beta1, beta2, eps, weightDecay } = o.config.optimizer;
-    const executor = createPipelineExecutor({ model: stage, groups: o.groups, schedule: "1f1b", microbatches: o.microBatches, optimizer: { beta1, beta2, eps, weightDecay } });
+    const executor = createPipelineExecutor({ model: stage, groups, schedule: "1f1b", microbatches: o.microBatches, optimizer: { beta1, beta2, eps, weightDecay } });
     const shardLayout = { pp, tp, layersPerStage, heads: o.model.heads };
-    return new StageParallelCompute(executor, o.data, o.model, shardLayout, { stage: coord.pp, tpRank: coord.tp });
+    return new StageParallelCompute(executor, o.data, o.model, shardLayout, { stage: coord.pp, tpRank: coord.tp }, blocked);
   }
 
-  runStep(w: StepWork): Promise<RankStepResult> {
+  async runStep(w: StepWork): Promise<RankStepResult> {
+    const started = performance.now();
+    this.blocked.reset();
     const inputs: Int32Array[] = [];
     const targets: Int32Array[] = [];
     for (let m = 0; m < w.microBatches; m++) {
@@ -54,7 +61,8 @@ export class StageParallelCompute implements RankCompute {
       inputs.push(b.inputs);
       targets.push(b.targets);
     }
-    return this.executor.runStep({ inputs, targets });
+    const out = await this.executor.runStep({ inputs, targets });
+    return { ...out, busyMs: performance.now() - started - this.blocked.blockedMs };
   }
 
   apply(lr: number, clipScale: number): Promise<void> {

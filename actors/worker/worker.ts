@@ -30,6 +30,7 @@ import type { JobSpec } from "./job-spec.ts";
 import {
   applyRequestSchema,
   checkpointRequestSchema,
+  haltRequestSchema,
   checkpointShardRequestSchema,
   loadCheckpointRequestSchema,
   recoverRequestSchema,
@@ -82,6 +83,12 @@ export class Worker {
   private inFlight: Promise<unknown> | undefined;
   /** Last step whose optimizer update this worker applied (a checkpoint's step after a resume). */
   private appliedStep = 0;
+  /**
+   * Bumped by every recover and halt: a recovery still joining the communicator of an older epoch (a worker was lost
+   * during it, or the job is stopping) sees it changed and gives up that communicator.
+   */
+  private recoveryTicket = 0;
+  private draining: Promise<{ state: string }> | undefined;
   private faults!: FaultInjector;
   /** Everything the compute of a new communicator is built from (recovery rebuilds it on a new world). */
   private makeCompute!: (world: CollectivesWorld) => Promise<RankCompute>;
@@ -180,6 +187,7 @@ export class Worker {
     this.serveVerb("sendState", sendStateRequestSchema, (r) => this.sendState(r));
     this.serveVerb("restore", restoreRequestSchema, (r) => this.restore(r));
     this.serveVerb("loadCheckpoint", loadCheckpointRequestSchema, (r) => this.rollBack(r));
+    this.serveVerb("halt", haltRequestSchema, (r) => this.halt(r.epoch));
     this.lifecycle.send({ type: replacement ? "AWAIT_STATE" : "LOADED" });
     this.actor.log.info({ rank: this.rank, coords: this.actor.env.coords, epoch: this.actor.epoch, replacement }, "worker loaded");
   }
@@ -187,19 +195,34 @@ export class Worker {
   /**
    * A survivor of a lost worker: finish an apply already started (it is local), abort the step in flight, wait
    * until its compute has settled, then join the communicator of the new epoch and rebuild the compute on it
-   * (gradients and activations start afresh; parameters, moments and step count are carried over).
+   * (gradients and activations start afresh; parameters, moments and step count are carried over). Asked again
+   * with a newer epoch while still joining (another worker was lost during the recovery), it gives up the older
+   * communicator and joins the newer one.
    */
   private async recover(epoch: number): Promise<RecoverReport> {
     if (this.state === "applying") await this.inFlight?.catch(() => undefined);
     // a checkpoint's memory copy is short and local: let it finish
     while (this.state === "checkpointing") await new Promise((r) => setTimeout(r, 10));
-    if (this.state !== "idle" && this.state !== "stepping") throw new WorkerProtocolError(`${this.id}: recover asked while ${this.state}`);
-    this.lifecycle.send({ type: "RECOVER", epoch });
+    const ticket = ++this.recoveryTicket;
+    if (this.state === "idle" || this.state === "stepping") this.lifecycle.send({ type: "RECOVER", epoch });
+    else if (this.state !== "recovering") throw new WorkerProtocolError(`${this.id}: recover asked while ${this.state}`);
     this.world?.abort(`epoch ${epoch}: a worker of the job was lost`);
     await this.inFlight?.catch(() => undefined);
     const old = this.compute!;
-    this.world = await this.joinWorld(epoch, this.world!.size);
-    const fresh = await this.makeCompute(this.world);
+    const superseded = () => new WorkerProtocolError(`${this.id}: the recovery of epoch ${epoch} was given up (a newer recovery or a halt came)`);
+    let world: CollectivesWorld;
+    try {
+      world = await this.joinWorld(epoch, this.world!.size);
+    } catch (err) {
+      if (ticket !== this.recoveryTicket) throw superseded();
+      throw err;
+    }
+    if (ticket !== this.recoveryTicket) {
+      await world.close().catch(() => undefined);
+      throw superseded();
+    }
+    this.world = world;
+    const fresh = await this.makeCompute(world);
     if (fresh !== old) {
       copyState(old, fresh);
       this.compute = fresh;
@@ -207,6 +230,25 @@ export class Worker {
     this.lifecycle.send({ type: "JOINED", epoch });
     this.lifecycle.send({ type: "RECOVERED" });
     return { applied: this.appliedStep, optimizerStepCount: old.optimizerStepCount };
+  }
+
+  /**
+   * The job is stopping after an escalation: finish an apply already started, abort the step in flight or a
+   * recovery still joining, and go idle holding the state of the last applied step (its communicator is gone, so
+   * only local work follows: a checkpoint, then drain).
+   */
+  private async halt(epoch: number): Promise<RecoverReport> {
+    if (this.state === "applying") await this.inFlight?.catch(() => undefined);
+    while (this.state === "checkpointing") await new Promise((r) => setTimeout(r, 10));
+    if (this.state !== "idle" && this.state !== "stepping" && this.state !== "recovering") throw new WorkerProtocolError(`${this.id}: halt asked while ${this.state}`);
+    this.recoveryTicket++;
+    this.world?.abort(`epoch ${epoch}: the job is stopping`);
+    await this.inFlight?.catch(() => undefined);
+    // a step that had reported ready waits for an apply that will not come; a recovery keeps the state it carried
+    if (this.state === "stepping") this.lifecycle.send({ type: "ABORT" });
+    if (this.state === "recovering") this.lifecycle.send({ type: "RECOVERED" });
+    this.actor.log.warn({ epoch, applied: this.appliedStep }, "halted: the job is stopping");
+    return { applied: this.appliedStep, optimizerStepCount: this.compute!.optimizerStepCount };
   }
 
   /** A DP peer holding the same shard: sends its state to the replacement at world rank `to`. */
@@ -381,11 +423,22 @@ export class Worker {
     }
   }
 
-  /** Stops serving steps and closes the collectives; the lifecycle ends in "stopped". */
-  async drain(): Promise<{ state: string }> {
+  /**
+   * Stops serving steps, waits for a checkpoint being written in the background (a graceful stop never leaves a
+   * half-written one) and closes the collectives; the lifecycle ends in "stopped".
+   */
+  drain(): Promise<{ state: string }> {
+    this.draining ??= this.drainOnce();
+    return this.draining;
+  }
+
+  private async drainOnce(): Promise<{ state: string }> {
     if (this.state === "stopped") return { state: this.state };
+    // a checkpoint's memory copy in progress hands its write to the writer first
+    while (this.state === "checkpointing") await new Promise((r) => setTimeout(r, 10));
     this.lifecycle.send({ type: "DRAIN" });
     for (const s of this.subs.splice(2)) s.unsubscribe(); // keep answering status and drain
+    await this.checkpoints.close().catch((err: unknown) => this.actor.log.error({ err }, "a checkpoint write failed before the stop"));
     await this.world?.close().catch(() => undefined);
     this.lifecycle.send({ type: "DRAINED" });
     await this.recorder?.settled();

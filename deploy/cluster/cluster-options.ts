@@ -64,6 +64,15 @@ export async function openCluster(opts: ClusterOptions, name = "troupe-cli"): Pr
   }
 }
 
+/**
+ * Fails now (ClusterUnreachableError, "cannot reach nats-server at URL: …") unless the nats-server answers within
+ * `timeoutMs`: commands that work for a while before they connect check first.
+ */
+export async function checkReachable(conn: { url: string; token?: string }, timeoutMs = 3000): Promise<void> {
+  const nc = await connectNats({ url: conn.url, token: conn.token, name: "troupe-cli-probe", waitOnFirstConnect: false, timeoutMs });
+  await nc.close();
+}
+
 /** Runs `fn` with an open cluster and always closes it. */
 export async function withCluster<T>(opts: ClusterOptions, fn: (c: OpenCluster) => Promise<T>): Promise<T> {
   const c = await openCluster(opts);

@@ -23,6 +23,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     url: conn.url,
     token: conn.token,
     name: `agent-${opts.name ?? "host"}`,
+    // the cluster must be up when the agent starts (a typo in --nats fails at once); later outages are waited out
+    waitOnFirstConnect: false,
+    timeoutMs: 3000,
     onStatus: (s) => {
       logger.info({ status: s }, "nats connection");
       agent?.connectionChanged(s);

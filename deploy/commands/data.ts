@@ -7,6 +7,7 @@ import { pino } from "pino";
 import { actorFinder, curateToFolder, formatSummary, loadCurationConfig, type NearDuplicateFinder } from "../../actors/curation/mod.ts";
 import { stopOnSignals } from "../../actors/train/interrupt.ts";
 import { readToken } from "../cluster/cluster-file.ts";
+import { checkReachable } from "../cluster/cluster-options.ts";
 
 interface DataOptions {
   out: string;
@@ -68,6 +69,8 @@ export function register(program: Command): void {
       const reducers = opts.reducers === undefined ? Math.max(1, Math.floor(actors / 2)) : count("--reducers", opts.reducers, 1);
       if (opts.tokenFile && !opts.nats) throw new Error("--token-file needs --nats");
       if (opts.nats && actors < 2) throw new Error("--nats runs the fuzzy dedup on actors: give --actors 2 or more");
+      // the cluster is first used at the fuzzy dedup, after the earlier stages: an unreachable one fails now
+      if (opts.nats) await checkReachable({ url: opts.nats, token: opts.tokenFile ? readToken(opts.tokenFile) : undefined });
       const say = (line: string) => {
         if (!opts.quiet) process.stderr.write(`troupe data: ${line}\n`);
       };

@@ -1,4 +1,6 @@
-// `troupe inspect <actor>`: the full record, its xstate snapshot and its recent transitions.
+// `troupe inspect <actor>`: the full record, its xstate snapshot, its recent transitions, and for a training worker
+// restored by a live recovery where its state came from: "state from peer X in N ms" or "state from checkpoint
+// step K (DIR) in N ms".
 import type { Command } from "commander";
 import { UnknownActorError } from "../../runtime/errors.ts";
 import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
@@ -17,7 +19,16 @@ export function register(program: Command): void {
       // live recoveries (actors/coordinator/recovery.ts): where the restarted worker's state came from
       const restores = events
         .filter((e) => e.type === "worker.restored")
-        .map((e) => ({ time: e.time, source: String(e.data.source), from: String(e.data.from), seconds: Number(e.data.restoreSeconds), step: Number(e.data.step), epoch: Number(e.data.epoch), cause: String(e.data.cause) }));
+        .map((e) => ({
+          time: e.time,
+          source: String(e.data.source),
+          from: String(e.data.from),
+          checkpointStep: e.data.source === "checkpoint" ? checkpointStepOf(String(e.data.from)) : null,
+          seconds: Number(e.data.restoreSeconds),
+          step: Number(e.data.step),
+          epoch: Number(e.data.epoch),
+          cause: String(e.data.cause),
+        }));
       const transitions = events
         .filter((e) => e.type === "actor.transition")
         .slice(-20)
@@ -39,11 +50,22 @@ export function register(program: Command): void {
         `updated      ${new Date(rec.updatedAt).toISOString()} (record #${rec.seq})`,
         `snapshot     ${JSON.stringify(rec.snapshot)}`,
         `restored     ${restores.length === 0 ? "never" : `${restores.length} time(s)`}`,
-        ...restores.map((r) => `  ${new Date(r.time).toISOString()}  epoch ${r.epoch}, step ${r.step}: state from ${r.source} ${r.from} in ${r.seconds.toFixed(3)} s (lost: ${r.cause})`),
+        ...restores.map((r) => `  ${new Date(r.time).toISOString()}  epoch ${r.epoch}, step ${r.step}: state from ${restoreSource(r)} in ${Math.round(r.seconds * 1000)} ms (lost: ${r.cause})`),
         "recent states:",
         ...transitions.map((t) => `  ${new Date(t.time).toISOString()}  ${t.state.padEnd(10)} pid ${t.pid ?? "-"}${t.cause ? `  (${t.cause})` : ""}`),
       ];
       console.log(lines.join("\n"));
     });
   });
+}
+
+/** The step of a checkpoint folder named `step-<k>` (actors/checkpoint stepDirName), or null. */
+function checkpointStepOf(dir: string): number | null {
+  const m = /(?:^|[\\/])step-(\d+)[\\/]?$/.exec(dir);
+  return m ? Number(m[1]) : null;
+}
+
+function restoreSource(r: { source: string; from: string; checkpointStep: number | null }): string {
+  if (r.source === "peer") return `peer ${r.from}`;
+  return r.checkpointStep === null ? `checkpoint ${r.from}` : `checkpoint step ${r.checkpointStep} (${r.from})`;
 }

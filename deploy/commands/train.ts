@@ -70,10 +70,21 @@ Example:
       const steps = positiveInt("--steps", opts.steps);
       const threads = positiveInt("--threads", opts.threads);
       const { loadTrainConfig } = await import("../../actors/train/config.ts");
-      const { dp, pp, tp } = loadTrainConfig(configFile).parallel;
+      const config = loadTrainConfig(configFile);
+      const { dp, pp, tp } = config.parallel;
       if (dp * pp * tp > 1) {
         const { runDistributed } = await import("../../actors/coordinator/run-distributed.ts");
-        const conn = opts.cluster || opts.nats ? (await import("../cluster/cluster-options.ts")).resolveConnection(opts) : undefined;
+        const clusterOptions = opts.cluster || opts.nats ? await import("../cluster/cluster-options.ts") : undefined;
+        const conn = clusterOptions?.resolveConnection(opts);
+        if (conn) await clusterOptions!.checkReachable(conn); // before the data preparation and the run directory
+        if (config.data.corpus === "brown") {
+          // every worker prepares its data; in a fresh directory each would train the tokenizer at once, one
+          // synchronous stretch longer than the heartbeat timeout on a loaded machine: fill the cache here first
+          // (workers on this machine then read it; a cache hit costs well under a second)
+          const { defaultBackends } = await import("../../actors/train/default-backends.ts");
+          const corpus = await defaultBackends().prepareCorpus(config);
+          if (!corpus.summary.includes("from cache")) console.log(`data: ${corpus.summary}`);
+        }
         await runDistributed({
           configFile,
           resume: opts.resume === true,

@@ -67,7 +67,7 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
     const r = await troupe("ps", "--nats", info.url, "--cluster-id", "local");
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/^troupe: cannot reach NATS .*Authorization Violation/);
+    expect(r.stderr).toMatch(/^troupe: cannot reach nats-server .*Authorization Violation/);
   });
 
   it("kill -9 through the CLI: the supervisor brings the actor back, visible in ps, inspect and events", async () => {

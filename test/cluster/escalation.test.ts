@@ -2,7 +2,7 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { RestartingParent } from "../../runtime/escalation.ts";
 import { actorArgv, startTestCluster, type TestCluster } from "./harness.ts";
 
-async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
+async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 80_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await f();

@@ -87,7 +87,7 @@ describe("troupe data --actors", { timeout: 120_000 }, () => {
     }
     const unreachable = await troupe(["data", cfg, "--out", path.join(dir, "bad"), "--actors", "2", "--nats", "nats://127.0.0.1:1"]);
     expect(unreachable.status).toBe(1);
-    expect(unreachable.stderr.trim().split("\n").at(-1)).toMatch(/^troupe: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+    expect(unreachable.stderr.trim().split("\n").at(-1)).toMatch(/^troupe: cannot reach nats-server at nats:\/\/127\.0\.0\.1:1/);
   });
 
   test("SIGKILL of a signature actor during `troupe data --actors 2`: shard reassigned, same corpus", async () => {

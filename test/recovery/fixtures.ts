@@ -18,6 +18,8 @@ export interface TinyJob {
   steps: number;
   layers?: number;
   checkpointEvery?: number;
+  /** Restart intensity (the config's `recovery` section); default 10 restarts in 60 s, so tests with several faults pass. */
+  recovery?: { maxRestarts: number; periodSeconds: number };
 }
 
 /** Writes `<dir>/<name>.yaml` (layers = pp, so each stage holds one) and returns its path. */
@@ -36,6 +38,7 @@ train: {steps: ${j.steps}}
 eval: {interval: 100, batches: 1}
 checkpoint: {interval: ${j.checkpointEvery ?? 100}, keep: 3}
 parallel: {dp: ${j.dp}, pp: ${j.pp}, tp: ${j.tp}}
+recovery: {maxRestarts: ${j.recovery?.maxRestarts ?? 10}, periodSeconds: ${j.recovery?.periodSeconds ?? 60}}
 `,
   );
   return file;
@@ -55,26 +58,60 @@ export function rankAt(layout: RankLayout, at: { dp: number; pp: number; tp: num
 /** Short heartbeats so a hung worker is found in about two seconds. */
 export const FAST_TIMEOUTS = { heartbeatMs: 200, suspectMs: 1000, killMs: 2000, stepMs: 60_000, startMs: 30_000 };
 
-export async function runJob(configFile: string, runDir: string, o: { faults?: FaultSpec[]; intensity?: { maxRestarts: number; periodMs: number }; resume?: boolean; steps?: number; onStarted?: (c: Coordinator) => void; onRecovery?: (r: RecoveryRecord) => void } = {}): Promise<DistributedRunResult & { output: string }> {
+export interface RunJobOptions {
+  faults?: FaultSpec[];
+  /** Overrides the config's `recovery` section. */
+  intensity?: { maxRestarts: number; periodMs: number };
+  resume?: boolean;
+  steps?: number;
+  onStarted?: (c: Coordinator) => void;
+  onRecovery?: (r: RecoveryRecord) => void;
+  /** A running cluster (shared-cluster.ts); absent = the embedded one of the run. */
+  cluster?: { url: string; clusterId: string };
+}
+
+function collector(): { out: NodeJS.WriteStream; text: () => string } {
   const out = new PassThrough();
-  let output = "";
-  out.on("data", (d: Buffer) => (output += d.toString()));
-  const run = await runDistributed({
+  let text = "";
+  out.on("data", (d: Buffer) => (text += d.toString()));
+  return { out: out as unknown as NodeJS.WriteStream, text: () => text };
+}
+
+function run(configFile: string, runDir: string, o: RunJobOptions, out: NodeJS.WriteStream): Promise<DistributedRunResult> {
+  return runDistributed({
+    natsUrl: o.cluster?.url,
+    clusterId: o.cluster?.clusterId,
     configFile,
     runDir,
     backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
-    out: out as unknown as NodeJS.WriteStream,
+    out,
     tty: false,
     noSamples: true,
     faults: o.faults,
     timeouts: FAST_TIMEOUTS,
-    intensity: o.intensity ?? { maxRestarts: 10, periodMs: 60_000 },
+    intensity: o.intensity,
     resume: o.resume,
     steps: o.steps,
     onStarted: o.onStarted,
     onRecovery: o.onRecovery,
   });
-  return { ...run, output };
+}
+
+export async function runJob(configFile: string, runDir: string, o: RunJobOptions = {}): Promise<DistributedRunResult & { output: string }> {
+  const c = collector();
+  const result = await run(configFile, runDir, o, c.out);
+  return { ...result, output: c.text() };
+}
+
+/** A run expected to fail: its error and everything it wrote (throws if it succeeded). */
+export async function runJobFailing(configFile: string, runDir: string, o: RunJobOptions = {}): Promise<{ error: Error; output: string }> {
+  const c = collector();
+  try {
+    await run(configFile, runDir, o, c.out);
+  } catch (error) {
+    return { error: error as Error, output: c.text() };
+  }
+  throw new Error(`the run in ${runDir} was expected to fail and did not`);
 }
 
 /** What must be bit-identical between a run with failures and one without. */

@@ -23,8 +23,8 @@ describe("StragglerDetector", () => {
     expect(d.observe(2, at(10, 10, 19)).flagged).toEqual([]);
     const third = d.observe(3, at(11, 10, 21));
     expect(third.flagged.map((f) => f.id)).toEqual(["c"]);
-    expect(third.flagged[0]!.ratio).toBeCloseTo(21 / 11, 12);
-    expect(third.flagged[0]).toMatchObject({ step: 3, busyMs: 21, medianMs: 11 });
+    expect(third.flagged[0]!.ratio).toBeCloseTo(21 / 10.5, 12); // against the median of its peers a and b
+    expect(third.flagged[0]).toMatchObject({ step: 3, busyMs: 21, medianMs: 10.5 });
     expect([...d.flagged.keys()]).toEqual(["c"]);
     // still slow: already flagged, not flagged again
     expect(d.observe(4, at(10, 10, 30)).flagged).toEqual([]);
@@ -83,6 +83,31 @@ describe("StragglerDetector", () => {
       }
     }
     expect(flaggedAt).toBe(5);
+  });
+
+  it("compares each worker with its own group only (pipeline stages of different work)", () => {
+    const d = new StragglerDetector({ factor: 1.5, consecutive: 2, minExcessMs: 2 });
+    // stage 0 (embedding + 2 layers) takes 30 ms, stage 1 (2 layers + head) 60 ms; s1t1 is twice its TP peer
+    const at = (slow: number) => [
+      { id: "s0t0", busyMs: 30, group: "p0" },
+      { id: "s0t1", busyMs: 31, group: "p0" },
+      { id: "s1t0", busyMs: 60, group: "p1" },
+      { id: "s1t1", busyMs: slow, group: "p1" },
+    ];
+    expect(d.observe(1, at(61)).flagged).toEqual([]);
+    expect(d.observe(2, at(61)).flagged).toEqual([]); // one group of all would flag both stage-1 workers here
+    expect(d.observe(3, at(120)).flagged).toEqual([]);
+    const f = d.observe(4, at(125)).flagged;
+    expect(f.map((x) => [x.id, x.ratio, x.medianMs])).toEqual([["s1t1", 125 / 60, 60]]);
+  });
+
+  it("never flags a worker alone in its group (a stage held by one worker)", () => {
+    const d = new StragglerDetector({ factor: 1.5, consecutive: 1, minExcessMs: 0 });
+    const r = d.observe(1, [
+      { id: "a", busyMs: 10, group: "p0" },
+      { id: "b", busyMs: 100, group: "p1" },
+    ]);
+    expect(r.flagged).toEqual([]);
   });
 
   it("validates its options with clear errors", () => {

@@ -7,7 +7,14 @@ import { runDistributed, type DistributedRunResult } from "../../../actors/coord
 import type { Coordinator } from "../../../actors/coordinator/coordinator.ts";
 import type { RecoveryRecord } from "../../../actors/coordinator/recovery.ts";
 import { pickVictim, seededRandom } from "../../../deploy/commands/chaos.ts";
-import { FAST_TIMEOUTS, writeTinyConfig } from "../../recovery/fixtures.ts";
+import { writeTinyConfig } from "../../recovery/fixtures.ts";
+
+/**
+ * SIGKILLs are detected from the host agent's exit report, not from silence: heartbeat timeouts only need to
+ * be short enough for a hang, and long enough that a worker starved of CPU on a loaded machine (other jobs, the
+ * replacement's start-up) is not taken for hung, which would turn one kill into two.
+ */
+export const BENCH_TIMEOUTS = { heartbeatMs: 250, suspectMs: 5000, killMs: 10_000, stepMs: 60_000, startMs: 60_000 };
 
 export interface TimedJobOptions {
   dir: string;
@@ -43,7 +50,7 @@ export async function runTimedJob(o: TimedJobOptions): Promise<TimedJobResult> {
     out: new PassThrough() as unknown as NodeJS.WriteStream,
     tty: false,
     noSamples: true,
-    timeouts: FAST_TIMEOUTS,
+    timeouts: BENCH_TIMEOUTS,
     intensity: { maxRestarts: 1000, periodMs: 60_000 },
     onRecovery: (r) => {
       recoveries.push(r);
