@@ -634,7 +634,9 @@ export class Coordinator implements EscalationHandler {
     this.interruptRecovery(new RecoveryInterruptedError(`the job is stopping: ${e.cause}`));
     let saved: FinalCheckpoint;
     try {
-      saved = this.training && !this.stopping ? await this.saveFinalCheckpoint() : { note: "no checkpoint written: the job had not started training", written: false };
+      if (this.stopping) saved = { note: "no checkpoint written: the job was stopping", written: false };
+      else if (!this.training) saved = { note: "no checkpoint written: the job had not started training", written: false };
+      else saved = await this.saveFinalCheckpoint();
     } catch (err) {
       const newest = await this.lastCheckpoint().catch(() => undefined);
       saved = { note: `the final checkpoint failed (${(err as Error).message}); ${newest ? `the newest existing checkpoint stands: ${newest}` : "no checkpoint exists"}`, dir: newest, written: false };
@@ -684,8 +686,9 @@ export class Coordinator implements EscalationHandler {
     this.stopping = true;
     this.controlSub?.unsubscribe();
     for (let q = this.restartQueue.shift(); q; q = this.restartQueue.shift()) q.done(new JobFailedError(`job ${this.o.jobId} ended before the restart of ${q.ids.join(", ")}`));
-    // workers record draining → stopped before the supervisor ends their processes
-    await Promise.all(this.workers.map((w) => call(this.deps.nc, workerSubject(this.deps.ns, w.id, "drain"), { epoch: this.epoch }, 5000).catch(() => undefined)));
+    // workers record draining → stopped before the supervisor ends their processes; a worker answers once a checkpoint
+    // it is writing in the background is whole (a hung one costs this timeout)
+    await Promise.all(this.workers.map((w) => call(this.deps.nc, workerSubject(this.deps.ns, w.id, "drain"), { epoch: this.epoch }, 60_000).catch(() => undefined)));
     if (outcome.finished) this.job.send({ type: "FINISHED" });
     else if (this.failure) {
       this.job.send({ type: "GIVE_UP", cause: outcome.cause });

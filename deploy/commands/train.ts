@@ -72,6 +72,11 @@ Example:
       const { loadTrainConfig } = await import("../../actors/train/config.ts");
       const config = loadTrainConfig(configFile);
       const { dp, pp, tp } = config.parallel;
+      if (dp * pp * tp === 1 && (opts.cluster || opts.nats || opts.tokenFile)) {
+        // nothing would run on that cluster: say so rather than train here and leave the option unused
+        const flag = opts.nats ? "--nats" : opts.cluster ? "--cluster" : "--token-file";
+        throw new Error(`${flag} runs a distributed job on a cluster, but ${configFile} trains on one rank (parallel dp · pp · tp = 1): add a parallel section, or leave ${flag} out`);
+      }
       if (dp * pp * tp > 1) {
         const { runDistributed } = await import("../../actors/coordinator/run-distributed.ts");
         const clusterOptions = opts.cluster || opts.nats ? await import("../cluster/cluster-options.ts") : undefined;

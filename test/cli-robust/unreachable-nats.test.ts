@@ -12,7 +12,8 @@ import { saveSingle, trainedTinyModel } from "../inference/fixture.ts";
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-unreachable-"));
 const cli = path.resolve("bin/troupe.js");
 /** Generous for a loaded 2-core machine (node + tsx start-up alone takes seconds there); a hang never ends. */
-const DEADLINE_MS = 30_000;
+// generous: a loaded 2-core machine can take 20 s just to start node + tsx; a hang is killed at twice this
+const DEADLINE_MS = 50_000;
 
 interface Outcome {
   code: number | null;
@@ -95,6 +96,12 @@ describe("CLI commands with an unreachable --nats", () => {
     const outcomes = await limited(list.map(([, args]) => () => runCli([...args, "--nats", url])), 3);
     list.forEach(([name], i) => expectUnreachable(name, url, outcomes[i]!));
   }, 300_000);
+
+  it("a single-rank config with --nats is refused: nothing would run on the cluster", async () => {
+    const o = await runCli(["train", path.resolve("examples/brown-tiny.yaml"), "--steps", "1", "--run-dir", path.join(root, "single"), "--nats", "nats://127.0.0.1:1"]);
+    expect(o.code).toBe(1);
+    expect(o.stderr.trim()).toMatch(/^troupe: --nats runs a distributed job on a cluster, but .*brown-tiny\.yaml trains on one rank \(parallel dp · pp · tp = 1\)/);
+  }, 60_000);
 
   it("a port that never answers: the handshake deadline fails the command", async () => {
     const list = commands().filter(([name]) => ["agent", "ps", "train", "eval", "data"].includes(name));

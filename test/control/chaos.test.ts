@@ -107,7 +107,7 @@ describe("troupe chaos against a running job", () => {
       await agent.stop();
       await nc.close();
     }
-  }, 150_000);
+  }, 300_000);
 
   it("rejects bad flags and an unknown job with one clear line", async () => {
     const url = inject("natsUrl");

@@ -88,7 +88,7 @@ describe("job control subject + troupe restart --job", () => {
     const json = JSON.parse((await troupe("inspect", "ctljob-w1", ...cli, "--json")).stdout) as { restores: { source: string; from: string; checkpointStep: number | null; seconds: number }[] };
     expect(json.restores).toMatchObject([{ source: "peer", from: "ctljob-w0", checkpointStep: null }]);
     expect((await troupe("inspect", "ctljob-w0", ...cli)).stdout).toMatch(/^restored {5}never$/m);
-  }, 150_000);
+  }, 300_000);
 
   it("checks flags before connecting", async () => {
     const [noJob, badNumber] = await Promise.all([troupe("restart", "--stage", "1", "--nats", "nats://127.0.0.1:1"), troupe("restart", "--job", "j", "--replica", "one", "--nats", "nats://127.0.0.1:1")]);

@@ -38,6 +38,7 @@ describe("worker drain with a checkpoint being written", () => {
     const subject = (verb: "checkpoint" | "drain") => workerSubject(namespace("recdrain"), "drain-w0", verb);
     try {
       await worker.start();
+      await worker.actor.connection.flush(); // its subscriptions are on the server
       expect(worker.state).toBe("idle");
       const checkpoints = path.join(root, "checkpoints");
       const copied = (await call(nc, subject("checkpoint"), { epoch: 1, step: 0, tokensSeen: 0, samplesSeen: 0, root: checkpoints, keep: 2, metrics: {} }, 30_000)) as { dir: string; written: boolean };

@@ -1,14 +1,15 @@
 // A worker that crashes at the same step in every incarnation exceeds the restart intensity of the config's
 // `recovery` section: the worker supervisor escalates to the job's coordinator, which stops the job rather than
 // loop. dp 2: the live replica still holds every shard, so the job stops with a checkpoint of the last committed
-// step, names it in the cause, the `job.failed` event and the job record, and `--resume` from it ends exactly as
-// the failure-free run. dp 1 · pp 2: the lost stage has no live copy, so the newest existing checkpoint stands.
+// step (sharded when pp > 1), names it in the cause, the `job.failed` event and the job record, and `--resume` from
+// it ends exactly as the failure-free run. dp 1 · pp 2: the lost stage has no live copy, so the newest existing
+// checkpoint stands.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readManifest } from "../../actors/checkpoint/store.ts";
-import { fingerprint, runJob, runJobFailing, writeTinyConfig } from "./fixtures.ts";
+import { fingerprint, layoutOf, rankAt, runJob, runJobFailing, writeTinyConfig } from "./fixtures.ts";
 import { startSharedCluster, type SharedCluster } from "./shared-cluster.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-recovery-esc-"));
@@ -52,6 +53,26 @@ describe("escalation: a worker crashing at the same step every time", () => {
     expect(r.stepCount).toBe(f.stepCount);
     expect(r.losses).toEqual(f.losses.slice(2));
   }, 240_000);
+
+  it("dp 2 · pp 2: the live workers write a sharded checkpoint, the crashing shard's from its other replica", async () => {
+    const job = { name: "escpp2", dp: 2, pp: 2, tp: 1, steps: 4, recovery: { maxRestarts: 1, periodSeconds: 60 } };
+    const configFile = writeTinyConfig(root, job);
+    const crashing = rankAt(layoutOf(job), { dp: 0, pp: 1, tp: 0 });
+    const runDir = path.join(root, "pp2");
+    const { error } = await runJobFailing(configFile, runDir, { cluster, faults: [{ rank: crashing, step: 3, phase: "backward", signal: "SIGKILL", repeat: "every" }] });
+    const saved = path.join(runDir, "checkpoints", "step-00000002");
+    expect(error.message).toMatch(new RegExp(`^job escpp2 stopped: restart intensity exceeded \\(more than 1 restarts in 60000 ms\\); last failure: escpp2-w${crashing} killed by SIGKILL`));
+    expect(error.message).toContain(`; stopped with a checkpoint of step 2: ${saved}`);
+    const m = readManifest(saved);
+    expect([m.step, m.layout]).toMatchObject([2, { dp: 2, pp: 2, tp: 1 }]);
+
+    const resumed = await runJob(configFile, runDir, { cluster, resume: true });
+    const reference = await runJob(configFile, path.join(root, "reference-pp2"));
+    const [r, f] = [fingerprint(resumed), fingerprint(reference)];
+    expect(r.files).toEqual(f.files);
+    expect(r.stepCount).toBe(f.stepCount);
+    expect(r.losses).toEqual(f.losses.slice(2));
+  }, 300_000);
 
   it("dp 1 · pp 2: no live copy of the crashing stage, so the newest existing checkpoint stands", async () => {
     const configFile = writeTinyConfig(root, { name: "escdp1", dp: 1, pp: 2, tp: 1, steps: 5, checkpointEvery: 2, recovery: { maxRestarts: 1, periodSeconds: 60 } });

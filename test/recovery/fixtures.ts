@@ -55,8 +55,11 @@ export function rankAt(layout: RankLayout, at: { dp: number; pp: number; tp: num
   return r;
 }
 
-/** Short heartbeats so a hung worker is found in about two seconds. */
-export const FAST_TIMEOUTS = { heartbeatMs: 200, suspectMs: 1000, killMs: 2000, stepMs: 60_000, startMs: 30_000 };
+/**
+ * Short heartbeats so a hung worker is found in about two seconds; a generous start, since worker processes booting
+ * on a loaded 2-core machine can take tens of seconds to send their first heartbeat.
+ */
+export const FAST_TIMEOUTS = { heartbeatMs: 200, suspectMs: 1000, killMs: 2000, stepMs: 60_000, startMs: 90_000 };
 
 export interface RunJobOptions {
   faults?: FaultSpec[];

@@ -50,7 +50,7 @@ describe("data.corpus: prepared", () => {
     const losses = lossColumn(fromFolder);
     expect(losses.filter((l) => l !== "")).toHaveLength(3);
     expect(losses).toEqual(lossColumn(brown));
-  });
+  }, 120_000);
 
   it("refuses a prepared corpus without a folder, and a folder with the Brown corpus", () => {
     const bad = path.join(root, "bad.yaml");
