@@ -20,7 +20,8 @@ describe("nats-server killed and restarted on the same port and store", { timeou
     server = await startNatsServer({ dir });
     cluster = await startTestCluster({
       url: server.url,
-      timeouts: { heartbeatMs: 100, suspectMs: 1500, killMs: 3000 },
+      // suspect well above the clients' reconnect time on a loaded machine (a reconnect re-arms the timer)
+      timeouts: { heartbeatMs: 100, suspectMs: 4000, killMs: 8000 },
       children: ["n0", "n1"].map((id) => ({ id, argv: actorArgv() })),
     });
     const c = cluster;
@@ -40,7 +41,7 @@ describe("nats-server killed and restarted on the same port and store", { timeou
     expect(after.map((r) => [r.pid, r.restarts])).toEqual(before.map((b) => [b.pid, 0]));
     expect(c.statuses).toContain("disconnected");
     expect(c.statuses).toContain("reconnected");
-    await new Promise((r) => setTimeout(r, 2000)); // longer than suspect: nobody is suspected late
+    await new Promise((r) => setTimeout(r, 4500)); // longer than suspect: nobody is suspected late
     for (const id of ["n0", "n1"]) expect((await c.record(id)).state).toBe("alive");
 
     await c.supervisor.settled();
