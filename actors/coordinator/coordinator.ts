@@ -28,8 +28,7 @@ import type { TrainConfig } from "../train/config.ts";
 import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type RecoverReport, type WorkerStatus, type WorkerVerb } from "../worker/protocol.ts";
 import { serveJobControl } from "./control.ts";
 import { recoverJob, RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
-import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
-import { crashLine } from "./crash-line.ts";
+import { collectCrashLines } from "./crash-line.ts";
 import { KEEP_SPARE_ENV } from "../agent/spare-pool.ts";
 import type { RankLayout } from "../parallel/ranks.ts";
 import { combineReady, skippedStep, splitMicroBatches, type CombinedStep } from "./combine.ts";
@@ -222,13 +221,7 @@ export class Coordinator implements EscalationHandler {
     });
     this.store = await JobStore.open(nc, ns, events);
     const ids = new Set(this.workers.map((w) => w.id));
-    this.exitSub = nc.subscribe(ns.exitsFilter, {
-      callback: (err, m) => {
-        const r = err ? undefined : decodeAs(m.data, exitReportSchema);
-        const line = r?.ok && ids.has(r.value.actorId) ? crashLine(r.value.stderrTail) : undefined;
-        if (r?.ok && line) this.crashes.set(r.value.actorId, line);
-      },
-    });
+    this.exitSub = collectCrashLines(nc, ns, ids, this.crashes);
     await nc.flush();
     this.supervisor.onTransition((rec) => {
       if (this.stopping || (rec.state !== "failed" && rec.state !== "dead")) return;
@@ -686,9 +679,7 @@ export class Coordinator implements EscalationHandler {
     this.stopping = true;
     this.controlSub?.unsubscribe();
     for (let q = this.restartQueue.shift(); q; q = this.restartQueue.shift()) q.done(new JobFailedError(`job ${this.o.jobId} ended before the restart of ${q.ids.join(", ")}`));
-    // workers record draining → stopped before the supervisor ends their processes; a worker answers once a checkpoint
-    // it is writing in the background is whole (a hung one costs this timeout)
-    await Promise.all(this.workers.map((w) => call(this.deps.nc, workerSubject(this.deps.ns, w.id, "drain"), { epoch: this.epoch }, 60_000).catch(() => undefined)));
+    await Promise.all(this.workers.map((w) => this.drainWorker(w.id)));
     if (outcome.finished) this.job.send({ type: "FINISHED" });
     else if (this.failure) {
       this.job.send({ type: "GIVE_UP", cause: outcome.cause });
@@ -705,6 +696,23 @@ export class Coordinator implements EscalationHandler {
     this.exitSub?.unsubscribe();
     await this.recorder?.settled();
     this.recorder?.stop();
+  }
+
+  /**
+   * Asks a worker to drain, so it records draining → stopped before the supervisor ends its process. It answers once a
+   * checkpoint it is writing in the background is whole (a hung one costs the timeout); a worker that dies meanwhile
+   * (an escalation stops them all) is not waited for.
+   */
+  private async drainWorker(id: string): Promise<void> {
+    const gone = () => ["dead", "failed"].includes(recordState(this.supervisor.snapshot(id).value));
+    if (gone()) return;
+    let poll: NodeJS.Timeout | undefined;
+    const died = new Promise<void>((resolve) => (poll = setInterval(() => gone() && resolve(), 100)));
+    try {
+      await Promise.race([call(this.deps.nc, workerSubject(this.deps.ns, id, "drain"), { epoch: this.epoch }, 60_000).catch(() => undefined), died]);
+    } finally {
+      clearInterval(poll);
+    }
   }
 
   /** Actor record state of every worker as the supervisor sees it. */

@@ -16,13 +16,12 @@ import { fileURLToPath } from "node:url";
 import type { Subscription } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
-import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
 import { call } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates } from "../../runtime/types.ts";
 import { connectOrEmbed, type ClusterConnection } from "../coordinator/embedded-cluster.ts";
-import { crashLine } from "../coordinator/crash-line.ts";
+import { collectCrashLines } from "../coordinator/crash-line.ts";
 import type { TargetScorer } from "../eval/types.ts";
 import { decode } from "../../runtime/codec.ts";
 import { validateGenerateInput, type GenerateOptions, type GenerateResult } from "../generate/generate.ts";
@@ -141,13 +140,7 @@ export class InferenceJob implements TargetScorer {
   private async launch(): Promise<void> {
     const { nc, ns } = this.cluster;
     const ids = new Set(this.workers.map((w) => w.id));
-    this.exitSub = nc.subscribe(ns.exitsFilter, {
-      callback: (err, m) => {
-        const r = err ? undefined : decodeAs(m.data, exitReportSchema);
-        const line = r?.ok && ids.has(r.value.actorId) ? crashLine(r.value.stderrTail) : undefined;
-        if (r?.ok && line) this.crashes.set(r.value.actorId, line);
-      },
-    });
+    this.exitSub = collectCrashLines(nc, ns, ids, this.crashes);
     await nc.flush();
     this.supervisor.onTransition((rec) => {
       if (this.stopping || (rec.state !== "failed" && rec.state !== "dead")) return;
