@@ -2,9 +2,11 @@
 // the host agent), heartbeats, and answers validated, epoch-fenced commands. Training workers build
 // on this; the generic actor (deploy/cluster/generic-actor.ts) is just this plus a main().
 import { randomUUID } from "node:crypto";
+import type { Worker as Thread } from "node:worker_threads";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { encode } from "./codec.ts";
+import { EPOCH, LOOP_AT, STEP, sharedHeartbeatState, startHeartbeatThread } from "./heartbeat-thread.ts";
 import { connectNats } from "./connection.ts";
 import { ConfigError } from "./errors.ts";
 import { EventLog } from "./event-log.ts";
@@ -14,6 +16,10 @@ import { namespace, type Namespace } from "./namespace.ts";
 import { serve, type Rejection } from "./rpc.ts";
 import type { Coordinates, Heartbeat } from "./types.ts";
 
+const DEFAULT_STALL_MS = 60_000;
+/** How long start() waits for the heartbeat thread's first beat (it takes milliseconds when the machine is not starved). */
+const THREAD_START_WAIT_MS = 5000;
+
 const envSchema = z.object({
   TROUPE_ACTOR_ID: z.string().min(1),
   TROUPE_CLUSTER_ID: z.string().min(1),
@@ -21,6 +27,8 @@ const envSchema = z.object({
   TROUPE_NATS_TOKEN: z.string().optional(),
   TROUPE_HEARTBEAT_MS: z.coerce.number().int().positive().default(200),
   TROUPE_EPOCH: z.coerce.number().int().min(0).default(0),
+  /** A main event loop stalled this long is taken as hung (its heartbeat thread stops beating); the supervisor's stepMs. */
+  TROUPE_STALL_MS: z.coerce.number().int().positive().default(DEFAULT_STALL_MS),
   TROUPE_COORDS: z.string().default("{}"),
   /** Pid of the host agent that started this process; the actor exits if it is re-parented away from it. */
   TROUPE_AGENT_PID: z.coerce.number().int().positive().optional(),
@@ -32,6 +40,8 @@ export interface ActorEnvironment {
   natsUrl: string;
   token?: string;
   heartbeatMs: number;
+  /** Main-loop stall taken as a hang (default 60 s). */
+  stallMs?: number;
   epoch: number;
   coords: Coordinates;
   agentPid?: number;
@@ -50,6 +60,7 @@ export function actorEnvironment(env: NodeJS.ProcessEnv = process.env): ActorEnv
     natsUrl: e.TROUPE_NATS_URL,
     token: e.TROUPE_NATS_TOKEN || undefined,
     heartbeatMs: e.TROUPE_HEARTBEAT_MS,
+    stallMs: e.TROUPE_STALL_MS,
     epoch: e.TROUPE_EPOCH,
     coords: JSON.parse(e.TROUPE_COORDS) as Coordinates,
     agentPid: e.TROUPE_AGENT_PID,
@@ -61,13 +72,16 @@ export type CommandHandler = (cmd: ActorCommand, actor: ActorProcess) => unknown
 export class ActorProcess {
   readonly log: Logger;
   readonly ns: Namespace;
-  step = 0;
-  epoch: number;
   /** Messages rejected so far (garbage, wrong schema, stale epoch). */
   rejected = 0;
   private nc: NatsConnection | undefined;
   private events: EventLog | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Step, epoch and the main loop's last turn, read by the heartbeat thread. */
+  private readonly shared = sharedHeartbeatState();
+  private thread: Thread | undefined;
+  /** Once the thread beats, the main thread only marks its loop turns. */
+  private threadBeating = false;
   private parentWatch: NodeJS.Timeout | undefined;
   private sub: Subscription | undefined;
 
@@ -77,7 +91,24 @@ export class ActorProcess {
   ) {
     this.ns = namespace(env.clusterId);
     this.epoch = env.epoch;
+    this.shared[LOOP_AT] = Date.now();
     this.log = actorLogger(createRootLogger({ name: "actor", destination: 1 }), env.actorId, env.coords);
+  }
+
+  get step(): number {
+    return this.shared[STEP]!;
+  }
+
+  set step(value: number) {
+    this.shared[STEP] = value;
+  }
+
+  get epoch(): number {
+    return this.shared[EPOCH]!;
+  }
+
+  set epoch(value: number) {
+    this.shared[EPOCH] = value;
   }
 
   /** The actor's NATS connection (after start), for subjects of its own (serve with decodeFenced). */
@@ -101,8 +132,10 @@ export class ActorProcess {
       handle: (cmd) => this.onCommand(cmd, this),
       onReject: (err, subject) => this.reject(err, subject),
     });
+    // the main thread beats until its heartbeat thread does; after that it marks each turn of its event loop
     this.beat();
     this.timer = setInterval(() => this.beat(), this.env.heartbeatMs);
+    await this.beatFromThread();
     // If the host agent dies (even by SIGKILL) nobody can report or kill this process any more:
     // an orphan must not keep running, so exit when re-parented.
     const parent = this.env.agentPid ?? process.ppid;
@@ -118,7 +151,47 @@ export class ActorProcess {
     this.log.info({ heartbeatMs: this.env.heartbeatMs, epoch: this.epoch }, "actor started");
   }
 
+  /**
+   * Long synchronous work on the main thread (seconds of CPU, stretched many times on a loaded machine) must not
+   * read as a hang: a thread of its own beats while the main loop turned within stallMs (heartbeat-thread.ts).
+   * Resolves once it beats, or once it failed or is slow to start (then the main thread keeps beating).
+   */
+  private beatFromThread(): Promise<void> {
+    const thread = startHeartbeatThread({
+      shared: this.shared,
+      natsUrl: this.env.natsUrl,
+      token: this.env.token,
+      actorId: this.env.actorId,
+      subject: this.ns.heartbeatSubject(this.env.actorId),
+      heartbeatMs: this.env.heartbeatMs,
+      stallMs: this.env.stallMs ?? DEFAULT_STALL_MS,
+    });
+    this.thread = thread;
+    return new Promise<void>((resolve) => {
+      const giveUp = setTimeout(resolve, THREAD_START_WAIT_MS);
+      const lost = (why: string) => {
+        clearTimeout(giveUp);
+        resolve();
+        if (this.thread !== thread) return;
+        this.thread = undefined;
+        this.threadBeating = false;
+        this.log.warn({ why }, "heartbeat thread ended: the main thread beats");
+      };
+      thread.on("message", (msg: { op?: string; why?: string }) => {
+        if (msg.op === "failed") return lost(msg.why ?? "failed");
+        if (msg.op !== "beating") return;
+        this.threadBeating = true;
+        clearTimeout(giveUp);
+        resolve();
+      });
+      thread.on("error", (err) => lost(err.message));
+      thread.on("exit", (code) => lost(`exit code ${code}`));
+    });
+  }
+
   private beat(): void {
+    this.shared[LOOP_AT] = Date.now();
+    if (this.threadBeating) return;
     const hb: Heartbeat = { actorId: this.env.actorId, pid: process.pid, step: this.step, epoch: this.epoch, time: Date.now() };
     try {
       this.nc?.publish(this.ns.heartbeatSubject(this.env.actorId), encode(hb));
@@ -141,6 +214,9 @@ export class ActorProcess {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     clearInterval(this.parentWatch);
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.terminate();
     this.sub?.unsubscribe();
     await this.nc?.drain().catch(() => undefined);
   }
@@ -158,3 +234,4 @@ export function defaultCommandHandler(cmd: ActorCommand, actor: ActorProcess): u
       return { step: actor.step };
   }
 }
+

@@ -265,6 +265,8 @@ export class Supervisor {
           env: {
             ...(c.spec.env ?? {}),
             TROUPE_HEARTBEAT_MS: String(this.spec.timeouts.heartbeatMs),
+            // a child's main loop may be busy (not hung) up to the step timeout; its heartbeat thread beats meanwhile
+            TROUPE_STALL_MS: String(this.spec.timeouts.stepMs),
             TROUPE_EPOCH: String(Math.max(this.epoch, ctx.epoch)),
             TROUPE_COORDS: JSON.stringify(c.spec.coords ?? {}),
             TROUPE_SUPERVISOR: this.id,

@@ -180,7 +180,8 @@ export class Coordinator implements EscalationHandler {
     private readonly deps: CoordinatorDeps,
     private readonly o: CoordinatorOptions,
   ) {
-    this.timeouts = validateTimeouts({ heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: 300_000, startMs: 60_000, ...o.timeouts });
+    // start: a worker boots (imports, native addon) in ~1.7 s of CPU, over a minute on 2 cores at load 30: as long as loading may take
+    this.timeouts = validateTimeouts({ heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: 300_000, startMs: 180_000, ...o.timeouts });
     // one worker per world rank, named by rank; rank = d when pp = tp = 1
     this.workers = (o.layout?.coords ?? Array.from({ length: o.dp }, (_, d) => ({ dp: d, pp: 0, tp: 0 }))).map((c, rank) => ({
       id: `${o.jobId}-w${rank}`,
