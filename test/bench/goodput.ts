@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { formatTrace, phases, traceKill, wasWarm, withFirstCommits, type KillTrace } from "./recovery/kill-trace.ts";
+import { rateProfile } from "./recovery/rate-profile.ts";
 import { killRandomWorker, runTimedJob, seededRandom, sleep } from "./recovery/timed-job.ts";
 
 const { values } = parseArgs({ options: { minutes: { type: "string", default: "10" }, every: { type: "string", default: "30" }, seed: { type: "string", default: "1" } } });
@@ -53,7 +54,13 @@ try {
         await sleep(start + killOffsetMs - Date.now());
         const next = recovered();
         const f = killRandomWorker(c, random);
-        if (f) pending.push(traceKill(c, f, next));
+        if (f) {
+          const k = pending.length + 1;
+          const at = ((f.at - windowsFrom) / 1000).toFixed(1);
+          const trace = traceKill(c, f, next);
+          void trace.then((t) => console.log(`  kill ${k}/${perSide} at +${at} s: ${f.id} recovered after ${t.recoveredAt ? ((t.recoveredAt - t.at) / 1000).toFixed(2) : "?"} s${wasWarm(t) ? " (warm spare)" : ""}; load average ${load()}`));
+          pending.push(trace);
+        }
         else console.log(`  window ${i + 1}: no live worker to kill`);
       }
       await sleep(windowsFrom + 2 * perSide * windowMs - Date.now());
@@ -92,6 +99,8 @@ try {
   console.log(`each kill costs ${lostPerKill.toFixed(1)} steps (${(lostPerKill / (clean / seconds)).toFixed(2)} s of failure-free stepping)`);
   console.log(`median seconds per phase: ${Object.entries(medians).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   console.log(`step rate ${r3(killOffsetMs / 1000)} s before a kill ${mean(before).toFixed(2)}/s, ${r3(killOffsetMs / 1000)} s after its first commit ${mean(after).toFixed(2)}/s`);
+  const profile = rateProfile(commits, traces.map((t) => t.at), 3, Math.round(every - killOffsetMs / 1000));
+  console.log(`steps/s by second around a kill (mean over kills): ${profile.map((x, i) => `${i - 3}:${x.toFixed(1)}`).join(" ")}`);
   console.log(`goodput: ${r3(goodput)} of the failure-free rate; load average ${loadAtStart} at start, ${load()} at end`);
   console.log(
     JSON.stringify({
@@ -109,6 +118,7 @@ try {
         lost_seconds_per_kill: r3(lostPerKill / (clean / seconds)),
         phase_medians_s: medians,
         rate_before_after: [r3(mean(before)), r3(mean(after))],
+        rate_by_second_from_kill: profile.map((x) => Math.round(x * 10) / 10),
         load_average: [Number(loadAtStart), Number(load())],
       },
       targets: { goodput: { op: ">=", value: 0.9, actual: r3(goodput), met: goodput >= 0.9 } },

@@ -48,6 +48,14 @@ function fixtureChildren(): number[] {
   return out;
 }
 
+/** Nice value of every thread of a process (/proc/<pid>/task/<tid>/stat, field 19). */
+function niceValues(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+  });
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -108,12 +116,16 @@ describe("warm spares of the host agent", () => {
 
     // the agent starts a spare of the same command line a little later
     const spare = await until("a loaded spare", () => fixtureChildren().find((p) => p !== first.pid && loaded(p)));
+    // it starts at the lowest priority, where the agent may give normal priority back (root here; otherwise normal)
+    const privileged = process.getuid?.() === 0;
+    expect(new Set(niceValues(spare))).toEqual(new Set([privileged ? 19 : 0]));
     const requestedAt = Date.now();
     const second = await spawnActor("a2", { [KEEP_SPARE_ENV]: "1", TROUPE_EPOCH: "2", EXTRA: "one", READY_DIR: readyDir });
     expect(second.pid).toBe(spare);
     expect(second.said).toMatchObject({ actorId: "a2", epoch: "2", extra: "one", spare: null, pid: spare });
     expect(second.said.loadedAt).toBeLessThan(requestedAt); // its modules were loaded before it was asked for
     expect(second.said.identityAt).toBeGreaterThanOrEqual(requestedAt);
+    expect(new Set(niceValues(spare))).toEqual(new Set([0])); // a worker at normal priority, not a straggler
 
     // an actor that was a spare is killed and reported like any other
     await call(nc, ns.agentSubject("spareHost", "kill"), { actorId: "a2", signal: "SIGKILL", pid: spare });
