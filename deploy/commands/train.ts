@@ -55,13 +55,16 @@ ignores context cannot beat it) and a few sampled continuations of the config's 
 A config with \`parallel: { dp: 2 }\` (dp · pp · tp > 1) runs as a distributed job: with no --cluster or
 --nats it starts a private nats-server and host agent (store in <run dir>/nats), spawns one worker
 process per rank (data parallel, or pipeline/tensor shards of the parallel model), drives the steps
-(step → ready → apply → commit), writes checkpoints from dp rank 0 (dp only), and stops everything
-at the end. \`troupe ps\` / \`troupe events\` work against --cluster runs.
+(step → ready → apply → commit), writes checkpoints in the background (sharded when pp or tp > 1; any
+layout resumes on any other), restarts a lost or hung worker alone with its state from a data-parallel
+peer (or rolls back to the last checkpoint when dp = 1), and stops everything at the end.
+\`troupe ps\` / \`troupe events\` / \`troupe restart --job\` / \`troupe chaos\` work against --cluster runs.
 
 Example:
   troupe train examples/brown-tiny.yaml
   troupe train examples/brown-tiny.yaml --resume
-  troupe train examples/brown-dp2.yaml          # 2 data-parallel workers on a private local cluster`,
+  troupe train examples/brown-dp2.yaml          # 2 data-parallel workers on a private local cluster
+  troupe train examples/brown-3d.yaml           # dp 2 × pp 2 × tp 2 = 8 workers`,
     )
     .action(async (configFile: string, opts: TrainCliOptions) => {
       if (opts.progress !== undefined && opts.progress !== "bar" && opts.progress !== "lines") {
