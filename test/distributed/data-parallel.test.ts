@@ -1,13 +1,13 @@
 // dp = 2 with real worker processes on the embedded cluster (private nats-server + host agent):
 // same losses as the single-rank step with the same global batch, bit-identical across two runs.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 import { loadCheckpoint } from "../../actors/checkpoint/store.ts";
 import { relative, singleRankRun } from "./fixtures/single-rank.ts";
+import { writeTinyDpConfig, quietStream } from "./fixtures/tiny-dp-job.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-dp-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -15,27 +15,7 @@ const backendsModule = path.resolve("test/distributed/fixtures/markov-gpt-backen
 const STEPS = 4;
 
 const configFile = path.join(root, "dp2.yaml");
-writeFileSync(
-  configFile,
-  `name: dp2-test
-seed: 11
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: 8, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 2, batches: 2}
-checkpoint: {interval: 10, keep: 1}
-parallel: {dp: 2}
-`,
-);
-
-function quiet(): NodeJS.WriteStream {
-  const s = new PassThrough();
-  s.resume();
-  return s as unknown as NodeJS.WriteStream;
-}
+writeTinyDpConfig(configFile, { name: "dp2-test", seed: 11, steps: STEPS, evalInterval: 2, evalBatches: 2, checkpointInterval: 10 });
 
 
 describe("data-parallel training (dp 2, real worker processes)", () => {
@@ -43,7 +23,7 @@ describe("data-parallel training (dp 2, real worker processes)", () => {
     const reference = await singleRankRun(configFile, STEPS);
     const runs = [];
     for (const name of ["a", "b"]) {
-      runs.push(await runDistributed({ configFile, runDir: path.join(root, name), backendsModule, out: quiet(), tty: false }));
+      runs.push(await runDistributed({ configFile, runDir: path.join(root, name), backendsModule, out: quietStream(), tty: false }));
     }
     const [a, b] = runs as [Awaited<ReturnType<typeof runDistributed>>, Awaited<ReturnType<typeof runDistributed>>];
     expect(a.steps.map((s) => s.step)).toEqual([1, 2, 3, 4]);
@@ -78,10 +58,10 @@ describe("data-parallel training (dp 2, real worker processes)", () => {
 
     // stopped after 2 steps and resumed: every worker loads dp rank 0's checkpoint, the end is bit-identical
     const runDir = path.join(root, "c");
-    const first = await runDistributed({ configFile, runDir, steps: 2, backendsModule, out: quiet(), tty: false });
+    const first = await runDistributed({ configFile, runDir, steps: 2, backendsModule, out: quietStream(), tty: false });
     expect(first.progress.step).toBe(2);
-    await expect(runDistributed({ configFile, runDir, backendsModule, out: quiet(), tty: false })).rejects.toThrow(/pass --resume/);
-    const resumed = await runDistributed({ configFile, runDir, resume: true, backendsModule, out: quiet(), tty: false });
+    await expect(runDistributed({ configFile, runDir, backendsModule, out: quietStream(), tty: false })).rejects.toThrow(/pass --resume/);
+    const resumed = await runDistributed({ configFile, runDir, resume: true, backendsModule, out: quietStream(), tty: false });
     expect(resumed.steps.map((s) => s.step)).toEqual([3, 4]);
     expect(resumed.steps.map((s) => s.loss)).toEqual(a.steps.slice(2).map((s) => s.loss));
     const cc = loadCheckpoint(resumed.checkpointDir);

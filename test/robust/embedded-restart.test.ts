@@ -8,26 +8,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 import { relative, singleRankRun } from "../distributed/fixtures/single-rank.ts";
 import { hooksFile, type RobustHooks } from "./fixtures/fault-backends.ts";
+import { writeTinyDpConfig } from "../distributed/fixtures/tiny-dp-job.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-robust-embedded-"));
 const backendsModule = path.resolve("test/robust/fixtures/fault-backends.ts");
 const STEPS = 8;
 const configFile = path.join(root, "embedded.yaml");
-writeFileSync(
-  configFile,
-  `name: robust-embedded
-seed: 9
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: 8, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 100, batches: 1}
-checkpoint: {interval: 100, keep: 1}
-parallel: {dp: 2}
-`,
-);
+writeTinyDpConfig(configFile, { name: "robust-embedded", seed: 9, steps: STEPS });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,7 +6,6 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadCheckpoint } from "../../actors/checkpoint/store.ts";
@@ -19,6 +18,7 @@ import { createBackends } from "../distributed/fixtures/markov-gpt-backends.ts";
 import { relative } from "../distributed/fixtures/single-rank.ts";
 import { hooksFile, type RobustHooks } from "./fixtures/fault-backends.ts";
 import { startJobCluster, type JobCluster } from "./fixtures/job-cluster.ts";
+import { writeTinyDpConfig, quietStream } from "../distributed/fixtures/tiny-dp-job.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-robust-nan-"));
 const backendsModule = path.resolve("test/robust/fixtures/fault-backends.ts");
@@ -26,21 +26,7 @@ const backendsModule = path.resolve("test/robust/fixtures/fault-backends.ts");
 const STEPS = 12;
 const SKIPPED = [3, 5];
 const configFile = path.join(root, "nan.yaml");
-writeFileSync(
-  configFile,
-  `name: robust-nan
-seed: 5
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: 8, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 100, batches: 1}
-checkpoint: {interval: 100, keep: 1}
-parallel: {dp: 2}
-`,
-);
+writeTinyDpConfig(configFile, { name: "robust-nan", seed: 5, steps: STEPS });
 
 /** The single-rank run of the same config that skips the optimizer step at `skipped` (data and lr move on). */
 async function referenceSkipping(skipped: number[]): Promise<{ losses: number[]; params: Float32Array[] }> {
@@ -64,12 +50,6 @@ async function referenceSkipping(skipped: number[]): Promise<{ losses: number[];
   return { losses, params: model.parameters().map((p) => p.data.slice()) };
 }
 
-function quiet(): NodeJS.WriteStream {
-  const s = new PassThrough();
-  s.resume();
-  return s as unknown as NodeJS.WriteStream;
-}
-
 describe("NaN/inf skip and stragglers in a real dp 2 job", () => {
   let cluster: JobCluster | undefined;
   afterAll(async () => {
@@ -83,7 +63,7 @@ describe("NaN/inf skip and stragglers in a real dp 2 job", () => {
     const hooks: RobustHooks = { nan: { rank: 1, steps: SKIPPED }, slow: { rank: 0, msPerMicroBatch: 200 } };
     mkdirSync(runDir, { recursive: true });
     writeFileSync(hooksFile(runDir), JSON.stringify(hooks));
-    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quiet(), tty: false });
+    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quietStream(), tty: false });
 
     expect(run.steps.map((s) => s.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     expect(run.steps.filter((s) => s.skipped).map((s) => s.step)).toEqual(SKIPPED);

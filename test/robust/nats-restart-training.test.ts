@@ -4,39 +4,19 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { JobStore } from "../../actors/coordinator/job-store.ts";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 import { relative, singleRankRun } from "../distributed/fixtures/single-rank.ts";
 import { hooksFile, type RobustHooks } from "./fixtures/fault-backends.ts";
 import { startJobCluster, type JobCluster } from "./fixtures/job-cluster.ts";
+import { writeTinyDpConfig, quietStream } from "../distributed/fixtures/tiny-dp-job.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-robust-nats-"));
 const backendsModule = path.resolve("test/robust/fixtures/fault-backends.ts");
 const STEPS = 10;
 const configFile = path.join(root, "restart.yaml");
-writeFileSync(
-  configFile,
-  `name: robust-restart
-seed: 3
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: 8, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 100, batches: 1}
-checkpoint: {interval: 100, keep: 1}
-parallel: {dp: 2}
-`,
-);
-
-function quiet(): NodeJS.WriteStream {
-  const s = new PassThrough();
-  s.resume();
-  return s as unknown as NodeJS.WriteStream;
-}
+writeTinyDpConfig(configFile, { name: "robust-restart", seed: 3, steps: STEPS });
 
 describe("nats-server SIGKILLed and restarted during a distributed run", () => {
   let cluster: JobCluster | undefined;
@@ -53,7 +33,7 @@ describe("nats-server SIGKILLed and restarted during a distributed run", () => {
     // steps of ~150 ms (rank 0 sleeps in compute), so the outage lands in the middle of a step
     const hooks: RobustHooks = { slow: { rank: 0, msPerMicroBatch: 60 } };
     writeFileSync(hooksFile(runDir), JSON.stringify(hooks));
-    const running = runDistributed({ configFile, runDir, natsUrl: c.url, backendsModule, out: quiet(), tty: false });
+    const running = runDistributed({ configFile, runDir, natsUrl: c.url, backendsModule, out: quietStream(), tty: false });
     running.catch(() => undefined);
 
     // once step 3 is committed, kill the server for a second in the middle of the steps that follow

@@ -8,13 +8,13 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 import type { PsRow } from "../../deploy/commands/ps.ts";
 import { hooksFile, type RobustHooks } from "./fixtures/fault-backends.ts";
 import { startJobCluster, type JobCluster } from "./fixtures/job-cluster.ts";
+import { quietStream } from "../distributed/fixtures/tiny-dp-job.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-robust-stage-straggler-"));
 const backendsModule = path.resolve("test/robust/fixtures/fault-backends.ts");
@@ -40,12 +40,6 @@ parallel: {dp: ${dp}, pp: 2, tp: ${tp}}
   return file;
 }
 
-function quiet(): NodeJS.WriteStream {
-  const s = new PassThrough();
-  s.resume();
-  return s as unknown as NodeJS.WriteStream;
-}
-
 describe.each([
   { layout: "1x2x2", dp: 1, tp: 2 },
   { layout: "2x2x1", dp: 2, tp: 1 },
@@ -66,7 +60,7 @@ describe.each([
     const hooks: RobustHooks = { slow: { rank: 3, msPerMicroBatch: 240 / microBatches } };
     mkdirSync(runDir, { recursive: true });
     writeFileSync(hooksFile(runDir), JSON.stringify(hooks));
-    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quiet(), tty: false });
+    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quietStream(), tty: false });
     expect(run.steps.map((s) => s.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     expect(run.steps.every((s) => Number.isFinite(s.loss))).toBe(true);
 
