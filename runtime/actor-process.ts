@@ -20,6 +20,9 @@ const DEFAULT_STALL_MS = 60_000;
 /** How long start() waits for the heartbeat thread's first beat (it takes milliseconds when the machine is not starved). */
 const THREAD_START_WAIT_MS = 5000;
 
+/** Environment variable of the epoch in which the job's actors last started from scratch (a coordinator's reload). */
+export const LOAD_EPOCH_ENV = "TROUPE_LOAD_EPOCH";
+
 const envSchema = z.object({
   TROUPE_ACTOR_ID: z.string().min(1),
   TROUPE_CLUSTER_ID: z.string().min(1),
@@ -27,6 +30,8 @@ const envSchema = z.object({
   TROUPE_NATS_TOKEN: z.string().optional(),
   TROUPE_HEARTBEAT_MS: z.coerce.number().int().positive().default(200),
   TROUPE_EPOCH: z.coerce.number().int().min(0).default(0),
+  /** Epoch in which the job's actors last started from scratch; one started in a later epoch replaces a lost one. */
+  [LOAD_EPOCH_ENV]: z.coerce.number().int().min(0).default(1),
   /** A main event loop stalled this long is taken as hung (its heartbeat thread stops beating); the supervisor's stepMs. */
   TROUPE_STALL_MS: z.coerce.number().int().positive().default(DEFAULT_STALL_MS),
   TROUPE_COORDS: z.string().default("{}"),
@@ -43,6 +48,8 @@ export interface ActorEnvironment {
   /** Main-loop stall taken as a hang (default 60 s). */
   stallMs?: number;
   epoch: number;
+  /** Epoch in which the job's actors last started from scratch: a later `epoch` means this one replaces a lost actor. */
+  loadEpoch?: number;
   coords: Coordinates;
   agentPid?: number;
 }
@@ -62,6 +69,7 @@ export function actorEnvironment(env: NodeJS.ProcessEnv = process.env): ActorEnv
     heartbeatMs: e.TROUPE_HEARTBEAT_MS,
     stallMs: e.TROUPE_STALL_MS,
     epoch: e.TROUPE_EPOCH,
+    loadEpoch: e[LOAD_EPOCH_ENV],
     coords: JSON.parse(e.TROUPE_COORDS) as Coordinates,
     agentPid: e.TROUPE_AGENT_PID,
   };

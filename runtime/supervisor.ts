@@ -68,6 +68,8 @@ export class Supervisor {
   state: SupervisorState = "stopped";
   /** Epoch handed to newly started children (TROUPE_EPOCH); a coordinator bumps it on membership changes. */
   epoch = 0;
+  /** Added to the environment of every child started from now on (a coordinator's TROUPE_LOAD_EPOCH). */
+  childEnv: Record<string, string> = {};
   private readonly children = new Map<string, Child>();
   private readonly intensity: RestartIntensity;
   private readonly subs: Subscription[] = [];
@@ -264,6 +266,7 @@ export class Supervisor {
           argv: c.spec.argv,
           env: {
             ...(c.spec.env ?? {}),
+            ...this.childEnv,
             TROUPE_HEARTBEAT_MS: String(this.spec.timeouts.heartbeatMs),
             // a child's main loop may be busy (not hung) up to the step timeout; its heartbeat thread beats meanwhile
             TROUPE_STALL_MS: String(this.spec.timeouts.stepMs),

@@ -19,6 +19,8 @@ import type { Namespace } from "../../runtime/namespace.ts";
 import type { Registry } from "../../runtime/registry.ts";
 import { call, callRetrying } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
+import { lostFromOutside } from "../../runtime/exit-cause.ts";
+import { LOAD_EPOCH_ENV } from "../../runtime/actor-process.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates, Escalation, EscalationDecision, EscalationHandler, Timeouts } from "../../runtime/types.ts";
 import type { PendingCheckpoint } from "../checkpoint/async-save.ts";
@@ -103,6 +105,8 @@ export interface CoordinatorOptions {
   lastCheckpoint?: () => Promise<string | undefined>;
   /** Called after each recovery (progress output, benchmarks). */
   onRecovery?: (r: RecoveryRecord) => void;
+  /** A worker was lost while the job loaded: every worker loads again in `epoch` (reloadAfterLoss). */
+  onReload?: (r: { worker: string; cause: string; epoch: number }) => void;
 }
 
 export interface StepPlan {
@@ -242,6 +246,10 @@ export class Coordinator implements EscalationHandler {
         this.disrupt(new WorkerLostError(rec.id, cause));
         return;
       }
+      if (rec.state === "failed" && !this.training && lostFromOutside(cause)) {
+        this.reloadAfterLoss(rec.id, cause);
+        return;
+      }
       // an escalation stops every sibling too: the job's cause is the escalated worker's, not theirs; the escalated
       // worker's own death is handled by handleEscalation (this coordinator is the supervisor's parent)
       if (/^stopped by .*: escalated after /.test(cause) || cause.startsWith("escalated to ")) return;
@@ -294,15 +302,47 @@ export class Coordinator implements EscalationHandler {
     this.failJob(err);
   }
 
-  private async waitLoaded(): Promise<void> {
-    const deadline = Date.now() + (this.o.loadTimeoutMs ?? 180_000);
+  /**
+   * A worker killed or gone silent before training started (not one that exited with an error of its own: a
+   * restart would not mend that). Nothing is trained yet, so rather than recovering it from a peer every worker
+   * loads again in a new epoch: survivors may be waiting in the old epoch's communicator for the lost one, and a
+   * job with one replica has no peer. The lost worker's restart (supervisor, one_for_one) counts against the
+   * restart intensity; the others' do not.
+   */
+  private reloadAfterLoss(id: string, cause: string): void {
+    this.epoch++;
+    this.supervisor.epoch = this.epoch;
+    // workers started in this epoch load from scratch; one started in a later epoch replaces a lost worker
+    this.supervisor.childEnv = { ...this.supervisor.childEnv, [LOAD_EPOCH_ENV]: String(this.epoch) };
+    const reason = `reload in epoch ${this.epoch}: worker ${id} was lost while the job loaded (${cause})`;
+    this.deps.logger.warn({ worker: id, cause, epoch: this.epoch }, "worker lost while the job loaded: every worker loads again");
     for (const w of this.workers) {
-      for (;;) {
-        const s = await this.status(w.id).catch(() => undefined);
-        if (s?.state === "idle") break;
-        if (Date.now() > deadline) throw new JobFailedError(`worker ${w.id} did not finish loading in time (last state: ${s?.state ?? "not answering"})`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const state = recordState(this.supervisor.snapshot(w.id).value);
+      if (w.id !== id && state !== "failed" && state !== "dead") this.supervisor.restartChild(w.id, reason);
+    }
+    this.o.onReload?.({ worker: id, cause, epoch: this.epoch });
+    void this.deps.events
+      .publish({ type: "job.reloaded", subject: this.o.jobId, time: Date.now(), data: { jobId: this.o.jobId, worker: id, cause, epoch: this.epoch } }, `job:${this.o.jobId}:reloaded:e${this.epoch}`)
+      .catch((err: unknown) => this.deps.logger.warn({ err }, "job.reloaded event not written"));
+  }
+
+  /** Waits until every worker has loaded in the current epoch; starts over when a reload moved the epoch on. */
+  private async waitLoaded(): Promise<void> {
+    for (;;) {
+      const epoch = this.epoch;
+      const deadline = Date.now() + (this.o.loadTimeoutMs ?? 180_000);
+      await Promise.all(this.workers.map((w) => this.waitWorkerLoaded(w, epoch, deadline)));
+      if (this.epoch === epoch) return;
+    }
+  }
+
+  private async waitWorkerLoaded(w: WorkerRef, epoch: number, deadline: number): Promise<void> {
+    while (this.epoch === epoch) {
+      const s = await this.status(w.id).catch(() => undefined);
+      // the process the supervisor started last: one being replaced by a reload may still answer for a moment
+      if (s?.state === "idle" && s.pid === this.supervisor.snapshot(w.id).context.pid) return;
+      if (Date.now() > deadline) throw new JobFailedError(`worker ${w.id} did not finish loading in time (last state: ${s?.state ?? "not answering"})`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 

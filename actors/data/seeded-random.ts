@@ -55,9 +55,14 @@ export function hashInts(...values: number[]): number {
   return h >>> 0;
 }
 
-/** Mulberry32 generator: returns a function giving uniform floats in [0, 1). */
+/** Mulberry32 generator over a hash of `seed`: returns a function giving uniform floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
-  let state = hashInts(seed);
+  return mulberry32(hashInts(seed));
+}
+
+/** Mulberry32 generator started at `seed` itself (nearby seeds give unrelated streams all the same). */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

@@ -1,5 +1,7 @@
 // Test-only fault injection: a job spec's `faults` list makes a worker signal itself (SIGKILL, or SIGSTOP for a
 // hang) at a precise phase of a step, so recovery tests hit each phase for real. Phases:
+//   join      — while the worker loads (step 0), before it joins the communicator;
+//   load      — while the worker loads (step 0), after it joined the communicator, before the model is built;
 //   forward   — the step request arrived, before any compute;
 //   backward  — the first gradient sent or received between pipeline stages (pp > 1 only);
 //   allreduce — the first DP gradient reduction of the step (dp > 1 only);
@@ -12,8 +14,8 @@ import type { Collectives, ReduceOp } from "../../runtime/collectives/types.ts";
 
 export const faultSchema = z.object({
   rank: z.number().int().min(0),
-  step: z.number().int().min(1),
-  phase: z.enum(["forward", "backward", "allreduce", "apply"]),
+  step: z.number().int().min(0),
+  phase: z.enum(["join", "load", "forward", "backward", "allreduce", "apply"]),
   signal: z.enum(["SIGKILL", "SIGSTOP"]).default("SIGKILL"),
   repeat: z.enum(["once", "every"]).default("once"),
 });

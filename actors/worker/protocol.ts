@@ -98,6 +98,8 @@ export interface WorkerStatus {
   epoch: number;
   committed: number;
   rejected: number;
+  /** The worker's process: a status from a process being replaced is told from its replacement's. */
+  pid: number;
 }
 
 /**

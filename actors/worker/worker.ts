@@ -131,13 +131,15 @@ export class Worker {
     this.serveVerb("drain", statusRequestSchema, () => this.drain());
     this.lifecycle.send({ type: "BOOTED" });
 
-    // a process started in a later epoch replaces a lost worker: it takes its state from a peer
-    const replacement = this.actor.epoch > 1;
+    // a process started in a later epoch than the job's last load replaces a lost worker: it takes its state from a peer
+    const replacement = this.actor.epoch > (this.actor.env.loadEpoch ?? 1);
     this.faults = new FaultInjector(this.job.faults, this.rank, this.actor.epoch);
     const { dp, pp, tp, order } = this.job.config.parallel;
     const layout = order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
+    this.faults.at("join", 0);
     this.world = await this.joinWorld(this.actor.epoch, layout.worldSize);
     this.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
+    this.faults.at("load", 0);
 
     const c = this.job.config;
     this.backends.setThreads?.(c.threads);
@@ -318,7 +320,7 @@ export class Worker {
 
   private status(): WorkerStatus {
     const ctx = this.lifecycle.getSnapshot().context;
-    return { state: this.state, step: ctx.step, epoch: this.actor.epoch, committed: ctx.committed, rejected: this.rejected };
+    return { state: this.state, step: ctx.step, epoch: this.actor.epoch, committed: ctx.committed, rejected: this.rejected, pid: process.pid };
   }
 
   private async step(r: StepRequest): Promise<ReadyReport> {

@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { ConfigError } from "../../runtime/errors.ts";
+import { mulberry32 } from "../../actors/data/seeded-random.ts";
 import { call } from "../../runtime/rpc.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import { jobControlSubject, type JobDescription } from "../../actors/coordinator/control.ts";
@@ -21,17 +22,8 @@ export function parseDuration(flag: string, text: string): number {
   return ms;
 }
 
-/** mulberry32: a small seeded generator, so `--seed` replays the same choice of victims. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The victims' generator: `--seed` replays the same choice of victims. */
+export const seededRandom = mulberry32;
 
 export interface LiveWorker {
   id: string;

@@ -57,7 +57,8 @@ A config with \`parallel: { dp: 2 }\` (dp · pp · tp > 1) runs as a distributed
 process per rank (data parallel, or pipeline/tensor shards of the parallel model), drives the steps
 (step → ready → apply → commit), writes checkpoints in the background (sharded when pp or tp > 1; any
 layout resumes on any other), restarts a lost or hung worker alone with its state from a data-parallel
-peer (or rolls back to the last checkpoint when dp = 1), and stops everything at the end.
+peer (or rolls back to the last checkpoint when dp = 1), reloads every worker when one is killed
+before training started, and stops everything at the end.
 \`troupe ps\` / \`troupe events\` / \`troupe restart --job\` / \`troupe chaos\` work against --cluster runs.
 
 Example:

@@ -1,5 +1,7 @@
-// Benchmark: goodput of the 2×2×2 tiny job under one SIGKILL of a random worker every S seconds for N minutes:
-// committed steps / steps a failure-free run of the same job commits in the same time.
+// Benchmark: goodput of a 2×2×2 job under one SIGKILL of a random worker every S seconds for N minutes:
+// committed steps / steps a failure-free run of the same job commits in the same time. The job's model: `small`
+// (default) steps about twice a second, mostly arithmetic, as a real job does; `tiny` (the recovery bench's) steps
+// in 45 ms, mostly messaging, so there the replacement's first seconds of JIT-cold code weigh as much as the pause.
 // Fair on a shared machine, where the load from other processes changes by the minute: both sides are measured
 // in ONE job, in alternating windows of S seconds, failure-free (A) and faulty (B) in the order A B B A A B B A …,
 // so a change of load, a slow start or a drift hits both sides alike. Each faulty window gets one SIGKILL, a third
@@ -7,7 +9,8 @@
 // replacement) fall inside that window: its steps count against the faulty side. The faulty windows laid end to
 // end are N minutes with one kill every S seconds; the failure-free windows are N minutes without.
 // Per kill it prints where the time went (kill-trace.ts) and the step rate before and after the recovery.
-// Usage: npm run bench -- goodput [--minutes N] [--every S] [--seed K]   (defaults: 10 minutes, every 30 s)
+// Usage: npm run bench -- goodput [--model small|tiny] [--minutes N] [--every S] [--seed K]
+//   (defaults: small, 10 minutes, every 30 s)
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,19 +19,26 @@ import { formatTrace, phases, traceKill, wasWarm, withFirstCommits, type KillTra
 import { rateProfile } from "./recovery/rate-profile.ts";
 import { killRandomWorker, runTimedJob, seededRandom, sleep } from "./recovery/timed-job.ts";
 
-const { values } = parseArgs({ options: { minutes: { type: "string", default: "10" }, every: { type: "string", default: "30" }, seed: { type: "string", default: "1" } } });
+/** tiny: the recovery bench's job, a 45 ms step of mostly messaging; small: a step of ~0.4 s, mostly arithmetic. */
+const MODELS = {
+  tiny: { dModel: 16, heads: 2, seqLen: 8, samplesPerReplica: 4 },
+  small: { dModel: 256, heads: 4, seqLen: 128, samplesPerReplica: 8 },
+};
+const { values } = parseArgs({ options: { model: { type: "string", default: "small" }, minutes: { type: "string", default: "10" }, every: { type: "string", default: "30" }, seed: { type: "string", default: "1" } } });
 const minutes = Number(values.minutes);
 const every = Number(values.every);
 const seed = Number(values.seed);
 if (!(minutes > 0)) throw new Error(`--minutes must be a positive number, got '${values.minutes}'`);
 if (!(every >= 6)) throw new Error(`--every must be a number of seconds ≥ 6 (a kill needs time to recover within its window), got '${values.every}'`);
+const size = Object.hasOwn(MODELS, values.model!) ? MODELS[values.model as keyof typeof MODELS] : undefined;
+if (!size) throw new Error(`--model must be one of ${Object.keys(MODELS).join(", ")}, got '${values.model}'`);
 if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${values.seed}'`);
 
 /** Windows per side; ABBA order: window i is faulty when i mod 4 is 1 or 2. */
 const perSide = Math.max(1, Math.round((minutes * 60) / every));
 const faultyWindow = (i: number) => i % 4 === 1 || i % 4 === 2;
-/** Steps after start-up (cold JIT, first validation) are not measured. */
-const WARMUP_S = 10;
+/** Steps after start-up are not measured: a fresh worker's code takes about 30 s to be optimized by the JIT. */
+const WARMUP_S = 40;
 const windowMs = every * 1000;
 const killOffsetMs = windowMs / 3;
 
@@ -41,11 +51,12 @@ const loadAtStart = load();
 let windowsFrom = 0;
 
 try {
-  console.log(`one job, ${2 * perSide} windows of ${every} s after ${WARMUP_S} s of warm-up, failure-free and faulty alternating (ABBA), one SIGKILL ${r3(killOffsetMs / 1000)} s into each faulty window; load average ${loadAtStart}`);
+  console.log(`${values.model} model (${JSON.stringify(size)}); one job, ${2 * perSide} windows of ${every} s after ${WARMUP_S} s of warm-up, failure-free and faulty alternating (ABBA), one SIGKILL ${r3(killOffsetMs / 1000)} s into each faulty window; load average ${loadAtStart}`);
   const pending: Promise<KillTrace>[] = [];
   const run = await runTimedJob({
     dir,
     name: "goodput",
+    size,
     drive: async (c, recovered) => {
       windowsFrom = Date.now() + WARMUP_S * 1000;
       for (let i = 0; i < 2 * perSide; i++) {
@@ -106,6 +117,7 @@ try {
     JSON.stringify({
       bench: "goodput",
       figures: {
+        model: values.model,
         method: `one job, ABBA-alternating ${every} s windows`,
         minutes_each_side: r3(seconds / 60),
         every_s: every,

@@ -1,16 +1,9 @@
 // Shared test helpers: seeded random arrays, float64 finite differences, tolerant comparison.
 import { expect } from "vitest";
+import { mulberry32 } from "../../actors/data/seeded-random.ts";
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic noise (mulberry32) so a failing series can be replayed. */
+export const rng = mulberry32;
 
 export function randn64(n: number, rand: () => number, scale = 1): Float64Array {
   const out = new Float64Array(n);

@@ -18,6 +18,8 @@ export interface TinyJob {
   steps: number;
   layers?: number;
   checkpointEvery?: number;
+  /** Model width, sequence length and samples per replica per step (default 16, 8, 4: a step is mostly overhead). */
+  size?: { dModel: number; heads: number; seqLen: number; samplesPerReplica: number };
   /** Restart intensity (the config's `recovery` section); default 10 restarts in 60 s, so tests with several faults pass. */
   recovery?: { maxRestarts: number; periodSeconds: number };
 }
@@ -25,14 +27,15 @@ export interface TinyJob {
 /** Writes `<dir>/<name>.yaml` (layers = pp, so each stage holds one) and returns its path. */
 export function writeTinyConfig(dir: string, j: TinyJob): string {
   const file = path.join(dir, `${j.name}.yaml`);
+  const size = j.size ?? { dModel: 16, heads: 2, seqLen: 8, samplesPerReplica: 4 };
   writeFileSync(
     file,
     `name: ${j.name}
 seed: 5
-model: {layers: ${j.layers ?? j.pp}, dModel: 16, heads: 2, seqLen: 8}
+model: {layers: ${j.layers ?? j.pp}, dModel: ${size.dModel}, heads: ${size.heads}, seqLen: ${size.seqLen}}
 data: {corpus: brown, vocabSize: 260, heldOutPerGenre: 1}
 optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: ${4 * j.dp}, microBatch: 2}
+batch: {size: ${size.samplesPerReplica * j.dp}, microBatch: 2}
 schedule: {warmupTokens: 32, decayTokens: 5000}
 train: {steps: ${j.steps}}
 eval: {interval: 100, batches: 1}

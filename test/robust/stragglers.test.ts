@@ -1,17 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { median, StragglerDetector, StragglerOptionsError, validateStragglerOptions } from "../../actors/coordinator/stragglers.ts";
+import { mulberry32 } from "../../actors/data/seeded-random.ts";
 
 /** Deterministic noise (mulberry32) so a failing series can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const ids = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"];
 

@@ -7,7 +7,7 @@ import { runDistributed, type DistributedRunResult } from "../../../actors/coord
 import type { Coordinator } from "../../../actors/coordinator/coordinator.ts";
 import type { RecoveryRecord } from "../../../actors/coordinator/recovery.ts";
 import { pickVictim, seededRandom } from "../../../deploy/commands/chaos.ts";
-import { writeTinyConfig } from "../../recovery/fixtures.ts";
+import { writeTinyConfig, type TinyJob } from "../../recovery/fixtures.ts";
 
 /**
  * SIGKILLs are detected from the host agent's exit report, not from silence: heartbeat timeouts only need to
@@ -19,6 +19,8 @@ export const BENCH_TIMEOUTS = { heartbeatMs: 250, suspectMs: 5000, killMs: 10_00
 export interface TimedJobOptions {
   dir: string;
   name: string;
+  /** Model and batch of the job (recovery/fixtures.ts); default the tiny one. */
+  size?: TinyJob["size"];
   /** Stop after this long from the moment every worker has loaded; undefined = when `drive` resolves. */
   seconds?: number;
   /** Runs while the job trains; the job is stopped when it resolves (if `seconds` is not set). */
@@ -33,7 +35,7 @@ export interface TimedJobResult {
 }
 
 export async function runTimedJob(o: TimedJobOptions): Promise<TimedJobResult> {
-  const configFile = writeTinyConfig(o.dir, { name: o.name, dp: 2, pp: 2, tp: 2, steps: 1_000_000, checkpointEvery: 1_000_000 });
+  const configFile = writeTinyConfig(o.dir, { name: o.name, dp: 2, pp: 2, tp: 2, steps: 1_000_000, checkpointEvery: 1_000_000, size: o.size });
   const recoveries: RecoveryRecord[] = [];
   const waiting: ((r: RecoveryRecord) => void)[] = [];
   let startedAt = 0;
