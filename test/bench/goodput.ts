@@ -1,7 +1,7 @@
 // Benchmark: goodput of a 2×2×2 job under one SIGKILL of a random worker every S seconds for N minutes:
-// committed steps / steps a failure-free run of the same job commits in the same time. The job's model: `small`
-// (default) steps about twice a second, mostly arithmetic, as a real job does; `tiny` (the recovery bench's) steps
-// in 45 ms, mostly messaging, so there the replacement's first seconds of JIT-cold code weigh as much as the pause.
+// committed steps / steps a failure-free run of the same job commits in the same time. The job's model: `tiny`
+// (default, the recovery bench's) steps in 45 ms, mostly messaging, so the replacement's first seconds of JIT-cold
+// code weigh about as much as the pause; `small` steps about twice a second, mostly arithmetic, as a real job does.
 // Fair on a shared machine, where the load from other processes changes by the minute: both sides are measured
 // in ONE job, in alternating windows of S seconds, failure-free (A) and faulty (B) in the order A B B A A B B A …,
 // so a change of load, a slow start or a drift hits both sides alike. Each faulty window gets one SIGKILL, a third
@@ -9,8 +9,8 @@
 // replacement) fall inside that window: its steps count against the faulty side. The faulty windows laid end to
 // end are N minutes with one kill every S seconds; the failure-free windows are N minutes without.
 // Per kill it prints where the time went (kill-trace.ts) and the step rate before and after the recovery.
-// Usage: npm run bench -- goodput [--model small|tiny] [--minutes N] [--every S] [--seed K]
-//   (defaults: small, 10 minutes, every 30 s)
+// Usage: npm run bench -- goodput [--model tiny|small] [--minutes N] [--every S] [--seed K]
+//   (defaults: tiny, 10 minutes, every 30 s)
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -24,7 +24,7 @@ const MODELS = {
   tiny: { dModel: 16, heads: 2, seqLen: 8, samplesPerReplica: 4 },
   small: { dModel: 256, heads: 4, seqLen: 128, samplesPerReplica: 8 },
 };
-const { values } = parseArgs({ options: { model: { type: "string", default: "small" }, minutes: { type: "string", default: "10" }, every: { type: "string", default: "30" }, seed: { type: "string", default: "1" } } });
+const { values } = parseArgs({ options: { model: { type: "string", default: "tiny" }, minutes: { type: "string", default: "10" }, every: { type: "string", default: "30" }, seed: { type: "string", default: "1" } } });
 const minutes = Number(values.minutes);
 const every = Number(values.every);
 const seed = Number(values.seed);
