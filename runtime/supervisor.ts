@@ -144,14 +144,17 @@ export class Supervisor {
     void this.emit({ type: `supervisor.${status}`, subject: this.id, time: Date.now(), data: {} });
   }
 
-  /** Operator restart: kill the current process (if any) and start a new one; not counted as a failure. */
-  restartChild(id: string, reason: string): { actorId: string; previousPid: number | null } {
+  /**
+   * Restart asked for, not a failure: kill the current process (if any) and start a new one; not counted against
+   * the restart intensity. `event` names who asked: an operator, or the job itself (a coordinator's reload).
+   */
+  restartChild(id: string, reason: string, event: "operator.restart" | "job.restart" = "operator.restart"): { actorId: string; previousPid: number | null } {
     const c = this.children.get(id);
     if (!c) throw new UnknownActorError(id);
     const previousPid = c.actor.getSnapshot().context.pid;
     if (this.state === "escalated") this.state = "running";
     c.actor.send({ type: "RECYCLE", reason, delayMs: 0 });
-    void this.emit({ type: "operator.restart", subject: id, time: Date.now(), data: { reason, previousPid } });
+    void this.emit({ type: event, subject: id, time: Date.now(), data: { reason, previousPid } });
     return { actorId: id, previousPid };
   }
 

@@ -318,7 +318,7 @@ export class Coordinator implements EscalationHandler {
     this.deps.logger.warn({ worker: id, cause, epoch: this.epoch }, "worker lost while the job loaded: every worker loads again");
     for (const w of this.workers) {
       const state = recordState(this.supervisor.snapshot(w.id).value);
-      if (w.id !== id && state !== "failed" && state !== "dead") this.supervisor.restartChild(w.id, reason);
+      if (w.id !== id && state !== "failed" && state !== "dead") this.supervisor.restartChild(w.id, reason, "job.restart");
     }
     this.o.onReload?.({ worker: id, cause, epoch: this.epoch });
     void this.deps.events
@@ -485,7 +485,7 @@ export class Coordinator implements EscalationHandler {
         await this.deps.events
           .publish({ type: "job.recovery-restarted", subject: this.o.jobId, time: Date.now(), data: { abandonedEpoch: epoch, epoch: this.epoch, lost } }, `job:${this.o.jobId}:recovery-restarted:e${this.epoch}`)
           .catch((e: unknown) => this.deps.logger.warn({ err: e }, "recovery-restarted event not written"));
-        for (const id of victims) this.supervisor.restartChild(id, `rejoin epoch ${this.epoch}: another worker was lost during its recovery`);
+        for (const id of victims) this.supervisor.restartChild(id, `rejoin epoch ${this.epoch}: another worker was lost during its recovery`, "job.restart");
       } finally {
         this.recovering = false;
       }
