@@ -50,6 +50,8 @@ export interface DistributedRunOptions {
   onRecovery?: (r: RecoveryRecord) => void;
   /** Called once every worker has loaded (tools and tests: operator restarts, pids). */
   onStarted?: (c: Coordinator) => void;
+  /** Stops the run as Ctrl-C does (the step in flight finishes, a checkpoint is saved) when it aborts. */
+  stop?: AbortSignal;
 }
 
 export interface DistributedRunResult {
@@ -129,6 +131,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   });
   const stopRequest = new AbortController();
   const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => say(`${sig}: finishing this step and saving a checkpoint`));
+  if (o.stop?.aborted) stopRequest.abort();
+  o.stop?.addEventListener("abort", () => stopRequest.abort(), { once: true });
   const steps: DistributedRunResult["steps"] = [];
   const validations: DistributedRunResult["validations"] = [];
   const recoveries: RecoveryRecord[] = [];

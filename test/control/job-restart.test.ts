@@ -25,13 +25,15 @@ afterAll(async () => {
 describe("job control subject + troupe restart --job", () => {
   it("restarts a replica live through the CLI, answers describe, rejects bad targets with clear errors; inspect shows the restore", async () => {
     const { nc, ns, cliArgs: cli } = cluster;
-    // long enough (about 15 ms a step) that the CLI's child processes reach the job while it runs
-    const configFile = writeTinyConfig(root, { name: "ctljob", dp: 2, pp: 1, tp: 1, steps: 2500 });
+    // runs until the checks are done (the CLI's child processes take seconds to start on a loaded machine)
+    const configFile = writeTinyConfig(root, { name: "ctljob", dp: 2, pp: 1, tp: 1, steps: 1_000_000 });
+    const stop = new AbortController();
     let checks: Promise<unknown> | undefined;
     let pidsBefore: (number | null)[] = [];
     let coordinator: Coordinator | undefined;
     await runJob(configFile, path.join(root, "run"), {
       cluster,
+      stop: stop.signal,
       onStarted: (c) => {
         coordinator = c;
         pidsBefore = c.workerRecords().map((r) => r.pid);
@@ -46,7 +48,7 @@ describe("job control subject + troupe restart --job", () => {
           ]);
           const pidsAfter = c.workerRecords().map((r) => r.pid);
           return { description, restarted, badStage, unknownJob, unknownWorker, garbage, pidsAfter };
-        })();
+        })().finally(() => stop.abort());
       },
     });
     const r = (await checks) as Awaited<ReturnType<() => Promise<{

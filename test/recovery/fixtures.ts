@@ -72,6 +72,8 @@ export interface RunJobOptions {
   steps?: number;
   onStarted?: (c: Coordinator) => void;
   onRecovery?: (r: RecoveryRecord) => void;
+  /** Stops the job as Ctrl-C does (step in flight, checkpoint) when it aborts. */
+  stop?: AbortSignal;
   /** A running cluster (shared-cluster.ts); absent = the embedded one of the run. */
   cluster?: { url: string; clusterId: string };
 }
@@ -100,6 +102,7 @@ function run(configFile: string, runDir: string, o: RunJobOptions, out: NodeJS.W
     steps: o.steps,
     onStarted: o.onStarted,
     onRecovery: o.onRecovery,
+    stop: o.stop,
   });
 }
 
