@@ -9,6 +9,7 @@ import type { RecoveryRecord } from "../../actors/coordinator/recovery.ts";
 import { readManifest } from "../../actors/checkpoint/store.ts";
 import { rankLayout, type RankLayout } from "../../actors/parallel/ranks.ts";
 import type { FaultSpec } from "../../actors/worker/faults.ts";
+import { tinyJobYaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 
 export interface TinyJob {
   name: string;
@@ -30,19 +31,24 @@ export function writeTinyConfig(dir: string, j: TinyJob): string {
   const size = j.size ?? { dModel: 16, heads: 2, seqLen: 8, samplesPerReplica: 4 };
   writeFileSync(
     file,
-    `name: ${j.name}
-seed: 5
-model: {layers: ${j.layers ?? j.pp}, dModel: ${size.dModel}, heads: ${size.heads}, seqLen: ${size.seqLen}}
-data: {corpus: brown, vocabSize: 260, heldOutPerGenre: 1}
-optimizer: {lr: 0.01, clip: 0.5}
-batch: {size: ${size.samplesPerReplica * j.dp}, microBatch: 2}
-schedule: {warmupTokens: 32, decayTokens: 5000}
-train: {steps: ${j.steps}}
-eval: {interval: 100, batches: 1}
-checkpoint: {interval: ${j.checkpointEvery ?? 100}, keep: 3}
-parallel: {dp: ${j.dp}, pp: ${j.pp}, tp: ${j.tp}}
-recovery: {maxRestarts: ${j.recovery?.maxRestarts ?? 10}, periodSeconds: ${j.recovery?.periodSeconds ?? 60}}
-`,
+    tinyJobYaml({
+      name: j.name,
+      seed: 5,
+      layers: j.layers ?? j.pp,
+      dModel: size.dModel,
+      heads: size.heads,
+      seqLen: size.seqLen,
+      vocabSize: 260,
+      batchSize: size.samplesPerReplica * j.dp,
+      warmupTokens: 32,
+      steps: j.steps,
+      evalInterval: 100,
+      evalBatches: 1,
+      checkpointInterval: j.checkpointEvery ?? 100,
+      keep: 3,
+      parallel: `dp: ${j.dp}, pp: ${j.pp}, tp: ${j.tp}`,
+      recovery: `maxRestarts: ${j.recovery?.maxRestarts ?? 10}, periodSeconds: ${j.recovery?.periodSeconds ?? 60}`,
+    }),
   );
   return file;
 }
