@@ -163,10 +163,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
           logger.warn({ ...r }, "worker recovered");
           o.onRecovery?.(r);
         },
-        onReload: (r) => {
-          say(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`);
-          logger.warn({ ...r }, "job reloading");
-        },
+        // the coordinator logs the reload itself
+        onReload: (r) => say(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`),
       },
     );
     await coordinator.start();
