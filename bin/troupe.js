@@ -2,4 +2,4 @@
 // The `troupe` command: loads the TypeScript CLI through tsx (no build step).
 import { register } from "tsx/esm/api";
 register();
-await import("../deploy/cli.ts");
+await import("../cli/main.ts");

@@ -1,6 +1,6 @@
 // The process side of a supervised actor: connects to the cluster named by its environment (set by
 // the host agent), heartbeats, and answers validated, epoch-fenced commands. Training workers build
-// on this; the generic actor (deploy/cluster/generic-actor.ts) is just this plus a main().
+// on this; the generic actor (cli/cluster/generic-actor.ts) is just this plus a main().
 import { randomUUID } from "node:crypto";
 import type { Worker as Thread } from "node:worker_threads";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";

@@ -1,4 +1,4 @@
-// The actor side of warm spares (actors/agent/spare-pool.ts). A host agent may start an actor's command line
+// The actor side of warm spares (runtime/agent/spare-pool.ts). A host agent may start an actor's command line
 // ahead of need, with TROUPE_SPARE=1: the process loads its modules (the slow part of a start: node, the TS
 // loader, the import graph, the native addon) and then waits here until the agent hands it an identity, the
 // environment a normal start would have had, as one JSON line on stdin. Without TROUPE_SPARE this returns at once.

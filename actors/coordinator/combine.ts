@@ -5,8 +5,8 @@
 //   reports: d0 { lossSum 6.2, gradNormSquared 0.81 }, d1 { lossSum 6.0, gradNormSquared 0.81 }
 //   loss = (6.2 + 6.0) / 4 = 3.05; after the DP all-reduce both replicas hold the same full gradient,
 //   so the norm counts replica 0 only: sqrt(0.81) = 0.9; clip 1.0 → clipScale 1.
-import { NonFiniteLossError } from "../train/errors.ts";
-import { clipScaleFor } from "../train/step.ts";
+import { NonFiniteLossError } from "../../ml/train/errors.ts";
+import { clipScaleFor } from "../../ml/train/step.ts";
 import type { Coordinates } from "../../runtime/types.ts";
 
 export interface WorkerReady {

@@ -5,7 +5,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
 import { parseWith, serve, type Rejection } from "../../runtime/rpc.ts";
-import type { WorkerRef } from "./coordinator.ts";
+import type { WorkerRef } from "./types.ts";
 import type { RecoveryRecord } from "./recovery.ts";
 
 export class InvalidTargetError extends Error {

@@ -14,7 +14,7 @@ import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
 import type { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
 import type { Logger } from "../../runtime/logger.ts";
-import { jobMachine } from "../../runtime/machines/job.ts";
+import { jobMachine } from "./job-machine.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import type { Registry } from "../../runtime/registry.ts";
 import { call, callRetrying } from "../../runtime/rpc.ts";
@@ -23,20 +23,23 @@ import { lostFromOutside } from "../../runtime/exit-cause.ts";
 import { LOAD_EPOCH_ENV } from "../../runtime/actor-process.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates, Escalation, EscalationDecision, EscalationHandler, Timeouts } from "../../runtime/types.ts";
-import type { PendingCheckpoint } from "../checkpoint/async-save.ts";
-import { buildShardedManifest, commitCheckpoint, prepareStagingDir, stepDirName } from "../checkpoint/mod.ts";
-import { readManifest } from "../checkpoint/store.ts";
-import type { TrainConfig } from "../train/config.ts";
+import type { PendingCheckpoint } from "../../ml/checkpoint/async-save.ts";
+import { buildShardedManifest, commitCheckpoint, prepareStagingDir, stepDirName } from "../../ml/checkpoint/mod.ts";
+import { readManifest } from "../../ml/checkpoint/store.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
 import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type RecoverReport, type WorkerStatus, type WorkerVerb } from "../worker/protocol.ts";
 import { serveJobControl } from "./control.ts";
 import { recoverJob, RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
-import { collectCrashLines } from "./crash-line.ts";
-import { KEEP_SPARE_ENV } from "../agent/spare-pool.ts";
-import type { RankLayout } from "../parallel/ranks.ts";
+import { collectCrashLines } from "../../runtime/crash-line.ts";
+import { KEEP_SPARE_ENV } from "../../runtime/agent/spare-pool.ts";
+import type { RankLayout } from "../../ml/parallel/ranks.ts";
 import { combineReady, skippedStep, splitMicroBatches, type CombinedStep } from "./combine.ts";
 import { retriedVerbs, retryAttemptMs } from "./idempotent-verbs.ts";
 import { StepHealth, type StepHealthOptions } from "./step-health.ts";
 import { JobStore, type CommittedStep } from "./job-store.ts";
+import type { WorkerRef } from "./types.ts";
+
+export type { WorkerRef };
 
 const workerMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../worker/main.ts");
 
@@ -86,7 +89,7 @@ export interface CoordinatorOptions {
   /** job.json written by the caller (actors/worker/job-spec.ts). */
   jobFile: string;
   dp: number;
-  /** The job's rank layout when pp or tp > 1 (actors/parallel/ranks.ts); absent = dp workers. */
+  /** The job's rank layout when pp or tp > 1 (ml/parallel/ranks.ts); absent = dp workers. */
   layout?: RankLayout;
   microBatch: number;
   clip: number;
@@ -115,11 +118,6 @@ export interface StepPlan {
   batchSize: number;
   firstSample: number;
   tokensAfter: number;
-}
-
-export interface WorkerRef {
-  id: string;
-  coords: Coordinates;
 }
 
 /** Splits workers into batches in which no two hold the same shard (stage, tp rank), first come first. */

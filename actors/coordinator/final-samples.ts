@@ -2,10 +2,10 @@
 // tensors) loaded into one single-process model, continued by the single-rank trainer's sampling code.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { copyTensorsInto, loadCheckpoint } from "../checkpoint/store.ts";
-import type { TrainBackends } from "../train/backends.ts";
-import type { TrainConfig } from "../train/config.ts";
-import { sampleContinuations } from "../train/run.ts";
+import { copyTensorsInto, loadCheckpoint } from "../../ml/checkpoint/store.ts";
+import type { TrainBackends } from "../../ml/train/backends.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
+import { sampleContinuations } from "../../ml/train/run.ts";
 
 export interface FinalSamples {
   samples: { prompt: string; continuation: string }[];
@@ -15,7 +15,7 @@ export interface FinalSamples {
 
 /** The workers' backends in this process: the default ones, or `createBackends()` of a module (tests). */
 export async function coordinatorBackends(module: string | undefined): Promise<TrainBackends> {
-  if (module === undefined) return (await import("../train/default-backends.ts")).defaultBackends();
+  if (module === undefined) return (await import("../../ml/train/default-backends.ts")).defaultBackends();
   const mod = (await import(pathToFileURL(path.resolve(module)).href)) as { createBackends?: () => TrainBackends };
   if (typeof mod.createBackends !== "function") throw new Error(`backends module ${module} does not export createBackends()`);
   return mod.createBackends();

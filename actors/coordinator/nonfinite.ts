@@ -9,7 +9,6 @@
 //
 // Example, pp 2 × dp 2: ready from rank 0 (d0 p0) finite, rank 1 (d1 p0) nonFinite, rank 2 (d0 p1) nonFinite,
 // rank 3 (d1 p1) finite → suspects ranks 1 and 2 → named: rank 1 (stage 0).
-import type { NamedTensor } from "../model/types.ts";
 import type { Coordinates } from "../../runtime/types.ts";
 
 export interface FinitenessReport {
@@ -45,15 +44,6 @@ export function findNonFinite(step: number, reports: readonly FinitenessReport[]
     suspects: sorted.map((r) => r.id),
     evidence: local.length > 0 ? "local gradients or loss" : "reported loss or gradient norm",
   };
-}
-
-/** True when every element of every tensor is finite (checks a worker's local gradients). */
-export function allFinite(tensors: readonly Pick<NamedTensor, "data">[]): boolean {
-  for (const t of tensors) {
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return false;
-  }
-  return true;
 }
 
 export class NonFiniteOptionsError extends Error {

@@ -5,9 +5,9 @@
 // the data plane. Whether step k runs again follows from what the survivors applied: none → rerun; all →
 // committed as it is (the replacement took the post-apply state).
 import type { EventLog } from "../../runtime/event-log.ts";
-import { readManifest } from "../checkpoint/store.ts";
+import { readManifest } from "../../ml/checkpoint/store.ts";
 import type { RecoverReport, RestoreReport, WorkerStatus, WorkerVerb } from "../worker/protocol.ts";
-import type { WorkerRef } from "./coordinator.ts";
+import type { WorkerRef } from "./types.ts";
 
 export class WorkerLostError extends Error {
   override name = "WorkerLostError";

@@ -1,8 +1,8 @@
 // Whether a checkpoint can continue under the current config: the model, the data and the seeds
 // that decide every batch and weight must be the ones that run used (as the single-rank trainer checks).
-import type { CheckpointManifest } from "../checkpoint/manifest.ts";
-import { ResumeError } from "../train/errors.ts";
-import type { TrainConfig } from "../train/config.ts";
+import type { CheckpointManifest } from "../../ml/checkpoint/manifest.ts";
+import { ResumeError } from "../../ml/train/errors.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
 
 export function checkResumable(dir: string, manifest: CheckpointManifest, config: TrainConfig): void {
   const saved = manifest.config as Partial<TrainConfig> | undefined;

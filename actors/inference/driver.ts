@@ -5,7 +5,7 @@
 // a generation is one request to replica 0 whose tokens stream back as the workers choose them.
 //
 //   const job = await startInferenceJob({ checkpoint, config, pp: 2, tp: 2 });
-//   const results = await scoreRequests(job, requests);                       // actors/eval
+//   const results = await scoreRequests(job, requests);                       // ml/eval
 //   await job.generate(prompt, { maxNewTokens: 20, sampling: { temperature: 0 }, onToken });   // streamed
 //   await job.close();
 import { randomBytes } from "node:crypto";
@@ -20,17 +20,17 @@ import { call } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates } from "../../runtime/types.ts";
-import { connectOrEmbed, type ClusterConnection } from "../coordinator/embedded-cluster.ts";
-import { collectCrashLines } from "../coordinator/crash-line.ts";
-import type { TargetScorer } from "../eval/types.ts";
+import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
+import { collectCrashLines } from "../../runtime/crash-line.ts";
+import type { TargetScorer } from "../../ml/eval/types.ts";
 import { decode } from "../../runtime/codec.ts";
-import { validateGenerateInput, type GenerateOptions, type GenerateResult } from "../generate/generate.ts";
-import { validateSamplingOptions } from "../generate/sampling.ts";
-import type { GptConfig } from "../model/types.ts";
-import { rankLayout } from "../parallel/ranks.ts";
-import { InferenceError } from "./errors.ts";
+import { validateGenerateInput, type GenerateOptions, type GenerateResult } from "../../ml/generate/generate.ts";
+import { validateSamplingOptions } from "../../ml/generate/sampling.ts";
+import type { GptConfig } from "../../ml/model/types.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { InferenceError } from "../../ml/parallel-model/errors.ts";
 import type { InferenceJobSpec } from "./job-spec.ts";
-import { checkInferenceLayout } from "./layout.ts";
+import { checkInferenceLayout } from "../../ml/parallel-model/inference-layout.ts";
 import { inferSubject, tokenStreamSubject, type GenerateReply, type InferVerb, type InferWorkerStatus, type ScoreReply, type StreamedToken } from "./protocol.ts";
 
 const workerMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "worker-main.ts");

@@ -2,7 +2,7 @@
 // and named on the worker's command line (`--job FILE`). The checkpoint folder must be readable by every host.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { InferenceError } from "./errors.ts";
+import { InferenceError } from "../../ml/parallel-model/errors.ts";
 
 const name = z.string().regex(/^[A-Za-z0-9_-]+$/, "may contain only letters, digits, '_' and '-'");
 

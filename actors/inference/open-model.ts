@@ -1,11 +1,11 @@
 // A checkpoint opened for evaluation or generation, on one process or on the workers of a parallel
-// inference job, behind one face: a ScoringModel (actors/eval) and a source of next tokens (actors/generate).
-import { loadCheckpointHeader, loadModel } from "../eval/load-model.ts";
-import type { ScoringModel, TextTokenizer } from "../eval/types.ts";
-import { generate, type GenerateOptions, type GenerateResult } from "../generate/generate.ts";
-import type { GptConfig } from "../model/types.ts";
+// inference job, behind one face: a ScoringModel (ml/eval) and a source of next tokens (ml/generate).
+import { loadCheckpointHeader, loadModel } from "../../ml/eval/load-model.ts";
+import type { ScoringModel, TextTokenizer } from "../../ml/eval/types.ts";
+import { generate, type GenerateOptions, type GenerateResult } from "../../ml/generate/generate.ts";
+import type { GptConfig } from "../../ml/model/types.ts";
 import { startInferenceJob } from "./driver.ts";
-import { checkInferenceLayout } from "./layout.ts";
+import { checkInferenceLayout } from "../../ml/parallel-model/inference-layout.ts";
 
 export interface ParallelPlacement {
   /** replicas for scoring (default 1); generation uses one */
@@ -30,7 +30,7 @@ export interface OpenedModel {
   /** "one process" or "dp 1 × pp 2 × tp 2 workers (…)" */
   where: string;
   scoring: ScoringModel;
-  /** Continues a prompt, streaming tokens to options.onToken (actors/generate generate()). */
+  /** Continues a prompt, streaming tokens to options.onToken (ml/generate generate()). */
   generate(prompt: readonly number[], options: GenerateOptions): Promise<GenerateResult>;
   close(): Promise<void>;
 }

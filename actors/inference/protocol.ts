@@ -28,7 +28,7 @@ export interface ScoreReply {
 }
 
 /**
- * Generates a continuation of `prompt`: every worker runs the same decoding loop (actors/generate generateWith),
+ * Generates a continuation of `prompt`: every worker runs the same decoding loop (ml/generate generateWith),
  * the last stage samples, the token is broadcast to every rank over the collectives, and the answering rank
  * publishes each token on `streamSubject` as it is chosen (streaming) and replies with all of them at the end.
  */

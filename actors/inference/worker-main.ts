@@ -1,7 +1,7 @@
 // Entry point of an inference worker process, started by a host agent for the inference driver:
 //   node --import tsx actors/inference/worker-main.ts --job <dir>/inference-job.json
 import { actorEnvironment } from "../../runtime/actor-process.ts";
-import { InferenceError } from "./errors.ts";
+import { InferenceError } from "../../ml/parallel-model/errors.ts";
 import { readInferenceJob } from "./job-spec.ts";
 import { InferenceWorker } from "./worker.ts";
 

@@ -1,7 +1,7 @@
 // An inference worker: one (replica, stage, TP rank) of an inference job, as a supervised actor process started
 // by a host agent. It boots (NATS, heartbeats), joins (collectives rendezvous through NATS KV), loads its slice
 // of the checkpoint, then serves the driver's requests one at a time, in arrival order: score, generate.
-// Its lifecycle (runtime/machines/worker.ts: booting → joining → loading → idle → draining → stopped) is
+// Its lifecycle (actors/worker/worker-machine.ts: booting → joining → loading → idle → draining → stopped) is
 // written to KV and the event stream, so `troupe ps` shows it like a training worker.
 import type { Subscription } from "@nats-io/transport-node";
 import { createActor, type Actor } from "xstate";
@@ -9,27 +9,27 @@ import type { z } from "zod";
 import { setBlasThreads } from "../../native/mod.ts";
 import { ActorProcess, type ActorEnvironment } from "../../runtime/actor-process.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
-import { groupsForRank } from "../../runtime/collectives/layout-groups.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
 import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
-import { workerMachine } from "../../runtime/machines/worker.ts";
+import { workerMachine } from "../worker/worker-machine.ts";
 import { decodeFenced } from "../../runtime/messages.ts";
 import { serve } from "../../runtime/rpc.ts";
 import { encode } from "../../runtime/codec.ts";
-import { generateWith, type NextTokenSource } from "../generate/generate.ts";
-import { SeededRandom } from "../generate/rng.ts";
-import { chooseToken, type SamplingOptions } from "../generate/sampling.ts";
-import { rankLayout } from "../parallel/ranks.ts";
-import { InferenceError } from "./errors.ts";
-import { loadInferenceStage, type InferenceStage } from "./inference-stage.ts";
+import { generateWith, type NextTokenSource } from "../../ml/generate/generate.ts";
+import { SeededRandom } from "../../ml/generate/rng.ts";
+import { chooseToken, type SamplingOptions } from "../../ml/generate/sampling.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { InferenceError } from "../../ml/parallel-model/errors.ts";
+import { loadInferenceStage, type InferenceStage } from "../../ml/parallel-model/inference-stage.ts";
 import type { InferenceJobSpec } from "./job-spec.ts";
 import {
   generateRequestSchema, inferStatusRequestSchema, inferSubject, scoreRequestSchema,
   type GenerateReply, type GenerateRequest, type InferVerb, type InferWorkerStatus, type ScoreReply, type ScoreRequest, type StreamedToken,
 } from "./protocol.ts";
-import { StageDecoder } from "./stage-decoder.ts";
+import { StageDecoder } from "../../ml/parallel-model/stage-decoder.ts";
 
 export class InferenceWorker {
   readonly actor: ActorProcess;

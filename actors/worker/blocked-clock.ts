@@ -3,7 +3,7 @@
 // operations count once (the union of the pending stretches), so busy = wall time − blocked time is the time the
 // rank computed. In a pipeline every stage's wall time is the same (a fast stage waits in recv for a slow one);
 // its busy time is not.
-import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
+import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
 import type { Collectives } from "../../runtime/collectives/types.ts";
 
 /** The operations of Collectives that wait for peers. */

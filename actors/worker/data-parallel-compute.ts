@@ -3,10 +3,10 @@
 // buckets (fixed order, so every run reduces bit for bit the same way).
 import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
 import type { Collectives } from "../../runtime/collectives/types.ts";
-import type { GptModel, NamedTensor, Optimizer } from "../model/types.ts";
-import { validationLoss } from "../train/step.ts";
-import type { TrainingData } from "../train/types.ts";
-import { allFinite } from "../coordinator/nonfinite.ts";
+import type { GptModel, NamedTensor, Optimizer } from "../../ml/model/types.ts";
+import { validationLoss } from "../../ml/train/step.ts";
+import type { TrainingData } from "../../ml/train/types.ts";
+import { allFinite } from "../../ml/model/finite.ts";
 import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
 
 type NormSquared = { gradNormSquared?: () => Promise<number> };

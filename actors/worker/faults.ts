@@ -9,7 +9,7 @@
 // `once` (default) fires only in a process of the job's first epoch, so the replacement does not repeat it;
 // `every` fires in every process (a crash loop).
 import { z } from "zod";
-import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
+import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
 import type { Collectives, ReduceOp } from "../../runtime/collectives/types.ts";
 
 export const faultSchema = z.object({

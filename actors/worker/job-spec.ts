@@ -2,7 +2,7 @@
 // the coordinator to `<runDir>/job.json` and named on the worker's command line (`--job FILE`).
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { parseTrainConfig, type TrainConfig } from "../train/config.ts";
+import { parseTrainConfig, type TrainConfig } from "../../ml/train/config.ts";
 import { faultSchema, type Fault } from "./faults.ts";
 
 const jobSpecSchema = z.object({
@@ -12,7 +12,7 @@ const jobSpecSchema = z.object({
   config: z.unknown(),
   /**
    * Module exporting `createBackends(): TrainBackends` (data, model, optimizer); absent = the real
-   * Brown pipeline with the native GPT (actors/train/default-backends.ts).
+   * Brown pipeline with the native GPT (ml/train/default-backends.ts).
    */
   backendsModule: z.string().min(1).optional(),
   /** Checkpoint folder every worker loads its weights and optimizer state from (resume). */

@@ -4,15 +4,15 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { actorEnvironment } from "../../runtime/actor-process.ts";
 import { awaitSpareIdentity, SPARE_ENV } from "../../runtime/spare-start.ts";
-import type { TrainBackends } from "../train/backends.ts";
+import type { TrainBackends } from "../../ml/train/backends.ts";
 import { readJobSpec, JobSpecError } from "./job-spec.ts";
 import { Worker } from "./worker.ts";
 
-const importBackends = (module: string | undefined) => (module === undefined ? import("../train/default-backends.ts") : import(pathToFileURL(path.resolve(module)).href));
+const importBackends = (module: string | undefined) => (module === undefined ? import("../../ml/train/default-backends.ts") : import(pathToFileURL(path.resolve(module)).href));
 
 async function loadBackends(module: string | undefined): Promise<TrainBackends> {
   if (module === undefined) {
-    const { defaultBackends } = await import("../train/default-backends.ts");
+    const { defaultBackends } = await import("../../ml/train/default-backends.ts");
     return defaultBackends();
   }
   const mod = (await importBackends(module)) as { createBackends?: () => TrainBackends };
@@ -23,7 +23,7 @@ async function loadBackends(module: string | undefined): Promise<TrainBackends> 
 const i = process.argv.indexOf("--job");
 const jobFile = i >= 0 ? process.argv[i + 1] : undefined;
 if (!jobFile) throw new JobSpecError("usage: actors/worker/main.ts --job <job.json>");
-// a warm spare (actors/agent/spare-pool.ts) loads the job's backends too, then waits to be told which worker it is
+// a warm spare (runtime/agent/spare-pool.ts) loads the job's backends too, then waits to be told which worker it is
 if (process.env[SPARE_ENV] === "1") {
   process.on("SIGINT", () => undefined); // Ctrl-C to the agent's process group is not for a spare either
   try {

@@ -2,7 +2,7 @@
 // schemas. Every message carries the job epoch; a worker rejects anything older than its own epoch.
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
-import type { ShardDescription } from "../checkpoint/shard-files.ts";
+import type { ShardDescription } from "../../ml/checkpoint/shard-files.ts";
 
 const epoch = z.number().int().min(0);
 const step = z.number().int().min(1);
@@ -68,12 +68,12 @@ export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
 export const checkpointShardRequestSchema = z.object({
   epoch,
   step: z.number().int().min(0),
-  /** The checkpoint's staging folder (actors/checkpoint prepareStagingDir); the coordinator commits it. */
+  /** The checkpoint's staging folder (ml/checkpoint prepareStagingDir); the coordinator commits it. */
   staging: z.string().min(1),
 });
 export type CheckpointShardRequest = z.infer<typeof checkpointShardRequestSchema>;
 
-/** What a worker wrote (actors/checkpoint ShardDescription) and the tokenizer its data came from. */
+/** What a worker wrote (ml/checkpoint ShardDescription) and the tokenizer its data came from. */
 export interface CheckpointShardReport {
   shard: ShardDescription;
   optimizerStepCount: number;

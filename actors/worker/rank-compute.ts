@@ -1,6 +1,6 @@
 // What a worker runs for its part of a step, behind one small interface so the data-parallel
 // replica (data-parallel-compute.ts) and the tensor/pipeline stage model plug into the same worker.
-import type { NamedTensor } from "../model/types.ts";
+import type { NamedTensor } from "../../ml/model/types.ts";
 
 export interface StepWork {
   step: number;

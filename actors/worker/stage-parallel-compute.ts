@@ -1,21 +1,21 @@
-// One (replica, stage, TP shard) of the 3D-parallel model (actors/parallel-model): this replica's
+// One (replica, stage, TP shard) of the 3D-parallel model (ml/parallel-model): this replica's
 // micro-batches run through the pipeline schedule; the executor does the TP, pipeline, tied-embedding
 // and DP gradient communication and reports the loss sum (last stage, TP rank 0) and its norm² share.
 // Checkpoints are sharded: each (stage, tp rank) writes its own files and loads its slice from a
-// checkpoint of any layout (actors/checkpoint). Its busy time per step is the step's wall time minus the time
+// checkpoint of any layout (ml/checkpoint). Its busy time per step is the step's wall time minus the time
 // blocked in any collective (blocked-clock.ts): pipeline waits make every stage's wall time the same.
-import { loadCheckpointShard, type ShardDescription } from "../checkpoint/mod.ts";
-import { writeCheckpointShard } from "../checkpoint/shard-files.ts";
-import { copyTensorsInto } from "../checkpoint/store.ts";
-import { gptParameterLayout } from "../model/param-layout.ts";
-import { createPipelineExecutor, createStageModel, evenLayerSplit, type PipelineExecutor } from "../parallel-model/mod.ts";
-import type { RankLayout } from "../parallel/ranks.ts";
-import type { ShardCoord, ShardLayout } from "../parallel/shard-spec.ts";
-import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
-import type { GptConfig, NamedTensor } from "../model/types.ts";
-import type { TrainConfig } from "../train/config.ts";
-import { NonFiniteLossError } from "../train/errors.ts";
-import type { TrainingData } from "../train/types.ts";
+import { loadCheckpointShard, type ShardDescription } from "../../ml/checkpoint/mod.ts";
+import { writeCheckpointShard } from "../../ml/checkpoint/shard-files.ts";
+import { copyTensorsInto } from "../../ml/checkpoint/store.ts";
+import { gptParameterLayout } from "../../ml/model/param-layout.ts";
+import { createPipelineExecutor, createStageModel, evenLayerSplit, type PipelineExecutor } from "../../ml/parallel-model/mod.ts";
+import type { RankLayout } from "../../ml/parallel/ranks.ts";
+import type { ShardCoord, ShardLayout } from "../../ml/parallel/shard-spec.ts";
+import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
+import type { GptConfig, NamedTensor } from "../../ml/model/types.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
+import { NonFiniteLossError } from "../../ml/train/errors.ts";
+import type { TrainingData } from "../../ml/train/types.ts";
 import { BlockedClock } from "./blocked-clock.ts";
 import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
 

@@ -2,7 +2,7 @@
 // AdamW moments, optimizer step count and last applied step to the replacement, tensor by tensor in the fixed
 // order of parameters() then optimizerState(); both sides hold the same shapes, so lengths are checked.
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
-import type { NamedTensor } from "../model/types.ts";
+import type { NamedTensor } from "../../ml/model/types.ts";
 import type { RankCompute } from "./rank-compute.ts";
 
 export class StateTransferError extends Error {

@@ -1,7 +1,7 @@
 // A training worker: one rank of a job, as a supervised actor process. It boots (NATS, heartbeats),
 // joins (collectives rendezvous through NATS KV), loads (data, model from the job seed, optimizer),
 // then serves the step protocol: step(k) → ready(k), apply(k, clip) → applied(k), checkpoint.
-// Its lifecycle (runtime/machines/worker.ts) is written to KV and the event stream at every transition.
+// Its lifecycle (actors/worker/worker-machine.ts) is written to KV and the event stream at every transition.
 import { randomUUID } from "node:crypto";
 import type { Subscription } from "@nats-io/transport-node";
 import { createActor, type Actor } from "xstate";
@@ -12,16 +12,16 @@ import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
-import { workerMachine } from "../../runtime/machines/worker.ts";
+import { workerMachine } from "./worker-machine.ts";
 import { decodeFenced } from "../../runtime/messages.ts";
 import { ReplyMemo, serve, type Rejection } from "../../runtime/rpc.ts";
 import path from "node:path";
-import { CheckpointWriter } from "../checkpoint/async-save.ts";
-import { copyTensorsInto, loadCheckpoint, sha256File, stepDirName } from "../checkpoint/store.ts";
-import { gptParameterLayout } from "../model/mod.ts";
-import type { TrainBackends } from "../train/backends.ts";
-import { groupsForRank } from "../../runtime/collectives/layout-groups.ts";
-import { parseAxisOrder, rankLayout } from "../parallel/ranks.ts";
+import { CheckpointWriter } from "../../ml/checkpoint/async-save.ts";
+import { copyTensorsInto, loadCheckpoint, sha256File, stepDirName } from "../../ml/checkpoint/store.ts";
+import { gptParameterLayout } from "../../ml/model/mod.ts";
+import type { TrainBackends } from "../../ml/train/backends.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
+import { parseAxisOrder, rankLayout } from "../../ml/parallel/ranks.ts";
 import { DataParallelCompute } from "./data-parallel-compute.ts";
 import { FaultInjector } from "./faults.ts";
 import { receiveState, sendState } from "./state-transfer.ts";

@@ -3,8 +3,8 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildBrownExampleTasks } from "../../actors/eval/brown-example-tasks.ts";
-import { formatTask } from "../../actors/eval/task-file.ts";
+import { buildBrownExampleTasks } from "../../ml/eval/brown-example-tasks.ts";
+import { formatTask } from "../../ml/eval/task-file.ts";
 
 const seedFlag = process.argv.indexOf("--seed");
 const seed = seedFlag >= 0 ? Number(process.argv[seedFlag + 1]) : 2026;

@@ -4,5 +4,4 @@ export { CollectiveAbortedError, CollectiveError, CollectiveTimeoutError, PeerLo
 export { createCpuCollectives, type CpuCollectivesOptions } from "./tcp-collectives.ts";
 export { chunkBounds } from "./reduce.ts";
 export { DEFAULT_RENDEZVOUS_BUCKET, KvRendezvous } from "./kv-rendezvous.ts";
-export { groupsForRank } from "./layout-groups.ts";
 export { assignBuckets, GradientBuckets, type GradientBucketOptions } from "./grad-buckets.ts";

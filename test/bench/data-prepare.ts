@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Tokenizer as HfTokenizer } from "tokenizers";
-import { BpeTokenizer, countPieces, loadBrownCorpus, prepareData, sampleBatch, saveTokenizer, trainBpe } from "../../actors/data/mod.ts";
+import { BpeTokenizer, countPieces, loadBrownCorpus, prepareData, sampleBatch, saveTokenizer, trainBpe } from "../../ml/data/mod.ts";
 
 const vocabArg = process.argv.indexOf("--vocab");
 const vocabSize = vocabArg > 0 ? Number(process.argv[vocabArg + 1]) : 8192;

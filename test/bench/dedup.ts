@@ -10,11 +10,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { findNearDuplicates, startFuzzyPool, type FuzzyDedupConfig, type NearDuplicates } from "../../actors/curation/fuzzy-dedup.ts";
-import { findNearDuplicatesWithActors } from "../../actors/curation/actor-fuzzy-dedup.ts";
-import { candidateProbability } from "../../actors/curation/minhash.ts";
-import { loadBrown } from "../../actors/curation/brown.ts";
-import { utf8Bytes } from "../../actors/curation/text-util.ts";
+import { findNearDuplicates, startFuzzyPool, type FuzzyDedupConfig, type NearDuplicates } from "../../ml/curation/fuzzy-dedup.ts";
+import { findNearDuplicatesWithActors } from "../../actors/dedup/actor-fuzzy-dedup.ts";
+import { candidateProbability } from "../../ml/curation/minhash.ts";
+import { loadBrown } from "../../ml/curation/brown.ts";
+import { utf8Bytes } from "../../ml/curation/text-util.ts";
 import { plantedCorpus } from "../curation/near-duplicates.ts";
 
 const args = process.argv.slice(2);

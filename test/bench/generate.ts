@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { saveCheckpoint } from "../../actors/checkpoint/store.ts";
+import { saveCheckpoint } from "../../ml/checkpoint/store.ts";
 import { startInferenceJob } from "../../actors/inference/driver.ts";
-import { createGpt } from "../../actors/model/mod.ts";
-import type { GptConfig, GptModel } from "../../actors/model/types.ts";
-import { generate } from "../../actors/generate/generate.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import type { GptConfig, GptModel } from "../../ml/model/types.ts";
+import { generate } from "../../ml/generate/generate.ts";
 
 interface Shape {
   name: string;

@@ -4,9 +4,9 @@
 // with buffered sends (the CPU backend). Pass costs per chunk: "equal" (forward = backward), "1:2" (backward
 // twice the forward), "measured" (each pass takes the wall time of real fp32 GEMMs timed in this run:
 // forward 1 GEMM, backward 2).
-import { bubbleFormula, simulateSchedules, type SimulationCosts } from "../../actors/parallel/schedule-simulator.ts";
-import { pipelineSchedules, type TransferOrder } from "../../actors/parallel/schedules.ts";
-import type { ScheduleKind } from "../../actors/parallel/schedule-types.ts";
+import { bubbleFormula, simulateSchedules, type SimulationCosts } from "../../ml/parallel/schedule-simulator.ts";
+import { pipelineSchedules, type TransferOrder } from "../../ml/parallel/schedules.ts";
+import type { ScheduleKind } from "../../ml/parallel/schedule-types.ts";
 
 function matmul(a: Float32Array, b: Float32Array, c: Float32Array, n: number): void {
   c.fill(0);

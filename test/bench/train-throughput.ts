@@ -6,9 +6,9 @@
 // Usage: npm run bench -- train-throughput [--steps N] [--shapes tiny,small]
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { createGpt, modelFlopsPerToken } from "../../actors/model/mod.ts";
-import type { GptConfig } from "../../actors/model/types.ts";
-import { createAdamW } from "../../actors/optim/mod.ts";
+import { createGpt, modelFlopsPerToken } from "../../ml/model/mod.ts";
+import type { GptConfig } from "../../ml/model/types.ts";
+import { createAdamW } from "../../ml/optim/mod.ts";
 import { addon } from "../../native/addon.ts";
 import { blasConfig, setBlasThreads } from "../../native/mod.ts";
 

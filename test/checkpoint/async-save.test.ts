@@ -4,12 +4,12 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CheckpointWriter } from "../../actors/checkpoint/async-save.ts";
-import { writeCheckpointShard } from "../../actors/checkpoint/shard-files.ts";
-import { latestCheckpointDir, loadCheckpoint, saveCheckpoint, stepDirName } from "../../actors/checkpoint/store.ts";
-import { extractShard } from "../../actors/checkpoint/tensor-blocks.ts";
-import { gptParameterLayout, type GptConfig } from "../../actors/model/mod.ts";
-import { rankShards, type ShardLayout } from "../../actors/parallel/shard-spec.ts";
+import { CheckpointWriter } from "../../ml/checkpoint/async-save.ts";
+import { writeCheckpointShard } from "../../ml/checkpoint/shard-files.ts";
+import { latestCheckpointDir, loadCheckpoint, saveCheckpoint, stepDirName } from "../../ml/checkpoint/store.ts";
+import { extractShard } from "../../ml/checkpoint/tensor-blocks.ts";
+import { gptParameterLayout, type GptConfig } from "../../ml/model/mod.ts";
+import { rankShards, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 import { checkpointContent, tensor } from "./fixtures/content.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-async-ckpt-"));

@@ -5,9 +5,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CheckpointWriter } from "../../actors/checkpoint/async-save.ts";
-import { latestCheckpointDir, loadCheckpoint, stagingDirName, stepDirName } from "../../actors/checkpoint/store.ts";
-import { latestGoodCheckpoint } from "../../actors/checkpoint/verify.ts";
+import { CheckpointWriter } from "../../ml/checkpoint/async-save.ts";
+import { latestCheckpointDir, loadCheckpoint, stagingDirName, stepDirName } from "../../ml/checkpoint/store.ts";
+import { latestGoodCheckpoint } from "../../ml/checkpoint/verify.ts";
 import { checkpointContent } from "./fixtures/content.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-kill-ckpt-"));

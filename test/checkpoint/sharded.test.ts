@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadCheckpointShard } from "../../actors/checkpoint/load-shard.ts";
-import { writeCheckpointShard, type ShardDescription } from "../../actors/checkpoint/shard-files.ts";
-import { buildShardedManifest, type CheckpointInfo } from "../../actors/checkpoint/sharded-manifest.ts";
+import { loadCheckpointShard } from "../../ml/checkpoint/load-shard.ts";
+import { writeCheckpointShard, type ShardDescription } from "../../ml/checkpoint/shard-files.ts";
+import { buildShardedManifest, type CheckpointInfo } from "../../ml/checkpoint/sharded-manifest.ts";
 import {
   commitCheckpoint,
   latestCheckpointDir,
@@ -13,13 +13,13 @@ import {
   loadCheckpoint,
   prepareStagingDir,
   saveCheckpoint,
-} from "../../actors/checkpoint/store.ts";
-import { extractShard } from "../../actors/checkpoint/tensor-blocks.ts";
-import { loadCheckpointWeights } from "../../actors/eval/load-checkpoint.ts";
-import { createGpt, gptParameterLayout, type GptConfig, type NamedTensor } from "../../actors/model/mod.ts";
-import { createAdamW } from "../../actors/optim/mod.ts";
-import { uniformLayerSplit } from "../../actors/parallel/layer-split.ts";
-import { rankShards, type ShardLayout } from "../../actors/parallel/shard-spec.ts";
+} from "../../ml/checkpoint/store.ts";
+import { extractShard } from "../../ml/checkpoint/tensor-blocks.ts";
+import { loadCheckpointWeights } from "../../ml/eval/load-checkpoint.ts";
+import { createGpt, gptParameterLayout, type GptConfig, type NamedTensor } from "../../ml/model/mod.ts";
+import { createAdamW } from "../../ml/optim/mod.ts";
+import { uniformLayerSplit } from "../../ml/parallel/layer-split.ts";
+import { rankShards, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 
 const config: GptConfig = { vocabSize: 16, seqLen: 4, layers: 2, dModel: 8, heads: 2 };
 const specs = gptParameterLayout(config);

@@ -11,8 +11,8 @@ import {
   saveCheckpoint,
   sha256File,
   type CheckpointContent,
-} from "../../actors/checkpoint/store.ts";
-import type { NamedTensor } from "../../actors/model/types.ts";
+} from "../../ml/checkpoint/store.ts";
+import type { NamedTensor } from "../../ml/model/types.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-ckpt-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
-// The checkpoint's local tensors must be laid out as the tensor-parallel model holds them (actors/parallel-model):
+// The checkpoint's local tensors must be laid out as the tensor-parallel model holds them (ml/parallel-model):
 // the same elements in the same order, or a resumed TP rank would get scrambled weights.
 import { describe, expect, it } from "vitest";
-import { extractShard } from "../../actors/checkpoint/tensor-blocks.ts";
-import { gptParameterLayout } from "../../actors/model/param-layout.ts";
-import { sliceShard } from "../../actors/parallel-model/tensor-shards.ts";
-import { shardOf } from "../../actors/parallel/shard-spec.ts";
+import { extractShard } from "../../ml/checkpoint/tensor-blocks.ts";
+import { gptParameterLayout } from "../../ml/model/param-layout.ts";
+import { sliceShard } from "../../ml/parallel-model/tensor-shards.ts";
+import { shardOf } from "../../ml/parallel/shard-spec.ts";
 
 describe("shard spec and the tensor-parallel model agree", () => {
   const config = { vocabSize: 16, seqLen: 4, layers: 1, dModel: 8, heads: 4 };

@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileS
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { latestCheckpointDir, saveCheckpoint } from "../../actors/checkpoint/store.ts";
-import { describeCorruption, findCorruption, latestGoodCheckpoint, setAsideCorrupt } from "../../actors/checkpoint/verify.ts";
+import { latestCheckpointDir, saveCheckpoint } from "../../ml/checkpoint/store.ts";
+import { describeCorruption, findCorruption, latestGoodCheckpoint, setAsideCorrupt } from "../../ml/checkpoint/verify.ts";
 import { checkpointContent } from "./fixtures/content.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-verify-"));

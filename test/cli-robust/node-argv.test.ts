@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolveNodeArgs } from "../../actors/agent/node-argv.ts";
+import { resolveNodeArgs } from "../../runtime/agent/node-argv.ts";
 
 describe("resolveNodeArgs (the agent's node command line, independent of the child's cwd)", () => {
   it("resolves bare loader names given to --import / --loader from the agent's installation", () => {

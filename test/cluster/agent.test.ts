@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { HostAgent } from "../../actors/agent/host-agent.ts";
+import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { decode } from "../../runtime/codec.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";

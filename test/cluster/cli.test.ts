@@ -7,8 +7,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import type { ActorRecord } from "../../runtime/types.ts";
-import { readClusterInfo } from "../../deploy/cluster/cluster-file.ts";
-import { pidAlive } from "../../deploy/cluster/local-cluster.ts";
+import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
+import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 import { repoRoot } from "./harness.ts";
 
 const run = promisify(execFile);

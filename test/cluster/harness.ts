@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { HostAgent } from "../../actors/agent/host-agent.ts";
+import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
 import { connectNats, type ConnectionStatus } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
@@ -16,7 +16,7 @@ import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { ActorRecord, BackoffPolicy, ChildSpec, EscalationHandler, Intensity, RestartStrategy, Timeouts } from "../../runtime/types.ts";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const genericActor = path.join(repoRoot, "deploy/cluster/generic-actor.ts");
+const genericActor = path.join(repoRoot, "cli/cluster/generic-actor.ts");
 
 export function actorArgv(...flags: string[]): string[] {
   return ["node", "--import", "tsx", genericActor, ...flags];

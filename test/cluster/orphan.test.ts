@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, inject, it } from "vitest";
-import { pidAlive } from "../../deploy/cluster/local-cluster.ts";
+import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 import { actorArgv, repoRoot } from "./harness.ts";
 
 describe("actor whose host agent dies", () => {

@@ -1,4 +1,4 @@
-// Warm spares (actors/agent/spare-pool.ts) with a real host agent, real processes and the test nats-server: a spawn
+// Warm spares (runtime/agent/spare-pool.ts) with a real host agent, real processes and the test nats-server: a spawn
 // of a command line that asked for spares is answered by the spare started ahead (its modules loaded before the
 // request), with the identity of the request; exits of such actors are reported like any other; a different
 // command line gets a fresh process; stopping the agent leaves no spare behind.
@@ -8,8 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { HostAgent } from "../../actors/agent/host-agent.ts";
-import { KEEP_SPARE_ENV } from "../../actors/agent/spare-pool.ts";
+import { HostAgent } from "../../runtime/agent/host-agent.ts";
+import { KEEP_SPARE_ENV } from "../../runtime/agent/spare-pool.ts";
 import { decode } from "../../runtime/codec.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";

@@ -1,8 +1,9 @@
 // Executes one stage's pipeline instruction list over the CPU collectives, with a toy model per virtual stage.
-import { rankLayout } from "../../actors/parallel/ranks.ts";
-import { pipelineSchedule, type TransferOrder } from "../../actors/parallel/schedules.ts";
-import { virtualStageOf, type ScheduleKind } from "../../actors/parallel/schedule-types.ts";
-import { groupsForRank, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { pipelineSchedule, type TransferOrder } from "../../ml/parallel/schedules.ts";
+import { virtualStageOf, type ScheduleKind } from "../../ml/parallel/schedule-types.ts";
+import { type CollectivesWorld } from "../../runtime/collectives/mod.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { testData, toyBackward, toyForward } from "./data.ts";
 
 export interface PipelineArgs {

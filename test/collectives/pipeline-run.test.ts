@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import type { ScheduleKind } from "../../actors/parallel/schedule-types.ts";
-import type { TransferOrder } from "../../actors/parallel/schedules.ts";
+import type { ScheduleKind } from "../../ml/parallel/schedule-types.ts";
+import type { TransferOrder } from "../../ml/parallel/schedules.ts";
 import { toyReference } from "./data.ts";
 import { killAll, spawnRanks } from "./spawn-ranks.ts";
 

@@ -5,8 +5,9 @@
 import { connect } from "@nats-io/transport-node";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
-import { createCpuCollectives, GradientBuckets, groupsForRank, KvRendezvous } from "../../runtime/collectives/mod.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { createCpuCollectives, GradientBuckets, KvRendezvous } from "../../runtime/collectives/mod.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { BUCKET_SIZES, layoutFor, testData } from "./data.ts";
 import { runPipelineStage, type PipelineArgs } from "./pipeline-rank.ts";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { chunkBounds } from "../../runtime/collectives/mod.ts";
 import { BUCKET_SIZES, layoutFor, sequentialReduce, testData } from "./data.ts";
 import { killAll, spawnRanks } from "./spawn-ranks.ts";

@@ -1,7 +1,7 @@
 // Target resolution of `troupe restart --job`: pure, from the job's rank layout.
 import { describe, expect, it } from "vitest";
 import { describeJob, resolveRestartTargets, jobControlSubject } from "../../actors/coordinator/control.ts";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { namespace } from "../../runtime/namespace.ts";
 
 function job222() {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
-import { parseCurationConfig, CurationConfigError } from "../../actors/curation/config.ts";
-import { startFuzzyPool } from "../../actors/curation/fuzzy-dedup.ts";
-import { WorkerFailedError } from "../../actors/curation/worker-pool.ts";
+import { parseCurationConfig, CurationConfigError } from "../../ml/curation/config.ts";
+import { startFuzzyPool } from "../../ml/curation/fuzzy-dedup.ts";
+import { WorkerFailedError } from "../../ml/curation/worker-pool.ts";
 
 const base = { datasets: [{ name: "news", source: { brown: "news" } }] };
 

@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync, spawn } from "node:child_process";
-import { loadBrown } from "../../actors/curation/brown.ts";
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
+import { loadBrown } from "../../ml/curation/brown.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
 import { nearDuplicate } from "./near-duplicates.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");

@@ -6,9 +6,9 @@ import {
   MEGATRON_DECONTAMINATION as CFG,
   splitAround,
   TaskNgrams,
-} from "../../actors/curation/decontaminate.ts";
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
-import type { CurationDoc } from "../../actors/curation/types.ts";
+} from "../../ml/curation/decontaminate.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
+import type { CurationDoc } from "../../ml/curation/types.ts";
 import { randomWord } from "./near-duplicates.ts";
 
 const TASK = "The old lighthouse keeper watched the storm roll across the bay until the lamps failed at midnight";

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { readBandEntries, readPairs, readShard, readSims, writeBandEntries, writePairs, writeShard, writeSims } from "../../actors/curation/dedup-files.ts";
+import { readBandEntries, readPairs, readShard, readSims, writeBandEntries, writePairs, writeShard, writeSims } from "../../actors/dedup/dedup-files.ts";
 
 describe("dedup files", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "troupe-dedup-files-"));

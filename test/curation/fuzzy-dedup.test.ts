@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
-import { findNearDuplicates, fuzzyDedup, type FuzzyDedupConfig } from "../../actors/curation/fuzzy-dedup.ts";
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
-import type { CurationDoc } from "../../actors/curation/types.ts";
+import { findNearDuplicates, fuzzyDedup, type FuzzyDedupConfig } from "../../ml/curation/fuzzy-dedup.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
+import type { CurationDoc } from "../../ml/curation/types.ts";
 import { nearDuplicate, plantedCorpus, randomDoc } from "./near-duplicates.ts";
 
 const MTNLG: FuzzyDedupConfig = { shingle: 5, bands: 20, rows: 13, seed: 1, threshold: 0.8, workers: 2 };

@@ -7,10 +7,10 @@ import {
   shingleHashes,
   shingleSet,
   signature,
-} from "../../actors/curation/minhash.ts";
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
-import { UnionFind } from "../../actors/curation/union-find.ts";
-import { candidatePairs } from "../../actors/curation/lsh-reduce.ts";
+} from "../../ml/curation/minhash.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
+import { UnionFind } from "../../ml/curation/union-find.ts";
+import { candidatePairs } from "../../ml/curation/lsh-reduce.ts";
 import { nearDuplicate, randomDoc } from "./near-duplicates.ts";
 
 describe("shingles and jaccard", () => {

@@ -1,7 +1,7 @@
 // Generates corpora with planted near-duplicates at known character-5-gram Jaccard similarities.
 // Shared by the fuzzy-dedup tests and the dedup benchmark.
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
-import { jaccard, shingleSet } from "../../actors/curation/minhash.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
+import { jaccard, shingleSet } from "../../ml/curation/minhash.ts";
 
 export function randomWord(rng: SeededRandom): string {
   const letters = "abcdefghijklmnopqrstuvwxyz";

@@ -3,9 +3,9 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
-import { parseCurationConfig, runCuration, writeCurationOutput } from "../../actors/curation/mod.ts";
-import { loadBrown } from "../../actors/curation/brown.ts";
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
+import { parseCurationConfig, runCuration, writeCurationOutput } from "../../ml/curation/mod.ts";
+import { loadBrown } from "../../ml/curation/brown.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
 import { nearDuplicate } from "./near-duplicates.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");

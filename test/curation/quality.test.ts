@@ -1,10 +1,10 @@
 import { describe, expect, test } from "vitest";
-import { featurize } from "../../actors/curation/quality-features.ts";
-import { binaryMetrics, lossAndGradient, trainLogistic, type LogisticModel } from "../../actors/curation/logistic-regression.ts";
-import { qualityFilter, trainQualityClassifier, type LabelledText, type QualityConfig } from "../../actors/curation/quality-filter.ts";
-import { corrupt, CORRUPTION_KINDS } from "../../actors/curation/corrupt.ts";
-import { loadBrown } from "../../actors/curation/brown.ts";
-import { SeededRandom } from "../../actors/data/seeded-random.ts";
+import { featurize } from "../../ml/curation/quality-features.ts";
+import { binaryMetrics, lossAndGradient, trainLogistic, type LogisticModel } from "../../ml/curation/logistic-regression.ts";
+import { qualityFilter, trainQualityClassifier, type LabelledText, type QualityConfig } from "../../ml/curation/quality-filter.ts";
+import { corrupt, CORRUPTION_KINDS } from "../../ml/curation/corrupt.ts";
+import { loadBrown } from "../../ml/curation/brown.ts";
+import { SeededRandom } from "../../ml/data/seeded-random.ts";
 
 const CONFIG: QualityConfig = { buckets: 1 << 16, ngrams: 2, threshold: 0.5, heldOut: 0.25, iterations: 150, learningRate: 4, l2: 1e-4, seed: 7 };
 

@@ -2,12 +2,12 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { cleanText, cleanup } from "../../actors/curation/cleanup.ts";
-import { exactDedup } from "../../actors/curation/exact-dedup.ts";
-import { blend, blendEpochs } from "../../actors/curation/blend.ts";
-import { loadSource, SourceError } from "../../actors/curation/sources.ts";
-import { loadTaskTexts } from "../../actors/curation/task-texts.ts";
-import type { CurationDoc } from "../../actors/curation/types.ts";
+import { cleanText, cleanup } from "../../ml/curation/cleanup.ts";
+import { exactDedup } from "../../ml/curation/exact-dedup.ts";
+import { blend, blendEpochs } from "../../ml/curation/blend.ts";
+import { loadSource, SourceError } from "../../ml/curation/sources.ts";
+import { loadTaskTexts } from "../../ml/curation/task-texts.ts";
+import type { CurationDoc } from "../../ml/curation/types.ts";
 
 const doc = (id: string, text: string, dataset = "d", priority = 0): CurationDoc => ({ id, dataset, priority, text });
 

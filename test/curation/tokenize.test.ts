@@ -2,10 +2,10 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { holdOutValidation, tokenizeCorpus } from "../../actors/curation/tokenize.ts";
-import { loadTokenizer, openIndexedDataset } from "../../actors/data/mod.ts";
-import { loadBrown } from "../../actors/curation/brown.ts";
-import type { CurationDoc } from "../../actors/curation/types.ts";
+import { holdOutValidation, tokenizeCorpus } from "../../ml/curation/tokenize.ts";
+import { loadTokenizer, openIndexedDataset } from "../../ml/data/mod.ts";
+import { loadBrown } from "../../ml/curation/brown.ts";
+import type { CurationDoc } from "../../ml/curation/types.ts";
 
 describe("tokenize", () => {
   const docs: CurationDoc[] = [

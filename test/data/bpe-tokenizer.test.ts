@@ -10,7 +10,7 @@ import {
   loadTokenizer,
   pretokenize,
   trainBpeOnTexts,
-} from "../../actors/data/mod.ts";
+} from "../../ml/data/mod.ts";
 
 /** Textbook BPE: recount all pairs after every merge; most frequent pair wins, ties to the smaller (a, b). */
 function naiveBpeMerges(texts: string[], vocabSize: number): Array<[number, number]> {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { byteLevelPreTokenizer, Tokenizer as HfTokenizer } from "tokenizers";
 import { afterAll, describe, expect, it } from "vitest";
-import { BpeTokenizer, byteToChar, loadBrownCorpus, loadTokenizer, pretokenize, saveTokenizer, trainBpeOnTexts } from "../../actors/data/mod.ts";
+import { BpeTokenizer, byteToChar, loadBrownCorpus, loadTokenizer, pretokenize, saveTokenizer, trainBpeOnTexts } from "../../ml/data/mod.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "troupe-hf-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

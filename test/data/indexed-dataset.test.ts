@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { DataFileError, dtypeForVocab, openIndexedDataset, writeIndexedDataset } from "../../actors/data/mod.ts";
+import { DataFileError, dtypeForVocab, openIndexedDataset, writeIndexedDataset } from "../../ml/data/mod.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "troupe-ds-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

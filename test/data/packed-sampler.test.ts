@@ -9,7 +9,7 @@ import {
   WindowPermutation,
   windowsPerEpoch,
   writeIndexedDataset,
-} from "../../actors/data/mod.ts";
+} from "../../ml/data/mod.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "troupe-sampler-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import {
   unigramCrossEntropy,
   type PreparedData,
   type PrepareProgress,
-} from "../../actors/data/mod.ts";
+} from "../../ml/data/mod.ts";
 
 const cacheDir = mkdtempSync(path.join(tmpdir(), "troupe-prepare-"));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { combineReady, skippedStep, splitMicroBatches } from "../../actors/coordinator/combine.ts";
-import { crashLine } from "../../actors/coordinator/crash-line.ts";
+import { crashLine } from "../../runtime/crash-line.ts";
 import { checkDistributable } from "../../actors/coordinator/run-distributed.ts";
-import { parseTrainConfig } from "../../actors/train/config.ts";
-import { NonFiniteLossError } from "../../actors/train/errors.ts";
-import { clipScaleFor } from "../../actors/train/step.ts";
+import { parseTrainConfig } from "../../ml/train/config.ts";
+import { NonFiniteLossError } from "../../ml/train/errors.ts";
+import { clipScaleFor } from "../../ml/train/step.ts";
 
 describe("combineReady", () => {
   it("averages the loss over the step's micro-batches and counts each shard's norm once (replica 0)", () => {

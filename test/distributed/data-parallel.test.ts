@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
-import { loadCheckpoint } from "../../actors/checkpoint/store.ts";
+import { loadCheckpoint } from "../../ml/checkpoint/store.ts";
 import { relative, singleRankRun } from "./fixtures/single-rank.ts";
 import { writeTinyDpConfig, quietStream } from "./fixtures/tiny-dp-job.ts";
 

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readManifest } from "../../actors/checkpoint/store.ts";
+import { readManifest } from "../../ml/checkpoint/store.ts";
 import { runDistributed, type DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
 import { writeModelParallelConfig } from "./fixtures/model-parallel-config.ts";
 import { relative } from "./fixtures/single-rank.ts";

@@ -5,9 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Coordinator } from "../../actors/coordinator/coordinator.ts";
-import { connectOrEmbed } from "../../actors/coordinator/embedded-cluster.ts";
+import { connectOrEmbed } from "../../runtime/cluster/embedded-cluster.ts";
 import { JobStore } from "../../actors/coordinator/job-store.ts";
-import { parseTrainConfig } from "../../actors/train/config.ts";
+import { parseTrainConfig } from "../../ml/train/config.ts";
 import { workerSubject, type WorkerStatus } from "../../actors/worker/protocol.ts";
 import { createRootLogger } from "../../runtime/logger.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
@@ -112,7 +112,7 @@ describe("step protocol with live workers", () => {
     const cluster = await connectOrEmbed({ clusterId: "probad", dir: path.join(root, "bad"), slots: 2, logger });
     const jobFile = path.join(root, "job-bad.json");
     // a module without createBackends(): every worker exits while loading
-    writeFileSync(jobFile, JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("actors/coordinator/crash-line.ts") }));
+    writeFileSync(jobFile, JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("runtime/crash-line.ts") }));
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
       { jobId: "bad", jobFile, dp: 2, microBatch: 1, clip: 1 },

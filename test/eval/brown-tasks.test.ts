@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildLastWordTask, buildNextSentenceTask, splitSentences, taskTexts } from "../../actors/eval/brown-tasks.ts";
-import { formatTask, parseTask } from "../../actors/eval/task-file.ts";
+import { buildLastWordTask, buildNextSentenceTask, splitSentences, taskTexts } from "../../ml/eval/brown-tasks.ts";
+import { formatTask, parseTask } from "../../ml/eval/task-file.ts";
 
 const nouns = ["river", "house", "garden", "market", "letter", "window", "doctor", "engine", "harbor", "teacher"];
 // Small documents whose every sentence names its document, so the origin of a text can be checked.

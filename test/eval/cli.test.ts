@@ -7,10 +7,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { saveCheckpoint } from "../../actors/checkpoint/store.ts";
-import { createGpt } from "../../actors/model/mod.ts";
-import { BpeTokenizer, saveTokenizer, trainBpeOnTexts } from "../../actors/data/mod.ts";
-import { BYTES_TOKENIZER, loadModel } from "../../actors/eval/load-model.ts";
+import { saveCheckpoint } from "../../ml/checkpoint/store.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import { BpeTokenizer, saveTokenizer, trainBpeOnTexts } from "../../ml/data/mod.ts";
+import { BYTES_TOKENIZER, loadModel } from "../../ml/eval/load-model.ts";
 
 async function writeRandomCheckpoint(root: string, vocabSize: number, tokenizerFile: string, tokenizerSha256?: string): Promise<void> {
   const model = await createGpt({ vocabSize, seqLen: 48, layers: 1, dModel: 32, heads: 2 }, { seed: 5 });

@@ -1,9 +1,9 @@
 // The shipped example tasks are what the builder makes from held-out Brown documents.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { buildBrownExampleTasks } from "../../actors/eval/brown-example-tasks.ts";
-import { formatTask, loadTask } from "../../actors/eval/task-file.ts";
-import { defaultSplit, loadBrownCorpus, splitDocuments } from "../../actors/data/mod.ts";
+import { buildBrownExampleTasks } from "../../ml/eval/brown-example-tasks.ts";
+import { formatTask, loadTask } from "../../ml/eval/task-file.ts";
+import { defaultSplit, loadBrownCorpus, splitDocuments } from "../../ml/data/mod.ts";
 
 describe("examples/tasks", () => {
   const tasks = buildBrownExampleTasks({ seed: 2026 });

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync }
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type CheckpointManifest, type TensorRecord } from "../../actors/checkpoint/manifest.ts";
-import { writeSafetensors, type TensorEntry } from "../../actors/checkpoint/safetensors.ts";
-import { copyBlock, loadCheckpointWeights, modelConfigOf } from "../../actors/eval/load-checkpoint.ts";
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type CheckpointManifest, type TensorRecord } from "../../ml/checkpoint/manifest.ts";
+import { writeSafetensors, type TensorEntry } from "../../ml/checkpoint/safetensors.ts";
+import { copyBlock, loadCheckpointWeights, modelConfigOf } from "../../ml/eval/load-checkpoint.ts";
 
 /** Deterministic values 0..n-1 (each element distinct, so misplaced copies show). */
 const iota = (n: number) => Float32Array.from({ length: n }, (_, i) => i);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { completionMetrics, meanWithStderr, multipleChoiceMetrics, pickChoice } from "../../actors/eval/metrics.ts";
-import { formatScores, reportJson } from "../../actors/eval/report.ts";
+import { completionMetrics, meanWithStderr, multipleChoiceMetrics, pickChoice } from "../../ml/eval/metrics.ts";
+import { formatScores, reportJson } from "../../ml/eval/report.ts";
 
 describe("metrics", () => {
   it("mean and standard error", () => {

@@ -7,8 +7,8 @@ import {
   drawShots,
   scoredSplit,
   shotPool,
-} from "../../actors/eval/prompt.ts";
-import type { CompletionExample, Task } from "../../actors/eval/types.ts";
+} from "../../ml/eval/prompt.ts";
+import type { CompletionExample, Task } from "../../ml/eval/types.ts";
 
 const ex = (i: number): CompletionExample => ({ kind: "completion", context: `context ${i}`, target: `w${i}` });
 const pool = Array.from({ length: 20 }, (_, i) => ex(i));

@@ -1,14 +1,14 @@
 // Scoring on a real random-init model, against a reference computed independently: the log-softmax
 // of the KV-cache decoder's logits, one request at a time.
 import { beforeAll, describe, expect, it } from "vitest";
-import { createGpt } from "../../actors/model/mod.ts";
-import type { GptModel } from "../../actors/model/types.ts";
-import { runBiasProbe } from "../../actors/eval/bias-probe.ts";
-import { ByteTokenizer } from "../../actors/eval/byte-tokenizer.ts";
-import { evaluateTask } from "../../actors/eval/evaluate-task.ts";
-import { scoreRequests } from "../../actors/eval/scorer.ts";
-import type { LoglikelihoodRequest, Task } from "../../actors/eval/types.ts";
-import { argmax } from "../../actors/generate/sampling.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import type { GptModel } from "../../ml/model/types.ts";
+import { runBiasProbe } from "../../ml/eval/bias-probe.ts";
+import { ByteTokenizer } from "../../ml/eval/byte-tokenizer.ts";
+import { evaluateTask } from "../../ml/eval/evaluate-task.ts";
+import { scoreRequests } from "../../ml/eval/scorer.ts";
+import type { LoglikelihoodRequest, Task } from "../../ml/eval/types.ts";
+import { argmax } from "../../ml/generate/sampling.ts";
 
 const config = { vocabSize: 257, seqLen: 32, layers: 2, dModel: 32, heads: 4 };
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { formatTask, loadTask, parseTask } from "../../actors/eval/task-file.ts";
+import { formatTask, loadTask, parseTask } from "../../ml/eval/task-file.ts";
 
 const lines = (...objs: unknown[]) => objs.map((o) => JSON.stringify(o)).join("\n") + "\n";
 

@@ -1,10 +1,10 @@
 // Generation on a real random-init model: the KV-cache path and the recompute path agree token for
 // token, across window slides.
 import { beforeAll, describe, expect, it } from "vitest";
-import { createGpt } from "../../actors/model/mod.ts";
-import type { GptModel } from "../../actors/model/types.ts";
-import { generate, windowStart } from "../../actors/generate/generate.ts";
-import { samplingDistribution } from "../../actors/generate/sampling.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import type { GptModel } from "../../ml/model/types.ts";
+import { generate, windowStart } from "../../ml/generate/generate.ts";
+import { samplingDistribution } from "../../ml/generate/sampling.ts";
 
 describe("window", () => {
   it("stays put until full, then slides by half", () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { SeededRandom, deriveSeed } from "../../actors/generate/rng.ts";
+import { SeededRandom, deriveSeed } from "../../ml/generate/rng.ts";
 import {
   argmax,
   chooseToken,
   samplingDistribution,
   softmax,
   validateSamplingOptions,
-} from "../../actors/generate/sampling.ts";
+} from "../../ml/generate/sampling.ts";
 
 // log of a known distribution, so the expected probabilities are easy to write down.
 const probsToLogits = (p: number[]): Float32Array => Float32Array.from(p, (x) => Math.log(x) + 3);

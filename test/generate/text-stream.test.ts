@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ByteTokenizer } from "../../actors/eval/byte-tokenizer.ts";
-import { TextStream } from "../../actors/generate/text-stream.ts";
+import { ByteTokenizer } from "../../ml/eval/byte-tokenizer.ts";
+import { TextStream } from "../../ml/generate/text-stream.ts";
 
 describe("streaming text", () => {
   it("holds back a character split across tokens until it is whole", () => {

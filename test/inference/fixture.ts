@@ -1,17 +1,17 @@
 // Shared by the inference tests: a tiny GPT trained for a few steps on one repeated sentence (so greedy
 // continuations are varied and often right), saved twice — as a single-rank checkpoint and as a sharded one
 // with layout pp 2 × tp 2 — and requests to score, in byte tokens (vocabulary 260: the byte tokenizer's 257).
-import { writeCheckpointShard, type ShardDescription } from "../../actors/checkpoint/shard-files.ts";
-import { buildShardedManifest, type CheckpointInfo } from "../../actors/checkpoint/sharded-manifest.ts";
-import { commitCheckpoint, prepareStagingDir, saveCheckpoint } from "../../actors/checkpoint/store.ts";
-import { extractShard } from "../../actors/checkpoint/tensor-blocks.ts";
-import { ByteTokenizer } from "../../actors/eval/byte-tokenizer.ts";
-import type { LoglikelihoodRequest } from "../../actors/eval/types.ts";
-import { createGpt } from "../../actors/model/mod.ts";
-import { gptParameterLayout } from "../../actors/model/param-layout.ts";
-import type { GptConfig, GptModel } from "../../actors/model/types.ts";
-import { createAdamW } from "../../actors/optim/mod.ts";
-import { rankShards, type ShardLayout } from "../../actors/parallel/shard-spec.ts";
+import { writeCheckpointShard, type ShardDescription } from "../../ml/checkpoint/shard-files.ts";
+import { buildShardedManifest, type CheckpointInfo } from "../../ml/checkpoint/sharded-manifest.ts";
+import { commitCheckpoint, prepareStagingDir, saveCheckpoint } from "../../ml/checkpoint/store.ts";
+import { extractShard } from "../../ml/checkpoint/tensor-blocks.ts";
+import { ByteTokenizer } from "../../ml/eval/byte-tokenizer.ts";
+import type { LoglikelihoodRequest } from "../../ml/eval/types.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import { gptParameterLayout } from "../../ml/model/param-layout.ts";
+import type { GptConfig, GptModel } from "../../ml/model/types.ts";
+import { createAdamW } from "../../ml/optim/mod.ts";
+import { rankShards, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 
 export const TINY: GptConfig = { vocabSize: 260, seqLen: 32, layers: 4, dModel: 64, heads: 4 };
 export const SENTENCE = "the cat sat on the mat. ";

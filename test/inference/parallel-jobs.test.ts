@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { scoreRequests } from "../../actors/eval/scorer.ts";
-import type { LoglikelihoodResult } from "../../actors/eval/types.ts";
-import { generate } from "../../actors/generate/generate.ts";
-import type { SamplingOptions } from "../../actors/generate/sampling.ts";
+import { scoreRequests } from "../../ml/eval/scorer.ts";
+import type { LoglikelihoodResult } from "../../ml/eval/types.ts";
+import { generate } from "../../ml/generate/generate.ts";
+import type { SamplingOptions } from "../../ml/generate/sampling.ts";
 import { startInferenceJob } from "../../actors/inference/driver.ts";
-import type { GptModel } from "../../actors/model/types.ts";
+import type { GptModel } from "../../ml/model/types.ts";
 import { encode, saveSharded, saveSingle, scoringRequests, TINY, trainedTinyModel } from "./fixture.ts";
 
 const SAMPLED: SamplingOptions = { temperature: 0.9, topK: 40, topP: 0.95 };

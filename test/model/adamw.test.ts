@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { createGpt } from "../../actors/model/mod.ts";
-import type { GptConfig, NamedTensor } from "../../actors/model/types.ts";
-import { clipScale, createAdamW } from "../../actors/optim/mod.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import type { GptConfig, NamedTensor } from "../../ml/model/types.ts";
+import { clipScale, createAdamW } from "../../ml/optim/mod.ts";
 import { referenceBackend } from "../../native/reference/mod.ts";
 import { expectClose, randn64, rng } from "../native/helpers.ts";
 

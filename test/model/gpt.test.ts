@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createGpt, gptParameterLayout, ModelBusyError, modelFlopsPerToken, type Gpt } from "../../actors/model/mod.ts";
-import type { GptConfig } from "../../actors/model/types.ts";
+import { createGpt, gptParameterLayout, ModelBusyError, modelFlopsPerToken, type Gpt } from "../../ml/model/mod.ts";
+import type { GptConfig } from "../../ml/model/types.ts";
 import { referenceBackend } from "../../native/reference/mod.ts";
 import { expectClose, randn64, rng } from "../native/helpers.ts";
 

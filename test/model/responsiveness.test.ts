@@ -1,7 +1,7 @@
 // The actors rely on this: while a training step runs, the event loop stays free (heartbeats keep flowing).
 import { expect, it } from "vitest";
-import { createGpt } from "../../actors/model/mod.ts";
-import { createAdamW } from "../../actors/optim/mod.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import { createAdamW } from "../../ml/optim/mod.ts";
 
 interface Interval {
   late: number; // ms beyond the 10 ms period

@@ -1,6 +1,6 @@
 // Shared test helpers: seeded random arrays, float64 finite differences, tolerant comparison.
 import { expect } from "vitest";
-import { mulberry32 } from "../../actors/data/seeded-random.ts";
+import { mulberry32 } from "../../ml/data/seeded-random.ts";
 
 /** Deterministic noise (mulberry32) so a failing series can be replayed. */
 export const rng = mulberry32;

@@ -1,8 +1,8 @@
 // Shared by the parallel-model tests: the tiny model, deterministic token data, and the single-rank reference run.
-import { createGpt } from "../../actors/model/gpt.ts";
-import type { GptConfig } from "../../actors/model/types.ts";
-import { AdamW } from "../../actors/optim/adamw.ts";
-import { clipScaleFor } from "../../actors/train/step.ts";
+import { createGpt } from "../../ml/model/gpt.ts";
+import type { GptConfig } from "../../ml/model/types.ts";
+import { AdamW } from "../../ml/optim/adamw.ts";
+import { clipScaleFor } from "../../ml/train/step.ts";
 
 export const TINY: GptConfig = { vocabSize: 256, seqLen: 32, layers: 4, dModel: 64, heads: 4 };
 export const SEED = 1234;

@@ -8,8 +8,8 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
-import { loadTrainConfig } from "../../actors/train/config.ts";
-import { sampleContinuations } from "../../actors/train/run.ts";
+import { loadTrainConfig } from "../../ml/train/config.ts";
+import { sampleContinuations } from "../../ml/train/run.ts";
 import { createBackends } from "../distributed/fixtures/markov-gpt-backends.ts";
 import { relative, singleRankRun } from "../distributed/fixtures/single-rank.ts";
 

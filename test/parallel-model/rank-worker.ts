@@ -2,9 +2,10 @@
 // Trains `steps` steps of the tiny model on its (replica, stage, TP rank) and prints one JSON line with the
 // losses, gradient norms, a checksum of its parameters, the time of the steps and its peak RSS.
 import { connect } from "@nats-io/transport-node";
-import { createPipelineExecutor, createStageModel } from "../../actors/parallel-model/mod.ts";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
-import { createCpuCollectives, groupsForRank, KvRendezvous } from "../../runtime/collectives/mod.ts";
+import { createPipelineExecutor, createStageModel } from "../../ml/parallel-model/mod.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { createCpuCollectives, KvRendezvous } from "../../runtime/collectives/mod.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { CLIP, LR, MICRO_BATCH, microbatchesAt, replicaBatch, SEED, TINY, validationTokens } from "./data.ts";
 import type { RunArgs } from "./spawn.ts";
 

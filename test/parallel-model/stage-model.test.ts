@@ -2,13 +2,14 @@
 // micro-batch's loss and every gradient shard equal the single-rank model's (sliced), and bad input is refused.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createGpt } from "../../actors/model/gpt.ts";
+import { createGpt } from "../../ml/model/gpt.ts";
 import {
   copyToTp, createPipelineExecutor, createStageModel, ParallelModelError, reduceFromTp, sliceShard, type StageModel,
-} from "../../actors/parallel-model/mod.ts";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
-import { createCpuCollectives, groupsForRank, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
-import type { RankGroups } from "../../runtime/collectives/layout-groups.ts";
+} from "../../ml/parallel-model/mod.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { createCpuCollectives, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
+import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
 import { microbatchTokens, SEED, TINY } from "./data.ts";
 
 const layout = rankLayout({ dp: 1, pp: 2, tp: 2 });

@@ -1,8 +1,8 @@
 // Cutting shards out of global tensors as shard-spec.ts describes, element by element (dModel 8, heads 2,
 // vocab 12, tp 2, rank 1 — the worked example of shard-spec.ts).
 import { describe, expect, it } from "vitest";
-import { ParallelModelError, sliceShard, vocabRange } from "../../actors/parallel-model/mod.ts";
-import { shardOf, type ShardLayout } from "../../actors/parallel/shard-spec.ts";
+import { ParallelModelError, sliceShard, vocabRange } from "../../ml/parallel-model/mod.ts";
+import { shardOf, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 
 const layout: ShardLayout = { tp: 2, pp: 1, layersPerStage: [4], heads: 2 };
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);

@@ -3,7 +3,7 @@
 // and after training), and a run whose micro-batches per replica change from step to step gives the single-rank
 // losses of the same ramp, all within 1e-5 relative.
 import { describe, expect, inject, it } from "vitest";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { microbatchesAt, singleRankRun } from "./data.ts";
 import { runRanks, type RunArgs } from "./spawn.ts";
 

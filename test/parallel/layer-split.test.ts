@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { balancedLayerSplit, uniformLayerSplit, type LayerCosts } from "../../actors/parallel/layer-split.ts";
+import { balancedLayerSplit, uniformLayerSplit, type LayerCosts } from "../../ml/parallel/layer-split.ts";
 
 function compositions(total: number, parts: number): number[][] {
   if (parts === 1) return [[total]];

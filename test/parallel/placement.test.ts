@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { stepTraffic } from "../../actors/parallel/cost-model.ts";
-import { groupOnOneHost, naivePlacement, ranksByHost, topologyAwarePlacement } from "../../actors/parallel/placement.ts";
-import { rankLayout } from "../../actors/parallel/ranks.ts";
+import { stepTraffic } from "../../ml/parallel/cost-model.ts";
+import { groupOnOneHost, naivePlacement, ranksByHost, topologyAwarePlacement } from "../../ml/parallel/placement.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
 
 describe("topology-aware placement", () => {
   it("keeps every TP group of the MT-NLG layout (tp 8, pp 35, dp 8 on 280 × 8) inside one node", () => {

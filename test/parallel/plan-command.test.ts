@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
-import { register } from "../../deploy/commands/plan.ts";
+import { register } from "../../cli/commands/plan.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "troupe-plan-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import {
   rankLayout,
   rankOf,
   type AxisOrder,
-} from "../../actors/parallel/ranks.ts";
+} from "../../ml/parallel/ranks.ts";
 
 describe("rankLayout (Megatron order)", () => {
   it("matches the worked example for dp=pp=tp=2", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimateSchedule } from "../../actors/parallel/schedule-estimate.ts";
+import { estimateSchedule } from "../../ml/parallel/schedule-estimate.ts";
 
 describe("schedule estimate on a layer split", () => {
   it("equals the formula when stages are equal, and exceeds it when the head makes one stage slower", () => {

@@ -4,9 +4,9 @@ import {
   ScheduleDeadlockError,
   ScheduleDependencyError,
   simulateSchedules,
-} from "../../actors/parallel/schedule-simulator.ts";
-import { pipelineSchedule, pipelineSchedules } from "../../actors/parallel/schedules.ts";
-import type { Instruction, ScheduleKind } from "../../actors/parallel/schedule-types.ts";
+} from "../../ml/parallel/schedule-simulator.ts";
+import { pipelineSchedule, pipelineSchedules } from "../../ml/parallel/schedules.ts";
+import type { Instruction, ScheduleKind } from "../../ml/parallel/schedule-types.ts";
 
 function cases(): { kind: ScheduleKind; p: number; m: number; v: number }[] {
   const out: { kind: ScheduleKind; p: number; m: number; v: number }[] = [];

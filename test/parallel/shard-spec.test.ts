@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { gptParameterLayout } from "../../actors/model/param-layout.ts";
-import { uniformLayerSplit } from "../../actors/parallel/layer-split.ts";
-import { rankShards, shardOf, ShardSpecError, stageOfLayer, type ShardLayout } from "../../actors/parallel/shard-spec.ts";
+import { gptParameterLayout } from "../../ml/model/param-layout.ts";
+import { uniformLayerSplit } from "../../ml/parallel/layer-split.ts";
+import { rankShards, shardOf, ShardSpecError, stageOfLayer, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 
 const config = { vocabSize: 12, seqLen: 5, layers: 4, dModel: 8, heads: 4 };
 const params = gptParameterLayout(config);

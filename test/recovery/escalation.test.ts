@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readManifest } from "../../actors/checkpoint/store.ts";
+import { readManifest } from "../../ml/checkpoint/store.ts";
 import { fingerprint, layoutOf, rankAt, runJob, runJobFailing, writeTinyConfig } from "./fixtures.ts";
 import { startSharedCluster, type SharedCluster } from "./shared-cluster.ts";
 

@@ -6,8 +6,8 @@ import { PassThrough } from "node:stream";
 import { runDistributed, type DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
 import type { RecoveryRecord } from "../../actors/coordinator/recovery.ts";
-import { readManifest } from "../../actors/checkpoint/store.ts";
-import { rankLayout, type RankLayout } from "../../actors/parallel/ranks.ts";
+import { readManifest } from "../../ml/checkpoint/store.ts";
+import { rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
 import type { FaultSpec } from "../../actors/worker/faults.ts";
 import { tinyJobYaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 

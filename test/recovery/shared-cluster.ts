@@ -5,7 +5,7 @@ import { PassThrough } from "node:stream";
 import { inject } from "vitest";
 import { pino } from "pino";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { HostAgent } from "../../actors/agent/host-agent.ts";
+import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { markStragglers, psRows } from "../../deploy/commands/ps.ts";
+import { markStragglers, psRows } from "../../cli/commands/ps.ts";
 import type { ActorRecord } from "../../runtime/types.ts";
 
 const record = (id: string): ActorRecord => ({ id, supervisor: "job", coords: {}, host: "h", pid: 1, state: "alive", restarts: 0, step: 3 }) as ActorRecord;

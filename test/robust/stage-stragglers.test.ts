@@ -11,7 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
-import type { PsRow } from "../../deploy/commands/ps.ts";
+import type { PsRow } from "../../cli/commands/ps.ts";
 import { hooksFile, type RobustHooks } from "./fixtures/fault-backends.ts";
 import { startJobCluster, type JobCluster } from "./fixtures/job-cluster.ts";
 import { quietStream } from "../distributed/fixtures/tiny-dp-job.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { median, StragglerDetector, StragglerOptionsError, validateStragglerOptions } from "../../actors/coordinator/stragglers.ts";
-import { mulberry32 } from "../../actors/data/seeded-random.ts";
+import { mulberry32 } from "../../ml/data/seeded-random.ts";
 
 /** Deterministic noise (mulberry32) so a failing series can be replayed. */
 const rng = mulberry32;

@@ -5,7 +5,7 @@ import { createActor } from "xstate";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { LifecycleStore, recordLifecycle } from "../../runtime/lifecycle-recorder.ts";
-import { jobMachine } from "../../runtime/machines/job.ts";
+import { jobMachine } from "../../actors/coordinator/job-machine.ts";
 import { namespace } from "../../runtime/namespace.ts";
 
 describe("lifecycle recorder", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor, waitFor } from "xstate";
 import { actorRecordMachine } from "../../runtime/machines/actor-record.ts";
-import { jobMachine } from "../../runtime/machines/job.ts";
-import { workerMachine } from "../../runtime/machines/worker.ts";
+import { jobMachine } from "../../actors/coordinator/job-machine.ts";
+import { workerMachine } from "../../actors/worker/worker-machine.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import { RestartIntensity, backoffDelay, validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
 import { ConfigError } from "../../runtime/errors.ts";

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { latestCheckpointDir } from "../../actors/checkpoint/store.ts";
-import { createGpt } from "../../actors/model/mod.ts";
-import { createAdamW } from "../../actors/optim/mod.ts";
-import { parseTrainConfig } from "../../actors/train/config.ts";
-import { Trainer } from "../../actors/train/trainer.ts";
+import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
+import { createGpt } from "../../ml/model/mod.ts";
+import { createAdamW } from "../../ml/optim/mod.ts";
+import { parseTrainConfig } from "../../ml/train/config.ts";
+import { Trainer } from "../../ml/train/trainer.ts";
 import { MarkovData } from "./fixtures/bigram.ts";
 
 const VOCAB = 64;

@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { lossCurveSvg, scale } from "../../actors/train/loss-svg.ts";
-import { MetricsCsv } from "../../actors/train/metrics-csv.ts";
-import { formatDuration } from "../../actors/train/progress.ts";
-import type { StepReport } from "../../actors/train/types.ts";
+import { lossCurveSvg, scale } from "../../ml/train/loss-svg.ts";
+import { MetricsCsv } from "../../ml/train/metrics-csv.ts";
+import { formatDuration } from "../../ml/train/progress.ts";
+import type { StepReport } from "../../ml/train/types.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "troupe-out-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,10 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { prepareData } from "../../actors/data/mod.ts";
-import { loadTrainConfig } from "../../actors/train/config.ts";
-import { defaultBackends } from "../../actors/train/default-backends.ts";
-import { runTraining } from "../../actors/train/run.ts";
+import { prepareData } from "../../ml/data/mod.ts";
+import { loadTrainConfig } from "../../ml/train/config.ts";
+import { defaultBackends } from "../../ml/train/default-backends.ts";
+import { runTraining } from "../../ml/train/run.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-prepared-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -6,8 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { latestCheckpointDir } from "../../actors/checkpoint/store.ts";
-import { findCorruption, latestGoodCheckpoint } from "../../actors/checkpoint/verify.ts";
+import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
+import { findCorruption, latestGoodCheckpoint } from "../../ml/checkpoint/verify.ts";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-dist-corrupt-"));

@@ -5,8 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { findCorruption } from "../../actors/checkpoint/verify.ts";
-import { runTraining } from "../../actors/train/run.ts";
+import { findCorruption } from "../../ml/checkpoint/verify.ts";
+import { runTraining } from "../../ml/train/run.ts";
 import { charBackends } from "./fixtures/char-corpus.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-resume-corrupt-"));

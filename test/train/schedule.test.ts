@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { batchSizeAt, lrAt, planRun, type BatchRamp, type LrSchedule } from "../../actors/train/schedule.ts";
+import { batchSizeAt, lrAt, planRun, type BatchRamp, type LrSchedule } from "../../ml/train/schedule.ts";
 
 const lr: LrSchedule = { peak: 1e-3, warmupTokens: 1000, decayTokens: 11000, minRatio: 0.1 };
 const ramp: BatchRamp = { start: 4, increment: 4, final: 16, rampTokens: 3000 };

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadCheckpoint, latestCheckpointDir } from "../../actors/checkpoint/store.ts";
+import { loadCheckpoint, latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-sigint-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,10 +1,11 @@
 // One rank of the parallel-overhead benchmark's 2×2×2 run, as its own process:
 // `node --import tsx rank.ts '{"natsUrl","session","rank","shape"}'`. 1F1B over 8 micro-batches of one sequence.
 import { connect } from "@nats-io/transport-node";
-import { createPipelineExecutor, createStageModel } from "../../../actors/parallel-model/mod.ts";
-import { rankLayout } from "../../../actors/parallel/ranks.ts";
+import { createPipelineExecutor, createStageModel } from "../../../ml/parallel-model/mod.ts";
+import { rankLayout } from "../../../ml/parallel/ranks.ts";
 import { setBlasThreads } from "../../../native/mod.ts";
-import { createCpuCollectives, groupsForRank, KvRendezvous } from "../../../runtime/collectives/mod.ts";
+import { createCpuCollectives, KvRendezvous } from "../../../runtime/collectives/mod.ts";
+import { groupsForRank } from "../../../ml/parallel/rank-groups.ts";
 import { CLIP, cpuSeconds, mainThreadMeter, LAYOUT, LR, MICROBATCHES, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
 
 interface RankArgs {

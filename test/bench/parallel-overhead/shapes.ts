@@ -1,7 +1,7 @@
 // Shapes, batch and token data shared by the parallel-overhead benchmark's single-rank and rank processes.
 import { readFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
-import type { GptConfig } from "../../../actors/model/types.ts";
+import type { GptConfig } from "../../../ml/model/types.ts";
 
 export interface OverheadShape {
   config: GptConfig;

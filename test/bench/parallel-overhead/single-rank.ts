@@ -1,8 +1,8 @@
 // The single-rank run of the parallel-overhead benchmark, as its own process (so its peak RSS is its own):
 // `node --import tsx single-rank.ts <shape>`. Gradient accumulation over the 16 global micro-batches, one AdamW step.
-import { createGpt } from "../../../actors/model/mod.ts";
-import { createAdamW } from "../../../actors/optim/mod.ts";
-import { clipScaleFor } from "../../../actors/train/step.ts";
+import { createGpt } from "../../../ml/model/mod.ts";
+import { createAdamW } from "../../../ml/optim/mod.ts";
+import { clipScaleFor } from "../../../ml/train/step.ts";
 import { setBlasThreads } from "../../../native/mod.ts";
 import { CLIP, cpuSeconds, GLOBAL_MICROBATCHES, mainThreadMeter, LR, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
 

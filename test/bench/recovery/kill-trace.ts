@@ -1,6 +1,6 @@
 // Where the time of one SIGKILL goes: polls the coordinator (the supervisor's records) and the replacement (status
 // over NATS) every few milliseconds after the kill, and reads the replacement's start time from /proc (before the
-// kill: it was a warm spare, actors/agent/spare-pool.ts). Phases: kill → detected (the exit report reached the
+// kill: it was a warm spare, runtime/agent/spare-pool.ts). Phases: kill → detected (the exit report reached the
 // coordinator) → spawned (the supervisor has the replacement's pid) → booted (it answers status: node, tsx,
 // modules, NATS; a spare has done the first part already) → restoring (joined the new communicator, compute
 // built) → recovered (state from the peer) → first committed step.

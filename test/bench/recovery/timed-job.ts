@@ -6,7 +6,7 @@ import { PassThrough } from "node:stream";
 import { runDistributed, type DistributedRunResult } from "../../../actors/coordinator/run-distributed.ts";
 import type { Coordinator } from "../../../actors/coordinator/coordinator.ts";
 import type { RecoveryRecord } from "../../../actors/coordinator/recovery.ts";
-import { pickVictim, seededRandom } from "../../../deploy/commands/chaos.ts";
+import { pickVictim, seededRandom } from "../../../cli/commands/chaos.ts";
 import { writeTinyConfig, type TinyJob } from "../../recovery/fixtures.ts";
 
 /**

@@ -1,0 +1,112 @@
+// `troupe up` / `troupe down`: a local cluster in the background — a nats-server with JetStream
+// stored in the cluster directory and a token (mode 0600), one host agent, and optionally a
+// supervisor with N generic actors. Everything it starts is recorded in cluster.json.
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { connectNats } from "../../runtime/connection.ts";
+import { ConfigError } from "../../runtime/errors.ts";
+import { namespace } from "../../runtime/namespace.ts";
+import { startNatsServer } from "../../runtime/nats-server.ts";
+import { Registry } from "../../runtime/registry.ts";
+import { clusterFile, readClusterInfo, writeClusterInfo, writeNewToken, type ClusterInfo } from "./cluster-file.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface UpOptions {
+  dir: string;
+  clusterId: string;
+  actors: number;
+  hostName: string;
+  slots?: number;
+  /** How long to wait for the host agent to register (ms). */
+  readyTimeoutMs?: number;
+}
+
+export function pidAlive(pid: number | null): boolean {
+  if (pid === null) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function startDetached(argv: string[], logFile: string): number {
+  const fd = openSync(logFile, "a", 0o600);
+  const child = spawn(process.execPath, argv, { cwd: repoRoot, stdio: ["ignore", fd, fd], detached: true });
+  closeSync(fd);
+  child.unref();
+  if (child.pid === undefined) throw new Error(`could not start ${argv.join(" ")}`);
+  return child.pid;
+}
+
+export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
+  const dir = path.resolve(opts.dir);
+  if (existsSync(clusterFile(dir))) {
+    const old = readClusterInfo(dir);
+    if (pidAlive(old.natsPid)) throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --dir ${dir}\`)`);
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tokenFile = path.join(dir, "token");
+  const token = writeNewToken(tokenFile);
+  const server = await startNatsServer({ dir: path.join(dir, "nats"), token, detached: true });
+  const info: ClusterInfo = {
+    clusterId: opts.clusterId,
+    url: server.url,
+    tokenFile,
+    natsPid: server.pid,
+    agentPid: null,
+    supervisorPid: null,
+    startedAt: Date.now(),
+  };
+  writeClusterInfo(dir, info);
+  const agentArgs = ["--import", "tsx", path.join(repoRoot, "cli", "cluster", "agent-main.ts"), "--cluster", dir, "--name", opts.hostName];
+  if (opts.slots !== undefined) agentArgs.push("--slots", String(opts.slots));
+  info.agentPid = startDetached(agentArgs, path.join(dir, "agent.log"));
+  writeClusterInfo(dir, info);
+
+  const nc = await connectNats({ url: server.url, token, waitOnFirstConnect: false });
+  try {
+    const registry = await Registry.open(nc, namespace(opts.clusterId));
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+    while (!(await registry.getHost(opts.hostName))) {
+      if (!pidAlive(info.agentPid)) throw new Error(`the host agent exited while starting; see ${path.join(dir, "agent.log")}`);
+      if (Date.now() > deadline) throw new Error(`the host agent did not register in time; see ${path.join(dir, "agent.log")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await nc.close();
+  }
+  if (opts.actors > 0) {
+    const script = path.join(repoRoot, "cli", "cluster", "demo-supervisor.ts");
+    info.supervisorPid = startDetached(["--import", "tsx", script, "--cluster", dir, "--actors", String(opts.actors)], path.join(dir, "supervisor.log"));
+    writeClusterInfo(dir, info);
+  }
+  return info;
+}
+
+async function terminate(pid: number | null, graceMs: number): Promise<void> {
+  if (!pidAlive(pid)) return;
+  process.kill(pid!, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (pidAlive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid!, "SIGKILL");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Stops the supervisor, then the agent (which stops its actors), then nats-server. */
+export async function downCluster(dir: string): Promise<ClusterInfo> {
+  const info = readClusterInfo(path.resolve(dir));
+  await terminate(info.supervisorPid, 5000);
+  await terminate(info.agentPid, 5000);
+  await terminate(info.natsPid, 5000);
+  rmSync(clusterFile(path.resolve(dir)));
+  return info;
+}

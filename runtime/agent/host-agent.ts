@@ -1,0 +1,262 @@
+// Host agent: registers this host's slots in KV, starts actor processes when asked, kills them when
+// asked, and reports every exit (code or signal, with the stderr tail) the moment the OS tells it.
+// It supervises nothing on its own: restart decisions belong to supervisors.
+import { spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { encode } from "../codec.ts";
+import type { EventLog } from "../event-log.ts";
+import type { ConnectionStatus } from "../connection.ts";
+import type { Logger } from "../logger.ts";
+import { killRequestSchema, spawnRequestSchema, type KillRequest } from "../messages.ts";
+import { checkName, type Namespace } from "../namespace.ts";
+import type { Registry } from "../registry.ts";
+import { parseWith, serve } from "../rpc.ts";
+import type { ExitReport, HostRecord, SpawnRequest } from "../types.ts";
+import { LineSplitter } from "./line-splitter.ts";
+import { resolveNodeArgs } from "./node-argv.ts";
+import { KEEP_SPARE_ENV, SparePool, spareCommandOf } from "./spare-pool.ts";
+
+export interface HostAgentOptions {
+  nc: NatsConnection;
+  ns: Namespace;
+  registry: Registry;
+  events: EventLog;
+  logger: Logger;
+  name?: string;
+  slots?: number;
+  tier?: string;
+  /** What children need to reach the cluster (passed in their environment, never argv). */
+  natsUrl: string;
+  token?: string;
+  /** How often the host record's lastSeen is refreshed (ms). */
+  refreshMs?: number;
+}
+
+interface Running {
+  actorId: string;
+  child: ChildProcess;
+  pid: number;
+  stderrTail: string;
+  /** Set when asked to SIGKILL it: a spawn for the same actor then waits for the exit. */
+  killed: boolean;
+  exited: Promise<void>;
+  resolveExited: () => void;
+  /** Its command line keeps a warm spare (spare-pool.ts). */
+  spareKey?: string;
+}
+
+/** How long a spawn waits for the previous, killed process of the same actor to be gone. */
+const REPLACE_WAIT_MS = 3000;
+
+const STDERR_TAIL = 2000;
+
+export class HostAgent {
+  readonly name: string;
+  private readonly running = new Map<string, Running>();
+  private readonly subs: Subscription[] = [];
+  private refresh: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  /** Exit reports that could not be sent while disconnected; flushed on reconnect. */
+  private readonly pendingExits: ExitReport[] = [];
+  private connected = true;
+  private readonly spares: SparePool;
+
+  constructor(private readonly opts: HostAgentOptions) {
+    this.name = checkName("host name", opts.name ?? os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"));
+    this.spares = new SparePool({ logger: opts.logger });
+  }
+
+  async start(): Promise<void> {
+    const { nc, ns } = this.opts;
+    this.subs.push(
+      serve<SpawnRequest>(nc, {
+        subject: ns.agentSubject(this.name, "spawn"),
+        parse: parseWith(spawnRequestSchema),
+        handle: (req) => this.spawnActor(req),
+        onReject: (e) => this.opts.logger.warn({ err: e.message }, "rejected spawn request"),
+      }),
+      serve<KillRequest>(nc, {
+        subject: ns.agentSubject(this.name, "kill"),
+        parse: parseWith(killRequestSchema),
+        handle: (req) => this.killActor(req.actorId, req.signal as NodeJS.Signals, req.pid),
+        onReject: (e) => this.opts.logger.warn({ err: e.message }, "rejected kill request"),
+      }),
+      serve(nc, {
+        subject: ns.agentSubject(this.name, "ping"),
+        parse: () => ({ ok: true, value: null }),
+        handle: () => this.hostRecord(),
+      }),
+    );
+    await nc.flush();
+    await this.opts.registry.putHost(this.hostRecord());
+    void this.opts.events.publish(
+      { type: "host.registered", subject: this.name, time: Date.now(), data: { slots: this.slots, tier: this.tier, pid: process.pid } },
+      `host:${this.name}:${this.startedAt}`,
+    ).catch(() => undefined);
+    this.refresh = setInterval(() => this.publishHost(), this.opts.refreshMs ?? 2000);
+  }
+
+  get slots(): number {
+    return this.opts.slots ?? os.availableParallelism();
+  }
+
+  get tier(): string {
+    return this.opts.tier ?? "default";
+  }
+
+  hostRecord(): HostRecord {
+    return {
+      name: this.name,
+      slots: this.slots,
+      tier: this.tier,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      lastSeen: Date.now(),
+      running: [...this.running.keys()],
+    };
+  }
+
+  /** Writes the host record now (spawns and exits change `running`), never failing the caller. */
+  private publishHost(): void {
+    void this.opts.registry.putHost(this.hostRecord()).catch(() => undefined);
+  }
+
+  /**
+   * Wire this to the NATS connection's status. Core NATS drops what is published while
+   * disconnected, so exit reports are held back during an outage and sent on reconnect.
+   */
+  connectionChanged(status: ConnectionStatus): void {
+    if (status === "disconnected" || status === "reconnecting") this.connected = false;
+    if (status === "reconnected") {
+      this.connected = true;
+      const held = this.pendingExits.splice(0);
+      for (const r of held) this.publishExit(r);
+    }
+  }
+
+  private async spawnActor(req: SpawnRequest): Promise<{ pid: number }> {
+    const existing = this.running.get(req.actorId);
+    if (existing?.killed) {
+      // The supervisor killed the old process and asks for the new one before the exit landed.
+      await Promise.race([existing.exited, new Promise((r) => setTimeout(r, REPLACE_WAIT_MS))]);
+    }
+    const still = this.running.get(req.actorId);
+    if (still) throw new Error(`actor ${req.actorId} is already running on ${this.name} as pid ${still.pid}`);
+    const [cmd, ...args] = req.argv;
+    // node children run this agent's node, with loaders resolved from its installation (not from the child's cwd)
+    const file = cmd === "node" ? process.execPath : cmd!;
+    const argv = cmd === "node" ? resolveNodeArgs(args) : args;
+    const env = {
+      ...req.env,
+      TROUPE_ACTOR_ID: req.actorId,
+      TROUPE_CLUSTER_ID: this.opts.ns.clusterId,
+      TROUPE_NATS_URL: this.opts.natsUrl,
+      TROUPE_NATS_TOKEN: this.opts.token ?? "",
+      TROUPE_HOST: this.name,
+      TROUPE_AGENT_PID: String(process.pid),
+    };
+    // a warm spare of this command line told its identity (spare-pool.ts), else a fresh process
+    const spare = req.env[KEEP_SPARE_ENV] === "1" ? spareCommandOf(file, argv, req.cwd, req.env) : undefined;
+    const child = (spare && this.spares.take(spare.key, spare, env)) || spawn(file, argv, { cwd: req.cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    if (child.pid === undefined) {
+      // spawn failures (ENOENT…) surface as an 'error' event; the pid is missing synchronously.
+      child.on("error", () => undefined);
+      throw new Error(`cannot start '${cmd}' for ${req.actorId}`);
+    }
+    let resolveExited = () => {};
+    const exited = new Promise<void>((r) => (resolveExited = r));
+    const entry: Running = { actorId: req.actorId, child, pid: child.pid, stderrTail: "", killed: false, exited, resolveExited, spareKey: spare?.key };
+    this.running.set(req.actorId, entry);
+    const logSubject = this.opts.ns.logSubject(req.actorId);
+    const forward = (stream: "out" | "err") => (line: string) => {
+      if (stream === "err") entry.stderrTail = (entry.stderrTail + line + "\n").slice(-STDERR_TAIL);
+      try {
+        this.opts.nc.publish(logSubject, line);
+      } catch {
+        // connection closing: the line is lost, the actor is not
+      }
+    };
+    child.stdout!.pipe(new LineSplitter(forward("out")));
+    child.stderr!.pipe(new LineSplitter(forward("err")));
+    child.on("error", (err) => this.opts.logger.error({ actorId: req.actorId, err: err.message }, "child process error"));
+    child.once("exit", (code, signal) => {
+      // Give stderr a moment to drain so a crash message lands in the report, but never wait long.
+      const report = () => this.onExit(entry, code, signal);
+      const t = setTimeout(report, 15);
+      child.once("close", () => {
+        clearTimeout(t);
+        report();
+      });
+    });
+    this.opts.logger.info({ actorId: req.actorId, pid: child.pid }, "spawned");
+    this.publishHost();
+    return { pid: child.pid };
+  }
+
+  private onExit(entry: Running, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.running.get(entry.actorId) !== entry) return; // already reported
+    this.running.delete(entry.actorId);
+    if (entry.spareKey && ![...this.running.values()].some((r) => r.spareKey === entry.spareKey)) this.spares.release(entry.spareKey);
+    entry.resolveExited();
+    const report: ExitReport = {
+      actorId: entry.actorId,
+      pid: entry.pid,
+      host: this.name,
+      code,
+      signal,
+      stderrTail: entry.stderrTail,
+      time: Date.now(),
+    };
+    this.publishExit(report);
+    this.publishHost();
+    this.opts.logger.info({ actorId: entry.actorId, pid: entry.pid, code, signal }, "exited");
+    void this.opts.events
+      .publish({ type: "process.exited", subject: entry.actorId, time: report.time, data: { pid: entry.pid, host: this.name, code, signal } }, `exit:${this.name}:${entry.pid}:${this.startedAt}`)
+      .catch(() => undefined);
+  }
+
+  private publishExit(report: ExitReport): void {
+    if (this.opts.nc.isClosed()) return;
+    if (!this.connected) {
+      this.pendingExits.push(report);
+      return;
+    }
+    try {
+      this.opts.nc.publish(this.opts.ns.exitSubject(this.name), encode(report));
+    } catch {
+      this.pendingExits.push(report);
+    }
+  }
+
+  private killActor(actorId: string, signal: NodeJS.Signals, pid?: number): { pid: number; signal: string } {
+    const r = this.running.get(actorId);
+    if (!r) throw new Error(`actor ${actorId} is not running on host ${this.name}`);
+    if (pid !== undefined && r.pid !== pid) throw new Error(`actor ${actorId} now runs as pid ${r.pid}, not ${pid}`);
+    process.kill(r.pid, signal);
+    if (signal === "SIGKILL") r.killed = true;
+    return { pid: r.pid, signal };
+  }
+
+  /** Stops every child (SIGTERM, then SIGKILL after `graceMs`) and unsubscribes. */
+  async stop(graceMs = 2000): Promise<void> {
+    clearInterval(this.refresh);
+    for (const s of this.subs) s.unsubscribe();
+    const spares = this.spares.stop();
+    const children = [...this.running.values()];
+    await Promise.all(
+      children.map(
+        (r) =>
+          new Promise<void>((resolve) => {
+            if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
+            r.child.once("exit", () => resolve());
+            r.child.kill("SIGCONT");
+            r.child.kill("SIGTERM");
+            setTimeout(() => r.child.kill("SIGKILL"), graceMs).unref();
+          }),
+      ),
+    );
+    await spares;
+    await this.opts.registry.putHost({ ...this.hostRecord(), running: [] }).catch(() => undefined);
+  }
+}
