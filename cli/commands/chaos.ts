@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { ConfigError } from "../../runtime/errors.ts";
 import { mulberry32 } from "../../ml/data/seeded-random.ts";
+import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
 import { call } from "../../runtime/rpc.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import { jobControlSubject, type JobDescription } from "../../actors/coordinator/control.ts";
@@ -53,10 +54,21 @@ export function recoveredFaults(faults: readonly Fault[], events: readonly Store
   });
 }
 
-/** The job's workers whose process is up, from the registry. */
-async function liveWorkers(c: OpenCluster, job: JobDescription): Promise<LiveWorker[]> {
+/** Worker lifecycle states in which the job is stepping normally (no load, restore or recovery under way). */
+const SERVING = new Set(["idle", "stepping", "applying", "checkpointing"]);
+
+/**
+ * The job's workers whose process is up, from the registry, and none while a recovery is under way: a fault
+ * injected then could take the last live copy of a shard (the replacement of the previous victim is alive
+ * but has not restored its state from its peer yet), which no recovery can survive.
+ */
+async function liveWorkers(c: OpenCluster, lifecycles: LifecycleStore, job: JobDescription): Promise<LiveWorker[]> {
+  const states = await Promise.all(job.workers.map((w) => lifecycles.get("worker", w.id)));
+  if (states.some((s) => !s || typeof s.value !== "string" || !SERVING.has(s.value))) return [];
   const recs = await Promise.all(job.workers.map((w) => c.registry.getActor(w.id)));
-  return recs.flatMap((r) => (r && r.state === "alive" && r.pid !== null && r.host !== null ? [{ id: r.id, pid: r.pid, host: r.host }] : []));
+  const live = recs.flatMap((r) => (r && r.state === "alive" && r.pid !== null && r.host !== null ? [{ id: r.id, pid: r.pid, host: r.host }] : []));
+  // a worker that is not alive was just lost: its recovery has not started yet
+  return live.length === job.workers.length ? live : [];
 }
 
 interface ChaosOptions extends ClusterOptions {
@@ -94,12 +106,13 @@ export function register(program: Command): void {
       const job = await describe().catch((err: Error) => {
         throw new ConfigError(`unknown job '${opts.job}': ${err.message}`);
       });
+      const lifecycles = await LifecycleStore.open(c.nc, c.ns);
       const say = (line: string) => (opts.json ? undefined : console.log(line));
       say(`chaos on job ${job.jobId} (${job.workers.length} workers): ${signal} every ${opts.every} for ${opts.for}, seed ${seed}`);
       const faults: Fault[] = [];
       const start = Date.now();
       for (let tick = 1; Date.now() - start < total; tick++) {
-        const victim = pickVictim(await liveWorkers(c, job), random);
+        const victim = pickVictim(await liveWorkers(c, lifecycles, job), random);
         if (!victim) say(`tick ${tick}: no live worker (a recovery is under way); skipped`);
         else {
           const reply = (await call(c.nc, c.ns.agentSubject(victim.host, "kill"), { actorId: victim.id, signal, pid: victim.pid })) as { pid: number };
