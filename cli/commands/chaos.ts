@@ -1,6 +1,8 @@
 // `troupe chaos --job J --every 30s --for 10m`: at each tick, a random live worker of the job gets a signal through
 // its host agent (KILL: a crash; STOP: a hang the supervisor must detect). Each fault is published as a
 // `chaos.fault` event and printed; the summary counts the faults whose worker was restored (`worker.restored`).
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { ConfigError } from "../../runtime/errors.ts";
@@ -17,9 +19,9 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 
 /** "500ms", "30s", "1.5m", "2h" → milliseconds. */
 export function parseDuration(flag: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) throw new ConfigError(`--${flag} must be a duration like 500ms, 30s, 10m or 1h, got '${text}'`);
+  if (!m) throw new UsageError(`--${flag} must be a duration like 500ms, 30s, 10m or 1h, got '${text}'`);
   const ms = Number(m[1]) * UNITS[m[2]!]!;
-  if (ms <= 0) throw new ConfigError(`--${flag} must be longer than 0, got '${text}'`);
+  if (ms <= 0) throw new UsageError(`--${flag} must be longer than 0, got '${text}'`);
   return ms;
 }
 
@@ -83,7 +85,7 @@ interface ChaosOptions extends ClusterOptions {
 export function register(program: Command): void {
   const cmd = program
     .command("chaos")
-    .description("inject faults into a running job: at each tick a random live worker gets a signal through its host agent")
+    .description(summaryOf("chaos"))
     .requiredOption("--job <id>", "training job to disturb")
     .option("--every <duration>", "time between faults (500ms, 30s, 2m, …)", "30s")
     .option("--for <duration>", "how long to keep injecting faults", "10m")
@@ -96,8 +98,8 @@ export function register(program: Command): void {
     const total = parseDuration("for", opts.for);
     const settle = parseDuration("settle", opts.settle);
     const signal = signalName(opts.signal);
-    if (signal !== "SIGKILL" && signal !== "SIGSTOP") throw new ConfigError(`--signal must be KILL or STOP, got '${opts.signal}'`);
-    if (opts.seed !== undefined && !/^\d+$/.test(opts.seed)) throw new ConfigError(`--seed must be a whole number, got '${opts.seed}'`);
+    if (signal !== "SIGKILL" && signal !== "SIGSTOP") throw new UsageError(`--signal must be KILL or STOP, got '${opts.signal}'`);
+    if (opts.seed !== undefined && !/^\d+$/.test(opts.seed)) throw new UsageError(`--seed must be a whole number, got '${opts.seed}'`);
     const seed = opts.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(opts.seed);
     const random = seededRandom(seed);
     await withCluster(opts, async (c) => {

@@ -1,4 +1,5 @@
 // `troupe down`: stop the local cluster started by `troupe up`.
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { clusterDir } from "../cluster/cluster-file.ts";
 import { downCluster } from "../cluster/local-cluster.ts";
@@ -6,7 +7,7 @@ import { downCluster } from "../cluster/local-cluster.ts";
 export function register(program: Command): void {
   program
     .command("down")
-    .description("stop the local cluster started by `troupe up` (supervisor, host agent and its actors, nats-server)")
+    .description(summaryOf("down"))
     .option("--dir <dir>", "cluster directory (default $TROUPE_CLUSTER or ./.troupe)")
     .option("--json", "print what was stopped as JSON")
     .action(async (opts: { dir?: string; json?: boolean }) => {

@@ -1,6 +1,7 @@
 // `troupe inspect <actor>`: the full record, its xstate snapshot, its recent transitions, and for a training worker
 // restored by a live recovery where its state came from: "state from peer X in N ms" or "state from checkpoint
 // step K (DIR) in N ms".
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { UnknownActorError } from "../../runtime/errors.ts";
 import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
@@ -9,7 +10,7 @@ import { age, coords } from "../cluster/format.ts";
 export function register(program: Command): void {
   const cmd = program
     .command("inspect")
-    .description("show one actor's full record, xstate snapshot and recent state history")
+    .description(summaryOf("inspect"))
     .argument("<actor>", "actor id (see `troupe ps`)");
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions) => {
     await withCluster(opts, async (c) => {

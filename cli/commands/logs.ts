@@ -1,4 +1,5 @@
 // `troupe logs <actor>`: the actor's stdout and stderr lines as its host agent captured them.
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { UnknownActorError } from "../../runtime/errors.ts";
 import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
@@ -6,7 +7,7 @@ import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/
 export function register(program: Command): void {
   const cmd = program
     .command("logs")
-    .description("print an actor's log lines (all its processes, restarts included); -f keeps following")
+    .description(summaryOf("logs"))
     .argument("<actor>", "actor id (see `troupe ps`)")
     .option("-f, --follow", "keep printing new lines (Ctrl-C to stop)");
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions & { follow?: boolean }) => {

@@ -1,6 +1,7 @@
 // `troupe ps`: every actor of the cluster, dead ones included, with each worker's own lifecycle
 // phase (stepping, applying, idle, …) beside the supervisor's state; a worker flagged as a straggler
 // (actors/coordinator/stragglers.ts) carries "(straggler 1.9x)" after its phase.
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -95,6 +96,7 @@ async function readWorkerView(nc: NatsConnection, ns: Namespace): Promise<{ phas
 export function register(program: Command): void {
   const cmd = program
     .command("ps")
+    .summary(summaryOf("ps"))
     .description(
       "list every actor (dead ones too): id, coordinates, host, pid, supervisor state, its own phase (training workers: loading, idle, stepping, applying …; (straggler 1.9x) when the coordinator flagged it), restarts, step, heartbeat age",
     )

@@ -1,21 +1,22 @@
 // `troupe up`: start a local cluster in the background.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import os from "node:os";
 import type { Command } from "commander";
-import { ConfigError } from "../../runtime/errors.ts";
 import { checkName, namespace } from "../../runtime/namespace.ts";
 import { clusterDir } from "../cluster/cluster-file.ts";
 import { upCluster } from "../cluster/local-cluster.ts";
 
 function count(name: string, value: string, min: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got '${value}'`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got '${value}'`);
   return n;
 }
 
 export function register(program: Command): void {
   program
     .command("up")
-    .description("start a local cluster in the background: nats-server (token auth, JetStream in the cluster dir) and one host agent")
+    .description(summaryOf("up"))
     .option("--dir <dir>", "cluster directory (default $TROUPE_CLUSTER or ./.troupe)")
     .option("--cluster-id <id>", "cluster id: namespaces subjects, buckets and streams", "local")
     .option("--actors <n>", "also start a supervisor with N generic actors (a0 … aN-1)", "3")
