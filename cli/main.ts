@@ -4,6 +4,7 @@
 // cluster directory), 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { sourcePath } from "../runtime/paths.ts";
 import { COMMANDS, commandNamed, EXIT, exitCodeOf, suggestCommand } from "./commands-table.ts";
 
 export interface CommandModule {
@@ -11,7 +12,7 @@ export interface CommandModule {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(sourcePath("package.json"), "utf8")) as { version: string };
   return pkg.version;
 }
 
