@@ -10,7 +10,7 @@ import { wholeNumber, wholeNumberList } from "../../ml/eval/option-values.ts";
 import { formatScores, reportJson } from "../../ml/eval/report.ts";
 import { checkShotCount } from "../../ml/eval/prompt.ts";
 import { loadTask } from "../../ml/eval/task-file.ts";
-import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "./inference-options.ts";
+import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "../inference-options.ts";
 import { openInferenceModel } from "../../actors/inference/open-model.ts";
 
 interface EvalCliOptions extends ParallelCliOptions {

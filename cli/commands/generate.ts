@@ -3,7 +3,7 @@ import { UsageError } from "../errors.ts";
 import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { realNumber, wholeNumber } from "../../ml/eval/option-values.ts";
-import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "./inference-options.ts";
+import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "../inference-options.ts";
 import { openInferenceModel } from "../../actors/inference/open-model.ts";
 import type { SamplingOptions } from "../../ml/generate/sampling.ts";
 import { TextStream } from "../../ml/generate/text-stream.ts";

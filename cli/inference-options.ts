@@ -1,10 +1,10 @@
 // The command-line options `troupe eval` and `troupe generate` share for running on parallel workers, and
 // turning them into a placement (undefined = one process).
-import { asUsage } from "../errors.ts";
+import { asUsage } from "./errors.ts";
 import type { Command } from "commander";
-import { resolveConnection } from "../cluster/cluster-options.ts";
-import { wholeNumber } from "../../ml/eval/option-values.ts";
-import type { ParallelPlacement } from "../../actors/inference/open-model.ts";
+import { resolveConnection } from "./cluster/cluster-options.ts";
+import { wholeNumber } from "../ml/eval/option-values.ts";
+import type { ParallelPlacement } from "../actors/inference/open-model.ts";
 
 export interface ParallelCliOptions {
   dp?: string;
