@@ -1,4 +1,5 @@
 // `troupe events`: the cluster's durable event log (transitions, failures, escalations, commands).
+import type { MalformedEvent } from "../../runtime/event-log.ts";
 import { UsageError } from "../errors.ts";
 import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
@@ -26,7 +27,8 @@ export function register(program: Command): void {
     await withCluster(opts, async (c) => {
       const ctl = new AbortController();
       process.once("SIGINT", () => ctl.abort());
-      await c.events.read({ follow: !!opts.follow, about: opts.actor, last, signal: ctl.signal }, (e) => {
+      const onMalformed = (m: MalformedEvent) => process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`);
+      await c.events.read({ follow: !!opts.follow, about: opts.actor, last, signal: ctl.signal, onMalformed }, (e) => {
         console.log(opts.json ? JSON.stringify(e) : line(e));
       });
     });
