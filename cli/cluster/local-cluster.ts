@@ -47,7 +47,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   const dir = path.resolve(opts.dir);
   if (existsSync(clusterFile(dir))) {
     const old = readClusterInfo(dir);
-    if (pidAlive(old.natsPid)) throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --dir ${dir}\`)`);
+    if (pidAlive(old.natsPid)) throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --cluster ${dir}\`)`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tokenFile = path.join(dir, "token");
