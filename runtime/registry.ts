@@ -126,6 +126,11 @@ export class Registry {
     return out;
   }
 
+  /** Removes an actor's record and its history (`troupe gc`: dead actors of jobs that ended). */
+  async purgeActor(id: string): Promise<void> {
+    await retrying(() => this.actors.purge(id));
+  }
+
   async putHost(rec: HostRecord): Promise<void> {
     await retrying(() => this.hosts.put(rec.name, encode(rec)));
   }
