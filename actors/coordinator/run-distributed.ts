@@ -133,7 +133,7 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
 }
 
 /** Starts the job's workers, then runs the training loop over them. */
-async function train(coordinator: Coordinator, o: DistributedRunOptions, j: JobContext, plan: RunPlan, signal: AbortSignal, setLoop: (l: TrainingLoop<JobStep>) => void): Promise<LoopOutcome<JobStep>> {
+async function train(coordinator: Coordinator, loop: TrainingLoop<JobStep>, o: DistributedRunOptions, j: JobContext, plan: RunPlan): Promise<LoopOutcome<JobStep>> {
   const { config, start, resumeFrom } = j.run;
   const { pp, tp } = config.parallel;
   await coordinator.start();
@@ -142,9 +142,6 @@ async function train(coordinator: Coordinator, o: DistributedRunOptions, j: JobC
   j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
   if (start) j.output.say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
   j.output.begin({ metricsFile: path.join(j.run.runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval, tty: o.tty });
-  const engine = new DistributedEngine(coordinator, { config, checkpointRoot: j.run.checkpointRoot, sharded: pp * tp > 1 });
-  const loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start, signal, events: j.output });
-  setLoop(loop);
   return loop.run();
 }
 
@@ -173,7 +170,9 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   let failure: Error | undefined;
   try {
     coordinator = coordinatorFor(cluster, o, job);
-    outcome = await train(coordinator, o, job, plan, stopRequest.signal, (l) => (loop = l));
+    const engine = new DistributedEngine(coordinator, { config, checkpointRoot: run.checkpointRoot, sharded: pp * tp > 1 });
+    loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start: run.start, signal: stopRequest.signal, events: output });
+    outcome = await train(coordinator, loop, o, job, plan);
   } catch (err) {
     failure = err as Error;
     log.error({ err }, "job failed");
