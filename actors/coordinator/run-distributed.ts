@@ -8,7 +8,7 @@ import path from "node:path";
 import { parseAxisOrder, rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
 import { batchRampOf, restartIntensityOf, type TrainConfig } from "../../ml/train/config.ts";
 import { TrainRunError } from "../../ml/train/errors.ts";
-import { stopOnSignals } from "../../ml/train/interrupt.ts";
+import { signalOf, stopOnSignals } from "../../ml/train/interrupt.ts";
 import { TrainingLoop, type LoopOutcome } from "../../ml/train/loop.ts";
 import { formatDuration } from "../../ml/train/progress.ts";
 import { openRun, type OpenedRun, type RunDirOptions } from "../../ml/train/run-dir.ts";
@@ -62,6 +62,8 @@ export interface DistributedRunResult {
   wallSeconds: number;
   /** Every live recovery of a lost worker during the run. */
   recoveries: RecoveryRecord[];
+  /** The signal that stopped the run early (Ctrl-C: SIGINT), if one did. */
+  stoppedBy?: NodeJS.Signals;
 }
 
 /** Refuses what the distributed runner cannot do yet, with the reason. */
@@ -186,7 +188,9 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     await coordinator?.stop(failure ? { finished: false, cause: failure.message } : finished ? { finished: true } : { finished: false, cause: "stopped by signal" }).catch(() => undefined);
     await cluster.close();
   }
-  return closing(o, run, { jobId, plan, outcome: outcome!, recoveries: coordinator.recoveries, wallSeconds: (performance.now() - started) / 1000 });
+  const result = await closing(o, run, { jobId, plan, outcome: outcome!, recoveries: coordinator.recoveries, wallSeconds: (performance.now() - started) / 1000 });
+  const stoppedBy = signalOf(stopRequest.signal);
+  return stoppedBy ? { ...result, stoppedBy } : result;
 }
 
 /** The closing lines (validation loss, throughput, where to continue), the samples of a finished run, the result. */

@@ -1,6 +1,7 @@
 // `troupe train <config.yaml>`: trains a GPT on one rank (data prep, progress, checkpoints, samples),
 // or, when the config's `parallel` section asks for more than one rank, as a distributed job whose
 // coordinator runs here and drives one worker process per rank.
+import { exitCodeForSignal } from "../commands-table.ts";
 import { UsageError } from "../errors.ts";
 import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
@@ -96,7 +97,7 @@ Example:
           const corpus = await defaultBackends().prepareCorpus(config);
           if (!corpus.summary.includes("from cache")) console.log(`data: ${corpus.summary}`);
         }
-        await runDistributed({
+        const r = await runDistributed({
           configFile,
           resume: opts.resume === true,
           runDir: opts.runDir,
@@ -108,11 +109,12 @@ Example:
           noSamples: !opts.samples,
           tty: opts.progress === undefined ? undefined : opts.progress === "bar",
         });
+        if (r.stoppedBy) process.exitCode = exitCodeForSignal(r.stoppedBy);
         return;
       }
       const { runTraining } = await import("../../ml/train/run.ts");
       const { defaultBackends } = await import("../../ml/train/default-backends.ts");
-      await runTraining(
+      const r = await runTraining(
         {
           configFile,
           resume: opts.resume === true,
@@ -124,5 +126,7 @@ Example:
         },
         defaultBackends((line) => console.log(line)),
       );
+      // stopped by Ctrl-C or SIGTERM (with a checkpoint): not a success for a scheduler
+      if (r.stoppedBy) process.exitCode = exitCodeForSignal(r.stoppedBy);
     });
 }

@@ -10,7 +10,7 @@ import type { GptModel } from "../model/types.ts";
 import type { PreparedCorpus, TrainBackends } from "./backends.ts";
 import { batchRampOf, type TrainConfig } from "./config.ts";
 import type { EngineStep } from "./engine.ts";
-import { stopOnSignals } from "./interrupt.ts";
+import { signalOf, stopOnSignals } from "./interrupt.ts";
 import { LocalEngine } from "./local-engine.ts";
 import { TrainingLoop, type LoopOutcome } from "./loop.ts";
 import { formatDuration } from "./progress.ts";
@@ -32,6 +32,8 @@ export interface TrainRunResult {
   unigramEntropy: number;
   samples: { prompt: string; continuation: string }[];
   wallSeconds: number;
+  /** The signal that stopped the run early (Ctrl-C: SIGINT), if one did. */
+  stoppedBy?: NodeJS.Signals;
 }
 
 /** The configured prompts continued by `model` (the end of `troupe train`; the distributed runner too). */
@@ -103,7 +105,8 @@ export async function runTraining(o: TrainRunOptions, backends: TrainBackends): 
   const samples = outcome.interrupted ? [] : await closingSamples(o, { config, model, corpus, lastValLoss: outcome.lastValLoss, say, log });
   if (outcome.interrupted) say(`continue with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
   say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "loss.svg")}, ${path.join(runDir, "train.log")}`);
-  return { runDir, outcome, unigramEntropy: corpus.unigramEntropy, samples, wallSeconds: (performance.now() - started) / 1000 };
+  const stoppedBy = signalOf(stopRequest.signal);
+  return { runDir, outcome, unigramEntropy: corpus.unigramEntropy, samples, wallSeconds: (performance.now() - started) / 1000, ...(stoppedBy ? { stoppedBy } : {}) };
 }
 
 /** The end of a finished run: the validation loss against the unigram entropy, and the sampled continuations. */
