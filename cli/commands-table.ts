@@ -24,6 +24,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "restart", summary: "restart an actor through its supervisor, or a running job's workers, stage or replica live" },
   { name: "chaos", summary: "inject faults into a running job: at each tick a random live worker gets a signal through its host agent" },
   { name: "data", summary: "curate a training corpus: cleanup, quality filter, exact and fuzzy dedup, decontamination, blend, tokenize" },
+  { name: "export", summary: "write a checkpoint of any layout as a Hugging Face GPT-2 model folder (config, safetensors, tokenizer)" },
   { name: "eval", summary: "score a checkpoint on zero/one/few-shot tasks (JSONL) and/or run the gender–occupation bias probe" },
   { name: "generate", summary: "continue a prompt with a checkpoint: greedy, temperature, top-k or top-p sampling, streamed" },
 ];
