@@ -16,6 +16,8 @@ export interface NativeAddon {
   blasConfig(): string;
   /** Names and argument signatures of the registered kernels ("name:kind ..."). */
   kernelSignatures(): Record<string, string>;
+  /** Checks a call (kinds and size rules) without running it; throws as a run would. */
+  checkCall(name: string, ...args: KernelArg[]): void;
   /** Runs a kernel on the JS thread; returns its scalar result (0 when it has none). */
   runSync(name: string, ...args: KernelArg[]): number;
   /** Runs a kernel on a libuv worker thread; the arrays must not be touched until it settles. */
