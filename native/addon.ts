@@ -38,4 +38,12 @@ function load(): NativeAddon {
   }
 }
 
-export const addon: NativeAddon = load();
+let loaded: NativeAddon | undefined;
+
+/**
+ * The addon, loaded on first use (not at import), so that a program that runs only other backends (the device
+ * check on a GPU machine without OpenBLAS) can import the modules that mention it.
+ */
+export const addon: NativeAddon = new Proxy({} as NativeAddon, {
+  get: (_target, key) => Reflect.get((loaded ??= load()), key),
+});
