@@ -19,11 +19,19 @@ if [ -z "${CUDA_HOME:-}" ]; then
   CUDA_HOME=$(cd "${CUDA_HOME:-$(dirname "$(readlink -f "$NVCC")")/..}" && pwd)
 fi
 [ -f "$CUDA_HOME/include/cuda_runtime.h" ] || { echo "gpu-build: no cuda_runtime.h under $CUDA_HOME (set CUDA_HOME)" >&2; exit 2; }
-CUDART_DIR=""
+# The CUDA runtime: static where the toolkit has it (the addon then needs only the driver), else the shared
+# library with its directory as the addon's run path (e.g. a pip-installed toolkit).
+CUDART=()
 for d in "$CUDA_HOME/lib64" "$CUDA_HOME/lib" "$CUDA_HOME/targets/x86_64-linux/lib"; do
-  [ -f "$d/libcudart_static.a" ] && { CUDART_DIR=$d; break; }
+  [ -f "$d/libcudart_static.a" ] && { CUDART=(-L"$d" -lcudart_static); break; }
 done
-[ -n "$CUDART_DIR" ] || { echo "gpu-build: libcudart_static.a not found under $CUDA_HOME" >&2; exit 2; }
+if [ ${#CUDART[@]} -eq 0 ]; then
+  for d in "$CUDA_HOME/lib64" "$CUDA_HOME/lib" ${LD_LIBRARY_PATH//:/ }; do
+    so=$(ls "$d"/libcudart.so* 2>/dev/null | head -1)
+    [ -n "$so" ] && { CUDART=("$so" "-Wl,-rpath,$d"); break; }
+  done
+fi
+[ ${#CUDART[@]} -gt 0 ] || { echo "gpu-build: no CUDA runtime library (libcudart_static.a or libcudart.so) under $CUDA_HOME" >&2; exit 2; }
 
 if [ -z "${NODE_INCLUDE:-}" ]; then
   NODE_BIN=$(command -v node || true)
@@ -77,6 +85,6 @@ for src in "${CC_SOURCES[@]}"; do
 done
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
 [ "$fail" -eq 0 ] || { echo "gpu-build: compilation failed" >&2; exit 1; }
-"${CXX:-g++}" -shared -o "$TARGET.tmp" "${objects[@]}" -L"$CUDART_DIR" -lcudart_static -ldl -lpthread -lrt
+"${CXX:-g++}" -shared -o "$TARGET.tmp" "${objects[@]}" "${CUDART[@]}" -ldl -lpthread -lrt
 mv "$TARGET.tmp" "$TARGET"
 echo "gpu-build: wrote $TARGET"

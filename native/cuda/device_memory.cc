@@ -15,9 +15,17 @@ DeviceMemory& DeviceMemory::Get() {
 void* DeviceMemory::Allocate(size_t bytes) {
   void* host = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (host == MAP_FAILED) throw CudaFailure("alloc: out of host memory for " + std::to_string(bytes) + " bytes");
+  // Zeroed on a stream of its own and waited for: the memory is then zero for every stream (the kernels' and
+  // each NCCL communicator's), which a plain cudaMemset on the legacy stream would not promise.
+  static cudaStream_t zeroing = [] {
+    cudaStream_t s = nullptr;
+    TROUPE_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    return s;
+  }();
   void* dev = nullptr;
   cudaError_t e = cudaMalloc(&dev, bytes);
-  if (e == cudaSuccess) e = cudaMemset(dev, 0, bytes);
+  if (e == cudaSuccess) e = cudaMemsetAsync(dev, 0, bytes, zeroing);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(zeroing);
   if (e != cudaSuccess) {
     if (dev != nullptr) cudaFree(dev);
     munmap(host, bytes);
