@@ -13,6 +13,9 @@ import { gptParameterLayout } from "./param-layout.ts";
 import { ParameterStore } from "./parameter-store.ts";
 import type { Decoder, GptConfig, GptModel, NamedTensor, StepResult } from "./types.ts";
 
+/** Head logits per chunk on a device backend: 2²⁸ floats (1 GiB), so GPT-2's 50,257-word head runs in a few chunks. */
+const DEVICE_LOGITS_BUDGET = 1 << 28;
+
 export interface CreateGptOptions {
   /** Initialisation seed; the same seed gives bit-identical parameters. */
   seed: number;
@@ -153,7 +156,7 @@ export class Gpt implements GptModel {
     if (acts) {
       this.activations.delete(batch); // re-insert: Map order = least recently used first
     } else {
-      acts = new Activations(this.config, batch, (n) => this.backend.alloc(n));
+      acts = new Activations(this.config, batch, (n) => this.backend.alloc(n), this.backend.memory === "device" ? DEVICE_LOGITS_BUDGET : undefined);
       if (this.activations.size >= 2) this.activations.delete(this.activations.keys().next().value!);
     }
     this.activations.set(batch, acts);
