@@ -182,12 +182,12 @@ export class StageModel extends StageWeights {
    * Forward only (validation) of one training micro-batch: every stage but the last returns a copy of its output
    * activation; the last returns the mean loss of the micro-batch, computed as forward() computes it.
    */
-  evaluate(input: StageInput): Promise<StageOutput> {
+  async evaluate(input: StageInput): Promise<StageOutput> {
     return this.forwardOnly({ batch: this.microBatch || undefined, tokens: input.tokens, activation: input.activation, targets: input.targets }, "loss");
   }
 
   /** This stage's part of a forward-only pass of `input.batch` whole windows (default: the training micro-batch). */
-  forwardOnly(input: ForwardInput, head: ForwardHead): Promise<ForwardOutput> {
+  async forwardOnly(input: ForwardInput, head: ForwardHead): Promise<ForwardOutput> {
     const batch = this.batchOf("forward-only", input.batch);
     // a training micro-batch's head runs in the chunks of the training forward
     const chunkRows = batch === this.microBatch ? this.training!.shape.headChunkRows : undefined;
@@ -206,12 +206,12 @@ export class StageModel extends StageWeights {
    * windows (input.tokens: ctx.batch windows of seqLen tokens, padded on the right); the last stage returns the
    * logits after the n-th token.
    */
-  prefill(ctx: InferenceContext, n: number, input: ForwardInput): Promise<DecodeOutput> {
+  async prefill(ctx: InferenceContext, n: number, input: ForwardInput): Promise<DecodeOutput> {
     return prefill(this, this.forwardBuffers.get(this, ctx.batch), ctx, n, input);
   }
 
   /** Appends one position to each sequence of `ctx` (input.tokens: one per sequence, first stage); the last stage returns the logits when `wantLogits`. */
-  decode(ctx: InferenceContext, input: ForwardInput, wantLogits = true): Promise<DecodeOutput> {
+  async decode(ctx: InferenceContext, input: ForwardInput, wantLogits = true): Promise<DecodeOutput> {
     return decodeStep(this, ctx, input, wantLogits);
   }
 
