@@ -19,14 +19,15 @@
 // (ml/parallel/shard-spec.ts: qkv per head group, fc column-split, proj row-split, vocab-parallel wte; the rest replicated),
 // so the losses equal the single-rank run's (within float rounding of the changed summation order).
 // model.forward(mb, input) → activation (or loss on the last stage); model.backward(mb, dOut) → d(input).
+// The last stage runs the head's backward inside its forward (like the single-rank model), keeping only
+// d(final residual) per micro-batch. DP gradient buckets start during the step's last backward, as each layer's
+// gradients become final (the tied wte copy after the embedding-group all-reduce).
+//
 // The same stage model infers: model.forwardOnly({ batch, tokens | activation, targets }, "loss" | "scores"),
 // and generates over an inference context (KV cache of its layers and heads): ctx = model.newInferenceContext(),
 // model.prefill(ctx, n, input), model.decode(ctx, input) → activation (or logits on the last stage).
 // forwardThroughPipeline carries any forward-only pass through the stages (validation, scoring, decoding);
 // loadInferenceStage / StageDecoder put a checkpoint of any layout on an inference job's ranks.
-// The last stage runs the head's backward inside its forward (like the single-rank model), keeping only
-// d(final residual) per micro-batch. DP gradient buckets start during the step's last backward, as each layer's
-// gradients become final (the tied wte copy after the embedding-group all-reduce).
 export { ParallelModelError } from "./errors.ts";
 export { copyToTp, reduceFromTp, type TpMapping } from "./tp-mappings.ts";
 export { sliceShard, vocabRange } from "./tensor-shards.ts";
