@@ -1,6 +1,7 @@
 // One rank: the model and optimizer in this process behind the training loop's engine interface (engine.ts).
 // Everything a step depends on (weights, optimizer state, progress) is in a checkpoint and the batches are pure
 // functions of their index, so a resumed run continues bit for bit.
+import { runTokenizer } from "../checkpoint/run-tokenizer.ts";
 import { CheckpointWriter } from "../checkpoint/async-save.ts";
 import { checkpointInfo } from "../checkpoint/build-manifest.ts";
 import { copyTensorsInto, loadCheckpoint } from "../checkpoint/store.ts";
@@ -67,7 +68,8 @@ export class LocalEngine implements StepEngine {
   /** Returns once the tensors are copied; the files are written in the background (CheckpointWriter). */
   async checkpoint(req: CheckpointRequest): Promise<StartedCheckpoint> {
     const { config, model, optimizer } = this.o;
-    const info = checkpointInfo({ progress: req, config, tokenizer: this.o.tokenizer, metrics: req.metrics, optimizerStepCount: optimizer.stepCount });
+    const tokenizer = runTokenizer(this.o.checkpointRoot, this.o.tokenizer);
+    const info = checkpointInfo({ progress: req, config, tokenizer, metrics: req.metrics, optimizerStepCount: optimizer.stepCount });
     const pending = await this.writer.save(this.o.checkpointRoot, { ...info, params: model.parameters(), optimizerState: optimizer.state() }, { keep: config.checkpoint.keep });
     return { step: pending.step, written: pending.written.then((dir) => ({ dir })) };
   }
