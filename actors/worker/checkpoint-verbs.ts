@@ -18,8 +18,9 @@ import type { Rank, ServedWorker } from "./rank.ts";
 export class CheckpointVerbs {
   /** Background writes (at most one in flight). */
   private readonly writer = new CheckpointWriter();
-  /** The write of the last checkpoint asked for, and what the repeated request for its step answers. */
-  private write: { step: number; answer: Promise<unknown> } | undefined;
+  /** The last whole checkpoint or shard asked for: what the repeated request for its step answers once written. */
+  private whole: { step: number; dir: Promise<string> } | undefined;
+  private shard: { step: number; report: Promise<CheckpointShardReport> } | undefined;
 
   constructor(private readonly rank: Rank) {}
 
@@ -35,7 +36,7 @@ export class CheckpointVerbs {
 
   /** First request: { dir, written: false } once copied; repeated: { dir, written: true } once whole and `latest`. */
   private async checkpoint(r: CheckpointRequest): Promise<{ dir: string; written: boolean }> {
-    if (this.write?.step === r.step) return { dir: (await this.write.answer) as string, written: true };
+    if (this.whole?.step === r.step) return { dir: await this.whole.dir, written: true };
     const rank = this.rank;
     if (!rank.matches("idle")) throw rank.refuse("checkpoint");
     const c = rank.setup.job.config;
@@ -52,7 +53,7 @@ export class CheckpointVerbs {
     rank.send({ type: "CHECKPOINT" });
     try {
       const pending = await rank.compute.saveCheckpoint(this.writer, r.root, info, r.keep);
-      this.write = { step: r.step, answer: pending.written };
+      this.whole = { step: r.step, dir: pending.written };
       return { dir: path.join(r.root, stepDirName(r.step)), written: false };
     } finally {
       rank.send({ type: "CHECKPOINTED" });
@@ -61,16 +62,16 @@ export class CheckpointVerbs {
 
   /** First request: { step, copied: true } once copied; repeated: the shard's report once its files are written. */
   private async checkpointShard(r: CheckpointShardRequest): Promise<CheckpointShardReport | { step: number; copied: true }> {
-    if (this.write?.step === r.step) return (await this.write.answer) as CheckpointShardReport;
+    if (this.shard?.step === r.step) return this.shard.report;
     const rank = this.rank;
     if (!rank.matches("idle")) throw rank.refuse("checkpoint shard");
     rank.send({ type: "CHECKPOINT" });
     try {
       const save = await rank.compute.saveShard(this.writer, r.staging, r.step);
       const extra = { optimizerStepCount: save.optimizerStepCount, layersPerStage: save.layersPerStage, tokenizer: rank.tokenizer };
-      const answer = save.written.then((shard): CheckpointShardReport => ({ shard, ...extra }));
-      answer.catch(() => undefined); // the coordinator's repeated request reports it
-      this.write = { step: r.step, answer };
+      const report = save.written.then((shard): CheckpointShardReport => ({ shard, ...extra }));
+      report.catch(() => undefined); // the coordinator's repeated request reports it
+      this.shard = { step: r.step, report };
       return { step: r.step, copied: true };
     } finally {
       rank.send({ type: "CHECKPOINTED" });
