@@ -3,6 +3,7 @@
 // staging folder the coordinator commits. Both are asked twice per checkpoint: the first request copies the
 // tensors (the worker may step on while a background thread writes them), a repeated one for the same step
 // answers once the files are written. Drain waits for the write in flight (close).
+import { runTokenizer } from "../../ml/checkpoint/run-tokenizer.ts";
 import path from "node:path";
 import { CheckpointWriter } from "../../ml/checkpoint/async-save.ts";
 import { stepDirName } from "../../ml/checkpoint/store.ts";
@@ -39,20 +40,10 @@ export class CheckpointVerbs {
     if (this.whole?.step === r.step) return { dir: await this.whole.dir, written: true };
     const rank = this.rank;
     if (!rank.matches("idle")) throw rank.refuse("checkpoint");
-    const c = rank.setup.job.config;
-    const { file, sha256 } = rank.tokenizer;
-    const info = {
-      step: r.step,
-      tokensSeen: r.tokensSeen,
-      samplesSeen: r.samplesSeen,
-      seed: c.seed,
-      data: { tokenizerFile: file, tokenizerSha256: sha256, seed: c.data.seed, nextSample: r.samplesSeen },
-      config: c,
-      metrics: r.metrics,
-    };
+    const source = { progress: r, config: rank.setup.job.config, tokenizer: runTokenizer(r.root, rank.tokenizer), metrics: r.metrics };
     rank.send({ type: "CHECKPOINT" });
     try {
-      const pending = await rank.compute.saveCheckpoint(this.writer, r.root, info, r.keep);
+      const pending = await rank.compute.saveCheckpoint(this.writer, r.root, source, r.keep);
       this.whole = { step: r.step, dir: pending.written };
       return { dir: path.join(r.root, stepDirName(r.step)), written: false };
     } finally {

@@ -3,7 +3,7 @@
 // buckets (fixed order, so every run reduces bit for bit the same way). A replica holds the whole model:
 // it writes and loads whole checkpoints, and keeps its model and optimizer when it rejoins a new communicator.
 import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
-import type { CheckpointInfo } from "../../ml/checkpoint/manifest.ts";
+import { checkpointInfo, type CheckpointSource } from "../../ml/checkpoint/build-manifest.ts";
 import { copyTensorsInto, loadCheckpoint } from "../../ml/checkpoint/store.ts";
 import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
 import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
@@ -100,8 +100,9 @@ export class DataParallelCompute implements RankCompute {
     return ckpt.manifest.step;
   }
 
-  saveCheckpoint(writer: CheckpointWriter, root: string, info: Omit<CheckpointInfo, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>> {
-    return writer.save(root, { ...info, params: this.parameters(), optimizerState: this.optimizerState(), optimizerStepCount: this.optimizerStepCount }, { keep });
+  saveCheckpoint(writer: CheckpointWriter, root: string, source: Omit<CheckpointSource, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>> {
+    const info = checkpointInfo({ ...source, optimizerStepCount: this.optimizerStepCount });
+    return writer.save(root, { ...info, params: this.parameters(), optimizerState: this.optimizerState() }, { keep });
   }
 
   async saveShard(): Promise<ShardSave> {

@@ -3,7 +3,7 @@
 // worker. The two differ in how they checkpoint: a replica holds the whole model and writes whole checkpoints,
 // a stage holds one shard and writes shard files; each refuses the other's kind.
 import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
-import type { CheckpointInfo } from "../../ml/checkpoint/manifest.ts";
+import type { CheckpointSource } from "../../ml/checkpoint/build-manifest.ts";
 import type { ShardDescription } from "../../ml/checkpoint/shard-files.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
@@ -53,7 +53,7 @@ export interface RankCompute {
   /** Loads this rank's part of the checkpoint in `dir` (saved with any layout); returns the checkpoint's step. */
   loadCheckpoint(dir: string): number;
   /** A whole checkpoint of this rank's state under `root` (data parallel): returns once the tensors are copied. */
-  saveCheckpoint(writer: CheckpointWriter, root: string, info: Omit<CheckpointInfo, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>>;
+  saveCheckpoint(writer: CheckpointWriter, root: string, source: Omit<CheckpointSource, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>>;
   /** This rank's shard of a sharded checkpoint into `staging` (pp or tp > 1): returns once the tensors are copied. */
   saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave>;
 }
