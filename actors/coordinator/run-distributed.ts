@@ -143,7 +143,7 @@ async function train(coordinator: Coordinator, loop: TrainingLoop<JobStep>, o: D
   if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
   j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
   if (start) j.output.say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
-  j.output.begin({ metricsFile: path.join(j.run.runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval, tty: o.tty });
+  j.output.begin({ metricsFile: path.join(j.run.runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval });
   return loop.run();
 }
 
@@ -153,7 +153,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const run = openRun(o, (line) => out.write(line + "\n"), "coordinator", checkDistributable);
   const { config, runDir, log } = run;
   const { dp, pp, tp } = config.parallel;
-  const output = new RunOutput({ out, log, stepMessage: "step committed" });
+  const output = new RunOutput({ out, tty: o.tty, log, stepMessage: "step committed" });
   const plan = planRun(batchRampOf(config), config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
   const layout = layoutOf(config);
   const jobId = jobIdOf(config);

@@ -1,17 +1,20 @@
-// What a training run shows and records as it goes, on one rank or many: the lines it says, the progress display
-// (a live bar, or plain periodic lines), metrics.csv, train.log and, when asked, the loss curve. It takes the
-// training loop's events (loop.ts).
+// What a training run shows and records as it goes, on one rank or many: the lines it says and the progress display
+// (a RunView: this terminal, or a follower of a job in the cluster), metrics.csv, train.log and, when asked, the
+// loss curve. It takes the training loop's events (loop.ts).
 import { writeFileSync } from "node:fs";
 import type { Logger } from "pino";
 import type { RollbackPoint } from "./engine.ts";
 import type { LoopEvents } from "./loop.ts";
 import { lossCurveSvg } from "./loss-svg.ts";
 import { MetricsCsv } from "./metrics-csv.ts";
-import { ProgressDisplay } from "./progress.ts";
+import { TerminalView, type RunView } from "./run-view.ts";
 import type { StepReport, TrainProgress } from "./types.ts";
 
 export interface RunOutputOptions {
   out: NodeJS.WriteStream;
+  /** Where lines and progress go (default: a TerminalView on `out`, with `tty` forcing its mode). */
+  view?: RunView;
+  tty?: boolean;
   log: Logger;
   /** train.log's message for a step ("step committed" for a job's steps, which are committed once every rank applied them). */
   stepMessage: string;
@@ -27,39 +30,35 @@ export interface DisplayOptions {
   totalTokens: number;
   /** A plain line every this many steps when not on a TTY. */
   lineEvery: number;
-  /** Force the display mode (default: a bar when `out` is a TTY). */
-  tty?: boolean;
 }
 
 export class RunOutput implements LoopEvents<unknown> {
-  private display: ProgressDisplay | undefined;
+  private readonly view: RunView;
   private metrics: MetricsCsv | undefined;
   private ended = false;
+  /** This process's clock and tokens when training began (a resumed run restarts the clock). */
+  private started: { at: number; tokens: number } | undefined;
 
-  constructor(private readonly o: RunOutputOptions) {}
+  constructor(private readonly o: RunOutputOptions) {
+    this.view = o.view ?? new TerminalView(o.out, o.tty);
+  }
 
   say(line: string): void {
-    this.o.out.write(line + "\n");
+    this.view.say(line);
   }
 
   /** A line said without breaking the bar. */
   message(line: string): void {
-    if (this.display && !this.ended) this.display.message(line);
-    else this.say(line);
+    this.view.message(line);
   }
 
   /** Opens metrics.csv and starts the display: training begins. */
   begin(d: DisplayOptions): void {
     this.metrics = new MetricsCsv(d.metricsFile, d.resumedFrom?.step);
-    this.display = new ProgressDisplay({
-      totalSteps: d.totalSteps,
-      totalTokens: d.totalTokens,
-      startStep: d.resumedFrom?.step ?? 0,
-      startTokens: d.resumedFrom?.tokensSeen ?? 0,
-      lineEvery: d.lineEvery,
-      stream: this.o.out,
-      tty: d.tty,
-    });
+    const startStep = d.resumedFrom?.step ?? 0;
+    const startTokens = d.resumedFrom?.tokensSeen ?? 0;
+    this.started = { at: performance.now(), tokens: startTokens };
+    this.view.begin({ totalSteps: d.totalSteps, totalTokens: d.totalTokens, startStep, startTokens, lineEvery: d.lineEvery });
   }
 
   stopRequested(signal: NodeJS.Signals): void {
@@ -68,13 +67,14 @@ export class RunOutput implements LoopEvents<unknown> {
   }
 
   step(r: StepReport): void {
-    this.display?.step(r);
-    this.metrics?.recordStep(r, this.tokensPerSecond(r.tokensSeen), this.elapsedSeconds());
+    const tps = this.tokensPerSecond(r.tokensSeen);
+    this.view.step(r, tps);
+    this.metrics?.recordStep(r, tps, this.elapsedSeconds());
     this.o.log.info({ ...r }, this.o.stepMessage);
   }
 
   validation(at: TrainProgress, valLoss: number): void {
-    this.display?.validation(at.step, valLoss);
+    this.view.validation(at.step, valLoss);
     this.metrics?.recordValidation(at, valLoss);
     this.o.log.info({ ...at, valLoss }, "validation");
     this.drawCurve();
@@ -97,18 +97,19 @@ export class RunOutput implements LoopEvents<unknown> {
 
   /** Tokens per second over this process's steps (a resumed run restarts the clock). */
   tokensPerSecond(tokensSeen: number): number {
-    return this.display?.tokensPerSecond(tokensSeen) ?? 0;
+    const elapsed = this.elapsedSeconds();
+    return this.started && elapsed > 0 ? (tokensSeen - this.started.tokens) / elapsed : 0;
   }
 
   elapsedSeconds(): number {
-    return this.display?.elapsedSeconds() ?? 0;
+    return this.started ? (performance.now() - this.started.at) / 1000 : 0;
   }
 
   /** Stops the display; the files hold every row. */
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.display?.stop();
+    this.view.end();
     this.metrics?.flush();
     this.drawCurve();
   }

@@ -78,8 +78,8 @@ export async function runTraining(o: TrainRunOptions, backends: TrainBackends): 
   const start = resumeFrom ? engine.resumeFrom(resumeFrom) : undefined;
   if (start) say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
   const reference = { label: `unigram entropy ${corpus.unigramEntropy.toFixed(3)}`, value: corpus.unigramEntropy };
-  const output = new RunOutput({ out, log, stepMessage: "step", curve: { file: path.join(runDir, "loss.svg"), title: `${config.name}: loss (nats/token)`, reference } });
-  output.begin({ metricsFile: path.join(runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval, tty: o.tty });
+  const output = new RunOutput({ out, tty: o.tty, log, stepMessage: "step", curve: { file: path.join(runDir, "loss.svg"), title: `${config.name}: loss (nats/token)`, reference } });
+  output.begin({ metricsFile: path.join(runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval });
   const stopRequest = new AbortController();
   const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => output.stopRequested(sig));
   let outcome: LoopOutcome<EngineStep>;
