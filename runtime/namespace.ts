@@ -18,8 +18,8 @@ export interface Namespace {
   /** What each job's coordinator shows its followers (`troupe attach`): jobout.<job id>. */
   jobOutputStream: string;
   jobOutputSubject(jobId: string): string;
-  /** The cluster's job service: submit. */
-  jobsSubject(verb: "submit"): string;
+  /** The cluster's job service: submit a job; a coordinator says its job ended. */
+  jobsSubject(verb: "submit" | "ended" | "ping"): string;
   /** events.<kind>.<subject> */
   eventSubject(kind: string, about: string): string;
   eventsFilter: string;

@@ -13,6 +13,7 @@ import { TrainingLoop, type LoopOutcome } from "../../ml/train/loop.ts";
 import { formatDuration } from "../../ml/train/progress.ts";
 import { openRun, type OpenedRun, type RunDirOptions } from "../../ml/train/run-dir.ts";
 import { RunOutput } from "../../ml/train/run-output.ts";
+import type { RunView } from "../../ml/train/run-view.ts";
 import { planRun, type RunPlan } from "../../ml/train/schedule.ts";
 import type { TrainProgress } from "../../ml/train/types.ts";
 import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
@@ -34,6 +35,10 @@ export interface DistributedRunOptions extends RunDirOptions {
   noSamples?: boolean;
   out?: NodeJS.WriteStream;
   tty?: boolean;
+  /** Where lines and progress go instead of `out` (a job in the cluster publishes them to its followers). */
+  view?: RunView;
+  /** The job's id (a job submitted to the cluster has a unique one); default: the config's name. */
+  jobId?: string;
   /** Test-only: signals workers send themselves at given steps and phases (actors/worker/faults.ts). */
   faults?: FaultSpec[];
   /** Heartbeat, suspect and kill timeouts of the job's supervisor (tests shorten them). */
@@ -150,13 +155,13 @@ async function train(coordinator: Coordinator, loop: TrainingLoop<JobStep>, o: D
 export async function runDistributed(o: DistributedRunOptions): Promise<DistributedRunResult> {
   const started = performance.now();
   const out = o.out ?? process.stdout;
-  const run = openRun(o, (line) => out.write(line + "\n"), "coordinator", checkDistributable);
+  const run = openRun(o, sayTo(o), "coordinator", checkDistributable);
   const { config, runDir, log } = run;
   const { dp, pp, tp } = config.parallel;
-  const output = new RunOutput({ out, tty: o.tty, log, stepMessage: "step committed" });
+  const output = new RunOutput({ out, tty: o.tty, ...(o.view ? { view: o.view } : {}), log, stepMessage: "step committed" });
   const plan = planRun(batchRampOf(config), config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
   const layout = layoutOf(config);
-  const jobId = jobIdOf(config);
+  const jobId = o.jobId ?? jobIdOf(config);
   const jobFile = writeJobFile(run, jobId, o);
   output.say(`${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`);
 
@@ -193,6 +198,11 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   return stoppedBy ? { ...result, stoppedBy } : result;
 }
 
+/** Where a line of the run goes: its view (a job's followers), else `out`. */
+function sayTo(o: DistributedRunOptions): (line: string) => void {
+  return (line) => (o.view ? o.view.say(line) : (o.out ?? process.stdout).write(line + "\n"));
+}
+
 /** The closing lines (validation loss, throughput, where to continue), the samples of a finished run, the result. */
 async function closing(
   o: DistributedRunOptions,
@@ -201,7 +211,7 @@ async function closing(
 ): Promise<DistributedRunResult> {
   const { config, runDir, log } = run;
   const { progress, interrupted, steps, validations } = r.outcome;
-  const say = (line: string) => (o.out ?? process.stdout).write(line + "\n");
+  const say = sayTo(o);
   const checkpointDir = r.outcome.checkpointDir ?? "";
   const n = r.recoveries.length;
   const val = validations.at(-1);

@@ -17,8 +17,11 @@ export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(["completed", "fa
 
 /** What the submitter asked for, as the coordinator runs it. */
 export const jobRequestSchema = z.object({
+  /** Absolute paths: the job runs in other processes, started elsewhere. */
   configFile: z.string().min(1),
   runDir: z.string().min(1),
+  /** The submitter's working directory: the config's relative paths (data cache, data dir) mean what they meant there. */
+  cwd: z.string().min(1),
   resume: z.boolean().default(false),
   steps: z.number().int().positive().optional(),
   threads: z.number().int().positive().optional(),

@@ -13,6 +13,8 @@ export const clusterInfoSchema = z.object({
   natsPid: z.number().int(),
   agentPid: z.number().int().nullable(),
   supervisorPid: z.number().int().nullable(),
+  /** The job service's process (absent in files of older versions). */
+  servicesPid: z.number().int().nullable().default(null),
   startedAt: z.number(),
 });
 export type ClusterInfo = z.infer<typeof clusterInfoSchema>;

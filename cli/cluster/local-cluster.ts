@@ -10,7 +10,8 @@ import { namespace } from "../../runtime/namespace.ts";
 import { startNatsServer } from "../../runtime/nats-server.ts";
 import { packageRoot } from "../../runtime/paths.ts";
 import { Registry } from "../../runtime/registry.ts";
-import { clusterFile, readClusterInfo, writeClusterInfo, writeNewToken, type ClusterInfo } from "./cluster-file.ts";
+import { call } from "../../runtime/rpc.ts";
+import { clusterFile, readClusterInfo, readToken, writeClusterInfo, writeNewToken, type ClusterInfo } from "./cluster-file.ts";
 
 const repoRoot = packageRoot();
 
@@ -60,6 +61,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
     natsPid: server.pid,
     agentPid: null,
     supervisorPid: null,
+    servicesPid: null,
     startedAt: Date.now(),
   };
   writeClusterInfo(dir, info);
@@ -80,6 +82,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   } finally {
     await nc.close();
   }
+  await startServices(dir, info, token);
   if (opts.actors > 0) {
     const script = path.join(repoRoot, "cli", "cluster", "demo-supervisor.ts");
     info.supervisorPid = startDetached(["--import", "tsx", script, "--cluster", dir, "--actors", String(opts.actors)], path.join(dir, "supervisor.log"));
@@ -105,8 +108,44 @@ async function terminate(pid: number | null, graceMs: number): Promise<void> {
 export async function downCluster(dir: string): Promise<ClusterInfo> {
   const info = readClusterInfo(path.resolve(dir));
   await terminate(info.supervisorPid, 5000);
+  await terminate(info.servicesPid, 5000);
   await terminate(info.agentPid, 5000);
   await terminate(info.natsPid, 5000);
   rmSync(clusterFile(path.resolve(dir)));
   return info;
+}
+
+/** Starts the job service process for the cluster in `dir`, records its pid and waits until it answers. */
+async function startServices(dir: string, info: ClusterInfo, token: string, timeoutMs = 60_000): Promise<void> {
+  const log = path.join(dir, "services.log");
+  info.servicesPid = startDetached(["--import", "tsx", path.join(repoRoot, "cli", "cluster", "services-main.ts"), "--cluster", dir], log);
+  writeClusterInfo(dir, info);
+  const nc = await connectNats({ url: info.url, token, waitOnFirstConnect: false });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await call(nc, namespace(info.clusterId).jobsSubject("ping"), {}, 1000).then(() => true, () => false)) return;
+      if (!pidAlive(info.servicesPid)) throw new Error(`the job service exited while starting; see ${log}`);
+      if (Date.now() > deadline) throw new Error(`the job service did not answer in time; see ${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/**
+ * The local cluster in `dir`, as `troupe train` wants it: reused when it runs (its job service started again if
+ * that alone is gone), else started as `troupe up` starts one. `started` says whether this call started it.
+ */
+export async function ensureLocalCluster(dir: string, hostName: string): Promise<{ info: ClusterInfo; started: boolean }> {
+  const abs = path.resolve(dir);
+  if (existsSync(clusterFile(abs))) {
+    const info = readClusterInfo(abs);
+    if (pidAlive(info.natsPid) && pidAlive(info.agentPid)) {
+      if (!pidAlive(info.servicesPid)) await startServices(abs, info, readToken(info.tokenFile));
+      return { info, started: false };
+    }
+  }
+  return { info: await upCluster({ dir: abs, clusterId: "local", actors: 0, hostName }), started: true };
 }

@@ -20,11 +20,11 @@ export function register(program: Command): void {
     .option("--cluster <dir>", "cluster directory (default $TROUPE_CLUSTER or ./.troupe)")
     .addOption(new Option("--dir <dir>", "old name of --cluster").hideHelp())
     .option("--cluster-id <id>", "cluster id: namespaces subjects, buckets and streams", "local")
-    .option("--actors <n>", "also start a supervisor with N generic actors (a0 … aN-1)", "3")
+    .option("--actors <n>", "also start a demo supervisor with N generic actors (a0 … aN-1)", "0")
     .option("--slots <n>", "slots of the host agent (default: CPU count)")
     .option("--name <host>", "host name of the agent", os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"))
     .option("--json", "print the cluster info as JSON")
-    .addHelpText("after", "\nThen: troupe ps, troupe kill a1, troupe events -f, troupe down.\n")
+    .addHelpText("after", "\nThen: troupe train CONFIG (submitted to this cluster), troupe jobs, troupe ps, troupe down.\nWith --actors N: troupe kill a1 and watch its supervisor bring it back.\n")
     .action(async (opts: { cluster?: string; dir?: string; clusterId: string; actors: string; slots?: string; name: string; json?: boolean }) => {
       namespace(opts.clusterId);
       checkName("host name", opts.name);
@@ -43,7 +43,8 @@ export function register(program: Command): void {
       console.log(`cluster '${info.clusterId}' up in ${dir}`);
       console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, token in ${info.tokenFile})`);
       console.log(`  host agent   ${opts.name} (pid ${info.agentPid})`);
+      console.log(`  job service  pid ${info.servicesPid} (troupe train submits here; troupe jobs lists them)`);
       if (info.supervisorPid) console.log(`  supervisor   demo with ${opts.actors} generic actors (pid ${info.supervisorPid})`);
-      console.log("next: troupe ps --watch · troupe kill a1 · troupe events -f · troupe down");
+      console.log(info.supervisorPid ? "next: troupe ps --watch · troupe kill a1 · troupe events -f · troupe down" : "next: troupe train examples/brown-3d.yaml --detach · troupe jobs · troupe ps · troupe down");
     });
 }

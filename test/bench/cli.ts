@@ -41,7 +41,7 @@ const token = writeNewToken(tokenFile);
 const server = await startNatsServer({ dir: path.join(dir, "nats"), token });
 try {
   const clusterId = "benchcli";
-  writeClusterInfo(dir, { clusterId, url: server.url, tokenFile, natsPid: server.pid, agentPid: null, supervisorPid: null, startedAt: Date.now() });
+  writeClusterInfo(dir, { clusterId, url: server.url, tokenFile, natsPid: server.pid, agentPid: null, supervisorPid: null, servicesPid: null, startedAt: Date.now() });
   const nc = await connectNats({ url: server.url, token, name: "bench-cli" });
   const registry = await Registry.open(nc, namespace(clusterId));
   for (let i = 0; i < 8; i++) {
