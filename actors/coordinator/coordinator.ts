@@ -19,7 +19,7 @@ import type { Namespace } from "../../runtime/namespace.ts";
 import type { Registry } from "../../runtime/registry.ts";
 import { call, callRetrying } from "../../runtime/rpc.ts";
 import { recordState, Supervisor } from "../../runtime/supervisor.ts";
-import { lostFromOutside } from "../../runtime/exit-cause.ts";
+import { byEscalation, crashLineOf, describeDeath, lostFromOutside } from "../../runtime/death-cause.ts";
 import { LOAD_EPOCH_ENV } from "../../runtime/actor-process.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates, Escalation, EscalationDecision, EscalationHandler, Timeouts } from "../../runtime/types.ts";
@@ -30,7 +30,6 @@ import type { TrainConfig } from "../../ml/train/config.ts";
 import { workerSubject, type AppliedReport, type CheckpointShardReport, type ReadyReport, type RecoverReport, type WorkerStatus, type WorkerVerb } from "../worker/protocol.ts";
 import { serveJobControl } from "./control.ts";
 import { recoverJob, RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
-import { collectCrashLines } from "../../runtime/crash-line.ts";
 import { KEEP_SPARE_ENV } from "../../runtime/agent/spare-pool.ts";
 import type { RankLayout } from "../../ml/parallel/ranks.ts";
 import { combineReady, skippedStep, splitMicroBatches, type CombinedStep } from "./combine.ts";
@@ -150,7 +149,6 @@ export class Coordinator implements EscalationHandler {
   private stopping = false;
   /** Error line of each worker's last crash, from the host agent's exit report. */
   private readonly crashes = new Map<string, string>();
-  private exitSub: Subscription | undefined;
   private controlSub: Subscription | undefined;
   private failed: Promise<never>;
   private failJob!: (err: Error) => void;
@@ -223,19 +221,18 @@ export class Coordinator implements EscalationHandler {
       onError: (err) => this.deps.logger.warn({ err }, "job lifecycle write failed"),
     });
     this.store = await JobStore.open(nc, ns, events);
-    const ids = new Set(this.workers.map((w) => w.id));
-    this.exitSub = collectCrashLines(nc, ns, ids, this.crashes);
-    await nc.flush();
-    this.supervisor.onTransition((rec) => {
-      if (this.stopping || (rec.state !== "failed" && rec.state !== "dead")) return;
-      const cause = rec.deathCause ?? "unknown cause";
+    this.supervisor.onTransition((rec, _from, death) => {
+      if (this.stopping || (rec.state !== "failed" && rec.state !== "dead") || !death) return;
+      const cause = describeDeath(death);
+      const crash = crashLineOf(death);
+      if (crash) this.crashes.set(rec.id, crash);
       if (rec.state === "failed" && this.training) {
         // the supervisor restarts it (one_for_one) with the new epoch; runStep recovers before going on
         // losses seen before a recovery starts share one new epoch (all their replacements join the same
         // communicator); a loss during a recovery bumps it again, which makes that recovery give up
         if (this.lost.size === 0 || this.recovering) {
           this.epoch++;
-          this.supervisor.epoch = this.epoch;
+          this.supervisor.setEpoch(this.epoch);
         }
         this.lost.set(rec.id, { cause, at: Date.now() });
         if (this.recovering) this.interruptRecovery(new RecoveryInterruptedError(`worker ${rec.id} lost during the recovery (${cause})`));
@@ -244,20 +241,16 @@ export class Coordinator implements EscalationHandler {
         this.disrupt(new WorkerLostError(rec.id, cause));
         return;
       }
-      if (rec.state === "failed" && !this.training && lostFromOutside(cause)) {
+      if (rec.state === "failed" && !this.training && lostFromOutside(death)) {
         this.reloadAfterLoss(rec.id, cause);
         return;
       }
       // an escalation stops every sibling too: the job's cause is the escalated worker's, not theirs; the escalated
       // worker's own death is handled by handleEscalation (this coordinator is the supervisor's parent)
-      if (/^stopped by .*: escalated after /.test(cause) || cause.startsWith("escalated to ")) return;
-      // the exit report reaches our subscription and the supervisor's in either order
-      setTimeout(() => {
-        const line = this.crashes.get(rec.id);
-        this.fail(new JobFailedError(`worker ${rec.id} ${rec.state}: ${cause}${line ? ` (${line})` : ""}`));
-      }, 50);
+      if (byEscalation(death)) return;
+      this.fail(new JobFailedError(`worker ${rec.id} ${rec.state}: ${cause}${crash ? ` (${crash})` : ""}`));
     });
-    this.supervisor.epoch = this.epoch;
+    this.supervisor.setEpoch(this.epoch);
     await this.supervisor.start();
     this.job.send({ type: "PROVISIONED" });
     await Promise.race([this.waitLoaded(), this.failed]);
@@ -309,9 +302,8 @@ export class Coordinator implements EscalationHandler {
    */
   private reloadAfterLoss(id: string, cause: string): void {
     this.epoch++;
-    this.supervisor.epoch = this.epoch;
     // workers started in this epoch load from scratch; one started in a later epoch replaces a lost worker
-    this.supervisor.childEnv = { ...this.supervisor.childEnv, [LOAD_EPOCH_ENV]: String(this.epoch) };
+    this.supervisor.setEpoch(this.epoch, { [LOAD_EPOCH_ENV]: String(this.epoch) });
     const reason = `reload in epoch ${this.epoch}: worker ${id} was lost while the job loaded (${cause})`;
     this.deps.logger.warn({ worker: id, cause, epoch: this.epoch }, "worker lost while the job loaded: every worker loads again");
     for (const w of this.workers) {
@@ -434,7 +426,7 @@ export class Coordinator implements EscalationHandler {
         for (const batch of shardBatches(q.ids.map((id) => this.workers.find((w) => w.id === id)!))) {
           const at = Date.now();
           this.epoch++;
-          this.supervisor.epoch = this.epoch;
+          this.supervisor.setEpoch(this.epoch);
           for (const w of batch) this.lost.set(w.id, { cause: `restarted by operator: ${q.reason}`, at });
           this.job.send({ type: "FAILURE", actorId: batch.map((w) => w.id).join(","), cause: q.reason });
           for (const w of batch) this.supervisor.restartChild(w.id, q.reason);
@@ -673,8 +665,7 @@ export class Coordinator implements EscalationHandler {
       const newest = await this.lastCheckpoint().catch(() => undefined);
       saved = { note: `the final checkpoint failed (${(err as Error).message}); ${newest ? `the newest existing checkpoint stands: ${newest}` : "no checkpoint exists"}`, dir: newest, written: false };
     }
-    const failing = this.workers.find((w) => e.cause.includes(`last failure: ${w.id} `));
-    const line = failing && this.crashes.get(failing.id);
+    const line = crashLineOf(e.last);
     this.fail(new JobEscalatedError(`job ${this.o.jobId} stopped: ${e.cause}${line ? ` (${line})` : ""}; ${saved.note}`, saved), true);
     return "stop";
   }
@@ -732,7 +723,6 @@ export class Coordinator implements EscalationHandler {
     }
     else this.job.send({ type: "STOP" });
     await this.supervisor.stop(outcome.finished ? "job completed" : outcome.cause);
-    this.exitSub?.unsubscribe();
     await this.recorder?.settled();
     this.recorder?.stop();
   }

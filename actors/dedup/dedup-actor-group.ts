@@ -1,10 +1,9 @@
 // The dedup coordinator's view of its supervised actors: waits until one answers, sends it a task, and
 // turns its death (seen by the supervisor through the host agent's exit report or missed heartbeats)
 // into ActorLostError for the task in flight, so the task can go to another actor.
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { RequestFailedError } from "../../runtime/errors.ts";
-import { decodeAs, exitReportSchema } from "../../runtime/messages.ts";
-import { crashLine } from "../../runtime/crash-line.ts";
+import { crashLineOf, describeDeath } from "../../runtime/death-cause.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import { call } from "../../runtime/rpc.ts";
 import { recordState, type Supervisor } from "../../runtime/supervisor.ts";
@@ -44,19 +43,11 @@ export class DedupActorGroup {
   restarts = 0;
   /** The error line of the last crash of one of our actors (from the host agent's exit report). */
   private lastCrash: string | undefined;
-  private readonly exits: Subscription;
 
   constructor(private readonly deps: ActorGroupDeps) {
-    const ours = new Set(deps.supervisor.spec.children.map((c) => c.id));
-    this.exits = deps.nc.subscribe(deps.ns.exitsFilter, {
-      callback: (err, m) => {
-        const r = err ? undefined : decodeAs(m.data, exitReportSchema);
-        if (!r?.ok || !ours.has(r.value.actorId)) return;
-        const line = crashLine(r.value.stderrTail);
-        if (line) this.lastCrash = `${r.value.actorId}: ${line}`;
-      },
-    });
-    deps.supervisor.onTransition((rec) => {
+    deps.supervisor.onTransition((rec, _from, death) => {
+      const line = death && crashLineOf(death);
+      if (line && rec.state === "failed") this.lastCrash = `${rec.id}: ${line}`;
       if (rec.state === "restarting") this.restarts++;
       if (rec.state !== "failed" && rec.state !== "dead" && rec.state !== "restarting") return;
       for (const f of this.lostListeners.get(rec.id) ?? []) f(`${rec.state}: ${rec.deathCause ?? "no cause recorded"}`);
@@ -72,7 +63,7 @@ export class DedupActorGroup {
       const state = recordState(snap.value);
       if (state === "dead") {
         const crash = this.lastCrash ? `; last crash: ${this.lastCrash}` : "";
-        throw new DedupActorsError(`actor ${id} is dead: ${snap.context.deathCause ?? "stopped"}${crash}`);
+        throw new DedupActorsError(`actor ${id} is dead: ${snap.context.death ? describeDeath(snap.context.death) : "stopped"}${crash}`);
       }
       if (supervisor.state !== "running") throw new DedupActorsError(`supervisor ${supervisor.id} is ${supervisor.state}`);
       if (state === "alive") {
@@ -87,9 +78,7 @@ export class DedupActorGroup {
     }
   }
 
-  close(): void {
-    this.exits.unsubscribe();
-  }
+  close(): void {}
 
   /** One task on actor `id`; its death while the task is in flight rejects with ActorLostError. */
   async request<T>(id: string, verb: DedupVerb, payload: unknown): Promise<T> {

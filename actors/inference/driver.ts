@@ -13,7 +13,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Subscription } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
 import { call } from "../../runtime/rpc.ts";
@@ -21,7 +20,7 @@ import { recordState, Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Coordinates } from "../../runtime/types.ts";
 import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
-import { collectCrashLines } from "../../runtime/crash-line.ts";
+import { crashLineOf, describeDeath } from "../../runtime/death-cause.ts";
 import type { TargetScorer } from "../../ml/eval/types.ts";
 import { decode } from "../../runtime/codec.ts";
 import { validateGenerateInput, type GenerateOptions, type GenerateResult } from "../../ml/generate/generate.ts";
@@ -69,8 +68,6 @@ export class InferenceJob implements TargetScorer {
   private readonly failed: Promise<never>;
   private failJob!: (err: Error) => void;
   private stopping = false;
-  private readonly crashes = new Map<string, string>();
-  private exitSub: Subscription | undefined;
   private readonly supervisor: Supervisor;
   /** each replica's workers, and its answering worker (last stage, TP rank 0) */
   private readonly replicas: { workers: WorkerRef[]; answering: WorkerRef }[];
@@ -138,19 +135,12 @@ export class InferenceJob implements TargetScorer {
   }
 
   private async launch(): Promise<void> {
-    const { nc, ns } = this.cluster;
-    const ids = new Set(this.workers.map((w) => w.id));
-    this.exitSub = collectCrashLines(nc, ns, ids, this.crashes);
-    await nc.flush();
-    this.supervisor.onTransition((rec) => {
-      if (this.stopping || (rec.state !== "failed" && rec.state !== "dead")) return;
-      // the exit report reaches our subscription and the supervisor's in either order
-      setTimeout(() => {
-        const line = this.crashes.get(rec.id);
-        this.fail(new InferenceError(`inference worker ${rec.id} ${rec.state}: ${rec.deathCause ?? "unknown cause"}${line ? ` (${line})` : ""}`));
-      }, 50);
+    this.supervisor.onTransition((rec, _from, death) => {
+      if (this.stopping || (rec.state !== "failed" && rec.state !== "dead") || !death) return;
+      const line = crashLineOf(death);
+      this.fail(new InferenceError(`inference worker ${rec.id} ${rec.state}: ${describeDeath(death)}${line ? ` (${line})` : ""}`));
     });
-    this.supervisor.epoch = EPOCH;
+    this.supervisor.setEpoch(EPOCH);
     await this.supervisor.start();
     await Promise.race([this.waitLoaded(), this.failed]);
   }
@@ -258,7 +248,6 @@ export class InferenceJob implements TargetScorer {
     const { nc, ns } = this.cluster;
     await Promise.all(this.workers.map((w) => call(nc, inferSubject(ns, w.id, "drain"), { epoch: EPOCH }, 5000).catch(() => undefined)));
     await this.supervisor.stop("inference done").catch(() => undefined);
-    this.exitSub?.unsubscribe();
     await this.cluster.close();
     if (this.removeDir) rmSync(this.removeDir, { recursive: true, force: true });
   }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { combineReady, skippedStep, splitMicroBatches } from "../../actors/coordinator/combine.ts";
-import { crashLine } from "../../runtime/crash-line.ts";
 import { checkDistributable } from "../../actors/coordinator/run-distributed.ts";
 import { parseTrainConfig } from "../../ml/train/config.ts";
 import { NonFiniteLossError } from "../../ml/train/errors.ts";
@@ -83,23 +82,5 @@ describe("checkDistributable", () => {
   it("the parallel section defaults to one rank and is strict", () => {
     expect(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 } }).parallel).toEqual({ dp: 1, pp: 1, tp: 1 });
     expect(() => parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, ep: 2 } })).toThrow(/unknown field `parallel.ep`/);
-  });
-});
-
-describe("crashLine", () => {
-  it("finds the thrown error in a Node crash's stderr, not the version line", () => {
-    const tail = [
-      "file:///work/main/actors/worker/main.ts:17",
-      "  if (typeof mod.createBackends !== 'function') throw new JobSpecError(...)",
-      "                                                    ^",
-      "",
-      "JobSpecError: backends module x.ts does not export createBackends()",
-      "    at loadBackends (file:///work/main/actors/worker/main.ts:17:71)",
-      "",
-      "Node.js v20.20.2",
-    ].join("\n");
-    expect(crashLine(tail)).toBe("JobSpecError: backends module x.ts does not export createBackends()");
-    expect(crashLine("Error: boom\n")).toBe("Error: boom");
-    expect(crashLine('{"level":30,"msg":"hi"}\nNode.js v20')).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor, waitFor } from "xstate";
 import { actorRecordMachine } from "../../runtime/machines/actor-record.ts";
+import { describeDeath } from "../../runtime/death-cause.ts";
 import { jobMachine } from "../../actors/coordinator/job-machine.ts";
 import { workerMachine } from "../../actors/worker/worker-machine.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
@@ -16,7 +17,7 @@ function recordActor() {
     actions: {
       spawnProcess: () => void calls.push("spawn"),
       killProcess: (_, p) => void calls.push(`kill ${p.pid} ${p.signal}`),
-      reportFailure: (_, p) => void calls.push(`failure ${p.cause}`),
+      reportFailure: (_, p) => void calls.push(`failure ${describeDeath(p.cause)}`),
     },
   });
   const actor = createActor(machine, { input: { id: "w0", timeouts }, clock });
@@ -50,9 +51,9 @@ describe("actor record lifecycle", () => {
     actor.send({ type: "START" });
     actor.send({ type: "SPAWNED", pid: 10, host: "h" });
     actor.send({ type: "HEARTBEAT", pid: 10, step: 0, epoch: 0, time: 1 });
-    actor.send({ type: "EXITED", pid: 11, cause: "stale" }); // not our process
+    actor.send({ type: "EXITED", pid: 11, cause: { kind: "exit", code: 1, lastLine: "stale" } }); // not our process
     expect(top()).toBe("alive");
-    actor.send({ type: "EXITED", pid: 10, cause: "killed by SIGKILL" });
+    actor.send({ type: "EXITED", pid: 10, cause: { kind: "signal", signal: "SIGKILL" } });
     expect(top()).toBe("failed");
     expect(calls.at(-1)).toBe("failure killed by SIGKILL");
     actor.send({ type: "RESTART", delayMs: 250 });
@@ -83,7 +84,8 @@ describe("actor record lifecycle", () => {
     clock.increment(500);
     expect(top()).toBe("failed");
     expect(calls).toContain("kill 10 SIGKILL");
-    expect(actor.getSnapshot().context.deathCause).toMatch(/no heartbeat for 800 ms/);
+    expect(actor.getSnapshot().context.death).toEqual({ kind: "silence", ms: 800 });
+    expect(describeDeath(actor.getSnapshot().context.death!)).toMatch(/no heartbeat for 800 ms/);
   });
 
   it("suspends suspicion while the supervisor is disconnected from NATS", () => {
@@ -107,16 +109,17 @@ describe("actor record lifecycle", () => {
     actor.send({ type: "SPAWNED", pid: 10, host: "h" });
     clock.increment(2000);
     expect(top()).toBe("failed");
-    expect(actor.getSnapshot().context.deathCause).toMatch(/no heartbeat within 2000 ms/);
+    expect(actor.getSnapshot().context.death).toEqual({ kind: "start-timeout", ms: 2000 });
+    expect(describeDeath(actor.getSnapshot().context.death!)).toMatch(/no heartbeat within 2000 ms/);
   });
 
   it("STOP makes it dead with the cause; RECYCLE revives it without counting a failure", () => {
     const { actor, clock, top, calls, errors } = recordActor();
     actor.send({ type: "START" });
     actor.send({ type: "SPAWNED", pid: 10, host: "h" });
-    actor.send({ type: "STOP", cause: "escalated" });
+    actor.send({ type: "STOP", cause: { kind: "stopped", by: "sup", reason: "job completed" } });
     expect(top()).toBe("dead");
-    expect(actor.getSnapshot().context.deathCause).toBe("escalated");
+    expect(describeDeath(actor.getSnapshot().context.death!)).toBe("job completed");
     expect(calls).toContain("kill 10 SIGKILL");
     actor.send({ type: "RECYCLE", reason: "operator", delayMs: 0 });
     clock.increment(0);
