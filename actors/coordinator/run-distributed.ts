@@ -14,9 +14,10 @@ import { checkpointToResume, runDirOf, TrainRunError } from "../../ml/train/run.
 import { batchSizeAt, lrAt, planRun } from "../../ml/train/schedule.ts";
 import type { TrainProgress } from "../../ml/train/types.ts";
 import { parseAxisOrder, rankLayout } from "../../ml/parallel/ranks.ts";
-import { Coordinator, JobEscalatedError } from "./coordinator.ts";
+import { Coordinator } from "./coordinator.ts";
+import { JobEscalatedError, RolledBackError, WorkerLostError } from "./errors.ts";
 import type { CommittedStep } from "./job-store.ts";
-import { RolledBackError, WorkerLostError, type RecoveryRecord } from "./recovery.ts";
+import type { RecoveryRecord } from "./types.ts";
 import type { FaultSpec } from "../worker/faults.ts";
 import type { Timeouts } from "../../runtime/types.ts";
 import { connectOrEmbed } from "../../runtime/cluster/embedded-cluster.ts";

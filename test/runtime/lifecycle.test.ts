@@ -148,17 +148,46 @@ describe("worker and job lifecycles", () => {
     expect(w.getSnapshot().context.failure).toBe("oom");
   });
 
-  it("job: training ⇄ recovering, then completed", () => {
+  it("job: training ⇄ recovering (a loss while restoring waits again), stopping, then completed", () => {
     const j = createActor(jobMachine).start();
     j.send({ type: "PROVISIONED" });
+    expect(j.getSnapshot().hasTag("loading")).toBe(true);
     j.send({ type: "INITIALIZED" });
     j.send({ type: "STEP_COMMITTED", step: 0 });
+    expect(j.getSnapshot().hasTag("loaded")).toBe(true);
     j.send({ type: "FAILURE", actorId: "w1", cause: "SIGKILL" });
-    expect(j.getSnapshot().value).toBe("recovering");
+    expect(j.getSnapshot().value).toEqual({ recovering: "waiting" });
+    j.send({ type: "RESTORE" });
+    expect(j.getSnapshot().matches({ recovering: "restoring" })).toBe(true);
+    j.send({ type: "FAILURE", actorId: "w2", cause: "SIGKILL" });
+    expect(j.getSnapshot().value).toEqual({ recovering: "waiting" });
+    j.send({ type: "RESTORE" });
     j.send({ type: "RECOVERED" });
+    expect(j.getSnapshot().value).toBe("training");
+    j.send({ type: "STOPPING" });
+    j.send({ type: "ESCALATE" }); // too late: the job is stopping
+    expect(j.getSnapshot().value).toBe("stopping");
     j.send({ type: "FINISHED" });
     expect(j.getSnapshot().value).toBe("completed");
-    expect(j.getSnapshot().context).toMatchObject({ committedStep: 0, recoveries: 1 });
+    expect(j.getSnapshot().context).toMatchObject({ committedStep: 0, recoveries: 2 });
+  });
+
+  it("job: an escalation remembers whether training had started, and ends in failed", () => {
+    const loading = createActor(jobMachine).start();
+    loading.send({ type: "PROVISIONED" });
+    loading.send({ type: "ESCALATE" });
+    expect(loading.getSnapshot().value).toEqual({ escalating: "loading" });
+    const training = createActor(jobMachine).start();
+    for (const type of ["PROVISIONED", "INITIALIZED", "CHECKPOINT"] as const) training.send({ type });
+    training.send({ type: "ESCALATE" });
+    expect(training.getSnapshot().value).toEqual({ escalating: "training" });
+    training.send({ type: "FAILURE", actorId: "w1", cause: "SIGKILL" }); // no recovery starts
+    training.send({ type: "INITIALIZED" });
+    expect(training.getSnapshot().value).toEqual({ escalating: "training" });
+    training.send({ type: "STOPPING" });
+    training.send({ type: "GIVE_UP", cause: "restart intensity exceeded" });
+    expect(training.getSnapshot().value).toBe("failed");
+    expect(training.getSnapshot().context.failure).toBe("restart intensity exceeded");
   });
 });
 
