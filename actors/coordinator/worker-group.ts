@@ -43,7 +43,7 @@ export function workerGroup(deps: GroupDeps, o: CoordinatorOptions): ActorGroup<
     subject: (id, verb) => workerSubject(deps.ns, id, verb),
     epoch: 1,
     retry: { verbs: retriedVerbs, attemptMs: retryAttemptMs },
-    probe: "status",
+    probe: { verb: "status", req: {} },
     lifecycleKind: "worker",
   });
 }

@@ -179,7 +179,7 @@ function dedupActors(cluster: ClusterConnection, runId: string, o: ActorDedupOpt
       subject: (id, verb) => dedupSubject(cluster.ns, id, verb),
       // heartbeating before it serves: "ready" is asked until it answers
       retry: { verbs: new Set(["ready"]), attemptMs: 1000 },
-      probe: "ready",
+      probe: { verb: "ready", req: {} },
     },
   );
   let lastCrash: string | undefined;

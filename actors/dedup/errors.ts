@@ -9,3 +9,8 @@ export class ActorLostError extends Error {
 export class DedupActorsError extends Error {
   override name = "DedupActorsError";
 }
+
+/** A dedup work file that cannot be read, or is not what it should be. */
+export class DedupFileError extends Error {
+  override name = "DedupFileError";
+}

@@ -84,7 +84,7 @@ export class InferenceJob implements TargetScorer {
         timeouts: { heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: o.requestTimeoutMs ?? 300_000, startMs: 60_000 },
         subject: (id, verb) => inferSubject(cluster.ns, id, verb),
         epoch: EPOCH,
-        probe: "status",
+        probe: { verb: "status", req: {} },
         lifecycleKind: "worker",
       },
     );

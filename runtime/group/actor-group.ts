@@ -58,8 +58,8 @@ export interface GroupSpec<C, P> {
   epoch?: number;
   /** Verbs with idempotent handlers: asked again every `attemptMs` while the request or its reply may have been lost. */
   retry?: { verbs: ReadonlySet<Verb<P>>; attemptMs: number };
-  /** A verb every live member answers at once (its status): settle() asks it. */
-  probe?: Verb<P>;
+  /** A request every live member answers at once (its status): settle() asks it. */
+  probe?: { verb: Verb<P>; req: object };
   /** The kind under which members record their own lifecycle (runtime/lifecycle-recorder.ts): waitFor reads it. */
   lifecycleKind?: string;
 }
@@ -193,7 +193,7 @@ export class ActorGroup<C, P extends Protocol<P>> {
     const probe = this.spec.probe;
     if (!probe) throw new Error(`group ${this.id} has no probe verb to settle with`);
     const live = members.filter((m) => running(this.record(m).state));
-    await Promise.all(live.map((m) => this.request(m, probe, {}, o.deadlineMs, PROBE_ATTEMPT_MS).catch(() => undefined)));
+    await Promise.all(live.map((m) => this.request(m, probe.verb, probe.req, o.deadlineMs, PROBE_ATTEMPT_MS).catch(() => undefined)));
   }
 
   /**
