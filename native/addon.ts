@@ -16,6 +16,8 @@ export interface NativeAddon {
   blasConfig(): string;
   /** Names and argument signatures of the registered kernels ("name:kind ..."). */
   kernelSignatures(): Record<string, string>;
+  /** Checks a call (kinds and size rules) without running it; throws as a run would. */
+  checkCall(name: string, ...args: KernelArg[]): void;
   /** Runs a kernel on the JS thread; returns its scalar result (0 when it has none). */
   runSync(name: string, ...args: KernelArg[]): number;
   /** Runs a kernel on a libuv worker thread; the arrays must not be touched until it settles. */
@@ -36,4 +38,12 @@ function load(): NativeAddon {
   }
 }
 
-export const addon: NativeAddon = load();
+let loaded: NativeAddon | undefined;
+
+/**
+ * The addon, loaded on first use (not at import), so that a program that runs only other backends (the device
+ * check on a GPU machine without OpenBLAS) can import the modules that mention it.
+ */
+export const addon: NativeAddon = new Proxy({} as NativeAddon, {
+  get: (_target, key) => Reflect.get((loaded ??= load()), key),
+});

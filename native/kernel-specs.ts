@@ -1,6 +1,11 @@
-// Kernel signatures and size rules, shared by every backend: the op layer validates a call here once,
-// so a bad call raises the same TypeError/RangeError (naming the argument) on the native and reference backends.
-// The signature strings are identical to the addon's (native/src/kernels_registry.cc); a test checks that.
+// Kernel signatures and size rules, shared by every backend and by both languages: the op layer (native/ops.ts)
+// interprets these rules for every call, and native/kernel-rules-cc.ts renders the same rules as the addon's C++
+// checks (native/src/kernel_rules.gen.cc, checked in; a test regenerates it and compares). So a bad call raises
+// the same TypeError/RangeError, naming the argument, on every backend, and the rules cannot drift apart.
+//
+// The rules are data, not code, so that they can be rendered: sizes are expressions over the integer arguments
+// (sums, differences and products of argument names and integer literals, e.g. "batch*seq*3*heads").
+// Checks run in this order, in both languages: positive, needs (in signature order), bounds, uint32, tokens.
 
 export type KernelName =
   | "gemm"
@@ -25,197 +30,173 @@ export type KernelName =
   | "fill"
   | "initNormal";
 
-type Ints = Record<string, number>;
+/** `arg op limit` must hold; otherwise the error is "'arg' message". */
+export interface BoundRule {
+  arg: string;
+  op: "<" | "<=";
+  limit: string;
+  message: string;
+}
 
-interface KernelSpec {
+/** The first `count` values of the i32 array `array` must lie in [0, limit). */
+export interface TokenRule {
+  array: string;
+  count: string;
+  limit: string;
+}
+
+export interface KernelSpec {
   signature: string;
-  /** Minimum element count of each array argument, from the integer arguments. */
-  needs(p: Ints): Record<string, [number, string]>;
-  /** Extra checks; returns an error message naming the argument, or undefined. */
-  extra?(p: Ints, arrays: Record<string, Float32Array | Int32Array | null>): string | undefined;
+  /** Minimum element count of every array argument (an optional array is checked only when given). */
+  needs: Record<string, string>;
+  /** Integer arguments that must be above zero. */
+  positive?: readonly string[];
+  bounds?: readonly BoundRule[];
+  /** Number arguments that must be integers in [0, 2³²). */
+  uint32?: readonly string[];
+  tokens?: TokenRule;
 }
 
-function tokensIn(name: string, tokens: Int32Array | Float32Array | null, count: number, limit: number): string | undefined {
-  if (!tokens) return undefined;
-  for (let i = 0; i < count; i++) {
-    const t = tokens[i]!;
-    if (t < 0 || t >= limit) return `'${name}' has value ${t} at index ${i}, outside [0, ${limit})`;
-  }
-  return undefined;
-}
-
-const attnNeeds = (p: Ints): Record<string, [number, string]> => ({
-  qkv: [p.batch! * p.seq! * 3 * p.heads! * p.headDim!, "batch*seq*3*heads*headDim"],
-  out: [p.batch! * p.seq! * p.heads! * p.headDim!, "batch*seq*heads*headDim"],
-  dout: [p.batch! * p.seq! * p.heads! * p.headDim!, "batch*seq*heads*headDim"],
-  probs: [p.batch! * p.heads! * p.seq! * p.seq!, "batch*heads*seq*seq"],
-  dqkv: [p.batch! * p.seq! * 3 * p.heads! * p.headDim!, "batch*seq*3*heads*headDim"],
-});
+const attnSizes = {
+  qkv: "batch*seq*3*heads*headDim",
+  out: "batch*seq*heads*headDim",
+  probs: "batch*heads*seq*seq",
+};
+const attnPositive = ["batch", "seq", "heads", "headDim"];
+const vocabBound: BoundRule = { arg: "vocabSize", op: "<=", limit: "vocabTotal-vocabStart", message: "exceeds vocabTotal - vocabStart" };
 
 export const kernelSpecs: Record<KernelName, KernelSpec> = {
   gemm: {
     signature: "transA:int transB:int m:int n:int k:int alpha:num a:f32 b:f32 beta:num c:f32",
-    needs: (p) => ({ a: [p.m! * p.k!, "m*k"], b: [p.k! * p.n!, "k*n"], c: [p.m! * p.n!, "m*n"] }),
+    needs: { a: "m*k", b: "k*n", c: "m*n" },
   },
   linearForward: {
     signature: "x:f32 weight:f32 bias:f32? residual:f32? out:f32 rows:int inFeatures:int outFeatures:int",
-    needs: (p) => ({
-      x: [p.rows! * p.inFeatures!, "rows*inFeatures"],
-      weight: [p.outFeatures! * p.inFeatures!, "outFeatures*inFeatures"],
-      bias: [p.outFeatures!, "outFeatures"],
-      residual: [p.rows! * p.outFeatures!, "rows*outFeatures"],
-      out: [p.rows! * p.outFeatures!, "rows*outFeatures"],
-    }),
+    needs: {
+      x: "rows*inFeatures",
+      weight: "outFeatures*inFeatures",
+      bias: "outFeatures",
+      residual: "rows*outFeatures",
+      out: "rows*outFeatures",
+    },
   },
   linearBackward: {
     signature:
       "dout:f32 x:f32 weight:f32 dx:f32? dweight:f32 dbias:f32? rows:int inFeatures:int outFeatures:int accumulateDx:int",
-    needs: (p) => ({
-      dout: [p.rows! * p.outFeatures!, "rows*outFeatures"],
-      x: [p.rows! * p.inFeatures!, "rows*inFeatures"],
-      weight: [p.outFeatures! * p.inFeatures!, "outFeatures*inFeatures"],
-      dx: [p.rows! * p.inFeatures!, "rows*inFeatures"],
-      dweight: [p.outFeatures! * p.inFeatures!, "outFeatures*inFeatures"],
-      dbias: [p.outFeatures!, "outFeatures"],
-    }),
+    needs: {
+      dout: "rows*outFeatures",
+      x: "rows*inFeatures",
+      weight: "outFeatures*inFeatures",
+      dx: "rows*inFeatures",
+      dweight: "outFeatures*inFeatures",
+      dbias: "outFeatures",
+    },
   },
   embeddingForward: {
     signature:
       "tokens:i32 wte:f32 wpe:f32? out:f32 batch:int seq:int dModel:int vocabStart:int vocabSize:int vocabTotal:int",
-    needs: (p) => ({
-      tokens: [p.batch! * p.seq!, "batch*seq"],
-      wte: [p.vocabSize! * p.dModel!, "vocabSize*dModel"],
-      wpe: [p.seq! * p.dModel!, "seq*dModel"],
-      out: [p.batch! * p.seq! * p.dModel!, "batch*seq*dModel"],
-    }),
-    extra: (p, a) =>
-      p.vocabStart! + p.vocabSize! > p.vocabTotal!
-        ? "'vocabSize' exceeds vocabTotal - vocabStart"
-        : tokensIn("tokens", a.tokens!, p.batch! * p.seq!, p.vocabTotal!),
+    needs: { tokens: "batch*seq", wte: "vocabSize*dModel", wpe: "seq*dModel", out: "batch*seq*dModel" },
+    bounds: [vocabBound],
+    tokens: { array: "tokens", count: "batch*seq", limit: "vocabTotal" },
   },
   embeddingBackward: {
     signature:
       "tokens:i32 dout:f32 dwte:f32 dwpe:f32? batch:int seq:int dModel:int vocabStart:int vocabSize:int vocabTotal:int",
-    needs: (p) => ({
-      tokens: [p.batch! * p.seq!, "batch*seq"],
-      dout: [p.batch! * p.seq! * p.dModel!, "batch*seq*dModel"],
-      dwte: [p.vocabSize! * p.dModel!, "vocabSize*dModel"],
-      dwpe: [p.seq! * p.dModel!, "seq*dModel"],
-    }),
-    extra: (p, a) =>
-      p.vocabStart! + p.vocabSize! > p.vocabTotal!
-        ? "'vocabSize' exceeds vocabTotal - vocabStart"
-        : tokensIn("tokens", a.tokens!, p.batch! * p.seq!, p.vocabTotal!),
+    needs: { tokens: "batch*seq", dout: "batch*seq*dModel", dwte: "vocabSize*dModel", dwpe: "seq*dModel" },
+    bounds: [vocabBound],
+    tokens: { array: "tokens", count: "batch*seq", limit: "vocabTotal" },
   },
   layerNormForward: {
     signature: "x:f32 gamma:f32 beta:f32 out:f32 mean:f32 rstd:f32 rows:int cols:int",
-    needs: (p) => ({
-      x: [p.rows! * p.cols!, "rows*cols"],
-      gamma: [p.cols!, "cols"],
-      beta: [p.cols!, "cols"],
-      out: [p.rows! * p.cols!, "rows*cols"],
-      mean: [p.rows!, "rows"],
-      rstd: [p.rows!, "rows"],
-    }),
-    extra: (p) => (p.cols! > 0 ? undefined : "'cols' must be positive"),
+    needs: { x: "rows*cols", gamma: "cols", beta: "cols", out: "rows*cols", mean: "rows", rstd: "rows" },
+    positive: ["cols"],
   },
   layerNormBackward: {
     signature:
       "dout:f32 x:f32 gamma:f32 mean:f32 rstd:f32 dx:f32 dgamma:f32 dbeta:f32 rows:int cols:int accumulateDx:int",
-    needs: (p) => ({
-      dout: [p.rows! * p.cols!, "rows*cols"],
-      x: [p.rows! * p.cols!, "rows*cols"],
-      gamma: [p.cols!, "cols"],
-      mean: [p.rows!, "rows"],
-      rstd: [p.rows!, "rows"],
-      dx: [p.rows! * p.cols!, "rows*cols"],
-      dgamma: [p.cols!, "cols"],
-      dbeta: [p.cols!, "cols"],
-    }),
-    extra: (p) => (p.cols! > 0 ? undefined : "'cols' must be positive"),
+    needs: {
+      dout: "rows*cols",
+      x: "rows*cols",
+      gamma: "cols",
+      mean: "rows",
+      rstd: "rows",
+      dx: "rows*cols",
+      dgamma: "cols",
+      dbeta: "cols",
+    },
+    positive: ["cols"],
   },
   geluForward: {
     signature: "x:f32 out:f32 n:int",
-    needs: (p) => ({ x: [p.n!, "n"], out: [p.n!, "n"] }),
+    needs: { x: "n", out: "n" },
   },
   geluBackward: {
     signature: "x:f32 dout:f32 dx:f32 n:int",
-    needs: (p) => ({ x: [p.n!, "n"], dout: [p.n!, "n"], dx: [p.n!, "n"] }),
+    needs: { x: "n", dout: "n", dx: "n" },
   },
   attentionForward: {
     signature: "qkv:f32 out:f32 probs:f32 batch:int seq:int heads:int headDim:int",
-    needs: attnNeeds,
-    extra: (p) => positive(p, ["batch", "seq", "heads", "headDim"]),
+    needs: attnSizes,
+    positive: attnPositive,
   },
   attentionBackward: {
     signature: "qkv:f32 probs:f32 dout:f32 dqkv:f32 batch:int seq:int heads:int headDim:int",
-    needs: attnNeeds,
-    extra: (p) => positive(p, ["batch", "seq", "heads", "headDim"]),
+    needs: { qkv: attnSizes.qkv, probs: attnSizes.probs, dout: attnSizes.out, dqkv: attnSizes.qkv },
+    positive: attnPositive,
   },
   attentionDecode: {
     signature: "qkv:f32 kCache:f32 vCache:f32 out:f32 batch:int heads:int headDim:int maxLen:int pos:int",
-    needs: (p) => ({
-      qkv: [p.batch! * 3 * p.heads! * p.headDim!, "batch*3*heads*headDim"],
-      kCache: [p.batch! * p.maxLen! * p.heads! * p.headDim!, "batch*maxLen*heads*headDim"],
-      vCache: [p.batch! * p.maxLen! * p.heads! * p.headDim!, "batch*maxLen*heads*headDim"],
-      out: [p.batch! * p.heads! * p.headDim!, "batch*heads*headDim"],
-    }),
-    extra: (p) =>
-      positive(p, ["batch", "heads", "headDim", "maxLen"]) ??
-      (p.pos! >= p.maxLen! ? "'pos' must be below maxLen (the cache is full)" : undefined),
+    needs: {
+      qkv: "batch*3*heads*headDim",
+      kCache: "batch*maxLen*heads*headDim",
+      vCache: "batch*maxLen*heads*headDim",
+      out: "batch*heads*headDim",
+    },
+    positive: ["batch", "heads", "headDim", "maxLen"],
+    bounds: [{ arg: "pos", op: "<", limit: "maxLen", message: "must be below maxLen (the cache is full)" }],
   },
   ceRowMax: {
     signature: "logits:f32 rowMax:f32 rows:int cols:int",
-    needs: (p) => ({ logits: [p.rows! * p.cols!, "rows*cols"], rowMax: [p.rows!, "rows"] }),
-    extra: (p) => positive(p, ["cols"]),
+    needs: { logits: "rows*cols", rowMax: "rows" },
+    positive: ["cols"],
   },
   ceRowSumExp: {
     signature: "logits:f32 rowMax:f32 sumExp:f32 rows:int cols:int",
-    needs: (p) => ({ logits: [p.rows! * p.cols!, "rows*cols"], rowMax: [p.rows!, "rows"], sumExp: [p.rows!, "rows"] }),
+    needs: { logits: "rows*cols", rowMax: "rows", sumExp: "rows" },
   },
   ceTargetLogit: {
     signature: "logits:f32 targets:i32 out:f32 rows:int cols:int vocabStart:int",
-    needs: (p) => ({ logits: [p.rows! * p.cols!, "rows*cols"], targets: [p.rows!, "rows"], out: [p.rows!, "rows"] }),
+    needs: { logits: "rows*cols", targets: "rows", out: "rows" },
   },
   ceBackward: {
     signature: "logits:f32 rowMax:f32 sumExp:f32 targets:i32 dlogits:f32 rows:int cols:int vocabStart:int scale:num",
-    needs: (p) => ({
-      logits: [p.rows! * p.cols!, "rows*cols"],
-      rowMax: [p.rows!, "rows"],
-      sumExp: [p.rows!, "rows"],
-      targets: [p.rows!, "rows"],
-      dlogits: [p.rows! * p.cols!, "rows*cols"],
-    }),
+    needs: { logits: "rows*cols", rowMax: "rows", sumExp: "rows", targets: "rows", dlogits: "rows*cols" },
   },
   crossEntropyFused: {
     signature: "logits:f32 targets:i32 losses:f32 rows:int cols:int scale:num",
-    needs: (p) => ({ logits: [p.rows! * p.cols!, "rows*cols"], targets: [p.rows!, "rows"], losses: [p.rows!, "rows"] }),
-    extra: (p, a) => tokensIn("targets", a.targets!, p.rows!, p.cols!),
+    needs: { logits: "rows*cols", targets: "rows", losses: "rows" },
+    tokens: { array: "targets", count: "rows", limit: "cols" },
   },
   adamw: {
     signature:
       "param:f32 grad:f32 expAvg:f32 expAvgSq:f32 n:int lr:num beta1:num beta2:num eps:num weightDecay:num gradScale:num step:int",
-    needs: (p) => ({ param: [p.n!, "n"], grad: [p.n!, "n"], expAvg: [p.n!, "n"], expAvgSq: [p.n!, "n"] }),
-    extra: (p) => positive(p, ["step"]),
+    needs: { param: "n", grad: "n", expAvg: "n", expAvgSq: "n" },
+    positive: ["step"],
   },
   sumSquares: {
     signature: "x:f32 n:int",
-    needs: (p) => ({ x: [p.n!, "n"] }),
+    needs: { x: "n" },
   },
   fill: {
     signature: "x:f32 n:int value:num",
-    needs: (p) => ({ x: [p.n!, "n"] }),
+    needs: { x: "n" },
   },
   initNormal: {
     signature: "x:f32 n:int std:num key:num",
-    needs: (p) => ({ x: [p.n!, "n"] }),
+    needs: { x: "n" },
+    uint32: ["key"],
   },
 };
-
-function positive(p: Ints, names: string[]): string | undefined {
-  for (const n of names) if (!(p[n]! > 0)) return `'${n}' must be positive, got ${p[n]}`;
-  return undefined;
-}
 
 export interface ParsedParam {
   name: string;
@@ -227,4 +208,22 @@ export function parseSignature(signature: string): ParsedParam[] {
     const [name, kind] = token.split(":") as [string, ParsedParam["kind"]];
     return { name, kind };
   });
+}
+
+/** A size expression as a sum of signed products; each factor is an argument name or an integer literal. */
+export interface SizeTerm {
+  sign: 1 | -1;
+  factors: (string | number)[];
+}
+
+/** Parses `expr` (no parentheses; * binds tighter than + and -). Throws on anything else. */
+export function parseSizeExpr(expr: string): SizeTerm[] {
+  if (!/^[A-Za-z0-9*+-]+$/.test(expr) || /^[*+]|[*+-]$|[*+-]{2}/.test(expr)) throw new SyntaxError(`bad size expression '${expr}'`);
+  const terms: SizeTerm[] = [];
+  for (const m of expr.matchAll(/([+-]?)([^+-]+)/g)) {
+    const factors = m[2]!.split("*").map((f) => (/^[0-9]+$/.test(f) ? Number(f) : f));
+    if (factors.some((f) => typeof f === "string" && !/^[A-Za-z][A-Za-z0-9]*$/.test(f))) throw new SyntaxError(`bad size expression '${expr}'`);
+    terms.push({ sign: m[1] === "-" ? -1 : 1, factors });
+  }
+  return terms;
 }

@@ -32,5 +32,7 @@ export function blasConfig(): string {
 export type { Backend, KernelArg, KernelCall } from "./backend.ts";
 export { kernelSpecs, type KernelName } from "./kernel-specs.ts";
 export { nativeBackend } from "./native-backend.ts";
+export { createCudaBackend, cudaStatus, type CudaBackendOptions, type CudaPrecision } from "./cuda-backend.ts";
+export { CudaError, CudaUnavailableError } from "./errors.ts";
 export { referenceBackend, referenceKernels } from "./reference/mod.ts";
 export { KernelProgram, prepareKernelCall, runKernel, runKernelSync, type KernelInputs, type KernelSink } from "./ops.ts";

@@ -1,5 +1,6 @@
 // The op layer (tfjs-core style): validates a kernel call by its spec, then runs the kernel by name on a backend.
 import type { Backend, KernelArg, KernelCall } from "./backend.ts";
+import { ruleViolation } from "./kernel-rules.ts";
 import { kernelSpecs, parseSignature, type KernelName, type ParsedParam } from "./kernel-specs.ts";
 
 /** Named kernel arguments; booleans are accepted for 0/1 flags such as transA. */
@@ -20,6 +21,7 @@ export function prepareKernelCall(kernel: KernelName, inputs: KernelInputs): Ker
   }
   const args: KernelArg[] = [];
   const ints: Record<string, number> = {};
+  const nums: Record<string, number> = {};
   const arrays: Record<string, Float32Array | Int32Array | null> = {};
   for (const p of params) {
     let v = inputs[p.name];
@@ -56,17 +58,11 @@ export function prepareKernelCall(kernel: KernelName, inputs: KernelInputs): Ker
         if (typeof v !== "number") throw new TypeError(`${kernel}: '${p.name}' must be a number, got ${describe(v)}`);
         if (!Number.isFinite(v)) throw new RangeError(`${kernel}: '${p.name}' must be finite, got ${v}`);
         args.push(v);
+        nums[p.name] = v;
         break;
     }
   }
-  const spec = kernelSpecs[kernel];
-  for (const [name, [count, formula]] of Object.entries(spec.needs(ints))) {
-    const a = arrays[name];
-    if (a && a.length < count) {
-      throw new RangeError(`${kernel}: '${name}' has ${a.length} elements, needs ${count} (${formula})`);
-    }
-  }
-  const problem = spec.extra?.(ints, arrays);
+  const problem = ruleViolation(kernel, ints, nums, arrays);
   if (problem) throw new RangeError(`${kernel}: ${problem}`);
   return args;
 }

@@ -51,3 +51,8 @@ export class RequestFailedError extends Error {
     super(message, options);
   }
 }
+
+/** A bucket entry or stream message that is not what its place says (written by a faulty or hostile client). */
+export class MalformedRecordError extends Error {
+  override name = "MalformedRecordError";
+}

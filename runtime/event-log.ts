@@ -12,6 +12,29 @@ export interface StoredEvent extends ClusterEvent {
   seq: number;
 }
 
+/** A message on the event stream that is not an event. */
+export interface MalformedEvent {
+  seq: number;
+  subject: string;
+  reason: string;
+}
+
+/** The event in a stream message, or why it is not one. */
+function parseEvent(data: Uint8Array): ClusterEvent | string {
+  let v: unknown;
+  try {
+    v = decode(data);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  if (!v || typeof v !== "object") return "not an event";
+  const e = v as Partial<ClusterEvent>;
+  if (typeof e.type !== "string" || typeof e.subject !== "string" || typeof e.time !== "number" || !e.data || typeof e.data !== "object") {
+    return "not an event (needs type, subject, time and data)";
+  }
+  return e as ClusterEvent;
+}
+
 export class EventLog {
   private readonly js: JetStreamClient;
 
@@ -43,7 +66,14 @@ export class EventLog {
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
-  async read(opts: { follow: boolean; about?: string; last?: number; signal?: AbortSignal }, onEvent: (e: StoredEvent) => void): Promise<void> {
+  /**
+   * Events in order; one that is not an event (anyone with the cluster's credentials can publish on the stream's
+   * subjects) is skipped and reported to `onMalformed` with its sequence number.
+   */
+  async read(
+    opts: { follow: boolean; about?: string; last?: number; signal?: AbortSignal; onMalformed?: (m: MalformedEvent) => void },
+    onEvent: (e: StoredEvent) => void,
+  ): Promise<void> {
     const filter = opts.about ? `troupe.${this.ns.clusterId}.events.*.${opts.about}` : undefined;
     await readStream(this.nc, {
       stream: this.ns.eventsStream,
@@ -51,13 +81,17 @@ export class EventLog {
       follow: opts.follow,
       last: opts.last,
       signal: opts.signal,
-      onMessage: (m) => onEvent({ ...(decode(m.data) as ClusterEvent), seq: m.seq }),
+      onMessage: (m) => {
+        const e = parseEvent(m.data);
+        if (typeof e === "string") opts.onMalformed?.({ seq: m.seq, subject: m.subject, reason: e });
+        else onEvent({ ...e, seq: m.seq });
+      },
     });
   }
 
-  async readAll(about?: string): Promise<StoredEvent[]> {
+  async readAll(about?: string, onMalformed?: (m: MalformedEvent) => void): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    await this.read({ follow: false, about }, (e) => out.push(e));
+    await this.read({ follow: false, about, ...(onMalformed ? { onMalformed } : {}) }, (e) => out.push(e));
     return out;
   }
 

@@ -13,6 +13,13 @@ export interface Namespace {
   lifecyclesBucket: string;
   eventsStream: string;
   logsStream: string;
+  /** Jobs submitted to the cluster, their committed progress and flags (one key per job). */
+  jobsBucket: string;
+  /** What each job's coordinator shows its followers (`troupe attach`): jobout.<job id>. */
+  jobOutputStream: string;
+  jobOutputSubject(jobId: string): string;
+  /** The cluster's job service: submit. */
+  jobsSubject(verb: "submit"): string;
   /** events.<kind>.<subject> */
   eventSubject(kind: string, about: string): string;
   eventsFilter: string;
@@ -45,6 +52,10 @@ export function namespace(clusterId: string): Namespace {
     lifecyclesBucket: name("lifecycles"),
     eventsStream: name("events"),
     logsStream: name("logs"),
+    jobsBucket: name("jobs"),
+    jobOutputStream: name("jobout"),
+    jobOutputSubject: (jobId) => `${root}.jobout.${checkName("job id", jobId)}`,
+    jobsSubject: (verb) => `${root}.jobs.${verb}`,
     eventSubject: (kind, about) => `${root}.events.${checkName("event kind", kind)}.${checkName("id", about)}`,
     eventsFilter: `${root}.events.>`,
     logSubject: (actorId) => `${root}.logs.${checkName("actor id", actorId)}`,

@@ -1,11 +1,64 @@
 // The JetStream KV registry of a cluster: one key per actor (dead ones stay) and one per host.
+// Every value read is checked: anyone holding the cluster's credentials can write a bucket, and one garbage value
+// must not take a reader down. A malformed entry is skipped and reported (onMalformed) with its key.
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { z } from "zod";
 import { decode, encode } from "./codec.ts";
 import type { Namespace } from "./namespace.ts";
 import { retrying } from "./retry.ts";
 import type { ActorRecord, HostRecord } from "./types.ts";
+
+/** A bucket entry that is not a record of its kind: its key and why. */
+export interface MalformedEntry {
+  bucket: string;
+  key: string;
+  reason: string;
+}
+
+export interface ReadOptions {
+  /** Hears about each malformed entry met (skipped either way). */
+  onMalformed?: (m: MalformedEntry) => void;
+}
+
+const nullableInt = z.number().int().nullable();
+const actorRecordSchema = z.looseObject({
+  id: z.string(),
+  supervisor: z.string(),
+  coords: z.record(z.string(), z.number()),
+  host: z.string().nullable(),
+  pid: nullableInt,
+  state: z.enum(["pending", "starting", "alive", "suspect", "failed", "restarting", "dead"]),
+  restarts: z.number().int(),
+  step: z.number(),
+  epoch: z.number(),
+  lastHeartbeat: z.number().nullable(),
+  deathCause: z.string().nullable(),
+  seq: z.number().int(),
+  updatedAt: z.number(),
+});
+const hostRecordSchema = z.looseObject({
+  name: z.string(),
+  slots: z.number().int(),
+  tier: z.string(),
+  pid: z.number().int(),
+  startedAt: z.number(),
+  lastSeen: z.number(),
+  running: z.array(z.string()),
+});
+
+/** The value of a KV entry as a record of `schema`, or why it is not one. */
+function parseEntry<T>(bucket: string, e: KvEntry, schema: z.ZodType): { ok: true; value: T } | { ok: false; malformed: MalformedEntry } {
+  try {
+    const r = schema.safeParse(decode(e.value));
+    if (r.success) return { ok: true, value: r.data as T };
+    const issue = r.error.issues[0]!;
+    return { ok: false, malformed: { bucket, key: e.key, reason: `${issue.path.join(".") || "value"}: ${issue.message}` } };
+  } catch (err) {
+    return { ok: false, malformed: { bucket, key: e.key, reason: (err as Error).message } };
+  }
+}
 
 export class Registry {
   private constructor(
@@ -26,50 +79,80 @@ export class Registry {
     await retrying(() => this.actors.put(rec.id, encode(rec)));
   }
 
-  async getActor(id: string): Promise<ActorRecord | null> {
-    const e = await this.actors.get(id);
-    return e && e.operation === "PUT" ? (decode(e.value) as ActorRecord) : null;
+  /** The actor's record; null when there is none or it is malformed (`readActor` tells which). */
+  async getActor(id: string, o: ReadOptions = {}): Promise<ActorRecord | null> {
+    const r = await this.readActor(id);
+    if (r && "malformed" in r) {
+      o.onMalformed?.(r.malformed);
+      return null;
+    }
+    return r?.record ?? null;
   }
 
-  async listActors(): Promise<ActorRecord[]> {
-    return this.listValues<ActorRecord>(this.actors, this.ns.actorsBucket);
+  /** The actor's record, or the entry stored under its key when that is not a record; null when there is none. */
+  async readActor(id: string): Promise<{ record: ActorRecord } | { malformed: MalformedEntry } | null> {
+    const e = await this.actors.get(id);
+    if (!e || e.operation !== "PUT") return null;
+    const r = parseEntry<ActorRecord>(this.ns.actorsBucket, e, actorRecordSchema);
+    return r.ok ? { record: r.value } : { malformed: r.malformed };
+  }
+
+  async listActors(o: ReadOptions = {}): Promise<ActorRecord[]> {
+    return this.listValues<ActorRecord>(this.actors, this.ns.actorsBucket, actorRecordSchema, o);
   }
 
   /** Calls `onChange` with every actor record as it changes, starting with the current ones. */
-  async watchActors(onChange: (rec: ActorRecord) => void, signal?: AbortSignal): Promise<void> {
+  async watchActors(onChange: (rec: ActorRecord) => void, signal?: AbortSignal, o: ReadOptions = {}): Promise<void> {
     const w = await this.actors.watch({ key: ">" });
     signal?.addEventListener("abort", () => w.stop(), { once: true });
     for await (const e of w) {
-      if (e.operation === "PUT") onChange(decode(e.value) as ActorRecord);
+      if (e.operation !== "PUT") continue;
+      const r = parseEntry<ActorRecord>(this.ns.actorsBucket, e, actorRecordSchema);
+      if (r.ok) onChange(r.value);
+      else o.onMalformed?.(r.malformed);
     }
   }
 
-  /** All stored versions of one actor record, oldest first. */
-  async actorHistory(id: string): Promise<ActorRecord[]> {
+  /** All stored versions of one actor record, oldest first (malformed versions skipped). */
+  async actorHistory(id: string, o: ReadOptions = {}): Promise<ActorRecord[]> {
     const out: ActorRecord[] = [];
     const it = await this.actors.history({ key: id });
-    for await (const e of it) if (e.operation === "PUT") out.push(decode(e.value) as ActorRecord);
+    for await (const e of it) {
+      if (e.operation !== "PUT") continue;
+      const r = parseEntry<ActorRecord>(this.ns.actorsBucket, e, actorRecordSchema);
+      if (r.ok) out.push(r.value);
+      else o.onMalformed?.(r.malformed);
+    }
     return out;
+  }
+
+  /** Removes an actor's record and its history (`troupe gc`: dead actors of jobs that ended). */
+  async purgeActor(id: string): Promise<void> {
+    await retrying(() => this.actors.purge(id));
   }
 
   async putHost(rec: HostRecord): Promise<void> {
     await retrying(() => this.hosts.put(rec.name, encode(rec)));
   }
 
-  async getHost(name: string): Promise<HostRecord | null> {
+  async getHost(name: string, o: ReadOptions = {}): Promise<HostRecord | null> {
     const e = await this.hosts.get(name);
-    return e && e.operation === "PUT" ? (decode(e.value) as HostRecord) : null;
+    if (!e || e.operation !== "PUT") return null;
+    const r = parseEntry<HostRecord>(this.ns.hostsBucket, e, hostRecordSchema);
+    if (r.ok) return r.value;
+    o.onMalformed?.(r.malformed);
+    return null;
   }
 
-  async listHosts(): Promise<HostRecord[]> {
-    return this.listValues<HostRecord>(this.hosts, this.ns.hostsBucket);
+  async listHosts(o: ReadOptions = {}): Promise<HostRecord[]> {
+    return this.listValues<HostRecord>(this.hosts, this.ns.hostsBucket, hostRecordSchema, o);
   }
 
   /**
    * Keys from the stream's subject list (one request/reply) rather than `kv.keys()`, whose push
    * consumer was seen to stall for seconds when a key was written during the listing.
    */
-  private async listValues<T>(kv: KV, bucket: string): Promise<T[]> {
+  private async listValues<T>(kv: KV, bucket: string, schema: z.ZodType, o: ReadOptions): Promise<T[]> {
     const prefix = `$KV.${bucket}.`;
     const info = await this.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
     const keys = Object.keys(info.state.subjects ?? {})
@@ -78,7 +161,10 @@ export class Registry {
     const out: T[] = [];
     for (const k of keys) {
       const e = await kv.get(k);
-      if (e && e.operation === "PUT") out.push(decode(e.value) as T);
+      if (!e || e.operation !== "PUT") continue;
+      const r = parseEntry<T>(bucket, e, schema);
+      if (r.ok) out.push(r.value);
+      else o.onMalformed?.(r.malformed);
     }
     return out;
   }

@@ -20,3 +20,6 @@ fi
 
 # Not `npm ci`: vite lists a Windows-only optional package that this registry lacks, which `npm ci` refuses.
 npm install --no-audit --no-fund
+
+# The bundled command line (bin/troupe.js also rebuilds it on demand when a source changed).
+node scripts/build-cli.mjs

@@ -55,9 +55,9 @@ export class Coordinator implements EscalationHandler {
     return this.group.epoch;
   }
 
-  /** Every recovery of this job, in order. */
-  get recoveries(): readonly RecoveryRecord[] {
-    return this.policy.recovery.records;
+  /** Every recovery of this job so far, in order. */
+  get recoveries(): RecoveryRecord[] {
+    return [...this.policy.recovery.records];
   }
 
   /** Workers lost since the last recovery, with the cause. */

@@ -1,36 +1,30 @@
-// `troupe train` for a config with dp · pp · tp > 1: the coordinator in this process drives the job's
-// workers (one process per rank) on the embedded local cluster, or on a running one (--nats URL).
-// Progress, metrics.csv and the final checkpoint as the single-rank run; only committed steps count.
+// `troupe train` for a config with dp · pp · tp > 1: the coordinator in this process drives the job's workers (one
+// process per rank) on the embedded local cluster, or on a running one (--nats URL). The training loop is the
+// single-rank run's (ml/train/loop.ts) over the coordinator (distributed-engine.ts): the same progress, metrics.csv,
+// train.log, checkpoints and Ctrl-C; only committed steps count.
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { pino } from "pino";
-import { readManifest } from "../../ml/checkpoint/store.ts";
-import { batchRampOf, loadTrainConfig, restartIntensityOf, type TrainConfig } from "../../ml/train/config.ts";
-import { stopOnSignals } from "../../ml/train/interrupt.ts";
-import { MetricsCsv } from "../../ml/train/metrics-csv.ts";
-import { formatDuration, ProgressDisplay } from "../../ml/train/progress.ts";
-import { checkpointToResume, runDirOf, TrainRunError } from "../../ml/train/run.ts";
-import { batchSizeAt, lrAt, planRun } from "../../ml/train/schedule.ts";
+import { parseAxisOrder, rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
+import { batchRampOf, restartIntensityOf, type TrainConfig } from "../../ml/train/config.ts";
+import { TrainRunError } from "../../ml/train/errors.ts";
+import { signalOf, stopOnSignals } from "../../ml/train/interrupt.ts";
+import { TrainingLoop, type LoopOutcome } from "../../ml/train/loop.ts";
+import { formatDuration } from "../../ml/train/progress.ts";
+import { openRun, type OpenedRun, type RunDirOptions } from "../../ml/train/run-dir.ts";
+import { RunOutput } from "../../ml/train/run-output.ts";
+import { planRun, type RunPlan } from "../../ml/train/schedule.ts";
 import type { TrainProgress } from "../../ml/train/types.ts";
-import { parseAxisOrder, rankLayout } from "../../ml/parallel/ranks.ts";
-import { Coordinator } from "./coordinator.ts";
-import { JobEscalatedError, RolledBackError, WorkerLostError } from "./errors.ts";
-import type { CommittedStep } from "./job-store.ts";
-import type { RecoveryRecord } from "./types.ts";
-import type { FaultSpec } from "../worker/faults.ts";
+import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
 import type { Timeouts } from "../../runtime/types.ts";
-import { connectOrEmbed } from "../../runtime/cluster/embedded-cluster.ts";
+import type { FaultSpec } from "../worker/faults.ts";
+import { Coordinator } from "./coordinator.ts";
+import { DistributedEngine, type JobStep } from "./distributed-engine.ts";
 import { coordinatorBackends, finalSamples } from "./final-samples.ts";
-import { checkResumable } from "./resume-check.ts";
+import { JobEscalatedError } from "./errors.ts";
+import type { RecoveryRecord } from "./types.ts";
 
-export interface DistributedRunOptions {
-  configFile: string;
-  /** Continue the run in runDir from its latest checkpoint (every worker loads it). */
-  resume?: boolean;
-  runDir?: string;
-  steps?: number;
-  threads?: number;
+export interface DistributedRunOptions extends RunDirOptions {
   /** A running cluster; absent = start a private nats-server and host agent for this run. */
   natsUrl?: string;
   token?: string;
@@ -58,7 +52,7 @@ export interface DistributedRunOptions {
 export interface DistributedRunResult {
   runDir: string;
   jobId: string;
-  steps: (CommittedStep & { gradNorm: number })[];
+  steps: JobStep[];
   /** Validation losses by step (at 0, every eval.interval steps and at the end). */
   validations: { step: number; loss: number }[];
   progress: TrainProgress;
@@ -69,6 +63,8 @@ export interface DistributedRunResult {
   wallSeconds: number;
   /** Every live recovery of a lost worker during the run. */
   recoveries: RecoveryRecord[];
+  /** The signal that stopped the run early (Ctrl-C: SIGINT), if one did. */
+  stoppedBy?: NodeJS.Signals;
 }
 
 /** Refuses what the distributed runner cannot do yet, with the reason. */
@@ -88,206 +84,134 @@ export function jobIdOf(config: TrainConfig): string {
   return config.name.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "job";
 }
 
+function layoutOf(config: TrainConfig): RankLayout {
+  const { dp, pp, tp, order } = config.parallel;
+  return order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
+}
+
+/** job.json: what every worker loads (the config, the checkpoint to resume, the backends, test faults). */
+function writeJobFile(run: OpenedRun, jobId: string, o: DistributedRunOptions): string {
+  const jobFile = path.join(run.runDir, "job.json");
+  const job = { jobId, session: `${jobId}-${randomBytes(6).toString("hex")}`, config: run.config, backendsModule: o.backendsModule && path.resolve(o.backendsModule), resumeFrom: run.resumeFrom, faults: o.faults ?? [] };
+  writeFileSync(jobFile, JSON.stringify(job, null, 2) + "\n");
+  return jobFile;
+}
+
+interface JobContext {
+  run: OpenedRun;
+  jobId: string;
+  jobFile: string;
+  layout: RankLayout;
+  output: RunOutput;
+  /** The newest checkpoint on disk: where the job rolls back to when no live peer holds a lost shard. */
+  lastCheckpoint: () => Promise<string | undefined>;
+}
+
+function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j: JobContext): Coordinator {
+  const { config, log } = j.run;
+  const { dp, pp, tp } = config.parallel;
+  return new Coordinator(
+    { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger: log },
+    {
+      jobId: j.jobId,
+      jobFile: j.jobFile,
+      dp,
+      layout: pp * tp > 1 ? j.layout : undefined,
+      microBatch: config.batch.microBatch,
+      clip: config.optimizer.clip,
+      timeouts: o.timeouts,
+      intensity: o.intensity ?? restartIntensityOf(config),
+      checkpoints: { root: j.run.checkpointRoot, keep: config.checkpoint.keep, config },
+      lastCheckpoint: j.lastCheckpoint,
+      onRecovery: (r) => {
+        const outcome = r.rerun ? `step ${r.step} runs again` : `step ${r.step} was applied everywhere, committed`;
+        j.output.message(`recovered ${r.actorId} (${r.cause}): state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again ${r.seconds.toFixed(2)} s after the failure; ${outcome}`);
+        log.warn({ ...r }, "worker recovered");
+        o.onRecovery?.(r);
+      },
+      // the coordinator logs the reload itself
+      onReload: (r) => j.output.message(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`),
+    },
+  );
+}
+
+/** Starts the job's workers, then runs the training loop over them. */
+async function train(coordinator: Coordinator, loop: TrainingLoop<JobStep>, o: DistributedRunOptions, j: JobContext, plan: RunPlan): Promise<LoopOutcome<JobStep>> {
+  const { config, start, resumeFrom } = j.run;
+  const { pp, tp } = config.parallel;
+  await coordinator.start();
+  o.onStarted?.(coordinator);
+  if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
+  j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
+  if (start) j.output.say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
+  j.output.begin({ metricsFile: path.join(j.run.runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval });
+  return loop.run();
+}
+
 export async function runDistributed(o: DistributedRunOptions): Promise<DistributedRunResult> {
   const started = performance.now();
   const out = o.out ?? process.stdout;
-  const say = (line: string) => out.write(line + "\n");
-  const config = loadTrainConfig(o.configFile);
-  if (o.threads !== undefined) config.threads = o.threads;
-  checkDistributable(config);
-  const { dp, pp, tp, order } = config.parallel;
-  const layout = order ? rankLayout({ dp, pp, tp }, parseAxisOrder(order)) : rankLayout({ dp, pp, tp });
-  // pp/tp > 1: checkpoints are sharded (each rank loads its slice of one saved with any layout)
-  const modelParallel = pp * tp > 1;
-  const runDir = runDirOf(config, o.runDir);
-  const checkpointRoot = path.join(runDir, "checkpoints");
-  const resumeFrom = checkpointToResume(runDir, checkpointRoot, o.resume === true, say);
-  let progress: TrainProgress = { step: 0, tokensSeen: 0, samplesSeen: 0 };
-  if (resumeFrom) {
-    const manifest = readManifest(resumeFrom);
-    checkResumable(resumeFrom, manifest, config);
-    progress = { step: manifest.step, tokensSeen: manifest.tokensSeen, samplesSeen: manifest.samplesSeen };
-  }
-  mkdirSync(runDir, { recursive: true });
-  writeFileSync(path.join(runDir, "config.json"), JSON.stringify(config, null, 2) + "\n");
-  const logger = pino({ name: "coordinator", base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true }));
+  const run = openRun(o, (line) => out.write(line + "\n"), "coordinator", checkDistributable);
+  const { config, runDir, log } = run;
+  const { dp, pp, tp } = config.parallel;
+  const output = new RunOutput({ out, tty: o.tty, log, stepMessage: "step committed" });
+  const plan = planRun(batchRampOf(config), config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
+  const layout = layoutOf(config);
   const jobId = jobIdOf(config);
-  const jobFile = path.join(runDir, "job.json");
-  writeFileSync(jobFile, JSON.stringify({ jobId, session: `${jobId}-${randomBytes(6).toString("hex")}`, config, backendsModule: o.backendsModule && path.resolve(o.backendsModule), resumeFrom, faults: o.faults ?? [] }, null, 2) + "\n");
-
-  const ramp = batchRampOf(config);
-  const plan = planRun(ramp, config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
-  const lrSchedule = { peak: config.optimizer.lr, warmupTokens: config.schedule.warmupTokens, decayTokens: config.schedule.decayTokens, minRatio: config.schedule.minLrRatio };
-  say(`${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`);
+  const jobFile = writeJobFile(run, jobId, o);
+  output.say(`${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`);
 
   let coordinator: Coordinator | undefined;
-  const cluster = await connectOrEmbed({
-    url: o.natsUrl,
-    token: o.token,
-    clusterId: o.clusterId ?? "local",
-    dir: runDir,
-    slots: layout.worldSize,
-    logger,
-    onStatus: (s) => coordinator?.connectionChanged(s),
-  });
+  let loop: TrainingLoop<JobStep> | undefined;
+  const cluster = await connectOrEmbed({ url: o.natsUrl, token: o.token, clusterId: o.clusterId ?? "local", dir: runDir, slots: layout.worldSize, logger: log, onStatus: (s) => coordinator?.connectionChanged(s) });
   const stopRequest = new AbortController();
-  const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => say(`${sig}: finishing this step and saving a checkpoint`));
+  const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => output.stopRequested(sig));
   if (o.stop?.aborted) stopRequest.abort();
   o.stop?.addEventListener("abort", () => stopRequest.abort(), { once: true });
-  const steps: DistributedRunResult["steps"] = [];
-  const validations: DistributedRunResult["validations"] = [];
-  const recoveries: RecoveryRecord[] = [];
-  let display: ProgressDisplay | undefined;
+  const job: JobContext = { run, jobId, jobFile, layout, output, lastCheckpoint: async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom };
+  let outcome: LoopOutcome<JobStep> | undefined;
   let failure: Error | undefined;
-  let checkpointDir = "";
   try {
-    coordinator = new Coordinator(
-      { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
-      {
-        jobId,
-        jobFile,
-        dp,
-        layout: modelParallel ? layout : undefined,
-        microBatch: config.batch.microBatch,
-        clip: config.optimizer.clip,
-        timeouts: o.timeouts,
-        intensity: o.intensity ?? restartIntensityOf(config),
-        checkpoints: { root: checkpointRoot, keep: config.checkpoint.keep, config },
-        // a checkpoint still being written counts once whole; if its write fails, the one before it
-        lastCheckpoint: async () => (inFlight ? await inFlight.catch(() => checkpointDir) : checkpointDir) || resumeFrom,
-        onRecovery: (r) => {
-          recoveries.push(r);
-          const outcome = r.rerun ? `step ${r.step} runs again` : `step ${r.step} was applied everywhere, committed`;
-          const line = `recovered ${r.actorId} (${r.cause}): state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again ${r.seconds.toFixed(2)} s after the failure; ${outcome}`;
-          if (display) display.message(line);
-          else say(line);
-          logger.warn({ ...r }, "worker recovered");
-          o.onRecovery?.(r);
-        },
-        // the coordinator logs the reload itself
-        onReload: (r) => say(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`),
-      },
-    );
-    await coordinator.start();
-    o.onStarted?.(coordinator);
-    if (modelParallel) say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
-    say(`${layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
-    if (resumeFrom) say(`resuming from ${resumeFrom} (step ${progress.step}, ${progress.tokensSeen.toLocaleString("en-US")} tokens)`);
-    // on resume, rows after the checkpoint's step belong to the interrupted run's lost steps and are dropped
-    let metrics = new MetricsCsv(path.join(runDir, "metrics.csv"), resumeFrom ? progress.step : undefined);
-    display = new ProgressDisplay({ totalSteps: plan.steps, totalTokens: plan.tokens, startStep: progress.step, startTokens: progress.tokensSeen, lineEvery: config.logInterval, stream: out, tty: o.tty });
-    let lastVal: number | undefined;
-    // a worker lost during a validation or a checkpoint copy: recover it, then ask again
-    const afterLoss = async <T>(ask: () => Promise<T>): Promise<T> => {
-      for (;;) {
-        try {
-          return await ask();
-        } catch (err) {
-          if (!(err instanceof WorkerLostError)) throw err;
-          await coordinator!.recoverNow(progress.step);
-        }
-      }
-    };
-    // a checkpoint whose writer was lost before its shard was on disk is dropped (the previous one stays latest)
-    const forgiveLoss = (err: unknown): false => {
-      if (!(err instanceof WorkerLostError)) throw err;
-      display?.message(`a checkpoint being written was lost with ${err.actorId}; the next one replaces it`);
-      logger.warn({ err: err.message }, "checkpoint lost with a worker");
-      return false;
-    };
-    const validate = async () => {
-      lastVal = await afterLoss(() => coordinator!.validate({ step: progress.step, batches: config.eval.batches, microBatch: config.batch.microBatch }));
-      validations.push({ step: progress.step, loss: lastVal });
-      display!.validation(progress.step, lastVal);
-      metrics.recordValidation(progress, lastVal);
-      logger.info({ ...progress, valLoss: lastVal }, "validation");
-    };
-    if (progress.step === 0) await validate();
-    let savedAt = resumeFrom ? progress.step : -1;
-    // Checkpoints are written in the background: the loop waits for the workers' memory copy only. At most one is
-    // in flight (the next waits for it), and the run ends (Ctrl-C too) only once the last one is on disk.
-    let inFlight: Promise<string> | undefined;
-    const saveCheckpoint = async (): Promise<void> => {
-      if (inFlight) await inFlight.catch(forgiveLoss);
-      const last = steps.at(-1);
-      const req = {
-        ...progress,
-        root: checkpointRoot,
-        keep: config.checkpoint.keep,
-        metrics: { ...(last ? { loss: last.loss } : {}), ...(lastVal !== undefined ? { valLoss: lastVal } : {}) },
-      };
-      const pending = await afterLoss(() => (modelParallel ? coordinator!.checkpointSharded({ ...req, config }) : coordinator!.checkpoint(req)));
-      savedAt = progress.step;
-      const at = { ...progress };
-      inFlight = pending.written.then((dir) => {
-        checkpointDir = dir;
-        logger.info({ ...at, dir }, "checkpoint saved");
-        return dir;
-      });
-      inFlight.catch(() => undefined); // awaited by the next save or below
-      if (!stopRequest.signal.aborted && progress.step < plan.steps) return;
-      // the loop ends after this save: it must be on disk; if its writer was lost, recover and save again
-      const written = await inFlight.then(() => true, forgiveLoss);
-      if (written) return;
-      await coordinator!.recoverNow(progress.step);
-      inFlight = undefined;
-      return saveCheckpoint();
-    };
-    while (progress.step < plan.steps && !stopRequest.signal.aborted) {
-      const batchSize = batchSizeAt(ramp, progress.tokensSeen);
-      const tokensAfter = progress.tokensSeen + batchSize * config.model.seqLen;
-      const t0 = performance.now();
-      let c: Awaited<ReturnType<Coordinator["runStep"]>>;
-      try {
-        c = await coordinator.runStep({ step: progress.step + 1, lr: lrAt(lrSchedule, tokensAfter), batchSize, firstSample: progress.samplesSeen, tokensAfter });
-      } catch (err) {
-        if (!(err instanceof RolledBackError)) throw err;
-        // no live peer held a lost shard: every worker is back at the checkpoint; the steps after it run again
-        const to = err.to;
-        progress = { step: to.step, tokensSeen: to.tokensSeen, samplesSeen: to.samplesSeen };
-        const keep = <T extends { step: number }>(rows: T[]) => rows.splice(0, rows.length, ...rows.filter((r) => r.step <= to.step));
-        keep(steps);
-        keep(validations);
-        metrics.flush();
-        metrics = new MetricsCsv(path.join(runDir, "metrics.csv"), to.step);
-        inFlight = undefined; // a checkpoint after the rollback's step was lost with the worker, or is stale
-        checkpointDir = to.dir;
-        savedAt = to.step;
-        display.message(`rolled back to the checkpoint of step ${to.step} (${to.dir}): steps after it run again`);
-        logger.warn({ ...to }, "rolled back to a checkpoint");
-        continue;
-      }
-      steps.push(c);
-      progress = { step: c.step, tokensSeen: c.tokensSeen, samplesSeen: c.samplesSeen };
-      const report = { ...progress, loss: c.loss, gradNorm: c.gradNorm, clipped: c.clipScale < 1, lr: c.lr, batchSize, stepSeconds: (performance.now() - t0) / 1000 };
-      display.step(report);
-      metrics.recordStep(report, display.tokensPerSecond(progress.tokensSeen), display.elapsedSeconds());
-      logger.info(report, "step committed");
-      if (progress.step % config.eval.interval === 0 || progress.step === plan.steps) await validate();
-      if (progress.step % config.checkpoint.interval === 0 || progress.step === plan.steps) await saveCheckpoint();
-    }
-    metrics.flush();
-    if (savedAt !== progress.step) await saveCheckpoint();
-    else checkpointDir ||= resumeFrom ?? "";
+    coordinator = coordinatorFor(cluster, o, job);
+    const engine = new DistributedEngine(coordinator, { config, checkpointRoot: run.checkpointRoot, sharded: pp * tp > 1 });
+    loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start: run.start, signal: stopRequest.signal, events: output });
+    outcome = await train(coordinator, loop, o, job, plan);
   } catch (err) {
     failure = err as Error;
-    logger.error({ err }, "job failed");
-    display?.stop();
-    if (failure instanceof JobEscalatedError && failure.checkpoint.dir) say(`continue from ${failure.checkpoint.dir} with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
+    log.error({ err }, "job failed");
+    output.end();
+    if (failure instanceof JobEscalatedError && failure.checkpoint.dir) output.say(`continue from ${failure.checkpoint.dir} with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
     throw err;
   } finally {
-    display?.stop();
+    output.end();
     removeSignalHandlers();
-    await coordinator?.stop(failure ? { finished: false, cause: failure.message } : progress.step >= plan.steps ? { finished: true } : { finished: false, cause: "stopped by signal" }).catch(() => undefined);
+    const finished = loop !== undefined && loop.progress.step >= plan.steps;
+    await coordinator?.stop(failure ? { finished: false, cause: failure.message } : finished ? { finished: true } : { finished: false, cause: "stopped by signal" }).catch(() => undefined);
     await cluster.close();
   }
-  const wallSeconds = (performance.now() - started) / 1000;
-  const interrupted = progress.step < plan.steps;
+  const result = await closing(o, run, { jobId, plan, outcome: outcome!, recoveries: coordinator.recoveries, wallSeconds: (performance.now() - started) / 1000 });
+  const stoppedBy = signalOf(stopRequest.signal);
+  return stoppedBy ? { ...result, stoppedBy } : result;
+}
+
+/** The closing lines (validation loss, throughput, where to continue), the samples of a finished run, the result. */
+async function closing(
+  o: DistributedRunOptions,
+  run: OpenedRun,
+  r: { jobId: string; plan: RunPlan; outcome: LoopOutcome<JobStep>; recoveries: RecoveryRecord[]; wallSeconds: number },
+): Promise<DistributedRunResult> {
+  const { config, runDir, log } = run;
+  const { progress, interrupted, steps, validations } = r.outcome;
+  const say = (line: string) => (o.out ?? process.stdout).write(line + "\n");
+  const checkpointDir = r.outcome.checkpointDir ?? "";
+  const n = r.recoveries.length;
   const val = validations.at(-1);
   if (val) say(`validation loss ${val.loss.toFixed(3)} nats/token at step ${val.step}`);
+  // this run's tokens only: a resumed run's earlier tokens were trained by another process
+  const tokensPerSecond = (progress.tokensSeen - (run.start?.progress.tokensSeen ?? 0)) / r.wallSeconds;
   say(
-    `${interrupted ? "stopped" : "finished"} at step ${progress.step}/${plan.steps}${recoveries.length ? ` after ${recoveries.length} recover${recoveries.length === 1 ? "y" : "ies"}` : ""}, ${progress.tokensSeen.toLocaleString("en-US")} tokens, ` +
-      `${Math.round(progress.tokensSeen / wallSeconds).toLocaleString("en-US")} tokens/s (with start-up), ${formatDuration(wallSeconds)}; checkpoint ${checkpointDir}`,
+    `${interrupted ? "stopped" : "finished"} at step ${progress.step}/${r.plan.steps}${n ? ` after ${n} recover${n === 1 ? "y" : "ies"}` : ""}, ${progress.tokensSeen.toLocaleString("en-US")} tokens, ` +
+      `${Math.round(tokensPerSecond).toLocaleString("en-US")} tokens/s (with start-up), ${formatDuration(r.wallSeconds)}; checkpoint ${checkpointDir}`,
   );
   if (interrupted) say(`continue with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
   let samples: DistributedRunResult["samples"] = [];
@@ -295,8 +219,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     samples = (await finalSamples(config, checkpointDir, await coordinatorBackends(o.backendsModule))).samples;
     say("samples (the final checkpoint in one process):");
     for (const s of samples) say(`  ${JSON.stringify(s.prompt)} → ${JSON.stringify(s.prompt + s.continuation)}`);
-    logger.info({ samples }, "samples");
+    log.info({ samples }, "samples");
   }
   if (existsSync(path.join(runDir, "metrics.csv"))) say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "train.log")}`);
-  return { runDir, jobId, steps, validations, progress, interrupted, checkpointDir, samples, wallSeconds, recoveries };
+  return { runDir, jobId: r.jobId, steps, validations, progress, interrupted, checkpointDir, samples, wallSeconds: r.wallSeconds, recoveries: r.recoveries };
 }

@@ -1,22 +1,16 @@
 // An inference worker: one (replica, stage, TP rank) of an inference job, as a supervised actor process started
-// by a host agent. It boots (NATS, heartbeats), joins (collectives rendezvous through NATS KV), loads its slice
+// by a host agent. It boots (NATS, heartbeats: the served actor of runtime/served-actor.ts), joins (collectives rendezvous through NATS KV), loads its slice
 // of the checkpoint, then serves the driver's requests one at a time, in arrival order: score, generate.
 // Its lifecycle (actors/worker/worker-machine.ts: booting → joining → loading → idle → draining → stopped) is
 // written to KV and the event stream, so `troupe ps` shows it like a training worker.
-import type { Subscription } from "@nats-io/transport-node";
-import { createActor, type Actor } from "xstate";
-import type { z } from "zod";
 import { setBlasThreads } from "../../native/mod.ts";
-import { ActorProcess, type ActorEnvironment } from "../../runtime/actor-process.ts";
+import type { ActorEnvironment, ActorProcess } from "../../runtime/actor-process.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
 import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
-import { EventLog } from "../../runtime/event-log.ts";
-import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
+import { ServedActor } from "../../runtime/served-actor.ts";
 import { workerMachine } from "../worker/worker-machine.ts";
-import { decodeFenced } from "../../runtime/messages.ts";
-import { serve } from "../../runtime/rpc.ts";
 import { encode } from "../../runtime/codec.ts";
 import { generateWith, type NextTokenSource } from "../../ml/generate/generate.ts";
 import { SeededRandom } from "../../ml/generate/rng.ts";
@@ -26,33 +20,42 @@ import { InferenceError } from "../../ml/parallel-model/errors.ts";
 import { loadInferenceStage, type InferenceStage } from "../../ml/parallel-model/inference-stage.ts";
 import type { InferenceJobSpec } from "./job-spec.ts";
 import {
-  generateRequestSchema, inferStatusRequestSchema, inferSubject, scoreRequestSchema,
+  generateRequestSchema, inferSubject, scoreRequestSchema,
   type GenerateReply, type GenerateRequest, type InferVerb, type InferWorkerStatus, type ScoreReply, type ScoreRequest, type StreamedToken,
 } from "./protocol.ts";
 import { StageDecoder } from "../../ml/parallel-model/stage-decoder.ts";
 
 export class InferenceWorker {
-  readonly actor: ActorProcess;
-  private readonly lifecycle: Actor<typeof workerMachine>;
-  private recorder: RecorderHandle | undefined;
+  private readonly served: ServedActor<typeof workerMachine, InferVerb>;
   private world: CollectivesWorld | undefined;
   private stage: InferenceStage | undefined;
   private decoder: StageDecoder | undefined;
   /** the ranks of this worker's replica, and in it the answering rank (last stage, TP rank 0), which samples */
   private replica: Collectives | undefined;
   private answeringRank = 0;
-  private readonly subs: Subscription[] = [];
   /** requests run one after another: every rank must enter the collectives in the same order */
   private queue: Promise<unknown> = Promise.resolve();
   private requests = 0;
 
   constructor(env: ActorEnvironment, private readonly job: InferenceJobSpec) {
-    this.actor = new ActorProcess(env);
-    this.lifecycle = createActor(workerMachine);
+    this.served = new ServedActor({
+      env,
+      machine: workerMachine,
+      kind: "worker",
+      subject: inferSubject,
+      status: () => this.status(),
+      release: async () => {
+        await this.world?.close().catch(() => undefined);
+      },
+    });
+  }
+
+  get actor(): ActorProcess {
+    return this.served.process;
   }
 
   get state(): string {
-    return String(this.lifecycle.getSnapshot().value);
+    return this.served.state;
   }
 
   private get rank(): number {
@@ -65,28 +68,15 @@ export class InferenceWorker {
   }
 
   async start(): Promise<void> {
-    this.lifecycle.start();
-    await this.actor.start();
+    await this.served.boot();
     const nc = this.actor.connection;
-    const events = await EventLog.open(nc, this.actor.ns);
-    this.recorder = await recordLifecycle(this.lifecycle, {
-      kind: "worker",
-      id: this.actor.env.actorId,
-      store: await LifecycleStore.open(nc, this.actor.ns),
-      events,
-      onError: (err) => this.actor.log.warn({ err }, "lifecycle write failed"),
-    });
-    this.serveVerb("status", inferStatusRequestSchema, () => this.status(), false);
-    this.serveVerb("drain", inferStatusRequestSchema, () => this.drain(), false);
-    this.lifecycle.send({ type: "BOOTED" });
-
     const { dp, pp, tp } = this.job;
     const layout = rankLayout({ dp, pp, tp });
     const session = `${this.job.session}-e${this.actor.epoch}`;
     this.world = await createCpuCollectives({
       rank: this.rank, worldSize: layout.worldSize, session, rendezvous: await KvRendezvous.open(nc, session), connectTimeoutMs: this.job.rendezvousTimeoutMs,
     });
-    this.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
+    this.served.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
 
     setBlasThreads(this.job.threads);
     const groups = groupsForRank(this.world, layout);
@@ -97,26 +87,17 @@ export class InferenceWorker {
     const replica = layout.coords.flatMap((c, rank) => (c.dp === coord.dp ? [rank] : []));
     this.replica = this.world.group(replica);
     this.answeringRank = replica.findIndex((r) => layout.coords[r]!.pp === pp - 1 && layout.coords[r]!.tp === 0);
-    this.serveVerb("score", scoreRequestSchema, (r) => this.score(r));
-    this.serveVerb("generate", generateRequestSchema, (r) => this.generate(r));
-    this.lifecycle.send({ type: "LOADED" });
+    this.served.serveVerb("score", scoreRequestSchema, (r) => this.inTurn(() => this.score(r)));
+    this.served.serveVerb("generate", generateRequestSchema, (r) => this.inTurn(() => this.generate(r)));
+    this.served.lifecycle.send({ type: "LOADED" });
     this.actor.log.info({ rank: this.rank, stage: coord.pp, tpRank: coord.tp }, "inference worker loaded");
   }
 
-  private serveVerb<S extends z.ZodType<{ epoch: number }>>(verb: InferVerb, schema: S, handle: (msg: z.output<S>) => unknown, queued = true): void {
-    this.subs.push(
-      serve(this.actor.connection, {
-        subject: inferSubject(this.actor.ns, this.actor.env.actorId, verb),
-        parse: (bytes) => decodeFenced(bytes, schema, this.actor.epoch),
-        handle: (msg) => {
-          if (!queued) return handle(msg);
-          const run = this.queue.then(() => handle(msg));
-          this.queue = run.catch(() => undefined);
-          return run;
-        },
-        onReject: (err, subject) => this.actor.log.warn({ kind: err.name, reason: err.message, subject }, "message rejected"),
-      }),
-    );
+  /** Runs `work` after every request that arrived before it. */
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private status(): InferWorkerStatus {
@@ -124,7 +105,7 @@ export class InferenceWorker {
   }
 
   private checkIdle(what: string): void {
-    if (this.state !== "idle") throw new InferenceError(`${this.actor.env.actorId}: ${what} asked while ${this.state}`);
+    if (!this.served.lifecycle.getSnapshot().matches("idle")) throw new InferenceError(`${this.actor.env.actorId}: ${what} asked while ${this.state}`);
     this.requests++;
   }
 
@@ -165,20 +146,11 @@ export class InferenceWorker {
   }
 
   /** Stops serving requests and closes the collectives; the lifecycle ends in "stopped". */
-  async drain(): Promise<{ state: string }> {
-    if (this.state === "stopped") return { state: this.state };
-    this.lifecycle.send({ type: "DRAIN" });
-    for (const s of this.subs.splice(2)) s.unsubscribe(); // keep answering status and drain
-    await this.world?.close().catch(() => undefined);
-    this.lifecycle.send({ type: "DRAINED" });
-    await this.recorder?.settled();
-    return { state: this.state };
+  drain(): Promise<{ state: string }> {
+    return this.served.drain();
   }
 
   async stop(): Promise<void> {
-    await this.drain();
-    for (const s of this.subs) s.unsubscribe();
-    this.recorder?.stop();
-    await this.actor.stop();
+    await this.served.stop();
   }
 }

@@ -1,23 +1,36 @@
 // One data-parallel replica of the single-rank model: accumulate this replica's micro-batches with the
 // gradient scale 1 / (micro-batches of the whole step), then sum the gradients over the DP group in
-// buckets (fixed order, so every run reduces bit for bit the same way).
+// buckets (fixed order, so every run reduces bit for bit the same way). A replica holds the whole model:
+// it writes and loads whole checkpoints, and keeps its model and optimizer when it rejoins a new communicator.
+import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
+import { checkpointInfo, type CheckpointSource } from "../../ml/checkpoint/build-manifest.ts";
+import { copyTensorsInto, loadCheckpoint } from "../../ml/checkpoint/store.ts";
 import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
-import type { Collectives } from "../../runtime/collectives/types.ts";
+import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { GptModel, NamedTensor, Optimizer } from "../../ml/model/types.ts";
 import { validationLoss } from "../../ml/train/step.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { allFinite } from "../../ml/model/finite.ts";
-import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
+import { WorkerProtocolError } from "./errors.ts";
+import type { RankCompute, RankStepResult, ShardSave, StepWork } from "./rank-compute.ts";
 
 type NormSquared = { gradNormSquared?: () => Promise<number> };
 
+/** How a replica's DP group is taken from a world communicator (fault hooks included). */
+export type DpGroupOf = (world: CollectivesWorld) => Collectives;
+
 export class DataParallelCompute implements RankCompute {
+  private readonly dpGroup: Collectives;
+
   constructor(
     private readonly model: GptModel,
     private readonly optimizer: Optimizer,
     private readonly data: TrainingData,
-    private readonly dpGroup: Collectives,
-  ) {}
+    private readonly dpGroupOf: DpGroupOf,
+    world: CollectivesWorld,
+  ) {
+    this.dpGroup = dpGroupOf(world);
+  }
 
   async runStep(w: StepWork): Promise<RankStepResult> {
     const started = performance.now();
@@ -72,5 +85,27 @@ export class DataParallelCompute implements RankCompute {
 
   set optimizerStepCount(n: number) {
     this.optimizer.stepCount = n;
+  }
+
+  /** The same model and optimizer on the new communicator: nothing to copy. */
+  async rejoin(world: CollectivesWorld): Promise<RankCompute> {
+    return new DataParallelCompute(this.model, this.optimizer, this.data, this.dpGroupOf, world);
+  }
+
+  loadCheckpoint(dir: string): number {
+    const ckpt = loadCheckpoint(dir);
+    copyTensorsInto(this.parameters(), ckpt.params, `checkpoint ${dir} (model)`);
+    copyTensorsInto(this.optimizerState(), ckpt.optimizerState, `checkpoint ${dir} (optimizer)`);
+    this.optimizerStepCount = ckpt.manifest.optimizer.stepCount;
+    return ckpt.manifest.step;
+  }
+
+  saveCheckpoint(writer: CheckpointWriter, root: string, source: Omit<CheckpointSource, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>> {
+    const info = checkpointInfo({ ...source, optimizerStepCount: this.optimizerStepCount });
+    return writer.save(root, { ...info, params: this.parameters(), optimizerState: this.optimizerState() }, { keep });
+  }
+
+  async saveShard(): Promise<ShardSave> {
+    throw new WorkerProtocolError("holds the whole model (pp = tp = 1): ask for checkpoint");
   }
 }

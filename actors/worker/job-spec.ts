@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseTrainConfig, type TrainConfig } from "../../ml/train/config.ts";
+import { JobSpecError } from "./errors.ts";
 import { faultSchema, type Fault } from "./faults.ts";
 
 const jobSpecSchema = z.object({
@@ -31,13 +32,6 @@ export interface JobSpec {
   resumeFrom?: string;
   rendezvousTimeoutMs: number;
   faults: Fault[];
-}
-
-export class JobSpecError extends Error {
-  override name = "JobSpecError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export function parseJobSpec(raw: unknown, source: string): JobSpec {

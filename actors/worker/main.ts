@@ -5,7 +5,8 @@ import { pathToFileURL } from "node:url";
 import { actorEnvironment } from "../../runtime/actor-process.ts";
 import { awaitSpareIdentity, SPARE_ENV } from "../../runtime/spare-start.ts";
 import type { TrainBackends } from "../../ml/train/backends.ts";
-import { readJobSpec, JobSpecError } from "./job-spec.ts";
+import { JobSpecError } from "./errors.ts";
+import { readJobSpec } from "./job-spec.ts";
 import { Worker } from "./worker.ts";
 
 const importBackends = (module: string | undefined) => (module === undefined ? import("../../ml/train/default-backends.ts") : import(pathToFileURL(path.resolve(module)).href));

@@ -1,6 +1,12 @@
-// What a worker runs for its part of a step, behind one small interface so the data-parallel
-// replica (data-parallel-compute.ts) and the tensor/pipeline stage model plug into the same worker.
+// What a worker runs for its part of a step, behind one interface so the data-parallel replica
+// (data-parallel-compute.ts) and the tensor/pipeline stage model (stage-parallel-compute.ts) plug into the same
+// worker. The two differ in how they checkpoint: a replica holds the whole model and writes whole checkpoints,
+// a stage holds one shard and writes shard files; each refuses the other's kind.
+import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
+import type { CheckpointSource } from "../../ml/checkpoint/build-manifest.ts";
+import type { ShardDescription } from "../../ml/checkpoint/shard-files.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
+import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 
 export interface StepWork {
   step: number;
@@ -21,6 +27,13 @@ export interface RankStepResult {
   busyMs?: number;
 }
 
+/** A shard whose tensors are copied: its files are written when `written` resolves. */
+export interface ShardSave {
+  written: Promise<ShardDescription>;
+  optimizerStepCount: number;
+  layersPerStage: number[];
+}
+
 export interface RankCompute {
   /** Forward/backward of this rank's micro-batches and every gradient reduction of the step. */
   runStep(work: StepWork): Promise<RankStepResult>;
@@ -30,6 +43,27 @@ export interface RankCompute {
   validationLoss(batches: number, microBatch: number, step: number): Promise<number>;
   parameters(): NamedTensor[];
   optimizerState(): NamedTensor[];
-  /** AdamW's step count (bias correction); set when the state comes from a peer or a rebuilt compute. */
+  /** AdamW's step count (bias correction); set when the state comes from a peer or a checkpoint. */
   optimizerStepCount: number;
+  /**
+   * This rank on the communicator of a new epoch: parameters, moments and step count carried over; gradients and
+   * activations start afresh.
+   */
+  rejoin(world: CollectivesWorld): Promise<RankCompute>;
+  /** Loads this rank's part of the checkpoint in `dir` (saved with any layout); returns the checkpoint's step. */
+  loadCheckpoint(dir: string): number;
+  /** A whole checkpoint of this rank's state under `root` (data parallel): returns once the tensors are copied. */
+  saveCheckpoint(writer: CheckpointWriter, root: string, source: Omit<CheckpointSource, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>>;
+  /** This rank's shard of a sharded checkpoint into `staging` (pp or tp > 1): returns once the tensors are copied. */
+  saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave>;
+}
+
+/** Carries parameters, AdamW moments and the step count from one compute to another of the same shard. */
+export function copyState(from: RankCompute, to: RankCompute): void {
+  const pairs = [
+    [from.parameters(), to.parameters()],
+    [from.optimizerState(), to.optimizerState()],
+  ] as const;
+  for (const [src, dst] of pairs) dst.forEach((t, i) => t.data.set(src[i]!.data));
+  to.optimizerStepCount = from.optimizerStepCount;
 }

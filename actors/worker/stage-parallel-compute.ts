@@ -2,10 +2,11 @@
 // micro-batches run through the pipeline schedule; the executor does the TP, pipeline, tied-embedding
 // and DP gradient communication and reports the loss sum (last stage, TP rank 0) and its norm² share.
 // Checkpoints are sharded: each (stage, tp rank) writes its own files and loads its slice from a
-// checkpoint of any layout (ml/checkpoint). Its busy time per step is the step's wall time minus the time
-// blocked in any collective (blocked-clock.ts): pipeline waits make every stage's wall time the same.
-import { loadCheckpointShard, type ShardDescription } from "../../ml/checkpoint/mod.ts";
-import { writeCheckpointShard } from "../../ml/checkpoint/shard-files.ts";
+// checkpoint of any layout (ml/checkpoint). On a new communicator it is a new stage model holding its
+// state. Its busy time per step is the step's wall time minus the time blocked in any collective
+// (blocked-clock.ts): pipeline waits make every stage's wall time the same.
+import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
+import { loadCheckpointShard } from "../../ml/checkpoint/load-shard.ts";
 import { copyTensorsInto } from "../../ml/checkpoint/store.ts";
 import { gptParameterLayout } from "../../ml/model/param-layout.ts";
 import { createPipelineExecutor, createStageModel, evenLayerSplit, type PipelineExecutor } from "../../ml/parallel-model/mod.ts";
@@ -14,41 +15,46 @@ import type { ShardCoord, ShardLayout } from "../../ml/parallel/shard-spec.ts";
 import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
 import type { GptConfig, NamedTensor } from "../../ml/model/types.ts";
 import type { TrainConfig } from "../../ml/train/config.ts";
+import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import { NonFiniteLossError } from "../../ml/train/errors.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { BlockedClock } from "./blocked-clock.ts";
-import type { RankCompute, RankStepResult, StepWork } from "./rank-compute.ts";
+import { WorkerProtocolError } from "./errors.ts";
+import { copyState, type RankCompute, type RankStepResult, type ShardSave, type StepWork } from "./rank-compute.ts";
+
+/** What a stage is built from: the same on every communicator it joins. */
+export interface StageRecipe {
+  model: GptConfig;
+  config: TrainConfig;
+  layout: RankLayout;
+  rank: number;
+  /** How this rank's groups are taken from a world communicator (fault hooks included). */
+  groupsOf: (world: CollectivesWorld) => RankGroups;
+  microBatches: number;
+  data: TrainingData;
+}
 
 export class StageParallelCompute implements RankCompute {
   private constructor(
+    private readonly recipe: StageRecipe,
     private readonly executor: PipelineExecutor,
-    private readonly data: TrainingData,
-    private readonly model: GptConfig,
     /** How this job's tensors are split, and which piece this rank holds. */
-    readonly shardLayout: ShardLayout,
-    readonly shardCoord: ShardCoord,
+    private readonly shardLayout: ShardLayout,
+    private readonly shardCoord: ShardCoord,
     private readonly blocked: BlockedClock,
   ) {}
 
-  static async create(o: {
-    model: GptConfig;
-    config: TrainConfig;
-    layout: RankLayout;
-    rank: number;
-    groups: RankGroups;
-    microBatches: number;
-    data: TrainingData;
-  }): Promise<StageParallelCompute> {
+  static async create(o: StageRecipe, world: CollectivesWorld): Promise<StageParallelCompute> {
     const coord = o.layout.coords[o.rank]!;
     const { pp, tp } = o.layout.sizes;
     const layersPerStage = evenLayerSplit(o.model.layers, pp);
     const blocked = new BlockedClock();
-    const groups = blocked.wrapGroups(o.groups);
+    const groups = blocked.wrapGroups(o.groupsOf(world));
     const stage = await createStageModel({ config: o.model, layout: o.layout, stage: coord.pp, tpRank: coord.tp, groups, seed: o.config.seed, microBatch: o.config.batch.microBatch, layersPerStage });
     const { beta1, beta2, eps, weightDecay } = o.config.optimizer;
     const executor = createPipelineExecutor({ model: stage, groups, schedule: "1f1b", microbatches: o.microBatches, optimizer: { beta1, beta2, eps, weightDecay } });
     const shardLayout = { pp, tp, layersPerStage, heads: o.model.heads };
-    return new StageParallelCompute(executor, o.data, o.model, shardLayout, { stage: coord.pp, tpRank: coord.tp }, blocked);
+    return new StageParallelCompute(o, executor, shardLayout, { stage: coord.pp, tpRank: coord.tp }, blocked);
   }
 
   async runStep(w: StepWork): Promise<RankStepResult> {
@@ -57,7 +63,7 @@ export class StageParallelCompute implements RankCompute {
     const inputs: Int32Array[] = [];
     const targets: Int32Array[] = [];
     for (let m = 0; m < w.microBatches; m++) {
-      const b = this.data.trainBatch(w.firstSample + m * w.microBatch, w.microBatch);
+      const b = this.recipe.data.trainBatch(w.firstSample + m * w.microBatch, w.microBatch);
       inputs.push(b.inputs);
       targets.push(b.targets);
     }
@@ -78,7 +84,7 @@ export class StageParallelCompute implements RankCompute {
     const inputs: Int32Array[] = [];
     const targets: Int32Array[] = [];
     for (let i = 0; i < batches; i++) {
-      const b = this.data.validationBatch(i, microBatch);
+      const b = this.recipe.data.validationBatch(i, microBatch);
       inputs.push(b.inputs);
       targets.push(b.targets);
     }
@@ -103,20 +109,31 @@ export class StageParallelCompute implements RankCompute {
     this.executor.optimizer.stepCount = n;
   }
 
-  /** Writes this rank's shard files into the staging folder of a checkpoint and describes them. */
-  writeShard(staging: string, step: number): ShardDescription {
-    const globalShapes = new Map(gptParameterLayout(this.model).map((p) => [p.name, p.shape]));
-    const content = { coord: this.shardCoord, params: this.parameters(), optimizerState: this.optimizerState(), step, optimizerStepCount: this.optimizerStepCount };
-    return writeCheckpointShard(staging, content, this.shardLayout, globalShapes);
+  /** A new stage model on the new communicator, holding this one's parameters, moments and step count. */
+  async rejoin(world: CollectivesWorld): Promise<RankCompute> {
+    const fresh = await StageParallelCompute.create(this.recipe, world);
+    copyState(this, fresh);
+    return fresh;
   }
 
   /** Loads this rank's slice of the weights and AdamW moments from a checkpoint saved with any layout. */
-  loadShard(dir: string): { step: number } {
-    const shard = loadCheckpointShard(dir, { layout: this.shardLayout, coord: this.shardCoord, params: gptParameterLayout(this.model) });
+  loadCheckpoint(dir: string): number {
+    const shard = loadCheckpointShard(dir, { layout: this.shardLayout, coord: this.shardCoord, params: gptParameterLayout(this.recipe.model) });
     const byName = (ts: NamedTensor[]) => new Map(ts.map((t) => [t.name, { name: t.name, shape: [...t.shape], data: t.data }]));
     copyTensorsInto(this.parameters(), byName(shard.params), `checkpoint ${dir} (model)`);
     copyTensorsInto(this.optimizerState(), byName(shard.optimizerState), `checkpoint ${dir} (optimizer)`);
-    this.executor.optimizer.stepCount = shard.manifest.optimizer.stepCount;
-    return { step: shard.manifest.step };
+    this.optimizerStepCount = shard.manifest.optimizer.stepCount;
+    return shard.manifest.step;
+  }
+
+  async saveCheckpoint(): Promise<PendingWrite<string>> {
+    throw new WorkerProtocolError("holds one shard of the model (pp or tp > 1): ask for checkpointShard");
+  }
+
+  async saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave> {
+    const globalShapes = new Map(gptParameterLayout(this.recipe.model).map((p) => [p.name, p.shape]));
+    const content = { coord: this.shardCoord, params: this.parameters(), optimizerState: this.optimizerState(), step, optimizerStepCount: this.optimizerStepCount };
+    const pending = await writer.saveShard(staging, content, this.shardLayout, globalShapes);
+    return { written: pending.written, optimizerStepCount: content.optimizerStepCount, layersPerStage: [...this.shardLayout.layersPerStage] };
   }
 }

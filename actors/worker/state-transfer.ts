@@ -3,14 +3,8 @@
 // order of parameters() then optimizerState(); both sides hold the same shapes, so lengths are checked.
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
+import { StateTransferError } from "./errors.ts";
 import type { RankCompute } from "./rank-compute.ts";
-
-export class StateTransferError extends Error {
-  override name = "StateTransferError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 const TAG = "restore";
 

@@ -2,7 +2,7 @@
 //   booting → joining → loading → idle ⇄ stepping → applying → idle; idle → checkpointing → idle;
 //   draining → stopped; failed from anywhere. Recovery: a survivor goes to recovering (step aborted, new
 //   communicator) and back to idle; a replacement goes loading → restoring (waits for its state) → idle. Pure: the worker code sends events as work completes.
-import { assign, setup } from "xstate";
+import { assign, setup, waitFor, type Actor } from "xstate";
 
 export type WorkerEvent =
   | { type: "BOOTED" }
@@ -22,6 +22,8 @@ export type WorkerEvent =
   | { type: "DRAIN" }
   | { type: "DRAINED" }
   | { type: "FAIL"; cause: string };
+
+export type WorkerState = "booting" | "joining" | "loading" | "restoring" | "recovering" | "idle" | "stepping" | "applying" | "checkpointing" | "draining" | "stopped" | "failed";
 
 export interface WorkerContext {
   step: number;
@@ -64,3 +66,11 @@ export const workerMachine = setup({
     failed: { type: "final" },
   },
 });
+
+/**
+ * Resolves once the worker is not checkpointing: a checkpoint's memory copy is short and local, so a recovery, a
+ * halt or a drain lets it finish (its write goes on in the background).
+ */
+export function notCheckpointing(lifecycle: Actor<typeof workerMachine>): Promise<unknown> {
+  return waitFor(lifecycle, (s) => !s.matches("checkpointing"));
+}

@@ -29,7 +29,7 @@ export function clusterFile(dir: string): string {
 
 export function readClusterInfo(dir: string): ClusterInfo {
   const file = clusterFile(dir);
-  if (!existsSync(file)) throw new ConfigError(`no cluster in ${dir} (start one with \`troupe up --dir ${dir}\`, or pass --nats URL)`);
+  if (!existsSync(file)) throw new ConfigError(`no cluster in ${dir} (start one with \`troupe up --cluster ${dir}\`, or pass --nats URL)`);
   const parsed = clusterInfoSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
   if (!parsed.success) throw new ConfigError(`${file} is not a troupe cluster file: ${parsed.error.issues[0]?.message}`);
   return parsed.data;

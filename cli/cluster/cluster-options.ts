@@ -1,9 +1,9 @@
 // Options every cluster command shares, and opening the cluster they name (fail fast, one-line
 // errors: an unreachable cluster must not hang a CLI).
+import { UsageError } from "../errors.ts";
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../../runtime/connection.ts";
-import { ConfigError } from "../../runtime/errors.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { namespace, type Namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
@@ -37,7 +37,7 @@ export function resolveConnection(opts: ClusterOptions): Connection {
   if (opts.nats) {
     return { url: opts.nats, token: opts.tokenFile ? readToken(opts.tokenFile) : undefined, clusterId: opts.clusterId ?? "local" };
   }
-  if (opts.tokenFile) throw new ConfigError("--token-file needs --nats");
+  if (opts.tokenFile) throw new UsageError("--token-file needs --nats");
   const info = readClusterInfo(clusterDir(opts.cluster));
   return { url: info.url, token: readToken(info.tokenFile), clusterId: info.clusterId };
 }

@@ -4,15 +4,15 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { connectNats } from "../../runtime/connection.ts";
 import { ConfigError } from "../../runtime/errors.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { startNatsServer } from "../../runtime/nats-server.ts";
+import { packageRoot } from "../../runtime/paths.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { clusterFile, readClusterInfo, writeClusterInfo, writeNewToken, type ClusterInfo } from "./cluster-file.ts";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const repoRoot = packageRoot();
 
 export interface UpOptions {
   dir: string;
@@ -47,7 +47,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   const dir = path.resolve(opts.dir);
   if (existsSync(clusterFile(dir))) {
     const old = readClusterInfo(dir);
-    if (pidAlive(old.natsPid)) throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --dir ${dir}\`)`);
+    if (pidAlive(old.natsPid)) throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --cluster ${dir}\`)`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tokenFile = path.join(dir, "token");

@@ -1,6 +1,7 @@
 // `troupe agent`: the host agent of this machine, in the foreground.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
-import { ConfigError } from "../../runtime/errors.ts";
 import { addClusterOptions, type ClusterOptions } from "../cluster/cluster-options.ts";
 import { runAgent } from "../cluster/run-agent.ts";
 
@@ -13,14 +14,14 @@ interface AgentOptions extends ClusterOptions {
 export function register(program: Command): void {
   const cmd = program
     .command("agent")
-    .description("run the host agent: registers this host's slots, starts and kills actor processes, reports their exits")
+    .description(summaryOf("agent"))
     .option("--name <host>", "host name in the registry (default: the machine's hostname)")
     .option("--slots <n>", "worker slots on this host (default: CPU count)")
     .option("--tier <tier>", "topology tier (hosts with the same tier are near each other)", "default")
     .addHelpText("after", "\nExample:\n  troupe agent --nats nats://10.0.0.5:4222 --token-file ~/.troupe/token --cluster-id prod --slots 8\n");
   addClusterOptions(cmd, { json: false }).action(async (opts: AgentOptions) => {
     const slots = opts.slots === undefined ? undefined : Number(opts.slots);
-    if (slots !== undefined && (!Number.isInteger(slots) || slots < 1)) throw new ConfigError(`--slots must be a positive integer, got '${opts.slots}'`);
+    if (slots !== undefined && (!Number.isInteger(slots) || slots < 1)) throw new UsageError(`--slots must be a positive integer, got '${opts.slots}'`);
     await runAgent({ ...opts, slots });
   });
 }

@@ -1,10 +1,13 @@
 // `troupe chaos --job J --every 30s --for 10m`: at each tick, a random live worker of the job gets a signal through
 // its host agent (KILL: a crash; STOP: a hang the supervisor must detect). Each fault is published as a
 // `chaos.fault` event and printed; the summary counts the faults whose worker was restored (`worker.restored`).
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { ConfigError } from "../../runtime/errors.ts";
 import { mulberry32 } from "../../ml/data/seeded-random.ts";
+import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
 import { call } from "../../runtime/rpc.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import { jobControlSubject, type JobDescription } from "../../actors/coordinator/control.ts";
@@ -16,9 +19,9 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 
 /** "500ms", "30s", "1.5m", "2h" → milliseconds. */
 export function parseDuration(flag: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) throw new ConfigError(`--${flag} must be a duration like 500ms, 30s, 10m or 1h, got '${text}'`);
+  if (!m) throw new UsageError(`--${flag} must be a duration like 500ms, 30s, 10m or 1h, got '${text}'`);
   const ms = Number(m[1]) * UNITS[m[2]!]!;
-  if (ms <= 0) throw new ConfigError(`--${flag} must be longer than 0, got '${text}'`);
+  if (ms <= 0) throw new UsageError(`--${flag} must be longer than 0, got '${text}'`);
   return ms;
 }
 
@@ -53,10 +56,21 @@ export function recoveredFaults(faults: readonly Fault[], events: readonly Store
   });
 }
 
-/** The job's workers whose process is up, from the registry. */
-async function liveWorkers(c: OpenCluster, job: JobDescription): Promise<LiveWorker[]> {
+/** Worker lifecycle states in which the job is stepping normally (no load, restore or recovery under way). */
+const SERVING = new Set(["idle", "stepping", "applying", "checkpointing"]);
+
+/**
+ * The job's workers whose process is up, from the registry, and none while a recovery is under way: a fault
+ * injected then could take the last live copy of a shard (the replacement of the previous victim is alive
+ * but has not restored its state from its peer yet), which no recovery can survive.
+ */
+async function liveWorkers(c: OpenCluster, lifecycles: LifecycleStore, job: JobDescription): Promise<LiveWorker[]> {
+  const states = await Promise.all(job.workers.map((w) => lifecycles.get("worker", w.id)));
+  if (states.some((s) => !s || typeof s.value !== "string" || !SERVING.has(s.value))) return [];
   const recs = await Promise.all(job.workers.map((w) => c.registry.getActor(w.id)));
-  return recs.flatMap((r) => (r && r.state === "alive" && r.pid !== null && r.host !== null ? [{ id: r.id, pid: r.pid, host: r.host }] : []));
+  const live = recs.flatMap((r) => (r && r.state === "alive" && r.pid !== null && r.host !== null ? [{ id: r.id, pid: r.pid, host: r.host }] : []));
+  // a worker that is not alive was just lost: its recovery has not started yet
+  return live.length === job.workers.length ? live : [];
 }
 
 interface ChaosOptions extends ClusterOptions {
@@ -71,7 +85,7 @@ interface ChaosOptions extends ClusterOptions {
 export function register(program: Command): void {
   const cmd = program
     .command("chaos")
-    .description("inject faults into a running job: at each tick a random live worker gets a signal through its host agent")
+    .description(summaryOf("chaos"))
     .requiredOption("--job <id>", "training job to disturb")
     .option("--every <duration>", "time between faults (500ms, 30s, 2m, …)", "30s")
     .option("--for <duration>", "how long to keep injecting faults", "10m")
@@ -84,8 +98,8 @@ export function register(program: Command): void {
     const total = parseDuration("for", opts.for);
     const settle = parseDuration("settle", opts.settle);
     const signal = signalName(opts.signal);
-    if (signal !== "SIGKILL" && signal !== "SIGSTOP") throw new ConfigError(`--signal must be KILL or STOP, got '${opts.signal}'`);
-    if (opts.seed !== undefined && !/^\d+$/.test(opts.seed)) throw new ConfigError(`--seed must be a whole number, got '${opts.seed}'`);
+    if (signal !== "SIGKILL" && signal !== "SIGSTOP") throw new UsageError(`--signal must be KILL or STOP, got '${opts.signal}'`);
+    if (opts.seed !== undefined && !/^\d+$/.test(opts.seed)) throw new UsageError(`--seed must be a whole number, got '${opts.seed}'`);
     const seed = opts.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(opts.seed);
     const random = seededRandom(seed);
     await withCluster(opts, async (c) => {
@@ -94,12 +108,13 @@ export function register(program: Command): void {
       const job = await describe().catch((err: Error) => {
         throw new ConfigError(`unknown job '${opts.job}': ${err.message}`);
       });
+      const lifecycles = await LifecycleStore.open(c.nc, c.ns);
       const say = (line: string) => (opts.json ? undefined : console.log(line));
       say(`chaos on job ${job.jobId} (${job.workers.length} workers): ${signal} every ${opts.every} for ${opts.for}, seed ${seed}`);
       const faults: Fault[] = [];
       const start = Date.now();
       for (let tick = 1; Date.now() - start < total; tick++) {
-        const victim = pickVictim(await liveWorkers(c, job), random);
+        const victim = pickVictim(await liveWorkers(c, lifecycles, job), random);
         if (!victim) say(`tick ${tick}: no live worker (a recovery is under way); skipped`);
         else {
           const reply = (await call(c.nc, c.ns.agentSubject(victim.host, "kill"), { actorId: victim.id, signal, pid: victim.pid })) as { pid: number };

@@ -1,4 +1,6 @@
 // `troupe data <config.yaml> --out DIR`: the corpus curation pipeline.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
@@ -28,13 +30,14 @@ export function defaultActors(): number {
 
 function count(flag: string, value: string, min: number): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > 64) throw new Error(`${flag} must be an integer from ${min} to 64, got "${value}"`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > 64) throw new UsageError(`${flag} must be an integer from ${min} to 64, got "${value}"`);
   return n;
 }
 
 export function register(program: Command): void {
   program
     .command("data")
+    .summary(summaryOf("data"))
     .description(
       "Curate a training corpus: sources → cleanup → quality filter → exact dedup → fuzzy dedup (MinHash LSH) → " +
         "decontamination against evaluation tasks → blend → tokenize. Writes corpus.jsonl, valid.jsonl, report.json, " +
@@ -68,8 +71,8 @@ export function register(program: Command): void {
       }
       const actors = opts.actors === undefined ? defaultActors() : count("--actors", opts.actors, 0);
       const reducers = opts.reducers === undefined ? Math.max(1, Math.floor(actors / 2)) : count("--reducers", opts.reducers, 1);
-      if (opts.tokenFile && !opts.nats) throw new Error("--token-file needs --nats");
-      if (opts.nats && actors < 2) throw new Error("--nats runs the fuzzy dedup on actors: give --actors 2 or more");
+      if (opts.tokenFile && !opts.nats) throw new UsageError("--token-file needs --nats");
+      if (opts.nats && actors < 2) throw new UsageError("--nats runs the fuzzy dedup on actors: give --actors 2 or more");
       // the cluster is first used at the fuzzy dedup, after the earlier stages: an unreachable one fails now
       if (opts.nats) await checkReachable({ url: opts.nats, token: opts.tokenFile ? readToken(opts.tokenFile) : undefined });
       const say = (line: string) => {

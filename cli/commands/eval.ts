@@ -1,4 +1,6 @@
 // `troupe eval`: zero/one/few-shot evaluation of a checkpoint on JSONL tasks, and the bias probe.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
@@ -8,7 +10,7 @@ import { wholeNumber, wholeNumberList } from "../../ml/eval/option-values.ts";
 import { formatScores, reportJson } from "../../ml/eval/report.ts";
 import { checkShotCount } from "../../ml/eval/prompt.ts";
 import { loadTask } from "../../ml/eval/task-file.ts";
-import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "./inference-options.ts";
+import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "../inference-options.ts";
 import { openInferenceModel } from "../../actors/inference/open-model.ts";
 
 interface EvalCliOptions extends ParallelCliOptions {
@@ -26,7 +28,7 @@ interface EvalCliOptions extends ParallelCliOptions {
 export function register(program: Command): void {
   const cmd = program
     .command("eval")
-    .description("score a checkpoint on zero/one/few-shot tasks (JSONL) and/or run the gender–occupation bias probe")
+    .description(summaryOf("eval"))
     .requiredOption("--checkpoint <dir>", "checkpoint step folder, or a checkpoint root / run directory (its latest checkpoint)")
     .option("--task <file...>", "task files (JSONL); e.g. examples/tasks/brown-lastword.jsonl", [])
     .option("--shots <list>", "comma-separated shot counts; examples drawn from each task's train split", "0,1")
@@ -56,7 +58,7 @@ Examples:
   troupe eval --checkpoint runs/brown-3d --task examples/tasks/brown-nextsentence.jsonl --tp 2 --pp 2`,
     )
     .action(async (options: EvalCliOptions) => {
-      if (options.task.length === 0 && !options.bias) throw new Error("nothing to evaluate: give --task FILE... and/or --bias");
+      if (options.task.length === 0 && !options.bias) throw new UsageError("nothing to evaluate: give --task FILE... and/or --bias");
       const shots = wholeNumberList("--shots", options.shots);
       const seed = wholeNumber("--seed", options.seed);
       const batch = wholeNumber("--batch", options.batch, 1);

@@ -1,7 +1,9 @@
 // `troupe generate`: continue a prompt with a trained checkpoint, streaming tokens as they come.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { realNumber, wholeNumber } from "../../ml/eval/option-values.ts";
-import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "./inference-options.ts";
+import { addParallelOptions, parallelPlacementOf, type ParallelCliOptions } from "../inference-options.ts";
 import { openInferenceModel } from "../../actors/inference/open-model.ts";
 import type { SamplingOptions } from "../../ml/generate/sampling.ts";
 import { TextStream } from "../../ml/generate/text-stream.ts";
@@ -32,7 +34,7 @@ export function samplingFrom(options: GenerateCliOptions): SamplingOptions {
 export function register(program: Command): void {
   const cmd = program
     .command("generate")
-    .description("continue a prompt with a checkpoint: greedy, temperature, top-k or top-p sampling, streamed")
+    .description(summaryOf("generate"))
     .requiredOption("--checkpoint <dir>", "checkpoint step folder, or a checkpoint root / run directory (its latest checkpoint)")
     .requiredOption("--prompt <text>", "text to continue")
     .option("--max-tokens <n>", "new tokens to generate", "100")
@@ -63,7 +65,7 @@ Examples:
       const sampling = samplingFrom(options);
       const maxNewTokens = wholeNumber("--max-tokens", options.maxTokens);
       const seed = wholeNumber("--seed", options.seed);
-      if (options.prompt === "") throw new Error("--prompt is empty; give some text to continue");
+      if (options.prompt === "") throw new UsageError("--prompt is empty; give some text to continue");
       const parallel = parallelPlacementOf(options);
       const opened = await openInferenceModel(options.checkpoint, { tokenizerFile: options.tokenizer, parallel });
       const { tokenizer, endOfText } = opened;

@@ -1,22 +1,25 @@
 // `troupe inspect <actor>`: the full record, its xstate snapshot, its recent transitions, and for a training worker
 // restored by a live recovery where its state came from: "state from peer X in N ms" or "state from checkpoint
 // step K (DIR) in N ms".
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
-import { UnknownActorError } from "../../runtime/errors.ts";
+import { MalformedRecordError, UnknownActorError } from "../../runtime/errors.ts";
 import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
 import { age, coords } from "../cluster/format.ts";
 
 export function register(program: Command): void {
   const cmd = program
     .command("inspect")
-    .description("show one actor's full record, xstate snapshot and recent state history")
+    .description(summaryOf("inspect"))
     .argument("<actor>", "actor id (see `troupe ps`)");
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions) => {
     await withCluster(opts, async (c) => {
-      const rec = await c.registry.getActor(actor);
-      if (!rec) throw new UnknownActorError(actor);
-      const events = await c.events.readAll(actor);
-      // live recoveries (actors/coordinator/recovery.ts): where the restarted worker's state came from
+      const read = await c.registry.readActor(actor);
+      if (!read) throw new UnknownActorError(actor);
+      if ("malformed" in read) throw new MalformedRecordError(`${actor}: the entry under this key in ${read.malformed.bucket} is not an actor record (${read.malformed.reason})`);
+      const rec = read.record;
+      const events = await c.events.readAll(actor, (m) => process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`));
+      // live recoveries (actors/coordinator/live-recovery.ts): where the restarted worker's state came from
       const restores = events
         .filter((e) => e.type === "worker.restored")
         .map((e) => ({

@@ -1,21 +1,23 @@
 // `troupe kill <actor>`: fault injection — send a signal to the actor's process through its host agent.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import { constants } from "node:os";
 import type { Command } from "commander";
 import { randomUUID } from "node:crypto";
-import { ConfigError, UnknownActorError } from "../../runtime/errors.ts";
+import { UnknownActorError } from "../../runtime/errors.ts";
 import { call } from "../../runtime/rpc.ts";
 import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
 
 export function signalName(s: string): string {
   const name = s.toUpperCase().startsWith("SIG") ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
-  if (!(name in constants.signals)) throw new ConfigError(`unknown signal '${s}' (try KILL, TERM, STOP, CONT)`);
+  if (!(name in constants.signals)) throw new UsageError(`unknown signal '${s}' (try KILL, TERM, STOP, CONT)`);
   return name;
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command("kill")
-    .description("send a signal to an actor's process (fault injection); its supervisor reacts as to any failure")
+    .description(summaryOf("kill"))
     .argument("<actor>", "actor id (see `troupe ps`)")
     .option("-s, --signal <signal>", "signal name: KILL, TERM, STOP, CONT, …", "KILL");
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions & { signal: string }) => {

@@ -1,10 +1,12 @@
 // `troupe plan`: prints where each rank of a (dp, pp, tp) job would run and the bytes per step each link class
 // carries, for the topology-aware placement next to a naive one.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { loadPlanConfig } from "../../ml/parallel/plan-config.ts";
 import { planJob, type Plan, type PlacementReport } from "../../ml/parallel/plan.ts";
 import { ranksByHost } from "../../ml/parallel/placement.ts";
-import { InvalidLayoutError, parseAxisOrder, type RankLayout } from "../../ml/parallel/ranks.ts";
+import { parseAxisOrder, type RankLayout } from "../../ml/parallel/ranks.ts";
 import type { TransferOrder } from "../../ml/parallel/schedules.ts";
 import type { ScheduleKind } from "../../ml/parallel/schedule-types.ts";
 
@@ -25,7 +27,7 @@ interface PlanOptions {
 
 function positiveInt(name: string, text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidLayoutError(`--${name} must be a positive integer, got '${text}'`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${text}'`);
   return n;
 }
 
@@ -105,7 +107,7 @@ export function formatPlan(plan: Plan, showHosts: number): string {
 export function register(program: Command): void {
   program
     .command("plan")
-    .description("show the placement of a dp × pp × tp job on hosts and the bytes each link class carries per step")
+    .description(summaryOf("plan"))
     .argument("<config>", "training YAML (reads model, data.vocabSize, batch and the optional parallel section)")
     .requiredOption("--hosts <n>", "number of hosts")
     .requiredOption("--slots-per-host <n>", "worker slots (GPUs or CPU slots) per host")

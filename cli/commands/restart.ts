@@ -1,6 +1,8 @@
 // `troupe restart <actor>`: ask the actor's supervisor for a fresh process (not counted as a failure).
 // `troupe restart --job J --stage P | --replica D` (or <actor> naming a job's worker): ask the job's coordinator for
 // a live graceful restart at the next step boundary; each restarted worker takes its state from a DP peer.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConfigError, RequestFailedError, UnknownActorError } from "../../runtime/errors.ts";
@@ -19,13 +21,13 @@ interface RestartOptions extends ClusterOptions {
 
 function index(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text)) throw new ConfigError(`--${flag} must be a whole number ≥ 0, got '${text}'`);
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${flag} must be a whole number ≥ 0, got '${text}'`);
   return Number(text);
 }
 
 function seconds(text: string): number {
   const s = Number(text);
-  if (!Number.isFinite(s) || s <= 0) throw new ConfigError(`--timeout must be a positive number of seconds, got '${text}'`);
+  if (!Number.isFinite(s) || s <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${text}'`);
   return s;
 }
 
@@ -62,6 +64,7 @@ async function supervisorRestart(c: OpenCluster, actor: string, o: RestartOption
 export function register(program: Command): void {
   const cmd = program
     .command("restart")
+    .summary(summaryOf("restart"))
     .description(
       "restart an actor through its supervisor (old process killed, new one started); for a training job's workers, " +
         "a live graceful restart at the next step boundary with state taken from a data-parallel peer",
@@ -77,9 +80,9 @@ export function register(program: Command): void {
     const stage = index("stage", opts.stage);
     const replica = index("replica", opts.replica);
     seconds(opts.timeout);
-    if (!opts.job && (stage !== undefined || replica !== undefined)) throw new ConfigError("--stage and --replica need --job <id>");
-    if (opts.job && !actor && stage === undefined && replica === undefined) throw new ConfigError(`--job ${opts.job}: name what to restart with --stage, --replica or a worker id`);
-    if (!opts.job && !actor) throw new ConfigError("name an actor to restart, or a job with --job");
+    if (!opts.job && (stage !== undefined || replica !== undefined)) throw new UsageError("--stage and --replica need --job <id>");
+    if (opts.job && !actor && stage === undefined && replica === undefined) throw new UsageError(`--job ${opts.job}: name what to restart with --stage, --replica or a worker id`);
+    if (!opts.job && !actor) throw new UsageError("name an actor to restart, or a job with --job");
     await withCluster(opts, async (c) => {
       if (opts.job) {
         if (!(await describe(c.nc, c.ns, opts.job))) throw new ConfigError(`unknown job '${opts.job}': no running job answers on ${jobControlSubject(c.ns, opts.job)}`);

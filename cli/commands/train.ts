@@ -1,6 +1,9 @@
 // `troupe train <config.yaml>`: trains a GPT on one rank (data prep, progress, checkpoints, samples),
 // or, when the config's `parallel` section asks for more than one rank, as a distributed job whose
 // coordinator runs here and drives one worker process per rank.
+import { exitCodeForSignal } from "../commands-table.ts";
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 
 interface TrainCliOptions {
@@ -19,14 +22,14 @@ interface TrainCliOptions {
 function positiveInt(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got '${text}'`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${text}'`);
   return n;
 }
 
 export function register(program: Command): void {
   program
     .command("train")
-    .description("train a GPT from a YAML config: one rank here, or dp·pp·tp worker processes when the config has a parallel section")
+    .description(summaryOf("train"))
     .argument("<config>", "training config (YAML), e.g. examples/brown-tiny.yaml")
     .option("--resume", "continue the run in the run directory from its latest checkpoint, bit for bit")
     .option("--run-dir <dir>", "where checkpoints, logs, metrics.csv and loss.svg go (default: config runDir, else runs/<name>)")
@@ -69,7 +72,7 @@ Example:
     )
     .action(async (configFile: string, opts: TrainCliOptions) => {
       if (opts.progress !== undefined && opts.progress !== "bar" && opts.progress !== "lines") {
-        throw new Error(`--progress must be 'bar' or 'lines', got '${opts.progress}'`);
+        throw new UsageError(`--progress must be 'bar' or 'lines', got '${opts.progress}'`);
       }
       const steps = positiveInt("--steps", opts.steps);
       const threads = positiveInt("--threads", opts.threads);
@@ -79,7 +82,7 @@ Example:
       if (dp * pp * tp === 1 && (opts.cluster || opts.nats || opts.tokenFile)) {
         // nothing would run on that cluster: say so rather than train here and leave the option unused
         const flag = opts.nats ? "--nats" : opts.cluster ? "--cluster" : "--token-file";
-        throw new Error(`${flag} runs a distributed job on a cluster, but ${configFile} trains on one rank (parallel dp · pp · tp = 1): add a parallel section, or leave ${flag} out`);
+        throw new UsageError(`${flag} runs a distributed job on a cluster, but ${configFile} trains on one rank (parallel dp · pp · tp = 1): add a parallel section, or leave ${flag} out`);
       }
       if (dp * pp * tp > 1) {
         const { runDistributed } = await import("../../actors/coordinator/run-distributed.ts");
@@ -94,7 +97,7 @@ Example:
           const corpus = await defaultBackends().prepareCorpus(config);
           if (!corpus.summary.includes("from cache")) console.log(`data: ${corpus.summary}`);
         }
-        await runDistributed({
+        const r = await runDistributed({
           configFile,
           resume: opts.resume === true,
           runDir: opts.runDir,
@@ -106,11 +109,12 @@ Example:
           noSamples: !opts.samples,
           tty: opts.progress === undefined ? undefined : opts.progress === "bar",
         });
+        if (r.stoppedBy) process.exitCode = exitCodeForSignal(r.stoppedBy);
         return;
       }
       const { runTraining } = await import("../../ml/train/run.ts");
       const { defaultBackends } = await import("../../ml/train/default-backends.ts");
-      await runTraining(
+      const r = await runTraining(
         {
           configFile,
           resume: opts.resume === true,
@@ -122,5 +126,7 @@ Example:
         },
         defaultBackends((line) => console.log(line)),
       );
+      // stopped by Ctrl-C or SIGTERM (with a checkpoint): not a success for a scheduler
+      if (r.stoppedBy) process.exitCode = exitCodeForSignal(r.stoppedBy);
     });
 }

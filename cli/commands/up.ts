@@ -1,32 +1,34 @@
 // `troupe up`: start a local cluster in the background.
+import { UsageError } from "../errors.ts";
+import { summaryOf } from "../commands-table.ts";
 import os from "node:os";
-import type { Command } from "commander";
-import { ConfigError } from "../../runtime/errors.ts";
+import { Option, type Command } from "commander";
 import { checkName, namespace } from "../../runtime/namespace.ts";
 import { clusterDir } from "../cluster/cluster-file.ts";
 import { upCluster } from "../cluster/local-cluster.ts";
 
 function count(name: string, value: string, min: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${name} must be an integer >= ${min}, got '${value}'`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got '${value}'`);
   return n;
 }
 
 export function register(program: Command): void {
   program
     .command("up")
-    .description("start a local cluster in the background: nats-server (token auth, JetStream in the cluster dir) and one host agent")
-    .option("--dir <dir>", "cluster directory (default $TROUPE_CLUSTER or ./.troupe)")
+    .description(summaryOf("up"))
+    .option("--cluster <dir>", "cluster directory (default $TROUPE_CLUSTER or ./.troupe)")
+    .addOption(new Option("--dir <dir>", "old name of --cluster").hideHelp())
     .option("--cluster-id <id>", "cluster id: namespaces subjects, buckets and streams", "local")
     .option("--actors <n>", "also start a supervisor with N generic actors (a0 … aN-1)", "3")
     .option("--slots <n>", "slots of the host agent (default: CPU count)")
     .option("--name <host>", "host name of the agent", os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"))
     .option("--json", "print the cluster info as JSON")
     .addHelpText("after", "\nThen: troupe ps, troupe kill a1, troupe events -f, troupe down.\n")
-    .action(async (opts: { dir?: string; clusterId: string; actors: string; slots?: string; name: string; json?: boolean }) => {
+    .action(async (opts: { cluster?: string; dir?: string; clusterId: string; actors: string; slots?: string; name: string; json?: boolean }) => {
       namespace(opts.clusterId);
       checkName("host name", opts.name);
-      const dir = clusterDir(opts.dir);
+      const dir = clusterDir(opts.cluster ?? opts.dir);
       const info = await upCluster({
         dir,
         clusterId: opts.clusterId,

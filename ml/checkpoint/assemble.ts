@@ -3,7 +3,7 @@
 import path from "node:path";
 import type { CheckpointManifest, TensorRecord } from "./manifest.ts";
 import type { TensorEntry } from "./safetensors.ts";
-import { checkTensorCoverage } from "./sharded-manifest.ts";
+import { checkTensorCoverage } from "./build-manifest.ts";
 import { copyRegion, elementCount } from "./tensor-blocks.ts";
 
 export class CheckpointAssemblyError extends Error {

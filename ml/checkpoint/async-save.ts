@@ -12,16 +12,8 @@ import { safetensorsImage } from "./file-image.ts";
 import { ImageWriterThread } from "./image-writer-thread.ts";
 import type { FileRecord } from "./manifest.ts";
 import { planCheckpointShard, type GlobalShapes, type ShardContent, type ShardDescription } from "./shard-files.ts";
-import {
-  CheckpointError,
-  commitCheckpoint,
-  hasCheckpoint,
-  prepareStagingDir,
-  singleRankFiles,
-  singleRankManifest,
-  stepDirName,
-  type CheckpointContent,
-} from "./store.ts";
+import { buildManifest, SINGLE_RANK_LAYOUT } from "./build-manifest.ts";
+import { CheckpointError, commitCheckpoint, hasCheckpoint, prepareStagingDir, singleRankFiles, singleRankShard, stepDirName, type CheckpointContent } from "./store.ts";
 
 /** A checkpoint (or shard) whose tensors are copied; `written` resolves once its files are on disk. */
 export interface PendingWrite<T> {
@@ -65,7 +57,7 @@ export class CheckpointWriter {
       content.step,
       (async () => {
         const files = await this.writeImages(staging, images);
-        return commitCheckpoint(root, singleRankManifest(info, files), content.step, options);
+        return commitCheckpoint(root, buildManifest(info, SINGLE_RANK_LAYOUT, [singleRankShard(info, files)]), content.step, options);
       })(),
     );
   }

@@ -8,7 +8,7 @@ import { rankShards, type ShardCoord, type ShardLayout, type TensorShard } from 
 import { pieceData } from "./assemble.ts";
 import type { CheckpointManifest, TensorRecord } from "./manifest.ts";
 import type { TensorEntry } from "./safetensors.ts";
-import { checkTensorCoverage } from "./sharded-manifest.ts";
+import { checkTensorCoverage } from "./build-manifest.ts";
 import { CheckpointError, readCheckpointFile, readManifest } from "./store.ts";
 import { blockBox, copyRegion, elementCount, intersectBoxes, localBlockRanges } from "./tensor-blocks.ts";
 

@@ -15,7 +15,7 @@ export {
   saveCheckpoint,
   setLatest,
   singleRankFiles,
-  singleRankManifest,
+  singleRankShard,
   stagingDirName,
   stepDirName,
   type CheckpointContent,
@@ -33,7 +33,18 @@ export {
   type ShardContent,
   type ShardDescription,
 } from "./shard-files.ts";
-export { buildShardedManifest, checkTensorCoverage, ShardedManifestError, type CheckpointInfo, type CheckpointLayout } from "./sharded-manifest.ts";
+export {
+  buildManifest,
+  // the coordinator's name for it until it moves to buildManifest + checkpointInfo
+  buildManifest as buildShardedManifest,
+  checkpointInfo,
+  checkTensorCoverage,
+  ManifestError,
+  SINGLE_RANK_LAYOUT,
+  type CheckpointInfo,
+  type CheckpointLayout,
+  type CheckpointSource,
+} from "./build-manifest.ts";
 export { loadCheckpointShard, type LoadedShard, type ShardLoadTarget } from "./load-shard.ts";
 export { assembleWholeTensors, CheckpointAssemblyError, pieceData } from "./assemble.ts";
 export { copyRegion, extractShard, intersectBoxes, localBlockRanges, type Box } from "./tensor-blocks.ts";

@@ -6,16 +6,9 @@ import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, rea
 import path from "node:path";
 import type { NamedTensor } from "../model/types.ts";
 import { assembleWholeTensors } from "./assemble.ts";
-import {
-  MANIFEST_FILE,
-  MANIFEST_FORMAT,
-  MANIFEST_VERSION,
-  manifestSchema,
-  type CheckpointManifest,
-  type CheckpointInfo,
-  type FileRecord,
-  type TensorRecord,
-} from "./manifest.ts";
+import { buildManifest, SINGLE_RANK_LAYOUT } from "./build-manifest.ts";
+import { MANIFEST_FILE, MANIFEST_FORMAT, manifestSchema, type CheckpointInfo, type CheckpointManifest, type FileRecord, type TensorRecord } from "./manifest.ts";
+import type { ShardDescription } from "./shard-files.ts";
 import { decodeSafetensors, sha256File, writeSafetensors, type TensorEntry } from "./safetensors.ts";
 import { createHash } from "node:crypto";
 
@@ -77,21 +70,12 @@ export function singleRankFiles(content: CheckpointContent): { file: string; ten
   ];
 }
 
-/** The manifest of a single-rank checkpoint whose files were written as `files` describes. */
-export function singleRankManifest(content: CheckpointInfo & { params: readonly { name: string; shape: readonly number[] }[]; optimizerState: readonly { name: string; shape: readonly number[] }[] }, files: FileRecord[]): CheckpointManifest {
+type TensorShapes = readonly { name: string; shape: readonly number[] }[];
+
+/** A single-rank checkpoint as the one shard of the layout 1×1×1: its files as written, every tensor whole. */
+export function singleRankShard(content: { params: TensorShapes; optimizerState: TensorShapes }, files: FileRecord[]): ShardDescription {
   return {
-    format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
-    createdAt: new Date().toISOString(),
-    step: content.step,
-    tokensSeen: content.tokensSeen,
-    samplesSeen: content.samplesSeen,
-    seed: content.seed,
-    data: content.data,
-    optimizer: { stepCount: content.optimizerStepCount },
-    layout: { dp: 1, pp: 1, tp: 1 },
-    config: content.config,
-    metrics: content.metrics ?? {},
+    coord: { stage: 0, tpRank: 0 },
     files,
     tensors: [...tensorRecords(content.params, "param", MODEL_FILE), ...tensorRecords(content.optimizerState, "optimizer", OPTIMIZER_FILE)],
   };
@@ -111,7 +95,7 @@ export function saveCheckpoint(root: string, content: CheckpointContent, options
     const sha256 = writeSafetensors(full, tensors, metadata);
     return { file, bytes: statSync(full).size, sha256 };
   });
-  return commitCheckpoint(root, singleRankManifest(content, files), content.step, options);
+  return commitCheckpoint(root, buildManifest(content, SINGLE_RANK_LAYOUT, [singleRankShard(content, files)]), content.step, options);
 }
 
 /** The folder every rank writes its shard files into before the checkpoint of `step` is committed. */

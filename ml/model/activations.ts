@@ -36,7 +36,11 @@ export class Activations {
   readonly dFc: Float32Array;
   readonly headChunk: number;
 
-  constructor(config: GptConfig, readonly batch: number, alloc: (n: number) => Float32Array) {
+  /**
+   * `logitsBudget`: floats for one chunk of head logits. Without it, chunks stay small enough for a CPU's cache;
+   * a GPU wants few large chunks (each chunk's head GEMMs re-read the whole [vocab, d] embedding).
+   */
+  constructor(config: GptConfig, readonly batch: number, alloc: (n: number) => Float32Array, logitsBudget?: number) {
     const n = batch * config.seqLen;
     const d = config.dModel;
     this.rows = n;
@@ -66,7 +70,10 @@ export class Activations {
     this.rstdf = alloc(n);
     this.gelu = alloc(n * 4 * d);
     // The head runs in row chunks so the [rows, vocab] logits stay small (and mostly in cache).
-    this.headChunk = Math.max(1, Math.min(n, Math.floor((1 << 20) / config.vocabSize) || 1, 256));
+    this.headChunk =
+      logitsBudget === undefined
+        ? Math.max(1, Math.min(n, Math.floor((1 << 20) / config.vocabSize) || 1, 256))
+        : Math.max(1, Math.min(n, Math.floor(logitsBudget / config.vocabSize)));
     this.logits = alloc(this.headChunk * config.vocabSize);
     this.losses = alloc(n);
     this.dResidual = residual();

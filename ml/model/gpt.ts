@@ -1,17 +1,22 @@
 // The single-rank GPT: pre-LN blocks, learned positions, GELU-tanh MLP, tied input/output embedding.
-// Each call records its kernels into one validated KernelProgram (forward, head, backward) and runs it as a
-// single job on the backend (native: on a worker thread), so the JS thread stays free for the whole step.
+// Each call records its kernels into one KernelStream (forward, head, backward), which nothing cuts on one rank, and
+// runs it as a single job on the backend (native: on a worker thread), so the JS thread stays free for the whole
+// step. The blocks are the ones a tensor-parallel pipeline stage runs (block.ts), with a group of one rank.
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram, runKernel, type KernelSink } from "../../native/ops.ts";
 import { Activations } from "./activations.ts";
-import { blockBackward, blockForward, blockTensors, type BlockShape, type BlockTensors } from "./block.ts";
+import { blockBackward, blockForward, blockTensors, ONE_RANK, type BlockContext, type BlockTensors } from "./block.ts";
 import { validateGptConfig } from "./config.ts";
 import { GptDecoder } from "./decoder.ts";
 import { initParameter } from "./init.ts";
+import { KernelStream } from "./kernel-stream.ts";
 import { gptParameterLayout } from "./param-layout.ts";
 import { ParameterStore } from "./parameter-store.ts";
 import type { Decoder, GptConfig, GptModel, NamedTensor, StepResult } from "./types.ts";
+
+/** Head logits per chunk on a device backend: 2²⁸ floats (1 GiB), so GPT-2's 50,257-word head runs in a few chunks. */
+const DEVICE_LOGITS_BUDGET = 1 << 28;
 
 export interface CreateGptOptions {
   /** Initialisation seed; the same seed gives bit-identical parameters. */
@@ -83,11 +88,11 @@ export class Gpt implements GptModel {
       this.checkBatch("forwardBackward", inputs, targets, batch);
       if (!Number.isFinite(gradScale)) throw new RangeError(`forwardBackward: 'gradScale' must be finite, got ${gradScale}`);
       const acts = this.activationsFor(batch);
-      const program = new KernelProgram();
-      this.forward(program, acts, inputs);
-      const losses = this.head(program, acts, targets, gradScale / acts.rows, true);
-      this.backward(program, acts, inputs);
-      const results = await program.run(this.backend);
+      const stream = new KernelStream(this.backend);
+      await this.forward(stream, acts, inputs);
+      const losses = this.head(stream, acts, targets, gradScale / acts.rows, true);
+      await this.backward(stream, acts, inputs);
+      const results = await stream.flush();
       return { loss: sumAt(results, losses) / acts.rows };
     });
   }
@@ -96,10 +101,10 @@ export class Gpt implements GptModel {
     return this.exclusive("evaluate", async () => {
       this.checkBatch("evaluate", inputs, targets, batch);
       const acts = this.activationsFor(batch);
-      const program = new KernelProgram();
-      this.forward(program, acts, inputs);
-      const losses = this.head(program, acts, targets, 0, false);
-      return sumAt(await program.run(this.backend), losses) / acts.rows;
+      const stream = new KernelStream(this.backend);
+      await this.forward(stream, acts, inputs);
+      const losses = this.head(stream, acts, targets, 0, false);
+      return sumAt(await stream.flush(), losses) / acts.rows;
     });
   }
 
@@ -107,10 +112,10 @@ export class Gpt implements GptModel {
     return this.exclusive("tokenLogProbs", async () => {
       this.checkBatch("tokenLogProbs", inputs, targets, batch);
       const acts = this.activationsFor(batch);
-      const program = new KernelProgram();
-      this.forward(program, acts, inputs);
-      this.head(program, acts, targets, 0, false);
-      await program.run(this.backend);
+      const stream = new KernelStream(this.backend);
+      await this.forward(stream, acts, inputs);
+      this.head(stream, acts, targets, 0, false);
+      await stream.flush();
       return Float32Array.from(acts.losses, (l) => -l);
     });
   }
@@ -153,7 +158,7 @@ export class Gpt implements GptModel {
     if (acts) {
       this.activations.delete(batch); // re-insert: Map order = least recently used first
     } else {
-      acts = new Activations(this.config, batch, (n) => this.backend.alloc(n));
+      acts = new Activations(this.config, batch, (n) => this.backend.alloc(n), this.backend.memory === "device" ? DEVICE_LOGITS_BUDGET : undefined);
       if (this.activations.size >= 2) this.activations.delete(this.activations.keys().next().value!);
     }
     this.activations.set(batch, acts);
@@ -164,18 +169,24 @@ export class Gpt implements GptModel {
     return runKernel(this.backend, name, inputs);
   }
 
-  private forward(sink: KernelSink, acts: Activations, tokens: Int32Array): void {
-    const { vocabSize, seqLen, dModel: d, heads } = this.config;
+  /** The blocks' context: every head and MLP column on this one rank. */
+  private blockContext(stream: KernelStream, batch: number): BlockContext {
+    const { seqLen, dModel: d, heads } = this.config;
+    return { stream, shape: { batch, seq: seqLen, dModel: d, heads, attnWidth: d, mlpWidth: 4 * d }, addsReplicated: true, copy: ONE_RANK, reduce: ONE_RANK };
+  }
+
+  private async forward(stream: KernelStream, acts: Activations, tokens: Int32Array): Promise<void> {
+    const { vocabSize, seqLen, dModel: d } = this.config;
     const rows = acts.rows, batch = acts.batch, s = this.store;
-    sink.add("embeddingForward", {
+    stream.add("embeddingForward", {
       tokens, wte: s.param("wte"), wpe: s.param("wpe"), out: acts.layers[0]?.input ?? acts.output,
       batch, seq: seqLen, dModel: d, vocabStart: 0, vocabSize, vocabTotal: vocabSize,
     });
-    const shape: BlockShape = { batch, seq: seqLen, dModel: d, heads };
+    const c = this.blockContext(stream, batch);
     for (let l = 0; l < this.config.layers; l++) {
-      blockForward(sink, shape, this.blocks[l]!, acts.layers[l]!, acts, acts.layers[l + 1]?.input ?? acts.output);
+      await blockForward(c, this.blocks[l]!, acts.layers[l]!, acts, acts.layers[l + 1]?.input ?? acts.output);
     }
-    sink.add("layerNormForward", { x: acts.output, gamma: s.param("lnf.weight"), beta: s.param("lnf.bias"), out: acts.lnf, mean: acts.meanf, rstd: acts.rstdf, rows, cols: d });
+    stream.add("layerNormForward", { x: acts.output, gamma: s.param("lnf.weight"), beta: s.param("lnf.bias"), out: acts.lnf, mean: acts.meanf, rstd: acts.rstdf, rows, cols: d });
   }
 
   /**
@@ -205,17 +216,17 @@ export class Gpt implements GptModel {
     return lossCalls;
   }
 
-  private backward(sink: KernelSink, acts: Activations, tokens: Int32Array): void {
-    const { vocabSize, seqLen, dModel: d, heads } = this.config;
+  private async backward(stream: KernelStream, acts: Activations, tokens: Int32Array): Promise<void> {
+    const { vocabSize, seqLen, dModel: d } = this.config;
     const rows = acts.rows, batch = acts.batch, s = this.store;
     const dx = acts.dResidual;
-    sink.add("layerNormBackward", {
+    stream.add("layerNormBackward", {
       dout: acts.dLnOut, x: acts.output, gamma: s.param("lnf.weight"), mean: acts.meanf, rstd: acts.rstdf, dx,
       dgamma: s.grad("lnf.weight"), dbeta: s.grad("lnf.bias"), rows, cols: d, accumulateDx: 0,
     });
-    const shape: BlockShape = { batch, seq: seqLen, dModel: d, heads };
-    for (let l = this.config.layers - 1; l >= 0; l--) blockBackward(sink, shape, this.blocks[l]!, acts.layers[l]!, acts);
-    sink.add("embeddingBackward", {
+    const c = this.blockContext(stream, batch);
+    for (let l = this.config.layers - 1; l >= 0; l--) await blockBackward(c, this.blocks[l]!, acts.layers[l]!, acts);
+    stream.add("embeddingBackward", {
       tokens, dout: dx, dwte: s.grad("wte"), dwpe: s.grad("wpe"), batch, seq: seqLen, dModel: d, vocabStart: 0, vocabSize, vocabTotal: vocabSize,
     });
   }

@@ -4,7 +4,12 @@ export { createGpt, Gpt, ModelBusyError, type CreateGptOptions } from "./gpt.ts"
 export { validateGptConfig, InvalidModelConfigError } from "./config.ts";
 export { gptParameterLayout, blockParameterLayout, decaysWeight, elementCount, type ParameterSpec, type InitKind } from "./param-layout.ts";
 export { modelFlopsPerToken } from "./flops.ts";
-export { blockForward, blockBackward, blockTensors, type BlockShape, type BlockTensors, type BlockScratch } from "./block.ts";
+export {
+  blockBackward, blockDecode, blockForward, blockTensors, ONE_RANK,
+  type BlockContext, type BlockScratch, type BlockShape, type BlockTensors, type DecodeBuffers, type LayerCache, type TpMapping,
+} from "./block.ts";
+export { InferenceContext, type InferenceContextShape } from "./inference-context.ts";
+export { KernelStream } from "./kernel-stream.ts";
 export { Activations, type LayerActivations } from "./activations.ts";
 export { ParameterStore } from "./parameter-store.ts";
 export { tensorKey } from "./init.ts";

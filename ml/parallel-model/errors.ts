@@ -1,9 +1,6 @@
 // Errors of the parallel model: a bad layout or shape for sharding, and a misuse of the stage model.
 export class ParallelModelError extends Error {
   override name = "ParallelModelError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** Parallel inference: a layout the model cannot be split into, a bad request, a failed inference job. */

@@ -22,10 +22,23 @@
 // The last stage runs the head's backward inside its forward (like the single-rank model), keeping only
 // d(final residual) per micro-batch. DP gradient buckets start during the step's last backward, as each layer's
 // gradients become final (the tied wte copy after the embedding-group all-reduce).
+//
+// The same stage model infers: model.forwardOnly({ batch, tokens | activation, targets }, "loss" | "scores"),
+// and generates over an inference context (KV cache of its layers and heads): ctx = model.newInferenceContext(),
+// model.prefill(ctx, n, input), model.decode(ctx, input) → activation (or logits on the last stage).
+// forwardThroughPipeline carries any forward-only pass through the stages (validation, scoring, decoding);
+// loadInferenceStage / StageDecoder put a checkpoint of any layout on an inference job's ranks.
 export { ParallelModelError } from "./errors.ts";
 export { copyToTp, reduceFromTp, type TpMapping } from "./tp-mappings.ts";
 export { sliceShard, vocabRange } from "./tensor-shards.ts";
-export { createStageModel, evenLayerSplit, StageModel, type StageInput, type StageModelOptions, type StageOutput } from "./stage-model.ts";
+export {
+  createStageModel, evenLayerSplit, StageModel, type InferenceStageModelOptions, type StageInput, type StageModelOptions, type StageOutput,
+} from "./stage-model.ts";
+export type { DecodeOutput, ForwardHead, ForwardInput, ForwardOutput } from "./stage-forward.ts";
+export { forwardThroughPipeline } from "./forward-pipeline.ts";
+export { InferenceStage, loadInferenceStage, loadStageModel, type InferenceStageOptions, type ScoreBatch } from "./inference-stage.ts";
+export { StageDecoder } from "./stage-decoder.ts";
+export type { TokenScores } from "./vocab-head.ts";
 export {
   createPipelineExecutor, PipelineExecutor, type ExecutorGroups, type ParallelStepResult, type PipelineExecutorOptions, type ReplicaBatch,
 } from "./pipeline-executor.ts";

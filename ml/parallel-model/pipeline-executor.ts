@@ -11,6 +11,7 @@ import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
 import type { Collectives } from "../../runtime/collectives/types.ts";
 import type { AdamWConfig, NamedTensor } from "../model/types.ts";
 import { ParallelModelError } from "./errors.ts";
+import { forwardThroughPipeline } from "./forward-pipeline.ts";
 import type { StageModel } from "./stage-model.ts";
 
 export interface ExecutorGroups {
@@ -205,23 +206,13 @@ export class PipelineExecutor {
    * stage, TP rank 0), 0 on the others, as runStep does.
    */
   async evaluate(batch: ReplicaBatch): Promise<{ lossSum: number }> {
-    const { chunks, g, p, stage } = this;
     const m = checkBatch("evaluate", batch);
-    const next = (stage + 1) % p, prev = (stage + p - 1) % p;
     let lossSum = 0;
     for (let mb = 0; mb < m; mb++) {
-      let carried: Float32Array | undefined; // p = 1: the next chunk's input stays in this process
-      for (const [c, model] of chunks.entries()) {
-        const vs = virtualStageOf(stage, c, p);
-        const activation = model.isFirst ? undefined : (carried ?? (await g.pp.recv(prev, `e${mb}:${vs}`)));
-        const out = await model.evaluate({ tokens: model.isFirst ? batch.inputs[mb] : undefined, activation, targets: model.isLast ? batch.targets[mb] : undefined });
-        carried = undefined;
-        if (out.activation) {
-          if (p === 1) carried = out.activation;
-          else await g.pp.send(out.activation, next, `e${mb}:${vs + 1}`);
-        }
-        if (out.loss !== undefined) lossSum += out.loss;
-      }
+      const out = await forwardThroughPipeline(this.chunks, this.g.pp, `e${mb}`, (model, activation) =>
+        model.evaluate({ tokens: model.isFirst ? batch.inputs[mb] : undefined, activation, targets: model.isLast ? batch.targets[mb] : undefined }),
+      );
+      if (out?.loss !== undefined) lossSum += out.loss;
     }
     return { lossSum: this.countsLoss ? lossSum : 0 };
   }

@@ -1,41 +1,30 @@
-// One (pipeline stage, tensor-parallel rank) of the GPT: only its layers (first stage: + wte/wpe, last stage:
-// + lnf and the tied head, with its own copy of its wte shard when there are several stages), each tensor the
-// TP slice of the single-rank model's tensor with the same seed (initialised whole from (seed, name), then sliced).
-import type { Backend } from "../../native/backend.ts";
-import { nativeBackend } from "../../native/native-backend.ts";
+// One (pipeline stage, tensor-parallel rank) of the GPT, for every use of it: training (a micro-batch's forward
+// keeps its activations for the backward), validation and scoring (forward only), and generation (prefill and
+// KV-cache decoding over an inference context, as Megatron's attention serves training and inference). Its tensors
+// (stage-weights.ts) are the TP slices of the single-rank model's; a model built without a training micro-batch
+// only infers and holds no gradients.
 import { KernelProgram } from "../../native/ops.ts";
-import type { Collectives } from "../../runtime/collectives/types.ts";
-import type { BlockTensors, Tensor } from "../model/block.ts";
-import { validateGptConfig } from "../model/config.ts";
-import { initParameter } from "../model/init.ts";
-import { elementCount, gptParameterLayout, type ParameterSpec } from "../model/param-layout.ts";
-import { rankShards, type TensorShard } from "../parallel/shard-spec.ts";
-import { ParameterStore } from "../model/parameter-store.ts";
-import type { GptConfig, NamedTensor } from "../model/types.ts";
+import { blockBackward, blockForward } from "../model/block.ts";
+import { InferenceContext } from "../model/inference-context.ts";
+import type { NamedTensor } from "../model/types.ts";
 import { ParallelModelError } from "./errors.ts";
 import { StageActivations, stageScratch, type LocalShape, type StageScratch } from "./stage-activations.ts";
-import { sliceShard, vocabRange } from "./tensor-shards.ts";
-import { tpBlockBackward, tpBlockForward, type TpContext } from "./tp-block.ts";
-import { copyToTp, reduceFromTp } from "./tp-mappings.ts";
-import { embeddingBackward, embeddingForward, headForwardBackward, headLoss, type VocabContext } from "./vocab-parallel.ts";
+import {
+  decodeStep, ForwardBufferPool, forwardOnly, prefill, type DecodeOutput, type ForwardHead, type ForwardInput, type ForwardOutput,
+} from "./stage-forward.ts";
+import { StageWeights, type StageWeightsOptions } from "./stage-weights.ts";
+import { embeddingBackward, embeddingForward, headForwardBackward } from "./vocab-parallel.ts";
 
-export interface StageModelOptions {
-  config: GptConfig;
-  /** pipeline stages and tensor-parallel ranks (e.g. a RankLayout's sizes) */
-  layout: { sizes: { pp: number; tp: number } };
-  stage: number;
-  tpRank: number;
-  /** the TP group of this rank (size = layout.sizes.tp) */
-  groups: { tp: Collectives };
+export interface StageModelOptions extends Omit<StageWeightsOptions, "gradients"> {
   seed: number;
-  /** sequences per micro-batch */
+  /** sequences per training micro-batch */
   microBatch: number;
   /** rows of logits the head computes at once (default: ≤ 256 rows and ≤ 1M logits, as the single-rank model) */
   headChunkRows?: number;
-  /** layers of each stage (default: as even as possible, earlier stages one more) */
-  layersPerStage?: readonly number[];
-  backend?: Backend;
 }
+
+/** Options of a model that only infers: no seed (its weights are loaded), no micro-batch, no gradients. */
+export type InferenceStageModelOptions = Omit<StageModelOptions, "seed" | "microBatch" | "headChunkRows">;
 
 /** What a stage receives for one micro-batch: tokens on the first stage, else the previous stage's activation;
  * targets and the loss-gradient scale on the last stage. */
@@ -60,112 +49,41 @@ export async function createStageModel(options: StageModelOptions): Promise<Stag
   return model;
 }
 
-export class StageModel {
-  readonly config: GptConfig;
-  readonly stage: number;
-  readonly stages: number;
-  readonly tpRank: number;
-  readonly tpSize: number;
-  readonly firstLayer: number;
-  readonly layerCount: number;
-  readonly isFirst: boolean;
-  readonly isLast: boolean;
+/** Training state: the micro-batch shape and the buffers of the micro-batches in flight. */
+interface Training {
+  shape: LocalShape;
+  scratch: StageScratch;
+}
+
+export class StageModel extends StageWeights {
+  /** sequences per training micro-batch (0: a model that only infers) */
   readonly microBatch: number;
-  readonly store: ParameterStore;
-  /** what this rank holds of each of its tensors, in parameter order (shard-spec.ts) */
-  readonly shards: readonly TensorShard[];
-  private readonly globalSpecs: ParameterSpec[];
-  private readonly backend: Backend;
-  private readonly blocks: BlockTensors[];
-  private readonly shape: LocalShape;
-  private readonly scratch: StageScratch;
+  private readonly training: Training | undefined;
   private readonly acts = new Map<number, StageActivations>();
   // Buffers of micro-batches whose backward is done, reused by later forwards: 1F1B keeps at most
   // `stages - stage` micro-batches in flight, so a step needs that many sets, not one per micro-batch.
   private readonly freeActs: StageActivations[] = [];
   private readonly tokens = new Map<number, Int32Array>();
-  private readonly tpCtx: TpContext;
   /** each local layer's parameter indices, last first */
   private readonly layerIndices: number[][];
-  private readonly vocabCtx: VocabContext;
+  private readonly forwardBuffers = new ForwardBufferPool();
 
-  constructor(o: StageModelOptions) {
-    const config = (this.config = validateGptConfig(o.config));
-    const { pp, tp } = o.layout.sizes;
-    if (!Number.isInteger(o.stage) || o.stage < 0 || o.stage >= pp) throw new ParallelModelError(`stage ${o.stage} is outside 0..${pp - 1}`);
-    if (!Number.isInteger(o.tpRank) || o.tpRank < 0 || o.tpRank >= tp) throw new ParallelModelError(`tpRank ${o.tpRank} is outside 0..${tp - 1}`);
-    if (o.groups.tp.size !== tp || o.groups.tp.rank !== o.tpRank) {
-      throw new ParallelModelError(`the TP group is rank ${o.groups.tp.rank} of ${o.groups.tp.size}, expected rank ${o.tpRank} of ${tp}`);
+  constructor(o: StageModelOptions | InferenceStageModelOptions) {
+    const microBatch = "microBatch" in o ? o.microBatch : undefined;
+    if (microBatch !== undefined && !(Number.isInteger(microBatch) && microBatch >= 1)) {
+      throw new ParallelModelError(`microBatch must be a positive integer, got ${microBatch}`);
     }
-    if (config.heads % tp !== 0) throw new ParallelModelError(`heads ${config.heads} is not divisible by tp ${tp}`);
-    if (!Number.isInteger(o.microBatch) || o.microBatch < 1) throw new ParallelModelError(`microBatch must be a positive integer, got ${o.microBatch}`);
-    if (o.headChunkRows !== undefined && !(Number.isInteger(o.headChunkRows) && o.headChunkRows >= 1)) {
-      throw new ParallelModelError(`headChunkRows must be a positive integer, got ${o.headChunkRows}`);
+    const headChunkRows = "headChunkRows" in o ? o.headChunkRows : undefined;
+    if (headChunkRows !== undefined && !(Number.isInteger(headChunkRows) && headChunkRows >= 1)) {
+      throw new ParallelModelError(`headChunkRows must be a positive integer, got ${headChunkRows}`);
     }
-    if (!Number.isInteger(o.seed)) throw new ParallelModelError(`seed must be an integer, got ${o.seed}`);
-    const vocab = vocabRange(config.vocabSize, o.tpRank, tp);
-    const split = o.layersPerStage ?? evenLayerSplit(config.layers, pp);
-    if (split.length !== pp || split.some((n) => !Number.isInteger(n) || n < 1) || split.reduce((a, b) => a + b, 0) !== config.layers) {
-      throw new ParallelModelError(`layersPerStage [${split.join(", ")}] must give each of ${pp} stages ≥ 1 layer, ${config.layers} in all`);
-    }
-    this.stage = o.stage;
-    this.stages = pp;
-    this.tpRank = o.tpRank;
-    this.tpSize = tp;
-    this.firstLayer = split.slice(0, o.stage).reduce((a, b) => a + b, 0);
-    this.layerCount = split[o.stage]!;
-    this.isFirst = o.stage === 0;
-    this.isLast = o.stage === pp - 1;
-    this.microBatch = o.microBatch;
-    this.backend = o.backend ?? nativeBackend;
-    const all = gptParameterLayout(config);
-    this.shards = rankShards(all, { tp, pp, layersPerStage: split, heads: config.heads }, { stage: o.stage, tpRank: o.tpRank });
-    this.globalSpecs = this.shards.map((sh) => all.find((p) => p.name === sh.name)!);
+    super({ ...o, gradients: microBatch !== undefined });
+    this.microBatch = microBatch ?? 0;
     this.layerIndices = Array.from({ length: this.layerCount }, (_, l) => this.indicesOf(new RegExp(`^h\\.${this.firstLayer + l}\\.`)).reverse());
-    const localSpecs = this.globalSpecs.map((s, i) => ({ ...s, shape: this.shards[i]!.localShape }));
-    this.store = new ParameterStore(localSpecs, (n) => this.backend.alloc(n));
-    const t = (name: string): Tensor => ({ param: this.store.param(name), grad: this.store.grad(name) });
-    this.blocks = Array.from({ length: this.layerCount }, (_, i) => {
-      const p = `h.${this.firstLayer + i}`;
-      return {
-        ln1w: t(`${p}.ln1.weight`), ln1b: t(`${p}.ln1.bias`), qkvw: t(`${p}.attn.qkv.weight`), qkvb: t(`${p}.attn.qkv.bias`),
-        projw: t(`${p}.attn.proj.weight`), projb: t(`${p}.attn.proj.bias`), ln2w: t(`${p}.ln2.weight`), ln2b: t(`${p}.ln2.bias`),
-        fcw: t(`${p}.mlp.fc.weight`), fcb: t(`${p}.mlp.fc.bias`), fc2w: t(`${p}.mlp.proj.weight`), fc2b: t(`${p}.mlp.proj.bias`),
-      };
-    });
-    this.shape = {
-      batch: o.microBatch, seq: config.seqLen, dModel: config.dModel, heads: config.heads / tp,
-      attnWidth: config.dModel / tp, mlpWidth: (4 * config.dModel) / tp, vocabRows: vocab.size,
-      headChunkRows: o.headChunkRows ?? Math.max(1, Math.min(o.microBatch * config.seqLen, Math.floor((1 << 20) / vocab.size), 256)),
-    };
-    this.scratch = stageScratch(this.shape, (n) => this.backend.alloc(n));
-    const addsReplicated = o.tpRank === 0;
-    this.tpCtx = { backend: this.backend, shape: this.shape, addsReplicated, copy: copyToTp(o.groups.tp), reduce: reduceFromTp(o.groups.tp) };
-    this.vocabCtx = { backend: this.backend, shape: this.shape, tp: o.groups.tp, vocabStart: vocab.start, vocabTotal: config.vocabSize, addsReplicated };
-  }
-
-  /**
-   * Initialises each tensor from (seed, name): a whole one in place, a sliced one whole in one scratch buffer (the
-   * largest sliced tensor's size, reused) and then its slice, so no more than one global tensor exists at a time.
-   */
-  async initialize(seed: number): Promise<void> {
-    const sliced = this.shards.flatMap((shard, i) => (elementCount(shard.localShape) === elementCount(shard.globalShape) ? [] : [i]));
-    const program = new KernelProgram();
-    this.shards.forEach((_, i) => sliced.includes(i) || initParameter(program, this.globalSpecs[i]!, this.store.params[i]!.data, seed, this.config.layers));
-    await program.run(this.backend);
-    if (sliced.length === 0) return;
-    const scratch = this.backend.alloc(Math.max(...sliced.map((i) => elementCount(this.globalSpecs[i]!.shape))));
-    for (const i of sliced) {
-      const whole = scratch.subarray(0, elementCount(this.globalSpecs[i]!.shape));
-      const p = new KernelProgram();
-      initParameter(p, this.globalSpecs[i]!, whole, seed, this.config.layers);
-      await p.run(this.backend);
-      sliceShard(this.shards[i]!, whole, this.store.params[i]!.data);
+    if (microBatch !== undefined) {
+      const shape = this.localShape(microBatch, this.config.seqLen, headChunkRows);
+      this.training = { shape, scratch: stageScratch(shape, (n) => this.backend.alloc(n)) };
     }
-  }
-
-  parameters(): NamedTensor[] {
-    return this.store.params;
   }
 
   gradients(): NamedTensor[] {
@@ -197,59 +115,34 @@ export class StageModel {
   }
 
   async zeroGrad(): Promise<void> {
+    this.trainingState("zeroGrad");
     const p = new KernelProgram();
     p.add("fill", { x: this.store.flatGrads, n: this.store.flatGrads.length, value: 0 });
     await p.run(this.backend);
   }
 
   async forward(microbatch: number, input: StageInput): Promise<StageOutput> {
+    const { shape, scratch } = this.trainingState("forward");
     const a = this.activationsFor(microbatch);
-    const tokens = await this.layersForward(a, input, "forward");
-    if (tokens) this.tokens.set(microbatch, tokens);
-    if (!this.isLast) return { activation: a.output };
-    const targets = this.checkTokens("targets", input.targets);
+    const pass = this.pass(shape);
+    const x0 = a.layers[0]!.input;
+    if (this.isFirst) {
+      const tokens = this.checkTokens("forward", "tokens", input.tokens, a.rows);
+      await embeddingForward(pass.vocab, tokens, this.tensor("wte"), this.tensor("wpe"), x0);
+      this.tokens.set(microbatch, tokens);
+    } else x0.set(this.checkActivation("forward", "activation", input.activation, a.rows));
+    for (let l = 0; l < this.layerCount; l++) {
+      await blockForward(pass.block, this.blocks[l]!, a.layers[l]!, scratch, a.layers[l + 1]?.input ?? a.output);
+    }
+    if (!this.isLast) {
+      await pass.block.stream.flush();
+      return { activation: a.output };
+    }
+    const targets = this.checkTokens("forward", "targets", input.targets, a.rows);
     const scale = input.gradScale ?? 1;
     if (!Number.isFinite(scale)) throw new ParallelModelError(`stage ${this.stage} forward: 'gradScale' must be finite, got ${scale}`);
-    const head = { wte: this.tensor("wte"), lnfw: this.tensor("lnf.weight"), lnfb: this.tensor("lnf.bias") };
-    const loss = await headForwardBackward(this.vocabCtx, a.output, targets, head, this.scratch, a.dOutput, scale / a.rows);
+    const loss = await headForwardBackward(pass.vocab, a.output, targets, this.headTensors(), scratch, a.dOutput, scale / a.rows);
     return { loss: loss / a.rows };
-  }
-
-  /**
-   * Forward only (validation): nothing is kept for a backward and no gradient changes. Every stage but the last
-   * returns a copy of its output activation; the last returns the mean loss of the micro-batch, computed as
-   * forward() computes it.
-   */
-  async evaluate(input: StageInput): Promise<StageOutput> {
-    const a = this.freeActs.pop() ?? new StageActivations(this.shape, this.layerCount, (n) => this.backend.alloc(n));
-    try {
-      await this.layersForward(a, input, "evaluate");
-      if (!this.isLast) return { activation: Float32Array.from(a.output) };
-      const targets = this.checkTokens("targets", input.targets);
-      const head = { wte: this.tensor("wte"), lnfw: this.tensor("lnf.weight"), lnfb: this.tensor("lnf.bias") };
-      return { loss: (await headLoss(this.vocabCtx, a.output, targets, head, this.scratch)) / a.rows };
-    } finally {
-      this.freeActs.push(a);
-    }
-  }
-
-  /** Embedding (first stage) or the received activation, then this stage's layers; returns the checked tokens. */
-  private async layersForward(a: StageActivations, input: StageInput, method: string): Promise<Int32Array | undefined> {
-    const x0 = a.layers[0]!.input;
-    let tokens: Int32Array | undefined;
-    if (this.isFirst) {
-      tokens = this.checkTokens("tokens", input.tokens);
-      await embeddingForward(this.vocabCtx, tokens, this.tensor("wte"), this.tensor("wpe"), x0);
-    } else {
-      if (!(input.activation instanceof Float32Array) || input.activation.length !== this.activationLength) {
-        throw new ParallelModelError(`stage ${this.stage} ${method}: 'activation' must be a Float32Array of ${this.activationLength} floats`);
-      }
-      x0.set(input.activation);
-    }
-    for (let l = 0; l < this.layerCount; l++) {
-      await tpBlockForward(this.tpCtx, this.blocks[l]!, a.layers[l]!, this.scratch, a.layers[l + 1]?.input ?? a.output);
-    }
-    return tokens;
   }
 
   /**
@@ -259,29 +152,67 @@ export class StageModel {
    * have, in `gradientReadyOrder()` — except a tied wte copy when there are several stages.
    */
   async backward(microbatch: number, gradOutput?: Float32Array, onGradsFinal?: (paramIndices: readonly number[]) => void): Promise<Float32Array | null> {
+    const { shape, scratch } = this.trainingState("backward");
     const a = this.acts.get(microbatch);
     if (!a) throw new ParallelModelError(`stage ${this.stage} backward: micro-batch ${microbatch} has no forward`);
-    const dx = this.scratch.dResidual;
-    if (this.isLast) dx.set(a.dOutput);
-    else {
-      if (!(gradOutput instanceof Float32Array) || gradOutput.length !== this.activationLength) {
-        throw new ParallelModelError(`stage ${this.stage} backward: 'gradOutput' must be a Float32Array of ${this.activationLength} floats`);
-      }
-      dx.set(gradOutput);
-    }
+    const dx = scratch.dResidual;
+    dx.set(this.isLast ? a.dOutput : this.checkActivation("backward", "gradOutput", gradOutput, a.rows));
+    const pass = this.pass(shape), stream = pass.block.stream;
     if (this.isLast) onGradsFinal?.(this.indicesOf(/^lnf\./));
     for (let l = this.layerCount - 1; l >= 0; l--) {
-      await tpBlockBackward(this.tpCtx, this.blocks[l]!, a.layers[l]!, this.scratch);
-      onGradsFinal?.(this.layerIndices[l]!);
+      await blockBackward(pass.block, this.blocks[l]!, a.layers[l]!, scratch);
+      if (onGradsFinal) {
+        await stream.flush(); // the DP buckets read these gradients at once
+        onGradsFinal(this.layerIndices[l]!);
+      }
     }
     if (!this.isFirst) {
+      await stream.flush();
       this.release(microbatch, a);
       return Float32Array.from(dx);
     }
-    await embeddingBackward(this.vocabCtx, this.tokens.get(microbatch)!, dx, this.tensor("wte"), this.tensor("wpe"));
+    embeddingBackward(pass.vocab, this.tokens.get(microbatch)!, dx, this.tensor("wte"), this.tensor("wpe"));
+    await stream.flush();
     this.release(microbatch, a);
     onGradsFinal?.(this.indicesOf(this.stages === 1 ? /^(wpe|wte)$/ : /^wpe$/));
     return null;
+  }
+
+  /**
+   * Forward only (validation) of one training micro-batch: every stage but the last returns a copy of its output
+   * activation; the last returns the mean loss of the micro-batch, computed as forward() computes it.
+   */
+  async evaluate(input: StageInput): Promise<StageOutput> {
+    return this.forwardOnly({ batch: this.microBatch || undefined, tokens: input.tokens, activation: input.activation, targets: input.targets }, "loss");
+  }
+
+  /** This stage's part of a forward-only pass of `input.batch` whole windows (default: the training micro-batch). */
+  async forwardOnly(input: ForwardInput, head: ForwardHead): Promise<ForwardOutput> {
+    const batch = this.batchOf("forward-only", input.batch);
+    // a training micro-batch's head runs in the chunks of the training forward
+    const chunkRows = batch === this.microBatch ? this.training!.shape.headChunkRows : undefined;
+    return forwardOnly(this, this.forwardBuffers.get(this, batch, chunkRows), input, head);
+  }
+
+  /** An empty inference context (KV cache) of this stage's layers and this rank's heads for `batch` sequences. */
+  newInferenceContext(batch = 1): InferenceContext {
+    this.batchOf("newInferenceContext", batch);
+    const { seqLen: maxLen, dModel } = this.config, s = this.localShape(batch, 1);
+    return new InferenceContext({ batch, maxLen, layers: this.layerCount, dModel, attnWidth: s.attnWidth, mlpWidth: s.mlpWidth }, (n) => this.backend.alloc(n));
+  }
+
+  /**
+   * Fills the empty `ctx` with the first `n` tokens of each of its sequences in one forward-only pass of whole
+   * windows (input.tokens: ctx.batch windows of seqLen tokens, padded on the right); the last stage returns the
+   * logits after the n-th token.
+   */
+  async prefill(ctx: InferenceContext, n: number, input: ForwardInput): Promise<DecodeOutput> {
+    return prefill(this, this.forwardBuffers.get(this, ctx.batch), ctx, n, input);
+  }
+
+  /** Appends one position to each sequence of `ctx` (input.tokens: one per sequence, first stage); the last stage returns the logits when `wantLogits`. */
+  async decode(ctx: InferenceContext, input: ForwardInput, wantLogits = true): Promise<DecodeOutput> {
+    return decodeStep(this, ctx, input, wantLogits);
   }
 
   private release(microbatch: number, a: StageActivations): void {
@@ -306,31 +237,26 @@ export class StageModel {
     return this.shards.flatMap((s, i) => (pattern.test(s.name) ? [i] : []));
   }
 
-  private tensor(name: string): Tensor {
-    return { param: this.store.param(name), grad: this.store.grad(name) };
+  private trainingState(method: string): Training {
+    if (!this.training) throw new ParallelModelError(`stage ${this.stage} ${method}: this stage model only infers (built without a training micro-batch)`);
+    return this.training;
+  }
+
+  private batchOf(method: string, batch: number | undefined): number {
+    const b = batch ?? this.trainingState(method).shape.batch;
+    if (!Number.isInteger(b) || b < 1) throw new ParallelModelError(`stage ${this.stage} ${method}: 'batch' must be a positive integer, got ${b}`);
+    return b;
   }
 
   private activationsFor(microbatch: number): StageActivations {
     if (!Number.isInteger(microbatch) || microbatch < 0) throw new ParallelModelError(`micro-batch index must be an integer ≥ 0, got ${microbatch}`);
     let a = this.acts.get(microbatch);
     if (!a) {
-      a = this.freeActs.pop() ?? new StageActivations(this.shape, this.layerCount, (n) => this.backend.alloc(n));
+      a = this.freeActs.pop() ?? new StageActivations(this.training!.shape, this.layerCount, (n) => this.backend.alloc(n));
       this.acts.set(microbatch, a);
     }
     return a;
   }
-
-  private checkTokens(name: string, t: Int32Array | undefined): Int32Array {
-    const n = this.microBatch * this.config.seqLen;
-    if (!(t instanceof Int32Array) || t.length !== n) throw new ParallelModelError(`stage ${this.stage} forward: '${name}' must be an Int32Array of ${n} tokens`);
-    for (let i = 0; i < n; i++) {
-      if (t[i]! < 0 || t[i]! >= this.config.vocabSize) throw new ParallelModelError(`'${name}'[${i}] = ${t[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
-    }
-    return t;
-  }
 }
 
-/** Layers per stage as even as possible, earlier stages one more (the default split). */
-export function evenLayerSplit(layers: number, stages: number): number[] {
-  return Array.from({ length: stages }, (_, i) => Math.floor(layers / stages) + (i < layers % stages ? 1 : 0));
-}
+export { evenLayerSplit } from "./stage-weights.ts";

@@ -257,3 +257,7 @@ export function batchRampOf(c: TrainConfig): { start: number; increment: number;
   }
   return { start: rampStart, increment: rampIncrement, rampTokens, final: size };
 }
+
+export function lrScheduleOf(c: TrainConfig): { peak: number; warmupTokens: number; decayTokens: number; minRatio: number } {
+  return { peak: c.optimizer.lr, warmupTokens: c.schedule.warmupTokens, decayTokens: c.schedule.decayTokens, minRatio: c.schedule.minLrRatio };
+}

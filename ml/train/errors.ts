@@ -22,3 +22,8 @@ export class ResumeError extends Error {
     super(message, options);
   }
 }
+
+/** `troupe train` cannot start as asked (a run's checkpoints in the way, nothing to resume, a bad option). */
+export class TrainRunError extends Error {
+  override name = "TrainRunError";
+}

@@ -1,6 +1,11 @@
 // Ctrl-C while training: the first SIGINT (or SIGTERM) aborts `controller` so the loop stops after the
 // step in flight and saves a checkpoint; a second one exits at once (status 130) for a user who really
 // wants out. Returns a function that removes the handlers.
+/** The signal a `stopOnSignals` controller was aborted by, if a signal (not a caller's own abort) did. */
+export function signalOf(signal: AbortSignal): NodeJS.Signals | undefined {
+  return signal.aborted && typeof signal.reason === "string" && signal.reason.startsWith("SIG") ? (signal.reason as NodeJS.Signals) : undefined;
+}
+
 export function stopOnSignals(
   controller: AbortController,
   onFirst: (signal: NodeJS.Signals) => void,

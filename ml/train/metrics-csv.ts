@@ -1,5 +1,6 @@
 // The metrics CSV of a run: one row per step, validation loss on the row of the step it followed.
-// On resume, rows after the checkpoint's step (from the interrupted run) are dropped first.
+// On resume, rows after the checkpoint's step (from the interrupted run) are dropped first; so are they when a
+// job rolls back to a checkpoint (the steps after it run again).
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { StepReport, TrainProgress } from "./types.ts";
 
@@ -36,7 +37,18 @@ export class MetricsCsv {
     if (resumeStep !== undefined && existsSync(file)) {
       this.rows.push(...parseRows(readFileSync(file, "utf8")).filter((r) => (r.step ?? 0) <= resumeStep));
     }
-    writeFileSync(file, METRIC_COLUMNS.join(",") + "\n" + this.rows.map(formatRow).join(""));
+    this.rewrite();
+  }
+
+  /** Drops the rows after `step` (their steps run again). */
+  rewindTo(step: number): void {
+    this.flush();
+    this.rows.splice(0, this.rows.length, ...this.rows.filter((r) => (r.step ?? 0) <= step));
+    this.rewrite();
+  }
+
+  private rewrite(): void {
+    writeFileSync(this.file, METRIC_COLUMNS.join(",") + "\n" + this.rows.map(formatRow).join(""));
   }
 
   recordStep(r: StepReport, tokensPerSecond: number, elapsedSeconds: number): void {

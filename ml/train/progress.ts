@@ -29,6 +29,8 @@ export class ProgressDisplay {
   private valLoss: number | undefined;
   private valStep = 0;
   private last: StepReport | undefined;
+  /** Tokens per second as measured elsewhere (a follower of a job in the cluster), instead of this clock. */
+  private measured: number | undefined;
 
   constructor(private readonly o: ProgressOptions) {
     if (o.tty ?? o.stream.isTTY) {
@@ -58,7 +60,7 @@ export class ProgressDisplay {
 
   private payload() {
     const r = this.last;
-    const tps = r ? this.tokensPerSecond(r.tokensSeen) : 0;
+    const tps = this.measured ?? (r ? this.tokensPerSecond(r.tokensSeen) : 0);
     const eta = r && tps > 0 ? (this.o.totalTokens - r.tokensSeen) / tps : NaN;
     return {
       loss: r ? r.loss.toFixed(3) : "-",
@@ -71,8 +73,9 @@ export class ProgressDisplay {
     };
   }
 
-  step(r: StepReport): void {
+  step(r: StepReport, tokensPerSecond?: number): void {
     this.last = r;
+    this.measured = tokensPerSecond;
     if (this.bar) this.bar.update(r.step, this.payload());
     else if (r.step % this.o.lineEvery === 0 || r.step === this.o.totalSteps) this.line();
   }

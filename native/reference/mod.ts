@@ -1,5 +1,5 @@
 // The reference backend: every kernel in plain TypeScript, run synchronously on the JS thread.
-import type { Backend, KernelArg, KernelCall } from "../backend.ts";
+import { hostTransfer, type Backend, type KernelArg, type KernelCall } from "../backend.ts";
 import type { KernelName } from "../kernel-specs.ts";
 import * as attention from "./attention.ts";
 import * as linear from "./linear.ts";
@@ -35,8 +35,11 @@ export const referenceKernels: Record<KernelName, AnyKernel> = {
 
 export const referenceBackend: Backend = {
   name: "reference",
+  memory: "host",
   runSync: (kernel: KernelName, args: KernelArg[]) => referenceKernels[kernel](...args),
   run: async (kernel: KernelName, args: KernelArg[]) => referenceKernels[kernel](...args),
   runProgram: async (calls: readonly KernelCall[]) => Float64Array.from(calls, (c) => referenceKernels[c.kernel](...c.args)),
   alloc: (n: number) => new Float32Array(n),
+  download: hostTransfer,
+  upload: hostTransfer,
 };

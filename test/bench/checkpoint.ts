@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { loadCheckpointShard } from "../../ml/checkpoint/load-shard.ts";
 import { writeCheckpointShard } from "../../ml/checkpoint/shard-files.ts";
-import { buildShardedManifest } from "../../ml/checkpoint/sharded-manifest.ts";
+import { buildManifest } from "../../ml/checkpoint/build-manifest.ts";
 import { commitCheckpoint, loadCheckpoint, prepareStagingDir, saveCheckpoint } from "../../ml/checkpoint/store.ts";
 import { CheckpointWriter } from "../../ml/checkpoint/async-save.ts";
 import { safetensorsImage } from "../../ml/checkpoint/file-image.ts";
@@ -86,7 +86,7 @@ try {
   const saveSharded = (step: number) => {
     const staging = prepareStagingDir(shardedRoot, step);
     const described = locals.map((c) => writeCheckpointShard(staging, { ...c, step }, l22, globalShapes));
-    const manifest = buildShardedManifest({ ...content, step }, { dp: 1, pp: 2, tp: 2, layersPerStage: [3, 3] }, described);
+    const manifest = buildManifest({ ...content, step }, { dp: 1, pp: 2, tp: 2, layersPerStage: [3, 3] }, described);
     return commitCheckpoint(shardedRoot, manifest, step, { keep: 1 });
   };
   // Best of two, each beside a second single-rank save, so disk writeback from earlier writes hits both alike.

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCheckpointShard } from "../../ml/checkpoint/load-shard.ts";
 import { writeCheckpointShard, type ShardDescription } from "../../ml/checkpoint/shard-files.ts";
-import { buildShardedManifest, type CheckpointInfo } from "../../ml/checkpoint/sharded-manifest.ts";
+import { buildManifest, type CheckpointInfo } from "../../ml/checkpoint/build-manifest.ts";
 import {
   commitCheckpoint,
   latestCheckpointDir,
@@ -73,7 +73,7 @@ function saveSharded(dir: string, layout: ShardLayout, step: number, local: (sta
       const content = { coord: { stage, tpRank }, ...local(stage, tpRank), step, optimizerStepCount: step };
       shards.push(JSON.parse(JSON.stringify(writeCheckpointShard(staging, content, layout, globalShapes))) as ShardDescription);
     }
-  const manifest = buildShardedManifest(info(step), { dp: 2, pp: layout.pp, tp: layout.tp, layersPerStage: [...layout.layersPerStage] }, shards);
+  const manifest = buildManifest(info(step), { dp: 2, pp: layout.pp, tp: layout.tp, layersPerStage: [...layout.layersPerStage] }, shards);
   return commitCheckpoint(dir, manifest, step, { keep: 3 });
 }
 
@@ -210,8 +210,8 @@ describe("sharded checkpoints", () => {
     const layout = layoutOf(1, 2);
     const staging = prepareStagingDir(path.join(root, "d"), 1);
     const one = writeCheckpointShard(staging, { coord: { stage: 0, tpRank: 0 }, ...directSplit(layout, 0, 0), step: 1, optimizerStepCount: 1 }, layout, globalShapes);
-    expect(() => buildShardedManifest(info(1), { dp: 1, pp: 1, tp: 2 }, [one])).toThrow(/no shard from stage 0, tp rank 1/);
-    expect(() => buildShardedManifest(info(1), { dp: 1, pp: 1, tp: 2 }, [one, one])).toThrow(/two shards for stage 0, tp rank 0/);
+    expect(() => buildManifest(info(1), { dp: 1, pp: 1, tp: 2 }, [one])).toThrow(/no shard from stage 0, tp rank 1/);
+    expect(() => buildManifest(info(1), { dp: 1, pp: 1, tp: 2 }, [one, one])).toThrow(/two shards for stage 0, tp rank 0/);
     const wrong = directSplit(layout, 0, 1);
     expect(() =>
       writeCheckpointShard(staging, { coord: { stage: 0, tpRank: 0 }, params: wrong.params.map((t) => ({ ...t, shape: [1, ...t.shape] })), optimizerState: [], step: 1, optimizerStepCount: 1 }, layout, globalShapes),

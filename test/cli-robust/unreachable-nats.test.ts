@@ -99,7 +99,7 @@ describe("CLI commands with an unreachable --nats", () => {
 
   it("a single-rank config with --nats is refused: nothing would run on the cluster", async () => {
     const o = await runCli(["train", path.resolve("examples/brown-tiny.yaml"), "--steps", "1", "--run-dir", path.join(root, "single"), "--nats", "nats://127.0.0.1:1"]);
-    expect(o.code).toBe(1);
+    expect(o.code).toBe(2); // usage
     expect(o.stderr.trim()).toMatch(/^troupe: --nats runs a distributed job on a cluster, but .*brown-tiny\.yaml trains on one rank \(parallel dp · pp · tp = 1\)/);
   }, 60_000);
 

@@ -47,14 +47,14 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
   }
 
   beforeAll(async () => {
-    const r = await troupe("up", "--dir", dir, "--actors", "2", "--name", "testhost", "--json");
+    const r = await troupe("up", "--cluster", dir, "--actors", "2", "--name", "testhost", "--json");
     expect(r.code, r.stderr).toBe(0);
   }, 120_000);
 
   afterAll(async () => {
     if (existsSync(path.join(dir, "cluster.json"))) {
       const info = readClusterInfo(dir);
-      await troupe("down", "--dir", dir);
+      await troupe("down", "--cluster", dir);
       for (const pid of [info.natsPid, info.agentPid, info.supervisorPid]) if (pidAlive(pid)) process.kill(pid!, "SIGKILL");
     }
     rmSync(tmp, { recursive: true, force: true });
@@ -139,7 +139,7 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
   it("down stops every process it started", async () => {
     const info = readClusterInfo(dir);
     const actorPids = (await ps()).map((r) => r.pid!);
-    const r = await troupe("down", "--dir", dir);
+    const r = await troupe("down", "--cluster", dir);
     expect(r.code, r.stderr).toBe(0);
     for (const pid of [info.natsPid, info.agentPid, info.supervisorPid, ...actorPids]) expect(pidAlive(pid)).toBe(false);
     const gone = await troupe("ps", ...c);

@@ -15,9 +15,10 @@ export interface RankProcess {
   waitFor(pred: (m: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
-export function spawnRanks(worldSize: number, args: Record<string, unknown>): RankProcess[] {
+/** `script`: another rank program taking the same JSON argument (default rank-worker.ts). */
+export function spawnRanks(worldSize: number, args: Record<string, unknown>, script = worker): RankProcess[] {
   return Array.from({ length: worldSize }, (_, rank) => {
-    const child = spawn(process.execPath, ["--import", "tsx", worker, JSON.stringify({ ...args, rank, worldSize })], {
+    const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify({ ...args, rank, worldSize })], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const messages: Record<string, unknown>[] = [];

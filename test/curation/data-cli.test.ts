@@ -81,7 +81,7 @@ describe("troupe data --actors", { timeout: 120_000 }, () => {
   test("a bad --actors or --reducers value, or an unreachable --nats, is one clear error line", async () => {
     for (const [flag, value] of [["--actors", "two"], ["--reducers", "0"]] as const) {
       const bad = await troupe(["data", cfg, "--out", path.join(dir, "bad"), flag, value]);
-      expect(bad.status).toBe(1);
+      expect(bad.status).toBe(2); // usage
       expect(bad.stderr.trim().split("\n")).toHaveLength(1);
       expect(bad.stderr).toMatch(new RegExp(`^troupe: ${flag} must be an integer from \\d to 64, got "${value}"`));
     }

@@ -97,15 +97,16 @@ describe("troupe eval / generate on parallel workers", { timeout: 150_000 }, () 
 
   it("refuses bad flags with one clear line", async () => {
     const base = ["generate", "--checkpoint", checkpoint, "--prompt", "the"];
-    for (const [flags, message] of [
-      [["--tp", "3"], "troupe: --tp 3: the model's 4 attention heads cannot be split evenly over 3 tensor-parallel ranks"],
-      [["--pp", "5"], "troupe: --pp 5: the model has only 4 layers, one stage needs at least one"],
-      [["--tp", "0"], "troupe: --tp must be a whole number >= 1, got '0'"],
-      [["--pp", "two"], "troupe: --pp must be a whole number >= 1, got 'two'"],
-      [["--token-file", "t"], "troupe: --token-file needs --nats"],
+    // a flag value that is invalid by itself is a usage error (2); a valid one the model cannot take fails (1)
+    for (const [flags, message, code] of [
+      [["--tp", "3"], "troupe: --tp 3: the model's 4 attention heads cannot be split evenly over 3 tensor-parallel ranks", 1],
+      [["--pp", "5"], "troupe: --pp 5: the model has only 4 layers, one stage needs at least one", 1],
+      [["--tp", "0"], "troupe: --tp must be a whole number >= 1, got '0'", 2],
+      [["--pp", "two"], "troupe: --pp must be a whole number >= 1, got 'two'", 2],
+      [["--token-file", "t"], "troupe: --token-file needs --nats", 2],
     ] as const) {
       const r = await troupe([...base, ...flags]);
-      expect(r.code, flags.join(" ")).toBe(1);
+      expect(r.code, flags.join(" ")).toBe(code);
       expect(r.stderr.trim()).toBe(message);
     }
     const e = await troupe(["eval", "--checkpoint", checkpoint, "--bias", "--tp", "3"]);

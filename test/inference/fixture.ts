@@ -2,7 +2,7 @@
 // continuations are varied and often right), saved twice — as a single-rank checkpoint and as a sharded one
 // with layout pp 2 × tp 2 — and requests to score, in byte tokens (vocabulary 260: the byte tokenizer's 257).
 import { writeCheckpointShard, type ShardDescription } from "../../ml/checkpoint/shard-files.ts";
-import { buildShardedManifest, type CheckpointInfo } from "../../ml/checkpoint/sharded-manifest.ts";
+import { buildManifest, type CheckpointInfo } from "../../ml/checkpoint/build-manifest.ts";
 import { commitCheckpoint, prepareStagingDir, saveCheckpoint } from "../../ml/checkpoint/store.ts";
 import { extractShard } from "../../ml/checkpoint/tensor-blocks.ts";
 import { ByteTokenizer } from "../../ml/eval/byte-tokenizer.ts";
@@ -62,7 +62,7 @@ export function saveSharded(model: GptModel, root: string, pp: number, tp: numbe
       const globalShapes = new Map(specs.map((p) => [p.name, p.shape]));
       shards.push(writeCheckpointShard(staging, { coord: { stage, tpRank }, params, optimizerState: [], step: info.step, optimizerStepCount: info.step }, layout, globalShapes));
     }
-  const manifest = buildShardedManifest(info, { dp: 1, pp, tp, layersPerStage: [...layout.layersPerStage] }, shards);
+  const manifest = buildManifest(info, { dp: 1, pp, tp, layersPerStage: [...layout.layersPerStage] }, shards);
   return commitCheckpoint(root, manifest, info.step, { keep: 1 });
 }
 

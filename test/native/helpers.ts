@@ -1,41 +1,7 @@
-// Shared test helpers: seeded random arrays, float64 finite differences, tolerant comparison.
+// Shared test helpers: the seeded random arrays of random.ts, and tolerant comparison.
 import { expect } from "vitest";
-import { mulberry32 } from "../../ml/data/seeded-random.ts";
 
-/** Deterministic noise (mulberry32) so a failing series can be replayed. */
-export const rng = mulberry32;
-
-export function randn64(n: number, rand: () => number, scale = 1): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(rand(), 1e-12), v = rand();
-    out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-  return out;
-}
-
-export const f32 = (a: Float64Array): Float32Array => Float32Array.from(a);
-
-/** Central differences of scalar `loss()` with respect to every element of `x` (float64, modified in place). */
-export function numericGrad(x: Float64Array, loss: () => number, eps = 1e-6): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const keep = x[i]!;
-    x[i] = keep + eps;
-    const up = loss();
-    x[i] = keep - eps;
-    const down = loss();
-    x[i] = keep;
-    g[i] = (up - down) / (2 * eps);
-  }
-  return g;
-}
-
-export function dot(a: ArrayLike<number>, b: ArrayLike<number>, n = a.length): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) s += a[i]! * b[i]!;
-  return s;
-}
+export { dot, f32, numericGrad, randn64, rng } from "./random.ts";
 
 /** max |a-b| / (atol + rtol * |b|) must stay ≤ 1; reports the worst index. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, atol: number, what = ""): void {

@@ -4,7 +4,7 @@ import type { Backend } from "../../native/backend.ts";
 import { kernelSpecs, parseSignature, type KernelName } from "../../native/kernel-specs.ts";
 import { runKernelSync, type KernelInputs } from "../../native/ops.ts";
 import { referenceKernels } from "../../native/reference/mod.ts";
-import { dot, randn64 } from "./helpers.ts";
+import { dot, randn64 } from "./random.ts";
 
 export type ExecArgs = Record<string, Float64Array | Int32Array | number | null>;
 /** Runs a kernel on the arrays in place and returns its scalar result. */

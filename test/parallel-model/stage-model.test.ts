@@ -1,10 +1,11 @@
 // The stage model and the TP mappings, with four ranks (pp 2 × tp 2) in this process over real sockets: one
-// micro-batch's loss and every gradient shard equal the single-rank model's (sliced), and bad input is refused.
+// micro-batch's loss and every gradient shard equal the single-rank model's (sliced); the same stage models score
+// and decode (KV cache, prefill) as the single-rank model does; bad input is refused.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createGpt } from "../../ml/model/gpt.ts";
 import {
-  copyToTp, createPipelineExecutor, createStageModel, ParallelModelError, reduceFromTp, sliceShard, type StageModel,
+  copyToTp, createPipelineExecutor, createStageModel, forwardThroughPipeline, ParallelModelError, reduceFromTp, sliceShard, StageModel,
 } from "../../ml/parallel-model/mod.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { createCpuCollectives, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
@@ -115,6 +116,54 @@ describe("stage model, pp 2 × tp 2", () => {
     expect(counted(stages[0]!)).toContain("wpe");
     expect(counted(stages[2]!)).not.toContain("wte");
     expect(counted(stages[2]!)).toContain("lnf.weight");
+  });
+
+  it("scores and decodes as the single-rank model: forward-only scores, KV-cache steps of 2 sequences, a prefill", async () => {
+    const reference = await createGpt(TINY, { seed: SEED });
+    const worst = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+    const pipeline = <T extends { activation?: Float32Array }>(tag: string, pass: (s: StageModel, a?: Float32Array) => Promise<T>) =>
+      Promise.all(stages.map((s, rank) => forwardThroughPipeline([s], groups[rank]!.pp, tag, pass))).then((outs) => outs.filter((o) => o !== undefined));
+    const inputs = Int32Array.from([...microbatchTokens(1, 0).inputs, ...microbatchTokens(1, 1).inputs]);
+    const targets = Int32Array.from([...microbatchTokens(1, 0).targets, ...microbatchTokens(1, 1).targets]);
+
+    const scored = await pipeline("score", (s, activation) => s.forwardOnly({ batch: 2, tokens: inputs, activation, targets }, "scores"));
+    expect(scored).toHaveLength(2); // both TP ranks of the last stage
+    expect(worst(scored[0]!.scores!.logProbs, await reference.tokenLogProbs(inputs, targets, 2))).toBeLessThan(1e-5);
+
+    const n = TINY.seqLen, steps = 6;
+    const contexts = stages.map((s) => s.newInferenceContext(2));
+    const decoder = reference.createDecoder(2);
+    for (let p = 0; p < steps; p++) {
+      const tokens = Int32Array.of(inputs[p]!, inputs[n + p]!);
+      const expected = await decoder.step(tokens);
+      const got = await pipeline("decode", (s, activation) => s.decode(contexts[stages.indexOf(s)]!, { tokens, activation }));
+      expect(got).toHaveLength(2);
+      for (const g of got) expect(worst(g.logits!, expected)).toBeLessThan(1e-5);
+    }
+    expect(contexts.map((c) => c.length)).toEqual([steps, steps, steps, steps]);
+
+    // a prefill of the same 6 positions of both windows into fresh contexts, then one more step: as the reference's 7th step
+    const fresh = stages.map((s) => s.newInferenceContext(2));
+    const prefilled = await pipeline("prefill", (s, activation) => s.prefill(fresh[stages.indexOf(s)]!, steps, { tokens: inputs, activation }));
+    const afterSix = new Float32Array(2 * TINY.vocabSize);
+    decoder.reset();
+    for (let p = 0; p < steps; p++) afterSix.set(await decoder.step(Int32Array.of(inputs[p]!, inputs[n + p]!)));
+    expect(worst(prefilled[0]!.logits!, afterSix)).toBeLessThan(1e-5);
+    const tokens = Int32Array.of(inputs[steps]!, inputs[n + steps]!);
+    const next = await pipeline("decode", (s, activation) => s.decode(fresh[stages.indexOf(s)]!, { tokens, activation }));
+    expect(worst(next[0]!.logits!, await decoder.step(tokens))).toBeLessThan(1e-5);
+  });
+
+  it("built without a micro-batch, only infers: no gradient memory, training refused, weights loaded by name", async () => {
+    const g = groups[0]!;
+    const model = new StageModel({ config: TINY, layout, stage: 0, tpRank: 0, groups: g });
+    expect(model.gradients()).toEqual([]);
+    expect(model.store.flatGrads.length).toBe(0);
+    await expect(model.forward(0, { tokens: new Int32Array(32) })).rejects.toThrow(/only infers/);
+    await expect(model.evaluate({ tokens: new Int32Array(32) })).rejects.toThrow(/only infers/);
+    model.load(stages[0]!.parameters());
+    model.parameters().forEach((p, i) => expect(p.data).toEqual(stages[0]!.parameters()[i]!.data));
+    expect(() => model.load(stages[0]!.parameters().slice(1))).toThrow(/the loaded tensors have no wte/);
   });
 
   it("refuses bad input with a clear error", async () => {

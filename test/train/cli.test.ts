@@ -62,7 +62,10 @@ describe("troupe train (CLI)", () => {
     expect(a.status).toBe(0);
     expect(a.stdout).toMatch(/validation loss \d+\.\d+ nats\/token vs unigram entropy \d+\.\d+/);
     expect(a.stdout).toMatch(/samples:\n {2}"The" → "The/);
-    for (const f of ["metrics.csv", "loss.svg", "train.log", "config.json"]) expect(existsSync(path.join(straight, f)), f).toBe(true);
+    for (const f of ["metrics.csv", "loss.svg", "train.log", "config.json", "tokenizer.json"]) expect(existsSync(path.join(straight, f)), f).toBe(true);
+    // the checkpoint names its tokenizer relative to the run (a copy in the run directory), not by a cache path
+    const manifest = JSON.parse(readFileSync(path.join(straight, "checkpoints", "step-00000100", "manifest.json"), "utf8"));
+    expect(manifest.data.tokenizerFile).toBe("tokenizer.json");
 
     const broken = path.join(root, "broken");
     const child = spawn(process.execPath, [bin, "train", configFile, "--run-dir", broken, "--progress", "lines"], { cwd: repo });
@@ -76,7 +79,7 @@ describe("troupe train (CLI)", () => {
       }
     });
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-    expect(code).toBe(0);
+    expect(code).toBe(130); // stopped by Ctrl-C, with a checkpoint: not a success for a scheduler
     expect(out).toContain("SIGINT: finishing this step and saving a checkpoint");
     const stoppedAt = Number(/stopped at step (\d+)\/100/.exec(out)?.[1]);
     expect(stoppedAt).toBeGreaterThanOrEqual(3);

@@ -7,7 +7,8 @@ import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 import { createGpt } from "../../ml/model/mod.ts";
 import { createAdamW } from "../../ml/optim/mod.ts";
 import { parseTrainConfig } from "../../ml/train/config.ts";
-import { Trainer } from "../../ml/train/trainer.ts";
+import { LocalEngine } from "../../ml/train/local-engine.ts";
+import { TrainingLoop } from "../../ml/train/loop.ts";
 import { MarkovData } from "./fixtures/bigram.ts";
 
 const VOCAB = 64;
@@ -27,18 +28,17 @@ const config = parseTrainConfig({
   checkpoint: { interval: 5, keep: 2 },
 });
 
-async function trainer(dir: string, totalSteps: number, initSeed: number) {
+async function trainer(dir: string, totalSteps: number, initSeed: number, resumeFrom?: string) {
   const model = await createGpt({ ...config.model, vocabSize: VOCAB }, { seed: initSeed });
   const optimizer = createAdamW(model, config.optimizer);
-  const t = new Trainer({
-    config, model, optimizer, data: new MarkovData(VOCAB, SEQ, 5), checkpointRoot: dir, tokenizer: { file: "none" }, totalSteps,
-  });
+  const engine = new LocalEngine({ config, model, optimizer, data: new MarkovData(VOCAB, SEQ, 5), checkpointRoot: dir, tokenizer: { file: "none" } });
+  const t = new TrainingLoop(engine, { config, totalSteps, start: resumeFrom !== undefined ? engine.resumeFrom(resumeFrom) : undefined });
   return { t, model, optimizer };
 }
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-describe("Trainer with the native GPT", () => {
+describe("one rank with the native GPT", () => {
   it("learns and resumes bit-identically to a run that never stopped", async () => {
     const straight = await trainer(path.join(root, "straight"), 12, config.seed);
     const first = await straight.t.run();
@@ -46,8 +46,8 @@ describe("Trainer with the native GPT", () => {
 
     const part = await trainer(path.join(root, "split"), 7, config.seed);
     await part.t.run();
-    const resumed = await trainer(path.join(root, "split"), 12, 999); // different init: all state must come from disk
-    resumed.t.resumeFrom(latestCheckpointDir(path.join(root, "split"))!);
+    // different init: all state must come from disk
+    const resumed = await trainer(path.join(root, "split"), 12, 999, latestCheckpointDir(path.join(root, "split"))!);
     expect(resumed.t.progress.step).toBe(7);
     await resumed.t.run();
 

@@ -7,7 +7,8 @@ import { parseTrainConfig, type TrainConfig } from "../../ml/train/config.ts";
 import { NonFiniteLossError } from "../../ml/train/errors.ts";
 import { batchSizeAt, lrAt } from "../../ml/train/schedule.ts";
 import { clipScaleFor } from "../../ml/train/step.ts";
-import { Trainer, type TrainerOptions } from "../../ml/train/trainer.ts";
+import { LocalEngine } from "../../ml/train/local-engine.ts";
+import { TrainingLoop, type LoopEvents } from "../../ml/train/loop.ts";
 import type { StepReport } from "../../ml/train/types.ts";
 import { BigramModel, MarkovData, PlainAdamW } from "./fixtures/bigram.ts";
 
@@ -31,31 +32,33 @@ function config(overrides: Record<string, unknown> = {}): TrainConfig {
   });
 }
 
-function trainer(c: TrainConfig, dir: string, totalSteps: number, modelSeed = 1, extra: Partial<TrainerOptions> = {}) {
+interface Extra {
+  tokenizer?: { file: string; sha256?: string };
+  signal?: AbortSignal;
+  events?: LoopEvents<unknown>;
+  /** A checkpoint folder to continue from. */
+  resumeFrom?: string;
+}
+
+/** One rank: the bigram model in this process, trained by the loop. */
+function trainer(c: TrainConfig, dir: string, totalSteps: number, modelSeed = 1, extra: Extra = {}) {
   const model = new BigramModel(VOCAB, SEQ, modelSeed);
   const optimizer = new PlainAdamW(model);
-  const t = new Trainer({
-    config: c,
-    model,
-    optimizer,
-    data: new MarkovData(VOCAB, SEQ, 3),
-    checkpointRoot: dir,
-    tokenizer: { file: "none" },
-    totalSteps,
-    ...extra,
-  });
-  return { t, model, optimizer };
+  const engine = new LocalEngine({ config: c, model, optimizer, data: new MarkovData(VOCAB, SEQ, 3), checkpointRoot: dir, tokenizer: extra.tokenizer ?? { file: "none" } });
+  const start = extra.resumeFrom !== undefined ? engine.resumeFrom(extra.resumeFrom) : undefined;
+  const t = new TrainingLoop(engine, { config: c, totalSteps, start, signal: extra.signal, events: extra.events });
+  return { t, engine, model, optimizer };
 }
 
 const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-describe("Trainer", () => {
+describe("training on one rank (LocalEngine under the TrainingLoop)", () => {
   it("learns, following the LR schedule and batch ramp-up in tokens", async () => {
     const c = config({ train: { steps: 40 }, optimizer: { lr: 0.1 } });
     const reports: StepReport[] = [];
     const vals: number[] = [];
     const { t } = trainer(c, path.join(root, "learn"), 40, 1, {
-      hooks: { onStep: (r) => reports.push(r), onValidation: (_p, v) => vals.push(v) },
+      events: { step: (r) => reports.push(r), validation: (_p, v) => vals.push(v) },
     });
     const out = await t.run();
     expect(out.interrupted).toBe(false);
@@ -114,8 +117,7 @@ describe("Trainer", () => {
     await first.t.run();
     expect(path.basename(latestCheckpointDir(path.join(root, "split"))!)).toBe("step-00000006");
     // A fresh instance with a different initialisation: everything must come from the checkpoint.
-    const second = trainer(c, path.join(root, "split"), 10, 99);
-    second.t.resumeFrom(latestCheckpointDir(path.join(root, "split"))!);
+    const second = trainer(c, path.join(root, "split"), 10, 99, { resumeFrom: latestCheckpointDir(path.join(root, "split"))! });
     expect(second.t.progress).toEqual(first.t.progress);
     await second.t.run();
 
@@ -129,17 +131,17 @@ describe("Trainer", () => {
     const dir = path.join(root, "mismatch");
     await trainer(config(), dir, 1).t.run();
     const other = trainer(config({ seed: 8 }), dir, 2);
-    expect(() => other.t.resumeFrom(latestCheckpointDir(dir)!)).toThrow("`seed` was 7 in that run and is 8 now");
+    expect(() => other.engine.resumeFrom(latestCheckpointDir(dir)!)).toThrow("`seed` was 7 in that run and is 8 now");
     const heldOut = trainer(config({ data: { corpus: "brown", vocabSize: 512, heldOutPerGenre: 3 } }), dir, 2);
-    expect(() => heldOut.t.resumeFrom(latestCheckpointDir(dir)!)).toThrow("`data.heldOutPerGenre` was 1 in that run and is 3 now");
+    expect(() => heldOut.engine.resumeFrom(latestCheckpointDir(dir)!)).toThrow("`data.heldOutPerGenre` was 1 in that run and is 3 now");
     const withTokenizer = path.join(root, "mismatch-tokenizer");
     await trainer(config(), withTokenizer, 1, 1, { tokenizer: { file: "t.json", sha256: "a".repeat(64) } }).t.run();
     const same = trainer(config(), withTokenizer, 2, 1, { tokenizer: { file: "t.json", sha256: "a".repeat(64) } });
-    expect(() => same.t.resumeFrom(latestCheckpointDir(withTokenizer)!)).not.toThrow();
+    expect(() => same.engine.resumeFrom(latestCheckpointDir(withTokenizer)!)).not.toThrow();
     const changed = trainer(config(), withTokenizer, 2, 1, { tokenizer: { file: "t.json", sha256: "b".repeat(64) } });
-    expect(() => changed.t.resumeFrom(latestCheckpointDir(withTokenizer)!)).toThrow("the tokenizer (t.json) differs from the one that run used");
+    expect(() => changed.engine.resumeFrom(latestCheckpointDir(withTokenizer)!)).toThrow("the tokenizer (t.json) differs from the one that run used");
     const shape = trainer(config({ model: { layers: 2, dModel: 8, heads: 1, seqLen: SEQ } }), dir, 2);
-    expect(() => shape.t.resumeFrom(latestCheckpointDir(dir)!)).toThrow(/`model` was .*"layers":1/);
+    expect(() => shape.engine.resumeFrom(latestCheckpointDir(dir)!)).toThrow(/`model` was .*"layers":1/);
   });
 
   it("on abort finishes the step in flight, saves a checkpoint and reports the interruption", async () => {
@@ -147,7 +149,7 @@ describe("Trainer", () => {
     const dir = path.join(root, "abort");
     const { t } = trainer(config(), dir, 12, 1, {
       signal: ac.signal,
-      hooks: { onStep: (r) => r.step === 5 && ac.abort() },
+      events: { step: (r) => r.step === 5 && ac.abort() },
     });
     const out = await t.run();
     expect(out.interrupted).toBe(true);

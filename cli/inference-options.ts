@@ -1,9 +1,10 @@
 // The command-line options `troupe eval` and `troupe generate` share for running on parallel workers, and
 // turning them into a placement (undefined = one process).
+import { asUsage } from "./errors.ts";
 import type { Command } from "commander";
-import { resolveConnection } from "../cluster/cluster-options.ts";
-import { wholeNumber } from "../../ml/eval/option-values.ts";
-import type { ParallelPlacement } from "../../actors/inference/open-model.ts";
+import { resolveConnection } from "./cluster/cluster-options.ts";
+import { wholeNumber } from "../ml/eval/option-values.ts";
+import type { ParallelPlacement } from "../actors/inference/open-model.ts";
 
 export interface ParallelCliOptions {
   dp?: string;
@@ -29,10 +30,12 @@ export function addParallelOptions(cmd: Command): Command {
 
 /** Workers when --dp, --tp or --pp > 1 or a cluster is named; undefined = everything in this process. */
 export function parallelPlacementOf(o: ParallelCliOptions): ParallelPlacement | undefined {
-  const tp = wholeNumber("--tp", o.tp, 1);
-  const pp = wholeNumber("--pp", o.pp, 1);
-  const dp = wholeNumber("--dp", o.dp ?? "1", 1);
-  const threads = wholeNumber("--threads", o.threads ?? "1", 1);
+  const { tp, pp, dp, threads } = asUsage(() => ({
+    tp: wholeNumber("--tp", o.tp, 1),
+    pp: wholeNumber("--pp", o.pp, 1),
+    dp: wholeNumber("--dp", o.dp ?? "1", 1),
+    threads: wholeNumber("--threads", o.threads ?? "1", 1),
+  }));
   const remote = o.cluster !== undefined || o.nats !== undefined || o.tokenFile !== undefined;
   if (dp * tp * pp === 1 && !remote) return undefined;
   const conn = remote ? resolveConnection(o) : undefined;

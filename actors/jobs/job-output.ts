@@ -1,0 +1,143 @@
+// What a job's coordinator shows, published for its followers: every line, the start of training, each committed
+// step with its tokens/s, each validation, and at the end the outcome. A JetStream stream keeps it, so `troupe
+// attach` (or a `troupe train` that lost its terminal and came back) replays the job from its first line and
+// then follows it live; a TerminalView draws it exactly as a local run draws itself.
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decode, encode } from "../../runtime/codec.ts";
+import type { Namespace } from "../../runtime/namespace.ts";
+import { retrying } from "../../runtime/retry.ts";
+import { ensureStream } from "../../runtime/streams.ts";
+import type { RunView, ViewStart } from "../../ml/train/run-view.ts";
+import type { StepReport } from "../../ml/train/types.ts";
+import type { JobState } from "./job-records.ts";
+
+/** How a job ended, for its followers (and their exit code). */
+export interface JobOutcome {
+  state: Extract<JobState, "completed" | "failed" | "stopped">;
+  cause?: string;
+  /** Set when a signal stopped it (the follower exits 128 + its number). */
+  signal?: NodeJS.Signals;
+}
+
+export type JobOutputMessage =
+  | { k: "say"; line: string }
+  | { k: "message"; line: string }
+  | { k: "begin"; start: ViewStart }
+  | { k: "step"; r: StepReport; tps: number }
+  | { k: "validation"; step: number; loss: number }
+  | { k: "end" }
+  | { k: "done"; outcome: JobOutcome };
+
+export async function ensureJobOutputStream(nc: NatsConnection, ns: Namespace): Promise<void> {
+  await ensureStream(nc, { name: ns.jobOutputStream, subjects: [`troupe.${ns.clusterId}.jobout.>`], maxAgeMs: 7 * 24 * 3600_000, maxBytes: 512 * 1024 * 1024 });
+}
+
+/** The coordinator's side: a RunView whose every call becomes a message on the job's subject, in order. */
+export class PublishedView implements RunView {
+  private queue: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subject: string,
+    /** Also shown here (the coordinator's own log). */
+    private readonly echo?: (line: string) => void,
+  ) {}
+
+  say(line: string): void {
+    this.echo?.(line);
+    this.publish({ k: "say", line });
+  }
+  message(line: string): void {
+    this.echo?.(line);
+    this.publish({ k: "message", line });
+  }
+  begin(start: ViewStart): void {
+    this.publish({ k: "begin", start });
+  }
+  step(r: StepReport, tps: number): void {
+    this.publish({ k: "step", r, tps });
+  }
+  validation(step: number, loss: number): void {
+    this.publish({ k: "validation", step, loss });
+  }
+  end(): void {
+    this.publish({ k: "end" });
+  }
+  done(outcome: JobOutcome): void {
+    this.publish({ k: "done", outcome });
+  }
+
+  /** Resolves once every message so far is stored (rejects with the first publish that failed). */
+  async settled(): Promise<void> {
+    await this.queue;
+    if (this.failure) throw this.failure;
+  }
+
+  private publish(m: JobOutputMessage): void {
+    const js = jetstream(this.nc);
+    this.queue = this.queue.then(() =>
+      retrying(() => js.publish(this.subject, encode(m))).then(
+        () => undefined,
+        (err: unknown) => void (this.failure ??= err),
+      ),
+    );
+  }
+}
+
+/**
+ * The follower's side: every message of the job from its first, then live ones, until the job's `done` (resolves
+ * with its outcome) or `signal` aborts (resolves undefined: the follower detached).
+ */
+export async function followJobOutput(
+  nc: NatsConnection,
+  ns: Namespace,
+  jobId: string,
+  onMessage: (m: JobOutputMessage) => void,
+  signal?: AbortSignal,
+): Promise<JobOutcome | undefined> {
+  await ensureJobOutputStream(nc, ns);
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(ns.jobOutputStream, { filter_subjects: ns.jobOutputSubject(jobId), deliver_policy: DeliverPolicy.All });
+  const messages = await consumer.consume();
+  const stop = () => void messages.close();
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    for await (const m of messages) {
+      let msg: JobOutputMessage;
+      try {
+        msg = decode(m.data) as JobOutputMessage;
+      } catch {
+        continue; // not a message of a coordinator: skipped
+      }
+      onMessage(msg);
+      if (msg.k === "done") return msg.outcome;
+    }
+    return undefined;
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    await messages.close().catch(() => undefined);
+  }
+}
+
+/** Draws job output messages on a view (the follower's terminal). */
+export function drawOn(view: RunView): (m: JobOutputMessage) => void {
+  return (m) => {
+    switch (m.k) {
+      case "say":
+        return view.say(m.line);
+      case "message":
+        return view.message(m.line);
+      case "begin":
+        return view.begin(m.start);
+      case "step":
+        return view.step(m.r, m.tps);
+      case "validation":
+        return view.validation(m.step, m.loss);
+      case "end":
+      case "done":
+        return view.end();
+    }
+  };
+}

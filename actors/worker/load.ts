@@ -1,0 +1,81 @@
+// Boot and load of a training rank: where it sits in the job (the rank layout, computed once from the config's
+// `parallel` section), its communicator of an epoch, and its compute: the data-parallel replica when pp·tp = 1,
+// else its (stage, TP shard) of the 3D model. A recovery rebuilds the compute with RankCompute.rejoin.
+import type { NatsConnection } from "@nats-io/transport-node";
+import { sha256File } from "../../ml/checkpoint/store.ts";
+import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
+import { parseAxisOrder, rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
+import type { TrainBackends } from "../../ml/train/backends.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
+import type { TrainingData } from "../../ml/train/types.ts";
+import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
+import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
+import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
+import { DataParallelCompute } from "./data-parallel-compute.ts";
+import type { FaultInjector } from "./faults.ts";
+import type { JobSpec } from "./job-spec.ts";
+import type { RankCompute } from "./rank-compute.ts";
+import { StageParallelCompute } from "./stage-parallel-compute.ts";
+
+/** One rank of a job: what its compute is built from. */
+export interface RankSetup {
+  job: JobSpec;
+  backends: TrainBackends;
+  layout: RankLayout;
+  /** World rank. */
+  rank: number;
+  faults: FaultInjector;
+  /** The step the process is on: fault hooks fire at a step. */
+  step: () => number;
+}
+
+/** The tokenizer a rank's data came from, as a checkpoint names it. */
+export interface TokenizerRef {
+  file: string;
+  sha256?: string;
+}
+
+/** The layout of the job's (dp, pp, tp) sizes in its axis order (Megatron's when the config names none). */
+export function jobLayout(parallel: TrainConfig["parallel"]): RankLayout {
+  const { dp, pp, tp, order } = parallel;
+  return rankLayout({ dp, pp, tp }, order ? parseAxisOrder(order) : undefined);
+}
+
+/** Connects to every rank of the communicator of `epoch` (session `<job session>-e<epoch>`). */
+export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number): Promise<CollectivesWorld> {
+  const session = `${s.job.session}-e${epoch}`;
+  const rendezvous = await KvRendezvous.open(nc, session);
+  return createCpuCollectives({ rank: s.rank, worldSize: s.layout.worldSize, session, rendezvous, connectTimeoutMs: s.job.rendezvousTimeoutMs });
+}
+
+/** Prepares the job's data and builds this rank's compute on `world`. */
+export async function loadRank(s: RankSetup, world: CollectivesWorld): Promise<{ compute: RankCompute; tokenizer: TokenizerRef }> {
+  const c = s.job.config;
+  s.backends.setThreads?.(c.threads);
+  const corpus = await s.backends.prepareCorpus(c);
+  const tokenizer = { file: corpus.tokenizerFile, sha256: sha256OrUndefined(corpus.tokenizerFile) };
+  return { compute: await createRankCompute(s, world, corpus.data), tokenizer };
+}
+
+/** The data-parallel replica (pp·tp = 1) or this rank's stage of the 3D model, initialised from the job's seed. */
+export async function createRankCompute(s: RankSetup, world: CollectivesWorld, data: TrainingData): Promise<RankCompute> {
+  const c = s.job.config;
+  const { dp, pp, tp } = s.layout.sizes;
+  const gpt = { ...c.model, vocabSize: c.data.vocabSize };
+  if (pp * tp > 1) {
+    const groupsOf = (w: CollectivesWorld) => s.faults.wrapGroups(groupsForRank(w, s.layout), s.step);
+    const microBatches = c.batch.size / c.batch.microBatch / dp;
+    return StageParallelCompute.create({ model: gpt, config: c, layout: s.layout, rank: s.rank, groupsOf, microBatches, data }, world);
+  }
+  const model = await s.backends.createModel(gpt, c.seed);
+  const optimizer = s.backends.createOptimizer(model, c.optimizer);
+  return new DataParallelCompute(model, optimizer, data, (w) => s.faults.hooked(w, "allreduce", s.step, () => false), world);
+}
+
+function sha256OrUndefined(file: string): string | undefined {
+  try {
+    return sha256File(file);
+  } catch {
+    return undefined;
+  }
+}
