@@ -25,7 +25,14 @@ export async function spawnOn(nc: NatsConnection, ns: Namespace, host: string, r
 }
 
 /** Asks `host` to signal the process; one already gone is not an error (its exit report, or its absence, counts). */
-export async function killOn(nc: NatsConnection, ns: Namespace, host: string | null, id: string, pid: number | null, signal: string): Promise<void> {
+export async function killOn(
+  nc: NatsConnection,
+  ns: Namespace,
+  host: string | null,
+  id: string,
+  pid: number | null,
+  signal: string,
+): Promise<void> {
   if (!host || pid === null) return;
   try {
     await call(nc, ns.agentSubject(host, "kill"), { actorId: id, signal, pid }, 2000);

@@ -46,19 +46,27 @@ export class Checkpoints {
    * folder; a repeated checkpointShard request answers once the shard is written. Only then is the manifest written,
    * here, and the checkpoint made `latest`.
    */
-  async checkpointSharded(req: CheckpointRequest & { config: TrainConfig }, writers = this.d.group.members.filter((w) => w.coords.dp === 0)): Promise<PendingCheckpoint> {
+  async checkpointSharded(
+    req: CheckpointRequest & { config: TrainConfig },
+    writers = this.d.group.members.filter((w) => w.coords.dp === 0),
+  ): Promise<PendingCheckpoint> {
     const layout = this.d.layout;
     if (!layout) throw new JobFailedError("sharded checkpoints need a job with pp or tp > 1");
     const staging = prepareStagingDir(req.root, req.step);
-    const askAll = () => Promise.race([Promise.all(writers.map((w) => this.d.ask(w, "checkpointShard", { step: req.step, staging }))), this.d.group.failed]);
+    const askAll = () =>
+      Promise.race([Promise.all(writers.map((w) => this.d.ask(w, "checkpointShard", { step: req.step, staging }))), this.d.group.failed]);
     await this.copying(askAll()); // every shard is copied
     const written = (async () => {
       const reports = (await askAll()).map((r): CheckpointShardReport => {
-        if (!("shard" in r)) throw new JobFailedError(`checkpoint of step ${req.step}: a worker answered the repeated request with a copy, not a shard`);
+        if (!("shard" in r))
+          throw new JobFailedError(`checkpoint of step ${req.step}: a worker answered the repeated request with a copy, not a shard`);
         return r;
       });
       const disagree = reports.find((r) => r.optimizerStepCount !== reports[0]!.optimizerStepCount);
-      if (disagree) throw new JobFailedError(`checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`);
+      if (disagree)
+        throw new JobFailedError(
+          `checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`,
+        );
       const c = req.config;
       const tokenizer = reports[0]!.tokenizer;
       const manifest = buildShardedManifest(

@@ -42,7 +42,14 @@ export class Coordinator implements EscalationHandler {
     this.id = o.jobId;
     this.job = createActor(jobMachine);
     this.group = workerGroup({ ...deps, parent: this }, o);
-    this.policy = new TrainingPolicy({ group: this.group, job: this.job, events: deps.events, logger: deps.logger, store: () => this.store, options: o });
+    this.policy = new TrainingPolicy({
+      group: this.group,
+      job: this.job,
+      events: deps.events,
+      logger: deps.logger,
+      store: () => this.store,
+      options: o,
+    });
   }
 
   /** One worker per world rank, at its {dp, pp, tp} and rank. */
@@ -73,12 +80,24 @@ export class Coordinator implements EscalationHandler {
   async start(): Promise<void> {
     const { nc, ns, events, logger } = this.deps;
     this.job.start();
-    this.recorder = await recordLifecycle(this.job, { kind: "job", id: this.id, store: await LifecycleStore.open(nc, ns), events, onError: (err) => logger.warn({ err }, "job lifecycle write failed") });
+    this.recorder = await recordLifecycle(this.job, {
+      kind: "job",
+      id: this.id,
+      store: await LifecycleStore.open(nc, ns),
+      events,
+      onError: (err) => logger.warn({ err }, "job lifecycle write failed"),
+    });
     this.store = await JobStore.open(nc, ns, events);
     await this.policy.start(() => this.group.start());
     // operator control (troupe restart --stage/--replica): graceful restarts at the next step boundary
-    const target = { jobId: this.id, workers: this.workers, restartWorkers: (ids: string[], reason: string) => this.restartWorkers(ids, reason) };
-    this.controlSub = serveJobControl(nc, ns, target, (err, subject) => logger.warn({ kind: err.name, reason: err.message, subject }, "control request rejected"));
+    const target = {
+      jobId: this.id,
+      workers: this.workers,
+      restartWorkers: (ids: string[], reason: string) => this.restartWorkers(ids, reason),
+    };
+    this.controlSub = serveJobControl(nc, ns, target, (err, subject) =>
+      logger.warn({ kind: err.name, reason: err.message, subject }, "control request rejected"),
+    );
   }
 
   /** One step of the whole job; resolves once step k is committed (a lost worker is recovered on the way). */
@@ -119,7 +138,12 @@ export class Coordinator implements EscalationHandler {
   }
 
   status(workerId: string): Promise<WorkerStatus> {
-    return this.group.ask(this.group.members.find((w) => w.id === workerId)!, "status", {}, { timeoutMs: 1000 });
+    return this.group.ask(
+      this.group.members.find((w) => w.id === workerId)!,
+      "status",
+      {},
+      { timeoutMs: 1000 },
+    );
   }
 
   /** Actor record state of every worker as the supervisor sees it. */
@@ -144,7 +168,12 @@ export class Coordinator implements EscalationHandler {
     else if (failure) {
       this.job.send({ type: "GIVE_UP", cause: outcome.cause });
       const saved = failure instanceof JobEscalatedError ? failure.checkpoint : undefined;
-      const data = { cause: outcome.cause, checkpoint: saved?.dir ?? null, checkpointStep: saved?.step ?? null, checkpointWritten: saved?.written ?? false };
+      const data = {
+        cause: outcome.cause,
+        checkpoint: saved?.dir ?? null,
+        checkpointStep: saved?.step ?? null,
+        checkpointWritten: saved?.written ?? false,
+      };
       await this.deps.events
         .publish({ type: "job.failed", subject: this.id, time: Date.now(), data }, `job:${this.id}:failed:${randomUUID()}`)
         .catch((err: unknown) => this.deps.logger.warn({ err }, "job.failed event not written"));

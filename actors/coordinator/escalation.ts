@@ -43,11 +43,16 @@ export class EscalationPolicy {
     let saved: FinalCheckpoint;
     try {
       if (stopping) saved = { note: "no checkpoint written: the job was stopping", written: false };
-      else if (job.getSnapshot().matches({ escalating: "loading" })) saved = { note: "no checkpoint written: the job had not started training", written: false };
+      else if (job.getSnapshot().matches({ escalating: "loading" }))
+        saved = { note: "no checkpoint written: the job had not started training", written: false };
       else saved = await this.saveFinalCheckpoint();
     } catch (err) {
       const newest = await this.d.lastCheckpoint().catch(() => undefined);
-      saved = { note: `the final checkpoint failed (${(err as Error).message}); ${newest ? `the newest existing checkpoint stands: ${newest}` : "no checkpoint exists"}`, dir: newest, written: false };
+      saved = {
+        note: `the final checkpoint failed (${(err as Error).message}); ${newest ? `the newest existing checkpoint stands: ${newest}` : "no checkpoint exists"}`,
+        dir: newest,
+        written: false,
+      };
     }
     const line = crashLineOf(e.last);
     this.d.fail(new JobEscalatedError(`job ${this.d.jobId} stopped: ${e.cause}${line ? ` (${line})` : ""}; ${saved.note}`, saved), true);
@@ -60,7 +65,9 @@ export class EscalationPolicy {
     // a checkpoint being written lands (or is dropped with its writer) first
     const newest = await this.d.lastCheckpoint().catch(() => undefined);
     const stands = (why: string): FinalCheckpoint =>
-      newest ? { note: `${why}: the newest existing checkpoint stands, ${newest}`, dir: newest, step: readManifest(newest).step, written: false } : { note: `${why}, and no checkpoint exists`, written: false };
+      newest
+        ? { note: `${why}: the newest existing checkpoint stands, ${newest}`, dir: newest, step: readManifest(newest).step, written: false }
+        : { note: `${why}, and no checkpoint exists`, written: false };
     const target = this.d.target;
     if (!target) return stands("this job has no checkpoint folder");
     const live = group.members.filter((w) => !victims.has(w.id));
@@ -73,8 +80,10 @@ export class EscalationPolicy {
     if (applied.length > 1) return stands(`the live workers disagree on the last applied step (${applied.join(", ")})`);
     const committed = this.d.lastCommitted();
     if (!committed) return stands("no step was committed since the job started");
-    if (applied[0] !== committed.step) return stands(`the live workers hold step ${applied[0]}, not the last committed step ${committed.step}`);
-    if (newest && readManifest(newest).step === committed.step) return { note: `the checkpoint of step ${committed.step} stands: ${newest}`, dir: newest, step: committed.step, written: false };
+    if (applied[0] !== committed.step)
+      return stands(`the live workers hold step ${applied[0]}, not the last committed step ${committed.step}`);
+    if (newest && readManifest(newest).step === committed.step)
+      return { note: `the checkpoint of step ${committed.step} stands: ${newest}`, dir: newest, step: committed.step, written: false };
     const req = {
       step: committed.step,
       tokensSeen: committed.tokensSeen,
@@ -84,7 +93,9 @@ export class EscalationPolicy {
       metrics: (Number.isFinite(committed.loss) ? { loss: committed.loss } : {}) as Record<string, number>,
     };
     const { checkpoints } = this.d;
-    const pending = this.d.modelParallel ? await checkpoints.checkpointSharded({ ...req, config: target.config }, [...writers.values()]) : await checkpoints.checkpoint(req, [...writers.values()][0]);
+    const pending = this.d.modelParallel
+      ? await checkpoints.checkpointSharded({ ...req, config: target.config }, [...writers.values()])
+      : await checkpoints.checkpoint(req, [...writers.values()][0]);
     const dir = await pending.written;
     return { note: `stopped with a checkpoint of step ${committed.step}: ${dir}`, dir, step: committed.step, written: true };
   }

@@ -57,7 +57,10 @@ export const jobMachine = setup({
         ESCALATE: "escalating.training",
       },
     },
-    checkpointing: { tags: ["loaded"], on: { CHECKPOINTED: "training", FAILURE: { target: "recovering", actions: "counted" }, ESCALATE: "escalating.training" } },
+    checkpointing: {
+      tags: ["loaded"],
+      on: { CHECKPOINTED: "training", FAILURE: { target: "recovering", actions: "counted" }, ESCALATE: "escalating.training" },
+    },
     recovering: {
       tags: ["loaded"],
       initial: "waiting",

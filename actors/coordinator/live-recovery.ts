@@ -96,8 +96,23 @@ export class LiveRecovery {
   private attempt(step: number, epoch: number): Promise<RestoreOutcome> {
     const { group, job } = this.d;
     const guard = <T>(p: Promise<T>) =>
-      whileJob(job, (s) => s.matches({ recovering: "restoring" }), Promise.race([p, group.failed]), () => new RecoveryInterruptedError(`the recovery in epoch ${epoch} was interrupted`));
-    return restoreLost({ jobId: this.d.jobId, group, ask: this.ask, victims: this.victims, step, epoch, timeoutMs: this.d.timeoutMs, lastCheckpoint: this.d.lastCheckpoint, guard });
+      whileJob(
+        job,
+        (s) => s.matches({ recovering: "restoring" }),
+        Promise.race([p, group.failed]),
+        () => new RecoveryInterruptedError(`the recovery in epoch ${epoch} was interrupted`),
+      );
+    return restoreLost({
+      jobId: this.d.jobId,
+      group,
+      ask: this.ask,
+      victims: this.victims,
+      step,
+      epoch,
+      timeoutMs: this.d.timeoutMs,
+      lastCheckpoint: this.d.lastCheckpoint,
+      guard,
+    });
   }
 
   /** Another loss moved the epoch on, or the job escalates: the attempt is given up. */
@@ -108,7 +123,10 @@ export class LiveRecovery {
   private async recovered(r: RestoreOutcome): Promise<void> {
     for (const rec of r.records) this.victims.delete(rec.actorId);
     for (const rec of r.records) {
-      await this.d.events.publish({ type: "worker.restored", subject: rec.actorId, time: Date.now(), data: { ...rec } }, `job:${rec.jobId}:restored:${rec.actorId}:e${rec.epoch}`);
+      await this.d.events.publish(
+        { type: "worker.restored", subject: rec.actorId, time: Date.now(), data: { ...rec } },
+        `job:${rec.jobId}:restored:${rec.actorId}:e${rec.epoch}`,
+      );
     }
     for (const rec of r.records) {
       this.records.push(rec);
@@ -124,9 +142,13 @@ export class LiveRecovery {
     const lost = [...this.victims.keys()];
     logger.warn({ epoch: abandoned, newEpoch: group.epoch, lost }, "a worker was lost during a recovery: it starts over with every victim");
     await events
-      .publish({ type: "job.recovery-restarted", subject: jobId, time: Date.now(), data: { abandonedEpoch: abandoned, epoch: group.epoch, lost } }, `job:${jobId}:recovery-restarted:e${group.epoch}`)
+      .publish(
+        { type: "job.recovery-restarted", subject: jobId, time: Date.now(), data: { abandonedEpoch: abandoned, epoch: group.epoch, lost } },
+        `job:${jobId}:recovery-restarted:e${group.epoch}`,
+      )
       .catch((e: unknown) => logger.warn({ err: e }, "recovery-restarted event not written"));
-    for (const w of group.members.filter((m) => victims.includes(m.id))) group.restart(w, `rejoin epoch ${group.epoch}: another worker was lost during its recovery`, "job.restart");
+    for (const w of group.members.filter((m) => victims.includes(m.id)))
+      group.restart(w, `rejoin epoch ${group.epoch}: another worker was lost during its recovery`, "job.restart");
   }
 
   /**

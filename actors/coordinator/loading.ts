@@ -35,7 +35,8 @@ export class Loading {
         return;
       } catch (err) {
         if (err instanceof EpochMovedError) continue;
-        if (err instanceof NotReachedError) throw new JobFailedError(`worker ${err.memberId} did not finish loading in time (last state: ${err.last ?? "not recorded"})`);
+        if (err instanceof NotReachedError)
+          throw new JobFailedError(`worker ${err.memberId} did not finish loading in time (last state: ${err.last ?? "not recorded"})`);
         throw err;
       }
     }
@@ -54,7 +55,10 @@ export class Loading {
     }
     this.d.onReload?.({ worker: w.id, cause, epoch });
     void this.d.events
-      .publish({ type: "job.reloaded", subject: jobId, time: Date.now(), data: { jobId, worker: w.id, cause, epoch } }, `job:${jobId}:reloaded:e${epoch}`)
+      .publish(
+        { type: "job.reloaded", subject: jobId, time: Date.now(), data: { jobId, worker: w.id, cause, epoch } },
+        `job:${jobId}:reloaded:e${epoch}`,
+      )
       .catch((err: unknown) => logger.warn({ err }, "job.reloaded event not written"));
   }
 }

@@ -16,7 +16,7 @@ interface Queued {
 }
 
 /** Splits workers into batches in which no two hold the same shard (stage, tp rank), first come first. */
-export function shardBatches(ws: readonly RankMember[]): RankMember[][] {
+function shardBatches(ws: readonly RankMember[]): RankMember[][] {
   const batches: RankMember[][] = [];
   for (const w of ws) {
     const fits = batches.find((b) => !b.some((x) => sameShard(x.coords, w.coords)));
@@ -45,9 +45,16 @@ export class OperatorRestarts {
     if (isEnding(this.d.job.getSnapshot())) return Promise.reject(new JobFailedError(`job ${jobId} is stopping: no restart`));
     for (const id of ids) {
       const w = group.members.find((x) => x.id === id);
-      if (!w) return Promise.reject(new JobFailedError(`job ${jobId} has no worker '${id}' (workers: ${group.members.map((x) => x.id).join(", ")})`));
+      if (!w)
+        return Promise.reject(
+          new JobFailedError(`job ${jobId} has no worker '${id}' (workers: ${group.members.map((x) => x.id).join(", ")})`),
+        );
       if (!group.members.some((x) => x.id !== id && sameShard(x.coords, w.coords))) {
-        return Promise.reject(new JobFailedError(`worker ${id} has no data-parallel peer to take its state from (dp = 1): restart the job from a checkpoint instead`));
+        return Promise.reject(
+          new JobFailedError(
+            `worker ${id} has no data-parallel peer to take its state from (dp = 1): restart the job from a checkpoint instead`,
+          ),
+        );
       }
     }
     return new Promise((resolve, reject) => {
@@ -77,6 +84,7 @@ export class OperatorRestarts {
 
   /** The job ends: queued restarts will not run. */
   cancelAll(): void {
-    for (let q = this.queue.shift(); q; q = this.queue.shift()) q.done(new JobFailedError(`job ${this.d.jobId} ended before the restart of ${q.ids.join(", ")}`));
+    for (let q = this.queue.shift(); q; q = this.queue.shift())
+      q.done(new JobFailedError(`job ${this.d.jobId} ended before the restart of ${q.ids.join(", ")}`));
   }
 }

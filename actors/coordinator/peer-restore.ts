@@ -28,7 +28,8 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
   const reports = await rejoin(a, survivors, lost, causes);
   if (checkpoint) return rollBack(a, checkpoint, lost);
   const applied = new Set(reports.map((r) => r.applied));
-  if (applied.size > 1) throw new RecoveryFailedError(`after losing ${causes} the survivors disagree on the last applied step (${[...applied].join(", ")})`);
+  if (applied.size > 1)
+    throw new RecoveryFailedError(`after losing ${causes} the survivors disagree on the last applied step (${[...applied].join(", ")})`);
   const appliedEverywhere = reports[0]?.applied === a.step;
   const records = await Promise.all(lost.map((w) => fromPeer(a, w, peers.get(w.id)!, !appliedEverywhere)));
   if (a.group.epoch !== a.epoch) throw new RecoveryInterruptedError(`another worker was lost while recovering ${causes}`);
@@ -54,7 +55,10 @@ async function fromPeer(a: RestoreAttempt, w: RankMember, peer: RankMember, reru
   let restored: RestoreReport;
   try {
     [, restored] = await a.guard(
-      Promise.all([a.ask(peer, "sendState", { to: w.coords.rank }, { timeoutMs: a.timeoutMs }), a.ask(w, "restore", { from: peer.coords.rank }, { timeoutMs: a.timeoutMs })]),
+      Promise.all([
+        a.ask(peer, "sendState", { to: w.coords.rank }, { timeoutMs: a.timeoutMs }),
+        a.ask(w, "restore", { from: peer.coords.rank }, { timeoutMs: a.timeoutMs }),
+      ]),
     );
   } catch (err) {
     if (err instanceof RecoveryInterruptedError) throw err;

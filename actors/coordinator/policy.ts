@@ -49,17 +49,47 @@ export class TrainingPolicy {
     const modelParallel = o.layout !== undefined;
     this.loading = new Loading({ jobId, group, events, logger, timeoutMs: loadTimeoutMs, onReload: o.onReload });
     this.recovery = new LiveRecovery(
-      { jobId, group, job, events, logger, timeoutMs: loadTimeoutMs, lastCheckpoint, onRecovery: o.onRecovery, fail: (err) => this.fail(err) },
+      {
+        jobId,
+        group,
+        job,
+        events,
+        logger,
+        timeoutMs: loadTimeoutMs,
+        lastCheckpoint,
+        onRecovery: o.onRecovery,
+        fail: (err) => this.fail(err),
+      },
       (victims) => workerAsk(group, victims),
     );
     const ask = this.recovery.ask;
     this.restarts = new OperatorRestarts({ jobId, group, job, recovery: this.recovery });
     const health = new StepHealth({ events, store: env.store, logger }, { jobId, ...o.health });
-    this.steps = new StepProtocol({ jobId, group, job, recovery: this.recovery, health, store: env.store, logger, restarts: this.restarts, microBatch: o.microBatch, clip: o.clip });
+    this.steps = new StepProtocol({
+      jobId,
+      group,
+      job,
+      recovery: this.recovery,
+      health,
+      store: env.store,
+      logger,
+      restarts: this.restarts,
+      microBatch: o.microBatch,
+      clip: o.clip,
+    });
     this.checkpoints = new Checkpoints({ group, job, ask, layout: o.layout });
     this.escalation = new EscalationPolicy({
-      jobId, group, job, ask, victims: this.recovery.victims, lastCommitted: () => this.steps.lastCommitted, checkpoints: this.checkpoints,
-      target: o.checkpoints, modelParallel, lastCheckpoint, fail: (err, final) => this.fail(err, final),
+      jobId,
+      group,
+      job,
+      ask,
+      victims: this.recovery.victims,
+      lastCommitted: () => this.steps.lastCommitted,
+      checkpoints: this.checkpoints,
+      target: o.checkpoints,
+      modelParallel,
+      lastCheckpoint,
+      fail: (err, final) => this.fail(err, final),
     });
     group.onLost((w, death, state) => this.lost(w, death, state));
   }

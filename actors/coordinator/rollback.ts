@@ -22,7 +22,19 @@ export async function rollBack(a: RestoreAttempt, dir: string, lost: readonly Ra
   const records = lost.map((w): RecoveryRecord => {
     const at = a.victims.get(w.id)!.at;
     const mine = restored[workers.indexOf(w)]!;
-    return { jobId: a.jobId, actorId: w.id, cause: a.victims.get(w.id)!.cause, epoch: a.epoch, step: a.step, rerun: true, source: "checkpoint", from: dir, restoreSeconds: mine.seconds, seconds: (Date.now() - at) / 1000, detectedAt: at };
+    return {
+      jobId: a.jobId,
+      actorId: w.id,
+      cause: a.victims.get(w.id)!.cause,
+      epoch: a.epoch,
+      step: a.step,
+      rerun: true,
+      source: "checkpoint",
+      from: dir,
+      restoreSeconds: mine.seconds,
+      seconds: (Date.now() - at) / 1000,
+      detectedAt: at,
+    };
   });
   return { records, appliedEverywhere: false, rolledBack: { dir, step: m.step, tokensSeen: m.tokensSeen, samplesSeen: m.samplesSeen } };
 }

@@ -92,12 +92,27 @@ export class StepProtocol {
     for (const [i, r] of ready.entries()) {
       if (r.step !== plan.step) throw new JobFailedError(`worker ${workers[i]!.id} reported ready(${r.step}) for step ${plan.step}`);
     }
-    const health = await this.d.health.afterReady(plan.step, group.epoch, workers.map((w) => ({ id: w.id, coords: wireCoords(w.coords) })), ready);
+    const health = await this.d.health.afterReady(
+      plan.step,
+      group.epoch,
+      workers.map((w) => ({ id: w.id, coords: wireCoords(w.coords) })),
+      ready,
+    );
     const again = health.restart;
-    if (again) this.d.restarts.restartWorkers([again.id], again.reason).catch((err: unknown) => this.d.logger.warn({ err, worker: again.id }, "restart of a repeat NaN/inf offender failed"));
+    if (again)
+      this.d.restarts
+        .restartWorkers([again.id], again.reason)
+        .catch((err: unknown) => this.d.logger.warn({ err, worker: again.id }, "restart of a repeat NaN/inf offender failed"));
     let combined: CombinedStep;
     try {
-      combined = health.skip ? skippedStep() : combineReady(plan.step, ready.map((r, i) => ({ coords: workers[i]!.coords, ...r })), split.totalMicroBatches, this.d.clip);
+      combined = health.skip
+        ? skippedStep()
+        : combineReady(
+            plan.step,
+            ready.map((r, i) => ({ coords: workers[i]!.coords, ...r })),
+            split.totalMicroBatches,
+            this.d.clip,
+          );
     } catch (err) {
       this.d.job.send({ type: "GIVE_UP", cause: (err as Error).message });
       throw err;
@@ -130,7 +145,12 @@ export class StepProtocol {
 
   /** Work of the step, abandoned when a worker is lost (the job leaves `training`) or the job fails. */
   private whileTraining<T>(work: Promise<T>): Promise<T> {
-    return whileJob(this.d.job, (s) => s.matches("training"), Promise.race([work, this.d.group.failed]), () => this.lostError());
+    return whileJob(
+      this.d.job,
+      (s) => s.matches("training"),
+      Promise.race([work, this.d.group.failed]),
+      () => this.lostError(),
+    );
   }
 
   private lostError(): Error {

@@ -20,11 +20,30 @@ const workerMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".
 /** What the coordinator's parts use of the group (a fake one in unit tests). */
 export type WorkerGroup = Pick<
   ActorGroup<RankPlace, WorkerProtocol>,
-  "members" | "epoch" | "bumpEpoch" | "ask" | "settle" | "waitFor" | "waitAll" | "restart" | "record" | "records" | "failed" | "failure" | "fail" | "onLost" | "timeouts"
+  | "members"
+  | "epoch"
+  | "bumpEpoch"
+  | "ask"
+  | "settle"
+  | "waitFor"
+  | "waitAll"
+  | "restart"
+  | "record"
+  | "records"
+  | "failed"
+  | "failure"
+  | "fail"
+  | "onLost"
+  | "timeouts"
 >;
 
 /** Asks a worker; see workerAsk. */
-export type Ask = <V extends keyof WorkerProtocol & string>(w: RankMember, verb: V, req: WorkerProtocol[V]["req"], o?: AskOptions) => Promise<WorkerProtocol[V]["reply"]>;
+export type Ask = <V extends keyof WorkerProtocol & string>(
+  w: RankMember,
+  verb: V,
+  req: WorkerProtocol[V]["req"],
+  o?: AskOptions,
+) => Promise<WorkerProtocol[V]["reply"]>;
 
 export function workerGroup(deps: GroupDeps, o: CoordinatorOptions): ActorGroup<RankPlace, WorkerProtocol> {
   // one worker per world rank, named by rank; rank = dp when pp = tp = 1
@@ -34,7 +53,11 @@ export function workerGroup(deps: GroupDeps, o: CoordinatorOptions): ActorGroup<
     members: rankMembers(o.jobId, coords),
     // single-threaded GC: many workers per machine gain nothing from GC helper threads (test/bench/parallel-overhead.ts)
     // the agent keeps a warm spare worker process: a lost worker's replacement skips the slow start (agent/spare-pool.ts)
-    start: (w) => ({ coords: wireCoords(w.coords), argv: ["node", "--import", "tsx", "--single-threaded-gc", workerMain, "--job", o.jobFile], env: { [KEEP_SPARE_ENV]: "1" } }),
+    start: (w) => ({
+      coords: wireCoords(w.coords),
+      argv: ["node", "--import", "tsx", "--single-threaded-gc", workerMain, "--job", o.jobFile],
+      env: { [KEEP_SPARE_ENV]: "1" },
+    }),
     strategy: "one_for_one",
     intensity: o.intensity ?? { maxRestarts: 3, periodMs: 60_000 },
     backoff: o.backoff ?? { initialMs: 20, maxMs: 500, jitter: 0.1 },
@@ -62,9 +85,14 @@ export function workerAsk(group: WorkerGroup, victims: ReadonlyMap<string, Victi
     } catch (err) {
       if (group.failure) throw group.failure;
       if (err instanceof MemberLostError) throw new WorkerLostError(err.memberId, describeDeath(err.death));
-      if (!(err instanceof EpochMovedError)) await group.settle(group.members.filter((m) => !victims.has(m.id)), { deadlineMs: group.timeouts.killMs });
+      if (!(err instanceof EpochMovedError))
+        await group.settle(
+          group.members.filter((m) => !victims.has(m.id)),
+          { deadlineMs: group.timeouts.killMs },
+        );
       if (group.failure) throw group.failure;
-      if (victims.size > lostBefore || group.epoch !== epoch) throw new WorkerLostError([...victims.keys()].join(", ") || "a worker", "lost during the request");
+      if (victims.size > lostBefore || group.epoch !== epoch)
+        throw new WorkerLostError([...victims.keys()].join(", ") || "a worker", "lost during the request");
       throw err;
     }
   };

@@ -91,40 +91,30 @@ export async function findNearDuplicatesWithActors(
   config: FuzzyDedupConfig,
   o: ActorDedupOptions,
 ): Promise<NearDuplicates> {
-  checkCount("signature actors", o.signatureActors);
-  checkCount("reducers", o.reducers);
-  if (o.shardDocs !== undefined && !(Number.isInteger(o.shardDocs) && o.shardDocs >= 1)) throw new RangeError(`shardDocs must be a positive integer, got ${o.shardDocs}`);
+  checkOptions(o);
   const t0 = performance.now();
-  const n = texts.length;
-  if (n === 0) {
-    const none = { startup: 0, signatures: 0, reduce: 0, verify: 0, total: 0 };
-    return { ...resolveComponents(0, new Uint32Array(0), new Float64Array(0), [], config.threshold), candidates: new Uint32Array(0), candidateSims: new Float64Array(0), execution: { mode: "actors", signatureActors: 0, reducers: 0, shards: 0 }, seconds: none };
-  }
-  if (o.natsUrl !== undefined) {
-    // connectOrEmbed keeps dialling a cluster that is not there; a dedup should fail fast instead
-    const probe = await connectNats({ url: o.natsUrl, token: o.token, name: "fuzzy-dedup-probe", waitOnFirstConnect: false, timeoutMs: 3000 });
-    await probe.close();
-  }
+  if (texts.length === 0) return noDocuments(config);
+  if (o.natsUrl !== undefined) await probeCluster(o);
   const runId = randomBytes(4).toString("hex");
   const dir = path.join(path.resolve(o.workDir), `fuzzy-dedup-${runId}`);
-  for (const sub of ["shards", "bands", "pairs", "verify"]) mkdirSync(path.join(dir, sub), { recursive: true });
-  const shardDocs = o.shardDocs ?? Math.max(1, Math.min(2000, Math.ceil(n / (4 * o.signatureActors))));
-  const shards = Array.from({ length: Math.ceil(n / shardDocs) }, (_, k) => ({ file: path.join(dir, "shards", `shard-${k}.msgpack`), base: k * shardDocs }));
-  shards.forEach((s) => writeShard(s.file, texts.slice(s.base, s.base + shardDocs)));
+  const { shards, shardDocs } = writeShards(dir, texts, o);
   const removeDir = () => o.keepFiles || rmSync(dir, { recursive: true, force: true });
-
   const logger = o.logger ?? pino({ level: "silent" });
   let group: DedupGroup | undefined;
-  const cluster = await connectOrEmbed({ url: o.natsUrl, token: o.token, clusterId: o.clusterId ?? "local", dir, slots: o.signatureActors + o.reducers, logger, onStatus: (s) => group?.connectionChanged(s) }).catch(
-    (err: unknown) => {
-      removeDir();
-      throw err;
-    },
-  );
-  const interrupted = deferred<never>();
-  const interrupt = () => interrupted.reject(new DedupActorsError(`fuzzy dedup interrupted${o.signal?.reason ? ` (${String(o.signal.reason)})` : ""}`));
-  if (o.signal?.aborted) interrupt();
-  else o.signal?.addEventListener("abort", interrupt, { once: true });
+  const slots = o.signatureActors + o.reducers;
+  const cluster = await connectOrEmbed({
+    url: o.natsUrl,
+    token: o.token,
+    clusterId: o.clusterId ?? "local",
+    dir,
+    slots,
+    logger,
+    onStatus: (s) => group?.connectionChanged(s),
+  }).catch((err: unknown) => {
+    removeDir();
+    throw err;
+  });
+  const interrupted = interruption(o.signal);
   /** Set once the run is over (done, failed or interrupted): actors dying now are being stopped. */
   let ending = false;
   try {
@@ -135,7 +125,10 @@ export async function findNearDuplicatesWithActors(
       await Promise.all([...actors.signers, ...actors.reducers].map((a) => actors.ready(a)));
       const t1 = performance.now();
       const note = o.onNote ?? (() => {});
-      note(`${o.signatureActors} signature actor(s) and ${o.reducers} reducer(s) up in ${((t1 - t0) / 1000).toFixed(1)} s (${o.natsUrl ? `cluster ${o.natsUrl}` : "embedded cluster"}); ${n} documents in ${shards.length} shard(s)`);
+      const where = o.natsUrl ? `cluster ${o.natsUrl}` : "embedded cluster";
+      note(
+        `${o.signatureActors} signature actor(s) and ${o.reducers} reducer(s) up in ${((t1 - t0) / 1000).toFixed(1)} s (${where}); ${texts.length} documents in ${shards.length} shard(s)`,
+      );
       let reassigned = 0;
       const farm: Run["farm"] = {
         group: actors.group,
@@ -148,7 +141,17 @@ export async function findNearDuplicatesWithActors(
           note(`${e.stage}: ${e.actorId} (pid ${e.pid}) lost (${e.cause}); task ${e.task} reassigned`);
         },
       };
-      const r: Run = { dir, shards, shardDocs, ...actors, config, progress: o.onProgress ?? (() => {}), note, farm, reassigned: () => reassigned };
+      const r: Run = {
+        dir,
+        shards,
+        shardDocs,
+        ...actors,
+        config,
+        progress: o.onProgress ?? (() => {}),
+        note,
+        farm,
+        reassigned: () => reassigned,
+      };
       return stages(r, texts.length, priorities, { t0, t1, natsUrl: o.natsUrl });
     };
     return await Promise.race([run(), interrupted]);
@@ -160,16 +163,76 @@ export async function findNearDuplicatesWithActors(
   }
 }
 
+/** Rejects with DedupActorsError once `signal` aborts. */
+function interruption(signal: AbortSignal | undefined): Promise<never> {
+  const interrupted = deferred<never>();
+  const interrupt = () =>
+    interrupted.reject(new DedupActorsError(`fuzzy dedup interrupted${signal?.reason ? ` (${String(signal.reason)})` : ""}`));
+  if (signal?.aborted) interrupt();
+  else signal?.addEventListener("abort", interrupt, { once: true });
+  return interrupted;
+}
+
+function checkOptions(o: ActorDedupOptions): void {
+  checkCount("signature actors", o.signatureActors);
+  checkCount("reducers", o.reducers);
+  if (o.shardDocs !== undefined && !(Number.isInteger(o.shardDocs) && o.shardDocs >= 1))
+    throw new RangeError(`shardDocs must be a positive integer, got ${o.shardDocs}`);
+}
+
+function noDocuments(config: FuzzyDedupConfig): NearDuplicates {
+  return {
+    ...resolveComponents(0, new Uint32Array(0), new Float64Array(0), [], config.threshold),
+    candidates: new Uint32Array(0),
+    candidateSims: new Float64Array(0),
+    execution: { mode: "actors", signatureActors: 0, reducers: 0, shards: 0 },
+    seconds: { startup: 0, signatures: 0, reduce: 0, verify: 0, total: 0 },
+  };
+}
+
+/** connectOrEmbed keeps dialling a cluster that is not there; a dedup should fail fast instead. */
+async function probeCluster(o: ActorDedupOptions): Promise<void> {
+  const probe = await connectNats({
+    url: o.natsUrl!,
+    token: o.token,
+    name: "fuzzy-dedup-probe",
+    waitOnFirstConnect: false,
+    timeoutMs: 3000,
+  });
+  await probe.close();
+}
+
+/** 1. The run folder, and the documents in shard files (about 4 shards per signature actor unless set). */
+function writeShards(dir: string, texts: readonly string[], o: ActorDedupOptions): { shards: ShardRef[]; shardDocs: number } {
+  for (const sub of ["shards", "bands", "pairs", "verify"]) mkdirSync(path.join(dir, sub), { recursive: true });
+  const shardDocs = o.shardDocs ?? Math.max(1, Math.min(2000, Math.ceil(texts.length / (4 * o.signatureActors))));
+  const shards = Array.from({ length: Math.ceil(texts.length / shardDocs) }, (_, k) => ({
+    file: path.join(dir, "shards", `shard-${k}.msgpack`),
+    base: k * shardDocs,
+  }));
+  shards.forEach((s) => writeShard(s.file, texts.slice(s.base, s.base + shardDocs)));
+  return { shards, shardDocs };
+}
+
 /** The run's supervised actors: N signature actors and M reducers under one_for_one, each ready when it answers. */
 function dedupActors(cluster: ClusterConnection, runId: string, o: ActorDedupOptions, logger: Logger) {
-  const signers = Array.from({ length: o.signatureActors }, (_, i): DedupActor => ({ id: `dedup-${runId}-sig${i}`, coords: { role: "signature", index: i } }));
-  const reducers = Array.from({ length: o.reducers }, (_, j): DedupActor => ({ id: `dedup-${runId}-red${j}`, coords: { role: "reducer", index: j } }));
+  const signers = Array.from({ length: o.signatureActors }, (_, i): DedupActor => ({
+    id: `dedup-${runId}-sig${i}`,
+    coords: { role: "signature", index: i },
+  }));
+  const reducers = Array.from({ length: o.reducers }, (_, j): DedupActor => ({
+    id: `dedup-${runId}-red${j}`,
+    coords: { role: "reducer", index: j },
+  }));
   const group: DedupGroup = new ActorGroup<DedupActor["coords"], DedupProtocol>(
     { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
     {
       id: `dedup-${runId}`,
       members: [...signers, ...reducers],
-      start: (a) => ({ coords: { [a.coords.role === "signature" ? "s" : "r"]: a.coords.index }, argv: ["node", "--import", tsxLoader, actorMain, "--role", a.coords.role] }),
+      start: (a) => ({
+        coords: { [a.coords.role === "signature" ? "s" : "r"]: a.coords.index },
+        argv: ["node", "--import", tsxLoader, actorMain, "--role", a.coords.role],
+      }),
       strategy: "one_for_one",
       intensity: { maxRestarts: 2 * (o.signatureActors + o.reducers), periodMs: 60_000 },
       backoff: { initialMs: 100, maxMs: 2000, jitter: 0.2 },
@@ -191,7 +254,12 @@ function dedupActors(cluster: ClusterConnection, runId: string, o: ActorDedupOpt
 }
 
 /** Signatures → candidate pairs per partition → verification → components, as the single-process version. */
-async function stages(r: Run, n: number, priorities: readonly number[], t: { t0: number; t1: number; natsUrl?: string }): Promise<NearDuplicates> {
+async function stages(
+  r: Run,
+  n: number,
+  priorities: readonly number[],
+  t: { t0: number; t1: number; natsUrl?: string },
+): Promise<NearDuplicates> {
   const sigs = await signatureStage(r, n);
   const t2 = performance.now();
   r.note(`signatures: ${n} documents in ${((t2 - t.t1) / 1000).toFixed(2)} s`);
@@ -216,7 +284,13 @@ async function stages(r: Run, n: number, priorities: readonly number[], t: { t0:
       reassignedTasks: r.reassigned(),
       actorRestarts: r.group.records().reduce((sum, a) => sum + a.restarts, 0),
     },
-    seconds: { startup: (t.t1 - t.t0) / 1000, signatures: (t2 - t.t1) / 1000, reduce: (t3 - t2) / 1000, verify: (t4 - t3) / 1000, total: (t5 - t.t0) / 1000 },
+    seconds: {
+      startup: (t.t1 - t.t0) / 1000,
+      signatures: (t2 - t.t1) / 1000,
+      reduce: (t3 - t2) / 1000,
+      verify: (t4 - t3) / 1000,
+      total: (t5 - t.t0) / 1000,
+    },
   };
 }
 
@@ -261,7 +335,7 @@ async function reduceStage(r: Run, sigs: readonly { files: string[] }[]): Promis
  */
 async function verifyStage(r: Run, pairs: Uint32Array): Promise<Float64Array> {
   const verifyTasks: Array<{ first: number; count: number; shard: number }> = [];
-  for (let p = 0; p < pairs.length / 2; ) {
+  for (let p = 0; p < pairs.length / 2;) {
     const shard = Math.floor(pairs[2 * p]! / r.shardDocs);
     let q = p;
     while (q < pairs.length / 2 && Math.floor(pairs[2 * q]! / r.shardDocs) === shard) q++;
@@ -283,7 +357,12 @@ async function verifyStage(r: Run, pairs: Uint32Array): Promise<Float64Array> {
       writePairs(file, sub);
       const needed = new Set<number>([t.shard]);
       for (let i = 1; i < sub.length; i += 2) needed.add(Math.floor(sub[i]! / r.shardDocs));
-      return { pairsFile: file, shards: [...needed].sort((a, b) => a - b).map((k) => r.shards[k]!), shingle: r.config.shingle, out: path.join(r.dir, "verify", `shard-${t.shard}.sims`) };
+      return {
+        pairsFile: file,
+        shards: [...needed].sort((a, b) => a - b).map((k) => r.shards[k]!),
+        shingle: r.config.shingle,
+        out: path.join(r.dir, "verify", `shard-${t.shard}.sims`),
+      };
     },
     onDone: (_, res) => r.progress("fuzzy-dedup verify", (verified += res.pairs), pairs.length / 2),
   });
@@ -292,7 +371,9 @@ async function verifyStage(r: Run, pairs: Uint32Array): Promise<Float64Array> {
 }
 
 /** A finder for fuzzyDedup / the pipeline that runs on actors (with an optional abort signal per run). */
-export function actorFinder(o: Omit<ActorDedupOptions, "onProgress" | "signal">): (...args: [...Parameters<NearDuplicateFinder>, AbortSignal?]) => Promise<NearDuplicates> {
+export function actorFinder(
+  o: Omit<ActorDedupOptions, "onProgress" | "signal">,
+): (...args: [...Parameters<NearDuplicateFinder>, AbortSignal?]) => Promise<NearDuplicates> {
   return (texts, priorities, config, onProgress, signal) =>
     findNearDuplicatesWithActors(texts, priorities, config, { ...o, ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) });
 }

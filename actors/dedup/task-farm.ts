@@ -50,15 +50,24 @@ export async function readyOn(group: DedupGroup, a: DedupActor, lastCrash: () =>
       if (err instanceof MemberLostError && group.record(a).state !== "dead") continue;
       if (err instanceof MemberLostError) {
         const crash = lastCrash();
-        throw new DedupActorsError(`actor ${a.id} is dead: ${describeDeath(err.death)}${crash ? `; last crash: ${crash}` : ""}`, { cause: err });
+        throw new DedupActorsError(`actor ${a.id} is dead: ${describeDeath(err.death)}${crash ? `; last crash: ${crash}` : ""}`, {
+          cause: err,
+        });
       }
-      throw new DedupActorsError(`actor ${a.id} did not answer within ${group.timeouts.startMs} ms (state ${group.record(a).state})`, { cause: err });
+      throw new DedupActorsError(`actor ${a.id} did not answer within ${group.timeouts.startMs} ms (state ${group.record(a).state})`, {
+        cause: err,
+      });
     }
   }
 }
 
 /** One task on actor `a`; its death while the task is in flight rejects with ActorLostError. */
-export async function runOn<V extends TaskVerb>(group: DedupGroup, a: DedupActor, verb: V, payload: DedupProtocol[V]["req"]): Promise<DedupProtocol[V]["reply"]> {
+async function runOn<V extends TaskVerb>(
+  group: DedupGroup,
+  a: DedupActor,
+  verb: V,
+  payload: DedupProtocol[V]["req"],
+): Promise<DedupProtocol[V]["reply"]> {
   const pid = group.record(a).pid;
   try {
     return await group.ask(a, verb, payload);
@@ -113,7 +122,9 @@ export async function runTasks<V extends TaskVerb, T>(o: RunTasksOptions<V, T>):
           continue;
         }
         failure ??=
-          err instanceof ActorLostError ? new DedupActorsError(`${o.stage} task ${t} failed ${attempts[t]} times; last: ${err.message}`, { cause: err }) : (err as Error);
+          err instanceof ActorLostError
+            ? new DedupActorsError(`${o.stage} task ${t} failed ${attempts[t]} times; last: ${err.message}`, { cause: err })
+            : (err as Error);
         signal();
       }
     }

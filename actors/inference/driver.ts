@@ -111,13 +111,25 @@ export class InferenceJob implements TargetScorer {
     const layout = rankLayout({ dp, pp: o.pp, tp: o.tp });
     const jobFile = path.join(dir, "inference-job.json");
     const spec: InferenceJobSpec = {
-      jobId, session: `${jobId}-${randomBytes(4).toString("hex")}`, checkpoint: path.resolve(o.checkpoint), model: o.config, dp, pp: o.pp, tp: o.tp,
-      threads: o.threads ?? 1, rendezvousTimeoutMs: 60_000,
+      jobId,
+      session: `${jobId}-${randomBytes(4).toString("hex")}`,
+      checkpoint: path.resolve(o.checkpoint),
+      model: o.config,
+      dp,
+      pp: o.pp,
+      tp: o.tp,
+      threads: o.threads ?? 1,
+      rendezvousTimeoutMs: 60_000,
     };
     writeFileSync(jobFile, JSON.stringify(spec, null, 2) + "\n");
     let job: InferenceJob | undefined;
     const cluster = await connectOrEmbed({
-      url: o.natsUrl, token: o.token, clusterId: o.clusterId ?? "local", dir, slots: layout.worldSize, logger: pino({ level: "silent" }),
+      url: o.natsUrl,
+      token: o.token,
+      clusterId: o.clusterId ?? "local",
+      dir,
+      slots: layout.worldSize,
+      logger: pino({ level: "silent" }),
       onStatus: (s) => job?.group.connectionChanged(s),
     });
     job = new InferenceJob(o.config, jobId, rankMembers(jobId, layout.coords), cluster, jobFile, o, removeDir);
@@ -137,12 +149,18 @@ export class InferenceJob implements TargetScorer {
       await Promise.race([this.group.waitAll("idle", { epoch: EPOCH, deadline }), this.group.failed]);
     } catch (err) {
       if (!(err instanceof NotReachedError)) throw err;
-      throw new InferenceError(`inference worker ${err.memberId} did not finish loading in time (last state: ${err.last ?? "none recorded"})`);
+      throw new InferenceError(
+        `inference worker ${err.memberId} did not finish loading in time (last state: ${err.last ?? "none recorded"})`,
+      );
     }
   }
 
   /** Sends one request to every worker of a replica; returns its answering worker's reply. */
-  private async ask<V extends "score" | "generate">(verb: V, req: InferProtocol[V]["req"], replica = 0): Promise<NonNullable<InferProtocol[V]["reply"]>> {
+  private async ask<V extends "score" | "generate">(
+    verb: V,
+    req: InferProtocol[V]["req"],
+    replica = 0,
+  ): Promise<NonNullable<InferProtocol[V]["reply"]>> {
     if (this.group.failure) throw this.group.failure;
     const { workers, answering } = this.replicas[replica]!;
     try {
@@ -158,10 +176,15 @@ export class InferenceJob implements TargetScorer {
   async tokenScores(inputs: Int32Array, targets: Int32Array, batch: number): Promise<{ logProbs: Float32Array; isArgmax: Uint8Array }> {
     const n = batch * this.config.seqLen;
     if (!Number.isInteger(batch) || batch < 1) throw new InferenceError(`tokenScores: 'batch' must be a positive integer, got ${batch}`);
-    if (inputs.length !== n || targets.length !== n) throw new InferenceError(`tokenScores: 'inputs' and 'targets' need batch·seqLen = ${n} tokens each`);
-    for (const [name, a] of [["inputs", inputs], ["targets", targets]] as const) {
+    if (inputs.length !== n || targets.length !== n)
+      throw new InferenceError(`tokenScores: 'inputs' and 'targets' need batch·seqLen = ${n} tokens each`);
+    for (const [name, a] of [
+      ["inputs", inputs],
+      ["targets", targets],
+    ] as const) {
       const i = a.findIndex((t) => t < 0 || t >= this.config.vocabSize);
-      if (i >= 0) throw new InferenceError(`tokenScores: '${name}'[${i}] = ${a[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
+      if (i >= 0)
+        throw new InferenceError(`tokenScores: '${name}'[${i}] = ${a[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
     const id = this.scored++;
     const r = await this.ask("score", { id, batch, inputs: Array.from(inputs), targets: Array.from(targets) }, id % this.replicas.length);

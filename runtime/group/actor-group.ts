@@ -22,7 +22,16 @@ import type { Registry } from "../registry.ts";
 import { call, callRetrying } from "../rpc.ts";
 import { recordState, Supervisor } from "../supervisor.ts";
 import { validateTimeouts } from "../timeouts.ts";
-import type { ActorRecord, ActorRecordState, BackoffPolicy, Coordinates, EscalationHandler, Intensity, RestartStrategy, Timeouts } from "../types.ts";
+import type {
+  ActorRecord,
+  ActorRecordState,
+  BackoffPolicy,
+  Coordinates,
+  EscalationHandler,
+  Intensity,
+  RestartStrategy,
+  Timeouts,
+} from "../types.ts";
 import { EpochMovedError, GroupStoppedError, MemberLostError, NotReachedError } from "./errors.ts";
 import { LifecycleWatch } from "./lifecycle-watch.ts";
 import type { AskOptions, Protocol, ReplyOf, RequestOf, Verb } from "./protocol.ts";
@@ -166,7 +175,15 @@ export class ActorGroup<C, P extends Protocol<P>> {
 
   async start(): Promise<void> {
     const kind = this.spec.lifecycleKind;
-    if (kind) this.lifecycles = new LifecycleWatch(await LifecycleStore.open(this.deps.nc, this.deps.ns), kind, new Set(this.byId.keys()), this.deps.logger);
+    const { nc, ns, logger } = this.deps;
+    if (kind)
+      this.lifecycles = new LifecycleWatch(
+        await LifecycleStore.open(nc, ns),
+        kind,
+        new Set(this.byId.keys()),
+        logger,
+        () => !nc.isClosed(),
+      );
     await this.supervisor.start();
   }
 
@@ -204,12 +221,18 @@ export class ActorGroup<C, P extends Protocol<P>> {
     const lifecycles = this.lifecycles;
     if (!lifecycles) return Promise.reject(new Error(`group ${this.id} watches no lifecycle records`));
     const accept = (rec: LifecycleRecord) =>
-      rec.value === state && (o.epoch === undefined || epochOf(rec) === o.epoch) && (rec.pid === undefined || rec.pid === this.record(m).pid);
+      rec.value === state &&
+      (o.epoch === undefined || epochOf(rec) === o.epoch) &&
+      (rec.pid === undefined || rec.pid === this.record(m).pid);
     const last = () => {
       const rec = lifecycles.last(m.id);
       return rec ? String(typeof rec.value === "string" ? rec.value : JSON.stringify(rec.value)) : null;
     };
-    return this.wait(o, () => new NotReachedError(m.id, state, last()), (reached) => lifecycles.until(m.id, accept, reached));
+    return this.wait(
+      o,
+      () => new NotReachedError(m.id, state, last()),
+      (reached) => lifecycles.until(m.id, accept, reached),
+    );
   }
 
   /** waitFor on every member; the first to fail fails it. */
@@ -293,7 +316,9 @@ export class ActorGroup<C, P extends Protocol<P>> {
     if ((rec.state === "failed" || rec.state === "dead") && death) for (const l of this.lostListeners) l(m, death, rec.state);
     if (gone(rec.state) && from !== "failed" && from !== "dead") {
       const cause: DeathCause =
-        rec.state === "restarting" ? { kind: "restarted", reason: this.supervisor.snapshot(m.id).context.restartReason ?? "restarted" } : (death ?? { kind: "stopped", by: this.id, reason: "stopped" });
+        rec.state === "restarting"
+          ? { kind: "restarted", reason: this.supervisor.snapshot(m.id).context.restartReason ?? "restarted" }
+          : (death ?? { kind: "stopped", by: this.id, reason: "stopped" });
       for (const reject of this.inFlight.get(m.id) ?? []) reject(new MemberLostError(m.id, cause));
     }
     for (const l of this.recordListeners) l(m.id);
@@ -301,7 +326,11 @@ export class ActorGroup<C, P extends Protocol<P>> {
   }
 
   /** A wait ended by `watch` calling reached (or lost), the deadline, a newer epoch, the group failing or stopping. */
-  private wait<T>(o: WaitOptions, late: () => Error, watch: (reached: (v: T) => void, lost: (err: Error) => void) => () => void): Promise<T> {
+  private wait<T>(
+    o: WaitOptions,
+    late: () => Error,
+    watch: (reached: (v: T) => void, lost: (err: Error) => void) => () => void,
+  ): Promise<T> {
     const d = deferred<T>();
     const end = (err: Error) => d.reject(err);
     const onEpoch = (epoch: number) => o.epoch !== undefined && epoch !== o.epoch && end(new EpochMovedError(o.epoch, epoch));

@@ -23,6 +23,8 @@ export class LifecycleWatch {
     private readonly kind: string,
     private readonly ids: ReadonlySet<string>,
     private readonly log: Logger,
+    /** False once the connection is closed for good: then there is nothing to watch again. */
+    private readonly connected: () => boolean,
   ) {
     void this.run();
   }
@@ -58,7 +60,7 @@ export class LifecycleWatch {
 
   private async run(): Promise<void> {
     const signal = this.closing.signal;
-    while (!signal.aborted) {
+    while (!signal.aborted && this.connected()) {
       try {
         for await (const rec of this.store.watch(this.kind, signal)) {
           if (!this.ids.has(rec.id)) continue;

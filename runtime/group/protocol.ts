@@ -2,7 +2,7 @@
 // the epoch) and the reply that comes back, so `ask(member, verb, req)` is typed by its verb.
 
 /** One verb: what is sent (without `epoch`) and what the member answers. */
-export interface VerbTypes {
+interface VerbTypes {
   req: object;
   reply: unknown;
 }

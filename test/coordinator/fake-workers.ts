@@ -22,7 +22,10 @@ import type { CoordinatorOptions } from "../../actors/coordinator/types.ts";
 import type { WorkerGroup } from "../../actors/coordinator/worker-group.ts";
 
 type Verb = keyof WorkerProtocol;
-type Handler<V extends Verb> = (w: RankMember, req: WorkerProtocol[V]["req"]) => WorkerProtocol[V]["reply"] | Promise<WorkerProtocol[V]["reply"]> | undefined;
+type Handler<V extends Verb> = (
+  w: RankMember,
+  req: WorkerProtocol[V]["req"],
+) => WorkerProtocol[V]["reply"] | Promise<WorkerProtocol[V]["reply"]> | undefined;
 
 interface Worker {
   record: ActorRecordState;
@@ -36,14 +39,14 @@ interface Worker {
   checkpointAsked: Set<number>;
 }
 
-export interface Ask {
+interface Ask {
   id: string;
   verb: Verb;
   epoch: number;
   req: object;
 }
 
-export class FakeWorkers implements WorkerGroup {
+class FakeWorkers implements WorkerGroup {
   readonly members: RankMember[];
   readonly timeouts = validateTimeouts({ heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: 300_000, startMs: 180_000 });
   /** Every request, in order. */
@@ -66,7 +69,17 @@ export class FakeWorkers implements WorkerGroup {
 
   constructor(sizes: { dp: number; pp?: number; tp?: number }) {
     this.members = rankMembers("j", rankLayout({ dp: sizes.dp, pp: sizes.pp ?? 1, tp: sizes.tp ?? 1 }).coords);
-    for (const m of this.members) this.workers.set(m.id, { record: "pending", pid: 0, restarts: 0, death: null, life: undefined, applied: 0, inFlight: new Set(), checkpointAsked: new Set() });
+    for (const m of this.members)
+      this.workers.set(m.id, {
+        record: "pending",
+        pid: 0,
+        restarts: 0,
+        death: null,
+        life: undefined,
+        applied: 0,
+        inFlight: new Set(),
+        checkpointAsked: new Set(),
+      });
     this.failing = new Promise<never>((_, reject) => (this.failNow = reject));
     this.failing.catch(() => undefined);
   }
@@ -142,7 +155,13 @@ export class FakeWorkers implements WorkerGroup {
     s.record = "dead";
     s.death = death;
     for (const l of this.lostListeners) l(w, death, "dead");
-    return { from: "j", child: w.id, last, cause: "restart intensity exceeded (more than 3 restarts in 60000 ms); last failure: " + w.id + " killed by SIGKILL", time: Date.now() };
+    return {
+      from: "j",
+      child: w.id,
+      last,
+      cause: "restart intensity exceeded (more than 3 restarts in 60000 ms); last failure: " + w.id + " killed by SIGKILL",
+      time: Date.now(),
+    };
   }
 
   restart(m: RankMember, reason: string, kind: "operator.restart" | "job.restart" = "operator.restart"): void {
@@ -185,7 +204,18 @@ export class FakeWorkers implements WorkerGroup {
         if (this.failure_) return done(() => reject(this.failure_));
         if (o.epoch !== undefined && this.current !== o.epoch) return done(() => reject(new EpochMovedError(o.epoch!, this.current)));
         if (s.life?.value === state && (o.epoch === undefined || s.life.epoch === o.epoch)) {
-          return done(() => resolve({ kind: "worker", id: m.id, value: state, context: { epoch: s.life!.epoch }, status: "active", pid: s.pid, seq: 1, updatedAt: Date.now() }));
+          return done(() =>
+            resolve({
+              kind: "worker",
+              id: m.id,
+              value: state,
+              context: { epoch: s.life!.epoch },
+              status: "active",
+              pid: s.pid,
+              seq: 1,
+              updatedAt: Date.now(),
+            }),
+          );
         }
         if (Date.now() > o.deadline) return done(() => reject(new NotReachedError(m.id, state, s.life?.value ?? null)));
       };
@@ -214,7 +244,11 @@ export class FakeWorkers implements WorkerGroup {
     s.death = null;
     // a process started in a later epoch than the job's last load replaces a lost worker: it waits for its state
     const replacement = this.current > this.loadEpoch;
-    s.life = replacement ? { value: "restoring", epoch: this.current } : this.autoLoad ? { value: "idle", epoch: this.current } : { value: "loading", epoch: this.current };
+    s.life = replacement
+      ? { value: "restoring", epoch: this.current }
+      : this.autoLoad
+        ? { value: "idle", epoch: this.current }
+        : { value: "loading", epoch: this.current };
     if (!replacement) s.applied = 0;
     this.notify();
   }

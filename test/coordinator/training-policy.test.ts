@@ -15,7 +15,7 @@ describe("the training policy over fake workers", () => {
     const { group, policy, job, committed } = fakeJob({ dp: 2 });
     await policy.start(() => group.start());
     await policy.steps.runStep(plan(1, 2));
-    const [w0, w1] = group.members as [typeof group.members[0], typeof group.members[0]];
+    const [w0, w1] = group.members as [(typeof group.members)[0], (typeof group.members)[0]];
     group.on.step = (w, req) => {
       if (w === w1 && req.step === 2 && group.asked("recover").length === 0) {
         group.kill(w1);
@@ -27,9 +27,21 @@ describe("the training policy over fake workers", () => {
     expect(c.step).toBe(2);
     expect(policy.recovery.records.map(summary)).toEqual([["j-w1", "peer", "j-w0", 2, true, 2]]);
     // step 2 ran twice on the survivor (first attempt, rerun), and the commit is in the new epoch
-    expect(group.asked("step").filter((a) => a.id === w0.id).map((a) => [a.epoch, (a.req as { step: number }).step])).toEqual([[1, 1], [1, 2], [2, 2]]);
+    expect(
+      group
+        .asked("step")
+        .filter((a) => a.id === w0.id)
+        .map((a) => [a.epoch, (a.req as { step: number }).step]),
+    ).toEqual([
+      [1, 1],
+      [1, 2],
+      [2, 2],
+    ]);
     expect(group.asked("recover").map((a) => [a.id, a.epoch])).toEqual([["j-w0", 2]]);
-    expect(committed.map((s) => [s.step, s.epoch])).toEqual([[1, 1], [2, 2]]);
+    expect(committed.map((s) => [s.step, s.epoch])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
     expect(job.getSnapshot().value).toBe("training");
     expect(job.getSnapshot().context.recoveries).toBe(1);
   });
@@ -57,18 +69,33 @@ describe("the training policy over fake workers", () => {
     await policy.start(() => group.start());
     await policy.steps.runStep(plan(1, 2));
     // Megatron order: w0 (dp 0, pp 0), w1 (dp 1, pp 0), w2 (dp 0, pp 1), w3 (dp 1, pp 1)
-    const [w0, w1, w2, w3] = group.members as [typeof group.members[0], typeof group.members[0], typeof group.members[0], typeof group.members[0]];
-    group.on.step = (w, req) => (w === w0 && req.step === 2 && policy.recovery.records.length === 0 && group.epoch === 1 ? (group.kill(w0), never) : undefined);
+    const [w0, w1, w2, w3] = group.members as [
+      (typeof group.members)[0],
+      (typeof group.members)[0],
+      (typeof group.members)[0],
+      (typeof group.members)[0],
+    ];
+    group.on.step = (w, req) =>
+      w === w0 && req.step === 2 && policy.recovery.records.length === 0 && group.epoch === 1 ? (group.kill(w0), never) : undefined;
     group.on.recover = (w) => (w === w3 && group.epoch === 2 ? (group.kill(w3), never) : undefined);
     await policy.steps.runStep(plan(2, 2));
     expect(policy.recovery.records.map(summary)).toEqual([
       ["j-w0", "peer", "j-w1", 2, true, 3],
       ["j-w3", "peer", "j-w2", 2, true, 3],
     ]);
-    expect(events.filter((e) => e.type === "job.recovery-restarted").map((e) => e.data)).toEqual([{ abandonedEpoch: 2, epoch: 3, lost: ["j-w0", "j-w3"] }]);
+    expect(events.filter((e) => e.type === "job.recovery-restarted").map((e) => e.data)).toEqual([
+      { abandonedEpoch: 2, epoch: 3, lost: ["j-w0", "j-w3"] },
+    ]);
     // the first victim's replacement, started for the abandoned epoch, is started again in the new one
-    expect(group.restarts).toEqual([{ id: "j-w0", reason: "rejoin epoch 3: another worker was lost during its recovery", kind: "job.restart" }]);
-    expect(group.asked("recover").filter((a) => a.epoch === 3).map((a) => a.id)).toEqual([w1.id, w2.id]);
+    expect(group.restarts).toEqual([
+      { id: "j-w0", reason: "rejoin epoch 3: another worker was lost during its recovery", kind: "job.restart" },
+    ]);
+    expect(
+      group
+        .asked("recover")
+        .filter((a) => a.epoch === 3)
+        .map((a) => a.id),
+    ).toEqual([w1.id, w2.id]);
   });
 
   it("no live peer holds a lost shard and there is no checkpoint: the job fails, naming the shard", async () => {
@@ -77,7 +104,9 @@ describe("the training policy over fake workers", () => {
     group.on.step = (w) => (w.id === "j-w1" ? (group.kill(w), never) : undefined);
     const run = policy.steps.runStep(plan(1, 1));
     await expect(run).rejects.toThrow(RecoveryFailedError);
-    await expect(run).rejects.toThrow(/worker j-w1 lost, no live data-parallel peer holds its shard \(stage 1, tp rank 0\) and there is no checkpoint to roll back to; lost: j-w1 \(killed by SIGKILL\)/);
+    await expect(run).rejects.toThrow(
+      /worker j-w1 lost, no live data-parallel peer holds its shard \(stage 1, tp rank 0\) and there is no checkpoint to roll back to; lost: j-w1 \(killed by SIGKILL\)/,
+    );
     expect(group.failure).toBeInstanceOf(RecoveryFailedError);
     expect(group.asked("recover")).toEqual([]);
   });
@@ -96,7 +125,12 @@ describe("the training policy over fake workers", () => {
     const failure = group.failure as JobEscalatedError;
     expect(failure).toBeInstanceOf(JobEscalatedError);
     expect(failure.message).toBe(`job j stopped: ${e.cause}; stopped with a checkpoint of step 2: /ckpt/step-2`);
-    expect(failure.checkpoint).toEqual({ note: "stopped with a checkpoint of step 2: /ckpt/step-2", dir: "/ckpt/step-2", step: 2, written: true });
+    expect(failure.checkpoint).toEqual({
+      note: "stopped with a checkpoint of step 2: /ckpt/step-2",
+      dir: "/ckpt/step-2",
+      step: 2,
+      written: true,
+    });
     expect(group.asks.filter((a) => a.verb === "halt" || a.verb === "checkpoint").map((a) => [a.id, a.verb])).toEqual([
       ["j-w1", "halt"],
       ["j-w1", "checkpoint"],
@@ -117,9 +151,13 @@ describe("the training policy over fake workers", () => {
     group.kill(group.member("j-w1"));
     await started;
     expect(group.epoch).toBe(2);
-    expect(group.restarts).toEqual([{ id: "j-w0", reason: "reload in epoch 2: worker j-w1 was lost while the job loaded (killed by SIGKILL)", kind: "job.restart" }]);
+    expect(group.restarts).toEqual([
+      { id: "j-w0", reason: "reload in epoch 2: worker j-w1 was lost while the job loaded (killed by SIGKILL)", kind: "job.restart" },
+    ]);
     expect(reloads).toEqual([{ worker: "j-w1", cause: "killed by SIGKILL", epoch: 2 }]);
-    expect(events.filter((e) => e.type === "job.reloaded").map((e) => e.data)).toEqual([{ jobId: "j", worker: "j-w1", cause: "killed by SIGKILL", epoch: 2 }]);
+    expect(events.filter((e) => e.type === "job.reloaded").map((e) => e.data)).toEqual([
+      { jobId: "j", worker: "j-w1", cause: "killed by SIGKILL", epoch: 2 },
+    ]);
     expect(policy.recovery.pending).toBe(false);
   });
 
@@ -130,7 +168,9 @@ describe("the training policy over fake workers", () => {
     await Promise.resolve();
     const death: DeathCause = { kind: "exit", code: 1, lastLine: "Node.js v20", crashLine: "JobSpecError: no backends", starting: true };
     group.kill(group.member("j-w1"), death);
-    await expect(started).rejects.toThrow(new JobFailedError("worker j-w1 failed: exited with code 1: Node.js v20 while starting (JobSpecError: no backends)"));
+    await expect(started).rejects.toThrow(
+      new JobFailedError("worker j-w1 failed: exited with code 1: Node.js v20 while starting (JobSpecError: no backends)"),
+    );
     expect(group.epoch).toBe(1);
   });
 
@@ -138,7 +178,10 @@ describe("the training policy over fake workers", () => {
     const { group, policy } = fakeJob({ dp: 2, pp: 2 });
     await policy.start(() => group.start());
     await policy.steps.runStep(plan(1, 2));
-    const restarted = policy.restarts.restartWorkers(group.members.map((w) => w.id), "maintenance");
+    const restarted = policy.restarts.restartWorkers(
+      group.members.map((w) => w.id),
+      "maintenance",
+    );
     expect(group.restarts).toEqual([]);
     await policy.steps.runStep(plan(2, 2));
     const records = await restarted;
@@ -156,13 +199,20 @@ describe("the training policy over fake workers", () => {
       ["j-w3", "peer", "j-w2", 1, false, 3],
     ]);
     expect(records.map((r) => r.cause)).toEqual(Array(4).fill("restarted by operator: maintenance"));
-    expect(group.asked("step").filter((a) => (a.req as { step: number }).step === 2).map((a) => a.epoch)).toEqual([3, 3, 3, 3]);
+    expect(
+      group
+        .asked("step")
+        .filter((a) => (a.req as { step: number }).step === 2)
+        .map((a) => a.epoch),
+    ).toEqual([3, 3, 3, 3]);
     await expect(policy.restarts.restartWorkers(["j-w9"], "x")).rejects.toThrow(/job j has no worker 'j-w9'/);
   });
 
   it("a worker without a data-parallel peer is not restarted by an operator", async () => {
     const { group, policy } = fakeJob({ dp: 1, pp: 2 });
     await policy.start(() => group.start());
-    await expect(policy.restarts.restartWorkers(["j-w0"], "x")).rejects.toThrow(/worker j-w0 has no data-parallel peer to take its state from \(dp = 1\)/);
+    await expect(policy.restarts.restartWorkers(["j-w0"], "x")).rejects.toThrow(
+      /worker j-w0 has no data-parallel peer to take its state from \(dp = 1\)/,
+    );
   });
 });

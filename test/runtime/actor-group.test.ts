@@ -83,7 +83,10 @@ describe("actor group", { timeout: 90_000 }, () => {
     g.group.onLost(() => epochs.push(g.group.bumpEpoch()));
     const t0 = Date.now();
     process.kill(pid, "SIGKILL");
-    const err = await inFlight.then(() => undefined, (e: unknown) => e);
+    const err = await inFlight.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(MemberLostError);
     expect((err as MemberLostError).death).toEqual({ kind: "signal", signal: "SIGKILL" });
     expect(Date.now() - t0).toBeLessThan(10_000);
@@ -102,10 +105,21 @@ describe("actor group", { timeout: 90_000 }, () => {
     const g = await startGroup(1);
     stop = g.stop;
     const [m0] = g.members as [Member];
-    const record = (value: string, epoch: number, pid: number) => ({ kind: "worker", id: m0.id, value, context: { epoch }, status: "active", pid, seq: 1, updatedAt: Date.now() });
+    const record = (value: string, epoch: number, pid: number) => ({
+      kind: "worker",
+      id: m0.id,
+      value,
+      context: { epoch },
+      status: "active",
+      pid,
+      seq: 1,
+      updatedAt: Date.now(),
+    });
     const pid = g.group.record(m0).pid!;
     let reached: string | undefined;
-    const idle = g.group.waitFor(m0, "idle", { epoch: 1, deadline: Date.now() + 30_000 }).then((r) => (reached = `${String(r.value)} ${r.pid}`));
+    const idle = g.group
+      .waitFor(m0, "idle", { epoch: 1, deadline: Date.now() + 30_000 })
+      .then((r) => (reached = `${String(r.value)} ${r.pid}`));
     // a record left by another process (one being replaced, or a previous run's) does not count; neither does another epoch
     await g.lifecycles.put(record("idle", 1, pid + 100_000));
     await g.lifecycles.put(record("idle", 0, pid));
@@ -119,6 +133,8 @@ describe("actor group", { timeout: 90_000 }, () => {
     const restoring = g.group.waitFor(m0, "restoring", { epoch: 1, deadline: Date.now() + 30_000 });
     g.group.bumpEpoch();
     await expect(restoring).rejects.toBeInstanceOf(EpochMovedError);
-    await expect(g.group.waitFor(m0, "restoring", { deadline: Date.now() + 200 })).rejects.toThrow(new NotReachedError("g0", "restoring", "idle"));
+    await expect(g.group.waitFor(m0, "restoring", { deadline: Date.now() + 200 })).rejects.toThrow(
+      new NotReachedError("g0", "restoring", "idle"),
+    );
   });
 });

@@ -5,7 +5,12 @@ describe("death causes", () => {
   it("from an exit report: the signal, or the exit code with the last plain stderr line, and the error line inside", () => {
     expect(deathOfExit({ code: null, signal: "SIGKILL", stderrTail: "" })).toEqual({ kind: "signal", signal: "SIGKILL" });
     const crashed = deathOfExit({ code: 1, signal: null, stderrTail: '{"level":50}\nError: checkpoint x is corrupt\n{"level":30}\n' });
-    expect(crashed).toEqual({ kind: "exit", code: 1, lastLine: "Error: checkpoint x is corrupt", crashLine: "Error: checkpoint x is corrupt" });
+    expect(crashed).toEqual({
+      kind: "exit",
+      code: 1,
+      lastLine: "Error: checkpoint x is corrupt",
+      crashLine: "Error: checkpoint x is corrupt",
+    });
     expect(describeDeath(crashed)).toBe("exited with code 1: Error: checkpoint x is corrupt");
     expect(describeDeath(deathOfExit({ code: 2, signal: null, stderrTail: "" }))).toBe("exited with code 2");
   });
@@ -23,7 +28,10 @@ describe("death causes", () => {
         { kind: "escalated", to: "job", child: "w1", maxRestarts: 3, periodMs: 30_000, last },
         "escalated to job: restart intensity exceeded (more than 3 restarts in 30000 ms); last failure: w1 exited with code 3: generic actor: crashing on start as asked while starting",
       ],
-      [{ kind: "escalated", to: null, child: "w1", maxRestarts: 0, periodMs: 1, last: { kind: "signal", signal: "SIGKILL" } }, "escalated to no parent: restart intensity exceeded (more than 0 restarts in 1 ms); last failure: w1 killed by SIGKILL"],
+      [
+        { kind: "escalated", to: null, child: "w1", maxRestarts: 0, periodMs: 1, last: { kind: "signal", signal: "SIGKILL" } },
+        "escalated to no parent: restart intensity exceeded (more than 0 restarts in 1 ms); last failure: w1 killed by SIGKILL",
+      ],
       [{ kind: "sibling-escalated", by: "sup", child: "w1" }, "stopped by sup: escalated after w1 failed"],
       [{ kind: "stopped", by: "dedup-1", reason: "fuzzy dedup over" }, "fuzzy dedup over"],
     ];
@@ -31,12 +39,24 @@ describe("death causes", () => {
   });
 
   it("tells a death from outside (signal, silence) from an error of the actor's own, and an escalation's deaths", () => {
-    const outside: DeathCause[] = [{ kind: "signal", signal: "SIGKILL" }, { kind: "signal", signal: "SIGTERM", starting: true }, { kind: "silence", ms: 10_000 }, { kind: "start-timeout", ms: 180_000 }];
-    const own: DeathCause[] = [{ kind: "exit", code: 1, lastLine: "Error: bad config" }, { kind: "exit", code: 0 }, { kind: "spawn", error: "no agent" }, { kind: "stopped", by: "s", reason: "done" }];
+    const outside: DeathCause[] = [
+      { kind: "signal", signal: "SIGKILL" },
+      { kind: "signal", signal: "SIGTERM", starting: true },
+      { kind: "silence", ms: 10_000 },
+      { kind: "start-timeout", ms: 180_000 },
+    ];
+    const own: DeathCause[] = [
+      { kind: "exit", code: 1, lastLine: "Error: bad config" },
+      { kind: "exit", code: 0 },
+      { kind: "spawn", error: "no agent" },
+      { kind: "stopped", by: "s", reason: "done" },
+    ];
     for (const c of outside) expect(lostFromOutside(c), describeDeath(c)).toBe(true);
     for (const c of own) expect(lostFromOutside(c), describeDeath(c)).toBe(false);
     expect(byEscalation({ kind: "sibling-escalated", by: "sup", child: "w1" })).toBe(true);
-    expect(byEscalation({ kind: "escalated", to: null, child: "w1", maxRestarts: 0, periodMs: 1, last: { kind: "signal", signal: "SIGKILL" } })).toBe(true);
+    expect(
+      byEscalation({ kind: "escalated", to: null, child: "w1", maxRestarts: 0, periodMs: 1, last: { kind: "signal", signal: "SIGKILL" } }),
+    ).toBe(true);
     for (const c of [...outside, ...own]) expect(byEscalation(c)).toBe(false);
   });
 });
@@ -56,6 +76,9 @@ describe("crashLine", () => {
     expect(crashLine(tail)).toBe("JobSpecError: backends module x.ts does not export createBackends()");
     expect(crashLine("Error: boom\n")).toBe("Error: boom");
     expect(crashLine('{"level":30,"msg":"hi"}\nNode.js v20')).toBeUndefined();
-    expect(deathOfExit({ code: 1, signal: null, stderrTail: tail })).toMatchObject({ lastLine: "Node.js v20.20.2", crashLine: "JobSpecError: backends module x.ts does not export createBackends()" });
+    expect(deathOfExit({ code: 1, signal: null, stderrTail: tail })).toMatchObject({
+      lastLine: "Node.js v20.20.2",
+      crashLine: "JobSpecError: backends module x.ts does not export createBackends()",
+    });
   });
 });
