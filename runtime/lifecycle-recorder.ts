@@ -16,6 +16,8 @@ export interface LifecycleRecord {
   value: unknown;
   context: unknown;
   status: string;
+  /** The recording process: a record left by a process being replaced is told from its replacement's (absent: older records). */
+  pid?: number;
   seq: number;
   updatedAt: number;
 }
@@ -34,6 +36,22 @@ export class LifecycleStore {
   async get(kind: string, id: string): Promise<LifecycleRecord | null> {
     const e = await this.kv.get(`${kind}.${id}`);
     return e && e.operation === "PUT" ? (decode(e.value) as LifecycleRecord) : null;
+  }
+
+  /**
+   * Every record of `kind` as it is written, starting with the latest of each; ends when `signal` aborts (or the
+   * watch is lost with the connection: then it throws or returns, and the caller may watch again).
+   */
+  async *watch(kind: string, signal: AbortSignal): AsyncGenerator<LifecycleRecord> {
+    const w = await this.kv.watch({ key: `${checkName("lifecycle kind", kind)}.>` });
+    const stop = () => w.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const e of w) if (e.operation === "PUT") yield decode(e.value) as LifecycleRecord;
+    } finally {
+      signal.removeEventListener("abort", stop);
+      w.stop();
+    }
   }
 }
 
@@ -59,7 +77,7 @@ export async function recordLifecycle(
     const from = last === undefined ? null : (JSON.parse(last) as unknown);
     last = key;
     seq++;
-    const rec: LifecycleRecord = { kind: opts.kind, id: opts.id, value: snap.value, context: snap.context, status: snap.status ?? "active", seq, updatedAt: Date.now() };
+    const rec: LifecycleRecord = { kind: opts.kind, id: opts.id, value: snap.value, context: snap.context, status: snap.status ?? "active", pid: process.pid, seq, updatedAt: Date.now() };
     writes = writes
       .then(async () => {
         await opts.store.put(rec);

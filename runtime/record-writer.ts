@@ -1,6 +1,7 @@
 // Ordered, retrying writes of a supervisor: actor records to KV and events to the stream, in the
 // order they happened (one queue), so a reader never sees an event before the record it explains.
 import { randomUUID } from "node:crypto";
+import { describeDeath } from "./death-cause.ts";
 import type { EventLog } from "./event-log.ts";
 import type { Logger } from "./logger.ts";
 import type { ActorRecordContext } from "./machines/actor-record.ts";
@@ -70,7 +71,7 @@ export function actorRecordOf(
     step: ctx.step,
     epoch: ctx.epoch,
     lastHeartbeat: ctx.lastHeartbeat,
-    deathCause: ctx.deathCause,
+    deathCause: ctx.death ? describeDeath(ctx.death) : null,
     seq: meta.seq,
     updatedAt: meta.now,
     snapshot: { value: snap.value, context: ctx },

@@ -1,7 +1,7 @@
 // A supervisor: keeps one actor-record machine per child process, starts children through host
 // agents, learns of deaths from exit reports (fast) and silence (heartbeats), and restarts with the
 // OTP strategies, restart intensity and backoff. Every transition of every record goes to KV and to
-// the event stream. Over intensity it stops the failing child and escalates to its parent, whose decision
+// the event stream, each death with its typed cause (death-cause.ts). Over intensity it stops the failing child and escalates to its parent, whose decision
 // is recorded as an event: "stop" stops the other children too, "restart" starts them all afresh.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createActor, type Actor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
@@ -9,15 +9,16 @@ import { z } from "zod";
 import { RestartIntensity, backoffDelay } from "./backoff.ts";
 import { UnknownActorError } from "./errors.ts";
 import type { EventLog } from "./event-log.ts";
-import { describeExit } from "./exit-cause.ts";
+import { deathOfExit, describeDeath, describeIntensityExceeded, type DeathCause, type ExitDeath } from "./death-cause.ts";
 import type { Logger } from "./logger.ts";
 import { actorRecordMachine } from "./machines/actor-record.ts";
 import { RecordWriter, actorRecordOf } from "./record-writer.ts";
 import { decodeAs, exitReportSchema, heartbeatSchema } from "./messages.ts";
 import { checkName, type Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
-import { call, parseWith, serve } from "./rpc.ts";
-import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, HostRecord, SupervisorSpec } from "./types.ts";
+import { pickHost, spawnOn, killOn } from "./host-calls.ts";
+import { parseWith, serve } from "./rpc.ts";
+import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SupervisorSpec } from "./types.ts";
 import type { ConnectionStatus } from "./connection.ts";
 
 export interface SupervisorDeps {
@@ -34,8 +35,11 @@ export interface SupervisorDeps {
 
 export type SupervisorState = "running" | "escalated" | "stopped";
 
-/** Called on every state transition of a child's record (not on heartbeat-only updates). */
-export type TransitionListener = (record: ActorRecord, from: ActorRecordState) => void;
+/**
+ * Called on every state transition of a child's record (not on heartbeat-only updates), with why it last failed or
+ * died (the record's deathCause in words, as data).
+ */
+export type TransitionListener = (record: ActorRecord, from: ActorRecordState, death: DeathCause | null) => void;
 
 type RecordActor = Actor<typeof actorRecordMachine>;
 
@@ -53,7 +57,7 @@ interface Child {
    * Exit reports that arrived before the spawn reply naming their pid (a process that dies at once
    * can beat its own spawn reply through the event loop); replayed after SPAWNED.
    */
-  earlyExits: Map<number, string>;
+  earlyExits: Map<number, ExitDeath>;
 }
 
 /** Heartbeat-only changes are written to KV at most this often (transitions always are). */
@@ -65,11 +69,11 @@ export function recordState(value: SnapshotFrom<typeof actorRecordMachine>["valu
 
 export class Supervisor {
   readonly id: string;
-  state: SupervisorState = "stopped";
-  /** Epoch handed to newly started children (TROUPE_EPOCH); a coordinator bumps it on membership changes. */
-  epoch = 0;
-  /** Added to the environment of every child started from now on (a coordinator's TROUPE_LOAD_EPOCH). */
-  childEnv: Record<string, string> = {};
+  private current: SupervisorState = "stopped";
+  /** Epoch handed to newly started children (TROUPE_EPOCH); set by setEpoch. */
+  private epoch = 0;
+  /** Added to the environment of every child started from now on (a job's TROUPE_LOAD_EPOCH). */
+  private childEnv: Record<string, string> = {};
   private readonly children = new Map<string, Child>();
   private readonly intensity: RestartIntensity;
   private readonly subs: Subscription[] = [];
@@ -95,8 +99,21 @@ export class Supervisor {
     this.writer = new RecordWriter(deps.registry, deps.events, deps.ns.clusterId, this.log);
   }
 
+  get state(): SupervisorState {
+    return this.current;
+  }
+
   childIds(): string[] {
     return [...this.children.keys()];
+  }
+
+  /**
+   * Children started from now on get this epoch (TROUPE_EPOCH) and `env` added to their environment; a job's group
+   * moves it on membership changes (runtime/group/actor-group.ts). Running children are not touched.
+   */
+  setEpoch(epoch: number, env: Record<string, string> = {}): void {
+    this.epoch = epoch;
+    this.childEnv = { ...this.childEnv, ...env };
   }
 
   snapshot(id: string): SnapshotFrom<typeof actorRecordMachine> {
@@ -126,7 +143,7 @@ export class Supervisor {
       }),
     );
     await nc.flush();
-    this.state = "running";
+    this.current = "running";
     for (const spec of this.spec.children) {
       const previous = await this.deps.registry.getActor(spec.id);
       const child = this.createChild(spec, previous?.seq ?? 0);
@@ -152,16 +169,16 @@ export class Supervisor {
     const c = this.children.get(id);
     if (!c) throw new UnknownActorError(id);
     const previousPid = c.actor.getSnapshot().context.pid;
-    if (this.state === "escalated") this.state = "running";
+    if (this.current === "escalated") this.current = "running";
     c.actor.send({ type: "RECYCLE", reason, delayMs: 0 });
     void this.emit({ type: event, subject: id, time: Date.now(), data: { reason, previousPid } });
     return { actorId: id, previousPid };
   }
 
   async stop(cause = "supervisor stopped"): Promise<void> {
-    this.state = "stopped";
+    this.current = "stopped";
     for (const c of this.children.values()) {
-      if (recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause });
+      if (recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause: { kind: "stopped", by: this.id, reason: cause } });
     }
     await Promise.all([...this.kills]);
     for (const s of this.subs) s.unsubscribe();
@@ -181,7 +198,7 @@ export class Supervisor {
       actions: {
         spawnProcess: () => void this.spawn(spec.id),
         killProcess: (_, p) => {
-          const k = this.kill(p.host, p.id, p.pid, p.signal);
+          const k = killOn(this.deps.nc, this.deps.ns, p.host, p.id, p.pid, p.signal);
           this.kills.add(k);
           void k.finally(() => this.kills.delete(k));
         },
@@ -229,7 +246,7 @@ export class Supervisor {
     if (transition && from !== null) {
       for (const l of this.listeners) {
         try {
-          l(rec, from);
+          l(rec, from, snap.context.death);
         } catch (err) {
           this.log.error({ err }, "transition listener failed");
         }
@@ -245,62 +262,39 @@ export class Supervisor {
     return this.writer.event(event);
   }
 
-  private async pickHost(spec: ChildSpec): Promise<string> {
-    if (spec.host) return spec.host;
-    const hosts = (await this.deps.registry.listHosts()).filter((h) => Date.now() - h.lastSeen < 15_000);
-    if (hosts.length === 0) throw new Error("no host agent registered in this cluster (start one with `troupe agent`)");
-    const load = (h: HostRecord) => h.running.length / Math.max(1, h.slots);
-    hosts.sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name));
-    return hosts[0]!.name;
-  }
-
   private async spawn(id: string): Promise<void> {
     const c = this.children.get(id);
     if (!c) return;
     const generation = ++c.generation;
     const ctx = c.actor.getSnapshot().context;
     try {
-      const host = await this.pickHost(c.spec);
-      const reply = (await call(
-        this.deps.nc,
-        this.deps.ns.agentSubject(host, "spawn"),
-        {
-          actorId: id,
-          argv: c.spec.argv,
-          env: {
-            ...(c.spec.env ?? {}),
-            ...this.childEnv,
-            TROUPE_HEARTBEAT_MS: String(this.spec.timeouts.heartbeatMs),
-            // a child's main loop may be busy (not hung) up to the step timeout; its heartbeat thread beats meanwhile
-            TROUPE_STALL_MS: String(this.spec.timeouts.stepMs),
-            TROUPE_EPOCH: String(Math.max(this.epoch, ctx.epoch)),
-            TROUPE_COORDS: JSON.stringify(c.spec.coords ?? {}),
-            TROUPE_SUPERVISOR: this.id,
-          },
+      const host = await pickHost(this.deps.registry, c.spec);
+      const pid = await spawnOn(this.deps.nc, this.deps.ns, host, {
+        actorId: id,
+        argv: c.spec.argv,
+        env: {
+          ...(c.spec.env ?? {}),
+          ...this.childEnv,
+          TROUPE_HEARTBEAT_MS: String(this.spec.timeouts.heartbeatMs),
+          // a child's main loop may be busy (not hung) up to the step timeout; its heartbeat thread beats meanwhile
+          TROUPE_STALL_MS: String(this.spec.timeouts.stepMs),
+          TROUPE_EPOCH: String(Math.max(this.epoch, ctx.epoch)),
+          TROUPE_COORDS: JSON.stringify(c.spec.coords ?? {}),
+          TROUPE_SUPERVISOR: this.id,
         },
-        5000,
-      )) as { pid: number };
+      });
       const now = c.actor.getSnapshot();
       if (c.generation !== generation || recordState(now.value) !== "starting") {
         // Abandoned attempt (stopped or recycled meanwhile): do not leave an orphan running.
-        void this.kill(host, id, reply.pid, "SIGKILL");
+        void killOn(this.deps.nc, this.deps.ns, host, id, pid, "SIGKILL");
         return;
       }
-      c.actor.send({ type: "SPAWNED", pid: reply.pid, host });
-      const early = c.earlyExits.get(reply.pid);
+      c.actor.send({ type: "SPAWNED", pid, host });
+      const early = c.earlyExits.get(pid);
       c.earlyExits.clear();
-      if (early !== undefined) c.actor.send({ type: "EXITED", pid: reply.pid, cause: early });
+      if (early !== undefined) c.actor.send({ type: "EXITED", pid, cause: early });
     } catch (err) {
       if (c.generation === generation) c.actor.send({ type: "SPAWN_FAILED", cause: (err as Error).message });
-    }
-  }
-
-  private async kill(host: string | null, id: string, pid: number | null, signal: string): Promise<void> {
-    if (!host || pid === null) return;
-    try {
-      await call(this.deps.nc, this.deps.ns.agentSubject(host, "kill"), { actorId: id, signal, pid }, 2000);
-    } catch {
-      // already gone: the exit report (or its absence) is what counts
     }
   }
 
@@ -322,16 +316,16 @@ export class Supervisor {
     }
     const c = this.children.get(r.value.actorId);
     if (!c) return;
-    const cause = describeExit(r.value);
+    const cause = deathOfExit(r.value);
     const snap = c.actor.getSnapshot();
     if (recordState(snap.value) === "starting" && snap.context.pid === null) c.earlyExits.set(r.value.pid, cause);
     else c.actor.send({ type: "EXITED", pid: r.value.pid, cause });
   }
 
-  private async onChildFailed(id: string, cause: string): Promise<void> {
+  private async onChildFailed(id: string, cause: DeathCause): Promise<void> {
     const c = this.children.get(id);
     if (!c || recordState(c.actor.getSnapshot().value) !== "failed") return;
-    if (this.state !== "running") {
+    if (this.current !== "running") {
       c.actor.send({ type: "STOP", cause });
       return;
     }
@@ -352,7 +346,7 @@ export class Supervisor {
       type: "supervisor.restart",
       subject: this.id,
       time: now,
-      data: { child: id, cause, strategy: this.spec.strategy, delayMs, attempt, siblings: affected.map((s) => s.spec.id) },
+      data: { child: id, cause: describeDeath(cause), strategy: this.spec.strategy, delayMs, attempt, siblings: affected.map((s) => s.spec.id) },
     });
   }
 
@@ -371,16 +365,16 @@ export class Supervisor {
     }
   }
 
-  private async escalate(id: string, lastCause: string): Promise<void> {
-    this.state = "escalated";
-    const { maxRestarts, periodMs } = this.spec.intensity;
-    const cause = `restart intensity exceeded (more than ${maxRestarts} restarts in ${periodMs} ms); last failure: ${id} ${lastCause}`;
+  private async escalate(id: string, last: DeathCause): Promise<void> {
+    this.current = "escalated";
+    const exceeded = { child: id, ...this.spec.intensity, last };
+    const cause = describeIntensityExceeded(exceeded);
     const parentId = this.deps.parent?.id ?? null;
     // the failing child stops now; its siblings run until the parent has decided, so a parent can still use them
     // (a job's coordinator saves their state in a final checkpoint before it answers "stop")
-    this.children.get(id)?.actor.send({ type: "STOP", cause: `escalated to ${parentId ?? "no parent"}: ${cause}` });
+    this.children.get(id)?.actor.send({ type: "STOP", cause: { kind: "escalated", to: parentId, ...exceeded } });
     await this.emit({ type: "supervisor.escalated", subject: this.id, time: Date.now(), data: { cause, child: id, parent: parentId } });
-    const decision = this.deps.parent ? await this.deps.parent.handleEscalation({ from: this.id, cause, time: Date.now() }) : "stop";
+    const decision = this.deps.parent ? await this.deps.parent.handleEscalation({ from: this.id, child: id, last, cause, time: Date.now() }) : "stop";
     await this.emit({
       type: "supervisor.escalation-decided",
       subject: this.id,
@@ -388,18 +382,18 @@ export class Supervisor {
       data: { decision, by: parentId ?? "none (root supervisor)", cause },
     });
     this.log.warn({ cause, decision }, "escalated");
-    if (decision === "restart" && this.state === "escalated") {
+    if (decision === "restart" && this.current === "escalated") {
       this.intensity.reset();
-      this.state = "running";
+      this.current = "running";
       for (const c of this.children.values()) {
         c.failures.reset();
         c.actor.send({ type: "RECYCLE", reason: `parent ${parentId} restarted supervisor ${this.id}`, delayMs: 0 });
       }
     } else {
       for (const c of this.children.values()) {
-        if (c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause: `stopped by ${this.id}: escalated after ${id} failed` });
+        if (c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause: { kind: "sibling-escalated", by: this.id, child: id } });
       }
-      if (this.state === "escalated") this.state = "stopped";
+      if (this.current === "escalated") this.current = "stopped";
     }
   }
 }

@@ -1,4 +1,5 @@
 // Interfaces and plain data types of the actor runtime (no implementations here).
+import type { DeathCause } from "./death-cause.ts";
 
 /** Where an actor sits in the job; for training workers { d, p, t }, anything numeric for others. */
 export type Coordinates = Record<string, number>;
@@ -19,7 +20,7 @@ export interface ActorRecord {
   epoch: number;
   /** Wall-clock ms of the last heartbeat seen, or null. */
   lastHeartbeat: number | null;
-  /** Why the actor last failed or died (null while healthy and never failed). */
+  /** Why the actor last failed or died (null while healthy and never failed), in words (runtime/death-cause.ts). */
   deathCause: string | null;
   /** Counts writes of this record; also makes event message ids unique and retry-safe. */
   seq: number;
@@ -130,7 +131,12 @@ export interface SupervisorSpec {
 export type EscalationDecision = "restart" | "stop";
 
 export interface Escalation {
+  /** The supervisor that escalates. */
   from: string;
+  /** The child whose failure exceeded the intensity, and that failure. */
+  child: string;
+  last: DeathCause;
+  /** For people: "restart intensity exceeded (…); last failure: <child> <cause>". */
   cause: string;
   time: number;
 }

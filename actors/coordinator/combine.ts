@@ -7,10 +7,10 @@
 //   so the norm counts replica 0 only: sqrt(0.81) = 0.9; clip 1.0 → clipScale 1.
 import { NonFiniteLossError } from "../../ml/train/errors.ts";
 import { clipScaleFor } from "../../ml/train/step.ts";
-import type { Coordinates } from "../../runtime/types.ts";
 
 export interface WorkerReady {
-  coords: Coordinates;
+  /** The worker's data-parallel replica. */
+  coords: { dp: number };
   lossSum: number;
   gradNormSquared: number;
 }
@@ -36,7 +36,7 @@ export function combineReady(step: number, reports: readonly WorkerReady[], tota
   for (const r of reports) {
     lossSum += r.lossSum;
     // each (p, t) shard is held once per replica; count replica 0's copy
-    if ((r.coords.d ?? 0) === 0) normSquared += r.gradNormSquared;
+    if (r.coords.dp === 0) normSquared += r.gradNormSquared;
   }
   const loss = lossSum / totalMicroBatches;
   if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, "loss", loss);

@@ -5,20 +5,14 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
 import { parseWith, serve, type Rejection } from "../../runtime/rpc.ts";
-import type { WorkerRef } from "./types.ts";
-import type { RecoveryRecord } from "./recovery.ts";
-
-export class InvalidTargetError extends Error {
-  override name = "InvalidTargetError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+import type { RankMember } from "../rank-members.ts";
+import { InvalidTargetError } from "./errors.ts";
+import type { RecoveryRecord } from "./types.ts";
 
 /** What the control subject needs of the coordinator. */
 export interface JobControlTarget {
   readonly jobId: string;
-  readonly workers: readonly WorkerRef[];
+  readonly workers: readonly RankMember[];
   restartWorkers(ids: string[], reason: string): Promise<RecoveryRecord[]>;
 }
 
@@ -61,8 +55,8 @@ export function jobControlSubject(ns: Namespace, jobId: string): string {
   return `troupe.${ns.clusterId}.job.${checkName("job id", jobId)}.control`;
 }
 
-export function describeJob(jobId: string, workers: readonly WorkerRef[]): JobDescription {
-  const ws = workers.map((w) => ({ id: w.id, replica: w.coords.d ?? 0, stage: w.coords.p ?? 0, shard: w.coords.t ?? 0, rank: w.coords.rank ?? 0 }));
+export function describeJob(jobId: string, workers: readonly RankMember[]): JobDescription {
+  const ws = workers.map((w) => ({ id: w.id, replica: w.coords.dp, stage: w.coords.pp, shard: w.coords.tp, rank: w.coords.rank }));
   const size = (k: "replica" | "stage" | "shard") => Math.max(0, ...ws.map((w) => w[k])) + 1;
   return { jobId, sizes: { dp: size("replica"), pp: size("stage"), tp: size("shard") }, workers: ws };
 }

@@ -10,7 +10,7 @@ import type { TrainProgress } from "../../ml/train/types.ts";
 import type { CombinedStep } from "./combine.ts";
 import type { Coordinator } from "./coordinator.ts";
 import type { CommittedStep } from "./job-store.ts";
-import { RolledBackError, WorkerLostError } from "./recovery.ts";
+import { RolledBackError, WorkerLostError } from "./errors.ts";
 
 /** A committed step of the job and how its ranks' reports combined. */
 export type JobStep = CommittedStep & CombinedStep;

@@ -19,10 +19,11 @@ import type { TrainProgress } from "../../ml/train/types.ts";
 import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
 import type { Timeouts } from "../../runtime/types.ts";
 import type { FaultSpec } from "../worker/faults.ts";
-import { Coordinator, JobEscalatedError } from "./coordinator.ts";
+import { Coordinator } from "./coordinator.ts";
 import { DistributedEngine, type JobStep } from "./distributed-engine.ts";
 import { coordinatorBackends, finalSamples } from "./final-samples.ts";
-import type { RecoveryRecord } from "./recovery.ts";
+import { JobEscalatedError } from "./errors.ts";
+import type { RecoveryRecord } from "./types.ts";
 
 export interface DistributedRunOptions extends RunDirOptions {
   /** A running cluster; absent = start a private nats-server and host agent for this run. */

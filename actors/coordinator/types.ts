@@ -1,8 +1,99 @@
 // Plain types shared by the coordinator's parts.
-import type { Coordinates } from "../../runtime/types.ts";
+import type { EventLog } from "../../runtime/event-log.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../../runtime/logger.ts";
+import type { Namespace } from "../../runtime/namespace.ts";
+import type { Registry } from "../../runtime/registry.ts";
+import type { Timeouts } from "../../runtime/types.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
+import type { RankLayout } from "../../ml/parallel/ranks.ts";
+import type { StepHealthOptions } from "./step-health.ts";
 
-/** A worker of the job: its actor id and place {d, p, t, rank}. */
-export interface WorkerRef {
-  id: string;
-  coords: Coordinates;
+export interface CoordinatorDeps {
+  nc: NatsConnection;
+  ns: Namespace;
+  registry: Registry;
+  events: EventLog;
+  logger: Logger;
+}
+
+export interface CoordinatorOptions {
+  jobId: string;
+  /** job.json written by the caller (actors/worker/job-spec.ts). */
+  jobFile: string;
+  dp: number;
+  /** The job's rank layout when pp or tp > 1 (ml/parallel/ranks.ts); absent = dp workers. */
+  layout?: RankLayout;
+  microBatch: number;
+  clip: number;
+  timeouts?: Partial<Timeouts>;
+  /** How long every worker has to reach idle (boot, join, load). */
+  loadTimeoutMs?: number;
+  /** NaN/inf repeat window and straggler thresholds (step-health.ts; defaults: 10 steps, 1.5× median for 5 steps). */
+  health?: Omit<StepHealthOptions, "jobId">;
+  /** Worker restarts allowed per period before the job escalates and stops (default 3 in 60 s). */
+  intensity?: { maxRestarts: number; periodMs: number };
+  /** Where checkpoints go: an escalated job writes its final checkpoint there. */
+  checkpoints?: { root: string; keep: number; config: TrainConfig };
+  /** Delay before a lost worker is restarted (default 20 ms, doubling to 500 ms). */
+  backoff?: { initialMs: number; maxMs: number; jitter: number };
+  /** The newest checkpoint written whole (the runner's): where to roll back when no DP peer holds a lost shard. */
+  lastCheckpoint?: () => Promise<string | undefined>;
+  /** Called after each recovery (progress output, benchmarks). */
+  onRecovery?: (r: RecoveryRecord) => void;
+  /** A worker was lost while the job loaded: every worker loads again in `epoch` (loading.ts). */
+  onReload?: (r: { worker: string; cause: string; epoch: number }) => void;
+}
+
+export interface StepPlan {
+  step: number;
+  lr: number;
+  batchSize: number;
+  firstSample: number;
+  tokensAfter: number;
+}
+
+/** One recovered worker: where its state came from and how long it took. */
+export interface RecoveryRecord {
+  jobId: string;
+  actorId: string;
+  cause: string;
+  /** Epoch of the communicator the job runs in after the recovery. */
+  epoch: number;
+  /** The step in flight when the worker was lost. */
+  step: number;
+  /** false when every worker had applied `step` (it is committed without running again). */
+  rerun: boolean;
+  source: "peer" | "checkpoint";
+  /** The peer's actor id or the checkpoint folder. */
+  from: string;
+  /** Time the state transfer took. */
+  restoreSeconds: number;
+  /** From the failure's detection to the job ready to step again. */
+  seconds: number;
+  detectedAt: number;
+}
+
+/** Progress of the checkpoint the job rolled back to: the runner continues from it. */
+export interface RollBack {
+  dir: string;
+  step: number;
+  tokensSeen: number;
+  samplesSeen: number;
+}
+
+/** Where an escalated job's state was left: a checkpoint written at the escalation, or the newest one before it. */
+export interface FinalCheckpoint {
+  /** What happened, for the job's cause: "stopped with a checkpoint of step K: DIR" or why none was written. */
+  note: string;
+  dir?: string;
+  step?: number;
+  /** true when written at the escalation from the live workers. */
+  written: boolean;
+}
+
+/** A worker lost since the last recovery: the cause in words and when it was seen. */
+export interface Victim {
+  cause: string;
+  at: number;
 }

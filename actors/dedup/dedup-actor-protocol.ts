@@ -4,7 +4,6 @@
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
 
-export type DedupVerb = "ready" | "signatures" | "reduce" | "verify";
 export type DedupRole = "signature" | "reducer";
 
 export function dedupSubject(ns: Namespace, actorId: string, verb: DedupVerb): string {
@@ -54,3 +53,13 @@ export interface VerifyReply {
   out: string;
   pairs: number;
 }
+
+/** Every verb with what the dedup coordinator sends and what an actor answers. */
+export interface DedupProtocol {
+  ready: { req: z.infer<typeof readyRequestSchema>; reply: ReadyReply };
+  signatures: { req: SignaturesRequest; reply: SignaturesReply };
+  reduce: { req: ReduceRequest; reply: ReduceReply };
+  verify: { req: VerifyRequest; reply: VerifyReply };
+}
+
+export type DedupVerb = keyof DedupProtocol;

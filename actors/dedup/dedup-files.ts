@@ -5,13 +5,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { pack, unpack } from "msgpackr";
 import type { BandEntries } from "../../ml/curation/lsh-reduce.ts";
-
-export class DedupFileError extends Error {
-  override name = "DedupFileError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+import { DedupFileError } from "./errors.ts";
 
 function writeAtomic(file: string, data: Uint8Array): void {
   const tmp = `${file}.tmp-${process.pid}`;

@@ -13,25 +13,22 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Subscription } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { validateBackoff, validateIntensity } from "../../runtime/backoff.ts";
-import { call } from "../../runtime/rpc.ts";
-import { recordState, Supervisor } from "../../runtime/supervisor.ts";
-import { validateTimeouts } from "../../runtime/timeouts.ts";
-import type { Coordinates } from "../../runtime/types.ts";
-import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
-import { collectCrashLines } from "../../runtime/crash-line.ts";
-import type { TargetScorer } from "../../ml/eval/types.ts";
 import { decode } from "../../runtime/codec.ts";
+import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
+import { crashLineOf, describeDeath } from "../../runtime/death-cause.ts";
+import { ActorGroup } from "../../runtime/group/actor-group.ts";
+import { NotReachedError } from "../../runtime/group/errors.ts";
+import type { TargetScorer } from "../../ml/eval/types.ts";
 import { validateGenerateInput, type GenerateOptions, type GenerateResult } from "../../ml/generate/generate.ts";
 import { validateSamplingOptions } from "../../ml/generate/sampling.ts";
 import type { GptConfig } from "../../ml/model/types.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { InferenceError } from "../../ml/parallel-model/errors.ts";
-import type { InferenceJobSpec } from "./job-spec.ts";
 import { checkInferenceLayout } from "../../ml/parallel-model/inference-layout.ts";
-import { inferSubject, tokenStreamSubject, type GenerateReply, type InferVerb, type InferWorkerStatus, type ScoreReply, type StreamedToken } from "./protocol.ts";
+import { rankMembers, wireCoords, type RankMember, type RankPlace } from "../rank-members.ts";
+import type { InferenceJobSpec } from "./job-spec.ts";
+import { inferSubject, tokenStreamSubject, type InferProtocol, type StreamedToken } from "./protocol.ts";
 
 const workerMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "worker-main.ts");
 
@@ -57,53 +54,50 @@ export interface InferenceJobOptions {
   requestTimeoutMs?: number;
 }
 
-interface WorkerRef {
-  id: string;
-  coords: Coordinates;
-}
-
 const EPOCH = 1;
 
 export class InferenceJob implements TargetScorer {
-  private failure: Error | undefined;
-  private readonly failed: Promise<never>;
-  private failJob!: (err: Error) => void;
-  private stopping = false;
-  private readonly crashes = new Map<string, string>();
-  private exitSub: Subscription | undefined;
-  private readonly supervisor: Supervisor;
+  private readonly group: ActorGroup<RankPlace, InferProtocol>;
   /** each replica's workers, and its answering worker (last stage, TP rank 0) */
-  private readonly replicas: { workers: WorkerRef[]; answering: WorkerRef }[];
+  private readonly replicas: { workers: RankMember[]; answering: RankMember }[];
   private generations = 0;
   private scored = 0;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly config: GptConfig,
     readonly jobId: string,
-    readonly workers: readonly WorkerRef[],
+    readonly workers: readonly RankMember[],
     private readonly cluster: ClusterConnection,
     jobFile: string,
     private readonly o: InferenceJobOptions,
     private readonly removeDir: string | undefined,
   ) {
-    const logger = pino({ level: "silent" });
-    this.supervisor = new Supervisor(
-      { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
+    this.group = new ActorGroup(
+      { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger: pino({ level: "silent" }) },
       {
         id: jobId,
+        members: workers,
+        start: (w) => ({ coords: wireCoords(w.coords), argv: ["node", "--import", "tsx", workerMain, "--job", jobFile] }),
         strategy: "one_for_all",
-        intensity: validateIntensity({ maxRestarts: 0, periodMs: 60_000 }),
-        backoff: validateBackoff(),
-        timeouts: validateTimeouts({ heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: o.requestTimeoutMs ?? 300_000, startMs: 60_000 }),
-        children: workers.map((w) => ({ id: w.id, coords: w.coords, argv: ["node", "--import", "tsx", workerMain, "--job", jobFile] })),
+        intensity: { maxRestarts: 0, periodMs: 60_000 },
+        timeouts: { heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: o.requestTimeoutMs ?? 300_000, startMs: 60_000 },
+        subject: (id, verb) => inferSubject(cluster.ns, id, verb),
+        epoch: EPOCH,
+        probe: { verb: "status", req: {} },
+        lifecycleKind: "worker",
       },
     );
-    this.replicas = Array.from({ length: o.dp ?? 1 }, (_, d) => {
-      const members = workers.filter((w) => w.coords.d === d);
-      return { workers: members, answering: members.find((w) => w.coords.p === o.pp - 1 && w.coords.t === 0)! };
+    // no restarts: any worker's death ends the job, with its cause and the error line it printed
+    this.group.onLost((w, death, state) => {
+      if (this.closing) return;
+      const line = crashLineOf(death);
+      this.group.fail(new InferenceError(`inference worker ${w.id} ${state}: ${describeDeath(death)}${line ? ` (${line})` : ""}`));
     });
-    this.failed = new Promise<never>((_, reject) => (this.failJob = reject));
-    this.failed.catch(() => undefined);
+    this.replicas = Array.from({ length: o.dp ?? 1 }, (_, d) => {
+      const members = workers.filter((w) => w.coords.dp === d);
+      return { workers: members, answering: members.find((w) => w.coords.pp === o.pp - 1 && w.coords.tp === 0)! };
+    });
   }
 
   /** Starts the workers and waits until every one has loaded its shard. */
@@ -115,19 +109,30 @@ export class InferenceJob implements TargetScorer {
     const jobId = `infer-${randomBytes(4).toString("hex")}`;
     const dp = o.dp ?? 1;
     const layout = rankLayout({ dp, pp: o.pp, tp: o.tp });
-    const workers = layout.coords.map((c, rank) => ({ id: `${jobId}-w${rank}`, coords: { d: c.dp, p: c.pp, t: c.tp, rank } }));
     const jobFile = path.join(dir, "inference-job.json");
     const spec: InferenceJobSpec = {
-      jobId, session: `${jobId}-${randomBytes(4).toString("hex")}`, checkpoint: path.resolve(o.checkpoint), model: o.config, dp, pp: o.pp, tp: o.tp,
-      threads: o.threads ?? 1, rendezvousTimeoutMs: 60_000,
+      jobId,
+      session: `${jobId}-${randomBytes(4).toString("hex")}`,
+      checkpoint: path.resolve(o.checkpoint),
+      model: o.config,
+      dp,
+      pp: o.pp,
+      tp: o.tp,
+      threads: o.threads ?? 1,
+      rendezvousTimeoutMs: 60_000,
     };
     writeFileSync(jobFile, JSON.stringify(spec, null, 2) + "\n");
     let job: InferenceJob | undefined;
     const cluster = await connectOrEmbed({
-      url: o.natsUrl, token: o.token, clusterId: o.clusterId ?? "local", dir, slots: layout.worldSize, logger: pino({ level: "silent" }),
-      onStatus: (s) => job?.supervisor.connectionChanged(s),
+      url: o.natsUrl,
+      token: o.token,
+      clusterId: o.clusterId ?? "local",
+      dir,
+      slots: layout.worldSize,
+      logger: pino({ level: "silent" }),
+      onStatus: (s) => job?.group.connectionChanged(s),
     });
-    job = new InferenceJob(o.config, jobId, workers, cluster, jobFile, o, removeDir);
+    job = new InferenceJob(o.config, jobId, rankMembers(jobId, layout.coords), cluster, jobFile, o, removeDir);
     try {
       await job.launch();
       return job;
@@ -138,68 +143,51 @@ export class InferenceJob implements TargetScorer {
   }
 
   private async launch(): Promise<void> {
-    const { nc, ns } = this.cluster;
-    const ids = new Set(this.workers.map((w) => w.id));
-    this.exitSub = collectCrashLines(nc, ns, ids, this.crashes);
-    await nc.flush();
-    this.supervisor.onTransition((rec) => {
-      if (this.stopping || (rec.state !== "failed" && rec.state !== "dead")) return;
-      // the exit report reaches our subscription and the supervisor's in either order
-      setTimeout(() => {
-        const line = this.crashes.get(rec.id);
-        this.fail(new InferenceError(`inference worker ${rec.id} ${rec.state}: ${rec.deathCause ?? "unknown cause"}${line ? ` (${line})` : ""}`));
-      }, 50);
-    });
-    this.supervisor.epoch = EPOCH;
-    await this.supervisor.start();
-    await Promise.race([this.waitLoaded(), this.failed]);
-  }
-
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.failJob(err);
-  }
-
-  private async waitLoaded(): Promise<void> {
+    await this.group.start();
     const deadline = Date.now() + (this.o.loadTimeoutMs ?? 120_000);
-    for (const w of this.workers) {
-      for (;;) {
-        const s = (await call(this.cluster.nc, inferSubject(this.cluster.ns, w.id, "status"), { epoch: EPOCH }, 1000).catch(() => undefined)) as InferWorkerStatus | undefined;
-        if (s?.state === "idle") break;
-        if (this.failure) throw this.failure;
-        if (Date.now() > deadline) throw new InferenceError(`inference worker ${w.id} did not finish loading in time (last state: ${s?.state ?? "not answering"})`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    try {
+      await Promise.race([this.group.waitAll("idle", { epoch: EPOCH, deadline }), this.group.failed]);
+    } catch (err) {
+      if (!(err instanceof NotReachedError)) throw err;
+      throw new InferenceError(
+        `inference worker ${err.memberId} did not finish loading in time (last state: ${err.last ?? "none recorded"})`,
+      );
     }
   }
 
   /** Sends one request to every worker of a replica; returns its answering worker's reply. */
-  private async ask<T>(verb: InferVerb, payload: object, replica = 0): Promise<T> {
-    if (this.failure) throw this.failure;
-    const timeout = this.o.requestTimeoutMs ?? 300_000;
-    const one = (w: WorkerRef) => call(this.cluster.nc, inferSubject(this.cluster.ns, w.id, verb), { epoch: EPOCH, ...payload }, timeout);
+  private async ask<V extends "score" | "generate">(
+    verb: V,
+    req: InferProtocol[V]["req"],
+    replica = 0,
+  ): Promise<NonNullable<InferProtocol[V]["reply"]>> {
+    if (this.group.failure) throw this.group.failure;
+    const { workers, answering } = this.replicas[replica]!;
     try {
-      const { workers, answering } = this.replicas[replica]!;
-      const replies = await Promise.race([Promise.all(workers.map(one)), this.failed]);
-      return replies[workers.indexOf(answering)] as T;
+      const replies = await Promise.race([Promise.all(workers.map((w) => this.group.ask(w, verb, req))), this.group.failed]);
+      return replies[workers.indexOf(answering)]!;
     } catch (err) {
-      // a request that fails because a worker died: report the death (known moments later), not the symptom
-      await Promise.race([this.failed.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
-      throw this.failure ?? err;
+      // a request can fail because a peer died before that death is known: once every worker answered or was lost it is
+      await this.group.settle(workers, { deadlineMs: this.group.timeouts.killMs });
+      throw this.group.failure ?? err;
     }
   }
 
   async tokenScores(inputs: Int32Array, targets: Int32Array, batch: number): Promise<{ logProbs: Float32Array; isArgmax: Uint8Array }> {
     const n = batch * this.config.seqLen;
     if (!Number.isInteger(batch) || batch < 1) throw new InferenceError(`tokenScores: 'batch' must be a positive integer, got ${batch}`);
-    if (inputs.length !== n || targets.length !== n) throw new InferenceError(`tokenScores: 'inputs' and 'targets' need batch·seqLen = ${n} tokens each`);
-    for (const [name, a] of [["inputs", inputs], ["targets", targets]] as const) {
+    if (inputs.length !== n || targets.length !== n)
+      throw new InferenceError(`tokenScores: 'inputs' and 'targets' need batch·seqLen = ${n} tokens each`);
+    for (const [name, a] of [
+      ["inputs", inputs],
+      ["targets", targets],
+    ] as const) {
       const i = a.findIndex((t) => t < 0 || t >= this.config.vocabSize);
-      if (i >= 0) throw new InferenceError(`tokenScores: '${name}'[${i}] = ${a[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
+      if (i >= 0)
+        throw new InferenceError(`tokenScores: '${name}'[${i}] = ${a[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
     const id = this.scored++;
-    const r = await this.ask<ScoreReply>("score", { id, batch, inputs: Array.from(inputs), targets: Array.from(targets) }, id % this.replicas.length);
+    const r = await this.ask("score", { id, batch, inputs: Array.from(inputs), targets: Array.from(targets) }, id % this.replicas.length);
     return { logProbs: Float32Array.from(r.logProbs), isArgmax: Uint8Array.from(r.isArgmax) };
   }
 
@@ -226,7 +214,7 @@ export class InferenceJob implements TargetScorer {
     });
     try {
       await this.cluster.nc.flush();
-      const reply = await this.ask<GenerateReply>("generate", {
+      const reply = await this.ask("generate", {
         prompt: [...prompt],
         maxNewTokens: options.maxNewTokens,
         sampling: { temperature, ...(topK !== undefined ? { topK } : {}), ...(topP !== undefined ? { topP } : {}) },
@@ -245,20 +233,18 @@ export class InferenceJob implements TargetScorer {
 
   /** Each worker's actor record as the supervisor sees it: state and process id. */
   workerRecords(): { id: string; state: string; pid: number | null }[] {
-    return this.workers.map((w) => {
-      const snap = this.supervisor.snapshot(w.id);
-      return { id: w.id, state: recordState(snap.value), pid: snap.context.pid ?? null };
-    });
+    return this.group.records().map(({ id, state, pid }) => ({ id, state, pid }));
   }
 
   /** Drains and stops every worker, then what the connection started (agent, server). */
-  async close(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    const { nc, ns } = this.cluster;
-    await Promise.all(this.workers.map((w) => call(nc, inferSubject(ns, w.id, "drain"), { epoch: EPOCH }, 5000).catch(() => undefined)));
-    await this.supervisor.stop("inference done").catch(() => undefined);
-    this.exitSub?.unsubscribe();
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    await this.group.drain("drain", {}, { timeoutMs: 5000 });
+    await this.group.stop("inference done").catch(() => undefined);
     await this.cluster.close();
     if (this.removeDir) rmSync(this.removeDir, { recursive: true, force: true });
   }

@@ -64,7 +64,17 @@ export interface InferWorkerStatus {
   requests: number;
 }
 
-export type InferVerb = "score" | "generate" | "status" | "drain";
+type Exchange<Req, Reply> = { req: Omit<Req, "epoch">; reply: Reply };
+
+/** Every verb with what the driver sends (the group adds the epoch) and what a worker answers (null: not the answering rank). */
+export interface InferProtocol {
+  score: Exchange<ScoreRequest, ScoreReply | null>;
+  generate: Exchange<GenerateRequest, GenerateReply | null>;
+  status: Exchange<z.infer<typeof inferStatusRequestSchema>, InferWorkerStatus>;
+  drain: Exchange<z.infer<typeof inferStatusRequestSchema>, { state: string }>;
+}
+
+export type InferVerb = keyof InferProtocol;
 
 /** troupe.<cluster>.infer.<actor>.<verb> */
 export function inferSubject(ns: Namespace, actorId: string, verb: InferVerb): string {

@@ -144,7 +144,50 @@ export interface RestoreReport {
   seconds: number;
 }
 
-export type WorkerVerb = "step" | "apply" | "checkpoint" | "checkpointShard" | "status" | "drain" | "validate" | "recover" | "sendState" | "restore" | "loadCheckpoint" | "halt";
+/** checkpoint: the first request for a step copies the state ({ written: false }); a repeated one answers once it is whole. */
+export interface CheckpointReply {
+  dir: string;
+  written: boolean;
+}
+
+/** checkpointShard: the first request for a step copies the shard; a repeated one answers its report once it is written. */
+export type CheckpointShardReply = CheckpointShardReport | { step: number; copied: true };
+
+export interface ValidateReply {
+  loss: number;
+}
+
+/** sendState: the bytes sent to the replacement. */
+export interface SendStateReply {
+  sent: number;
+}
+
+export interface DrainReply {
+  state: string;
+}
+
+/** halt answers as recover does: the last applied step and the optimizer's step count. */
+export type HaltReport = RecoverReport;
+
+type Exchange<Req, Reply> = { req: Omit<Req, "epoch">; reply: Reply };
+
+/** Every verb with what the coordinator sends (the group adds the epoch) and what the worker answers. */
+export interface WorkerProtocol {
+  step: Exchange<StepRequest, ReadyReport>;
+  apply: Exchange<ApplyRequest, AppliedReport>;
+  checkpoint: Exchange<CheckpointRequest, CheckpointReply>;
+  checkpointShard: Exchange<CheckpointShardRequest, CheckpointShardReply>;
+  status: Exchange<z.infer<typeof statusRequestSchema>, WorkerStatus>;
+  drain: Exchange<z.infer<typeof statusRequestSchema>, DrainReply>;
+  validate: Exchange<ValidateRequest, ValidateReply>;
+  recover: Exchange<RecoverRequest, RecoverReport>;
+  sendState: Exchange<SendStateRequest, SendStateReply>;
+  restore: Exchange<RestoreRequest, RestoreReport>;
+  loadCheckpoint: Exchange<LoadCheckpointRequest, RestoreReport>;
+  halt: Exchange<z.infer<typeof haltRequestSchema>, HaltReport>;
+}
+
+export type WorkerVerb = keyof WorkerProtocol;
 
 /** troupe.<cluster>.worker.<actor>.<verb> */
 export function workerSubject(ns: Namespace, actorId: string, verb: WorkerVerb): string {

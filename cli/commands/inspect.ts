@@ -19,7 +19,7 @@ export function register(program: Command): void {
       if ("malformed" in read) throw new MalformedRecordError(`${actor}: the entry under this key in ${read.malformed.bucket} is not an actor record (${read.malformed.reason})`);
       const rec = read.record;
       const events = await c.events.readAll(actor, (m) => process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`));
-      // live recoveries (actors/coordinator/recovery.ts): where the restarted worker's state came from
+      // live recoveries (actors/coordinator/live-recovery.ts): where the restarted worker's state came from
       const restores = events
         .filter((e) => e.type === "worker.restored")
         .map((e) => ({

@@ -4,6 +4,7 @@
 // actor's clock, so tests drive them with SimulatedClock. Silence timers only fire while the
 // supervisor is connected to NATS: an outage is not the actors' fault.
 import { assign, setup } from "xstate";
+import type { DeathCause, ExitDeath } from "../death-cause.ts";
 import type { Timeouts } from "../types.ts";
 
 export interface ActorRecordContext {
@@ -15,7 +16,8 @@ export interface ActorRecordContext {
   step: number;
   epoch: number;
   lastHeartbeat: number | null;
-  deathCause: string | null;
+  /** Why it last failed or died (null while healthy and never failed); words: describeDeath. */
+  death: DeathCause | null;
   restartReason: string | null;
   backoffMs: number;
   connected: boolean;
@@ -26,13 +28,13 @@ export type ActorRecordEvent =
   | { type: "SPAWNED"; pid: number; host: string }
   | { type: "SPAWN_FAILED"; cause: string }
   | { type: "HEARTBEAT"; pid: number; step: number; epoch: number; time: number }
-  | { type: "EXITED"; pid: number; cause: string }
+  | { type: "EXITED"; pid: number; cause: ExitDeath }
   /** The supervisor's answer to a failure: restart after a backoff. */
   | { type: "RESTART"; delayMs: number }
   /** Kill the running process and start a new one without counting a failure (operator, sibling). */
   | { type: "RECYCLE"; reason: string; delayMs: number }
   /** Give up: the actor stays listed as dead with this cause. */
-  | { type: "STOP"; cause: string }
+  | { type: "STOP"; cause: DeathCause }
   | { type: "DISCONNECTED" }
   | { type: "RECONNECTED" };
 
@@ -54,7 +56,7 @@ export const actorRecordMachine = setup({
     // Provided by the supervisor.
     spawnProcess: (_: unknown, _params: { id: string }) => {},
     killProcess: (_: unknown, _params: { id: string; pid: number | null; host: string | null; signal: string }) => {},
-    reportFailure: (_: unknown, _params: { id: string; cause: string }) => {},
+    reportFailure: (_: unknown, _params: { id: string; cause: DeathCause }) => {},
   },
   guards: {
     pidMatches,
@@ -77,7 +79,7 @@ export const actorRecordMachine = setup({
     step: 0,
     epoch: 0,
     lastHeartbeat: null,
-    deathCause: null,
+    death: null,
     restartReason: null,
     backoffMs: 0,
     connected: true,
@@ -98,7 +100,7 @@ export const actorRecordMachine = setup({
       target: ".dead",
       actions: [
         { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
-        assign({ deathCause: ({ event }) => event.cause, pid: null }),
+        assign({ death: ({ event }) => event.cause, pid: null }),
       ],
     },
   },
@@ -118,7 +120,7 @@ export const actorRecordMachine = setup({
               target: "#actor-record.failed",
               actions: [
                 { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
-                assign({ deathCause: ({ context }) => `no heartbeat within ${context.timeouts.startMs} ms of start` }),
+                assign({ death: ({ context }) => ({ kind: "start-timeout", ms: context.timeouts.startMs }) }),
               ],
             },
           },
@@ -126,9 +128,9 @@ export const actorRecordMachine = setup({
       },
       on: {
         SPAWNED: { actions: assign({ pid: ({ event }) => event.pid, host: ({ event }) => event.host }) },
-        SPAWN_FAILED: { target: "failed", actions: assign({ deathCause: ({ event }) => `spawn failed: ${event.cause}` }) },
+        SPAWN_FAILED: { target: "failed", actions: assign({ death: ({ event }) => ({ kind: "spawn", error: event.cause }) }) },
         HEARTBEAT: { guard: "pidMatches", target: "alive" },
-        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ deathCause: ({ event }) => `${event.cause} while starting` }) },
+        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ death: ({ event }) => ({ ...event.cause, starting: true as const }) }) },
         RECONNECTED: { target: ".waiting", reenter: true, actions: assign({ connected: true }) },
       },
     },
@@ -142,7 +144,7 @@ export const actorRecordMachine = setup({
       on: {
         HEARTBEAT: { guard: "pidMatches", target: "alive", reenter: true },
         RECONNECTED: { target: "alive", reenter: true, actions: assign({ connected: true }) },
-        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ deathCause: ({ event }) => event.cause }) },
+        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ death: ({ event }) => event.cause }) },
       },
     },
     suspect: {
@@ -152,18 +154,18 @@ export const actorRecordMachine = setup({
           target: "failed",
           actions: [
             { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
-            assign({ deathCause: ({ context }) => `no heartbeat for ${context.timeouts.killMs} ms (hung); killed` }),
+            assign({ death: ({ context }) => ({ kind: "silence", ms: context.timeouts.killMs }) }),
           ],
         },
       },
       on: {
         HEARTBEAT: { guard: "pidMatches", target: "alive" },
         RECONNECTED: { target: "suspect", reenter: true, actions: assign({ connected: true }) },
-        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ deathCause: ({ event }) => event.cause }) },
+        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ death: ({ event }) => event.cause }) },
       },
     },
     failed: {
-      entry: { type: "reportFailure", params: ({ context }) => ({ id: context.id, cause: context.deathCause ?? "unknown" }) },
+      entry: { type: "reportFailure", params: ({ context }) => ({ id: context.id, cause: context.death ?? { kind: "stopped", by: context.id, reason: "unknown" } }) },
       on: {
         RESTART: { target: "restarting", actions: assign({ backoffMs: ({ event }) => event.delayMs }) },
       },

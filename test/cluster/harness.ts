@@ -79,7 +79,7 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
       children: opts.children,
     },
   );
-  supervisor.epoch = opts.epoch ?? 0;
+  supervisor.setEpoch(opts.epoch ?? 0);
   await supervisor.start();
   const sup = supervisor;
   const ag = agent;

@@ -2,11 +2,12 @@
 import { describe, expect, it } from "vitest";
 import { describeJob, resolveRestartTargets, jobControlSubject } from "../../actors/coordinator/control.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
+import { rankMembers } from "../../actors/rank-members.ts";
 import { namespace } from "../../runtime/namespace.ts";
 
 function job222() {
   const layout = rankLayout({ dp: 2, pp: 2, tp: 2 });
-  return describeJob("j", layout.coords.map((c, rank) => ({ id: `j-w${rank}`, coords: { d: c.dp, p: c.pp, t: c.tp, rank } })));
+  return describeJob("j", rankMembers("j", layout.coords));
 }
 
 describe("resolveRestartTargets", () => {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { findNearDuplicatesWithActors } from "../../actors/dedup/actor-fuzzy-dedup.ts";
 import { findNearDuplicates, type FuzzyDedupConfig } from "../../ml/curation/fuzzy-dedup.ts";
-import type { TaskStart } from "../../actors/dedup/dedup-actor-group.ts";
+import type { TaskStart } from "../../actors/dedup/task-farm.ts";
 import { plantedCorpus } from "./near-duplicates.ts";
 
 const MTNLG: FuzzyDedupConfig = { shingle: 5, bands: 20, rows: 13, seed: 1, threshold: 0.8, workers: 1 };

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { combineReady, skippedStep, splitMicroBatches } from "../../actors/coordinator/combine.ts";
-import { crashLine } from "../../runtime/crash-line.ts";
 import { checkDistributable } from "../../actors/coordinator/run-distributed.ts";
 import { parseTrainConfig } from "../../ml/train/config.ts";
 import { NonFiniteLossError } from "../../ml/train/errors.ts";
@@ -9,8 +8,8 @@ import { clipScaleFor } from "../../ml/train/step.ts";
 describe("combineReady", () => {
   it("averages the loss over the step's micro-batches and counts each shard's norm once (replica 0)", () => {
     const c = combineReady(3, [
-      { coords: { d: 0 }, lossSum: 6.2, gradNormSquared: 4 },
-      { coords: { d: 1 }, lossSum: 6.0, gradNormSquared: 4 },
+      { coords: { dp: 0 }, lossSum: 6.2, gradNormSquared: 4 },
+      { coords: { dp: 1 }, lossSum: 6.0, gradNormSquared: 4 },
     ], 4, 1);
     expect(c.loss).toBeCloseTo(3.05, 12);
     expect(c.gradNorm).toBe(2);
@@ -20,18 +19,18 @@ describe("combineReady", () => {
 
   it("sums the norm over the shards of replica 0 (tensor/pipeline shards)", () => {
     const c = combineReady(1, [
-      { coords: { d: 0, t: 0 }, lossSum: 1, gradNormSquared: 9 },
-      { coords: { d: 0, t: 1 }, lossSum: 0, gradNormSquared: 16 },
-      { coords: { d: 1, t: 0 }, lossSum: 1, gradNormSquared: 9 },
-      { coords: { d: 1, t: 1 }, lossSum: 0, gradNormSquared: 16 },
+      { coords: { dp: 0 }, lossSum: 1, gradNormSquared: 9 },
+      { coords: { dp: 0 }, lossSum: 0, gradNormSquared: 16 },
+      { coords: { dp: 1 }, lossSum: 1, gradNormSquared: 9 },
+      { coords: { dp: 1 }, lossSum: 0, gradNormSquared: 16 },
     ], 2, 10);
     expect(c.gradNorm).toBe(5);
     expect(c.clipScale).toBe(1);
   });
 
   it("refuses NaN and infinite losses or norms, naming the step", () => {
-    expect(() => combineReady(7, [{ coords: { d: 0 }, lossSum: Number.NaN, gradNormSquared: 1 }], 1, 1)).toThrow(NonFiniteLossError);
-    expect(() => combineReady(7, [{ coords: { d: 0 }, lossSum: 1, gradNormSquared: Infinity }], 1, 1)).toThrow(/step 7: the gradient norm is Infinity/);
+    expect(() => combineReady(7, [{ coords: { dp: 0 }, lossSum: Number.NaN, gradNormSquared: 1 }], 1, 1)).toThrow(NonFiniteLossError);
+    expect(() => combineReady(7, [{ coords: { dp: 0 }, lossSum: 1, gradNormSquared: Infinity }], 1, 1)).toThrow(/step 7: the gradient norm is Infinity/);
   });
 });
 
@@ -42,7 +41,7 @@ describe("skippedStep", () => {
     expect(s.loss).toBeNaN();
     expect(s.gradNorm).toBeNaN();
     expect(s.clipScale).toBe(1);
-    expect(combineReady(1, [{ coords: { d: 0 }, lossSum: 2, gradNormSquared: 1 }], 1, 1).skipped).toBeUndefined();
+    expect(combineReady(1, [{ coords: { dp: 0 }, lossSum: 2, gradNormSquared: 1 }], 1, 1).skipped).toBeUndefined();
   });
 });
 
@@ -83,23 +82,5 @@ describe("checkDistributable", () => {
   it("the parallel section defaults to one rank and is strict", () => {
     expect(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 } }).parallel).toEqual({ dp: 1, pp: 1, tp: 1 });
     expect(() => parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, ep: 2 } })).toThrow(/unknown field `parallel.ep`/);
-  });
-});
-
-describe("crashLine", () => {
-  it("finds the thrown error in a Node crash's stderr, not the version line", () => {
-    const tail = [
-      "file:///work/main/actors/worker/main.ts:17",
-      "  if (typeof mod.createBackends !== 'function') throw new JobSpecError(...)",
-      "                                                    ^",
-      "",
-      "JobSpecError: backends module x.ts does not export createBackends()",
-      "    at loadBackends (file:///work/main/actors/worker/main.ts:17:71)",
-      "",
-      "Node.js v20.20.2",
-    ].join("\n");
-    expect(crashLine(tail)).toBe("JobSpecError: backends module x.ts does not export createBackends()");
-    expect(crashLine("Error: boom\n")).toBe("Error: boom");
-    expect(crashLine('{"level":30,"msg":"hi"}\nNode.js v20')).toBeUndefined();
   });
 });

@@ -112,13 +112,13 @@ describe("step protocol with live workers", () => {
     const cluster = await connectOrEmbed({ clusterId: "probad", dir: path.join(root, "bad"), slots: 2, logger });
     const jobFile = path.join(root, "job-bad.json");
     // a module without createBackends(): every worker exits while loading
-    writeFileSync(jobFile, JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("runtime/crash-line.ts") }));
+    writeFileSync(jobFile, JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("runtime/death-cause.ts") }));
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
       { jobId: "bad", jobFile, dp: 2, microBatch: 1, clip: 1 },
     );
     try {
-      await expect(coordinator.start()).rejects.toThrow(/worker bad-w[01] (failed|dead): .*JobSpecError: backends module .*crash-line.ts does not export createBackends\(\)/);
+      await expect(coordinator.start()).rejects.toThrow(/worker bad-w[01] (failed|dead): .*JobSpecError: backends module .*death-cause.ts does not export createBackends\(\)/);
     } finally {
       await coordinator.stop({ finished: false, cause: "test ended" }).catch(() => undefined);
       await cluster.close();

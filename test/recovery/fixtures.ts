@@ -5,7 +5,7 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { runDistributed, type DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
-import type { RecoveryRecord } from "../../actors/coordinator/recovery.ts";
+import type { RecoveryRecord } from "../../actors/coordinator/types.ts";
 import { readManifest } from "../../ml/checkpoint/store.ts";
 import { rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
 import type { FaultSpec } from "../../actors/worker/faults.ts";

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
-import type { RecoveryRecord } from "../../actors/coordinator/recovery.ts";
+import type { RecoveryRecord } from "../../actors/coordinator/types.ts";
 import { fingerprint, runJob, writeTinyConfig } from "./fixtures.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-recovery-op-"));

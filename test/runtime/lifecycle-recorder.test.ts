@@ -38,8 +38,8 @@ describe("lifecycle recorder", () => {
       [null, "provisioning"],
       ["provisioning", "initializing"],
       ["initializing", "training"],
-      ["training", "recovering"],
-      ["recovering", "training"],
+      ["training", { recovering: "waiting" }],
+      [{ recovering: "waiting" }, "training"],
       ["training", "completed"],
     ]);
     // a second recorder for the same job continues the sequence instead of colliding with old ids

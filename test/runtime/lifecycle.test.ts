@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SimulatedClock, createActor, waitFor } from "xstate";
 import { actorRecordMachine } from "../../runtime/machines/actor-record.ts";
+import { describeDeath } from "../../runtime/death-cause.ts";
 import { jobMachine } from "../../actors/coordinator/job-machine.ts";
 import { workerMachine } from "../../actors/worker/worker-machine.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
@@ -16,7 +17,7 @@ function recordActor() {
     actions: {
       spawnProcess: () => void calls.push("spawn"),
       killProcess: (_, p) => void calls.push(`kill ${p.pid} ${p.signal}`),
-      reportFailure: (_, p) => void calls.push(`failure ${p.cause}`),
+      reportFailure: (_, p) => void calls.push(`failure ${describeDeath(p.cause)}`),
     },
   });
   const actor = createActor(machine, { input: { id: "w0", timeouts }, clock });
@@ -50,9 +51,9 @@ describe("actor record lifecycle", () => {
     actor.send({ type: "START" });
     actor.send({ type: "SPAWNED", pid: 10, host: "h" });
     actor.send({ type: "HEARTBEAT", pid: 10, step: 0, epoch: 0, time: 1 });
-    actor.send({ type: "EXITED", pid: 11, cause: "stale" }); // not our process
+    actor.send({ type: "EXITED", pid: 11, cause: { kind: "exit", code: 1, lastLine: "stale" } }); // not our process
     expect(top()).toBe("alive");
-    actor.send({ type: "EXITED", pid: 10, cause: "killed by SIGKILL" });
+    actor.send({ type: "EXITED", pid: 10, cause: { kind: "signal", signal: "SIGKILL" } });
     expect(top()).toBe("failed");
     expect(calls.at(-1)).toBe("failure killed by SIGKILL");
     actor.send({ type: "RESTART", delayMs: 250 });
@@ -83,7 +84,8 @@ describe("actor record lifecycle", () => {
     clock.increment(500);
     expect(top()).toBe("failed");
     expect(calls).toContain("kill 10 SIGKILL");
-    expect(actor.getSnapshot().context.deathCause).toMatch(/no heartbeat for 800 ms/);
+    expect(actor.getSnapshot().context.death).toEqual({ kind: "silence", ms: 800 });
+    expect(describeDeath(actor.getSnapshot().context.death!)).toMatch(/no heartbeat for 800 ms/);
   });
 
   it("suspends suspicion while the supervisor is disconnected from NATS", () => {
@@ -107,16 +109,17 @@ describe("actor record lifecycle", () => {
     actor.send({ type: "SPAWNED", pid: 10, host: "h" });
     clock.increment(2000);
     expect(top()).toBe("failed");
-    expect(actor.getSnapshot().context.deathCause).toMatch(/no heartbeat within 2000 ms/);
+    expect(actor.getSnapshot().context.death).toEqual({ kind: "start-timeout", ms: 2000 });
+    expect(describeDeath(actor.getSnapshot().context.death!)).toMatch(/no heartbeat within 2000 ms/);
   });
 
   it("STOP makes it dead with the cause; RECYCLE revives it without counting a failure", () => {
     const { actor, clock, top, calls, errors } = recordActor();
     actor.send({ type: "START" });
     actor.send({ type: "SPAWNED", pid: 10, host: "h" });
-    actor.send({ type: "STOP", cause: "escalated" });
+    actor.send({ type: "STOP", cause: { kind: "stopped", by: "sup", reason: "job completed" } });
     expect(top()).toBe("dead");
-    expect(actor.getSnapshot().context.deathCause).toBe("escalated");
+    expect(describeDeath(actor.getSnapshot().context.death!)).toBe("job completed");
     expect(calls).toContain("kill 10 SIGKILL");
     actor.send({ type: "RECYCLE", reason: "operator", delayMs: 0 });
     clock.increment(0);
@@ -145,17 +148,46 @@ describe("worker and job lifecycles", () => {
     expect(w.getSnapshot().context.failure).toBe("oom");
   });
 
-  it("job: training ⇄ recovering, then completed", () => {
+  it("job: training ⇄ recovering (a loss while restoring waits again), stopping, then completed", () => {
     const j = createActor(jobMachine).start();
     j.send({ type: "PROVISIONED" });
+    expect(j.getSnapshot().hasTag("loading")).toBe(true);
     j.send({ type: "INITIALIZED" });
     j.send({ type: "STEP_COMMITTED", step: 0 });
+    expect(j.getSnapshot().hasTag("loaded")).toBe(true);
     j.send({ type: "FAILURE", actorId: "w1", cause: "SIGKILL" });
-    expect(j.getSnapshot().value).toBe("recovering");
+    expect(j.getSnapshot().value).toEqual({ recovering: "waiting" });
+    j.send({ type: "RESTORE" });
+    expect(j.getSnapshot().matches({ recovering: "restoring" })).toBe(true);
+    j.send({ type: "FAILURE", actorId: "w2", cause: "SIGKILL" });
+    expect(j.getSnapshot().value).toEqual({ recovering: "waiting" });
+    j.send({ type: "RESTORE" });
     j.send({ type: "RECOVERED" });
+    expect(j.getSnapshot().value).toBe("training");
+    j.send({ type: "STOPPING" });
+    j.send({ type: "ESCALATE" }); // too late: the job is stopping
+    expect(j.getSnapshot().value).toBe("stopping");
     j.send({ type: "FINISHED" });
     expect(j.getSnapshot().value).toBe("completed");
-    expect(j.getSnapshot().context).toMatchObject({ committedStep: 0, recoveries: 1 });
+    expect(j.getSnapshot().context).toMatchObject({ committedStep: 0, recoveries: 2 });
+  });
+
+  it("job: an escalation remembers whether training had started, and ends in failed", () => {
+    const loading = createActor(jobMachine).start();
+    loading.send({ type: "PROVISIONED" });
+    loading.send({ type: "ESCALATE" });
+    expect(loading.getSnapshot().value).toEqual({ escalating: "loading" });
+    const training = createActor(jobMachine).start();
+    for (const type of ["PROVISIONED", "INITIALIZED", "CHECKPOINT"] as const) training.send({ type });
+    training.send({ type: "ESCALATE" });
+    expect(training.getSnapshot().value).toEqual({ escalating: "training" });
+    training.send({ type: "FAILURE", actorId: "w1", cause: "SIGKILL" }); // no recovery starts
+    training.send({ type: "INITIALIZED" });
+    expect(training.getSnapshot().value).toEqual({ escalating: "training" });
+    training.send({ type: "STOPPING" });
+    training.send({ type: "GIVE_UP", cause: "restart intensity exceeded" });
+    expect(training.getSnapshot().value).toBe("failed");
+    expect(training.getSnapshot().context.failure).toBe("restart intensity exceeded");
   });
 });
 

@@ -6,7 +6,7 @@
 // built) → recovered (state from the peer) → first committed step.
 import { readFileSync } from "node:fs";
 import type { Coordinator } from "../../../actors/coordinator/coordinator.ts";
-import type { RecoveryRecord } from "../../../actors/coordinator/recovery.ts";
+import type { RecoveryRecord } from "../../../actors/coordinator/types.ts";
 
 export interface KillTrace {
   id: string;

@@ -5,7 +5,7 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { runDistributed, type DistributedRunResult } from "../../../actors/coordinator/run-distributed.ts";
 import type { Coordinator } from "../../../actors/coordinator/coordinator.ts";
-import type { RecoveryRecord } from "../../../actors/coordinator/recovery.ts";
+import type { RecoveryRecord } from "../../../actors/coordinator/types.ts";
 import { pickVictim, seededRandom } from "../../../cli/commands/chaos.ts";
 import { writeTinyConfig, type TinyJob } from "../../recovery/fixtures.ts";
 

@@ -1,0 +1,101 @@
+// Checkpoints of a running job, written in the background. A data-parallel job's dp rank 0 writes the whole
+// checkpoint; with pp or tp > 1, dp rank 0 of every (stage, tp rank) writes its shard into a staging folder and the
+// manifest is written here once every shard is on disk. Each resolves once the state is copied (the job may step
+// on); `written` resolves with the folder once the checkpoint is whole and `latest`.
+import path from "node:path";
+import type { PendingCheckpoint } from "../../ml/checkpoint/async-save.ts";
+import { buildShardedManifest, commitCheckpoint, prepareStagingDir, stepDirName } from "../../ml/checkpoint/mod.ts";
+import type { RankLayout } from "../../ml/parallel/ranks.ts";
+import type { TrainConfig } from "../../ml/train/config.ts";
+import type { RankMember } from "../rank-members.ts";
+import type { CheckpointShardReport } from "../worker/protocol.ts";
+import { JobFailedError } from "./errors.ts";
+import type { JobActor } from "./job-machine.ts";
+import type { Ask, WorkerGroup } from "./worker-group.ts";
+
+export interface CheckpointRequest {
+  step: number;
+  tokensSeen: number;
+  samplesSeen: number;
+  root: string;
+  keep: number;
+  metrics: Record<string, number>;
+}
+
+export interface CheckpointsDeps {
+  group: Pick<WorkerGroup, "members" | "failed">;
+  job: JobActor;
+  ask: Ask;
+  layout?: RankLayout;
+}
+
+export class Checkpoints {
+  constructor(private readonly d: CheckpointsDeps) {}
+
+  /** dp rank 0 (or `writer`) copies the state of the last committed step and writes the checkpoint in the background. */
+  async checkpoint(req: CheckpointRequest, writer: RankMember = this.d.group.members[0]!): Promise<PendingCheckpoint> {
+    const { dir } = await this.copying(this.d.ask(writer, "checkpoint", req));
+    // a repeated request for the same step answers once the write is done
+    const written = this.d.ask(writer, "checkpoint", req).then((r) => r.dir);
+    written.catch(() => undefined); // the caller awaits it before the next checkpoint and at the end
+    return { step: req.step, dir, written };
+  }
+
+  /**
+   * pp or tp > 1: dp rank 0 of every (stage, tp rank) (or `writers`) copies its shard and writes it into the staging
+   * folder; a repeated checkpointShard request answers once the shard is written. Only then is the manifest written,
+   * here, and the checkpoint made `latest`.
+   */
+  async checkpointSharded(
+    req: CheckpointRequest & { config: TrainConfig },
+    writers = this.d.group.members.filter((w) => w.coords.dp === 0),
+  ): Promise<PendingCheckpoint> {
+    const layout = this.d.layout;
+    if (!layout) throw new JobFailedError("sharded checkpoints need a job with pp or tp > 1");
+    const staging = prepareStagingDir(req.root, req.step);
+    const askAll = () =>
+      Promise.race([Promise.all(writers.map((w) => this.d.ask(w, "checkpointShard", { step: req.step, staging }))), this.d.group.failed]);
+    await this.copying(askAll()); // every shard is copied
+    const written = (async () => {
+      const reports = (await askAll()).map((r): CheckpointShardReport => {
+        if (!("shard" in r))
+          throw new JobFailedError(`checkpoint of step ${req.step}: a worker answered the repeated request with a copy, not a shard`);
+        return r;
+      });
+      const disagree = reports.find((r) => r.optimizerStepCount !== reports[0]!.optimizerStepCount);
+      if (disagree)
+        throw new JobFailedError(
+          `checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`,
+        );
+      const c = req.config;
+      const tokenizer = reports[0]!.tokenizer;
+      const manifest = buildShardedManifest(
+        {
+          step: req.step,
+          tokensSeen: req.tokensSeen,
+          samplesSeen: req.samplesSeen,
+          seed: c.seed,
+          data: { tokenizerFile: tokenizer.file, tokenizerSha256: tokenizer.sha256, seed: c.data.seed, nextSample: req.samplesSeen },
+          config: c,
+          metrics: req.metrics,
+          optimizerStepCount: reports[0]!.optimizerStepCount,
+        },
+        { dp: layout.sizes.dp, pp: layout.sizes.pp, tp: layout.sizes.tp, layersPerStage: reports[0]!.layersPerStage },
+        reports.map((r) => r.shard),
+      );
+      return commitCheckpoint(req.root, manifest, req.step, { keep: req.keep });
+    })();
+    written.catch(() => undefined); // the caller awaits it before the next checkpoint and at the end
+    return { step: req.step, dir: path.join(req.root, stepDirName(req.step)), written };
+  }
+
+  /** The job is checkpointing while the state is copied (a lost worker moves it on to recovering). */
+  private async copying<T>(copy: Promise<T>): Promise<T> {
+    this.d.job.send({ type: "CHECKPOINT" });
+    try {
+      return await copy;
+    } finally {
+      this.d.job.send({ type: "CHECKPOINTED" });
+    }
+  }
+}

@@ -1,0 +1,81 @@
+// Restoring lost workers from their data-parallel peers (one attempt of a live recovery, live-recovery.ts). The
+// supervisor has already restarted each lost worker in the new epoch. Every survivor is told to `recover` (abort the
+// step in flight, finish an apply it started, join the communicator of the new epoch); each replacement joins that
+// communicator too and waits in `restoring`. Then a live DP peer holding the same shard sends it parameters, AdamW
+// moments and step count over the data plane. Whether step k runs again follows from what the survivors applied:
+// none → rerun; all → committed as it is (the replacement took the post-apply state). When no live peer holds a
+// lost shard, every worker rolls back to the newest checkpoint instead (rollback.ts).
+import { NotReachedError } from "../../runtime/group/errors.ts";
+import { sameShard, type RankMember } from "../rank-members.ts";
+import type { RecoverReport, RestoreReport } from "../worker/protocol.ts";
+import { RecoveryFailedError, RecoveryInterruptedError } from "./errors.ts";
+import { rollBack } from "./rollback.ts";
+import type { RestoreAttempt, RestoreOutcome } from "./restore-attempt.ts";
+import type { RecoveryRecord } from "./types.ts";
+
+export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
+  const lost = a.group.members.filter((w) => a.victims.has(w.id));
+  const survivors = a.group.members.filter((w) => !a.victims.has(w.id));
+  const causes = lost.map((w) => `${w.id} (${a.victims.get(w.id)!.cause})`).join(", ");
+  const peers = new Map(lost.map((w) => [w.id, survivors.find((s) => sameShard(s.coords, w.coords))]));
+  const orphan = lost.find((w) => !peers.get(w.id));
+  const checkpoint = orphan ? await a.lastCheckpoint() : undefined;
+  if (orphan && !checkpoint) {
+    throw new RecoveryFailedError(
+      `worker ${orphan.id} lost, no live data-parallel peer holds its shard (stage ${orphan.coords.pp}, tp rank ${orphan.coords.tp}) and there is no checkpoint to roll back to; lost: ${causes}`,
+    );
+  }
+  const reports = await rejoin(a, survivors, lost, causes);
+  if (checkpoint) return rollBack(a, checkpoint, lost);
+  const applied = new Set(reports.map((r) => r.applied));
+  if (applied.size > 1)
+    throw new RecoveryFailedError(`after losing ${causes} the survivors disagree on the last applied step (${[...applied].join(", ")})`);
+  const appliedEverywhere = reports[0]?.applied === a.step;
+  const records = await Promise.all(lost.map((w) => fromPeer(a, w, peers.get(w.id)!, !appliedEverywhere)));
+  if (a.group.epoch !== a.epoch) throw new RecoveryInterruptedError(`another worker was lost while recovering ${causes}`);
+  return { records, appliedEverywhere };
+}
+
+/** Survivors join the new epoch's communicator; replacements reach `restoring` in it. Answers the survivors' reports. */
+async function rejoin(a: RestoreAttempt, survivors: RankMember[], lost: RankMember[], causes: string): Promise<RecoverReport[]> {
+  const deadline = Date.now() + a.timeoutMs;
+  try {
+    const recovered = Promise.all(survivors.map((w) => a.ask(w, "recover", {}, { timeoutMs: a.timeoutMs })));
+    const waiting = Promise.all(lost.map((w) => a.group.waitFor(w, "restoring", { epoch: a.epoch, deadline })));
+    const [reports] = await a.guard(Promise.all([recovered, waiting]));
+    return reports;
+  } catch (err) {
+    if (err instanceof RecoveryInterruptedError) throw err;
+    const why = err instanceof NotReachedError ? `replacement ${err.message}` : (err as Error).message;
+    throw new RecoveryFailedError(`recovery of ${causes} failed: ${why}`, { cause: err });
+  }
+}
+
+async function fromPeer(a: RestoreAttempt, w: RankMember, peer: RankMember, rerun: boolean): Promise<RecoveryRecord> {
+  let restored: RestoreReport;
+  try {
+    [, restored] = await a.guard(
+      Promise.all([
+        a.ask(peer, "sendState", { to: w.coords.rank }, { timeoutMs: a.timeoutMs }),
+        a.ask(w, "restore", { from: peer.coords.rank }, { timeoutMs: a.timeoutMs }),
+      ]),
+    );
+  } catch (err) {
+    if (err instanceof RecoveryInterruptedError) throw err;
+    throw new RecoveryFailedError(`restoring ${w.id} from ${peer.id} failed: ${(err as Error).message}`, { cause: err });
+  }
+  const lost = a.victims.get(w.id)!;
+  return {
+    jobId: a.jobId,
+    actorId: w.id,
+    cause: lost.cause,
+    epoch: a.epoch,
+    step: a.step,
+    rerun,
+    source: "peer",
+    from: peer.id,
+    restoreSeconds: restored.seconds,
+    seconds: (Date.now() - lost.at) / 1000,
+    detectedAt: lost.at,
+  };
+}
