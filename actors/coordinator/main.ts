@@ -9,7 +9,7 @@ import { namespace } from "../../runtime/namespace.ts";
 import { call } from "../../runtime/rpc.ts";
 import { PublishedView, type JobOutcome } from "../jobs/job-output.ts";
 import { FINAL_JOB_STATES, JobRecords, type JobRecord } from "../jobs/job-records.ts";
-import { JobEscalatedError } from "./coordinator.ts";
+import { JobEscalatedError } from "./errors.ts";
 import { runDistributed } from "./run-distributed.ts";
 
 const i = process.argv.indexOf("--job");
