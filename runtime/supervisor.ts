@@ -272,6 +272,7 @@ export class Supervisor {
       const pid = await spawnOn(this.deps.nc, this.deps.ns, host, {
         actorId: id,
         argv: c.spec.argv,
+        ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}),
         env: {
           ...(c.spec.env ?? {}),
           ...this.childEnv,

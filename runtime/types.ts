@@ -116,6 +116,8 @@ export interface ChildSpec {
   host?: string;
   argv: string[];
   env?: Record<string, string>;
+  /** Working directory of the process (default: the host agent's). */
+  cwd?: string;
 }
 
 export interface SupervisorSpec {

@@ -1,6 +1,7 @@
 // Operator control of a running job: the coordinator serves `troupe.<cluster>.job.<jobId>.control`.
 // {describe} answers the job's layout and worker ids; {restart: {actors?, stage?, replica?}, reason} resolves the
-// targets from the layout (resolveRestartTargets, pure) and asks the coordinator for a live graceful restart.
+// targets from the layout (resolveRestartTargets, pure) and asks the coordinator for a live graceful restart;
+// {stop: {reason}} asks the job to finish its step, save a checkpoint and end (`troupe stop`).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
@@ -14,6 +15,8 @@ export interface JobControlTarget {
   readonly jobId: string;
   readonly workers: readonly RankMember[];
   restartWorkers(ids: string[], reason: string): Promise<RecoveryRecord[]>;
+  /** Asks the job to stop with a checkpoint; answers the last committed step. Absent: the job cannot be stopped so. */
+  requestStop?(reason: string): { step: number };
 }
 
 export interface RestartSelector {
@@ -48,6 +51,7 @@ export const controlRequestSchema = z.union([
     }),
     reason: z.string().min(1),
   }),
+  z.object({ stop: z.object({ reason: z.string().min(1) }) }),
 ]);
 export type ControlRequest = z.output<typeof controlRequestSchema>;
 
@@ -108,9 +112,13 @@ export function serveJobControl(nc: NatsConnection, ns: Namespace, target: JobCo
     subject: jobControlSubject(ns, target.jobId),
     parse: parseWith(controlRequestSchema),
     onReject,
-    handle: async (req: ControlRequest): Promise<JobDescription | RestartReply> => {
+    handle: async (req: ControlRequest): Promise<JobDescription | RestartReply | { step: number }> => {
       const job = describeJob(target.jobId, target.workers);
       if ("describe" in req) return job;
+      if ("stop" in req) {
+        if (!target.requestStop) throw new InvalidTargetError(`job ${target.jobId} is driven by a process that stops with it (Ctrl-C there)`);
+        return target.requestStop(req.stop.reason);
+      }
       const ids = resolveRestartTargets(job, req.restart);
       const records = await target.restartWorkers(ids, req.reason);
       return { restarted: ids, records };

@@ -94,6 +94,7 @@ export class Coordinator implements EscalationHandler {
       jobId: this.id,
       workers: this.workers,
       restartWorkers: (ids: string[], reason: string) => this.restartWorkers(ids, reason),
+      ...(this.o.onStopRequested ? { requestStop: (reason: string) => ({ step: this.o.onStopRequested!(reason) }) } : {}),
     };
     this.controlSub = serveJobControl(nc, ns, target, (err, subject) =>
       logger.warn({ kind: err.name, reason: err.message, subject }, "control request rejected"),

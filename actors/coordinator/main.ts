@@ -45,8 +45,6 @@ if (!rec) {
 }
 if (FINAL_JOB_STATES.has(rec.state)) await finish({ state: rec.state as JobOutcome["state"], ...(rec.cause ? { cause: rec.cause } : {}) }, rec.checkpoint);
 const started: JobRecord = await records.update(jobId, (r) => ({ state: "running", startedAt: r.startedAt ?? Date.now(), coordinatorStarts: r.coordinatorStarts + 1 }));
-// the config's relative paths (data cache, data dir) mean what they meant where the job was submitted
-process.chdir(started.request.cwd);
 const stop = new AbortController();
 try {
   const r = started.request;
@@ -66,7 +64,8 @@ try {
     tty: false,
     stop: stop.signal,
   });
-  await finish(result.interrupted ? { state: "stopped", cause: "stopped (troupe stop)" } : { state: "completed" }, result.checkpointDir || null);
+  const stopped: JobOutcome = { state: "stopped", cause: result.stopReason ?? "stopped", ...(result.stoppedBy ? { signal: result.stoppedBy } : {}) };
+  await finish(result.interrupted ? stopped : { state: "completed" }, result.checkpointDir || null);
 } catch (err) {
   const e = err as Error;
   view.say(`job ${jobId} failed: ${e.message}`);

@@ -70,6 +70,8 @@ export interface DistributedRunResult {
   recoveries: RecoveryRecord[];
   /** The signal that stopped the run early (Ctrl-C: SIGINT), if one did. */
   stoppedBy?: NodeJS.Signals;
+  /** Why it stopped early (a signal's name, or the reason a `troupe stop` gave). */
+  stopReason?: string;
 }
 
 /** Refuses what the distributed runner cannot do yet, with the reason. */
@@ -110,6 +112,8 @@ interface JobContext {
   output: RunOutput;
   /** The newest checkpoint on disk: where the job rolls back to when no live peer holds a lost shard. */
   lastCheckpoint: () => Promise<string | undefined>;
+  /** `troupe stop`: finish the step in flight, save, end; answers the last committed step. */
+  requestStop: (reason: string) => number;
 }
 
 function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j: JobContext): Coordinator {
@@ -136,6 +140,7 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
       },
       // the coordinator logs the reload itself
       onReload: (r) => j.output.message(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`),
+      onStopRequested: j.requestStop,
     },
   );
 }
@@ -173,7 +178,15 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => output.stopRequested(sig));
   if (o.stop?.aborted) stopRequest.abort();
   o.stop?.addEventListener("abort", () => stopRequest.abort(), { once: true });
-  const job: JobContext = { run, jobId, jobFile, layout, output, lastCheckpoint: async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom };
+  const requestStop = (reason: string) => {
+    if (!stopRequest.signal.aborted) {
+      output.message(`stop asked (${reason}): finishing this step and saving a checkpoint`);
+      log.warn({ reason }, "stop requested");
+      stopRequest.abort(reason);
+    }
+    return loop?.progress.step ?? 0;
+  };
+  const job: JobContext = { run, jobId, jobFile, layout, output, lastCheckpoint: async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom, requestStop };
   let outcome: LoopOutcome<JobStep> | undefined;
   let failure: Error | undefined;
   try {
@@ -196,7 +209,8 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   }
   const result = await closing(o, run, { jobId, plan, outcome: outcome!, recoveries: coordinator.recoveries, wallSeconds: (performance.now() - started) / 1000 });
   const stoppedBy = signalOf(stopRequest.signal);
-  return stoppedBy ? { ...result, stoppedBy } : result;
+  const reason = stopRequest.signal.aborted && typeof stopRequest.signal.reason === "string" ? stopRequest.signal.reason : undefined;
+  return { ...result, ...(stoppedBy ? { stoppedBy } : {}), ...(reason ? { stopReason: reason } : {}) };
 }
 
 /** Where a line of the run goes: its view (a job's followers), else `out`. */

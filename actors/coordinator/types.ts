@@ -43,6 +43,8 @@ export interface CoordinatorOptions {
   onRecovery?: (r: RecoveryRecord) => void;
   /** A worker was lost while the job loaded: every worker loads again in `epoch` (loading.ts). */
   onReload?: (r: { worker: string; cause: string; epoch: number }) => void;
+  /** An operator asked the job to stop (`troupe stop`): the driver finishes the step and saves; returns the last committed step. */
+  onStopRequested?: (reason: string) => number;
 }
 
 export interface StepPlan {

@@ -57,6 +57,8 @@ export function workerGroup(deps: GroupDeps, o: CoordinatorOptions): ActorGroup<
       coords: wireCoords(w.coords),
       argv: ["node", "--import", "tsx", "--single-threaded-gc", workerMain, "--job", o.jobFile],
       env: { [KEEP_SPARE_ENV]: "1" },
+      // the config's relative paths (data cache) mean what they mean here, on every host that shares the filesystem
+      cwd: process.cwd(),
     }),
     strategy: "one_for_one",
     intensity: o.intensity ?? { maxRestarts: 3, periodMs: 60_000 },

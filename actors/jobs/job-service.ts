@@ -132,7 +132,7 @@ export class JobService {
         intensity: { maxRestarts: 3, periodMs: 60_000 },
         backoff: { initialMs: 100, maxMs: 2000, jitter: 0.1 },
         timeouts: COORDINATOR_TIMEOUTS,
-        children: [{ id: job.coordinator, coords: {}, argv: ["node", "--import", "tsx", sourcePath("actors/coordinator/main.ts"), "--job", job.id] }],
+        children: [{ id: job.coordinator, coords: {}, cwd: job.request.cwd, argv: ["node", "--import", "tsx", sourcePath("actors/coordinator/main.ts"), "--job", job.id] }],
       },
     );
     this.supervisors.set(job.id, supervisor);

@@ -56,7 +56,7 @@ export interface GroupSpec<C, P> {
   id: string;
   members: readonly GroupMember<C>[];
   /** How a member's process starts, and the coordinates its actor record and TROUPE_COORDS carry. */
-  start: (m: GroupMember<C>) => { argv: string[]; env?: Record<string, string>; coords?: Coordinates };
+  start: (m: GroupMember<C>) => { argv: string[]; env?: Record<string, string>; coords?: Coordinates; cwd?: string };
   strategy: RestartStrategy;
   intensity?: Partial<Intensity>;
   backoff?: Partial<BackoffPolicy>;

@@ -1,6 +1,7 @@
 // Every CLI command given an unreachable --nats fails within seconds with one line, `troupe: cannot reach
 // nats-server at URL: …`, and exit code 1: a refused port, and a port that accepts the connection but never
 // speaks NATS (a black hole: only the handshake deadline ends the wait). Each command runs as a child process.
+import { existsSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
@@ -97,10 +98,11 @@ describe("CLI commands with an unreachable --nats", () => {
     list.forEach(([name], i) => expectUnreachable(name, url, outcomes[i]!));
   }, 300_000);
 
-  it("a single-rank config with --nats is refused: nothing would run on the cluster", async () => {
-    const o = await runCli(["train", path.resolve("examples/brown-tiny.yaml"), "--steps", "1", "--run-dir", path.join(root, "single"), "--nats", "nats://127.0.0.1:1"]);
-    expect(o.code).toBe(2); // usage
-    expect(o.stderr.trim()).toMatch(/^troupe: --nats runs a distributed job on a cluster, but .*brown-tiny\.yaml trains on one rank \(parallel dp · pp · tp = 1\)/);
+  it("a single-rank config with --nats is a one-worker job on that cluster: an unreachable one fails fast, nothing written", async () => {
+    const runDir = path.join(root, "single");
+    const o = await runCli(["train", path.resolve("examples/brown-tiny.yaml"), "--steps", "1", "--run-dir", runDir, "--nats", "nats://127.0.0.1:1"]);
+    expectUnreachable("train (one rank)", "nats://127.0.0.1:1", o);
+    expect(existsSync(runDir)).toBe(false);
   }, 60_000);
 
   it("a port that never answers: the handshake deadline fails the command", async () => {
