@@ -9,6 +9,8 @@ import { connect } from "@nats-io/transport-node";
 import { parseDuration, pickVictim, recoveredFaults, seededRandom } from "../../cli/commands/chaos.ts";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
+import { jobControlSubject } from "../../actors/coordinator/control.ts";
+import { callRetrying } from "../../runtime/rpc.ts";
 import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { EventLog } from "../../runtime/event-log.ts";
@@ -89,7 +91,11 @@ describe("troupe chaos against a running job", () => {
         stop: stop.signal,
         onStarted: (c) => {
           coordinator = c;
-          chaos = troupe("chaos", "--job", "chaosjob", "--every", every, "--for", forTime, "--signal", signal, "--seed", "3", "--settle", "30s", "--nats", url, "--cluster-id", ns.clusterId).finally(() => stop.abort());
+          // the CLI first asks the job's control subject, which the coordinator subscribed to on its own connection
+          // just before onStarted: wait until it answers
+          chaos = callRetrying(nc, jobControlSubject(ns, "chaosjob"), { describe: true }, { attemptMs: 5000, deadlineMs: 60_000 })
+            .then(() => troupe("chaos", "--job", "chaosjob", "--every", every, "--for", forTime, "--signal", signal, "--seed", "3", "--settle", "30s", "--nats", url, "--cluster-id", ns.clusterId))
+            .finally(() => stop.abort());
         },
       });
       const r = await chaos!;
