@@ -1,5 +1,5 @@
 // JetStream streams of a cluster (events, logs): creation and reading with an ordered consumer.
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 
 export interface StreamSpec {
@@ -41,44 +41,50 @@ export interface ReadOptions {
   filter?: string;
   /** Keep delivering new messages after the existing ones (like `tail -f`). */
   follow: boolean;
-  /** Only the last N messages (before following); default all. */
+  /** Only the last N messages of the stream (before following; the filter then applies); default all. */
   last?: number;
   onMessage(m: JsMsg): void;
   signal?: AbortSignal;
 }
 
-/** Delivers the stream's messages in order; without `follow` resolves after the last one. */
+/**
+ * Delivers the stream's messages in order (those the filter takes, from the last `last` of the stream); without
+ * `follow`, resolves after the last of them there when it was called.
+ */
 export async function readStream(nc: NatsConnection, opts: ReadOptions): Promise<void> {
-  const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(opts.stream);
-  let startSeq = 1;
-  if (opts.last !== undefined) startSeq = Math.max(1, info.state.last_seq - opts.last + 1);
-  const lastSeq = info.state.last_seq;
-  if (!opts.follow && (info.state.messages === 0 || startSeq > lastSeq)) return;
-  const consumer = await js.consumers.get(opts.stream, {
+  const { last_seq: lastSeq } = (await jsm.streams.info(opts.stream)).state;
+  const startSeq = opts.last === undefined ? 1 : Math.max(1, lastSeq - opts.last + 1);
+  const endSeq = opts.follow ? Infinity : await lastTaken(jsm, opts.stream, lastSeq, opts.filter);
+  if (endSeq < startSeq) return;
+  const consumer = await jetstream(nc).consumers.get(opts.stream, {
     filter_subjects: opts.filter,
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: startSeq,
   });
-  if (!opts.follow) {
-    // An empty filtered view: nothing pending at all.
-    const cinfo = await consumer.info(true);
-    if (cinfo.num_pending === 0) {
-      await consumer.delete().catch(() => undefined);
-      return;
-    }
-  }
   const messages = await consumer.consume();
   const stop = () => void messages.close();
   opts.signal?.addEventListener("abort", stop, { once: true });
   try {
     for await (const m of messages) {
       opts.onMessage(m);
-      if (!opts.follow && (m.info.pending === 0 || m.seq >= lastSeq)) break;
+      // the bound ends the read; a server that counts nothing more pending (the bound's message removed by a limit
+      // meanwhile) too
+      if (m.seq >= endSeq || (!opts.follow && m.info.pending === 0)) break;
     }
   } finally {
     opts.signal?.removeEventListener("abort", stop);
     await messages.close();
+    await consumer.delete().catch(() => undefined);
   }
+}
+
+/**
+ * Sequence of the last message in the stream the filter takes (0: none). Looked up, not inferred from the stream's
+ * last sequence (a filtered read's last message is often far below it, other subjects' messages after it) nor from
+ * the pending counts the server puts on delivered messages (estimates a read must not wait on).
+ */
+async function lastTaken(jsm: JetStreamManager, stream: string, lastSeq: number, filter: string | undefined): Promise<number> {
+  if (filter === undefined) return lastSeq;
+  return (await jsm.streams.getMessage(stream, { last_by_subj: filter }))?.seq ?? 0;
 }

@@ -13,7 +13,10 @@ import type { Coordinates } from "../../runtime/types.ts";
 import type { ReadyReport } from "../worker/protocol.ts";
 import type { JobStore } from "./job-store.ts";
 import { findNonFinite, RepeatOffenders, type NonFiniteVerdict } from "./nonfinite.ts";
-import { StragglerDetector, type StragglerOptions } from "./stragglers.ts";
+import { median, StragglerDetector, type StragglerOptions } from "./stragglers.ts";
+
+/** Step times the straggler bar is measured against: the median of this many recent ones. */
+const STEP_TIMES_KEPT = 5;
 
 export interface StepHealthOptions {
   jobId: string;
@@ -40,6 +43,10 @@ export class StepHealth {
   private readonly stragglers: StragglerDetector;
   /** Last step whose busy times were observed: a step rerun after a recovery is not counted twice. */
   private observedStep = 0;
+  /** When the last observed step's reports were all in (performance.now()). */
+  private observedAt = 0;
+  /** The job's recent step times (ms): from one step's reports to the next's, apply and commit included. */
+  private readonly stepTimes: number[] = [];
 
   constructor(
     private readonly deps: StepHealthDeps,
@@ -74,21 +81,38 @@ export class StepHealth {
     if (step <= this.observedStep) return;
     // a flag left by an earlier run of this job (same actor ids) is not this run's
     if (this.observedStep === 0) await Promise.all(reports.map((r) => this.deps.store()?.setStraggler(r.id, null).catch(() => undefined)));
-    this.observedStep = step;
+    const stepMs = this.timeStep(step);
     // like with like: workers of one pipeline stage do the same work (stragglers.ts); a data-parallel job has one stage
     const samples = reports.filter((r) => r.busyMs !== undefined).map((r) => ({ id: r.id, busyMs: r.busyMs!, group: `p${r.coords.p ?? 0}` }));
-    const { flagged, cleared } = this.stragglers.observe(step, samples);
+    const { flagged, cleared } = this.stragglers.observe(step, samples, stepMs);
     const { jobId } = this.o;
     for (const f of flagged) {
       this.deps.logger.warn({ ...f }, "straggler");
       const data = { jobId, step, ratio: f.ratio, busyMs: f.busyMs, medianMs: f.medianMs };
-      await this.publish({ type: "worker.straggler", subject: f.id, time: Date.now(), data: { ...data, factor: this.stragglers.options.factor, consecutive: this.stragglers.options.consecutive } }, `job:${jobId}:straggler:${f.id}:${step}`);
+      const { factor, consecutive, minStepShare } = this.stragglers.options;
+      const bar = { factor, consecutive, minStepShare, ...(f.stepMs !== undefined ? { stepMs: f.stepMs } : {}) };
+      await this.publish({ type: "worker.straggler", subject: f.id, time: Date.now(), data: { ...data, ...bar } }, `job:${jobId}:straggler:${f.id}:${step}`);
       await this.deps.store()?.setStraggler(f.id, data).catch((err: unknown) => this.deps.logger.warn({ err }, "straggler flag write failed"));
     }
     for (const c of cleared) {
       await this.publish({ type: "worker.straggler-cleared", subject: c.id, time: Date.now(), data: { jobId, step, ratio: c.ratio } }, `job:${jobId}:straggler-cleared:${c.id}:${step}`);
       await this.deps.store()?.setStraggler(c.id, null).catch((err: unknown) => this.deps.logger.warn({ err }, "straggler flag write failed"));
     }
+  }
+
+  /**
+   * Marks `step` observed; returns the job's typical step time, the median of the last few (undefined before two
+   * steps in a row were observed). Only the time from a step to the next counts: a recovery's rerun does not.
+   */
+  private timeStep(step: number): number | undefined {
+    const now = performance.now();
+    if (this.observedStep > 0 && step === this.observedStep + 1) {
+      this.stepTimes.push(now - this.observedAt);
+      if (this.stepTimes.length > STEP_TIMES_KEPT) this.stepTimes.shift();
+    }
+    this.observedStep = step;
+    this.observedAt = now;
+    return this.stepTimes.length > 0 ? median(this.stepTimes) : undefined;
   }
 
   private async publish(event: Parameters<EventLog["publish"]>[0], msgId: string): Promise<void> {

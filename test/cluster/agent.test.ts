@@ -10,6 +10,7 @@ import type { ExitReport } from "../../runtime/types.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
+import { pollUntil } from "../../runtime/async.ts";
 
 describe("host agent", () => {
   const ns = namespace(`t${randomUUID().slice(0, 8)}`);
@@ -32,15 +33,7 @@ describe("host agent", () => {
     await nc.close();
   });
 
-  const exitOf = async (pid: number) => {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      const e = exits.find((x) => x.pid === pid);
-      if (e) return e;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`no exit report for ${pid}`);
-  };
+  const exitOf = (pid: number) => pollUntil(() => exits.find((x) => x.pid === pid), { what: `exit report of pid ${pid}`, timeoutMs: 25_000, everyMs: 10 });
 
   it("registers its host with name, slots and tier", async () => {
     expect(await registry.getHost("hostA")).toMatchObject({ name: "hostA", slots: 4, tier: "rack1", pid: process.pid });
@@ -59,9 +52,7 @@ describe("host agent", () => {
 
   it("kills on request (only the pid asked for) and reports the signal", async () => {
     const r = (await call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "setInterval(() => {}, 1000)"], env: {} })) as { pid: number };
-    const deadline = Date.now() + 5000;
-    while (!(await registry.getHost("hostA"))!.running.includes("x2") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect((await registry.getHost("hostA"))!.running).toContain("x2");
+    await pollUntil(async () => ((await registry.getHost("hostA"))!.running.includes("x2") ? true : undefined), { what: "x2 in hostA's running list", timeoutMs: 25_000, everyMs: 20 });
     await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL", pid: r.pid + 1 })).rejects.toThrow(/now runs as pid/);
     await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "0"], env: {} })).rejects.toThrow(/already running/);
     await call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGTERM", pid: r.pid });

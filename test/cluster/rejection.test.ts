@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { decode, encode } from "../../runtime/codec.ts";
 import { call } from "../../runtime/rpc.ts";
+import { pollUntil } from "../../runtime/async.ts";
 import { actorArgv, startTestCluster, type TestCluster } from "./harness.ts";
 
 // Real processes on a shared 2-core machine: allow for slow starts.
@@ -32,13 +33,9 @@ describe("malformed and stale-epoch messages", { timeout: 90_000 }, () => {
     c.nc.publish(c.ns.exitSubject("h1"), encode({ actorId: "target", pid: "nope" }));
     await c.nc.flush();
 
-    const deadline = Date.now() + 5000;
-    let rejected: { subject: string; kind: unknown }[] = [];
-    while (Date.now() < deadline) {
-      rejected = (await c.events.readAll()).filter((e) => e.type === "message.rejected").map((e) => ({ subject: e.subject, kind: e.data.kind }));
-      if (rejected.length >= 6) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const readRejected = async () => (await c.events.readAll()).filter((e) => e.type === "message.rejected").map((e) => ({ subject: e.subject, kind: e.data.kind }));
+    await pollUntil(async () => ((await readRejected()).length >= 6 ? true : undefined), { what: "6 message.rejected events", timeoutMs: 60_000 }).catch(() => undefined);
+    const rejected = await readRejected();
     expect(rejected.filter((r) => r.subject === "target").map((r) => r.kind)).toEqual(["CodecError", "SchemaError", "SchemaError", "StaleEpochError"]);
     expect(rejected.filter((r) => r.subject === "sup").map((r) => r.kind)).toEqual(["CodecError", "SchemaError"]);
     const after = await c.waitFor("target", (r) => r.state === "alive" && (r.lastHeartbeat ?? 0) > Date.now() - 2000);

@@ -17,6 +17,7 @@ import { createRootLogger } from "../../runtime/logger.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
+import { pollUntil } from "../../runtime/async.ts";
 import type { ExitReport } from "../../runtime/types.ts";
 
 const main = path.resolve("test/cluster/fixtures/spare-actor.ts");
@@ -65,15 +66,8 @@ const alive = (pid: number) => {
   }
 };
 
-async function until<T>(what: string, f: () => T | undefined, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Waits for `f` to return something (the test's timeout bounds the whole test; this only names what was missing). */
+const until = <T>(what: string, f: () => T | undefined, ms = 80_000): Promise<T> => pollUntil(f, { what, timeoutMs: ms, everyMs: 20 });
 
 describe("warm spares of the host agent", () => {
   const ns = namespace(`t${randomUUID().slice(0, 8)}`);

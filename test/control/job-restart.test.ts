@@ -7,7 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
 import { jobControlSubject } from "../../actors/coordinator/control.ts";
-import { call } from "../../runtime/rpc.ts";
+import { call, callRetrying } from "../../runtime/rpc.ts";
 import { runJob, writeTinyConfig } from "../recovery/fixtures.ts";
 import { startSharedCluster, type SharedCluster } from "../recovery/shared-cluster.ts";
 import { troupe } from "./cli-troupe.ts";
@@ -38,7 +38,9 @@ describe("job control subject + troupe restart --job", () => {
         coordinator = c;
         pidsBefore = c.workerRecords().map((r) => r.pid);
         checks = (async () => {
-          const description = await call(nc, jobControlSubject(ns, "ctljob"), { describe: true });
+          // the coordinator subscribes on its own connection just before onStarted: the server may not have its
+          // subscription yet, so wait until the subject answers before the CLI (another connection) asks
+          const description = await callRetrying(nc, jobControlSubject(ns, "ctljob"), { describe: true }, { attemptMs: 5000, deadlineMs: 60_000 });
           const [restarted, badStage, unknownJob, unknownWorker, garbage] = await Promise.all([
             troupe("restart", "--job", "ctljob", "--replica", "1", "--reason", "cli test", ...cli),
             troupe("restart", "--job", "ctljob", "--stage", "3", ...cli),

@@ -3,7 +3,8 @@
 // forward. Pipeline, TP and DP waits make every worker's wall time the same, so only a busy time that leaves out
 // time blocked in collectives, compared within a stage, can single it out: rank 3 is flagged (event, `troupe ps`);
 // its stage peer (which waits for it in every TP or DP all-reduce) and stage 0 (which waits for its gradients) are
-// not.
+// not. The job runs until rank 3 is flagged and at least MIN_STEPS steps are committed (the events say when): on a
+// loaded machine early steps are noisy and the flag comes later than step 5.
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -12,13 +13,15 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDistributed } from "../../actors/coordinator/run-distributed.ts";
 import type { PsRow } from "../../cli/commands/ps.ts";
+import type { StoredEvent } from "../../runtime/event-log.ts";
 import { hooksFile, type RobustHooks } from "./fixtures/fault-backends.ts";
 import { startJobCluster, type JobCluster } from "./fixtures/job-cluster.ts";
 import { quietStream } from "../distributed/fixtures/tiny-dp-job.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-robust-stage-straggler-"));
 const backendsModule = path.resolve("test/robust/fixtures/fault-backends.ts");
-const STEPS = 9;
+const MIN_STEPS = 9;
+const MAX_STEPS = 60;
 
 function writeConfig(name: string, dp: number, tp: number): string {
   const file = path.join(root, `${name}.yaml`);
@@ -31,7 +34,7 @@ data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
 optimizer: {lr: 0.01, clip: 0.5}
 batch: {size: 8, microBatch: 2}
 schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
+train: {steps: ${MAX_STEPS}}
 eval: {interval: 100, batches: 1}
 checkpoint: {interval: 100, keep: 1}
 parallel: {dp: ${dp}, pp: 2, tp: ${tp}}
@@ -60,25 +63,35 @@ describe.each([
     const hooks: RobustHooks = { slow: { rank: 3, msPerMicroBatch: 240 / microBatches } };
     mkdirSync(runDir, { recursive: true });
     writeFileSync(hooksFile(runDir), JSON.stringify(hooks));
-    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quietStream(), tty: false });
-    expect(run.steps.map((s) => s.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    // stop (as Ctrl-C does) once rank 3 is flagged and MIN_STEPS steps are committed
+    const stop = new AbortController();
+    const watching = new AbortController();
+    let flagged = false;
+    const watch = cluster.events.read({ follow: true, signal: watching.signal }, (e: StoredEvent) => {
+      if (e.type === "worker.straggler" && e.subject === `${name}-w3`) flagged = true;
+      if (e.type === "step.committed" && e.subject === name && (e.data.step as number) >= MIN_STEPS && flagged) stop.abort();
+    });
+    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quietStream(), tty: false, stop: stop.signal }).finally(() => watching.abort());
+    await watch;
+    expect(run.steps.length).toBeGreaterThanOrEqual(MIN_STEPS);
+    expect(run.steps.map((s) => s.step)).toEqual(Array.from({ length: run.steps.length }, (_, i) => i + 1));
     expect(run.steps.every((s) => Number.isFinite(s.loss))).toBe(true);
 
     const events = await cluster.events.readAll();
     const flags = events.filter((e) => e.type === "worker.straggler");
     expect(flags.map((e) => e.subject)).toEqual([`${name}-w3`]);
-    const f = flags[0]!.data as { step: number; ratio: number; busyMs: number; medianMs: number };
+    const f = flags[0]!.data as { step: number; ratio: number; busyMs: number; medianMs: number; stepMs: number; minStepShare: number };
     expect(f.step).toBeGreaterThanOrEqual(5);
     expect(f.ratio).toBeGreaterThan(1.5);
     // its own sleeps alone are 240 ms a step; its peer's busy time (the median of one) leaves out the waits for it
     expect(f.busyMs).toBeGreaterThanOrEqual(240);
-    expect(f.busyMs - f.medianMs).toBeGreaterThan(150);
+    expect(f.busyMs - f.medianMs).toBeGreaterThanOrEqual(f.minStepShare * f.stepMs);
 
     const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--nats", cluster.url, "--json"], { encoding: "utf8" });
     const rows = JSON.parse(ps.stdout) as PsRow[];
     expect(rows.find((r) => r.id === `${name}-w3`)?.straggler?.ratio).toBeGreaterThan(1.5);
     for (const w of [0, 1, 2]) expect(rows.find((r) => r.id === `${name}-w${w}`)?.straggler).toBeNull();
-  }, 180_000);
+  }, 240_000);
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,6 +1,8 @@
+// The straggler detector (pure): worked example, streaks, groups, noise, and jobs recorded on a loaded machine.
 import { describe, expect, it } from "vitest";
 import { median, StragglerDetector, StragglerOptionsError, validateStragglerOptions } from "../../actors/coordinator/stragglers.ts";
 import { mulberry32 } from "../../ml/data/seeded-random.ts";
+import { recorded1x2x2, recorded2x2x1, type RecordedJob } from "./fixtures/recorded-busy.ts";
 
 /** Deterministic noise (mulberry32) so a failing series can be replayed. */
 const rng = mulberry32;
@@ -8,7 +10,7 @@ const rng = mulberry32;
 const ids = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"];
 
 describe("StragglerDetector", () => {
-  it("follows the worked example: flagged on the 3rd slow step in a row, cleared by the first normal one", () => {
+  it("follows the worked example: flagged on the 3rd slow step in a row, cleared on the 3rd normal one in a row", () => {
     const d = new StragglerDetector({ factor: 1.5, consecutive: 3, minExcessMs: 2 });
     const at = (a: number, b: number, c: number) => [{ id: "a", busyMs: a }, { id: "b", busyMs: b }, { id: "c", busyMs: c }];
     expect(d.observe(1, at(10, 11, 20)).flagged).toEqual([]);
@@ -18,10 +20,13 @@ describe("StragglerDetector", () => {
     expect(third.flagged[0]!.ratio).toBeCloseTo(21 / 10.5, 12); // against the median of its peers a and b
     expect(third.flagged[0]).toMatchObject({ step: 3, busyMs: 21, medianMs: 10.5 });
     expect([...d.flagged.keys()]).toEqual(["c"]);
-    // still slow: already flagged, not flagged again
-    expect(d.observe(4, at(10, 10, 30)).flagged).toEqual([]);
-    const back = d.observe(5, at(10, 10, 10));
-    expect(back.cleared.map((c) => c.id)).toEqual(["c"]);
+    // one normal step, then slow again: still flagged, not flagged again, not cleared
+    expect(d.observe(4, at(10, 10, 10))).toEqual({ flagged: [], cleared: [] });
+    expect(d.observe(5, at(10, 10, 30))).toEqual({ flagged: [], cleared: [] });
+    expect(d.observe(6, at(10, 10, 10)).cleared).toEqual([]);
+    expect(d.observe(7, at(10, 10, 10)).cleared).toEqual([]);
+    const back = d.observe(8, at(10, 10, 10));
+    expect(back.cleared).toMatchObject([{ id: "c", step: 8, ratio: 1 }]);
     expect(d.flagged.size).toBe(0);
   });
 
@@ -102,8 +107,29 @@ describe("StragglerDetector", () => {
     expect(r.flagged).toEqual([]);
   });
 
+  it("counts a slow step only if its excess is also minStepShare of the job's step time, when given", () => {
+    const d = new StragglerDetector({ factor: 1.5, consecutive: 1, minExcessMs: 2, minStepShare: 0.1 });
+    const at = (c: number) => [{ id: "a", busyMs: 10 }, { id: "b", busyMs: 10 }, { id: "c", busyMs: c }];
+    // 3× its peers, but 20 ms of a 400 ms step
+    expect(d.observe(1, at(30), 400).flagged).toEqual([]);
+    expect(d.observe(2, at(49), 400).flagged).toEqual([]);
+    expect(d.observe(3, at(50), 400).flagged).toMatchObject([{ id: "c", busyMs: 50, medianMs: 10, stepMs: 400 }]);
+    // without a step time only minExcessMs applies
+    const e = new StragglerDetector({ factor: 1.5, consecutive: 1 });
+    expect(e.observe(1, at(30)).flagged.map((f) => [f.id, f.stepMs])).toEqual([["c", undefined]]);
+  });
+
+  it.each([
+    { job: recorded1x2x2, before: [["w3", 5], ["w0", 22]], after: [["w3", 5]] },
+    { job: recorded2x2x1, before: [["w3", 34], ["w1", 38]], after: [["w3", 34]] },
+  ])("recorded $job.layout job at load 19–25: a healthy stage-0 worker was flagged beside the slowed w3; with the step time only w3 is", ({ job, before, after }) => {
+    expect(replay(job, false)).toEqual(before);
+    expect(replay(job, true)).toEqual(after);
+  });
+
   it("validates its options with clear errors", () => {
-    expect(validateStragglerOptions()).toEqual({ factor: 1.5, consecutive: 5, minExcessMs: 2 });
+    expect(validateStragglerOptions()).toEqual({ factor: 1.5, consecutive: 5, minExcessMs: 2, minStepShare: 0.1 });
+    expect(() => new StragglerDetector({ minStepShare: 1 })).toThrow(/minStepShare must be in \[0, 1\), got 1/);
     expect(() => new StragglerDetector({ factor: 1 })).toThrow(StragglerOptionsError);
     expect(() => new StragglerDetector({ factor: 1 })).toThrow(/factor must be a number above 1, got 1/);
     expect(() => new StragglerDetector({ consecutive: 0 })).toThrow(/consecutive steps must be an integer ≥ 1, got 0/);
@@ -116,3 +142,20 @@ describe("StragglerDetector", () => {
     expect(() => median([])).toThrow(RangeError);
   });
 });
+
+/**
+ * Feeds a recorded job to a detector with the default options as StepHealth does (step time: the median of the last 5
+ * times from a step's reports to the next's), or without step times; returns [worker, step] of every flag.
+ */
+function replay(job: RecordedJob, withStepTimes: boolean): [string, number][] {
+  const d = new StragglerDetector();
+  const times: number[] = [];
+  const flags: [string, number][] = [];
+  job.rows.forEach(([sinceLast, ...busy], i) => {
+    if (sinceLast! > 0) times.push(sinceLast!);
+    const stepMs = withStepTimes && times.length > 0 ? median(times.slice(-5)) : undefined;
+    const samples = job.ids.map((id, w) => ({ id, busyMs: busy[w]!, group: job.groups[w] }));
+    for (const f of d.observe(job.firstStep + i, samples, stepMs).flagged) flags.push([f.id, f.step]);
+  });
+  return flags;
+}

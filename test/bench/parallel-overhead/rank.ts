@@ -6,7 +6,7 @@ import { rankLayout } from "../../../ml/parallel/ranks.ts";
 import { setBlasThreads } from "../../../native/mod.ts";
 import { createCpuCollectives, KvRendezvous } from "../../../runtime/collectives/mod.ts";
 import { groupsForRank } from "../../../ml/parallel/rank-groups.ts";
-import { CLIP, cpuSeconds, mainThreadMeter, LAYOUT, LR, MICROBATCHES, microbatch, type ProcessReport, SEED, shapeNamed } from "./shapes.ts";
+import { CLIP, cpuSeconds, mainThreadMeter, LAYOUT, LR, MICROBATCHES, microbatch, type ProcessReport, schedMeter, SEED, shapeNamed } from "./shapes.ts";
 
 interface RankArgs {
   natsUrl: string;
@@ -38,12 +38,12 @@ function replicaBatch(step: number): { inputs: Int32Array[]; targets: Int32Array
 
 const first = await executor.step(replicaBatch(0), LR, CLIP); // warm-up
 await world.barrier();
-const t = performance.now(), c = cpuSeconds(), meter = mainThreadMeter();
+const t = performance.now(), c = cpuSeconds(), meter = mainThreadMeter(), sched = schedMeter();
 for (let s = 1; s <= steps; s++) await executor.step(replicaBatch(s), LR, CLIP);
-const wallSeconds = (performance.now() - t) / 1000, cpu = cpuSeconds() - c, js = meter();
+const wallSeconds = (performance.now() - t) / 1000, cpu = cpuSeconds() - c, js = meter(), scheduling = sched();
 await world.barrier();
 await world.close();
 const report: ProcessReport = { done: true, rank: a.rank, firstLoss: first.loss, wallSeconds, cpuSeconds: cpu, maxRssBytes: process.resourceUsage().maxRSS * 1024, baselineRssBytes, builtRssBytes,
-  params: executor.parameters().reduce((n, p) => n + p.data.length, 0), ...js };
+  params: executor.parameters().reduce((n, p) => n + p.data.length, 0), ...js, ...scheduling };
 process.stdout.write(JSON.stringify(report) + "\n");
 process.exit(0);

@@ -1,5 +1,5 @@
 // Shapes, batch and token data shared by the parallel-overhead benchmark's single-rank and rank processes.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { PerformanceObserver } from "node:perf_hooks";
 import type { GptConfig } from "../../../ml/model/types.ts";
 
@@ -53,25 +53,39 @@ export interface ProcessReport {
   builtRssBytes: number;
   /** parameter elements this process holds */
   params: number;
-  /** of the timed steps: CPU time of the main (JS) thread (the rest: kernel, GC and I/O threads), and the GC pauses (wall) */
+  /**
+   * of the timed steps: CPU time of the main (JS) thread, user and system (the rest of cpuSeconds: the libuv pool
+   * threads that run the native kernels, V8's compiler threads), and the GC pauses (wall)
+   */
   mainThreadCpuSeconds: number;
+  mainThreadUserSeconds: number;
+  mainThreadSystemSeconds: number;
   gcSeconds: number;
+  /** of the timed steps: user and system (kernel: socket copies, page faults) parts of cpuSeconds */
+  userSeconds: number;
+  systemSeconds: number;
+  /** of the timed steps, summed over the threads: time runnable but waiting for a core, and context switches */
+  runQueueSeconds: number;
+  voluntarySwitches: number;
+  involuntarySwitches: number;
 }
 
-/** user + system CPU seconds of this process's main thread so far (Linux /proc; 0 elsewhere). */
-function mainThreadCpuSeconds(): number {
+/** User and system CPU seconds of this process's main thread so far (Linux /proc; 0 elsewhere). */
+function mainThreadCpu(): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
 }
 
+export type MainThreadFigures = Pick<ProcessReport, "mainThreadCpuSeconds" | "mainThreadUserSeconds" | "mainThreadSystemSeconds" | "gcSeconds">;
+
 /** Measures, from now on, the main thread's CPU time and the garbage collector's pauses. */
-export function mainThreadMeter(): () => { mainThreadCpuSeconds: number; gcSeconds: number } {
-  const start = mainThreadCpuSeconds();
+export function mainThreadMeter(): () => MainThreadFigures {
+  const start = mainThreadCpu();
   let gcMs = 0;
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gcMs += e.duration;
@@ -79,11 +93,59 @@ export function mainThreadMeter(): () => { mainThreadCpuSeconds: number; gcSecon
   observer.observe({ entryTypes: ["gc"] });
   return () => {
     observer.disconnect();
-    return { mainThreadCpuSeconds: mainThreadCpuSeconds() - start, gcSeconds: gcMs / 1000 };
+    const now = mainThreadCpu();
+    const user = now.user - start.user, system = now.system - start.system;
+    return { mainThreadCpuSeconds: user + system, mainThreadUserSeconds: user, mainThreadSystemSeconds: system, gcSeconds: gcMs / 1000 };
   };
 }
 
 export function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+interface SchedTotals {
+  user: number;
+  system: number;
+  waitSeconds: number;
+  voluntary: number;
+  involuntary: number;
+}
+
+/** Scheduler figures of this process so far: every live thread's run-queue wait and context switches (Linux /proc). */
+function schedTotals(): SchedTotals {
+  const u = process.cpuUsage();
+  const t: SchedTotals = { user: u.user / 1e6, system: u.system / 1e6, waitSeconds: 0, voluntary: 0, involuntary: 0 };
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync("/proc/self/task");
+  } catch {
+    return t;
+  }
+  for (const task of tasks) {
+    try {
+      t.waitSeconds += Number(readFileSync(`/proc/self/task/${task}/schedstat`, "utf8").split(" ")[1]) / 1e9;
+      const status = readFileSync(`/proc/self/task/${task}/status`, "utf8");
+      t.voluntary += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      t.involuntary += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return t;
+}
+
+/** Measures, from now on, user and system CPU, run-queue wait and context switches of the whole process. */
+export function schedMeter(): () => Pick<ProcessReport, "userSeconds" | "systemSeconds" | "runQueueSeconds" | "voluntarySwitches" | "involuntarySwitches"> {
+  const a = schedTotals();
+  return () => {
+    const b = schedTotals();
+    return {
+      userSeconds: b.user - a.user,
+      systemSeconds: b.system - a.system,
+      runQueueSeconds: b.waitSeconds - a.waitSeconds,
+      voluntarySwitches: b.voluntary - a.voluntary,
+      involuntarySwitches: b.involuntary - a.involuntary,
+    };
+  };
 }
