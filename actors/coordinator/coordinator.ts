@@ -99,6 +99,8 @@ export class Coordinator implements EscalationHandler {
     this.controlSub = serveJobControl(nc, ns, target, (err, subject) =>
       logger.warn({ kind: err.name, reason: err.message, subject }, "control request rejected"),
     );
+    // started means served: a request from another connection must find the control subject
+    await nc.flush();
   }
 
   /** One step of the whole job; resolves once step k is committed (a lost worker is recovered on the way). */

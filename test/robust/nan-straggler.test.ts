@@ -108,11 +108,11 @@ describe("NaN/inf skip and stragglers in a real dp 2 job", () => {
     expect(flags[0]!.data.step).toBeGreaterThanOrEqual(5);
     expect(flags[0]!.data.step).toBeLessThanOrEqual(STEPS);
     expect(flags[0]!.data.ratio as number).toBeGreaterThan(1.5);
-    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--nats", cluster.url, "--json"], { encoding: "utf8" });
+    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", "robust-nan", "--nats", cluster.url, "--json"], { encoding: "utf8" });
     const rows = JSON.parse(ps.stdout) as PsRow[];
     expect(rows.find((r) => r.id === "robust-nan-w0")?.straggler?.ratio).toBeGreaterThan(1.5);
     expect(rows.find((r) => r.id === "robust-nan-w1")?.straggler).toBeNull();
-    const table = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--nats", cluster.url], { encoding: "utf8" });
+    const table = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", "robust-nan", "--nats", cluster.url], { encoding: "utf8" });
     expect(table.stdout).toMatch(/robust-nan-w0.*\(straggler \d+\.\dx\)/);
   }, 150_000);
 });

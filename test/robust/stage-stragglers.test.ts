@@ -87,7 +87,7 @@ describe.each([
     expect(f.busyMs).toBeGreaterThanOrEqual(240);
     expect(f.busyMs - f.medianMs).toBeGreaterThanOrEqual(f.minStepShare * f.stepMs);
 
-    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--nats", cluster.url, "--json"], { encoding: "utf8" });
+    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", name, "--nats", cluster.url, "--json"], { encoding: "utf8" });
     const rows = JSON.parse(ps.stdout) as PsRow[];
     expect(rows.find((r) => r.id === `${name}-w3`)?.straggler?.ratio).toBeGreaterThan(1.5);
     for (const w of [0, 1, 2]) expect(rows.find((r) => r.id === `${name}-w${w}`)?.straggler).toBeNull();
