@@ -1,3 +1,4 @@
+import { DeadlineError } from "./errors.ts";
 // Promise helpers used across troupe (after nats.js core/src/util.ts): a deferred, a delay, a deadline,
 // and a poll for the few conditions that cannot be watched (a file appearing, a port opening).
 // Prefer watching the state itself (a KV watch, xstate's waitFor on a machine) over pollUntil.
@@ -44,9 +45,6 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export class DeadlineError extends Error {
-  override name = "DeadlineError";
-}
 
 /** `p`, or a DeadlineError with `what` after `ms` milliseconds (the timer does not keep the process alive). */
 export async function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

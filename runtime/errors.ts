@@ -2,16 +2,10 @@
 
 export class CodecError extends Error {
   override name = "CodecError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export class SchemaError extends Error {
   override name = "SchemaError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export class StaleEpochError extends Error {
@@ -26,16 +20,10 @@ export class StaleEpochError extends Error {
 
 export class ConfigError extends Error {
   override name = "ConfigError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export class ClusterUnreachableError extends Error {
   override name = "ClusterUnreachableError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 export class UnknownActorError extends Error {
@@ -47,12 +35,31 @@ export class UnknownActorError extends Error {
 
 export class RequestFailedError extends Error {
   override name = "RequestFailedError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** A bucket entry or stream message that is not what its place says (written by a faulty or hostile client). */
 export class MalformedRecordError extends Error {
   override name = "MalformedRecordError";
+}
+
+export class DeadlineError extends Error {
+  override name = "DeadlineError";
+}
+
+export class NatsServerMissingError extends Error {
+  override name = "NatsServerMissingError";
+  constructor() {
+    super(
+      "nats-server was not found on PATH. Install it with `apt-get install -y nats-server` " +
+        "(Debian/Ubuntu) or run `bash scripts/setup.sh`.",
+    );
+  }
+}
+
+export class NatsServerStartError extends Error {
+  override name = "NatsServerStartError";
+}
+
+export class SpareIdentityError extends Error {
+  override name = "SpareIdentityError";
 }

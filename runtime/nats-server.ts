@@ -1,25 +1,11 @@
 // Starts and stops a private nats-server process (JetStream on, loopback only).
 // Used by the embedded local cluster, by `troupe up`, and by the test setup.
+import { NatsServerMissingError, NatsServerStartError } from "./errors.ts";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 
-export class NatsServerMissingError extends Error {
-  override name = "NatsServerMissingError";
-  constructor() {
-    super(
-      "nats-server was not found on PATH. Install it with `apt-get install -y nats-server` " +
-        "(Debian/Ubuntu) or run `bash scripts/setup.sh`.",
-    );
-  }
-}
 
-export class NatsServerStartError extends Error {
-  override name = "NatsServerStartError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 export interface NatsServerOptions {
   /** Folder for the config, the JetStream store and the ports file. Created if missing. */

@@ -2,14 +2,12 @@
 // ahead of need, with TROUPE_SPARE=1: the process loads its modules (the slow part of a start: node, the TS
 // loader, the import graph, the native addon) and then waits here until the agent hands it an identity, the
 // environment a normal start would have had, as one JSON line on stdin. Without TROUPE_SPARE this returns at once.
+import { SpareIdentityError } from "./errors.ts";
 import { createInterface } from "node:readline";
 
 /** Environment variable that marks a process as a spare waiting for its identity. */
 export const SPARE_ENV = "TROUPE_SPARE";
 
-export class SpareIdentityError extends Error {
-  override name = "SpareIdentityError";
-}
 
 /**
  * In a spare: waits for the identity line and puts its variables into process.env. Resolves false when stdin closes

@@ -1,5 +1,22 @@
 // Error classes of the training coordinator.
-import type { FinalCheckpoint, RollBack } from "./types.ts";
+
+/** Progress of the checkpoint the job rolled back to: the runner continues from it. */
+export interface RollBack {
+  dir: string;
+  step: number;
+  tokensSeen: number;
+  samplesSeen: number;
+}
+
+/** Where an escalated job's state was left: a checkpoint written at the escalation, or the newest one before it. */
+export interface FinalCheckpoint {
+  /** What happened, for the job's cause: "stopped with a checkpoint of step K: DIR" or why none was written. */
+  note: string;
+  dir?: string;
+  step?: number;
+  /** true when written at the escalation from the live workers. */
+  written: boolean;
+}
 
 export class JobFailedError extends Error {
   override name = "JobFailedError";
@@ -48,4 +65,12 @@ export class RolledBackError extends Error {
 /** An operator's restart request names no worker of the job, or an index out of range. */
 export class InvalidTargetError extends Error {
   override name = "InvalidTargetError";
+}
+
+export class NonFiniteOptionsError extends Error {
+  override name = "NonFiniteOptionsError";
+}
+
+export class StragglerOptionsError extends Error {
+  override name = "StragglerOptionsError";
 }

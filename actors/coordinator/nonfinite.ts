@@ -9,6 +9,7 @@
 //
 // Example, pp 2 × dp 2: ready from rank 0 (d0 p0) finite, rank 1 (d1 p0) nonFinite, rank 2 (d0 p1) nonFinite,
 // rank 3 (d1 p1) finite → suspects ranks 1 and 2 → named: rank 1 (stage 0).
+import { NonFiniteOptionsError } from "./errors.ts";
 import type { Coordinates } from "../../runtime/types.ts";
 
 export interface FinitenessReport {
@@ -46,12 +47,6 @@ export function findNonFinite(step: number, reports: readonly FinitenessReport[]
   };
 }
 
-export class NonFiniteOptionsError extends Error {
-  override name = "NonFiniteOptionsError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 /**
  * Remembers the steps each actor was named for; an actor named again within `windowSteps` steps of its previous

@@ -1,3 +1,4 @@
+import { StragglerOptionsError } from "./errors.ts";
 // Straggler detection: a worker whose busy time (its step's wall time minus the time it sat blocked in
 // collectives) stays above `factor` × the median busy time of its peers for `consecutive` steps in a row; it is
 // cleared after as many steps in a row under that bar.
@@ -53,9 +54,6 @@ export interface StragglerChange {
   stepMs?: number;
 }
 
-export class StragglerOptionsError extends Error {
-  override name = "StragglerOptionsError";
-}
 
 export function validateStragglerOptions(o: Partial<StragglerOptions> = {}): StragglerOptions {
   const v = { ...defaultStragglerOptions, ...o };

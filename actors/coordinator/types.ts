@@ -9,6 +9,8 @@ import type { TrainConfig } from "../../ml/train/config.ts";
 import type { RankLayout } from "../../ml/parallel/ranks.ts";
 import type { StepHealthOptions } from "./step-health.ts";
 
+export type { FinalCheckpoint, RollBack } from "./errors.ts";
+
 export interface CoordinatorDeps {
   nc: NatsConnection;
   ns: Namespace;
@@ -74,24 +76,6 @@ export interface RecoveryRecord {
   /** From the failure's detection to the job ready to step again. */
   seconds: number;
   detectedAt: number;
-}
-
-/** Progress of the checkpoint the job rolled back to: the runner continues from it. */
-export interface RollBack {
-  dir: string;
-  step: number;
-  tokensSeen: number;
-  samplesSeen: number;
-}
-
-/** Where an escalated job's state was left: a checkpoint written at the escalation, or the newest one before it. */
-export interface FinalCheckpoint {
-  /** What happened, for the job's cause: "stopped with a checkpoint of step K: DIR" or why none was written. */
-  note: string;
-  dir?: string;
-  step?: number;
-  /** true when written at the escalation from the live workers. */
-  written: boolean;
 }
 
 /** A worker lost since the last recovery: the cause in words and when it was seen. */

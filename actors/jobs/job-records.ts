@@ -1,6 +1,7 @@
 // Jobs submitted to the cluster, one record per job under `job.<id>` in the jobs bucket: what was asked (config,
 // run directory, options), where it stands (state, coordinator, epoch) and how it ended. The job service creates
 // it (a taken id is refused atomically); the job's coordinator updates it; `troupe jobs` lists them.
+import { JobIdTakenError } from "./errors.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -53,9 +54,6 @@ export type JobRecord = z.output<typeof jobRecordSchema>;
 
 const key = (jobId: string) => `job.${jobId}`;
 
-export class JobIdTakenError extends Error {
-  override name = "JobIdTakenError";
-}
 
 export class JobRecords {
   private constructor(

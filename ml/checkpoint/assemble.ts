@@ -1,17 +1,12 @@
 // Turning the pieces a manifest records into tensors: the data of one piece inside its stored tensor, and whole
 // global tensors (for single-rank loading) put together from the pieces of any layout.
+import { CheckpointAssemblyError } from "./errors.ts";
 import path from "node:path";
 import type { CheckpointManifest, TensorRecord } from "./manifest.ts";
 import type { TensorEntry } from "./safetensors.ts";
 import { checkTensorCoverage } from "./build-manifest.ts";
 import { copyRegion, elementCount } from "./tensor-blocks.ts";
 
-export class CheckpointAssemblyError extends Error {
-  override name = "CheckpointAssemblyError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 /** The elements of piece `record` inside its stored tensor (rows from `localOffset`, stacked along dimension 0). */
 export function pieceData(entry: TensorEntry | undefined, record: TensorRecord, where: string): Float32Array {

@@ -13,7 +13,8 @@ import { ImageWriterThread } from "./image-writer-thread.ts";
 import type { FileRecord } from "./manifest.ts";
 import { planCheckpointShard, type GlobalShapes, type ShardContent, type ShardDescription } from "./shard-files.ts";
 import { buildManifest, SINGLE_RANK_LAYOUT } from "./build-manifest.ts";
-import { CheckpointError, commitCheckpoint, hasCheckpoint, prepareStagingDir, singleRankFiles, singleRankShard, stepDirName, type CheckpointContent } from "./store.ts";
+import { commitCheckpoint, hasCheckpoint, prepareStagingDir, singleRankFiles, singleRankShard, stepDirName, type CheckpointContent } from "./store.ts";
+import { CheckpointError } from "./errors.ts";
 
 /** A checkpoint (or shard) whose tensors are copied; `written` resolves once its files are on disk. */
 export interface PendingWrite<T> {

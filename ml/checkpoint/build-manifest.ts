@@ -3,15 +3,13 @@
 // (stage, tp rank) of the layout reported exactly once and that the pieces of every tensor cover it exactly once.
 // `checkpointInfo` says, in one place, what a manifest records about the run besides its files and tensors.
 // A sharded manifest is written last, by one rank, once every shard's files exist (shard-files.ts).
+import { ManifestError } from "./errors.ts";
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type CheckpointInfo, type CheckpointManifest, type TensorRecord } from "./manifest.ts";
 import type { ShardDescription } from "./shard-files.ts";
 import { elementCount, intersectBoxes } from "./tensor-blocks.ts";
 
 export type { CheckpointInfo } from "./manifest.ts";
 
-export class ManifestError extends Error {
-  override name = "ManifestError";
-}
 
 export type CheckpointLayout = CheckpointManifest["layout"];
 

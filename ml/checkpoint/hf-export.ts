@@ -9,17 +9,15 @@
 //   wte [V, 8] → transformer.wte.weight [V, 8] (no lm_head.weight: GPT-2 ties it to wte)
 // The arithmetic is the same as GPT-2's: pre-LayerNorm blocks with eps 1e-5, GELU with the tanh approximation
 // ("gelu_new"), learned positions, a tied head.
+import { HfExportError } from "./errors.ts";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseTokenizerJson } from "../data/tokenizer-json.ts";
 import type { GptConfig } from "../model/types.ts";
-import { CheckpointError } from "./store.ts";
+import { CheckpointError } from "./errors.ts";
 import type { TensorEntry } from "./safetensors.ts";
 import { writeSafetensors } from "./safetensors.ts";
 
-export class HfExportError extends CheckpointError {
-  override name = "HfExportError";
-}
 
 /** [rows, cols] row-major → [cols, rows]. */
 function transpose(t: TensorEntry, name: string): TensorEntry {

@@ -9,7 +9,8 @@ import { pieceData } from "./assemble.ts";
 import type { CheckpointManifest, TensorRecord } from "./manifest.ts";
 import type { TensorEntry } from "./safetensors.ts";
 import { checkTensorCoverage } from "./build-manifest.ts";
-import { CheckpointError, readCheckpointFile, readManifest } from "./store.ts";
+import { readCheckpointFile, readManifest } from "./store.ts";
+import { CheckpointError } from "./errors.ts";
 import { blockBox, copyRegion, elementCount, intersectBoxes, localBlockRanges } from "./tensor-blocks.ts";
 
 export interface ShardLoadTarget {

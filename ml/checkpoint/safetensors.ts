@@ -4,19 +4,10 @@
 //            "__metadata__": {"<key>": "<string>"} }
 // Offsets are relative to the first data byte; tensors are contiguous and cover the data exactly.
 // We pad the header to a multiple of 8 bytes (as the reference writer does) so data stays aligned.
+import { SafetensorsError } from "./errors.ts";
 import { createHash } from "node:crypto";
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 
-export class SafetensorsError extends Error {
-  override name = "SafetensorsError";
-  constructor(
-    readonly file: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${message}`, options);
-  }
-}
 
 export interface TensorEntry {
   name: string;

@@ -2,6 +2,7 @@
 // optimizer-p{P}-t{T}.safetensors, holding the local tensors whose copy is primary (shard-spec.ts): replicated
 // tensors only from tp rank 0, the tied wte only from the first stage. Only dp rank 0 of each (p, t) writes.
 // The returned description (plain JSON, can travel in a message) is what buildShardedManifest needs.
+import { ShardWriteError } from "./errors.ts";
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { NamedTensor } from "../model/types.ts";
@@ -11,12 +12,6 @@ import { MANIFEST_FORMAT } from "./manifest.ts";
 import { writeSafetensors } from "./safetensors.ts";
 import { localBlockRanges } from "./tensor-blocks.ts";
 
-export class ShardWriteError extends Error {
-  override name = "ShardWriteError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 /** AdamW moment names are `<param>.exp_avg` and `<param>.exp_avg_sq` (ml/optim/adamw.ts). */
 const MOMENT = /^(.+)\.(exp_avg|exp_avg_sq)$/;

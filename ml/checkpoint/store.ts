@@ -2,6 +2,7 @@
 // and <root>/latest (the name of the newest whole checkpoint). A step folder is written under a temporary
 // name and renamed when whole; `latest` is replaced (write + rename) only after that, so a crash at any
 // moment leaves the previous checkpoint readable. Loading checks sizes and sha256 of every file first.
+import { CheckpointError } from "./errors.ts";
 import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { NamedTensor } from "../model/types.ts";
@@ -12,12 +13,6 @@ import type { ShardDescription } from "./shard-files.ts";
 import { decodeSafetensors, sha256File, writeSafetensors, type TensorEntry } from "./safetensors.ts";
 import { createHash } from "node:crypto";
 
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 export interface CheckpointContent extends CheckpointInfo {
   params: readonly NamedTensor[];

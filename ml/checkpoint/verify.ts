@@ -5,7 +5,8 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { MANIFEST_FILE } from "./manifest.ts";
-import { CheckpointError, listCheckpoints, readManifest, setLatest } from "./store.ts";
+import { listCheckpoints, readManifest, setLatest } from "./store.ts";
+import { CheckpointError } from "./errors.ts";
 
 /** A checkpoint folder that failed verification: the file at fault (a name inside `dir`) and why. */
 export interface CorruptCheckpoint {

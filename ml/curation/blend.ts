@@ -1,6 +1,7 @@
 // Blending: each dataset is seen for a number of epochs (2.5 = two full passes plus half of the
 // documents, drawn by seed) or takes a fraction of the output bytes (turned into epochs), then the
 // whole blend is shuffled by seed. MT-NLG up-sampled small high-quality sets and down-sampled web text.
+import { BlendError } from "./errors.ts";
 import type { CurationDoc, StageReport } from "./types.ts";
 import { StageTally } from "./stage-tally.ts";
 import { SeededRandom } from "../data/seeded-random.ts";
@@ -15,9 +16,6 @@ export interface BlendConfig {
   seed: number;
 }
 
-export class BlendError extends Error {
-  override name = "BlendError";
-}
 
 /** Epochs per dataset from the configured weights and the curated dataset sizes. */
 export function blendEpochs(bytesByDataset: ReadonlyMap<string, number>, config: BlendConfig): Map<string, number> {

@@ -1,5 +1,6 @@
 // The `troupe data` configuration: a YAML file validated with zod. Paths inside it are relative
 // to the config file. Every stage except cleanup is optional: leave its section out to skip it.
+import { CurationConfigError } from "./errors.ts";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -7,12 +8,6 @@ import { z } from "zod";
 import type { SourceSpec } from "./sources.ts";
 import { CORRUPTION_KINDS } from "./corrupt.ts";
 
-export class CurationConfigError extends Error {
-  override name = "CurationConfigError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 const sourceSchema: z.ZodType<SourceSpec> = z.lazy(() =>
   z.union([

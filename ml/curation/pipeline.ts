@@ -2,7 +2,8 @@
 // decontamination → blend. Each stage returns its output documents and a StageReport.
 import type { CurationDoc, ProgressFn, StageReport } from "./types.ts";
 import type { CurationConfig } from "./config.ts";
-import { describeSource, loadSource, SourceError } from "./sources.ts";
+import { describeSource, loadSource } from "./sources.ts";
+import { SourceError } from "./errors.ts";
 import { cleanText, cleanup } from "./cleanup.ts";
 import { qualityFilter, type LabelledText } from "./quality-filter.ts";
 import { exactDedup } from "./exact-dedup.ts";

@@ -1,5 +1,6 @@
 // Where documents come from: Brown genres, plain text files, one-document-per-file folders, JSONL,
 // and synthetic low-quality text derived from any of those (quality-filter negatives).
+import { SourceError } from "./errors.ts";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { loadBrown } from "./brown.ts";
@@ -18,12 +19,6 @@ export interface SourceText {
   text: string;
 }
 
-export class SourceError extends Error {
-  override name = "SourceError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 function readText(file: string): string {
   try {

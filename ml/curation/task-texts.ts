@@ -3,7 +3,7 @@
 // field. Each example gives the text a model could have memorised: the context with its answer.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { SourceError } from "./sources.ts";
+import { SourceError } from "./errors.ts";
 
 export interface TaskSpec {
   /** A .jsonl file, or a folder whose .jsonl files are all read. */

@@ -1,12 +1,7 @@
 // A fixed set of worker threads running one TypeScript module, with request/reply in FIFO order.
+import { WorkerFailedError } from "./errors.ts";
 import { Worker } from "node:worker_threads";
 
-export class WorkerFailedError extends Error {
-  override name = "WorkerFailedError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 interface Pending {
   resolve: (value: unknown) => void;

@@ -14,7 +14,4 @@ export class TaskFileError extends Error {
 
 export class CheckpointLoadError extends Error {
   override name = "CheckpointLoadError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }

@@ -1,12 +1,7 @@
 // Checks a GptConfig before any memory is allocated; the error names the field, the value and what is allowed.
+import { InvalidModelConfigError } from "./errors.ts";
 import type { GptConfig } from "./types.ts";
 
-export class InvalidModelConfigError extends Error {
-  override name = "InvalidModelConfigError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 export function validateGptConfig(config: GptConfig): GptConfig {
   for (const field of ["vocabSize", "seqLen", "layers", "dModel", "heads"] as const) {

@@ -2,6 +2,7 @@
 // Each call records its kernels into one KernelStream (forward, head, backward), which nothing cuts on one rank, and
 // runs it as a single job on the backend (native: on a worker thread), so the JS thread stays free for the whole
 // step. The blocks are the ones a tensor-parallel pipeline stage runs (block.ts), with a group of one rank.
+import { ModelBusyError } from "./errors.ts";
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram, runKernel, type KernelSink } from "../../native/ops.ts";
@@ -25,12 +26,6 @@ export interface CreateGptOptions {
   backend?: Backend;
 }
 
-export class ModelBusyError extends Error {
-  override name = "ModelBusyError";
-  constructor(method: string) {
-    super(`GptModel.${method}: another call on this model is still running (await it first)`);
-  }
-}
 
 /** Builds the model and initialises its parameters (off the JS thread on the native backend). */
 export async function createGpt(config: GptConfig, options: CreateGptOptions): Promise<Gpt> {

@@ -1,7 +1,9 @@
 // The GPT model: public entry points.
 export type { Decoder, GptConfig, GptModel, NamedTensor, StepResult, AdamWConfig, Optimizer } from "./types.ts";
-export { createGpt, Gpt, ModelBusyError, type CreateGptOptions } from "./gpt.ts";
-export { validateGptConfig, InvalidModelConfigError } from "./config.ts";
+export { createGpt, Gpt, type CreateGptOptions } from "./gpt.ts";
+export { ModelBusyError } from "./errors.ts";
+export { validateGptConfig } from "./config.ts";
+export { InvalidModelConfigError } from "./errors.ts";
 export { gptParameterLayout, blockParameterLayout, decaysWeight, elementCount, type ParameterSpec, type InitKind } from "./param-layout.ts";
 export { modelFlopsPerToken } from "./flops.ts";
 export {

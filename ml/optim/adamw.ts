@@ -1,6 +1,7 @@
 // AdamW (decoupled weight decay, torch.optim.AdamW semantics) over a model's named parameters, one fused
 // native kernel per tensor. Weight decay applies to matrices only (linear weights and embeddings),
 // never to biases or LayerNorm gains.
+import { OptimizerError } from "./errors.ts";
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram } from "../../native/ops.ts";
@@ -14,12 +15,6 @@ export interface ParameterSource {
   gradients(): NamedTensor[];
 }
 
-export class OptimizerError extends Error {
-  override name = "OptimizerError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 interface Slot {
   param: NamedTensor;

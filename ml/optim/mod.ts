@@ -1,1 +1,2 @@
-export { AdamW, createAdamW, clipScale, DEFAULT_ADAMW, OptimizerError, type ParameterSource } from "./adamw.ts";
+export { AdamW, createAdamW, clipScale, DEFAULT_ADAMW, type ParameterSource } from "./adamw.ts";
+export { OptimizerError } from "./errors.ts";

@@ -4,7 +4,7 @@
 import type { Placement } from "./placement.ts";
 import type { RankLayout } from "./ranks.ts";
 import { stageShardParams, validateModelShape, type ModelShape } from "./model-shape.ts";
-import { InvalidLayoutError } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 export interface StepShape {
   model: ModelShape;

@@ -1,6 +1,6 @@
 // Assigns the transformer layers to pipeline stages (contiguous runs), balancing the per-stage cost when the
 // first stage also carries the embedding and the last the LM head and loss.
-import { InvalidLayoutError } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 export interface LayerCosts {
   /** cost of one transformer layer (any unit, e.g. FLOPs per token) */

@@ -1,5 +1,5 @@
 // The sizes that parallel planning needs from a GPT-2 model: parameters per shard and work per layer.
-import { InvalidLayoutError } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 export interface ModelShape {
   layers: number;

@@ -1,5 +1,6 @@
 // Placement of ranks onto hosts and slots: which physical slot runs which (d, p, t).
-import { InvalidLayoutError, type RankLayout } from "./ranks.ts";
+import { type RankLayout } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 export interface ClusterShape {
   hosts: number;

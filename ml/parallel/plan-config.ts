@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { InvalidLayoutError } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 const positiveInt = z.number().int().positive();
 

@@ -6,7 +6,8 @@ import { groupOnOneHost, naivePlacement, topologyAwarePlacement, type ClusterSha
 import { estimateSchedule, type ScheduleEstimate } from "./schedule-estimate.ts";
 import type { TransferOrder } from "./schedules.ts";
 import type { ScheduleKind } from "./schedule-types.ts";
-import { InvalidLayoutError, MEGATRON_ORDER, rankLayout, type AxisOrder, type ParallelSizes, type RankLayout } from "./ranks.ts";
+import { MEGATRON_ORDER, rankLayout, type AxisOrder, type ParallelSizes, type RankLayout } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 export interface PlanRequest {
   model: ModelShape;

@@ -1,3 +1,4 @@
+import { InvalidLayoutError } from "./errors.ts";
 // The rank map: (dp, pp, tp) sizes and an axis order → coordinates and communication groups.
 // Pure: the same inputs always give the same layout; nothing is stored between calls.
 
@@ -33,12 +34,6 @@ export interface RankLayout {
   readonly embeddingGroups: readonly (readonly number[])[];
 }
 
-export class InvalidLayoutError extends Error {
-  override name = "InvalidLayoutError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 const AXES: readonly Axis[] = ["dp", "pp", "tp"];
 

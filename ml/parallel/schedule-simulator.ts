@@ -2,6 +2,7 @@
 // under given pass costs, idle time (the bubble), and any deadlock or dependency violation.
 // Sends are either rendezvous (a send completes only when the peer reaches the matching receive — the strict
 // model, like unbuffered NCCL point-to-point) or buffered (a send completes at once; receives wait).
+import { ScheduleDeadlockError, ScheduleDependencyError } from "./errors.ts";
 import { virtualStageOf, formatInstruction, type Instruction, type ScheduleShape } from "./schedule-types.ts";
 
 export interface SimulationCosts {
@@ -25,19 +26,7 @@ export interface SimulationResult {
   backwards: number[][][];
 }
 
-export class ScheduleDeadlockError extends Error {
-  override name = "ScheduleDeadlockError";
-  constructor(
-    message: string,
-    readonly blocked: { stage: number; instruction: string }[],
-  ) {
-    super(message);
-  }
-}
 
-export class ScheduleDependencyError extends Error {
-  override name = "ScheduleDependencyError";
-}
 
 export function simulateSchedules(
   lists: readonly (readonly Instruction[])[],

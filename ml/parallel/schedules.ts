@@ -7,7 +7,7 @@
 // canonical message number. Every stage meets its sends and receives in increasing key order, so even with
 // unbuffered (rendezvous) sends the lists cannot deadlock: the pending transfer with the smallest key always
 // has both ends waiting on it. The "eager" transfer order instead sends as soon as data exists (see TransferOrder).
-import { InvalidLayoutError } from "./ranks.ts";
+import { InvalidLayoutError } from "./errors.ts";
 import { virtualStageOf, type Instruction, type ScheduleKind, type ScheduleShape } from "./schedule-types.ts";
 
 interface Pass {

@@ -24,7 +24,8 @@
 //   shardOf("wte", [12, 8], layout, { stage: 1, tpRank: 1 })
 //     → kind "vocab", blocks [{globalOffset [6,0], shape [6,8]}], primary false (the tied copy)
 //   shardOf("h.3.ln2.bias", [8], layout, { stage: 1, tpRank: 1 }) → kind "replicated", blocks [{[0], [8]}], primary false
-import { InvalidLayoutError } from "./ranks.ts";
+import { ShardSpecError } from "./errors.ts";
+import { InvalidLayoutError } from "./errors.ts";
 
 export interface ShardLayout {
   tp: number;
@@ -65,9 +66,6 @@ export interface TensorShard {
   localShape: number[];
 }
 
-export class ShardSpecError extends InvalidLayoutError {
-  override name = "ShardSpecError";
-}
 
 const LAYER_NAME = /^h\.(\d+)\.(.+)$/;
 

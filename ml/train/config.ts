@@ -1,16 +1,11 @@
 // Training configuration: a YAML file validated with zod. A bad config is refused before anything
 // starts, with one message per problem naming the field path, the value found and what is allowed.
+import { TrainConfigError } from "./errors.ts";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
-export class TrainConfigError extends Error {
-  override name = "TrainConfigError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();

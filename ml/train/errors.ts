@@ -18,12 +18,13 @@ export class NonFiniteLossError extends Error {
 
 export class ResumeError extends Error {
   override name = "ResumeError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** `troupe train` cannot start as asked (a run's checkpoints in the way, nothing to resume, a bad option). */
 export class TrainRunError extends Error {
   override name = "TrainRunError";
+}
+
+export class TrainConfigError extends Error {
+  override name = "TrainConfigError";
 }

@@ -2,9 +2,6 @@
 
 export class CollectiveError extends Error {
   override name = "CollectiveError";
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** A peer's connection closed or failed without a goodbye: the process most likely died. */
@@ -30,4 +27,8 @@ export class CollectiveAbortedError extends CollectiveError {
 /** A peer never published its address or could not be reached while connecting. */
 export class RendezvousError extends CollectiveError {
   override name = "RendezvousError";
+}
+
+export class FrameFormatError extends Error {
+  override name = "FrameFormatError";
 }

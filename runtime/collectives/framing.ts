@@ -1,3 +1,4 @@
+import { FrameFormatError } from "./errors.ts";
 // Wire format between two ranks: [u32 tag bytes][u32 payload bytes][tag utf-8][payload: fp32 little-endian].
 // The reader copies each payload straight into a fresh, aligned Float32Array (no concatenation of chunks, no zero fill).
 
@@ -21,9 +22,6 @@ export function payloadOf(data: Float32Array): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-export class FrameFormatError extends Error {
-  override name = "FrameFormatError";
-}
 
 /** Incremental parser: push socket chunks, get whole frames. */
 export class FrameReader {

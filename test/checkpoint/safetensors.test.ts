@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeSafetensors, readSafetensors, SafetensorsError, writeSafetensors } from "../../ml/checkpoint/safetensors.ts";
+import { decodeSafetensors, readSafetensors, writeSafetensors } from "../../ml/checkpoint/safetensors.ts";
+import { SafetensorsError } from "../../ml/checkpoint/errors.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "troupe-st-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,16 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSyn
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  CheckpointError,
-  copyTensorsInto,
-  latestCheckpointDir,
-  listCheckpoints,
-  loadCheckpoint,
-  saveCheckpoint,
-  sha256File,
-  type CheckpointContent,
-} from "../../ml/checkpoint/store.ts";
+import { copyTensorsInto, latestCheckpointDir, listCheckpoints, loadCheckpoint, saveCheckpoint, sha256File, type CheckpointContent } from "../../ml/checkpoint/store.ts";
+import { CheckpointError } from "../../ml/checkpoint/errors.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-ckpt-"));

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "vitest";
-import { parseCurationConfig, CurationConfigError } from "../../ml/curation/config.ts";
+import { parseCurationConfig } from "../../ml/curation/config.ts";
+import { CurationConfigError } from "../../ml/curation/errors.ts";
 import { startFuzzyPool } from "../../ml/curation/fuzzy-dedup.ts";
-import { WorkerFailedError } from "../../ml/curation/worker-pool.ts";
+import { WorkerFailedError } from "../../ml/curation/errors.ts";
 
 const base = { datasets: [{ name: "news", source: { brown: "news" } }] };
 

@@ -5,7 +5,8 @@ import path from "node:path";
 import { cleanText, cleanup } from "../../ml/curation/cleanup.ts";
 import { exactDedup } from "../../ml/curation/exact-dedup.ts";
 import { blend, blendEpochs } from "../../ml/curation/blend.ts";
-import { loadSource, SourceError } from "../../ml/curation/sources.ts";
+import { loadSource } from "../../ml/curation/sources.ts";
+import { SourceError } from "../../ml/curation/errors.ts";
 import { loadTaskTexts } from "../../ml/curation/task-texts.ts";
 import type { CurationDoc } from "../../ml/curation/types.ts";
 

@@ -1,13 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  coordOf,
-  groupsOfRank,
-  InvalidLayoutError,
-  parseAxisOrder,
-  rankLayout,
-  rankOf,
-  type AxisOrder,
-} from "../../ml/parallel/ranks.ts";
+import { coordOf, groupsOfRank, parseAxisOrder, rankLayout, rankOf, type AxisOrder } from "../../ml/parallel/ranks.ts";
+import { InvalidLayoutError } from "../../ml/parallel/errors.ts";
 
 describe("rankLayout (Megatron order)", () => {
   it("matches the worked example for dp=pp=tp=2", () => {

@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  bubbleFormula,
-  ScheduleDeadlockError,
-  ScheduleDependencyError,
-  simulateSchedules,
-} from "../../ml/parallel/schedule-simulator.ts";
+import { bubbleFormula, simulateSchedules } from "../../ml/parallel/schedule-simulator.ts";
+import { ScheduleDeadlockError, ScheduleDependencyError } from "../../ml/parallel/errors.ts";
 import { pipelineSchedule, pipelineSchedules } from "../../ml/parallel/schedules.ts";
 import type { Instruction, ScheduleKind } from "../../ml/parallel/schedule-types.ts";
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { gptParameterLayout } from "../../ml/model/param-layout.ts";
 import { uniformLayerSplit } from "../../ml/parallel/layer-split.ts";
-import { rankShards, shardOf, ShardSpecError, stageOfLayer, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
+import { rankShards, shardOf, stageOfLayer, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
+import { ShardSpecError } from "../../ml/parallel/errors.ts";
 
 const config = { vocabSize: 12, seqLen: 5, layers: 4, dModel: 8, heads: 4 };
 const params = gptParameterLayout(config);

@@ -1,7 +1,8 @@
 // The train config's `recovery` section: the restart intensity of a distributed job's workers (defaults 3 restarts
 // in 60 s), checked with a clear message per bad field, and converted to the supervisor's units.
 import { describe, expect, it } from "vitest";
-import { parseTrainConfig, restartIntensityOf, TrainConfigError } from "../../ml/train/config.ts";
+import { parseTrainConfig, restartIntensityOf } from "../../ml/train/config.ts";
+import { TrainConfigError } from "../../ml/train/errors.ts";
 
 const base = {
   model: { layers: 2, dModel: 16, heads: 2, seqLen: 8 },

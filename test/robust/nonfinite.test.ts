@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findNonFinite, NonFiniteOptionsError, RepeatOffenders } from "../../actors/coordinator/nonfinite.ts";
+import { findNonFinite, RepeatOffenders } from "../../actors/coordinator/nonfinite.ts";
+import { NonFiniteOptionsError } from "../../actors/coordinator/errors.ts";
 import { allFinite } from "../../ml/model/finite.ts";
 
 const w = (rank: number, d: number, p: number, extra: { lossSum?: number; gradNormSquared?: number; nonFinite?: boolean } = {}) => ({

@@ -1,6 +1,7 @@
 // The straggler detector (pure): worked example, streaks, groups, noise, and jobs recorded on a loaded machine.
 import { describe, expect, it } from "vitest";
-import { median, StragglerDetector, StragglerOptionsError, validateStragglerOptions } from "../../actors/coordinator/stragglers.ts";
+import { median, StragglerDetector, validateStragglerOptions } from "../../actors/coordinator/stragglers.ts";
+import { StragglerOptionsError } from "../../actors/coordinator/errors.ts";
 import { mulberry32 } from "../../ml/data/seeded-random.ts";
 import { recorded1x2x2, recorded2x2x1, type RecordedJob } from "./fixtures/recorded-busy.ts";
 

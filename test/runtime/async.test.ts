@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { deadline, DeadlineError, deferred, delay, pollUntil } from "../../runtime/async.ts";
+import { deadline, deferred, delay, pollUntil } from "../../runtime/async.ts";
+import { DeadlineError } from "../../runtime/errors.ts";
 
 describe("deferred", () => {
   it("resolves and rejects from outside, and says whether it settled", async () => {

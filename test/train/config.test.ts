@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadTrainConfig, parseTrainConfig, TrainConfigError } from "../../ml/train/config.ts";
+import { loadTrainConfig, parseTrainConfig } from "../../ml/train/config.ts";
+import { TrainConfigError } from "../../ml/train/errors.ts";
 
 const valid = {
   model: { layers: 2, dModel: 64, heads: 4, seqLen: 32 },
