@@ -1,6 +1,7 @@
 // The process side of a supervised actor: connects to the cluster named by its environment (set by
 // the host agent), heartbeats, and answers validated, epoch-fenced commands. Training workers build
 // on this; the generic actor (cli/cluster/generic-actor.ts) is just this plus a main().
+import { issueText } from "./zod-issue.ts";
 import { randomUUID } from "node:crypto";
 import type { Worker as Thread } from "node:worker_threads";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -57,8 +58,7 @@ export interface ActorEnvironment {
 export function actorEnvironment(env: NodeJS.ProcessEnv = process.env): ActorEnvironment {
   const r = envSchema.safeParse(env);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new ConfigError(`actor environment: ${issue.path.join(".")}: ${issue.message} (actors are started by a host agent)`);
+    throw new ConfigError(`actor environment: ${issueText(r.error, { quote: "" })} (actors are started by a host agent)`);
   }
   const e = r.data;
   return {

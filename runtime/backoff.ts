@@ -1,4 +1,5 @@
 // Exponential backoff with jitter for restarts, and OTP restart intensity.
+import { issueText } from "./zod-issue.ts";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import type { BackoffPolicy, Intensity } from "./types.ts";
@@ -49,13 +50,13 @@ const intensitySchema = z.object({ maxRestarts: z.number().int().min(0), periodM
 
 export function validateBackoff(partial: Partial<BackoffPolicy> = {}): BackoffPolicy {
   const r = backoffSchema.safeParse({ ...DEFAULT_BACKOFF, ...partial });
-  if (!r.success) throw new ConfigError(`backoff.${r.error.issues[0]!.path.join(".")}: ${r.error.issues[0]!.message}`);
+  if (!r.success) throw new ConfigError(issueText(r.error, { quote: "", prefix: "backoff" }));
   if (r.data.maxMs < r.data.initialMs) throw new ConfigError(`backoff.maxMs=${r.data.maxMs} is below backoff.initialMs=${r.data.initialMs}`);
   return r.data;
 }
 
 export function validateIntensity(partial: Partial<Intensity> = {}): Intensity {
   const r = intensitySchema.safeParse({ ...DEFAULT_INTENSITY, ...partial });
-  if (!r.success) throw new ConfigError(`intensity.${r.error.issues[0]!.path.join(".")}: ${r.error.issues[0]!.message}`);
+  if (!r.success) throw new ConfigError(issueText(r.error, { quote: "", prefix: "intensity" }));
   return r.data;
 }

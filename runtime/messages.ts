@@ -1,5 +1,6 @@
 // Message validation: decode + zod schema + epoch fencing. Every incoming message goes through here
 // so that garbage, wrong shapes and stale epochs become values, never exceptions in handlers.
+import { firstIssue } from "./zod-issue.ts";
 import { z } from "zod";
 import { decode } from "./codec.ts";
 import { CodecError, SchemaError, StaleEpochError } from "./errors.ts";
@@ -15,9 +16,8 @@ export function decodeAs<S extends z.ZodType>(bytes: Uint8Array, schema: S): Dec
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? ` at '${issue.path.join(".")}'` : "";
-    return { ok: false, error: new SchemaError(`invalid message${where}: ${issue?.message ?? "schema mismatch"}`, { cause: parsed.error }) };
+    const { path, message } = firstIssue(parsed.error, "");
+    return { ok: false, error: new SchemaError(`invalid message${path ? ` at '${path}'` : ""}: ${message}`, { cause: parsed.error }) };
   }
   return { ok: true, value: parsed.data };
 }

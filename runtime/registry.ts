@@ -1,6 +1,7 @@
 // The JetStream KV registry of a cluster: one key per actor (dead ones stay) and one per host.
 // Every value read is checked: anyone holding the cluster's credentials can write a bucket, and one garbage value
 // must not take a reader down. A malformed entry is skipped and reported (onMalformed) with its key.
+import { issueText } from "./zod-issue.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -53,8 +54,7 @@ function parseEntry<T>(bucket: string, e: KvEntry, schema: z.ZodType): { ok: tru
   try {
     const r = schema.safeParse(decode(e.value));
     if (r.success) return { ok: true, value: r.data as T };
-    const issue = r.error.issues[0]!;
-    return { ok: false, malformed: { bucket, key: e.key, reason: `${issue.path.join(".") || "value"}: ${issue.message}` } };
+    return { ok: false, malformed: { bucket, key: e.key, reason: issueText(r.error, { quote: "", root: "value" }) } };
   } catch (err) {
     return { ok: false, malformed: { bucket, key: e.key, reason: (err as Error).message } };
   }

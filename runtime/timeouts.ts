@@ -1,5 +1,6 @@
 // The timeout hierarchy heartbeat < suspect < kill < step, validated once so a config that could
 // never work (e.g. suspecting an actor before it could have beaten twice) is refused up front.
+import { issueText } from "./zod-issue.ts";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import type { Timeouts } from "./types.ts";
@@ -25,8 +26,7 @@ const timeoutsSchema = z.object({
 export function validateTimeouts(partial: Partial<Timeouts> = {}): Timeouts {
   const parsed = timeoutsSchema.safeParse({ ...DEFAULT_TIMEOUTS, ...partial });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`timeouts.${issue.path.join(".")}: ${issue.message}`);
+    throw new ConfigError(issueText(parsed.error, { quote: "", prefix: "timeouts" }));
   }
   const t = parsed.data;
   const chain: [keyof Timeouts, keyof Timeouts][] = [

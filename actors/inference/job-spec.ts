@@ -1,5 +1,6 @@
 // What every worker of an inference job needs to know, written by the driver to `<dir>/inference-job.json`
 // and named on the worker's command line (`--job FILE`). The checkpoint folder must be readable by every host.
+import { issueText } from "../../runtime/zod-issue.ts";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { InferenceError } from "../../ml/parallel-model/errors.ts";
@@ -31,8 +32,7 @@ export function readInferenceJob(file: string): InferenceJobSpec {
   }
   const r = inferenceJobSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new InferenceError(`invalid inference job ${file}: \`${issue.path.join(".")}\`: ${issue.message}`);
+    throw new InferenceError(`invalid inference job ${file}: ${issueText(r.error)}`);
   }
   return r.data;
 }

@@ -1,6 +1,7 @@
 // Jobs submitted to the cluster, one record per job under `job.<id>` in the jobs bucket: what was asked (config,
 // run directory, options), where it stands (state, coordinator, epoch) and how it ended. The job service creates
 // it (a taken id is refused atomically); the job's coordinator updates it; `troupe jobs` lists them.
+import { issueText } from "../../runtime/zod-issue.ts";
 import { JobIdTakenError } from "./errors.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
@@ -111,7 +112,7 @@ export class JobRecords {
     try {
       const r = jobRecordSchema.safeParse(decode(value));
       if (r.success) return r.data;
-      onMalformed?.({ bucket: this.bucket, key: k, reason: `${r.error.issues[0]!.path.join(".")}: ${r.error.issues[0]!.message}` });
+      onMalformed?.({ bucket: this.bucket, key: k, reason: issueText(r.error, { quote: "", root: "value" }) });
     } catch (err) {
       onMalformed?.({ bucket: this.bucket, key: k, reason: (err as Error).message });
     }

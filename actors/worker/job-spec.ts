@@ -1,5 +1,6 @@
 // What every worker of a job needs to know (its layout is the config's `parallel` section), written by
 // the coordinator to `<runDir>/job.json` and named on the worker's command line (`--job FILE`).
+import { issueText } from "../../runtime/zod-issue.ts";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseTrainConfig, type TrainConfig } from "../../ml/train/config.ts";
@@ -37,8 +38,7 @@ export interface JobSpec {
 export function parseJobSpec(raw: unknown, source: string): JobSpec {
   const r = jobSpecSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new JobSpecError(`invalid job spec ${source}: \`${issue.path.join(".")}\`: ${issue.message}`);
+    throw new JobSpecError(`invalid job spec ${source}: ${issueText(r.error)}`);
   }
   return { ...r.data, config: parseTrainConfig(r.data.config, `job spec ${source}`) };
 }

@@ -1,5 +1,6 @@
 // The cluster directory written by `troupe up`: cluster.json (ids, URL, pids) and the token
 // (mode 0600). Commands find a cluster through it.
+import { issueText } from "../../runtime/zod-issue.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -33,7 +34,7 @@ export function readClusterInfo(dir: string): ClusterInfo {
   const file = clusterFile(dir);
   if (!existsSync(file)) throw new ConfigError(`no cluster in ${dir} (start one with \`troupe up --cluster ${dir}\`, or pass --nats URL)`);
   const parsed = clusterInfoSchema.safeParse(JSON.parse(readFileSync(file, "utf8")));
-  if (!parsed.success) throw new ConfigError(`${file} is not a troupe cluster file: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new ConfigError(`${file} is not a troupe cluster file: ${issueText(parsed.error)}`);
   return parsed.data;
 }
 

@@ -2,6 +2,7 @@
 // and <root>/latest (the name of the newest whole checkpoint). A step folder is written under a temporary
 // name and renamed when whole; `latest` is replaced (write + rename) only after that, so a crash at any
 // moment leaves the previous checkpoint readable. Loading checks sizes and sha256 of every file first.
+import { issueText } from "../../runtime/zod-issue.ts";
 import { CheckpointError } from "./errors.ts";
 import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -195,8 +196,7 @@ export function readManifest(dir: string): CheckpointManifest {
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new CheckpointError(`checkpoint manifest ${file} is invalid at \`${issue.path.join(".")}\`: ${issue.message}`);
+    throw new CheckpointError(`checkpoint manifest ${file} is invalid at ${issueText(parsed.error)}`);
   }
   return parsed.data;
 }

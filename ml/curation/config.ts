@@ -1,5 +1,6 @@
 // The `troupe data` configuration: a YAML file validated with zod. Paths inside it are relative
 // to the config file. Every stage except cleanup is optional: leave its section out to skip it.
+import { pathOf } from "../../runtime/zod-issue.ts";
 import { CurationConfigError } from "./errors.ts";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -125,8 +126,7 @@ export type CurationConfig = z.infer<typeof configSchema>;
 function describe(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      const where = issue.path.length ? issue.path.join(".") : "(top level)";
-      return `${where}: ${issue.message}`;
+      return `${pathOf(issue)}: ${issue.message}`;
     })
     .join("; ");
 }

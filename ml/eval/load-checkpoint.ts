@@ -1,6 +1,7 @@
 // Loads the model weights of a checkpoint of any (pp, tp) layout into one process. The manifest gives
 // every shard's block (offset and shape) inside the tensor's global shape, so shards are copied into
 // whole tensors; every element must be covered exactly once. Files are checked (size, sha256) first.
+import { issueText } from "../../runtime/zod-issue.ts";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -39,8 +40,7 @@ function readManifest(dir: string): CheckpointManifest {
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new CheckpointLoadError(`checkpoint manifest ${file} is invalid at \`${issue.path.join(".")}\`: ${issue.message}`);
+    throw new CheckpointLoadError(`checkpoint manifest ${file} is invalid at ${issueText(parsed.error)}`);
   }
   return parsed.data;
 }

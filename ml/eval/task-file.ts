@@ -2,6 +2,7 @@
 // fields: `target` → completion, `choices` + `label` → multiple choice; one file holds one kind.
 //   {"split":"test","context":"He opened the","target":"door"}
 //   {"split":"train","context":"The sky is","choices":["blue.","loud."],"label":0}
+import { firstIssue } from "../../runtime/zod-issue.ts";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -17,9 +18,8 @@ const lineSchema = z.object({
 });
 
 function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue.path.length ? `field "${issue.path.join(".")}"` : "line";
-  return `${where}: ${issue.message}`;
+  const { path, message } = firstIssue(error, "");
+  return `${path ? `field "${path}"` : "line"}: ${message}`;
 }
 
 function toExample(fields: z.infer<typeof lineSchema>, file: string, line: number): TaskExample {

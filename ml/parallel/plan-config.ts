@@ -1,6 +1,7 @@
 // What `troupe plan` reads from a training YAML: the model shape, the batch and the parallel sizes.
 // Only these sections are read (other sections are ignored), so the full training config works as input;
 // `data.vocabSize` is where the training config keeps the vocabulary, `model.vocabSize` is accepted too.
+import { issueText } from "../../runtime/zod-issue.ts";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -36,8 +37,7 @@ export interface PlanConfig {
 export function parsePlanConfig(raw: unknown, source = "config"): PlanConfig {
   const r = planInputSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new InvalidLayoutError(`invalid ${source}: \`${issue.path.join(".") || "(top level)"}\`: ${issue.message}`);
+    throw new InvalidLayoutError(`invalid ${source}: ${issueText(r.error)}`);
   }
   const vocabSize = r.data.model.vocabSize ?? r.data.data?.vocabSize;
   if (vocabSize === undefined) throw new InvalidLayoutError(`invalid ${source}: set data.vocabSize (or model.vocabSize)`);

@@ -1,5 +1,6 @@
 // Training configuration: a YAML file validated with zod. A bad config is refused before anything
 // starts, with one message per problem naming the field path, the value found and what is allowed.
+import { pathOf } from "../../runtime/zod-issue.ts";
 import { TrainConfigError } from "./errors.ts";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -203,10 +204,10 @@ function describeValue(v: unknown): string {
 
 function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   if (issue.code === "unrecognized_keys") {
-    const where = issue.path.length ? issue.path.join(".") + "." : "";
-    return `unknown field ${issue.keys.map((k) => `\`${where}${k}\``).join(", ")} (not part of the training config)`;
+    const where = pathOf(issue, "");
+    return `unknown field ${issue.keys.map((k) => `\`${where ? `${where}.` : ""}${k}\``).join(", ")} (not part of the training config)`;
   }
-  const field = issue.path.length ? issue.path.join(".") : "(top level)";
+  const field = pathOf(issue);
   const value = valueAt(raw, issue.path);
   if (issue.code === "invalid_type" && value === undefined) return `\`${field}\`: missing; required (${issue.expected})`;
   return `\`${field}\`: got ${describeValue(value)}; ${issue.message.replace(/^Invalid input: /, "")}`;
