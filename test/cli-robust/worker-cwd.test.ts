@@ -1,5 +1,6 @@
 // `troupe train` of a dp 2 job started from a directory that is not the project's (a fresh temp dir: no
-// node_modules to resolve the workers' `--import tsx` from, no data cache): the workers start, the job trains.
+// node_modules to resolve the workers' `--import tsx` from, no data cache): the local cluster starts in that
+// directory's .troupe, the job is submitted to it, its coordinator and workers run there, the job trains.
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -8,7 +9,11 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-cwd-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(async () => {
+  // `troupe train` started the local cluster in root/.troupe (it outlives the job): stop it
+  await promisify(execFile)("node", [path.resolve("bin/troupe.js"), "down", "--cluster", path.join(root, ".troupe")]).catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
+});
 
 describe("worker launch independent of the current directory", () => {
   it("trains a dp 2 job started from a temp dir", async () => {
