@@ -8,8 +8,13 @@ import type { Coordinates } from "../runtime/types.ts";
 export type RankPlace = Readonly<RankCoord> & { readonly rank: number };
 export type RankMember = GroupMember<RankPlace>;
 
+/** The actor id of a job's worker of world rank `rank`. */
+export function memberId(jobId: string, rank: number): string {
+  return `${jobId}-w${rank}`;
+}
+
 export function rankMembers(jobId: string, coords: readonly Readonly<RankCoord>[]): RankMember[] {
-  return coords.map((c, rank) => ({ id: `${jobId}-w${rank}`, coords: { dp: c.dp, pp: c.pp, tp: c.tp, rank } }));
+  return coords.map((c, rank) => ({ id: memberId(jobId, rank), coords: { dp: c.dp, pp: c.pp, tp: c.tp, rank } }));
 }
 
 /** The place as workers read it (TROUPE_COORDS) and actor records keep it. */

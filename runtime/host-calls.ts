@@ -1,9 +1,10 @@
-// What a supervisor asks of host agents: where to start a child (the least loaded live host), start it, kill it.
+// What a supervisor asks of host agents: where to start a child (the least loaded live host), with what environment,
+// start it, kill it.
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
 import { call } from "./rpc.ts";
-import type { ChildSpec, HostRecord, SpawnRequest } from "./types.ts";
+import type { ChildSpec, HostRecord, SpawnRequest, Timeouts } from "./types.ts";
 
 /** A host agent that has not written its record for this long is not offered children. */
 const HOST_SILENT_MS = 15_000;
@@ -39,4 +40,18 @@ export async function killOn(
   } catch {
     // already gone
   }
+}
+
+/** The environment a supervisor gives a child process: its own, the supervisor's extra, and the TROUPE_* identity. */
+export function childEnvironment(spec: ChildSpec, sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number }): Record<string, string> {
+  return {
+    ...(spec.env ?? {}),
+    ...sup.env,
+    TROUPE_HEARTBEAT_MS: String(sup.timeouts.heartbeatMs),
+    // a child's main loop may be busy (not hung) up to the step timeout; its heartbeat thread beats meanwhile
+    TROUPE_STALL_MS: String(sup.timeouts.stepMs),
+    TROUPE_EPOCH: String(sup.epoch),
+    TROUPE_COORDS: JSON.stringify(spec.coords ?? {}),
+    TROUPE_SUPERVISOR: sup.id,
+  };
 }

@@ -3,6 +3,7 @@
 // OTP strategies, restart intensity and backoff. Every transition of every record goes to KV and to
 // the event stream, each death with its typed cause (death-cause.ts). Over intensity it stops the failing child and escalates to its parent, whose decision
 // is recorded as an event: "stop" stops the other children too, "restart" starts them all afresh.
+import { affectedSiblings } from "./restart-strategy.ts";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createActor, type Actor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
 import { z } from "zod";
@@ -11,12 +12,12 @@ import { UnknownActorError } from "./errors.ts";
 import type { EventLog } from "./event-log.ts";
 import { deathOfExit, describeDeath, describeIntensityExceeded, type DeathCause, type ExitDeath } from "./death-cause.ts";
 import type { Logger } from "./logger.ts";
-import { actorRecordMachine } from "./machines/actor-record.ts";
+import { actorRecordMachine, startEventOf } from "./machines/actor-record.ts";
 import { RecordWriter, actorRecordOf } from "./record-writer.ts";
 import { decodeAs, exitReportSchema, heartbeatSchema } from "./messages.ts";
 import { checkName, type Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
-import { pickHost, spawnOn, killOn } from "./host-calls.ts";
+import { childEnvironment, pickHost, spawnOn, killOn } from "./host-calls.ts";
 import { parseWith, serve } from "./rpc.ts";
 import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SupervisorSpec } from "./types.ts";
 import type { ConnectionStatus } from "./connection.ts";
@@ -131,7 +132,11 @@ export class Supervisor {
     return () => this.listeners.delete(listener);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts every child; with `adopt`, a child whose last record says its process runs (alive or suspect, with a pid
+   * and host) is taken over as it is (a supervisor that died and started again: its children kept running).
+   */
+  async start(o: { adopt?: boolean } = {}): Promise<void> {
     const { nc, ns } = this.deps;
     this.subs.push(
       nc.subscribe(ns.heartbeatsFilter, { callback: (err, m) => void (err || this.onHeartbeat(m.data)) }),
@@ -144,13 +149,14 @@ export class Supervisor {
     );
     await nc.flush();
     this.current = "running";
+    const previous = new Map<string, ActorRecord | null>();
     for (const spec of this.spec.children) {
-      const previous = await this.deps.registry.getActor(spec.id);
-      const child = this.createChild(spec, previous?.seq ?? 0);
-      this.children.set(spec.id, child);
+      const rec = await this.deps.registry.getActor(spec.id);
+      previous.set(spec.id, rec);
+      this.children.set(spec.id, this.createChild(spec, rec?.seq ?? 0));
     }
-    await this.emit({ type: "supervisor.started", subject: this.id, time: Date.now(), data: { strategy: this.spec.strategy, children: this.childIds() } });
-    for (const c of this.children.values()) c.actor.send({ type: "START" });
+    await this.emit({ type: "supervisor.started", subject: this.id, time: Date.now(), data: { strategy: this.spec.strategy, children: this.childIds(), adopt: o.adopt === true } });
+    for (const [id, c] of this.children) c.actor.send(startEventOf(previous.get(id) ?? null, o.adopt === true));
   }
 
   /** Wire this to the NATS connection's status: silence is not counted while we cannot hear. */
@@ -269,21 +275,8 @@ export class Supervisor {
     const ctx = c.actor.getSnapshot().context;
     try {
       const host = await pickHost(this.deps.registry, c.spec);
-      const pid = await spawnOn(this.deps.nc, this.deps.ns, host, {
-        actorId: id,
-        argv: c.spec.argv,
-        ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}),
-        env: {
-          ...(c.spec.env ?? {}),
-          ...this.childEnv,
-          TROUPE_HEARTBEAT_MS: String(this.spec.timeouts.heartbeatMs),
-          // a child's main loop may be busy (not hung) up to the step timeout; its heartbeat thread beats meanwhile
-          TROUPE_STALL_MS: String(this.spec.timeouts.stepMs),
-          TROUPE_EPOCH: String(Math.max(this.epoch, ctx.epoch)),
-          TROUPE_COORDS: JSON.stringify(c.spec.coords ?? {}),
-          TROUPE_SUPERVISOR: this.id,
-        },
-      });
+      const env = childEnvironment(c.spec, { id: this.id, timeouts: this.spec.timeouts, env: this.childEnv, epoch: Math.max(this.epoch, ctx.epoch) });
+      const pid = await spawnOn(this.deps.nc, this.deps.ns, host, { actorId: id, argv: c.spec.argv, ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}), env });
       const now = c.actor.getSnapshot();
       if (c.generation !== generation || recordState(now.value) !== "starting") {
         // Abandoned attempt (stopped or recycled meanwhile): do not leave an orphan running.
@@ -352,18 +345,8 @@ export class Supervisor {
   }
 
   private affectedSiblings(id: string): Child[] {
-    const all = [...this.children.values()];
-    const live = (c: Child) => c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead";
-    switch (this.spec.strategy) {
-      case "one_for_one":
-        return [];
-      case "one_for_all":
-        return all.filter(live);
-      case "rest_for_one": {
-        const at = all.findIndex((c) => c.spec.id === id);
-        return all.slice(at + 1).filter(live);
-      }
-    }
+    const all = [...this.children.values()].map((c) => ({ id: c.spec.id, dead: recordState(c.actor.getSnapshot().value) === "dead" }));
+    return affectedSiblings(this.spec.strategy, all, id).map((sib) => this.children.get(sib)!);
   }
 
   private async escalate(id: string, last: DeathCause): Promise<void> {

@@ -22,6 +22,7 @@ import { JobStore } from "./job-store.ts";
 import { TrainingPolicy } from "./policy.ts";
 import type { StepResult } from "./step-protocol.ts";
 import type { CoordinatorDeps, CoordinatorOptions, RecoveryRecord, StepPlan, Victim } from "./types.ts";
+import { takeOverJob } from "./takeover.ts";
 import { workerGroup } from "./worker-group.ts";
 
 export class Coordinator implements EscalationHandler {
@@ -78,17 +79,35 @@ export class Coordinator implements EscalationHandler {
 
   /** Spawns the workers and waits until all of them have loaded their model. */
   async start(): Promise<void> {
-    const { nc, ns, events, logger } = this.deps;
-    this.job.start();
-    this.recorder = await recordLifecycle(this.job, {
-      kind: "job",
-      id: this.id,
-      store: await LifecycleStore.open(nc, ns),
-      events,
-      onError: (err) => logger.warn({ err }, "job lifecycle write failed"),
-    });
-    this.store = await JobStore.open(nc, ns, events);
+    await this.open();
     await this.policy.start(() => this.group.start());
+    await this.serveControl();
+  }
+
+  /**
+   * Takes the job over from a coordinator that died (takeover.ts): the workers still running are adopted, those not
+   * serving the job are recovered; the next runStep re-drives the step the predecessor left.
+   */
+  async takeOver(): Promise<void> {
+    const lifecycles = await this.open();
+    await this.group.start({ adopt: true });
+    const { recovery, steps } = this.policy;
+    await takeOverJob({ jobId: this.id, group: this.group, job: this.job, recovery, steps, store: this.store!, lifecycles, logger: this.deps.logger });
+    await this.serveControl();
+  }
+
+  /** The job's lifecycle record and its store. */
+  private async open(): Promise<LifecycleStore> {
+    const { nc, ns, events, logger } = this.deps;
+    const lifecycles = await LifecycleStore.open(nc, ns);
+    this.job.start();
+    this.recorder = await recordLifecycle(this.job, { kind: "job", id: this.id, store: lifecycles, events, onError: (err) => logger.warn({ err }, "job lifecycle write failed") });
+    this.store = await JobStore.open(nc, ns, events);
+    return lifecycles;
+  }
+
+  private async serveControl(): Promise<void> {
+    const { nc, ns, logger } = this.deps;
     // operator control (troupe restart --stage/--replica): graceful restarts at the next step boundary
     const target = {
       jobId: this.id,

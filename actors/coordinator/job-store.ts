@@ -33,6 +33,14 @@ export interface StragglerRecord {
   medianMs: number;
 }
 
+/** A step's combined figures, as sent with its apply (combine.ts CombinedStep). */
+export interface ApplySent {
+  step: number;
+  combined: { loss: number; gradNorm: number; clipScale: number; skipped?: boolean };
+}
+
+const applyKey = (jobId: string) => `apply.${jobId}`;
+
 /** Key of a worker's straggler flag in the jobs bucket (job ids and actor ids have no dots). */
 export const stragglerKey = (actorId: string) => `straggler.${actorId}`;
 
@@ -60,6 +68,19 @@ export class JobStore {
   async straggler(actorId: string): Promise<StragglerRecord | null> {
     const e = await this.kv.get(stragglerKey(actorId));
     return e && e.operation === "PUT" ? (decode(e.value) as StragglerRecord) : null;
+  }
+
+  /**
+   * What the step protocol combined for a step before it sent apply: a coordinator that takes the job over commits
+   * that step from it when every worker had applied it (its predecessor died between apply and commit).
+   */
+  async recordApply(jobId: string, sent: ApplySent): Promise<void> {
+    await retrying(() => this.kv.put(applyKey(jobId), encode(sent)));
+  }
+
+  async lastApply(jobId: string): Promise<ApplySent | null> {
+    const e = await this.kv.get(applyKey(jobId));
+    return e && e.operation === "PUT" ? (decode(e.value) as ApplySent) : null;
   }
 
   async latest(jobId: string): Promise<CommittedStep | null> {

@@ -55,14 +55,18 @@ export class LiveRecovery {
     job.send({ type: "FAILURE", actorId: w.id, cause });
   }
 
-  /** Workers restarted on purpose (an operator's restart): victims in a new epoch, their processes killed and started again. */
-  restart(batch: readonly RankMember[], reason: string): void {
+  /**
+   * Workers restarted on purpose (an operator's restart, or the job's own: a coordinator taking the job over): victims
+   * in a new epoch, their processes killed and started again.
+   */
+  restart(batch: readonly RankMember[], reason: string, by: "operator.restart" | "job.restart" = "operator.restart"): void {
     const { group, job } = this.d;
     group.bumpEpoch();
     const at = Date.now();
-    for (const w of batch) this.victims.set(w.id, { cause: `restarted by operator: ${reason}`, at });
+    const cause = by === "operator.restart" ? `restarted by operator: ${reason}` : reason;
+    for (const w of batch) this.victims.set(w.id, { cause, at });
     job.send({ type: "FAILURE", actorId: batch.map((w) => w.id).join(","), cause: reason });
-    for (const w of batch) group.restart(w, reason);
+    for (const w of batch) group.restart(w, reason, by);
   }
 
   /**

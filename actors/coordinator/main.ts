@@ -3,7 +3,14 @@
 // It reads the job's record, trains (its output published for `troupe attach`), records how the job ended, tells
 // the job service (which then stops supervising it) and exits. Started again after a death, it takes the job
 // back from NATS: the workers keep running and keep their state (takeover.ts).
+import path from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 import { ActorProcess, actorEnvironment } from "../../runtime/actor-process.ts";
+import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
+import { Registry } from "../../runtime/registry.ts";
+import type { Namespace } from "../../runtime/namespace.ts";
+import { memberId } from "../rank-members.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { call } from "../../runtime/rpc.ts";
@@ -38,6 +45,24 @@ async function finish(outcome: JobOutcome, checkpoint: string | null): Promise<n
   process.exit(0);
 }
 
+/**
+ * A coordinator started again: take the job over when its workers had loaded (they hold the state); otherwise stop
+ * whatever workers are left and start the job again (from its newest checkpoint, if it has one).
+ */
+async function howToContinue(nc: NatsConnection, ns: Namespace, id: string, rec: JobRecord): Promise<"take over" | "restart"> {
+  const job = await (await LifecycleStore.open(nc, ns)).get("job", id);
+  const value = job?.value;
+  const loaded = typeof value === "string" ? ["training", "checkpointing", "stopping"].includes(value) : value !== null && typeof value === "object" && ("recovering" in value || "escalating" in value);
+  if (loaded) return "take over";
+  const registry = await Registry.open(nc, ns);
+  const { dp, pp, tp } = rec.layout;
+  for (let rank = 0; rank < dp * pp * tp; rank++) {
+    const w = await registry.getActor(memberId(id, rank));
+    if (w?.pid != null && w.host !== null && w.state !== "dead") await call(nc, ns.agentSubject(w.host, "kill"), { actorId: w.id, signal: "SIGKILL", pid: w.pid }, 2000).catch(() => undefined);
+  }
+  return "restart";
+}
+
 const rec = await records.get(jobId);
 if (!rec) {
   console.error(`no job '${jobId}' in cluster ${env.clusterId}`);
@@ -48,10 +73,13 @@ const started: JobRecord = await records.update(jobId, (r) => ({ state: "running
 const stop = new AbortController();
 try {
   const r = started.request;
+  const how = started.coordinatorStarts > 1 ? await howToContinue(nc, ns, jobId, started) : "start";
+  if (how !== "start") view.say(`coordinator of job ${jobId} started again (start ${started.coordinatorStarts}): ${how === "take over" ? "taking the job over from its running workers" : "the job had not finished loading: it starts again"}`);
   const result = await runDistributed({
     configFile: r.configFile,
     runDir: r.runDir,
-    resume: r.resume || started.coordinatorStarts > 1,
+    resume: r.resume || (how === "restart" && latestCheckpointDir(path.join(r.runDir, "checkpoints")) !== undefined),
+    takeOver: how === "take over",
     ...(r.steps !== undefined ? { steps: r.steps } : {}),
     ...(r.threads !== undefined ? { threads: r.threads } : {}),
     noSamples: r.noSamples,

@@ -2,6 +2,10 @@
 // process per rank) on the embedded local cluster, or on a running one (--nats URL). The training loop is the
 // single-rank run's (ml/train/loop.ts) over the coordinator (distributed-engine.ts): the same progress, metrics.csv,
 // train.log, checkpoints and Ctrl-C; only committed steps count.
+import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
+import { memberId } from "../rank-members.ts";
+import { JobStore } from "./job-store.ts";
+import { epochOfWorkers } from "./takeover.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -11,7 +15,7 @@ import { TrainRunError } from "../../ml/train/errors.ts";
 import { signalOf, stopOnSignals } from "../../ml/train/interrupt.ts";
 import { TrainingLoop, type LoopOutcome } from "../../ml/train/loop.ts";
 import { formatDuration } from "../../ml/train/progress.ts";
-import { openRun, type OpenedRun, type RunDirOptions } from "../../ml/train/run-dir.ts";
+import { openRun, reopenRun, type OpenedRun, type RunDirOptions } from "../../ml/train/run-dir.ts";
 import { RunOutput } from "../../ml/train/run-output.ts";
 import type { RunView } from "../../ml/train/run-view.ts";
 import { planRun, type RunPlan } from "../../ml/train/schedule.ts";
@@ -40,6 +44,11 @@ export interface DistributedRunOptions extends RunDirOptions {
   view?: RunView;
   /** The job's id (a job submitted to the cluster has a unique one); default: the config's name. */
   jobId?: string;
+  /**
+   * A coordinator started again after its predecessor died: take the job over (takeover.ts) instead of starting it,
+   * its workers adopted where they still run, the loop going on from the last committed step.
+   */
+  takeOver?: boolean;
   /** Test-only: signals workers send themselves at given steps and phases (actors/worker/faults.ts). */
   faults?: FaultSpec[];
   /** Heartbeat, suspect and kill timeouts of the job's supervisor (tests shorten them). */
@@ -114,6 +123,8 @@ interface JobContext {
   lastCheckpoint: () => Promise<string | undefined>;
   /** `troupe stop`: finish the step in flight, save, end; answers the last committed step. */
   requestStop: (reason: string) => number;
+  /** A coordinator taking the job over: the epoch its workers are in. */
+  epoch?: number;
 }
 
 function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j: JobContext): Coordinator {
@@ -141,6 +152,7 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
       // the coordinator logs the reload itself
       onReload: (r) => j.output.message(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`),
       onStopRequested: j.requestStop,
+      ...(j.epoch !== undefined ? { epoch: j.epoch } : {}),
     },
   );
 }
@@ -149,50 +161,46 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
 async function train(coordinator: Coordinator, loop: TrainingLoop<JobStep>, o: DistributedRunOptions, j: JobContext, plan: RunPlan): Promise<LoopOutcome<JobStep>> {
   const { config, start, resumeFrom } = j.run;
   const { pp, tp } = config.parallel;
-  await coordinator.start();
+  if (o.takeOver) {
+    await coordinator.takeOver();
+    const lost = coordinator.lost.size;
+    j.output.say(`coordinator started again: job taken over at step ${start?.progress.step ?? 0} in epoch ${coordinator.epoch}; ${j.layout.worldSize - lost} workers kept running${lost ? `, ${lost} recovered` : ""}`);
+  } else {
+    await coordinator.start();
+    if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
+    j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
+    if (start) j.output.say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
+  }
   o.onStarted?.(coordinator);
-  if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
-  j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
-  if (start) j.output.say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
   j.output.begin({ metricsFile: path.join(j.run.runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval });
   return loop.run();
 }
 
 export async function runDistributed(o: DistributedRunOptions): Promise<DistributedRunResult> {
   const started = performance.now();
-  const out = o.out ?? process.stdout;
-  const run = openRun(o, sayTo(o), "coordinator", checkDistributable);
+  const run = o.takeOver ? reopenRun(o, "coordinator") : openRun(o, sayTo(o), "coordinator", checkDistributable);
   const { config, runDir, log } = run;
   const { dp, pp, tp } = config.parallel;
-  const output = new RunOutput({ out, tty: o.tty, ...(o.view ? { view: o.view } : {}), log, stepMessage: "step committed" });
+  const output = new RunOutput({ out: o.out ?? process.stdout, tty: o.tty, ...(o.view ? { view: o.view } : {}), log, stepMessage: "step committed" });
   const plan = planRun(batchRampOf(config), config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
   const layout = layoutOf(config);
   const jobId = o.jobId ?? jobIdOf(config);
-  const jobFile = writeJobFile(run, jobId, o);
+  const jobFile = o.takeOver ? path.join(runDir, "job.json") : writeJobFile(run, jobId, o);
   output.say(`${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`);
 
   let coordinator: Coordinator | undefined;
   let loop: TrainingLoop<JobStep> | undefined;
   const cluster = await connectOrEmbed({ url: o.natsUrl, token: o.token, clusterId: o.clusterId ?? "local", dir: runDir, slots: layout.worldSize, logger: log, onStatus: (s) => coordinator?.connectionChanged(s) });
-  const stopRequest = new AbortController();
-  const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => output.stopRequested(sig));
-  if (o.stop?.aborted) stopRequest.abort();
-  o.stop?.addEventListener("abort", () => stopRequest.abort(), { once: true });
-  const requestStop = (reason: string) => {
-    if (!stopRequest.signal.aborted) {
-      output.message(`stop asked (${reason}): finishing this step and saving a checkpoint`);
-      log.warn({ reason }, "stop requested");
-      stopRequest.abort(reason);
-    }
-    return loop?.progress.step ?? 0;
-  };
-  const job: JobContext = { run, jobId, jobFile, layout, output, lastCheckpoint: async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom, requestStop };
+  const epoch = o.takeOver ? await resumeFromStore(run, cluster, jobId, layout.worldSize) : undefined;
+  const stop = stopControl(o, output, log, () => loop?.progress.step ?? 0);
+  const lastCheckpoint = async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom ?? latestCheckpointDir(run.checkpointRoot);
+  const job: JobContext = { run, jobId, jobFile, layout, output, lastCheckpoint, requestStop: stop.request, ...(epoch !== undefined ? { epoch } : {}) };
   let outcome: LoopOutcome<JobStep> | undefined;
   let failure: Error | undefined;
   try {
     coordinator = coordinatorFor(cluster, o, job);
     const engine = new DistributedEngine(coordinator, { config, checkpointRoot: run.checkpointRoot, sharded: pp * tp > 1 });
-    loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start: run.start, signal: stopRequest.signal, events: output });
+    loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start: run.start, signal: stop.signal, events: output });
     outcome = await train(coordinator, loop, o, job, plan);
   } catch (err) {
     failure = err as Error;
@@ -202,15 +210,49 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     throw err;
   } finally {
     output.end();
-    removeSignalHandlers();
+    stop.remove();
     const finished = loop !== undefined && loop.progress.step >= plan.steps;
     await coordinator?.stop(failure ? { finished: false, cause: failure.message } : finished ? { finished: true } : { finished: false, cause: "stopped by signal" }).catch(() => undefined);
     await cluster.close();
   }
   const result = await closing(o, run, { jobId, plan, outcome: outcome!, recoveries: coordinator.recoveries, wallSeconds: (performance.now() - started) / 1000 });
-  const stoppedBy = signalOf(stopRequest.signal);
-  const reason = stopRequest.signal.aborted && typeof stopRequest.signal.reason === "string" ? stopRequest.signal.reason : undefined;
-  return { ...result, ...(stoppedBy ? { stoppedBy } : {}), ...(reason ? { stopReason: reason } : {}) };
+  return { ...result, ...stop.outcome() };
+}
+
+/** A run taken over: the loop goes on from the job's last committed step; answers the workers' newest epoch. */
+async function resumeFromStore(run: OpenedRun, cluster: ClusterConnection, jobId: string, worldSize: number): Promise<number> {
+  const store = await JobStore.open(cluster.nc, cluster.ns, cluster.events);
+  const c = await store.latest(jobId);
+  if (c) run.start = { progress: { step: c.step, tokensSeen: c.tokensSeen, samplesSeen: c.samplesSeen }, lastLoss: c.loss };
+  return epochOfWorkers(cluster.registry, Array.from({ length: worldSize }, (_, rank) => memberId(jobId, rank)));
+}
+
+/**
+ * How a run is stopped early: Ctrl-C or SIGTERM, the caller's `stop` signal, or `troupe stop` through the control
+ * subject (request); each finishes the step in flight and saves. `outcome` says which stopped it.
+ */
+function stopControl(o: DistributedRunOptions, output: RunOutput, log: OpenedRun["log"], step: () => number) {
+  const ctl = new AbortController();
+  const remove = stopOnSignals(ctl, (sig) => output.stopRequested(sig));
+  if (o.stop?.aborted) ctl.abort();
+  o.stop?.addEventListener("abort", () => ctl.abort(), { once: true });
+  return {
+    signal: ctl.signal,
+    remove,
+    request: (reason: string) => {
+      if (!ctl.signal.aborted) {
+        output.message(`stop asked (${reason}): finishing this step and saving a checkpoint`);
+        log.warn({ reason }, "stop requested");
+        ctl.abort(reason);
+      }
+      return step();
+    },
+    outcome: (): { stoppedBy?: NodeJS.Signals; stopReason?: string } => {
+      const stoppedBy = signalOf(ctl.signal);
+      const reason = ctl.signal.aborted && typeof ctl.signal.reason === "string" ? ctl.signal.reason : undefined;
+      return { ...(stoppedBy ? { stoppedBy } : {}), ...(reason ? { stopReason: reason } : {}) };
+    },
+  };
 }
 
 /** Where a line of the run goes: its view (a job's followers), else `out`. */

@@ -18,7 +18,7 @@ export interface StepProtocolDeps {
   job: JobActor;
   recovery: Pick<LiveRecovery, "pending" | "victims" | "recover" | "ask">;
   health: Pick<StepHealth, "afterReady">;
-  store: () => Pick<JobStore, "commit"> | undefined;
+  store: () => Pick<JobStore, "commit" | "recordApply"> | undefined;
   logger: Logger;
   /** Operator restarts wait for a step boundary (operator-restart.ts). */
   restarts: { runQueued(step: number): Promise<void>; restartWorkers(ids: string[], reason: string): Promise<unknown> };
@@ -35,6 +35,12 @@ export class StepProtocol {
   lastCommitted: CommittedStep | undefined;
 
   constructor(private readonly d: StepProtocolDeps) {}
+
+  /** A coordinator taking the job over: where its predecessor stood (the last apply it sent, the last commit). */
+  takeOver(applySent: { step: number; combined: CombinedStep } | undefined, lastCommitted: CommittedStep | undefined): void {
+    this.applySent = applySent;
+    this.lastCommitted = lastCommitted;
+  }
 
   /** Resolves once step k is committed; a worker lost on the way is recovered first. */
   async runStep(plan: StepPlan): Promise<StepResult> {
@@ -118,6 +124,7 @@ export class StepProtocol {
       throw err;
     }
     this.applySent = { step: plan.step, combined };
+    await this.d.store()!.recordApply(this.d.jobId, this.applySent);
     const apply = { step: plan.step, lr: plan.lr, clipScale: combined.clipScale, ...(combined.skipped ? { skip: true } : {}) };
     await this.whileTraining(Promise.all(workers.map((w) => recovery.ask(w, "apply", apply))));
     return this.commit(plan, combined);

@@ -30,6 +30,8 @@ export interface CoordinatorOptions {
   clip: number;
   timeouts?: Partial<Timeouts>;
   /** How long every worker has to reach idle (boot, join, load). */
+  /** The epoch the workers start in (default 1); a coordinator taking a job over goes on from the workers' newest. */
+  epoch?: number;
   loadTimeoutMs?: number;
   /** NaN/inf repeat window and straggler thresholds (step-health.ts; defaults: 10 steps, 1.5× median for 5 steps). */
   health?: Omit<StepHealthOptions, "jobId">;

@@ -66,7 +66,7 @@ export function workerGroup(deps: GroupDeps, o: CoordinatorOptions): ActorGroup<
     // start: a worker boots (imports, native addon) slowly on a loaded machine; it may take as long as loading
     timeouts: { heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: 300_000, startMs: 180_000, ...o.timeouts },
     subject: (id, verb) => workerSubject(deps.ns, id, verb),
-    epoch: 1,
+    epoch: o.epoch ?? 1,
     retry: { verbs: retriedVerbs, attemptMs: retryAttemptMs },
     probe: { verb: "status", req: {} },
     lifecycleKind: "worker",

@@ -19,7 +19,7 @@ export function runningJobs(jobs: ReadonlyMap<string, LifecycleRecord>): Set<str
 
 export function selectActors(records: readonly ActorRecord[], f: ActorFilter, running: ReadonlySet<string>, phases: ReadonlyMap<string, string> = new Map()): ActorRecord[] {
   return records.filter((r) => {
-    if (f.job !== undefined && r.supervisor !== f.job) return false;
+    if (f.job !== undefined && r.supervisor !== f.job && r.id !== `${f.job}-coordinator`) return false;
     if (f.state !== undefined && r.state !== f.state && phases.get(r.id) !== f.state) return false;
     if (f.host !== undefined && r.host !== f.host) return false;
     return f.all || f.job !== undefined || r.state !== "dead" || running.has(r.supervisor);

@@ -84,3 +84,17 @@ export function openRun(o: RunDirOptions, say: (line: string) => void, logName: 
   log.info({ config, resume: resumeFrom }, "run starting");
   return { config, runDir, checkpointRoot, resumeFrom, start, log };
 }
+
+/**
+ * The run of a job whose driver died, opened again by the process that takes it over: the same config and run
+ * directory, train.log appended to, nothing else written (the workers still hold the state; where training stands
+ * comes from the job store, not from a checkpoint).
+ */
+export function reopenRun(o: RunDirOptions, logName: string): OpenedRun {
+  const config = loadTrainConfig(o.configFile);
+  if (o.threads !== undefined) config.threads = o.threads;
+  const runDir = runDirOf(config, o.runDir);
+  const log = pino({ name: logName, base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true, append: true }));
+  log.warn("run taken over by a new driver");
+  return { config, runDir, checkpointRoot: path.join(runDir, "checkpoints"), log };
+}

@@ -173,7 +173,8 @@ export class ActorGroup<C, P extends Protocol<P>> {
     return () => this.lostListeners.delete(listener);
   }
 
-  async start(): Promise<void> {
+  /** Starts the members; with `adopt`, members whose processes still run (a driver started again) are taken over. */
+  async start(o: { adopt?: boolean } = {}): Promise<void> {
     const kind = this.spec.lifecycleKind;
     const { nc, ns, logger } = this.deps;
     if (kind)
@@ -184,7 +185,7 @@ export class ActorGroup<C, P extends Protocol<P>> {
         logger,
         () => !nc.isClosed(),
       );
-    await this.supervisor.start();
+    await this.supervisor.start(o);
   }
 
   /** Wire this to the NATS connection's status: silence is not counted while the group cannot hear. */

@@ -5,7 +5,7 @@
 // supervisor is connected to NATS: an outage is not the actors' fault.
 import { assign, setup } from "xstate";
 import type { DeathCause, ExitDeath } from "../death-cause.ts";
-import type { Timeouts } from "../types.ts";
+import type { ActorRecord, Timeouts } from "../types.ts";
 
 export interface ActorRecordContext {
   id: string;
@@ -25,6 +25,8 @@ export interface ActorRecordContext {
 
 export type ActorRecordEvent =
   | { type: "START" }
+  /** A supervisor started again takes over a child whose process runs (its last record said so): no spawn. */
+  | { type: "ADOPT"; pid: number; host: string; restarts: number; epoch: number; step: number }
   | { type: "SPAWNED"; pid: number; host: string }
   | { type: "SPAWN_FAILED"; cause: string }
   | { type: "HEARTBEAT"; pid: number; step: number; epoch: number; time: number }
@@ -106,7 +108,21 @@ export const actorRecordMachine = setup({
   },
   states: {
     pending: {
-      on: { START: "starting" },
+      on: {
+        START: "starting",
+        // alive from now on: it must keep beating (silence makes it suspect, then it is killed and restarted)
+        ADOPT: {
+          target: "alive",
+          actions: assign({
+            pid: ({ event }) => event.pid,
+            host: ({ event }) => event.host,
+            restarts: ({ event }) => event.restarts,
+            epoch: ({ event }) => event.epoch,
+            step: ({ event }) => event.step,
+            lastHeartbeat: () => Date.now(),
+          }),
+        },
+      },
     },
     starting: {
       entry: [assign({ pid: null }), { type: "spawnProcess", params: ({ context }) => ({ id: context.id }) }],
@@ -177,3 +193,12 @@ export const actorRecordMachine = setup({
     dead: {},
   },
 });
+
+/**
+ * How a supervisor starts a child's record: START spawns a process; with `adopt`, a child whose last record says its
+ * process runs (alive or suspect, with a pid and host) is taken over as it is (ADOPT).
+ */
+export function startEventOf(last: ActorRecord | null, adopt: boolean): ActorRecordEvent {
+  const running = last !== null && (last.state === "alive" || last.state === "suspect") && last.pid !== null && last.host !== null;
+  return adopt && running ? { type: "ADOPT", pid: last.pid!, host: last.host!, restarts: last.restarts, epoch: last.epoch, step: last.step } : { type: "START" };
+}
