@@ -30,7 +30,7 @@ export interface Namespace {
   exitsFilter: string;
   exitSubject(host: string): string;
   actorCommandSubject(actorId: string): string;
-  supervisorSubject(supervisorId: string, verb: "restart" | "stop"): string;
+  supervisorSubject(supervisorId: string, verb: "restart" | "stop" | "ping"): string;
 }
 
 /** Actor, host and supervisor ids become subject tokens: letters, digits, `_` and `-` only. */

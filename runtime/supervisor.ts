@@ -146,6 +146,8 @@ export class Supervisor {
         parse: parseWith(z.object({ actorId: z.string(), reason: z.string().optional() })),
         handle: (req) => this.restartChild(req.actorId, req.reason ?? "operator restart"),
       }),
+      // host agents ask whether the supervisor of their children is still there (runtime/agent/orphan-sweep.ts)
+      serve<unknown>(nc, { subject: ns.supervisorSubject(this.id, "ping"), parse: () => ({ ok: true, value: null }), handle: () => ({ children: this.children.size }) }),
     );
     await nc.flush();
     this.current = "running";

@@ -15,6 +15,7 @@ import { parseWith, serve } from "../rpc.ts";
 import type { ExitReport, HostRecord, SpawnRequest } from "../types.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import { resolveNodeArgs } from "./node-argv.ts";
+import { OrphanSweep } from "./orphan-sweep.ts";
 import { KEEP_SPARE_ENV, SparePool, spareCommandOf } from "./spare-pool.ts";
 
 export interface HostAgentOptions {
@@ -31,6 +32,8 @@ export interface HostAgentOptions {
   token?: string;
   /** How often the host record's lastSeen is refreshed (ms). */
   refreshMs?: number;
+  /** Children of a supervisor silent this long are stopped as orphans (orphan-sweep.ts; default 60 s). */
+  orphanAfterMs?: number;
 }
 
 interface Running {
@@ -44,6 +47,8 @@ interface Running {
   resolveExited: () => void;
   /** Its command line keeps a warm spare (spare-pool.ts). */
   spareKey?: string;
+  /** The supervisor that started it (TROUPE_SUPERVISOR), whose absence makes it an orphan. */
+  supervisor?: string;
 }
 
 /** How long a spawn waits for the previous, killed process of the same actor to be gone. */
@@ -61,10 +66,18 @@ export class HostAgent {
   private readonly pendingExits: ExitReport[] = [];
   private connected = true;
   private readonly spares: SparePool;
+  private readonly orphans: OrphanSweep;
 
   constructor(private readonly opts: HostAgentOptions) {
     this.name = checkName("host name", opts.name ?? os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"));
     this.spares = new SparePool({ logger: opts.logger });
+    this.orphans = new OrphanSweep({
+      nc: opts.nc,
+      ns: opts.ns,
+      ...(opts.orphanAfterMs !== undefined ? { orphanAfterMs: opts.orphanAfterMs, everyMs: Math.min(5000, Math.max(200, opts.orphanAfterMs / 4)) } : {}),
+      children: () => [...this.running.values()].flatMap((r) => (r.supervisor ? [{ actorId: r.actorId, pid: r.pid, supervisor: r.supervisor }] : [])),
+      stop: (c, silentMs) => this.stopOrphan(c, silentMs),
+    });
   }
 
   async start(): Promise<void> {
@@ -95,6 +108,19 @@ export class HostAgent {
       `host:${this.name}:${this.startedAt}`,
     ).catch(() => undefined);
     this.refresh = setInterval(() => this.publishHost(), this.opts.refreshMs ?? 2000);
+    this.orphans.start();
+  }
+
+  /** A child whose supervisor is gone for good: SIGTERM, SIGKILL a few seconds later; its exit is reported as any. */
+  private stopOrphan(c: { actorId: string; pid: number; supervisor: string }, silentMs: number): void {
+    const r = this.running.get(c.actorId);
+    if (!r || r.pid !== c.pid) return;
+    this.opts.logger.warn({ actorId: c.actorId, pid: c.pid, supervisor: c.supervisor, silentMs }, "orphan: its supervisor is gone; stopping it");
+    void this.opts.events
+      .publish({ type: "actor.orphaned", subject: c.actorId, time: Date.now(), data: { pid: c.pid, host: this.name, supervisor: c.supervisor, silentMs } }, `orphan:${this.name}:${c.pid}`)
+      .catch(() => undefined);
+    r.child.kill("SIGTERM");
+    setTimeout(() => r.child.kill("SIGKILL"), 5000).unref();
   }
 
   get slots(): number {
@@ -166,7 +192,7 @@ export class HostAgent {
     }
     let resolveExited = () => {};
     const exited = new Promise<void>((r) => (resolveExited = r));
-    const entry: Running = { actorId: req.actorId, child, pid: child.pid, stderrTail: "", killed: false, exited, resolveExited, spareKey: spare?.key };
+    const entry: Running = { actorId: req.actorId, child, pid: child.pid, stderrTail: "", killed: false, exited, resolveExited, spareKey: spare?.key, supervisor: req.env.TROUPE_SUPERVISOR };
     this.running.set(req.actorId, entry);
     const logSubject = this.opts.ns.logSubject(req.actorId);
     const forward = (stream: "out" | "err") => (line: string) => {
@@ -241,6 +267,7 @@ export class HostAgent {
   /** Stops every child (SIGTERM, then SIGKILL after `graceMs`) and unsubscribes. */
   async stop(graceMs = 2000): Promise<void> {
     clearInterval(this.refresh);
+    this.orphans.stop();
     for (const s of this.subs) s.unsubscribe();
     const spares = this.spares.stop();
     const children = [...this.running.values()];
