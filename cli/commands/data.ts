@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { pino } from "pino";
 import { actorFinder } from "../../actors/dedup/actor-fuzzy-dedup.ts";
-import { curateToFolder, formatSummary, loadCurationConfig, type NearDuplicateFinder } from "../../ml/curation/mod.ts";
+import { curateToFolder, formatSummary, loadCurationConfig, type CurationConfig, type NearDuplicateFinder } from "../../ml/curation/mod.ts";
 import { stopOnSignals } from "../../ml/train/interrupt.ts";
 import { readToken } from "../cluster/cluster-file.ts";
 import { checkReachable } from "../cluster/cluster-options.ts";
@@ -63,76 +63,96 @@ export function register(program: Command): void {
         "band keys to reducer actors; a crashed actor is restarted by its supervisor and its shard given to another actor.\n" +
         "Actor logs: <out>/dedup-actors.log.",
     )
-    .action(async (configFile: string, opts: DataOptions) => {
-      const { config, baseDir } = loadCurationConfig(configFile);
-      if (opts.workers !== undefined) {
-        const n = count("--workers", opts.workers, 1);
-        if (config.dedup?.fuzzy) config.dedup.fuzzy.workers = n;
-      }
-      const actors = opts.actors === undefined ? defaultActors() : count("--actors", opts.actors, 0);
-      const reducers = opts.reducers === undefined ? Math.max(1, Math.floor(actors / 2)) : count("--reducers", opts.reducers, 1);
-      if (opts.tokenFile && !opts.nats) throw new UsageError("--token-file needs --nats");
-      if (opts.nats && actors < 2) throw new UsageError("--nats runs the fuzzy dedup on actors: give --actors 2 or more");
-      // the cluster is first used at the fuzzy dedup, after the earlier stages: an unreachable one fails now
-      if (opts.nats) await checkReachable({ url: opts.nats, token: opts.tokenFile ? readToken(opts.tokenFile) : undefined });
-      const say = (line: string) => {
-        if (!opts.quiet) process.stderr.write(`troupe data: ${line}\n`);
-      };
-      let fuzzyFinder: NearDuplicateFinder | undefined;
-      if (actors >= 2 && config.dedup?.fuzzy) {
-        const onActors = actorFinder({
-          signatureActors: actors,
-          reducers,
-          workDir: path.resolve(opts.out),
-          ...(opts.nats ? { natsUrl: opts.nats, clusterId: opts.clusterId } : {}),
-          ...(opts.tokenFile ? { token: readToken(opts.tokenFile) } : {}),
-          logger: pino({ name: "fuzzy-dedup", base: { pid: process.pid } }, pino.destination({ dest: path.join(opts.out, "dedup-actors.log"), mkdir: true, sync: true })),
-          onNote: (line) => say(`fuzzy-dedup: ${line}`),
-        });
-        // Ctrl-C during the dedup stops the actors and the private nats-server before exiting
-        fuzzyFinder = async (texts, priorities, fuzzy, onProgress) => {
-          const stop = new AbortController();
-          const removeHandlers = stopOnSignals(stop, (sig) => say(`${sig}: stopping the dedup actors`));
-          try {
-            return await onActors(texts, priorities, fuzzy, onProgress, stop.signal);
-          } finally {
-            removeHandlers();
-          }
-        };
-      }
-      const showBars = !opts.quiet && process.stderr.isTTY;
-      let bar: SingleBar | undefined;
-      let barStage = "";
-      const { result, files, tokenized } = await curateToFolder(config, baseDir, opts.out, {
-        configFile,
-        ...(fuzzyFinder ? { fuzzyFinder } : {}),
-        onStage: (stage) => {
-          bar?.stop();
-          bar = undefined;
-          say(`${stage}…`);
-        },
-        onProgress: (stage, done, total) => {
-          if (!showBars) return;
-          if (stage !== barStage || !bar) {
-            bar?.stop();
-            barStage = stage;
-            bar = new SingleBar({ format: `  ${stage} [{bar}] {value}/{total}`, stream: process.stderr }, Presets.shades_classic);
-            bar.start(total, done);
-          } else bar.update(done);
-          if (done >= total) {
-            bar.stop();
-            bar = undefined;
-          }
-        },
-      });
+    .action(runData);
+}
+
+/** The action: curates the corpus to --out, with the fuzzy dedup on actors when there are two or more. */
+async function runData(configFile: string, opts: DataOptions): Promise<void> {
+  const { config, baseDir } = loadCurationConfig(configFile);
+  const { actors, reducers } = dedupCounts(config, opts);
+  // the cluster is first used at the fuzzy dedup, after the earlier stages: an unreachable one fails now
+  if (opts.nats) await checkReachable({ url: opts.nats, token: opts.tokenFile ? readToken(opts.tokenFile) : undefined });
+  const say = (line: string) => {
+    if (!opts.quiet) process.stderr.write(`troupe data: ${line}\n`);
+  };
+  const fuzzyFinder = actors >= 2 && config.dedup?.fuzzy ? actorsFinder(opts, actors, reducers, say) : undefined;
+  const stages = stageReporter(say, !opts.quiet && process.stderr.isTTY);
+  const { result, files, tokenized } = await curateToFolder(config, baseDir, opts.out, {
+    configFile,
+    ...(fuzzyFinder ? { fuzzyFinder } : {}),
+    onStage: stages.onStage,
+    onProgress: stages.onProgress,
+  });
+  stages.stop();
+  console.log(formatSummary(result.reports));
+  console.log(`wrote ${files.corpus} (${result.docs.length} documents), ${files.valid} (${result.valid.length}), ${files.reportJson}, ${files.reportText}`);
+  if (tokenized) {
+    console.log(
+      `tokenized: ${tokenized.dir} (tokenizer.json, train.bin/.idx ${tokenized.trainTokens} tokens, valid.bin/.idx ${tokenized.validTokens} tokens, ` +
+        `vocabulary ${tokenized.vocabSize}, unigram entropy ${tokenized.unigramEntropyNats.toFixed(3)} nats)`,
+    );
+  }
+}
+
+/** Signature actors and reducers from the options (--workers goes into the config); rejects options that do not fit together. */
+function dedupCounts(config: CurationConfig, opts: DataOptions): { actors: number; reducers: number } {
+  if (opts.workers !== undefined) {
+    const n = count("--workers", opts.workers, 1);
+    if (config.dedup?.fuzzy) config.dedup.fuzzy.workers = n;
+  }
+  const actors = opts.actors === undefined ? defaultActors() : count("--actors", opts.actors, 0);
+  const reducers = opts.reducers === undefined ? Math.max(1, Math.floor(actors / 2)) : count("--reducers", opts.reducers, 1);
+  if (opts.tokenFile && !opts.nats) throw new UsageError("--token-file needs --nats");
+  if (opts.nats && actors < 2) throw new UsageError("--nats runs the fuzzy dedup on actors: give --actors 2 or more");
+  return { actors, reducers };
+}
+
+/** The fuzzy dedup on actors (a private nats-server, or --nats's cluster); Ctrl-C during it stops the actors and the private nats-server before exiting. */
+function actorsFinder(opts: DataOptions, actors: number, reducers: number, say: (line: string) => void): NearDuplicateFinder {
+  const onActors = actorFinder({
+    signatureActors: actors,
+    reducers,
+    workDir: path.resolve(opts.out),
+    ...(opts.nats ? { natsUrl: opts.nats, clusterId: opts.clusterId } : {}),
+    ...(opts.tokenFile ? { token: readToken(opts.tokenFile) } : {}),
+    logger: pino({ name: "fuzzy-dedup", base: { pid: process.pid } }, pino.destination({ dest: path.join(opts.out, "dedup-actors.log"), mkdir: true, sync: true })),
+    onNote: (line) => say(`fuzzy-dedup: ${line}`),
+  });
+  return async (texts, priorities, fuzzy, onProgress) => {
+    const stop = new AbortController();
+    const removeHandlers = stopOnSignals(stop, (sig) => say(`${sig}: stopping the dedup actors`));
+    try {
+      return await onActors(texts, priorities, fuzzy, onProgress, stop.signal);
+    } finally {
+      removeHandlers();
+    }
+  };
+}
+
+/** Stage callbacks for curateToFolder: a line as each stage starts and, when `showBars`, a progress bar per stage. */
+function stageReporter(say: (line: string) => void, showBars: boolean) {
+  let bar: SingleBar | undefined;
+  let barStage = "";
+  return {
+    onStage: (stage: string) => {
       bar?.stop();
-      console.log(formatSummary(result.reports));
-      console.log(`wrote ${files.corpus} (${result.docs.length} documents), ${files.valid} (${result.valid.length}), ${files.reportJson}, ${files.reportText}`);
-      if (tokenized) {
-        console.log(
-          `tokenized: ${tokenized.dir} (tokenizer.json, train.bin/.idx ${tokenized.trainTokens} tokens, valid.bin/.idx ${tokenized.validTokens} tokens, ` +
-            `vocabulary ${tokenized.vocabSize}, unigram entropy ${tokenized.unigramEntropyNats.toFixed(3)} nats)`,
-        );
+      bar = undefined;
+      say(`${stage}…`);
+    },
+    onProgress: (stage: string, done: number, total: number) => {
+      if (!showBars) return;
+      if (stage !== barStage || !bar) {
+        bar?.stop();
+        barStage = stage;
+        bar = new SingleBar({ format: `  ${stage} [{bar}] {value}/{total}`, stream: process.stderr }, Presets.shades_classic);
+        bar.start(total, done);
+      } else bar.update(done);
+      if (done >= total) {
+        bar.stop();
+        bar = undefined;
       }
-    });
+    },
+    /** Stops a bar still showing. */
+    stop: () => bar?.stop(),
+  };
 }

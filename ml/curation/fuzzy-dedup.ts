@@ -41,6 +41,107 @@ function shardBounds(n: number, parts: number): number[] {
   return Array.from({ length: parts + 1 }, (_, i) => Math.round((i * n) / parts));
 }
 
+/** The shard (worker) holding document `doc`. */
+function ownerOf(bounds: readonly number[], doc: number): number {
+  let w = 0;
+  while (doc >= bounds[w + 1]!) w++;
+  return w;
+}
+
+/** Map: every worker computes the MinHash band keys of its shard; keys[doc·bands + band]. */
+async function computeBandKeys(pool: FuzzyPool, bounds: readonly number[], config: FuzzyDedupConfig, progress: ProgressFn): Promise<Float64Array> {
+  const W = pool.size;
+  const n = bounds[W]!;
+  const { bands } = config;
+  const keys = new Float64Array(n * bands);
+  const shardDone = new Array<number>(W).fill(0);
+  const report = (): void => progress("fuzzy-dedup signatures", shardDone.reduce((s, x) => s + x, 0), n);
+  pool.onProgress = (w, msg) => {
+    if (msg.op === "progress") shardDone[w] = msg.done;
+    report();
+  };
+  report();
+  await Promise.all(
+    Array.from({ length: W }, async (_, w) => {
+      const rep = await pool.call<Extract<FuzzyReply, { op: "signatures" }>>(w, { op: "signatures", params: config });
+      keys.set(rep.keys, rep.base * bands);
+      shardDone[w] = bounds[w + 1]! - bounds[w]!;
+      report();
+    }),
+  );
+  pool.onProgress = undefined;
+  return keys;
+}
+
+/** Shuffle: every (band, key, doc) goes to reducer key mod R, in document order. */
+function routeBandKeys(keys: Float64Array, bands: number, R: number): BandEntries[] {
+  const counts = new Array<number>(R).fill(0);
+  for (let i = 0; i < keys.length; i++) counts[keys[i]! % R]! += 1;
+  const routed: BandEntries[] = counts.map((c) => ({ band: new Uint16Array(c), key: new Float64Array(c), doc: new Uint32Array(c) }));
+  const fill = new Array<number>(R).fill(0);
+  for (let i = 0; i < keys.length; i++) {
+    const r = keys[i]! % R;
+    const at = fill[r]!++;
+    routed[r]!.band[at] = i % bands;
+    routed[r]!.key[at] = keys[i]!;
+    routed[r]!.doc[at] = Math.floor(i / bands);
+  }
+  return routed;
+}
+
+/** Reduce: reducer r (worker r) buckets its entries; their candidate pairs, together and sorted. */
+async function reduceCandidates(pool: FuzzyPool, routed: BandEntries[]): Promise<Uint32Array> {
+  const reduced = await Promise.all(
+    routed.map((entries, r) =>
+      pool.call<Extract<FuzzyReply, { op: "reduce" }>>(r, { op: "reduce", entries }, [
+        entries.band.buffer as ArrayBuffer,
+        entries.key.buffer as ArrayBuffer,
+        entries.doc.buffer as ArrayBuffer,
+      ]),
+    ),
+  );
+  const all = new Uint32Array(reduced.reduce((s, r) => s + r.pairs.length, 0));
+  let at = 0;
+  for (const r of reduced) {
+    all.set(r.pairs, at);
+    at += r.pairs.length;
+  }
+  return sortPairs(all);
+}
+
+/** Verify: each pair goes to the worker holding its lower document, with any text it lacks; the exact Jaccard of each. */
+async function verifyPairs(
+  pool: FuzzyPool,
+  bounds: readonly number[],
+  texts: readonly string[],
+  pairs: Uint32Array,
+  shingle: number,
+  progress: ProgressFn,
+): Promise<Float64Array> {
+  const perWorker: number[][] = Array.from({ length: pool.size }, () => []);
+  for (let p = 0; p < pairs.length / 2; p++) perWorker[ownerOf(bounds, pairs[2 * p]!)]!.push(p);
+  progress("fuzzy-dedup verify", 0, pairs.length / 2);
+  const sims = new Float64Array(pairs.length / 2);
+  let verified = 0;
+  await Promise.all(
+    perWorker.map(async (list, w) => {
+      if (list.length === 0) return;
+      const sub = new Uint32Array(list.length * 2);
+      const foreign: Record<number, string> = {};
+      list.forEach((p, k) => {
+        sub[2 * k] = pairs[2 * p]!;
+        sub[2 * k + 1] = pairs[2 * p + 1]!;
+        for (const d of [pairs[2 * p]!, pairs[2 * p + 1]!]) if (ownerOf(bounds, d) !== w) foreign[d] = texts[d]!;
+      });
+      const rep = await pool.call<Extract<FuzzyReply, { op: "verify" }>>(w, { op: "verify", shingle, pairs: sub, foreign });
+      list.forEach((p, k) => (sims[p] = rep.sims[k]!));
+      verified += list.length;
+      progress("fuzzy-dedup verify", verified, pairs.length / 2);
+    }),
+  );
+  return sims;
+}
+
 /**
  * Finds near-duplicates among `texts`. `priorities[i]` decides which member of a component stays.
  * Pass `pool` to reuse running workers (its size overrides config.workers).
@@ -58,91 +159,15 @@ export async function findNearDuplicates(
   try {
     const W = pool.size;
     const bounds = shardBounds(n, W);
-    const ownerOf = (doc: number): number => {
-      let w = 0;
-      while (doc >= bounds[w + 1]!) w++;
-      return w;
-    };
     await Promise.all(
       Array.from({ length: W }, (_, w) => pool.call(w, { op: "load", base: bounds[w]!, texts: texts.slice(bounds[w], bounds[w + 1]) })),
     );
-
-    // Map: signatures and band keys, in parallel over shards.
-    const { bands } = config;
-    const keys = new Float64Array(n * bands);
-    const shardDone = new Array<number>(W).fill(0);
-    const report = (): void => progress("fuzzy-dedup signatures", shardDone.reduce((s, x) => s + x, 0), n);
-    pool.onProgress = (w, msg) => {
-      if (msg.op === "progress") shardDone[w] = msg.done;
-      report();
-    };
-    report();
-    await Promise.all(
-      Array.from({ length: W }, async (_, w) => {
-        const rep = await pool.call<Extract<FuzzyReply, { op: "signatures" }>>(w, { op: "signatures", params: config });
-        keys.set(rep.keys, rep.base * bands);
-        shardDone[w] = bounds[w + 1]! - bounds[w]!;
-        report();
-      }),
-    );
-    pool.onProgress = undefined;
+    const keys = await computeBandKeys(pool, bounds, config, progress);
     const t1 = performance.now();
-
-    // Shuffle: route every (band, key, doc) to reducer key mod R.
-    const R = W;
-    const counts = new Array<number>(R).fill(0);
-    for (let i = 0; i < keys.length; i++) counts[keys[i]! % R]! += 1;
-    const routed: BandEntries[] = counts.map((c) => ({ band: new Uint16Array(c), key: new Float64Array(c), doc: new Uint32Array(c) }));
-    const fill = new Array<number>(R).fill(0);
-    for (let i = 0; i < keys.length; i++) {
-      const r = keys[i]! % R;
-      const at = fill[r]!++;
-      routed[r]!.band[at] = i % bands;
-      routed[r]!.key[at] = keys[i]!;
-      routed[r]!.doc[at] = Math.floor(i / bands);
-    }
-    const reduced = await Promise.all(
-      routed.map((entries, r) =>
-        pool.call<Extract<FuzzyReply, { op: "reduce" }>>(r, { op: "reduce", entries }, [
-          entries.band.buffer as ArrayBuffer,
-          entries.key.buffer as ArrayBuffer,
-          entries.doc.buffer as ArrayBuffer,
-        ]),
-      ),
-    );
-    const all = new Uint32Array(reduced.reduce((s, r) => s + r.pairs.length, 0));
-    let at = 0;
-    for (const r of reduced) {
-      all.set(r.pairs, at);
-      at += r.pairs.length;
-    }
-    const pairs = sortPairs(all);
+    const pairs = await reduceCandidates(pool, routeBandKeys(keys, config.bands, W));
     const t2 = performance.now();
-
-    // Verify: each pair goes to the worker holding its lower document, with any text it lacks.
-    const perWorker: number[][] = Array.from({ length: W }, () => []);
-    for (let p = 0; p < pairs.length / 2; p++) perWorker[ownerOf(pairs[2 * p]!)]!.push(p);
-    progress("fuzzy-dedup verify", 0, pairs.length / 2);
-    const sims = new Float64Array(pairs.length / 2);
-    let verified = 0;
-    await Promise.all(
-      perWorker.map(async (list, w) => {
-        if (list.length === 0) return;
-        const sub = new Uint32Array(list.length * 2);
-        const foreign: Record<number, string> = {};
-        list.forEach((p, k) => {
-          sub[2 * k] = pairs[2 * p]!;
-          sub[2 * k + 1] = pairs[2 * p + 1]!;
-          for (const d of [pairs[2 * p]!, pairs[2 * p + 1]!]) if (ownerOf(d) !== w) foreign[d] = texts[d]!;
-        });
-        const rep = await pool.call<Extract<FuzzyReply, { op: "verify" }>>(w, { op: "verify", shingle: config.shingle, pairs: sub, foreign });
-        list.forEach((p, k) => (sims[p] = rep.sims[k]!));
-        verified += list.length;
-        progress("fuzzy-dedup verify", verified, pairs.length / 2);
-      }),
-    );
+    const sims = await verifyPairs(pool, bounds, texts, pairs, config.shingle, progress);
     const t3 = performance.now();
-
     const resolved = resolveComponents(n, pairs, sims, priorities, config.threshold);
     const t4 = performance.now();
     return {

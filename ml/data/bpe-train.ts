@@ -34,6 +34,37 @@ export function countPieces(texts: Iterable<string>): Map<string, number> {
   return counts;
 }
 
+/** Each distinct piece as its UTF-8 bytes (the initial token ids), with its count alongside. */
+function wordsOf(pieceCounts: ReadonlyMap<string, number>): { words: number[][]; freqs: number[] } {
+  const encoder = new TextEncoder();
+  const words: number[][] = [];
+  const freqs: number[] = [];
+  for (const [piece, count] of pieceCounts) {
+    words.push(Array.from(encoder.encode(piece)));
+    freqs.push(count);
+  }
+  return { words, freqs };
+}
+
+/** Whether the adjacent pair (a, b) occurs in `word`. */
+function hasPair(word: readonly number[], a: number, b: number): boolean {
+  for (let i = 0; i + 1 < word.length; i++) if (word[i] === a && word[i + 1] === b) return true;
+  return false;
+}
+
+/** `word` with each occurrence of the pair (a, b), scanned left to right without overlap, replaced by `id`. */
+function mergePair(word: readonly number[], a: number, b: number, id: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < word.length; i++) {
+    if (i + 1 < word.length && word[i] === a && word[i + 1] === b) {
+      out.push(id);
+      i++;
+    } else out.push(word[i]!);
+  }
+  return out;
+}
+
+/** Trains byte-level BPE on piece counts (see countPieces) up to `vocabSize` tokens. */
 export function trainBpe(pieceCounts: ReadonlyMap<string, number>, options: BpeTrainOptions): BpeModel {
   const { vocabSize, minFrequency = 2, onProgress } = options;
   if (!Number.isInteger(vocabSize) || vocabSize < 256 || vocabSize > MAX_VOCAB_SIZE) {
@@ -43,13 +74,7 @@ export function trainBpe(pieceCounts: ReadonlyMap<string, number>, options: BpeT
   const tokenIds = new Map(tokens.map((t, i) => [t, i]));
   const merges: Array<[number, number]> = [];
 
-  const encoder = new TextEncoder();
-  const words: number[][] = [];
-  const freqs: number[] = [];
-  for (const [piece, count] of pieceCounts) {
-    words.push(Array.from(encoder.encode(piece)));
-    freqs.push(count);
-  }
+  const { words, freqs } = wordsOf(pieceCounts);
 
   const pairCounts = new Map<number, number>();
   const pairWords = new Map<number, Set<number>>();
@@ -92,18 +117,9 @@ export function trainBpe(pieceCounts: ReadonlyMap<string, number>, options: BpeT
     const touched = new Set<number>();
     for (const w of pairWords.get(top.key) ?? []) {
       const word = words[w]!;
-      let has = false;
-      for (let i = 0; i + 1 < word.length; i++) if (word[i] === a && word[i + 1] === b) has = true;
-      if (!has) continue;
+      if (!hasPair(word, a, b)) continue;
       addPairs(w, -1, touched);
-      const out: number[] = [];
-      for (let i = 0; i < word.length; i++) {
-        if (i + 1 < word.length && word[i] === a && word[i + 1] === b) {
-          out.push(id);
-          i++;
-        } else out.push(word[i]!);
-      }
-      words[w] = out;
+      words[w] = mergePair(word, a, b, id);
       addPairs(w, 1, touched);
     }
     pairWords.delete(top.key);

@@ -27,113 +27,109 @@ export interface SimulationResult {
 }
 
 
+type Pass = Extract<Instruction, { op: "forward" | "backward" }>;
+type Transfer = Extract<Instruction, { peer: number }>;
 
-export function simulateSchedules(
-  lists: readonly (readonly Instruction[])[],
-  shape: ScheduleShape,
-  options: { mode?: "rendezvous" | "buffered"; costs?: SimulationCosts } = {},
-): SimulationResult {
-  const { stages: p, microbatches: m, virtualStages: v } = shape;
-  if (lists.length !== p) throw new ScheduleDependencyError(`${lists.length} instruction lists for ${p} stages`);
-  const mode = options.mode ?? "rendezvous";
-  const fCost = options.costs?.forward ?? (() => 1);
-  const bCost = options.costs?.backward ?? (() => 2);
-  const transfer = options.costs?.transfer ?? 0;
-  const lastV = p * v - 1;
-  const zeros = () => Array.from({ length: p }, () => Array.from({ length: v }, () => new Array<number>(m).fill(0)));
-  const forwards = zeros();
-  const backwards = zeros();
-  const loaded = Array.from({ length: p }, () => new Set<number>());
-  const received = Array.from({ length: p }, () => new Set<string>()); // "a:mb:chunk" / "g:mb:chunk"
-  const sent = new Map<string, number>(); // buffered mode: channel → time the data is available
-  const pc = new Array<number>(p).fill(0);
-  const clock = new Array<number>(p).fill(0);
-  const busy = new Array<number>(p).fill(0);
-  let lastPassEnd = 0;
+/** One run of the stages' lists: each stage's program counter and clock, and what it has loaded, received and computed. */
+class Simulation {
+  private readonly p: number;
+  private readonly m: number;
+  private readonly v: number;
+  private readonly lastV: number;
+  private readonly mode: "rendezvous" | "buffered";
+  private readonly fCost: NonNullable<SimulationCosts["forward"]>;
+  private readonly bCost: NonNullable<SimulationCosts["backward"]>;
+  private readonly transfer: number;
+  readonly forwards: number[][][];
+  readonly backwards: number[][][];
+  private readonly loaded: Set<number>[];
+  private readonly received: Set<string>[]; // "a:mb:chunk" / "g:mb:chunk"
+  private readonly sent = new Map<string, number>(); // buffered mode: channel → time the data is available
+  private readonly pc: number[];
+  private readonly clock: number[];
+  readonly busy: number[];
+  lastPassEnd = 0;
 
-  const fail = (s: number, i: Instruction, why: string): never => {
+  constructor(
+    private readonly lists: readonly (readonly Instruction[])[],
+    shape: ScheduleShape,
+    options: { mode?: "rendezvous" | "buffered"; costs?: SimulationCosts },
+  ) {
+    const { stages: p, microbatches: m, virtualStages: v } = shape;
+    this.p = p;
+    this.m = m;
+    this.v = v;
+    this.mode = options.mode ?? "rendezvous";
+    this.fCost = options.costs?.forward ?? (() => 1);
+    this.bCost = options.costs?.backward ?? (() => 2);
+    this.transfer = options.costs?.transfer ?? 0;
+    this.lastV = p * v - 1;
+    const zeros = () => Array.from({ length: p }, () => Array.from({ length: v }, () => new Array<number>(m).fill(0)));
+    this.forwards = zeros();
+    this.backwards = zeros();
+    this.loaded = Array.from({ length: p }, () => new Set<number>());
+    this.received = Array.from({ length: p }, () => new Set<string>());
+    this.pc = new Array<number>(p).fill(0);
+    this.clock = new Array<number>(p).fill(0);
+    this.busy = new Array<number>(p).fill(0);
+  }
+
+  private fail(s: number, i: Instruction, why: string): never {
     throw new ScheduleDependencyError(`stage ${s}: ${formatInstruction(i)}: ${why}`);
-  };
-  // Channel of a transfer, named by the consumer: activation into virtual stage vs, or grad into vs.
-  const channelOf = (s: number, i: Instruction & { chunk: number; peer: number; microbatch: number }) => {
-    const vs = virtualStageOf(s, i.chunk, p);
+  }
+
+  /** Channel of a transfer, named by the consumer: activation into virtual stage vs, or grad into vs. */
+  private channelOf(s: number, i: Transfer): string {
+    const vs = virtualStageOf(s, i.chunk, this.p);
     const isSend = i.op.startsWith("send");
     const isAct = i.op.endsWith("Activation");
     const consumer = isSend ? (isAct ? vs + 1 : vs - 1) : vs;
     const producer = isSend ? vs : isAct ? vs - 1 : vs + 1;
-    if (consumer < 0 || consumer > lastV || producer < 0 || producer > lastV) fail(s, i, "no such neighbour virtual stage");
+    if (consumer < 0 || consumer > this.lastV || producer < 0 || producer > this.lastV) this.fail(s, i, "no such neighbour virtual stage");
     const other = isSend ? consumer : producer;
-    if (other % p !== i.peer) fail(s, i, `peer should be stage ${other % p}`);
+    if (other % this.p !== i.peer) this.fail(s, i, `peer should be stage ${other % this.p}`);
     return `${isAct ? "a" : "g"}:${i.microbatch}:${consumer}`;
-  };
+  }
+
+  /** Runs every stage as far as it can, round after round, until all lists are done or none can move. */
+  run(): void {
+    const { lists, pc } = this;
+    for (;;) {
+      let progressed = false;
+      for (let s = 0; s < this.p; s++) while (this.step(s)) progressed = true;
+      if (pc.every((x, s) => x === lists[s]!.length)) break;
+      if (!progressed) {
+        const blocked = pc.flatMap((x, s) => (x < lists[s]!.length ? [{ stage: s, instruction: formatInstruction(lists[s]![x]!) }] : []));
+        throw new ScheduleDeadlockError(
+          `deadlock: ${blocked.map((b) => `stage ${b.stage} waits at ${b.instruction}`).join("; ")}`,
+          blocked,
+        );
+      }
+    }
+  }
 
   /** Tries to execute stage s's current instruction; returns whether it did. */
-  const step = (s: number): boolean => {
-    const i = lists[s]![pc[s]!];
+  private step(s: number): boolean {
+    const i = this.lists[s]![this.pc[s]!];
     if (!i) return false;
     switch (i.op) {
       case "load":
-        loaded[s]!.add(i.microbatch);
+        this.loaded[s]!.add(i.microbatch);
         break;
       case "forward":
-      case "backward": {
-        const { microbatch: mb, chunk: c } = i;
-        if (mb < 0 || mb >= m || c < 0 || c >= v) fail(s, i, "micro-batch or chunk out of range");
-        const vs = virtualStageOf(s, c, p);
-        if (i.op === "forward") {
-          if (vs === 0 ? !loaded[s]!.has(mb) : !received[s]!.has(`a:${mb}:${c}`)) fail(s, i, "input not loaded or received");
-          if (vs === lastV && !loaded[s]!.has(mb)) fail(s, i, "targets not loaded");
-          forwards[s]![c]![mb]!++;
-        } else {
-          if (forwards[s]![c]![mb] !== 1) fail(s, i, "backward before its forward");
-          if (vs !== lastV && !received[s]!.has(`g:${mb}:${c}`)) fail(s, i, "output gradient not received");
-          backwards[s]![c]![mb]!++;
-        }
-        const d = i.op === "forward" ? fCost(s, c, mb) : bCost(s, c, mb);
-        clock[s]! += d;
-        busy[s]! += d;
-        lastPassEnd = Math.max(lastPassEnd, clock[s]!);
+      case "backward":
+        this.pass(s, i);
         break;
-      }
       case "sendActivation":
       case "sendGrad":
       case "recvActivation":
-      case "recvGrad": {
-        const channel = channelOf(s, i);
-        const isSend = i.op.startsWith("send");
-        if (isSend) {
-          const produced = i.op === "sendActivation" ? forwards : backwards;
-          if (produced[s]![i.chunk]![i.microbatch] !== 1) fail(s, i, "sends data its pass has not produced");
-        }
-        if (mode === "buffered") {
-          if (isSend) {
-            sent.set(channel, clock[s]! + transfer);
-          } else {
-            const t = sent.get(channel);
-            if (t === undefined) return false;
-            clock[s] = Math.max(clock[s]!, t);
-            received[s]!.add(`${channel[0]}:${i.microbatch}:${i.chunk}`);
-          }
-          break;
-        }
-        // rendezvous: both ends must be at the matching instruction
-        const q = i.peer;
-        const j = lists[q]![pc[q]!];
-        const want = isSend ? i.op.replace("send", "recv") : i.op.replace("recv", "send");
-        if (!j || j.op !== want || !("peer" in j) || j.peer !== s || channelOf(q, j) !== channel) return false;
-        const t = Math.max(clock[s]!, clock[q]!) + transfer;
-        clock[s] = t;
-        clock[q] = t;
-        const [sendStage, sendInstr, recvStage, recvInstr] = isSend ? [s, i, q, j] : [q, j, s, i];
-        const produced = sendInstr.op === "sendActivation" ? forwards : backwards;
-        if (produced[sendStage]![sendInstr.chunk]![sendInstr.microbatch] !== 1) fail(sendStage, sendInstr, "sends data its pass has not produced");
-        received[recvStage]!.add(`${channel[0]}:${recvInstr.microbatch}:${recvInstr.chunk}`);
-        pc[q]!++;
+      case "recvGrad":
+        if (!this.exchange(s, i)) return false;
         break;
-      }
       case "reduceTiedGrads": {
-        const q = s === 0 ? p - 1 : 0;
-        if (lists[q]![pc[q]!]?.op !== "reduceTiedGrads") return false;
+        const { clock, pc } = this;
+        const q = s === 0 ? this.p - 1 : 0;
+        if (this.lists[q]![pc[q]!]?.op !== "reduceTiedGrads") return false;
         const t = Math.max(clock[s]!, clock[q]!);
         clock[s] = t;
         clock[q] = t;
@@ -144,23 +140,79 @@ export function simulateSchedules(
       case "optimizerStep":
         break;
     }
-    pc[s]!++;
+    this.pc[s]!++;
     return true;
-  };
-
-  for (;;) {
-    let progressed = false;
-    for (let s = 0; s < p; s++) while (step(s)) progressed = true;
-    if (pc.every((x, s) => x === lists[s]!.length)) break;
-    if (!progressed) {
-      const blocked = pc.flatMap((x, s) => (x < lists[s]!.length ? [{ stage: s, instruction: formatInstruction(lists[s]![x]!) }] : []));
-      throw new ScheduleDeadlockError(
-        `deadlock: ${blocked.map((b) => `stage ${b.stage} waits at ${b.instruction}`).join("; ")}`,
-        blocked,
-      );
-    }
   }
-  const makespan = lastPassEnd;
+
+  /** A forward or backward pass: checks its inputs are there, counts it and advances the stage's clock. */
+  private pass(s: number, i: Pass): void {
+    const { microbatch: mb, chunk: c } = i;
+    if (mb < 0 || mb >= this.m || c < 0 || c >= this.v) this.fail(s, i, "micro-batch or chunk out of range");
+    const vs = virtualStageOf(s, c, this.p);
+    if (i.op === "forward") {
+      if (vs === 0 ? !this.loaded[s]!.has(mb) : !this.received[s]!.has(`a:${mb}:${c}`)) this.fail(s, i, "input not loaded or received");
+      if (vs === this.lastV && !this.loaded[s]!.has(mb)) this.fail(s, i, "targets not loaded");
+      this.forwards[s]![c]![mb]!++;
+    } else {
+      if (this.forwards[s]![c]![mb] !== 1) this.fail(s, i, "backward before its forward");
+      if (vs !== this.lastV && !this.received[s]!.has(`g:${mb}:${c}`)) this.fail(s, i, "output gradient not received");
+      this.backwards[s]![c]![mb]!++;
+    }
+    const d = i.op === "forward" ? this.fCost(s, c, mb) : this.bCost(s, c, mb);
+    this.clock[s]! += d;
+    this.busy[s]! += d;
+    this.lastPassEnd = Math.max(this.lastPassEnd, this.clock[s]!);
+  }
+
+  /** A send or receive; returns false while it must wait (for the data, or in rendezvous mode for the peer). */
+  private exchange(s: number, i: Transfer): boolean {
+    const { clock, received, forwards, backwards } = this;
+    const channel = this.channelOf(s, i);
+    const isSend = i.op.startsWith("send");
+    if (isSend) {
+      const produced = i.op === "sendActivation" ? forwards : backwards;
+      if (produced[s]![i.chunk]![i.microbatch] !== 1) this.fail(s, i, "sends data its pass has not produced");
+    }
+    if (this.mode === "buffered") {
+      if (isSend) {
+        this.sent.set(channel, clock[s]! + this.transfer);
+      } else {
+        const t = this.sent.get(channel);
+        if (t === undefined) return false;
+        clock[s] = Math.max(clock[s]!, t);
+        received[s]!.add(`${channel[0]}:${i.microbatch}:${i.chunk}`);
+      }
+      return true;
+    }
+    // rendezvous: both ends must be at the matching instruction
+    const q = i.peer;
+    const j = this.lists[q]![this.pc[q]!];
+    const want = isSend ? i.op.replace("send", "recv") : i.op.replace("recv", "send");
+    if (!j || j.op !== want || !("peer" in j) || j.peer !== s || this.channelOf(q, j) !== channel) return false;
+    const t = Math.max(clock[s]!, clock[q]!) + this.transfer;
+    clock[s] = t;
+    clock[q] = t;
+    const [sendStage, sendInstr, recvStage, recvInstr] = isSend ? [s, i, q, j] : [q, j, s, i];
+    const produced = sendInstr.op === "sendActivation" ? forwards : backwards;
+    if (produced[sendStage]![sendInstr.chunk]![sendInstr.microbatch] !== 1) this.fail(sendStage, sendInstr, "sends data its pass has not produced");
+    received[recvStage]!.add(`${channel[0]}:${recvInstr.microbatch}:${recvInstr.chunk}`);
+    this.pc[q]!++;
+    return true;
+  }
+}
+
+/** Runs the stages' instruction lists together (see the file comment); throws on a deadlock or a dependency violation. */
+export function simulateSchedules(
+  lists: readonly (readonly Instruction[])[],
+  shape: ScheduleShape,
+  options: { mode?: "rendezvous" | "buffered"; costs?: SimulationCosts } = {},
+): SimulationResult {
+  const p = shape.stages;
+  if (lists.length !== p) throw new ScheduleDependencyError(`${lists.length} instruction lists for ${p} stages`);
+  const sim = new Simulation(lists, shape, options);
+  sim.run();
+  const { busy, forwards, backwards } = sim;
+  const makespan = sim.lastPassEnd;
   const bubbleFraction = busy.reduce((a, b) => a + (makespan - b), 0) / (p * makespan);
   return { makespan, busy, bubbleFraction, forwards, backwards };
 }

@@ -81,74 +81,17 @@ export class TcpMesh {
 
     const pool = new FramePool();
     const newReader = () => new FrameReader(undefined, (bytes) => pool.take(bytes));
-    // Frames that follow the hello before the mesh is complete are kept and delivered on attach.
-    const accepted = new Map<number, { socket: net.Socket; reader: FrameReader; early: Frame[]; onData: (c: Buffer) => void }>();
-    let onAccepted: () => void = () => {};
-    const server = net.createServer((socket) => {
-      socket.setNoDelay(true);
-      const reader = newReader();
-      let peer = -1;
-      const early: Frame[] = [];
-      const onData = (chunk: Buffer) => {
-        try {
-          reader.push(chunk, (frame) => {
-            if (peer >= 0) return void early.push(frame);
-            const [word, peerSession, peerRank] = frame.tag.split("|");
-            const r = Number(peerRank);
-            if (word !== HELLO || peerSession !== session || !(r > rank && r < worldSize) || accepted.has(r)) {
-              socket.destroy();
-              return;
-            }
-            peer = r;
-            accepted.set(r, { socket, reader, early, onData });
-            onAccepted();
-          });
-        } catch {
-          socket.destroy();
-        }
-      };
-      socket.on("data", onData);
-      socket.on("error", () => socket.destroy());
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, host, () => resolve());
-    });
+    const hellos = await listenForHellos(host, session, rank, worldSize, newReader);
+    const { server, accepted } = hellos;
     const mesh = new TcpMesh(rank, worldSize, server, pool);
     try {
       const { port } = server.address() as net.AddressInfo;
       await opts.rendezvous.publish(rank, { host, port });
-      const dials = await Promise.allSettled(
-        Array.from({ length: rank }, async (_, peer) => {
-          const address = await opts.rendezvous.lookup(peer, Math.max(1, deadline - Date.now()));
-          return [peer, await dial(address, peer, deadline)] as const;
-        }),
-      );
-      const failed = dials.find((d) => d.status === "rejected");
-      if (failed) {
-        for (const d of dials) if (d.status === "fulfilled") d.value[1].destroy();
-        throw failed.reason;
-      }
-      const dialed = dials.map((d) => (d as PromiseFulfilledResult<readonly [number, net.Socket]>).value);
-      for (const [peer, socket] of dialed) {
+      for (const [peer, socket] of await dialLowerRanks(opts.rendezvous, rank, deadline)) {
         socket.write(encodeHeader(`${HELLO}|${session}|${rank}`, 0));
         mesh.attach(peer, socket, newReader(), []);
       }
-      const expected = worldSize - 1 - rank;
-      if (accepted.size < expected) {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => {
-            const missing = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r > rank && !accepted.has(r));
-            reject(new RendezvousError(`rank ${rank}: ranks ${missing.join(", ")} did not connect within ${timeoutMs} ms`));
-          }, Math.max(1, deadline - Date.now()));
-          onAccepted = () => {
-            if (accepted.size === expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-          };
-        });
-      }
+      await waitForHigherRanks(hellos, rank, worldSize, deadline, timeoutMs);
       for (const [peer, { socket, reader, early, onData }] of accepted) {
         socket.off("data", onData);
         mesh.attach(peer, socket, reader, early);
@@ -268,6 +211,96 @@ export class TcpMesh {
     this.server?.close();
     await Promise.all(closed);
   }
+}
+
+/** A higher rank's connection, known by its hello; frames after the hello wait in `early` until the mesh attaches it. */
+interface AcceptedPeer {
+  socket: net.Socket;
+  reader: FrameReader;
+  early: Frame[];
+  onData: (chunk: Buffer) => void;
+}
+
+/** The listening side of connect: the higher ranks that have said hello so far, and a hook called on each. */
+interface HelloServer {
+  server: net.Server;
+  accepted: Map<number, AcceptedPeer>;
+  onAccepted: () => void;
+}
+
+/**
+ * Listens on `host` (any port) for the higher ranks of `session`: each must open with a hello frame naming the
+ * session and its rank; any other connection, a second one from the same rank or a malformed stream is dropped.
+ */
+async function listenForHellos(host: string, session: string, rank: number, worldSize: number, newReader: () => FrameReader): Promise<HelloServer> {
+  const accepted = new Map<number, AcceptedPeer>();
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    const reader = newReader();
+    let peer = -1;
+    const early: Frame[] = [];
+    const onData = (chunk: Buffer) => {
+      try {
+        reader.push(chunk, (frame) => {
+          if (peer >= 0) return void early.push(frame);
+          const [word, peerSession, peerRank] = frame.tag.split("|");
+          const r = Number(peerRank);
+          if (word !== HELLO || peerSession !== session || !(r > rank && r < worldSize) || accepted.has(r)) {
+            socket.destroy();
+            return;
+          }
+          peer = r;
+          accepted.set(r, { socket, reader, early, onData });
+          hellos.onAccepted();
+        });
+      } catch {
+        socket.destroy();
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", () => socket.destroy());
+  });
+  const hellos: HelloServer = { server, accepted, onAccepted: () => {} };
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, () => resolve());
+  });
+  return hellos;
+}
+
+/** Connects to every lower rank at its published address; on any failure closes the others and throws the first error. */
+async function dialLowerRanks(rendezvous: Rendezvous, rank: number, deadline: number): Promise<Array<readonly [number, net.Socket]>> {
+  const dials = await Promise.allSettled(
+    Array.from({ length: rank }, async (_, peer) => {
+      const address = await rendezvous.lookup(peer, Math.max(1, deadline - Date.now()));
+      return [peer, await dial(address, peer, deadline)] as const;
+    }),
+  );
+  const failed = dials.find((d) => d.status === "rejected");
+  if (failed) {
+    for (const d of dials) if (d.status === "fulfilled") d.value[1].destroy();
+    throw failed.reason;
+  }
+  return dials.map((d) => (d as PromiseFulfilledResult<readonly [number, net.Socket]>).value);
+}
+
+/** Resolves once every higher rank has said hello; rejects naming the missing ones at the deadline. */
+async function waitForHigherRanks(hellos: HelloServer, rank: number, worldSize: number, deadline: number, timeoutMs: number): Promise<void> {
+  const { accepted } = hellos;
+  const expected = worldSize - 1 - rank;
+  if (accepted.size >= expected) return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const missing = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r > rank && !accepted.has(r));
+      reject(new RendezvousError(`rank ${rank}: ranks ${missing.join(", ")} did not connect within ${timeoutMs} ms`));
+    }, Math.max(1, deadline - Date.now()));
+    hellos.onAccepted = () => {
+      if (accepted.size === expected) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+  });
 }
 
 async function dial(address: PeerAddress, peer: number, deadline: number): Promise<net.Socket> {
