@@ -304,7 +304,12 @@ export function fakeJob(sizes: { dp: number; pp?: number; tp?: number }, options
   const events: ClusterEvent[] = [];
   const committed: CommittedStep[] = [];
   const eventLog = { publish: async (e: ClusterEvent) => void events.push(e) } as unknown as EventLog;
-  const store = { commit: async (c: CommittedStep) => void committed.push(c), setStraggler: async () => undefined } as unknown as JobStore;
+  const applies: number[] = [];
+  const store = {
+    commit: async (c: CommittedStep) => void committed.push(c),
+    recordApply: async (_job: string, sent: { step: number }) => void applies.push(sent.step),
+    setStraggler: async () => undefined,
+  } as unknown as JobStore;
   const layout = (sizes.pp ?? 1) * (sizes.tp ?? 1) > 1 ? rankLayout({ dp: sizes.dp, pp: sizes.pp ?? 1, tp: sizes.tp ?? 1 }) : undefined;
   const policy = new TrainingPolicy({
     group,
@@ -314,7 +319,7 @@ export function fakeJob(sizes: { dp: number; pp?: number; tp?: number }, options
     store: () => store,
     options: { jobId: "j", jobFile: "job.json", dp: sizes.dp, layout, microBatch: 1, clip: 1, ...options },
   });
-  return { group, job, policy, events, committed };
+  return { group, job, policy, events, committed, applies };
 }
 
 /** The plan of step k of a job whose steps hold `dp` sequences of 8 tokens. */

@@ -47,7 +47,7 @@ describe("the training policy over fake workers", () => {
   });
 
   it("a loss after every worker applied the step: it is committed without running again", async () => {
-    const { group, policy, committed } = fakeJob({ dp: 2 });
+    const { group, policy, committed, applies } = fakeJob({ dp: 2 });
     await policy.start(() => group.start());
     await policy.steps.runStep(plan(1, 2));
     const w1 = group.member("j-w1");
@@ -62,6 +62,8 @@ describe("the training policy over fake workers", () => {
     expect(policy.recovery.records.map(summary)).toEqual([["j-w1", "peer", "j-w0", 2, false, 2]]);
     expect(group.asked("step").map((a) => (a.req as { step: number }).step)).toEqual([1, 1, 2, 2]);
     expect(committed.map((s) => s.step)).toEqual([1, 2]);
+    // each apply was recorded before it was sent, so a coordinator taking over knows it
+    expect(applies).toEqual([1, 2]);
   });
 
   it("a second loss during a recovery: it starts over with both victims, in a newer epoch", async () => {
