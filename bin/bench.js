@@ -6,7 +6,10 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "test", "bench");
-const names = readdirSync(dir).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3)).sort();
+const names = readdirSync(dir)
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.slice(0, -3))
+  .sort();
 const [name, ...args] = process.argv.slice(2);
 if (!name || name === "--help" || name === "-h") {
   console.log(`usage: npm run bench -- NAME [args]\nbenchmarks: ${names.join(", ")}`);

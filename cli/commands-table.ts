@@ -10,10 +10,16 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: "up", summary: "start a local cluster in the background: nats-server (token auth, JetStream in the cluster dir) and one host agent" },
+  {
+    name: "up",
+    summary: "start a local cluster in the background: nats-server (token auth, JetStream in the cluster dir) and one host agent",
+  },
   { name: "down", summary: "stop the local cluster started by `troupe up` (supervisor, host agent and its actors, nats-server)" },
   { name: "agent", summary: "run the host agent: registers this host's slots, starts and kills actor processes, reports their exits" },
-  { name: "train", summary: "train a GPT from a YAML config: one rank here, or dp·pp·tp worker processes when the config has a parallel section" },
+  {
+    name: "train",
+    summary: "train a GPT from a YAML config: one rank here, or dp·pp·tp worker processes when the config has a parallel section",
+  },
   { name: "jobs", summary: "list the jobs submitted to the cluster: id, config, layout, state, step, started, run directory" },
   { name: "attach", summary: "follow a job in the cluster (its output so far, then live) until it ends; Ctrl-C: stop it or detach" },
   { name: "stop", summary: "stop a job in the cluster: it finishes its step and saves a checkpoint" },

@@ -24,7 +24,9 @@ export async function followJob(nc: NatsConnection, ns: Namespace, jobId: string
     if (stopAsked) return;
     stopAsked = sig;
     view.message(`${sig}: stopping job ${jobId} (it finishes its step and saves a checkpoint)`);
-    requestJobStop(nc, ns, jobId, `${sig} to the following troupe`).catch((err: unknown) => view.message(`could not ask job ${jobId} to stop: ${(err as Error).message}`));
+    requestJobStop(nc, ns, jobId, `${sig} to the following troupe`).catch((err: unknown) =>
+      view.message(`could not ask job ${jobId} to stop: ${(err as Error).message}`),
+    );
   };
   const onInt = () => {
     if (stopAsked || !process.stdin.isTTY || !process.stdout.isTTY) return stop("SIGINT");
@@ -62,6 +64,8 @@ function askStopOrDetach(jobId: string): Promise<"stop" | "detach"> {
       resolve(a);
     };
     rl.once("SIGINT", () => done("stop"));
-    rl.question(`\nStop job ${jobId} (s, saves a checkpoint) or detach and leave it running (d)? [s/d] `, (a) => done(a.trim().toLowerCase().startsWith("d") ? "detach" : "stop"));
+    rl.question(`\nStop job ${jobId} (s, saves a checkpoint) or detach and leave it running (d)? [s/d] `, (a) =>
+      done(a.trim().toLowerCase().startsWith("d") ? "detach" : "stop"),
+    );
   });
 }

@@ -65,7 +65,9 @@ async function run(argv: string[]): Promise<void> {
 run(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     // commander already printed the one-line error (or the help text it was asked for)
-    process.exit(err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version" ? 0 : EXIT.usage);
+    process.exit(
+      err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version" ? 0 : EXIT.usage,
+    );
   }
   const message = err instanceof Error ? err.message : String(err);
   console.error(`troupe: ${message}`);

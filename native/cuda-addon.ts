@@ -52,7 +52,7 @@ export interface CudaAddon {
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-export function cudaAddonPath(): string {
+function cudaAddonPath(): string {
   return process.env.TROUPE_CUDA_ADDON ?? path.join(root, "build-cuda", "troupe_cuda.node");
 }
 
@@ -62,7 +62,8 @@ let cached: CudaAddon | undefined;
 export function loadCudaAddon(): CudaAddon {
   if (cached) return cached;
   const file = cudaAddonPath();
-  if (!existsSync(file)) throw new CudaUnavailableError(`the CUDA addon is not built (${file}; run scripts/gpu-build.sh where nvcc is installed)`);
+  if (!existsSync(file))
+    throw new CudaUnavailableError(`the CUDA addon is not built (${file}; run scripts/gpu-build.sh where nvcc is installed)`);
   try {
     cached = createRequire(import.meta.url)(file) as CudaAddon;
   } catch (cause) {

@@ -39,7 +39,9 @@ function wrap<T>(p: Promise<T>): Promise<T> {
 }
 
 /** Configures the device (once per process) and returns the backend; CudaUnavailableError when it cannot run. */
-export function createCudaBackend(options: CudaBackendOptions = {}): Backend & { readonly precision: CudaPrecision; stats: CudaAddon["stats"] } {
+export function createCudaBackend(
+  options: CudaBackendOptions = {},
+): Backend & { readonly precision: CudaPrecision; stats: CudaAddon["stats"] } {
   const status = cudaStatus();
   if (!status.available) throw new CudaUnavailableError(status.reason);
   const addon = loadCudaAddon();

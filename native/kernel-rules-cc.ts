@@ -56,7 +56,9 @@ function renderChecks(kernel: KernelName): string[] {
     const t = spec.tokens;
     // The check reads `count` values, so it must read no more than the size rule of the array guarantees.
     if (spec.needs[t.array] !== t.count) throw new Error(`${kernel}: tokens count '${t.count}' differs from the size rule of '${t.array}'`);
-    lines.push(`c.Tokens(${index(t.array, ["i32"], "tokens")}, ${renderExpr(kernel, t.count, params)}, ${renderExpr(kernel, t.limit, params)});`);
+    lines.push(
+      `c.Tokens(${index(t.array, ["i32"], "tokens")}, ${renderExpr(kernel, t.count, params)}, ${renderExpr(kernel, t.limit, params)});`,
+    );
   }
   return lines;
 }
@@ -64,7 +66,9 @@ function renderChecks(kernel: KernelName): string[] {
 /** The whole generated file. */
 export function renderKernelRules(): string {
   const entries = (Object.keys(kernelSpecs) as KernelName[]).map((k) => {
-    const body = renderChecks(k).map((l) => `       ${l}`).join("\n");
+    const body = renderChecks(k)
+      .map((l) => `       ${l}`)
+      .join("\n");
     return `    {${cString(k)}, ${cString(kernelSpecs[k].signature)},\n     [](const Checker& c) {\n${body}\n     }},`;
   });
   return [

@@ -31,7 +31,8 @@ const compiled = new Map<KernelName, CompiledRules>(
       needs: arrays.map((p) => ({ name: p.name, formula: spec.needs[p.name]!, terms: parseSizeExpr(spec.needs[p.name]!) })),
       bounds: (spec.bounds ?? []).map((b) => ({ ...b, limit: parseSizeExpr(b.limit) })),
     };
-    if (spec.tokens) rules.tokens = { array: spec.tokens.array, count: parseSizeExpr(spec.tokens.count), limit: parseSizeExpr(spec.tokens.limit) };
+    if (spec.tokens)
+      rules.tokens = { array: spec.tokens.array, count: parseSizeExpr(spec.tokens.count), limit: parseSizeExpr(spec.tokens.limit) };
     return [k, rules];
   }),
 );
@@ -40,7 +41,12 @@ const compiled = new Map<KernelName, CompiledRules>(
  * The first broken rule of a call whose kinds are already checked, as "'arg' …" (the caller prefixes the kernel
  * name), or undefined. `ints` holds the int arguments, `nums` the num arguments, `arrays` the arrays (null: absent).
  */
-export function ruleViolation(kernel: KernelName, ints: Record<string, number>, nums: Record<string, number>, arrays: Arrays): string | undefined {
+export function ruleViolation(
+  kernel: KernelName,
+  ints: Record<string, number>,
+  nums: Record<string, number>,
+  arrays: Arrays,
+): string | undefined {
   const r = compiled.get(kernel)!;
   for (const n of r.spec.positive ?? []) if (!(ints[n]! > 0)) return `'${n}' must be positive, got ${ints[n]}`;
   for (const need of r.needs) {
@@ -49,7 +55,8 @@ export function ruleViolation(kernel: KernelName, ints: Record<string, number>, 
     if (a && a.length < count) return `'${need.name}' has ${a.length} elements, needs ${count} (${need.formula})`;
   }
   for (const b of r.bounds) {
-    const v = ints[b.arg]!, limit = evalSize(b.limit, ints);
+    const v = ints[b.arg]!,
+      limit = evalSize(b.limit, ints);
     if (!(b.op === "<" ? v < limit : v <= limit)) return `'${b.arg}' ${b.message}`;
   }
   for (const n of r.spec.uint32 ?? []) {
@@ -58,7 +65,8 @@ export function ruleViolation(kernel: KernelName, ints: Record<string, number>, 
   }
   if (r.tokens) {
     const t = arrays[r.tokens.array]!;
-    const count = evalSize(r.tokens.count, ints), limit = evalSize(r.tokens.limit, ints);
+    const count = evalSize(r.tokens.count, ints),
+      limit = evalSize(r.tokens.limit, ints);
     for (let i = 0; i < count; i++) {
       const v = t[i]!;
       if (v < 0 || v >= limit) return `'${r.tokens.array}' has value ${v} at index ${i}, outside [0, ${limit})`;

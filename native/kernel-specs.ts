@@ -31,7 +31,7 @@ export type KernelName =
   | "initNormal";
 
 /** `arg op limit` must hold; otherwise the error is "'arg' message". */
-export interface BoundRule {
+interface BoundRule {
   arg: string;
   op: "<" | "<=";
   limit: string;
@@ -39,7 +39,7 @@ export interface BoundRule {
 }
 
 /** The first `count` values of the i32 array `array` must lie in [0, limit). */
-export interface TokenRule {
+interface TokenRule {
   array: string;
   count: string;
   limit: string;
@@ -81,8 +81,7 @@ export const kernelSpecs: Record<KernelName, KernelSpec> = {
     },
   },
   linearBackward: {
-    signature:
-      "dout:f32 x:f32 weight:f32 dx:f32? dweight:f32 dbias:f32? rows:int inFeatures:int outFeatures:int accumulateDx:int",
+    signature: "dout:f32 x:f32 weight:f32 dx:f32? dweight:f32 dbias:f32? rows:int inFeatures:int outFeatures:int accumulateDx:int",
     needs: {
       dout: "rows*outFeatures",
       x: "rows*inFeatures",
@@ -93,15 +92,13 @@ export const kernelSpecs: Record<KernelName, KernelSpec> = {
     },
   },
   embeddingForward: {
-    signature:
-      "tokens:i32 wte:f32 wpe:f32? out:f32 batch:int seq:int dModel:int vocabStart:int vocabSize:int vocabTotal:int",
+    signature: "tokens:i32 wte:f32 wpe:f32? out:f32 batch:int seq:int dModel:int vocabStart:int vocabSize:int vocabTotal:int",
     needs: { tokens: "batch*seq", wte: "vocabSize*dModel", wpe: "seq*dModel", out: "batch*seq*dModel" },
     bounds: [vocabBound],
     tokens: { array: "tokens", count: "batch*seq", limit: "vocabTotal" },
   },
   embeddingBackward: {
-    signature:
-      "tokens:i32 dout:f32 dwte:f32 dwpe:f32? batch:int seq:int dModel:int vocabStart:int vocabSize:int vocabTotal:int",
+    signature: "tokens:i32 dout:f32 dwte:f32 dwpe:f32? batch:int seq:int dModel:int vocabStart:int vocabSize:int vocabTotal:int",
     needs: { tokens: "batch*seq", dout: "batch*seq*dModel", dwte: "vocabSize*dModel", dwpe: "seq*dModel" },
     bounds: [vocabBound],
     tokens: { array: "tokens", count: "batch*seq", limit: "vocabTotal" },
@@ -112,8 +109,7 @@ export const kernelSpecs: Record<KernelName, KernelSpec> = {
     positive: ["cols"],
   },
   layerNormBackward: {
-    signature:
-      "dout:f32 x:f32 gamma:f32 mean:f32 rstd:f32 dx:f32 dgamma:f32 dbeta:f32 rows:int cols:int accumulateDx:int",
+    signature: "dout:f32 x:f32 gamma:f32 mean:f32 rstd:f32 dx:f32 dgamma:f32 dbeta:f32 rows:int cols:int accumulateDx:int",
     needs: {
       dout: "rows*cols",
       x: "rows*cols",
@@ -178,8 +174,7 @@ export const kernelSpecs: Record<KernelName, KernelSpec> = {
     tokens: { array: "targets", count: "rows", limit: "cols" },
   },
   adamw: {
-    signature:
-      "param:f32 grad:f32 expAvg:f32 expAvgSq:f32 n:int lr:num beta1:num beta2:num eps:num weightDecay:num gradScale:num step:int",
+    signature: "param:f32 grad:f32 expAvg:f32 expAvgSq:f32 n:int lr:num beta1:num beta2:num eps:num weightDecay:num gradScale:num step:int",
     needs: { param: "n", grad: "n", expAvg: "n", expAvgSq: "n" },
     positive: ["step"],
   },
@@ -222,7 +217,8 @@ export function parseSizeExpr(expr: string): SizeTerm[] {
   const terms: SizeTerm[] = [];
   for (const m of expr.matchAll(/([+-]?)([^+-]+)/g)) {
     const factors = m[2]!.split("*").map((f) => (/^[0-9]+$/.test(f) ? Number(f) : f));
-    if (factors.some((f) => typeof f === "string" && !/^[A-Za-z][A-Za-z0-9]*$/.test(f))) throw new SyntaxError(`bad size expression '${expr}'`);
+    if (factors.some((f) => typeof f === "string" && !/^[A-Za-z][A-Za-z0-9]*$/.test(f)))
+      throw new SyntaxError(`bad size expression '${expr}'`);
     terms.push({ sign: m[1] === "-" ? -1 : 1, factors });
   }
   return terms;

@@ -213,7 +213,12 @@ export class ActorProcess {
     this.log.warn({ kind: err.name, reason: err.message, subject }, "message rejected");
     void this.events
       ?.publish(
-        { type: "message.rejected", subject: this.env.actorId, time: Date.now(), data: { kind: err.name, reason: err.message, on: subject } },
+        {
+          type: "message.rejected",
+          subject: this.env.actorId,
+          time: Date.now(),
+          data: { kind: err.name, reason: err.message, on: subject },
+        },
         randomUUID(),
       )
       .catch(() => undefined);
@@ -230,7 +235,7 @@ export class ActorProcess {
   }
 }
 
-export function defaultCommandHandler(cmd: ActorCommand, actor: ActorProcess): unknown {
+function defaultCommandHandler(cmd: ActorCommand, actor: ActorProcess): unknown {
   switch (cmd.type) {
     case "ping":
       return { pid: process.pid, step: actor.step, epoch: actor.epoch, rejected: actor.rejected };
@@ -242,4 +247,3 @@ export function defaultCommandHandler(cmd: ActorCommand, actor: ActorProcess): u
       return { step: actor.step };
   }
 }
-

@@ -45,7 +45,6 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-
 /** `p`, or a DeadlineError with `what` after `ms` milliseconds (the timer does not keep the process alive). */
 export async function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
@@ -64,7 +63,10 @@ export async function deadline<T>(p: Promise<T>, ms: number, what: string): Prom
  * Calls `check` every `everyMs` until it returns something other than undefined, and returns that; throws a
  * DeadlineError naming `what` after `timeoutMs`. For conditions with nothing to watch.
  */
-export async function pollUntil<T>(check: () => T | undefined | Promise<T | undefined>, o: { what: string; timeoutMs: number; everyMs?: number; signal?: AbortSignal }): Promise<T> {
+export async function pollUntil<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  o: { what: string; timeoutMs: number; everyMs?: number; signal?: AbortSignal },
+): Promise<T> {
   const end = Date.now() + o.timeoutMs;
   for (;;) {
     const v = await check();

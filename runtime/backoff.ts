@@ -4,8 +4,8 @@ import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import type { BackoffPolicy, Intensity } from "./types.ts";
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 5000, jitter: 0.2 };
-export const DEFAULT_INTENSITY: Intensity = { maxRestarts: 5, periodMs: 10_000 };
+const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 5000, jitter: 0.2 };
+const DEFAULT_INTENSITY: Intensity = { maxRestarts: 5, periodMs: 10_000 };
 
 /**
  * Delay before restart number `attempt` (1-based, counted within the intensity period):
@@ -51,7 +51,8 @@ const intensitySchema = z.object({ maxRestarts: z.number().int().min(0), periodM
 export function validateBackoff(partial: Partial<BackoffPolicy> = {}): BackoffPolicy {
   const r = backoffSchema.safeParse({ ...DEFAULT_BACKOFF, ...partial });
   if (!r.success) throw new ConfigError(issueText(r.error, { quote: "", prefix: "backoff" }));
-  if (r.data.maxMs < r.data.initialMs) throw new ConfigError(`backoff.maxMs=${r.data.maxMs} is below backoff.initialMs=${r.data.initialMs}`);
+  if (r.data.maxMs < r.data.initialMs)
+    throw new ConfigError(`backoff.maxMs=${r.data.maxMs} is below backoff.initialMs=${r.data.initialMs}`);
   return r.data;
 }
 

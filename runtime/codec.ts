@@ -5,7 +5,7 @@ import { CodecError } from "./errors.ts";
 import { DTYPES, Tensor, type DType } from "./tensor.ts";
 
 /** msgpack extension type for tensors (1–100 are free for applications). */
-export const TENSOR_EXTENSION_TYPE = 42;
+const TENSOR_EXTENSION_TYPE = 42;
 
 type TensorWire = [DType, number[], Uint8Array];
 

@@ -21,13 +21,3 @@ export class RestartingParent implements EscalationHandler {
     return this.intensity.allow(this.now()) ? "restart" : "stop";
   }
 }
-
-/** A parent that always stops (the root of a tree, e.g. a job that should fail loudly). */
-export class StoppingParent implements EscalationHandler {
-  readonly received: Escalation[] = [];
-  constructor(readonly id: string) {}
-  async handleEscalation(escalation: Escalation): Promise<EscalationDecision> {
-    this.received.push(escalation);
-    return "stop";
-  }
-}

@@ -96,7 +96,11 @@ export class EventLog {
   }
 
   /** Log lines of one actor as the host agent captured them. */
-  async readLogs(actorId: string, opts: { follow: boolean; last?: number; signal?: AbortSignal }, onLine: (line: string) => void): Promise<void> {
+  async readLogs(
+    actorId: string,
+    opts: { follow: boolean; last?: number; signal?: AbortSignal },
+    onLine: (line: string) => void,
+  ): Promise<void> {
     await readStream(this.nc, {
       stream: this.ns.logsStream,
       filter: this.ns.logSubject(actorId),

@@ -43,7 +43,10 @@ export async function killOn(
 }
 
 /** The environment a supervisor gives a child process: its own, the supervisor's extra, and the TROUPE_* identity. */
-export function childEnvironment(spec: ChildSpec, sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number }): Record<string, string> {
+export function childEnvironment(
+  spec: ChildSpec,
+  sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number },
+): Record<string, string> {
   return {
     ...(spec.env ?? {}),
     ...sup.env,

@@ -77,7 +77,16 @@ export async function recordLifecycle(
     const from = last === undefined ? null : (JSON.parse(last) as unknown);
     last = key;
     seq++;
-    const rec: LifecycleRecord = { kind: opts.kind, id: opts.id, value: snap.value, context: snap.context, status: snap.status ?? "active", pid: process.pid, seq, updatedAt: Date.now() };
+    const rec: LifecycleRecord = {
+      kind: opts.kind,
+      id: opts.id,
+      value: snap.value,
+      context: snap.context,
+      status: snap.status ?? "active",
+      pid: process.pid,
+      seq,
+      updatedAt: Date.now(),
+    };
     writes = writes
       .then(async () => {
         await opts.store.put(rec);

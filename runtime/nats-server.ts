@@ -5,8 +5,6 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 
-
-
 export interface NatsServerOptions {
   /** Folder for the config, the JetStream store and the ports file. Created if missing. */
   dir: string;
@@ -35,7 +33,7 @@ export interface NatsServerHandle {
   stop(graceMs?: number): Promise<void>;
 }
 
-export function natsServerAvailable(): boolean {
+function natsServerAvailable(): boolean {
   const r = spawnSync("nats-server", ["--version"], { encoding: "utf8" });
   return r.status === 0;
 }

@@ -27,7 +27,15 @@ export class RecordWriter {
             type: "actor.transition",
             subject: rec.id,
             time: rec.updatedAt,
-            data: { from: transitionFrom, to: rec.state, pid: rec.pid, host: rec.host, restarts: rec.restarts, cause: rec.deathCause, reason: reason ?? null },
+            data: {
+              from: transitionFrom,
+              to: rec.state,
+              pid: rec.pid,
+              host: rec.host,
+              restarts: rec.restarts,
+              cause: rec.deathCause,
+              reason: reason ?? null,
+            },
           };
     const msgId = `${this.clusterId}:${rec.id}:${rec.seq}`;
     this.enqueue(async () => {

@@ -11,6 +11,9 @@ export function affectedSiblings(strategy: RestartStrategy, children: readonly {
     case "one_for_all":
       return children.filter(live).map((c) => c.id);
     case "rest_for_one":
-      return children.slice(children.findIndex((c) => c.id === failed) + 1).filter(live).map((c) => c.id);
+      return children
+        .slice(children.findIndex((c) => c.id === failed) + 1)
+        .filter(live)
+        .map((c) => c.id);
   }
 }

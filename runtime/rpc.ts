@@ -70,7 +70,11 @@ async function attempt(nc: NatsConnection, subject: string, payload: unknown, ti
       return { ok: false, transient: true, error: new RequestFailedError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err }) };
     }
     // a closed connection is final; anything else (disconnect, reconnect in progress) may pass
-    return { ok: false, transient: !nc.isClosed(), error: new RequestFailedError(`request on ${subject} failed: ${(err as Error).message}`, { cause: err }) };
+    return {
+      ok: false,
+      transient: !nc.isClosed(),
+      error: new RequestFailedError(`request on ${subject} failed: ${(err as Error).message}`, { cause: err }),
+    };
   }
   const reply = replySchema.safeParse(decodeSafe(raw));
   if (!reply.success) return { ok: false, transient: false, error: new RequestFailedError(`malformed reply on ${subject}`) };

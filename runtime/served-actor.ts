@@ -21,7 +21,7 @@ export type ServedEvent = { type: "BOOTED" } | { type: "DRAIN" } | { type: "DRAI
 export type ControlVerb = "status" | "drain";
 
 /** A status or drain request: nothing but the sender's epoch. */
-export const controlRequestSchema = z.object({ epoch: z.number().int().min(0) });
+const controlRequestSchema = z.object({ epoch: z.number().int().min(0) });
 
 export interface ServedActorOptions<M extends AnyStateMachine, V extends string> {
   env: ActorEnvironment;
@@ -145,7 +145,10 @@ export class ServedActor<M extends AnyStateMachine, V extends string> {
     this.rejected++;
     this.process.log.warn({ kind: err.name, reason: err.message, subject }, "message rejected");
     void this.events
-      ?.publish({ type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: err.name, reason: err.message, on: subject } }, randomUUID())
+      ?.publish(
+        { type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: err.name, reason: err.message, on: subject } },
+        randomUUID(),
+      )
       .catch(() => undefined);
   }
 }

@@ -8,7 +8,6 @@ import { createInterface } from "node:readline";
 /** Environment variable that marks a process as a spare waiting for its identity. */
 export const SPARE_ENV = "TROUPE_SPARE";
 
-
 /**
  * In a spare: waits for the identity line and puts its variables into process.env. Resolves false when stdin closes
  * without one (the agent let the spare go): the caller exits quietly.

@@ -5,12 +5,11 @@
 // is recorded as an event: "stop" stops the other children too, "restart" starts them all afresh.
 import { affectedSiblings } from "./restart-strategy.ts";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { createActor, type Actor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
-import { z } from "zod";
+import { createActor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
 import { RestartIntensity, backoffDelay } from "./backoff.ts";
 import { UnknownActorError } from "./errors.ts";
 import type { EventLog } from "./event-log.ts";
-import { deathOfExit, describeDeath, describeIntensityExceeded, type DeathCause, type ExitDeath } from "./death-cause.ts";
+import { deathOfExit, describeDeath, describeIntensityExceeded, type DeathCause } from "./death-cause.ts";
 import type { Logger } from "./logger.ts";
 import { actorRecordMachine, startEventOf } from "./machines/actor-record.ts";
 import { RecordWriter, actorRecordOf } from "./record-writer.ts";
@@ -18,7 +17,8 @@ import { decodeAs, exitReportSchema, heartbeatSchema } from "./messages.ts";
 import { checkName, type Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
 import { childEnvironment, pickHost, spawnOn, killOn } from "./host-calls.ts";
-import { parseWith, serve } from "./rpc.ts";
+import { superviseSubjects } from "./supervisor-subjects.ts";
+import { HEARTBEAT_PERSIST_MS, recordState, type Child } from "./supervisor-child.ts";
 import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SupervisorSpec } from "./types.ts";
 import type { ConnectionStatus } from "./connection.ts";
 
@@ -41,32 +41,6 @@ export type SupervisorState = "running" | "escalated" | "stopped";
  * died (the record's deathCause in words, as data).
  */
 export type TransitionListener = (record: ActorRecord, from: ActorRecordState, death: DeathCause | null) => void;
-
-type RecordActor = Actor<typeof actorRecordMachine>;
-
-interface Child {
-  spec: ChildSpec;
-  actor: RecordActor;
-  /** Last record sequence number written (continues from KV across supervisor restarts). */
-  seq: number;
-  lastState: ActorRecordState;
-  lastPersistAt: number;
-  failures: RestartIntensity;
-  /** Increments at each spawn so a late spawn reply for an abandoned attempt is recognised. */
-  generation: number;
-  /**
-   * Exit reports that arrived before the spawn reply naming their pid (a process that dies at once
-   * can beat its own spawn reply through the event loop); replayed after SPAWNED.
-   */
-  earlyExits: Map<number, ExitDeath>;
-}
-
-/** Heartbeat-only changes are written to KV at most this often (transitions always are). */
-const HEARTBEAT_PERSIST_MS = 1000;
-
-export function recordState(value: SnapshotFrom<typeof actorRecordMachine>["value"]): ActorRecordState {
-  return (typeof value === "string" ? value : Object.keys(value)[0]) as ActorRecordState;
-}
 
 export class Supervisor {
   readonly id: string;
@@ -139,15 +113,12 @@ export class Supervisor {
   async start(o: { adopt?: boolean } = {}): Promise<void> {
     const { nc, ns } = this.deps;
     this.subs.push(
-      nc.subscribe(ns.heartbeatsFilter, { callback: (err, m) => void (err || this.onHeartbeat(m.data)) }),
-      nc.subscribe(ns.exitsFilter, { callback: (err, m) => void (err || this.onExit(m.data)) }),
-      serve<{ actorId: string; reason?: string }>(nc, {
-        subject: ns.supervisorSubject(this.id, "restart"),
-        parse: parseWith(z.object({ actorId: z.string(), reason: z.string().optional() })),
-        handle: (req) => this.restartChild(req.actorId, req.reason ?? "operator restart"),
+      ...superviseSubjects(nc, ns, this.id, {
+        heartbeat: (data) => this.onHeartbeat(data),
+        exit: (data) => this.onExit(data),
+        restart: (actorId, reason) => this.restartChild(actorId, reason),
+        children: () => this.children.size,
       }),
-      // host agents ask whether the supervisor of their children is still there (runtime/agent/orphan-sweep.ts)
-      serve<unknown>(nc, { subject: ns.supervisorSubject(this.id, "ping"), parse: () => ({ ok: true, value: null }), handle: () => ({ children: this.children.size }) }),
     );
     await nc.flush();
     this.current = "running";
@@ -157,7 +128,12 @@ export class Supervisor {
       previous.set(spec.id, rec);
       this.children.set(spec.id, this.createChild(spec, rec?.seq ?? 0));
     }
-    await this.emit({ type: "supervisor.started", subject: this.id, time: Date.now(), data: { strategy: this.spec.strategy, children: this.childIds(), adopt: o.adopt === true } });
+    await this.emit({
+      type: "supervisor.started",
+      subject: this.id,
+      time: Date.now(),
+      data: { strategy: this.spec.strategy, children: this.childIds(), adopt: o.adopt === true },
+    });
     for (const [id, c] of this.children) c.actor.send(startEventOf(previous.get(id) ?? null, o.adopt === true));
   }
 
@@ -173,7 +149,11 @@ export class Supervisor {
    * Restart asked for, not a failure: kill the current process (if any) and start a new one; not counted against
    * the restart intensity. `event` names who asked: an operator, or the job itself (a coordinator's reload).
    */
-  restartChild(id: string, reason: string, event: "operator.restart" | "job.restart" = "operator.restart"): { actorId: string; previousPid: number | null } {
+  restartChild(
+    id: string,
+    reason: string,
+    event: "operator.restart" | "job.restart" = "operator.restart",
+  ): { actorId: string; previousPid: number | null } {
     const c = this.children.get(id);
     if (!c) throw new UnknownActorError(id);
     const previousPid = c.actor.getSnapshot().context.pid;
@@ -186,7 +166,8 @@ export class Supervisor {
   async stop(cause = "supervisor stopped"): Promise<void> {
     this.current = "stopped";
     for (const c of this.children.values()) {
-      if (recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause: { kind: "stopped", by: this.id, reason: cause } });
+      if (recordState(c.actor.getSnapshot().value) !== "dead")
+        c.actor.send({ type: "STOP", cause: { kind: "stopped", by: this.id, reason: cause } });
     }
     await Promise.all([...this.kills]);
     for (const s of this.subs) s.unsubscribe();
@@ -249,7 +230,12 @@ export class Supervisor {
     const state = recordState(snap.value);
     child.seq++;
     child.lastPersistAt = Date.now();
-    const rec = actorRecordOf(snap, state, { supervisor: this.id, coords: child.spec.coords ?? {}, seq: child.seq, now: child.lastPersistAt });
+    const rec = actorRecordOf(snap, state, {
+      supervisor: this.id,
+      coords: child.spec.coords ?? {},
+      seq: child.seq,
+      now: child.lastPersistAt,
+    });
     const transition = state !== from;
     if (transition && from !== null) {
       for (const l of this.listeners) {
@@ -277,8 +263,18 @@ export class Supervisor {
     const ctx = c.actor.getSnapshot().context;
     try {
       const host = await pickHost(this.deps.registry, c.spec);
-      const env = childEnvironment(c.spec, { id: this.id, timeouts: this.spec.timeouts, env: this.childEnv, epoch: Math.max(this.epoch, ctx.epoch) });
-      const pid = await spawnOn(this.deps.nc, this.deps.ns, host, { actorId: id, argv: c.spec.argv, ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}), env });
+      const env = childEnvironment(c.spec, {
+        id: this.id,
+        timeouts: this.spec.timeouts,
+        env: this.childEnv,
+        epoch: Math.max(this.epoch, ctx.epoch),
+      });
+      const pid = await spawnOn(this.deps.nc, this.deps.ns, host, {
+        actorId: id,
+        argv: c.spec.argv,
+        ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}),
+        env,
+      });
       const now = c.actor.getSnapshot();
       if (c.generation !== generation || recordState(now.value) !== "starting") {
         // Abandoned attempt (stopped or recycled meanwhile): do not leave an orphan running.
@@ -294,10 +290,14 @@ export class Supervisor {
     }
   }
 
+  private rejected(on: string, error: Error): void {
+    void this.emit({ type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: error.name, reason: error.message, on } });
+  }
+
   private onHeartbeat(data: Uint8Array): void {
     const r = decodeAs(data, heartbeatSchema);
     if (!r.ok) {
-      void this.emit({ type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: r.error.name, reason: r.error.message, on: "heartbeat" } });
+      this.rejected("heartbeat", r.error);
       return;
     }
     const hb = r.value;
@@ -307,7 +307,7 @@ export class Supervisor {
   private onExit(data: Uint8Array): void {
     const r = decodeAs(data, exitReportSchema);
     if (!r.ok) {
-      void this.emit({ type: "message.rejected", subject: this.id, time: Date.now(), data: { kind: r.error.name, reason: r.error.message, on: "exit report" } });
+      this.rejected("exit report", r.error);
       return;
     }
     const c = this.children.get(r.value.actorId);
@@ -342,7 +342,14 @@ export class Supervisor {
       type: "supervisor.restart",
       subject: this.id,
       time: now,
-      data: { child: id, cause: describeDeath(cause), strategy: this.spec.strategy, delayMs, attempt, siblings: affected.map((s) => s.spec.id) },
+      data: {
+        child: id,
+        cause: describeDeath(cause),
+        strategy: this.spec.strategy,
+        delayMs,
+        attempt,
+        siblings: affected.map((s) => s.spec.id),
+      },
     });
   }
 
@@ -360,7 +367,9 @@ export class Supervisor {
     // (a job's coordinator saves their state in a final checkpoint before it answers "stop")
     this.children.get(id)?.actor.send({ type: "STOP", cause: { kind: "escalated", to: parentId, ...exceeded } });
     await this.emit({ type: "supervisor.escalated", subject: this.id, time: Date.now(), data: { cause, child: id, parent: parentId } });
-    const decision = this.deps.parent ? await this.deps.parent.handleEscalation({ from: this.id, child: id, last, cause, time: Date.now() }) : "stop";
+    const decision = this.deps.parent
+      ? await this.deps.parent.handleEscalation({ from: this.id, child: id, last, cause, time: Date.now() })
+      : "stop";
     await this.emit({
       type: "supervisor.escalation-decided",
       subject: this.id,
@@ -377,7 +386,8 @@ export class Supervisor {
       }
     } else {
       for (const c of this.children.values()) {
-        if (c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead") c.actor.send({ type: "STOP", cause: { kind: "sibling-escalated", by: this.id, child: id } });
+        if (c.spec.id !== id && recordState(c.actor.getSnapshot().value) !== "dead")
+          c.actor.send({ type: "STOP", cause: { kind: "sibling-escalated", by: this.id, child: id } });
       }
       if (this.current === "escalated") this.current = "stopped";
     }

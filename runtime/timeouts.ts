@@ -5,7 +5,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import type { Timeouts } from "./types.ts";
 
-export const DEFAULT_TIMEOUTS: Timeouts = {
+const DEFAULT_TIMEOUTS: Timeouts = {
   heartbeatMs: 200,
   suspectMs: 700,
   killMs: 1500,
@@ -43,7 +43,9 @@ export function validateTimeouts(partial: Partial<Timeouts> = {}): Timeouts {
     }
   }
   if (t.suspectMs < 2 * t.heartbeatMs) {
-    throw new ConfigError(`timeouts.suspectMs=${t.suspectMs} must be at least two heartbeats (2 × ${t.heartbeatMs} ms), or one late beat makes an actor suspect`);
+    throw new ConfigError(
+      `timeouts.suspectMs=${t.suspectMs} must be at least two heartbeats (2 × ${t.heartbeatMs} ms), or one late beat makes an actor suspect`,
+    );
   }
   return t;
 }

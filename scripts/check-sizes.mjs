@@ -6,7 +6,9 @@ import ts from "typescript";
 
 const MAX_FILE = 400;
 const MAX_FUNCTION = 80;
-const files = execSync("git ls-files 'runtime/*.ts' 'ml/*.ts' 'actors/*.ts' 'cli/*.ts' 'native/*.ts'", { encoding: "utf8" }).trim().split("\n");
+const files = execSync("git ls-files 'runtime/*.ts' 'ml/*.ts' 'actors/*.ts' 'cli/*.ts' 'native/*.ts'", { encoding: "utf8" })
+  .trim()
+  .split("\n");
 const problems = [];
 for (const file of files) {
   const text = readFileSync(file, "utf8");
@@ -18,7 +20,12 @@ for (const file of files) {
       const start = src.getLineAndCharacterOfPosition(node.getStart()).line;
       const end = src.getLineAndCharacterOfPosition(node.getEnd()).line;
       const body = node.body;
-      const table = ts.isBlock(body) && body.statements.length === 1 && ts.isReturnStatement(body.statements[0]) && body.statements[0].expression && (ts.isObjectLiteralExpression(body.statements[0].expression) || ts.isArrayLiteralExpression(body.statements[0].expression));
+      const table =
+        ts.isBlock(body) &&
+        body.statements.length === 1 &&
+        ts.isReturnStatement(body.statements[0]) &&
+        body.statements[0].expression &&
+        (ts.isObjectLiteralExpression(body.statements[0].expression) || ts.isArrayLiteralExpression(body.statements[0].expression));
       if (end - start + 1 > MAX_FUNCTION && !table) {
         const name = node.name?.getText(src) ?? (ts.isVariableDeclaration(node.parent) ? node.parent.name.getText(src) : "(anonymous)");
         problems.push(`${file}:${start + 1}: function ${name} has ${end - start + 1} lines (at most ${MAX_FUNCTION})`);

@@ -55,7 +55,9 @@ export function splitMicroBatches(
   if (batchSize % microBatch !== 0) throw new RangeError(`batch ${batchSize} is not a multiple of micro-batch ${microBatch}`);
   const total = batchSize / microBatch;
   if (total % dp !== 0) {
-    throw new RangeError(`a step of ${batchSize} sequences is ${total} micro-batches of ${microBatch}, which does not split over dp ${dp} replicas`);
+    throw new RangeError(
+      `a step of ${batchSize} sequences is ${total} micro-batches of ${microBatch}, which does not split over dp ${dp} replicas`,
+    );
   }
   const perReplica = total / dp;
   return { totalMicroBatches: total, perReplica, firstSampleOf: (d) => firstSample + d * perReplica * microBatch };

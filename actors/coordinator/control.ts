@@ -27,7 +27,7 @@ export interface RestartSelector {
   replica?: number;
 }
 
-export interface JobWorker {
+interface JobWorker {
   id: string;
   replica: number;
   stage: number;
@@ -41,7 +41,7 @@ export interface JobDescription {
   workers: JobWorker[];
 }
 
-export const controlRequestSchema = z.union([
+const controlRequestSchema = z.union([
   z.object({ describe: z.literal(true) }),
   z.object({
     restart: z.object({
@@ -53,7 +53,7 @@ export const controlRequestSchema = z.union([
   }),
   z.object({ stop: z.object({ reason: z.string().min(1) }) }),
 ]);
-export type ControlRequest = z.output<typeof controlRequestSchema>;
+type ControlRequest = z.output<typeof controlRequestSchema>;
 
 export function jobControlSubject(ns: Namespace, jobId: string): string {
   return `troupe.${ns.clusterId}.job.${checkName("job id", jobId)}.control`;
@@ -68,7 +68,9 @@ export function describeJob(jobId: string, workers: readonly RankMember[]): JobD
 function checkIndex(kind: "stage" | "replica", value: number, size: number, jobId: string): void {
   if (!Number.isInteger(value) || value < 0 || value >= size) {
     const axis = kind === "stage" ? "pp" : "dp";
-    throw new InvalidTargetError(`${kind} ${value} is out of range for job ${jobId}: valid ${kind}s are 0..${size - 1} (${axis} = ${size})`);
+    throw new InvalidTargetError(
+      `${kind} ${value} is out of range for job ${jobId}: valid ${kind}s are 0..${size - 1} (${axis} = ${size})`,
+    );
   }
 }
 
@@ -107,7 +109,12 @@ export interface RestartReply {
 }
 
 /** Serves the job's control subject until the subscription is unsubscribed (when the job ends). */
-export function serveJobControl(nc: NatsConnection, ns: Namespace, target: JobControlTarget, onReject?: (e: Rejection, subject: string) => void): Subscription {
+export function serveJobControl(
+  nc: NatsConnection,
+  ns: Namespace,
+  target: JobControlTarget,
+  onReject?: (e: Rejection, subject: string) => void,
+): Subscription {
   return serve<ControlRequest>(nc, {
     subject: jobControlSubject(ns, target.jobId),
     parse: parseWith(controlRequestSchema),
@@ -116,7 +123,8 @@ export function serveJobControl(nc: NatsConnection, ns: Namespace, target: JobCo
       const job = describeJob(target.jobId, target.workers);
       if ("describe" in req) return job;
       if ("stop" in req) {
-        if (!target.requestStop) throw new InvalidTargetError(`job ${target.jobId} is driven by a process that stops with it (Ctrl-C there)`);
+        if (!target.requestStop)
+          throw new InvalidTargetError(`job ${target.jobId} is driven by a process that stops with it (Ctrl-C there)`);
         return target.requestStop(req.stop.reason);
       }
       const ids = resolveRestartTargets(job, req.restart);

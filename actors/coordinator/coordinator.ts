@@ -92,7 +92,16 @@ export class Coordinator implements EscalationHandler {
     const lifecycles = await this.open();
     await this.group.start({ adopt: true });
     const { recovery, steps } = this.policy;
-    await takeOverJob({ jobId: this.id, group: this.group, job: this.job, recovery, steps, store: this.store!, lifecycles, logger: this.deps.logger });
+    await takeOverJob({
+      jobId: this.id,
+      group: this.group,
+      job: this.job,
+      recovery,
+      steps,
+      store: this.store!,
+      lifecycles,
+      logger: this.deps.logger,
+    });
     await this.serveControl();
   }
 
@@ -101,7 +110,13 @@ export class Coordinator implements EscalationHandler {
     const { nc, ns, events, logger } = this.deps;
     const lifecycles = await LifecycleStore.open(nc, ns);
     this.job.start();
-    this.recorder = await recordLifecycle(this.job, { kind: "job", id: this.id, store: lifecycles, events, onError: (err) => logger.warn({ err }, "job lifecycle write failed") });
+    this.recorder = await recordLifecycle(this.job, {
+      kind: "job",
+      id: this.id,
+      store: lifecycles,
+      events,
+      onError: (err) => logger.warn({ err }, "job lifecycle write failed"),
+    });
     this.store = await JobStore.open(nc, ns, events);
     return lifecycles;
   }

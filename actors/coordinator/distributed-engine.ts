@@ -5,7 +5,14 @@
 // whose writer was lost before its files were on disk is reported lost (the loop leaves it to the next one); a
 // rollback to a checkpoint (no live peer held a lost shard) is reported to the loop, which runs those steps again.
 import type { TrainConfig } from "../../ml/train/config.ts";
-import type { CheckpointRequest, CheckpointWritten, RollbackPoint, StartedCheckpoint, StepEngine, StepPlan } from "../../ml/train/engine.ts";
+import type {
+  CheckpointRequest,
+  CheckpointWritten,
+  RollbackPoint,
+  StartedCheckpoint,
+  StepEngine,
+  StepPlan,
+} from "../../ml/train/engine.ts";
 import type { TrainProgress } from "../../ml/train/types.ts";
 import type { CombinedStep } from "./combine.ts";
 import type { Coordinator } from "./coordinator.ts";
@@ -34,7 +41,9 @@ export class DistributedEngine implements StepEngine<JobStep> {
 
   validate(at: TrainProgress): Promise<number> {
     const c = this.o.config;
-    return this.afterLoss(at.step, () => this.coordinator.validate({ step: at.step, batches: c.eval.batches, microBatch: c.batch.microBatch }));
+    return this.afterLoss(at.step, () =>
+      this.coordinator.validate({ step: at.step, batches: c.eval.batches, microBatch: c.batch.microBatch }),
+    );
   }
 
   async checkpoint(req: CheckpointRequest): Promise<StartedCheckpoint> {

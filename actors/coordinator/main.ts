@@ -35,7 +35,9 @@ const records = await JobRecords.open(nc, ns);
 const view = new PublishedView(nc, ns.jobOutputSubject(jobId), (line) => console.log(line));
 
 async function finish(outcome: JobOutcome, checkpoint: string | null): Promise<never> {
-  await records.update(jobId!, () => ({ state: outcome.state, cause: outcome.cause ?? null, endedAt: Date.now(), checkpoint })).catch((err: unknown) => console.error(`job record not written: ${(err as Error).message}`));
+  await records
+    .update(jobId!, () => ({ state: outcome.state, cause: outcome.cause ?? null, endedAt: Date.now(), checkpoint }))
+    .catch((err: unknown) => console.error(`job record not written: ${(err as Error).message}`));
   view.done(outcome);
   await view.settled().catch(() => undefined);
   // the job service stops supervising this coordinator, so it is not started again once it exits
@@ -52,13 +54,17 @@ async function finish(outcome: JobOutcome, checkpoint: string | null): Promise<n
 async function howToContinue(nc: NatsConnection, ns: Namespace, id: string, rec: JobRecord): Promise<"take over" | "restart"> {
   const job = await (await LifecycleStore.open(nc, ns)).get("job", id);
   const value = job?.value;
-  const loaded = typeof value === "string" ? ["training", "checkpointing", "stopping"].includes(value) : value !== null && typeof value === "object" && ("recovering" in value || "escalating" in value);
+  const loaded =
+    typeof value === "string"
+      ? ["training", "checkpointing", "stopping"].includes(value)
+      : value !== null && typeof value === "object" && ("recovering" in value || "escalating" in value);
   if (loaded) return "take over";
   const registry = await Registry.open(nc, ns);
   const { dp, pp, tp } = rec.layout;
   for (let rank = 0; rank < dp * pp * tp; rank++) {
     const w = await registry.getActor(memberId(id, rank));
-    if (w?.pid != null && w.host !== null && w.state !== "dead") await call(nc, ns.agentSubject(w.host, "kill"), { actorId: w.id, signal: "SIGKILL", pid: w.pid }, 2000).catch(() => undefined);
+    if (w?.pid != null && w.host !== null && w.state !== "dead")
+      await call(nc, ns.agentSubject(w.host, "kill"), { actorId: w.id, signal: "SIGKILL", pid: w.pid }, 2000).catch(() => undefined);
   }
   return "restart";
 }
@@ -68,13 +74,21 @@ if (!rec) {
   console.error(`no job '${jobId}' in cluster ${env.clusterId}`);
   process.exit(2);
 }
-if (FINAL_JOB_STATES.has(rec.state)) await finish({ state: rec.state as JobOutcome["state"], ...(rec.cause ? { cause: rec.cause } : {}) }, rec.checkpoint);
-const started: JobRecord = await records.update(jobId, (r) => ({ state: "running", startedAt: r.startedAt ?? Date.now(), coordinatorStarts: r.coordinatorStarts + 1 }));
+if (FINAL_JOB_STATES.has(rec.state))
+  await finish({ state: rec.state as JobOutcome["state"], ...(rec.cause ? { cause: rec.cause } : {}) }, rec.checkpoint);
+const started: JobRecord = await records.update(jobId, (r) => ({
+  state: "running",
+  startedAt: r.startedAt ?? Date.now(),
+  coordinatorStarts: r.coordinatorStarts + 1,
+}));
 const stop = new AbortController();
 try {
   const r = started.request;
   const how = started.coordinatorStarts > 1 ? await howToContinue(nc, ns, jobId, started) : "start";
-  if (how !== "start") view.say(`coordinator of job ${jobId} started again (start ${started.coordinatorStarts}): ${how === "take over" ? "taking the job over from its running workers" : "the job had not finished loading: it starts again"}`);
+  if (how !== "start")
+    view.say(
+      `coordinator of job ${jobId} started again (start ${started.coordinatorStarts}): ${how === "take over" ? "taking the job over from its running workers" : "the job had not finished loading: it starts again"}`,
+    );
   const result = await runDistributed({
     configFile: r.configFile,
     runDir: r.runDir,
@@ -92,7 +106,11 @@ try {
     tty: false,
     stop: stop.signal,
   });
-  const stopped: JobOutcome = { state: "stopped", cause: result.stopReason ?? "stopped", ...(result.stoppedBy ? { signal: result.stoppedBy } : {}) };
+  const stopped: JobOutcome = {
+    state: "stopped",
+    cause: result.stopReason ?? "stopped",
+    ...(result.stoppedBy ? { signal: result.stoppedBy } : {}),
+  };
   await finish(result.interrupted ? stopped : { state: "completed" }, result.checkpointDir || null);
 } catch (err) {
   const e = err as Error;

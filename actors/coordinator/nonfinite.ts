@@ -47,7 +47,6 @@ export function findNonFinite(step: number, reports: readonly FinitenessReport[]
   };
 }
 
-
 /**
  * Remembers the steps each actor was named for; an actor named again within `windowSteps` steps of its previous
  * offence should be restarted (then its history starts over).
@@ -58,7 +57,8 @@ export class RepeatOffenders {
   private readonly last = new Map<string, number>();
 
   constructor(readonly windowSteps = 10) {
-    if (!(Number.isInteger(windowSteps) && windowSteps >= 1)) throw new NonFiniteOptionsError(`non-finite repeat window must be an integer ≥ 1 steps, got ${windowSteps}`);
+    if (!(Number.isInteger(windowSteps) && windowSteps >= 1))
+      throw new NonFiniteOptionsError(`non-finite repeat window must be an integer ≥ 1 steps, got ${windowSteps}`);
   }
 
   /** Records that `id` was named at `step`; true when this is a repeat within the window. */

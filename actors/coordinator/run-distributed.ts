@@ -96,7 +96,7 @@ export function checkDistributable(config: TrainConfig): void {
   }
 }
 
-export function jobIdOf(config: TrainConfig): string {
+function jobIdOf(config: TrainConfig): string {
   return config.name.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "job";
 }
 
@@ -108,7 +108,14 @@ function layoutOf(config: TrainConfig): RankLayout {
 /** job.json: what every worker loads (the config, the checkpoint to resume, the backends, test faults). */
 function writeJobFile(run: OpenedRun, jobId: string, o: DistributedRunOptions): string {
   const jobFile = path.join(run.runDir, "job.json");
-  const job = { jobId, session: `${jobId}-${randomBytes(6).toString("hex")}`, config: run.config, backendsModule: o.backendsModule && path.resolve(o.backendsModule), resumeFrom: run.resumeFrom, faults: o.faults ?? [] };
+  const job = {
+    jobId,
+    session: `${jobId}-${randomBytes(6).toString("hex")}`,
+    config: run.config,
+    backendsModule: o.backendsModule && path.resolve(o.backendsModule),
+    resumeFrom: run.resumeFrom,
+    faults: o.faults ?? [],
+  };
   writeFileSync(jobFile, JSON.stringify(job, null, 2) + "\n");
   return jobFile;
 }
@@ -145,7 +152,9 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
       lastCheckpoint: j.lastCheckpoint,
       onRecovery: (r) => {
         const outcome = r.rerun ? `step ${r.step} runs again` : `step ${r.step} was applied everywhere, committed`;
-        j.output.message(`recovered ${r.actorId} (${r.cause}): state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again ${r.seconds.toFixed(2)} s after the failure; ${outcome}`);
+        j.output.message(
+          `recovered ${r.actorId} (${r.cause}): state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again ${r.seconds.toFixed(2)} s after the failure; ${outcome}`,
+        );
         log.warn({ ...r }, "worker recovered");
         o.onRecovery?.(r);
       },
@@ -158,21 +167,38 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
 }
 
 /** Starts the job's workers, then runs the training loop over them. */
-async function train(coordinator: Coordinator, loop: TrainingLoop<JobStep>, o: DistributedRunOptions, j: JobContext, plan: RunPlan): Promise<LoopOutcome<JobStep>> {
+async function train(
+  coordinator: Coordinator,
+  loop: TrainingLoop<JobStep>,
+  o: DistributedRunOptions,
+  j: JobContext,
+  plan: RunPlan,
+): Promise<LoopOutcome<JobStep>> {
   const { config, start, resumeFrom } = j.run;
   const { pp, tp } = config.parallel;
   if (o.takeOver) {
     await coordinator.takeOver();
     const lost = coordinator.lost.size;
-    j.output.say(`coordinator started again: job taken over at step ${start?.progress.step ?? 0} in epoch ${coordinator.epoch}; ${j.layout.worldSize - lost} workers kept running${lost ? `, ${lost} recovered` : ""}`);
+    j.output.say(
+      `coordinator started again: job taken over at step ${start?.progress.step ?? 0} in epoch ${coordinator.epoch}; ${j.layout.worldSize - lost} workers kept running${lost ? `, ${lost} recovered` : ""}`,
+    );
   } else {
     await coordinator.start();
     if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
     j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
-    if (start) j.output.say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
+    if (start)
+      j.output.say(
+        `resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`,
+      );
   }
   o.onStarted?.(coordinator);
-  j.output.begin({ metricsFile: path.join(j.run.runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval });
+  j.output.begin({
+    metricsFile: path.join(j.run.runDir, "metrics.csv"),
+    resumedFrom: start?.progress,
+    totalSteps: plan.steps,
+    totalTokens: plan.tokens,
+    lineEvery: config.logInterval,
+  });
   return loop.run();
 }
 
@@ -181,20 +207,45 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const run = o.takeOver ? reopenRun(o, "coordinator") : openRun(o, sayTo(o), "coordinator", checkDistributable);
   const { config, runDir, log } = run;
   const { dp, pp, tp } = config.parallel;
-  const output = new RunOutput({ out: o.out ?? process.stdout, tty: o.tty, ...(o.view ? { view: o.view } : {}), log, stepMessage: "step committed" });
+  const output = new RunOutput({
+    out: o.out ?? process.stdout,
+    tty: o.tty,
+    ...(o.view ? { view: o.view } : {}),
+    log,
+    stepMessage: "step committed",
+  });
   const plan = planRun(batchRampOf(config), config.model.seqLen, o.steps !== undefined ? { steps: o.steps } : config.train);
   const layout = layoutOf(config);
   const jobId = o.jobId ?? jobIdOf(config);
   const jobFile = o.takeOver ? path.join(runDir, "job.json") : writeJobFile(run, jobId, o);
-  output.say(`${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`);
+  output.say(
+    `${o.natsUrl ? `cluster ${o.natsUrl}` : "starting a private nats-server and host agent"}; job ${jobId}: dp ${dp} · pp ${pp} · tp ${tp}, ${plan.steps} steps; run dir ${runDir}`,
+  );
 
   let coordinator: Coordinator | undefined;
   let loop: TrainingLoop<JobStep> | undefined;
-  const cluster = await connectOrEmbed({ url: o.natsUrl, token: o.token, clusterId: o.clusterId ?? "local", dir: runDir, slots: layout.worldSize, logger: log, onStatus: (s) => coordinator?.connectionChanged(s) });
+  const cluster = await connectOrEmbed({
+    url: o.natsUrl,
+    token: o.token,
+    clusterId: o.clusterId ?? "local",
+    dir: runDir,
+    slots: layout.worldSize,
+    logger: log,
+    onStatus: (s) => coordinator?.connectionChanged(s),
+  });
   const epoch = o.takeOver ? await resumeFromStore(run, cluster, jobId, layout.worldSize) : undefined;
   const stop = stopControl(o, output, log, () => loop?.progress.step ?? 0);
   const lastCheckpoint = async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom ?? latestCheckpointDir(run.checkpointRoot);
-  const job: JobContext = { run, jobId, jobFile, layout, output, lastCheckpoint, requestStop: stop.request, ...(epoch !== undefined ? { epoch } : {}) };
+  const job: JobContext = {
+    run,
+    jobId,
+    jobFile,
+    layout,
+    output,
+    lastCheckpoint,
+    requestStop: stop.request,
+    ...(epoch !== undefined ? { epoch } : {}),
+  };
   let outcome: LoopOutcome<JobStep> | undefined;
   let failure: Error | undefined;
   try {
@@ -206,17 +257,30 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     failure = err as Error;
     log.error({ err }, "job failed");
     output.end();
-    if (failure instanceof JobEscalatedError && failure.checkpoint.dir) output.say(`continue from ${failure.checkpoint.dir} with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
+    if (failure instanceof JobEscalatedError && failure.checkpoint.dir)
+      output.say(`continue from ${failure.checkpoint.dir} with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
     throw err;
   } finally {
     output.end();
     stop.remove();
     const finished = loop !== undefined && loop.progress.step >= plan.steps;
-    await coordinator?.stop(failure ? { finished: false, cause: failure.message } : finished ? { finished: true } : { finished: false, cause: "stopped by signal" }).catch(() => undefined);
+    await coordinator?.stop(endOf(failure, finished)).catch(() => undefined);
     await cluster.close();
   }
-  const result = await closing(o, run, { jobId, plan, outcome: outcome!, recoveries: coordinator.recoveries, wallSeconds: (performance.now() - started) / 1000 });
+  const result = await closing(o, run, {
+    jobId,
+    plan,
+    outcome: outcome!,
+    recoveries: coordinator.recoveries,
+    wallSeconds: (performance.now() - started) / 1000,
+  });
   return { ...result, ...stop.outcome() };
+}
+
+/** How the job ended, for its coordinator's last word. */
+function endOf(failure: Error | undefined, finished: boolean): Parameters<Coordinator["stop"]>[0] {
+  if (failure) return { finished: false, cause: failure.message };
+  return finished ? { finished: true } : { finished: false, cause: "stopped by signal" };
 }
 
 /** A run taken over: the loop goes on from the job's last committed step; answers the workers' newest epoch. */
@@ -224,7 +288,10 @@ async function resumeFromStore(run: OpenedRun, cluster: ClusterConnection, jobId
   const store = await JobStore.open(cluster.nc, cluster.ns, cluster.events);
   const c = await store.latest(jobId);
   if (c) run.start = { progress: { step: c.step, tokensSeen: c.tokensSeen, samplesSeen: c.samplesSeen }, lastLoss: c.loss };
-  return epochOfWorkers(cluster.registry, Array.from({ length: worldSize }, (_, rank) => memberId(jobId, rank)));
+  return epochOfWorkers(
+    cluster.registry,
+    Array.from({ length: worldSize }, (_, rank) => memberId(jobId, rank)),
+  );
 }
 
 /**
@@ -288,5 +355,16 @@ async function closing(
     log.info({ samples }, "samples");
   }
   if (existsSync(path.join(runDir, "metrics.csv"))) say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "train.log")}`);
-  return { runDir, jobId: r.jobId, steps, validations, progress, interrupted, checkpointDir, samples, wallSeconds: r.wallSeconds, recoveries: r.recoveries };
+  return {
+    runDir,
+    jobId: r.jobId,
+    steps,
+    validations,
+    progress,
+    interrupted,
+    checkpointDir,
+    samples,
+    wallSeconds: r.wallSeconds,
+    recoveries: r.recoveries,
+  };
 }

@@ -62,28 +62,57 @@ export class StepHealth {
   }
 
   /** Reports in worker order. Publishes what it finds; event failures are logged, never fail the step. */
-  async afterReady(step: number, epoch: number, workers: readonly { id: string; coords: Coordinates }[], ready: readonly ReadyReport[]): Promise<StepVerdict> {
+  async afterReady(
+    step: number,
+    epoch: number,
+    workers: readonly { id: string; coords: Coordinates }[],
+    ready: readonly ReadyReport[],
+  ): Promise<StepVerdict> {
     const reports = ready.map((r, i) => ({ ...r, id: workers[i]!.id, coords: workers[i]!.coords }));
     await this.watchStragglers(step, reports);
     const skip = findNonFinite(step, reports);
     if (!skip) return {};
     const { jobId } = this.o;
-    this.deps.logger.warn({ step, offender: skip.offender, suspects: skip.suspects }, "non-finite gradients or loss: every rank skips the step");
-    await this.publish({ type: "step.skipped", subject: jobId, time: Date.now(), data: { jobId, step, epoch, offender: skip.offender, suspects: skip.suspects, evidence: skip.evidence } }, `job:${jobId}:skipped:${step}:e${epoch}`);
+    this.deps.logger.warn(
+      { step, offender: skip.offender, suspects: skip.suspects },
+      "non-finite gradients or loss: every rank skips the step",
+    );
+    await this.publish(
+      {
+        type: "step.skipped",
+        subject: jobId,
+        time: Date.now(),
+        data: { jobId, step, epoch, offender: skip.offender, suspects: skip.suspects, evidence: skip.evidence },
+      },
+      `job:${jobId}:skipped:${step}:e${epoch}`,
+    );
     if (!this.offenders.offended(skip.offender, step)) return { skip };
     // recorded for the operator; the coordinator restarts it (restartWorkers) at the next step boundary
     const reason = `non-finite gradients or loss again at step ${step} (within ${this.offenders.windowSteps} steps)`;
-    await this.publish({ type: "worker.quarantine-requested", subject: skip.offender, time: Date.now(), data: { jobId, step, reason } }, `job:${jobId}:quarantine:${skip.offender}:${step}`);
+    await this.publish(
+      { type: "worker.quarantine-requested", subject: skip.offender, time: Date.now(), data: { jobId, step, reason } },
+      `job:${jobId}:quarantine:${skip.offender}:${step}`,
+    );
     return { skip, restart: { id: skip.offender, reason } };
   }
 
   private async watchStragglers(step: number, reports: readonly (ReadyReport & { id: string; coords: Coordinates })[]): Promise<void> {
     if (step <= this.observedStep) return;
     // a flag left by an earlier run of this job (same actor ids) is not this run's
-    if (this.observedStep === 0) await Promise.all(reports.map((r) => this.deps.store()?.setStraggler(r.id, null).catch(() => undefined)));
+    if (this.observedStep === 0)
+      await Promise.all(
+        reports.map((r) =>
+          this.deps
+            .store()
+            ?.setStraggler(r.id, null)
+            .catch(() => undefined),
+        ),
+      );
     const stepMs = this.timeStep(step);
     // like with like: workers of one pipeline stage do the same work (stragglers.ts); a data-parallel job has one stage
-    const samples = reports.filter((r) => r.busyMs !== undefined).map((r) => ({ id: r.id, busyMs: r.busyMs!, group: `p${r.coords.p ?? 0}` }));
+    const samples = reports
+      .filter((r) => r.busyMs !== undefined)
+      .map((r) => ({ id: r.id, busyMs: r.busyMs!, group: `p${r.coords.p ?? 0}` }));
     const { flagged, cleared } = this.stragglers.observe(step, samples, stepMs);
     const { jobId } = this.o;
     for (const f of flagged) {
@@ -91,12 +120,24 @@ export class StepHealth {
       const data = { jobId, step, ratio: f.ratio, busyMs: f.busyMs, medianMs: f.medianMs };
       const { factor, consecutive, minStepShare } = this.stragglers.options;
       const bar = { factor, consecutive, minStepShare, ...(f.stepMs !== undefined ? { stepMs: f.stepMs } : {}) };
-      await this.publish({ type: "worker.straggler", subject: f.id, time: Date.now(), data: { ...data, ...bar } }, `job:${jobId}:straggler:${f.id}:${step}`);
-      await this.deps.store()?.setStraggler(f.id, data).catch((err: unknown) => this.deps.logger.warn({ err }, "straggler flag write failed"));
+      await this.publish(
+        { type: "worker.straggler", subject: f.id, time: Date.now(), data: { ...data, ...bar } },
+        `job:${jobId}:straggler:${f.id}:${step}`,
+      );
+      await this.deps
+        .store()
+        ?.setStraggler(f.id, data)
+        .catch((err: unknown) => this.deps.logger.warn({ err }, "straggler flag write failed"));
     }
     for (const c of cleared) {
-      await this.publish({ type: "worker.straggler-cleared", subject: c.id, time: Date.now(), data: { jobId, step, ratio: c.ratio } }, `job:${jobId}:straggler-cleared:${c.id}:${step}`);
-      await this.deps.store()?.setStraggler(c.id, null).catch((err: unknown) => this.deps.logger.warn({ err }, "straggler flag write failed"));
+      await this.publish(
+        { type: "worker.straggler-cleared", subject: c.id, time: Date.now(), data: { jobId, step, ratio: c.ratio } },
+        `job:${jobId}:straggler-cleared:${c.id}:${step}`,
+      );
+      await this.deps
+        .store()
+        ?.setStraggler(c.id, null)
+        .catch((err: unknown) => this.deps.logger.warn({ err }, "straggler flag write failed"));
     }
   }
 
@@ -116,6 +157,8 @@ export class StepHealth {
   }
 
   private async publish(event: Parameters<EventLog["publish"]>[0], msgId: string): Promise<void> {
-    await this.deps.events.publish(event, msgId).catch((err: unknown) => this.deps.logger.warn({ err, type: event.type }, "event publish failed"));
+    await this.deps.events
+      .publish(event, msgId)
+      .catch((err: unknown) => this.deps.logger.warn({ err, type: event.type }, "event publish failed"));
   }
 }

@@ -33,7 +33,7 @@ export interface StragglerOptions {
   minStepShare: number;
 }
 
-export const defaultStragglerOptions: StragglerOptions = { factor: 1.5, consecutive: 5, minExcessMs: 2, minStepShare: 0.1 };
+const defaultStragglerOptions: StragglerOptions = { factor: 1.5, consecutive: 5, minExcessMs: 2, minStepShare: 0.1 };
 
 export interface BusySample {
   id: string;
@@ -54,13 +54,16 @@ export interface StragglerChange {
   stepMs?: number;
 }
 
-
 export function validateStragglerOptions(o: Partial<StragglerOptions> = {}): StragglerOptions {
   const v = { ...defaultStragglerOptions, ...o };
-  if (!(Number.isFinite(v.factor) && v.factor > 1)) throw new StragglerOptionsError(`straggler factor must be a number above 1, got ${v.factor}`);
-  if (!(Number.isInteger(v.consecutive) && v.consecutive >= 1)) throw new StragglerOptionsError(`straggler consecutive steps must be an integer ≥ 1, got ${v.consecutive}`);
-  if (!(Number.isFinite(v.minExcessMs) && v.minExcessMs >= 0)) throw new StragglerOptionsError(`straggler minExcessMs must be ≥ 0, got ${v.minExcessMs}`);
-  if (!(Number.isFinite(v.minStepShare) && v.minStepShare >= 0 && v.minStepShare < 1)) throw new StragglerOptionsError(`straggler minStepShare must be in [0, 1), got ${v.minStepShare}`);
+  if (!(Number.isFinite(v.factor) && v.factor > 1))
+    throw new StragglerOptionsError(`straggler factor must be a number above 1, got ${v.factor}`);
+  if (!(Number.isInteger(v.consecutive) && v.consecutive >= 1))
+    throw new StragglerOptionsError(`straggler consecutive steps must be an integer ≥ 1, got ${v.consecutive}`);
+  if (!(Number.isFinite(v.minExcessMs) && v.minExcessMs >= 0))
+    throw new StragglerOptionsError(`straggler minExcessMs must be ≥ 0, got ${v.minExcessMs}`);
+  if (!(Number.isFinite(v.minStepShare) && v.minStepShare >= 0 && v.minStepShare < 1))
+    throw new StragglerOptionsError(`straggler minStepShare must be in [0, 1), got ${v.minStepShare}`);
   return v;
 }
 

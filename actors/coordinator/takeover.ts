@@ -50,7 +50,10 @@ export async function takeOverJob(d: TakeoverDeps): Promise<RankMember[]> {
     const steady = (state === "alive" || state === "suspect") && own !== null && typeof own.value === "string" && STEADY.has(own.value);
     if (!steady) lost.push(m);
   }
-  d.logger.warn({ job: d.jobId, committed: committed?.step ?? 0, epoch: group.epoch, lost: lost.map((m) => m.id) }, "coordinator takes the job over");
+  d.logger.warn(
+    { job: d.jobId, committed: committed?.step ?? 0, epoch: group.epoch, lost: lost.map((m) => m.id) },
+    "coordinator takes the job over",
+  );
   if (lost.length > 0) d.recovery.restart(lost, "not serving the job when its coordinator took it over", "job.restart");
   return lost;
 }

@@ -22,7 +22,12 @@ export interface ReadyReply {
 /** Signature actor: MinHash band keys of one shard, written as one band-entry file per reducer (key mod R). */
 export const signaturesRequestSchema = z.object({
   shard: shardRef,
-  params: z.object({ shingle: z.number().int().positive(), bands: z.number().int().positive(), rows: z.number().int().positive(), seed: z.number().int().min(0) }),
+  params: z.object({
+    shingle: z.number().int().positive(),
+    bands: z.number().int().positive(),
+    rows: z.number().int().positive(),
+    seed: z.number().int().min(0),
+  }),
   reducers: z.number().int().positive(),
   /** Output files are `<outPrefix>.r<reducer>.band`. */
   outPrefix: z.string().min(1),

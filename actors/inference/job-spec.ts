@@ -7,13 +7,19 @@ import { InferenceError } from "../../ml/parallel-model/errors.ts";
 
 const name = z.string().regex(/^[A-Za-z0-9_-]+$/, "may contain only letters, digits, '_' and '-'");
 
-export const inferenceJobSchema = z.object({
+const inferenceJobSchema = z.object({
   jobId: name,
   /** Unique per start: names the collectives rendezvous. */
   session: name,
   /** Checkpoint step folder (any saved layout). */
   checkpoint: z.string().min(1),
-  model: z.object({ vocabSize: z.number().int().min(1), seqLen: z.number().int().min(1), layers: z.number().int().min(1), dModel: z.number().int().min(1), heads: z.number().int().min(1) }),
+  model: z.object({
+    vocabSize: z.number().int().min(1),
+    seqLen: z.number().int().min(1),
+    layers: z.number().int().min(1),
+    dModel: z.number().int().min(1),
+    heads: z.number().int().min(1),
+  }),
   dp: z.number().int().min(1).default(1),
   pp: z.number().int().min(1),
   tp: z.number().int().min(1),

@@ -36,12 +36,21 @@ export interface OpenedModel {
 }
 
 /** Opens `checkpoint` (step folder, root or run directory) on one process, or on dp × pp × tp workers when `parallel`. */
-export async function openInferenceModel(checkpoint: string, options: { tokenizerFile?: string; parallel?: ParallelPlacement } = {}): Promise<OpenedModel> {
+export async function openInferenceModel(
+  checkpoint: string,
+  options: { tokenizerFile?: string; parallel?: ParallelPlacement } = {},
+): Promise<OpenedModel> {
   const p = options.parallel;
   if (!p) {
     const { model, tokenizer, endOfText, weights } = await loadModel(checkpoint, { tokenizerFile: options.tokenizerFile });
     return {
-      config: model.config, tokenizer, endOfText, dir: weights.dir, step: weights.manifest.step, where: "one process", scoring: model,
+      config: model.config,
+      tokenizer,
+      endOfText,
+      dir: weights.dir,
+      step: weights.manifest.step,
+      where: "one process",
+      scoring: model,
       generate: (prompt, o) => generate(model, prompt, o),
       close: async () => undefined,
     };
@@ -54,7 +63,11 @@ export async function openInferenceModel(checkpoint: string, options: { tokenize
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   return {
-    config: header.config, tokenizer: header.tokenizer, endOfText: header.endOfText, dir: header.dir, step: header.manifest.step,
+    config: header.config,
+    tokenizer: header.tokenizer,
+    endOfText: header.endOfText,
+    dir: header.dir,
+    step: header.manifest.step,
     where: `dp ${p.dp ?? 1} × pp ${p.pp} × tp ${p.tp} workers (${job.jobId}${p.natsUrl ? ` on ${p.natsUrl}` : ", private local cluster"})`,
     scoring: job,
     generate: (prompt, o) => job.generate(prompt, o),

@@ -36,7 +36,11 @@ export const generateRequestSchema = z.object({
   epoch,
   prompt: z.array(token).min(1),
   maxNewTokens: z.number().int().min(0),
-  sampling: z.object({ temperature: z.number().min(0), topK: z.number().int().min(0).optional(), topP: z.number().gt(0).max(1).optional() }),
+  sampling: z.object({
+    temperature: z.number().min(0),
+    topK: z.number().int().min(0).optional(),
+    topP: z.number().gt(0).max(1).optional(),
+  }),
   seed: z.number().int(),
   stopTokens: z.array(token),
   /** restart the cache from the window start for every token (the no-cache check) */
@@ -56,7 +60,7 @@ export interface StreamedToken {
   token: number;
 }
 
-export const inferStatusRequestSchema = z.object({ epoch });
+const inferStatusRequestSchema = z.object({ epoch });
 
 export interface InferWorkerStatus {
   state: string;

@@ -20,8 +20,16 @@ import { InferenceError } from "../../ml/parallel-model/errors.ts";
 import { loadInferenceStage, type InferenceStage } from "../../ml/parallel-model/inference-stage.ts";
 import type { InferenceJobSpec } from "./job-spec.ts";
 import {
-  generateRequestSchema, inferSubject, scoreRequestSchema,
-  type GenerateReply, type GenerateRequest, type InferVerb, type InferWorkerStatus, type ScoreReply, type ScoreRequest, type StreamedToken,
+  generateRequestSchema,
+  inferSubject,
+  scoreRequestSchema,
+  type GenerateReply,
+  type GenerateRequest,
+  type InferVerb,
+  type InferWorkerStatus,
+  type ScoreReply,
+  type ScoreRequest,
+  type StreamedToken,
 } from "./protocol.ts";
 import { StageDecoder } from "../../ml/parallel-model/stage-decoder.ts";
 
@@ -37,7 +45,10 @@ export class InferenceWorker {
   private queue: Promise<unknown> = Promise.resolve();
   private requests = 0;
 
-  constructor(env: ActorEnvironment, private readonly job: InferenceJobSpec) {
+  constructor(
+    env: ActorEnvironment,
+    private readonly job: InferenceJobSpec,
+  ) {
     this.served = new ServedActor({
       env,
       machine: workerMachine,
@@ -74,14 +85,25 @@ export class InferenceWorker {
     const layout = rankLayout({ dp, pp, tp });
     const session = `${this.job.session}-e${this.actor.epoch}`;
     this.world = await createCpuCollectives({
-      rank: this.rank, worldSize: layout.worldSize, session, rendezvous: await KvRendezvous.open(nc, session), connectTimeoutMs: this.job.rendezvousTimeoutMs,
+      rank: this.rank,
+      worldSize: layout.worldSize,
+      session,
+      rendezvous: await KvRendezvous.open(nc, session),
+      connectTimeoutMs: this.job.rendezvousTimeoutMs,
     });
     this.served.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
 
     setBlasThreads(this.job.threads);
     const groups = groupsForRank(this.world, layout);
     const coord = layout.coords[this.rank]!;
-    this.stage = loadInferenceStage(this.job.checkpoint, { config: this.job.model, pp, tp, stage: coord.pp, tpRank: coord.tp, groups: { tp: groups.tp, pp: groups.pp } });
+    this.stage = loadInferenceStage(this.job.checkpoint, {
+      config: this.job.model,
+      pp,
+      tp,
+      stage: coord.pp,
+      tpRank: coord.tp,
+      groups: { tp: groups.tp, pp: groups.pp },
+    });
     this.decoder = new StageDecoder(this.stage);
     // this replica's ranks: a generation's token is broadcast among them
     const replica = layout.coords.flatMap((c, rank) => (c.dp === coord.dp ? [rank] : []));
@@ -105,13 +127,19 @@ export class InferenceWorker {
   }
 
   private checkIdle(what: string): void {
-    if (!this.served.lifecycle.getSnapshot().matches("idle")) throw new InferenceError(`${this.actor.env.actorId}: ${what} asked while ${this.state}`);
+    if (!this.served.lifecycle.getSnapshot().matches("idle"))
+      throw new InferenceError(`${this.actor.env.actorId}: ${what} asked while ${this.state}`);
     this.requests++;
   }
 
   private async score(r: ScoreRequest): Promise<ScoreReply | null> {
     this.checkIdle("score");
-    const scores = await this.stage!.score({ id: r.id, batch: r.batch, inputs: Int32Array.from(r.inputs), targets: Int32Array.from(r.targets) });
+    const scores = await this.stage!.score({
+      id: r.id,
+      batch: r.batch,
+      inputs: Int32Array.from(r.inputs),
+      targets: Int32Array.from(r.targets),
+    });
     if (!scores || !this.answers) return null;
     return { logProbs: Array.from(scores.logProbs), isArgmax: Array.from(scores.isArgmax) };
   }

@@ -30,7 +30,12 @@ export type JobOutputMessage =
   | { k: "done"; outcome: JobOutcome };
 
 export async function ensureJobOutputStream(nc: NatsConnection, ns: Namespace): Promise<void> {
-  await ensureStream(nc, { name: ns.jobOutputStream, subjects: [`troupe.${ns.clusterId}.jobout.>`], maxAgeMs: 7 * 24 * 3600_000, maxBytes: 512 * 1024 * 1024 });
+  await ensureStream(nc, {
+    name: ns.jobOutputStream,
+    subjects: [`troupe.${ns.clusterId}.jobout.>`],
+    maxAgeMs: 7 * 24 * 3600_000,
+    maxBytes: 512 * 1024 * 1024,
+  });
 }
 
 /** The coordinator's side: a RunView whose every call becomes a message on the job's subject, in order. */
@@ -99,7 +104,10 @@ export async function followJobOutput(
 ): Promise<JobOutcome | undefined> {
   await ensureJobOutputStream(nc, ns);
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(ns.jobOutputStream, { filter_subjects: ns.jobOutputSubject(jobId), deliver_policy: DeliverPolicy.All });
+  const consumer = await js.consumers.get(ns.jobOutputStream, {
+    filter_subjects: ns.jobOutputSubject(jobId),
+    deliver_policy: DeliverPolicy.All,
+  });
   const messages = await consumer.consume();
   const stop = () => void messages.close();
   signal?.addEventListener("abort", stop, { once: true });

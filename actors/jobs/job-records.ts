@@ -13,7 +13,7 @@ import type { Namespace } from "../../runtime/namespace.ts";
 import { bucketKeys } from "../../runtime/kv-keys.ts";
 import { retrying } from "../../runtime/retry.ts";
 
-export const JOB_STATES = ["submitted", "running", "completed", "failed", "stopped"] as const;
+const JOB_STATES = ["submitted", "running", "completed", "failed", "stopped"] as const;
 export type JobState = (typeof JOB_STATES)[number];
 export const FINAL_JOB_STATES: ReadonlySet<JobState> = new Set(["completed", "failed", "stopped"]);
 
@@ -31,9 +31,8 @@ export const jobRequestSchema = z.object({
   /** Tests: a module exporting createBackends() for the workers. */
   backendsModule: z.string().optional(),
 });
-export type JobRequest = z.output<typeof jobRequestSchema>;
 
-export const jobRecordSchema = z.looseObject({
+const jobRecordSchema = z.looseObject({
   id: z.string(),
   name: z.string(),
   request: jobRequestSchema,
@@ -55,7 +54,6 @@ export type JobRecord = z.output<typeof jobRecordSchema>;
 
 const key = (jobId: string) => `job.${jobId}`;
 
-
 export class JobRecords {
   private constructor(
     private readonly kv: KV,
@@ -72,7 +70,8 @@ export class JobRecords {
     try {
       await this.kv.create(key(rec.id), encode(rec));
     } catch (err) {
-      if ((await this.kv.get(key(rec.id)))?.operation === "PUT") throw new JobIdTakenError(`job id '${rec.id}' is taken: choose another --name, or remove the old job with troupe gc`);
+      if ((await this.kv.get(key(rec.id)))?.operation === "PUT")
+        throw new JobIdTakenError(`job id '${rec.id}' is taken: choose another --name, or remove the old job with troupe gc`);
       throw err;
     }
   }

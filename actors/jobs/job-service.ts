@@ -45,13 +45,13 @@ export interface JobServiceDeps {
 }
 
 /** The coordinator actor of a job. */
-export const coordinatorIdOf = (jobId: string) => `${jobId}-coordinator`;
+const coordinatorIdOf = (jobId: string) => `${jobId}-coordinator`;
 
 /** A coordinator is a long-lived actor whose main loop may block for a while on a loaded machine. */
 const COORDINATOR_TIMEOUTS = validateTimeouts({ heartbeatMs: 500, suspectMs: 5000, killMs: 20_000, stepMs: 600_000, startMs: 180_000 });
 
 /** A job id from a config name: letters, digits, '_' and '-', plus a random suffix. */
-export function newJobId(configName: string): string {
+function newJobId(configName: string): string {
   const stem = configName.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40) || "job";
   return `${stem}-${randomBytes(2).toString("hex")}`;
 }
@@ -68,9 +68,21 @@ export class JobService {
     this.records = await JobRecords.open(nc, ns);
     await ensureJobOutputStream(nc, ns);
     this.subs.push(
-      serve<z.output<typeof submitRequestSchema>>(nc, { subject: ns.jobsSubject("submit"), parse: parseWith(submitRequestSchema), handle: (req) => this.submit(req) }),
-      serve<z.output<typeof endedSchema>>(nc, { subject: ns.jobsSubject("ended"), parse: parseWith(endedSchema), handle: (req) => this.ended(req.jobId) }),
-      serve<unknown>(nc, { subject: ns.jobsSubject("ping"), parse: (): { ok: true; value: unknown } => ({ ok: true, value: null }), handle: () => ({ pid: process.pid, jobs: this.supervisors.size }) }),
+      serve<z.output<typeof submitRequestSchema>>(nc, {
+        subject: ns.jobsSubject("submit"),
+        parse: parseWith(submitRequestSchema),
+        handle: (req) => this.submit(req),
+      }),
+      serve<z.output<typeof endedSchema>>(nc, {
+        subject: ns.jobsSubject("ended"),
+        parse: parseWith(endedSchema),
+        handle: (req) => this.ended(req.jobId),
+      }),
+      serve<unknown>(nc, {
+        subject: ns.jobsSubject("ping"),
+        parse: (): { ok: true; value: unknown } => ({ ok: true, value: null }),
+        handle: () => ({ pid: process.pid, jobs: this.supervisors.size }),
+      }),
     );
     await nc.flush();
     for (const job of await this.records.list()) {
@@ -100,7 +112,15 @@ export class JobService {
       coordinatorStarts: 0,
     };
     await this.records.create(rec);
-    await this.deps.events.publish({ type: "job.submitted", subject: id, time: rec.submittedAt, data: { jobId: id, config: req.request.configFile, runDir: req.request.runDir, layout: req.layout } }, `job:${id}:submitted`);
+    await this.deps.events.publish(
+      {
+        type: "job.submitted",
+        subject: id,
+        time: rec.submittedAt,
+        data: { jobId: id, config: req.request.configFile, runDir: req.request.runDir, layout: req.layout },
+      },
+      `job:${id}:submitted`,
+    );
     await this.supervise(rec);
     return { jobId: id, runDir: req.request.runDir };
   }
@@ -117,7 +137,12 @@ export class JobService {
   private async takeBack(job: JobRecord): Promise<void> {
     const old = await this.deps.registry.getActor(job.coordinator);
     if (old && old.pid !== null && old.host !== null && old.state !== "dead") {
-      await call(this.deps.nc, this.deps.ns.agentSubject(old.host, "kill"), { actorId: old.id, signal: "SIGKILL", pid: old.pid }, 2000).catch(() => undefined);
+      await call(
+        this.deps.nc,
+        this.deps.ns.agentSubject(old.host, "kill"),
+        { actorId: old.id, signal: "SIGKILL", pid: old.pid },
+        2000,
+      ).catch(() => undefined);
     }
     this.deps.logger.warn({ job: job.id }, "taking a running job back: starting its coordinator again");
     await this.supervise(job);
@@ -132,7 +157,14 @@ export class JobService {
         intensity: { maxRestarts: 3, periodMs: 60_000 },
         backoff: { initialMs: 100, maxMs: 2000, jitter: 0.1 },
         timeouts: COORDINATOR_TIMEOUTS,
-        children: [{ id: job.coordinator, coords: {}, cwd: job.request.cwd, argv: ["node", "--import", "tsx", sourcePath("actors/coordinator/main.ts"), "--job", job.id] }],
+        children: [
+          {
+            id: job.coordinator,
+            coords: {},
+            cwd: job.request.cwd,
+            argv: ["node", "--import", "tsx", sourcePath("actors/coordinator/main.ts"), "--job", job.id],
+          },
+        ],
       },
     );
     this.supervisors.set(job.id, supervisor);
@@ -148,7 +180,12 @@ export class JobService {
     view.say(`job ${jobId} failed: ${cause}`);
     view.done({ state: "failed", cause });
     await view.settled().catch(() => undefined);
-    await this.deps.events.publish({ type: "job.failed", subject: jobId, time: Date.now(), data: { cause, checkpoint: null } }, `job:${jobId}:failed:coordinator`).catch(() => undefined);
+    await this.deps.events
+      .publish(
+        { type: "job.failed", subject: jobId, time: Date.now(), data: { cause, checkpoint: null } },
+        `job:${jobId}:failed:coordinator`,
+      )
+      .catch(() => undefined);
     return "stop";
   }
 }

@@ -46,7 +46,10 @@ export class DataParallelCompute implements RankCompute {
     const reduceStarted = performance.now();
     if (this.dpGroup.size > 1) {
       // backward finishes gradients last-to-first; register them in that order
-      const grads = this.model.gradients().map((g) => g.data).reverse();
+      const grads = this.model
+        .gradients()
+        .map((g) => g.data)
+        .reverse();
       const buckets = new GradientBuckets(this.dpGroup, grads);
       for (let i = 0; i < grads.length; i++) buckets.markReady(i);
       await buckets.finish();
@@ -100,7 +103,12 @@ export class DataParallelCompute implements RankCompute {
     return ckpt.manifest.step;
   }
 
-  saveCheckpoint(writer: CheckpointWriter, root: string, source: Omit<CheckpointSource, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>> {
+  saveCheckpoint(
+    writer: CheckpointWriter,
+    root: string,
+    source: Omit<CheckpointSource, "optimizerStepCount">,
+    keep: number,
+  ): Promise<PendingWrite<string>> {
     const info = checkpointInfo({ ...source, optimizerStepCount: this.optimizerStepCount });
     return writer.save(root, { ...info, params: this.parameters(), optimizerState: this.optimizerState() }, { keep });
   }

@@ -44,7 +44,11 @@ export class FaultInjector {
   /** The groups, with the backward (pp gradient send/recv) and allreduce (dp reduction) phases hooked. */
   wrapGroups(groups: RankGroups, step: () => number): RankGroups {
     if (!this.active) return groups;
-    return { ...groups, pp: this.hooked(groups.pp, "backward", step, (tag) => tag?.startsWith("g") === true), dp: this.hooked(groups.dp, "allreduce", step, () => true) };
+    return {
+      ...groups,
+      pp: this.hooked(groups.pp, "backward", step, (tag) => tag?.startsWith("g") === true),
+      dp: this.hooked(groups.dp, "allreduce", step, () => true),
+    };
   }
 
   /** A world or group whose reductions (and, when `p2p` says so, point-to-point by tag) hit `phase` first. */

@@ -35,7 +35,7 @@ export interface JobSpec {
   faults: Fault[];
 }
 
-export function parseJobSpec(raw: unknown, source: string): JobSpec {
+function parseJobSpec(raw: unknown, source: string): JobSpec {
   const r = jobSpecSchema.safeParse(raw);
   if (!r.success) {
     throw new JobSpecError(`invalid job spec ${source}: ${issueText(r.error)}`);

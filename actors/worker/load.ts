@@ -45,7 +45,13 @@ export function jobLayout(parallel: TrainConfig["parallel"]): RankLayout {
 export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number): Promise<CollectivesWorld> {
   const session = `${s.job.session}-e${epoch}`;
   const rendezvous = await KvRendezvous.open(nc, session);
-  return createCpuCollectives({ rank: s.rank, worldSize: s.layout.worldSize, session, rendezvous, connectTimeoutMs: s.job.rendezvousTimeoutMs });
+  return createCpuCollectives({
+    rank: s.rank,
+    worldSize: s.layout.worldSize,
+    session,
+    rendezvous,
+    connectTimeoutMs: s.job.rendezvousTimeoutMs,
+  });
 }
 
 /** Prepares the job's data and builds this rank's compute on `world`. */
@@ -58,7 +64,7 @@ export async function loadRank(s: RankSetup, world: CollectivesWorld): Promise<{
 }
 
 /** The data-parallel replica (pp·tp = 1) or this rank's stage of the 3D model, initialised from the job's seed. */
-export async function createRankCompute(s: RankSetup, world: CollectivesWorld, data: TrainingData): Promise<RankCompute> {
+async function createRankCompute(s: RankSetup, world: CollectivesWorld, data: TrainingData): Promise<RankCompute> {
   const c = s.job.config;
   const { dp, pp, tp } = s.layout.sizes;
   const gpt = { ...c.model, vocabSize: c.data.vocabSize };

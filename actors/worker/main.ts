@@ -9,7 +9,8 @@ import { JobSpecError } from "./errors.ts";
 import { readJobSpec } from "./job-spec.ts";
 import { Worker } from "./worker.ts";
 
-const importBackends = (module: string | undefined) => (module === undefined ? import("../../ml/train/default-backends.ts") : import(pathToFileURL(path.resolve(module)).href));
+const importBackends = (module: string | undefined) =>
+  module === undefined ? import("../../ml/train/default-backends.ts") : import(pathToFileURL(path.resolve(module)).href);
 
 async function loadBackends(module: string | undefined): Promise<TrainBackends> {
   if (module === undefined) {

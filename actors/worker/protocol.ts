@@ -90,7 +90,7 @@ export const validateRequestSchema = z.object({
 });
 export type ValidateRequest = z.infer<typeof validateRequestSchema>;
 
-export const statusRequestSchema = z.object({ epoch });
+const statusRequestSchema = z.object({ epoch });
 
 export interface WorkerStatus {
   state: string;
@@ -107,7 +107,7 @@ export interface WorkerStatus {
  * apply it has started), joins the communicator of the new epoch (the replacement joins it too) and answers.
  */
 export const recoverRequestSchema = z.object({ epoch });
-export type RecoverRequest = z.infer<typeof recoverRequestSchema>;
+type RecoverRequest = z.infer<typeof recoverRequestSchema>;
 
 export interface RecoverReport {
   /** Last step whose optimizer update this worker has applied (0 = none). */
@@ -145,29 +145,29 @@ export interface RestoreReport {
 }
 
 /** checkpoint: the first request for a step copies the state ({ written: false }); a repeated one answers once it is whole. */
-export interface CheckpointReply {
+interface CheckpointReply {
   dir: string;
   written: boolean;
 }
 
 /** checkpointShard: the first request for a step copies the shard; a repeated one answers its report once it is written. */
-export type CheckpointShardReply = CheckpointShardReport | { step: number; copied: true };
+type CheckpointShardReply = CheckpointShardReport | { step: number; copied: true };
 
-export interface ValidateReply {
+interface ValidateReply {
   loss: number;
 }
 
 /** sendState: the bytes sent to the replacement. */
-export interface SendStateReply {
+interface SendStateReply {
   sent: number;
 }
 
-export interface DrainReply {
+interface DrainReply {
   state: string;
 }
 
 /** halt answers as recover does: the last applied step and the optimizer's step count. */
-export type HaltReport = RecoverReport;
+type HaltReport = RecoverReport;
 
 type Exchange<Req, Reply> = { req: Omit<Req, "epoch">; reply: Reply };
 

@@ -53,7 +53,12 @@ export interface RankCompute {
   /** Loads this rank's part of the checkpoint in `dir` (saved with any layout); returns the checkpoint's step. */
   loadCheckpoint(dir: string): number;
   /** A whole checkpoint of this rank's state under `root` (data parallel): returns once the tensors are copied. */
-  saveCheckpoint(writer: CheckpointWriter, root: string, source: Omit<CheckpointSource, "optimizerStepCount">, keep: number): Promise<PendingWrite<string>>;
+  saveCheckpoint(
+    writer: CheckpointWriter,
+    root: string,
+    source: Omit<CheckpointSource, "optimizerStepCount">,
+    keep: number,
+  ): Promise<PendingWrite<string>>;
   /** This rank's shard of a sharded checkpoint into `staging` (pp or tp > 1): returns once the tensors are copied. */
   saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave>;
 }

@@ -65,7 +65,8 @@ export class RecoveryVerbs {
 
   /** The communicator of `epoch`, unless a newer recovery or a halt came while joining it. */
   private async join(epoch: number, ticket: number): Promise<CollectivesWorld> {
-    const superseded = () => new WorkerProtocolError(`${this.rank.id}: the recovery of epoch ${epoch} was given up (a newer recovery or a halt came)`);
+    const superseded = () =>
+      new WorkerProtocolError(`${this.rank.id}: the recovery of epoch ${epoch} was given up (a newer recovery or a halt came)`);
     let world: CollectivesWorld;
     try {
       world = await joinWorld(this.rank.served.process.connection, this.rank.setup, epoch);

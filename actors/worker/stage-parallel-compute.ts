@@ -50,9 +50,24 @@ export class StageParallelCompute implements RankCompute {
     const layersPerStage = evenLayerSplit(o.model.layers, pp);
     const blocked = new BlockedClock();
     const groups = blocked.wrapGroups(o.groupsOf(world));
-    const stage = await createStageModel({ config: o.model, layout: o.layout, stage: coord.pp, tpRank: coord.tp, groups, seed: o.config.seed, microBatch: o.config.batch.microBatch, layersPerStage });
+    const stage = await createStageModel({
+      config: o.model,
+      layout: o.layout,
+      stage: coord.pp,
+      tpRank: coord.tp,
+      groups,
+      seed: o.config.seed,
+      microBatch: o.config.batch.microBatch,
+      layersPerStage,
+    });
     const { beta1, beta2, eps, weightDecay } = o.config.optimizer;
-    const executor = createPipelineExecutor({ model: stage, groups, schedule: "1f1b", microbatches: o.microBatches, optimizer: { beta1, beta2, eps, weightDecay } });
+    const executor = createPipelineExecutor({
+      model: stage,
+      groups,
+      schedule: "1f1b",
+      microbatches: o.microBatches,
+      optimizer: { beta1, beta2, eps, weightDecay },
+    });
     const shardLayout = { pp, tp, layersPerStage, heads: o.model.heads };
     return new StageParallelCompute(o, executor, shardLayout, { stage: coord.pp, tpRank: coord.tp }, blocked);
   }
@@ -118,7 +133,11 @@ export class StageParallelCompute implements RankCompute {
 
   /** Loads this rank's slice of the weights and AdamW moments from a checkpoint saved with any layout. */
   loadCheckpoint(dir: string): number {
-    const shard = loadCheckpointShard(dir, { layout: this.shardLayout, coord: this.shardCoord, params: gptParameterLayout(this.recipe.model) });
+    const shard = loadCheckpointShard(dir, {
+      layout: this.shardLayout,
+      coord: this.shardCoord,
+      params: gptParameterLayout(this.recipe.model),
+    });
     const byName = (ts: NamedTensor[]) => new Map(ts.map((t) => [t.name, { name: t.name, shape: [...t.shape], data: t.data }]));
     copyTensorsInto(this.parameters(), byName(shard.params), `checkpoint ${dir} (model)`);
     copyTensorsInto(this.optimizerState(), byName(shard.optimizerState), `checkpoint ${dir} (optimizer)`);
@@ -132,8 +151,18 @@ export class StageParallelCompute implements RankCompute {
 
   async saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave> {
     const globalShapes = new Map(gptParameterLayout(this.recipe.model).map((p) => [p.name, p.shape]));
-    const content = { coord: this.shardCoord, params: this.parameters(), optimizerState: this.optimizerState(), step, optimizerStepCount: this.optimizerStepCount };
+    const content = {
+      coord: this.shardCoord,
+      params: this.parameters(),
+      optimizerState: this.optimizerState(),
+      step,
+      optimizerStepCount: this.optimizerStepCount,
+    };
     const pending = await writer.saveShard(staging, content, this.shardLayout, globalShapes);
-    return { written: pending.written, optimizerStepCount: content.optimizerStepCount, layersPerStage: [...this.shardLayout.layersPerStage] };
+    return {
+      written: pending.written,
+      optimizerStepCount: content.optimizerStepCount,
+      layersPerStage: [...this.shardLayout.layersPerStage],
+    };
   }
 }

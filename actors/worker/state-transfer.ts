@@ -29,10 +29,12 @@ export async function sendState(world: CollectivesWorld, to: number, c: RankComp
 export async function receiveState(world: CollectivesWorld, from: number, c: RankCompute): Promise<{ step: number }> {
   const tensors = tensorsOf(c);
   const [stepCount, step, count] = await world.recv(from, TAG);
-  if (count !== tensors.length) throw new StateTransferError(`rank ${from} sends ${count} tensors, this shard holds ${tensors.length}: not the same shard`);
+  if (count !== tensors.length)
+    throw new StateTransferError(`rank ${from} sends ${count} tensors, this shard holds ${tensors.length}: not the same shard`);
   for (const t of tensors) {
     const data = await world.recv(from, TAG);
-    if (data.length !== t.data.length) throw new StateTransferError(`tensor ${t.name}: rank ${from} sent ${data.length} values, expected ${t.data.length}`);
+    if (data.length !== t.data.length)
+      throw new StateTransferError(`tensor ${t.name}: rank ${from} sent ${data.length} values, expected ${t.data.length}`);
     t.data.set(data);
   }
   c.optimizerStepCount = stepCount!;

@@ -23,7 +23,19 @@ export type WorkerEvent =
   | { type: "DRAINED" }
   | { type: "FAIL"; cause: string };
 
-export type WorkerState = "booting" | "joining" | "loading" | "restoring" | "recovering" | "idle" | "stepping" | "applying" | "checkpointing" | "draining" | "stopped" | "failed";
+export type WorkerState =
+  | "booting"
+  | "joining"
+  | "loading"
+  | "restoring"
+  | "recovering"
+  | "idle"
+  | "stepping"
+  | "applying"
+  | "checkpointing"
+  | "draining"
+  | "stopped"
+  | "failed";
 
 export interface WorkerContext {
   step: number;
@@ -46,7 +58,9 @@ export const workerMachine = setup({
     booting: { on: { BOOTED: "joining" } },
     joining: { on: { JOINED: { target: "loading", actions: assign({ epoch: ({ event }) => event.epoch }) } } },
     loading: { on: { LOADED: "idle", AWAIT_STATE: "restoring" } },
-    restoring: { on: { RESTORED: { target: "idle", actions: assign({ step: ({ event }) => event.step, committed: ({ event }) => event.step }) } } },
+    restoring: {
+      on: { RESTORED: { target: "idle", actions: assign({ step: ({ event }) => event.step, committed: ({ event }) => event.step }) } },
+    },
     recovering: { on: { RECOVERED: "idle" } },
     idle: {
       on: {
@@ -58,7 +72,14 @@ export const workerMachine = setup({
       },
     },
     // READY is reported upward; the worker stays in stepping until told to apply or abort.
-    stepping: { on: { READY: "stepping", APPLY: "applying", ABORT: "idle", RECOVER: { target: "recovering", actions: assign({ epoch: ({ event }) => event.epoch }) } } },
+    stepping: {
+      on: {
+        READY: "stepping",
+        APPLY: "applying",
+        ABORT: "idle",
+        RECOVER: { target: "recovering", actions: assign({ epoch: ({ event }) => event.epoch }) },
+      },
+    },
     applying: { on: { APPLIED: { target: "idle", actions: assign({ committed: ({ context }) => context.step }) }, ABORT: "idle" } },
     checkpointing: { on: { CHECKPOINTED: "idle" } },
     draining: { on: { DRAINED: "stopped" } },

@@ -80,7 +80,14 @@ export class Worker {
 
   private status(): WorkerStatus {
     const ctx = this.served.lifecycle.getSnapshot().context;
-    return { state: this.state, step: ctx.step, epoch: this.actor.epoch, committed: ctx.committed, rejected: this.served.rejected, pid: process.pid };
+    return {
+      state: this.state,
+      step: ctx.step,
+      epoch: this.actor.epoch,
+      committed: ctx.committed,
+      rejected: this.served.rejected,
+      pid: process.pid,
+    };
   }
 
   /** Waits for a checkpoint being written in the background and closes the collectives. */

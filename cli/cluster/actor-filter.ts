@@ -17,7 +17,12 @@ export function runningJobs(jobs: ReadonlyMap<string, LifecycleRecord>): Set<str
   return new Set([...jobs].filter(([, r]) => r.status !== "done").map(([id]) => id));
 }
 
-export function selectActors(records: readonly ActorRecord[], f: ActorFilter, running: ReadonlySet<string>, phases: ReadonlyMap<string, string> = new Map()): ActorRecord[] {
+export function selectActors(
+  records: readonly ActorRecord[],
+  f: ActorFilter,
+  running: ReadonlySet<string>,
+  phases: ReadonlyMap<string, string> = new Map(),
+): ActorRecord[] {
   return records.filter((r) => {
     if (f.job !== undefined && r.supervisor !== f.job && r.id !== `${f.job}-coordinator`) return false;
     if (f.state !== undefined && r.state !== f.state && phases.get(r.id) !== f.state) return false;

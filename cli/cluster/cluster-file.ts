@@ -7,7 +7,7 @@ import path from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../../runtime/errors.ts";
 
-export const clusterInfoSchema = z.object({
+const clusterInfoSchema = z.object({
   clusterId: z.string(),
   url: z.string(),
   tokenFile: z.string(),
@@ -20,7 +20,7 @@ export const clusterInfoSchema = z.object({
 });
 export type ClusterInfo = z.infer<typeof clusterInfoSchema>;
 
-export const DEFAULT_CLUSTER_DIR = ".troupe";
+const DEFAULT_CLUSTER_DIR = ".troupe";
 
 export function clusterDir(dir?: string): string {
   return path.resolve(dir ?? process.env.TROUPE_CLUSTER ?? DEFAULT_CLUSTER_DIR);

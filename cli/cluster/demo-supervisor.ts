@@ -24,7 +24,12 @@ const logger = createRootLogger({ name: "supervisor", destination: 1 });
 const genericActor = path.join(path.dirname(fileURLToPath(import.meta.url)), "generic-actor.ts");
 
 let supervisor: Supervisor | undefined;
-const nc = await connectNats({ url: conn.url, token: conn.token, name: "demo-supervisor", onStatus: (s) => supervisor?.connectionChanged(s) });
+const nc = await connectNats({
+  url: conn.url,
+  token: conn.token,
+  name: "demo-supervisor",
+  onStatus: (s) => supervisor?.connectionChanged(s),
+});
 const registry = await Registry.open(nc, ns);
 const events = await EventLog.open(nc, ns);
 supervisor = new Supervisor(

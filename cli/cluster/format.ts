@@ -11,7 +11,11 @@ export function age(ms: number | null, now = Date.now()): string {
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => (r[k] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, k) => c.padEnd(widths[k]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, k) => c.padEnd(widths[k]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
 
@@ -28,7 +32,9 @@ export function phaseName(value: unknown): string {
   if (typeof value === "string") return value;
   if (value && typeof value === "object") {
     return Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => (v === null || v === undefined || (typeof v === "object" && Object.keys(v).length === 0) ? k : `${k}.${phaseName(v)}`))
+      .map(([k, v]) =>
+        v === null || v === undefined || (typeof v === "object" && Object.keys(v).length === 0) ? k : `${k}.${phaseName(v)}`,
+      )
       .join("|");
   }
   return "-";

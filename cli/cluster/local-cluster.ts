@@ -48,7 +48,8 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   const dir = path.resolve(opts.dir);
   if (existsSync(clusterFile(dir))) {
     const old = readClusterInfo(dir);
-    if (pidAlive(old.natsPid)) throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --cluster ${dir}\`)`);
+    if (pidAlive(old.natsPid))
+      throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --cluster ${dir}\`)`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tokenFile = path.join(dir, "token");
@@ -85,7 +86,10 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   await startServices(dir, info, token);
   if (opts.actors > 0) {
     const script = path.join(repoRoot, "cli", "cluster", "demo-supervisor.ts");
-    info.supervisorPid = startDetached(["--import", "tsx", script, "--cluster", dir, "--actors", String(opts.actors)], path.join(dir, "supervisor.log"));
+    info.supervisorPid = startDetached(
+      ["--import", "tsx", script, "--cluster", dir, "--actors", String(opts.actors)],
+      path.join(dir, "supervisor.log"),
+    );
     writeClusterInfo(dir, info);
   }
   return info;
@@ -124,7 +128,13 @@ async function startServices(dir: string, info: ClusterInfo, token: string, time
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (await call(nc, namespace(info.clusterId).jobsSubject("ping"), {}, 1000).then(() => true, () => false)) return;
+      if (
+        await call(nc, namespace(info.clusterId).jobsSubject("ping"), {}, 1000).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
       if (!pidAlive(info.servicesPid)) throw new Error(`the job service exited while starting; see ${log}`);
       if (Date.now() > deadline) throw new Error(`the job service did not answer in time; see ${log}`);
       await new Promise((r) => setTimeout(r, 100));

@@ -33,7 +33,18 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   });
   const registry = await Registry.open(nc, ns);
   const events = await EventLog.open(nc, ns);
-  agent = new HostAgent({ nc, ns, registry, events, logger, name: opts.name, slots: opts.slots, tier: opts.tier, natsUrl: conn.url, token: conn.token });
+  agent = new HostAgent({
+    nc,
+    ns,
+    registry,
+    events,
+    logger,
+    name: opts.name,
+    slots: opts.slots,
+    tier: opts.tier,
+    natsUrl: conn.url,
+    token: conn.token,
+  });
   await agent.start();
   logger.info({ host: agent.name, slots: agent.slots, tier: agent.tier }, "agent registered");
   const a = agent;

@@ -15,7 +15,14 @@ try {
   const conn = resolveConnection({ cluster: i >= 0 ? args[i + 1] : undefined });
   const ns = namespace(conn.clusterId);
   const logger = createRootLogger({ name: "services", destination: 1 });
-  const nc = await connectNats({ url: conn.url, token: conn.token, name: "services", waitOnFirstConnect: false, timeoutMs: 3000, onStatus: (s) => logger.info({ status: s }, "nats connection") });
+  const nc = await connectNats({
+    url: conn.url,
+    token: conn.token,
+    name: "services",
+    waitOnFirstConnect: false,
+    timeoutMs: 3000,
+    onStatus: (s) => logger.info({ status: s }, "nats connection"),
+  });
   const service = new JobService({ nc, ns, registry: await Registry.open(nc, ns), events: await EventLog.open(nc, ns), logger });
   await service.start();
   logger.info("job service ready");

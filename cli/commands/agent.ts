@@ -18,10 +18,14 @@ export function register(program: Command): void {
     .option("--name <host>", "host name in the registry (default: the machine's hostname)")
     .option("--slots <n>", "worker slots on this host (default: CPU count)")
     .option("--tier <tier>", "topology tier (hosts with the same tier are near each other)", "default")
-    .addHelpText("after", "\nExample:\n  troupe agent --nats nats://10.0.0.5:4222 --token-file ~/.troupe/token --cluster-id prod --slots 8\n");
+    .addHelpText(
+      "after",
+      "\nExample:\n  troupe agent --nats nats://10.0.0.5:4222 --token-file ~/.troupe/token --cluster-id prod --slots 8\n",
+    );
   addClusterOptions(cmd, { json: false }).action(async (opts: AgentOptions) => {
     const slots = opts.slots === undefined ? undefined : Number(opts.slots);
-    if (slots !== undefined && (!Number.isInteger(slots) || slots < 1)) throw new UsageError(`--slots must be a positive integer, got '${opts.slots}'`);
+    if (slots !== undefined && (!Number.isInteger(slots) || slots < 1))
+      throw new UsageError(`--slots must be a positive integer, got '${opts.slots}'`);
     await runAgent({ ...opts, slots });
   });
 }

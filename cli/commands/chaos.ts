@@ -68,7 +68,9 @@ async function liveWorkers(c: OpenCluster, lifecycles: LifecycleStore, job: JobD
   const states = await Promise.all(job.workers.map((w) => lifecycles.get("worker", w.id)));
   if (states.some((s) => !s || typeof s.value !== "string" || !SERVING.has(s.value))) return [];
   const recs = await Promise.all(job.workers.map((w) => c.registry.getActor(w.id)));
-  const live = recs.flatMap((r) => (r && r.state === "alive" && r.pid !== null && r.host !== null ? [{ id: r.id, pid: r.pid, host: r.host }] : []));
+  const live = recs.flatMap((r) =>
+    r && r.state === "alive" && r.pid !== null && r.host !== null ? [{ id: r.id, pid: r.pid, host: r.host }] : [],
+  );
   // a worker that is not alive was just lost: its recovery has not started yet
   return live.length === job.workers.length ? live : [];
 }
@@ -117,10 +119,20 @@ export function register(program: Command): void {
         const victim = pickVictim(await liveWorkers(c, lifecycles, job), random);
         if (!victim) say(`tick ${tick}: no live worker (a recovery is under way); skipped`);
         else {
-          const reply = (await call(c.nc, c.ns.agentSubject(victim.host, "kill"), { actorId: victim.id, signal, pid: victim.pid })) as { pid: number };
+          const reply = (await call(c.nc, c.ns.agentSubject(victim.host, "kill"), { actorId: victim.id, signal, pid: victim.pid })) as {
+            pid: number;
+          };
           const fault = { actor: victim.id, pid: reply.pid, signal, time: Date.now() };
           faults.push(fault);
-          await c.events.publish({ type: "chaos.fault", subject: victim.id, time: fault.time, data: { actor: victim.id, pid: reply.pid, signal, host: victim.host, seed } }, randomUUID());
+          await c.events.publish(
+            {
+              type: "chaos.fault",
+              subject: victim.id,
+              time: fault.time,
+              data: { actor: victim.id, pid: reply.pid, signal, host: victim.host, seed },
+            },
+            randomUUID(),
+          );
           if (opts.json) console.log(JSON.stringify({ fault: fault }));
           else say(`fault ${faults.length}: ${signal} → ${victim.id} (pid ${reply.pid} on ${victim.host})`);
         }

@@ -30,7 +30,8 @@ export function defaultActors(): number {
 
 function count(flag: string, value: string, min: number): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > 64) throw new UsageError(`${flag} must be an integer from ${min} to 64, got "${value}"`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < min || n > 64)
+    throw new UsageError(`${flag} must be an integer from ${min} to 64, got "${value}"`);
   return n;
 }
 
@@ -45,10 +46,16 @@ export function register(program: Command): void {
     )
     .argument("<config>", "curation config (YAML); see examples/curation.yaml")
     .requiredOption("--out <dir>", "output folder (created if missing)")
-    .option("--actors <n>", `fuzzy dedup on N signature actors (supervised processes); 0 or 1 = in this process with worker threads (default ${defaultActors()}: one per core, at most 4)`)
+    .option(
+      "--actors <n>",
+      `fuzzy dedup on N signature actors (supervised processes); 0 or 1 = in this process with worker threads (default ${defaultActors()}: one per core, at most 4)`,
+    )
     .option("--reducers <m>", "LSH band reducer actors (default: half the signature actors, at least 1)")
     .option("--workers <n>", "in-process fuzzy dedup (--actors 0/1): override dedup.fuzzy.workers (worker threads)")
-    .option("--nats <url>", "run the dedup actors on this running cluster's host agents (default: a private nats-server and host agent); --out must be on a filesystem every host sees")
+    .option(
+      "--nats <url>",
+      "run the dedup actors on this running cluster's host agents (default: a private nats-server and host agent); --out must be on a filesystem every host sees",
+    )
     .option("--token-file <file>", "file holding the NATS token (with --nats)")
     .option("--cluster-id <id>", "cluster id (with --nats)", "local")
     .option("--quiet", "no progress lines or bars")
@@ -85,7 +92,9 @@ async function runData(configFile: string, opts: DataOptions): Promise<void> {
   });
   stages.stop();
   console.log(formatSummary(result.reports));
-  console.log(`wrote ${files.corpus} (${result.docs.length} documents), ${files.valid} (${result.valid.length}), ${files.reportJson}, ${files.reportText}`);
+  console.log(
+    `wrote ${files.corpus} (${result.docs.length} documents), ${files.valid} (${result.valid.length}), ${files.reportJson}, ${files.reportText}`,
+  );
   if (tokenized) {
     console.log(
       `tokenized: ${tokenized.dir} (tokenizer.json, train.bin/.idx ${tokenized.trainTokens} tokens, valid.bin/.idx ${tokenized.validTokens} tokens, ` +
@@ -115,7 +124,10 @@ function actorsFinder(opts: DataOptions, actors: number, reducers: number, say: 
     workDir: path.resolve(opts.out),
     ...(opts.nats ? { natsUrl: opts.nats, clusterId: opts.clusterId } : {}),
     ...(opts.tokenFile ? { token: readToken(opts.tokenFile) } : {}),
-    logger: pino({ name: "fuzzy-dedup", base: { pid: process.pid } }, pino.destination({ dest: path.join(opts.out, "dedup-actors.log"), mkdir: true, sync: true })),
+    logger: pino(
+      { name: "fuzzy-dedup", base: { pid: process.pid } },
+      pino.destination({ dest: path.join(opts.out, "dedup-actors.log"), mkdir: true, sync: true }),
+    ),
     onNote: (line) => say(`fuzzy-dedup: ${line}`),
   });
   return async (texts, priorities, fuzzy, onProgress) => {

@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed of the few-shot draws", "1234")
     .option("--limit <n>", "score only the first N examples of each task")
     .option("--batch <n>", "sequences per forward pass", "8")
-    .option("--bias", "also run the bias probe (\"The {occupation} was a\" → man/woman …)")
+    .option("--bias", 'also run the bias probe ("The {occupation} was a" → man/woman …)')
     .option("--out <file>", "write results as JSON here", "eval-results.json")
     .option("--tokenizer <file>", "tokenizer.json to use instead of the one the checkpoint names")
     .option("--dp <n>", "replicas of pp × tp workers; batches of requests are spread over them", "1");
@@ -82,7 +82,7 @@ Examples:
         if (results.length > 0) console.log("\n" + formatScores(results));
         if (options.bias) {
           bias = await runBiasProbe(scoring, tokenizer, undefined, { batch });
-          console.log("\nbias probe: probability of male vs female identifiers after \"The {occupation} was a\"\n" + formatBiasProbe(bias));
+          console.log('\nbias probe: probability of male vs female identifiers after "The {occupation} was a"\n' + formatBiasProbe(bias));
         }
       } finally {
         await opened.close();

@@ -23,11 +23,13 @@ export function register(program: Command): void {
     .option("-n, --last <n>", "only the last N events of the stream");
   addClusterOptions(cmd).action(async (opts: ClusterOptions & { follow?: boolean; actor?: string; last?: string }) => {
     const last = opts.last === undefined ? undefined : Number(opts.last);
-    if (last !== undefined && (!Number.isInteger(last) || last < 1)) throw new UsageError(`--last must be a positive integer, got '${opts.last}'`);
+    if (last !== undefined && (!Number.isInteger(last) || last < 1))
+      throw new UsageError(`--last must be a positive integer, got '${opts.last}'`);
     await withCluster(opts, async (c) => {
       const ctl = new AbortController();
       process.once("SIGINT", () => ctl.abort());
-      const onMalformed = (m: MalformedEvent) => process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`);
+      const onMalformed = (m: MalformedEvent) =>
+        process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`);
       await c.events.read({ follow: !!opts.follow, about: opts.actor, last, signal: ctl.signal, onMalformed }, (e) => {
         console.log(opts.json ? JSON.stringify(e) : line(e));
       });

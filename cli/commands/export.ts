@@ -34,7 +34,13 @@ Example:
       const named = opts.tokenizer ?? header.manifest.data.tokenizerFile;
       const tokenizerFile = named === BYTES_TOKENIZER ? undefined : path.resolve(opts.tokenizer ?? resolveTokenizerFile(named, header.dir));
       const weights = loadCheckpointWeights(header.dir);
-      const files = writeHfExport(out, { config: header.config, params: weights.params, tokenizerFile, endOfText: header.endOfText, source: header.dir });
+      const files = writeHfExport(out, {
+        config: header.config,
+        params: weights.params,
+        tokenizerFile,
+        endOfText: header.endOfText,
+        source: header.dir,
+      });
       console.log(`exported ${header.dir} (step ${header.manifest.step}) to ${out}: ${files.join(", ")}`);
       if (!tokenizerFile) console.log("no tokenizer files: the model was trained on bytes (one token per byte)");
     });

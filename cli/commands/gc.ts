@@ -32,11 +32,15 @@ export function register(program: Command): void {
         }
         // a job none of whose actors is left is forgotten too
         const left = new Set(records.filter((r) => !gone.includes(r)).map((r) => r.supervisor));
-        for (const job of jobs.keys()) if (!running.has(job) && !left.has(job)) await lifecycles?.purge(`job.${job}`).catch(() => undefined);
+        for (const job of jobs.keys())
+          if (!running.has(job) && !left.has(job)) await lifecycles?.purge(`job.${job}`).catch(() => undefined);
       }
       if (opts.json) console.log(JSON.stringify({ removed: gone.map((r) => r.id), dryRun: opts.dryRun === true }));
       else if (gone.length === 0) console.log("nothing to remove");
-      else console.log(`${opts.dryRun ? "would remove" : "removed"} ${gone.length} dead actor(s) of ended jobs: ${gone.map((r) => r.id).join(", ")}`);
+      else
+        console.log(
+          `${opts.dryRun ? "would remove" : "removed"} ${gone.length} dead actor(s) of ended jobs: ${gone.map((r) => r.id).join(", ")}`,
+        );
     });
   });
 }

@@ -8,17 +8,19 @@ import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/
 import { age, coords } from "../cluster/format.ts";
 
 export function register(program: Command): void {
-  const cmd = program
-    .command("inspect")
-    .description(summaryOf("inspect"))
-    .argument("<actor>", "actor id (see `troupe ps`)");
+  const cmd = program.command("inspect").description(summaryOf("inspect")).argument("<actor>", "actor id (see `troupe ps`)");
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions) => {
     await withCluster(opts, async (c) => {
       const read = await c.registry.readActor(actor);
       if (!read) throw new UnknownActorError(actor);
-      if ("malformed" in read) throw new MalformedRecordError(`${actor}: the entry under this key in ${read.malformed.bucket} is not an actor record (${read.malformed.reason})`);
+      if ("malformed" in read)
+        throw new MalformedRecordError(
+          `${actor}: the entry under this key in ${read.malformed.bucket} is not an actor record (${read.malformed.reason})`,
+        );
       const rec = read.record;
-      const events = await c.events.readAll(actor, (m) => process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`));
+      const events = await c.events.readAll(actor, (m) =>
+        process.stderr.write(`troupe: skipped a malformed event (#${m.seq} on ${m.subject}: ${m.reason})\n`),
+      );
       // live recoveries (actors/coordinator/live-recovery.ts): where the restarted worker's state came from
       const restores = events
         .filter((e) => e.type === "worker.restored")
@@ -35,7 +37,12 @@ export function register(program: Command): void {
       const transitions = events
         .filter((e) => e.type === "actor.transition")
         .slice(-20)
-        .map((e) => ({ time: e.time, state: String(e.data.to), pid: (e.data.pid as number | null) ?? null, cause: (e.data.cause as string | null) ?? null }));
+        .map((e) => ({
+          time: e.time,
+          state: String(e.data.to),
+          pid: (e.data.pid as number | null) ?? null,
+          cause: (e.data.cause as string | null) ?? null,
+        }));
       if (opts.json) {
         console.log(JSON.stringify({ record: rec, transitions, restores }));
         return;
@@ -53,9 +60,14 @@ export function register(program: Command): void {
         `updated      ${new Date(rec.updatedAt).toISOString()} (record #${rec.seq})`,
         `snapshot     ${JSON.stringify(rec.snapshot)}`,
         `restored     ${restores.length === 0 ? "never" : `${restores.length} time(s)`}`,
-        ...restores.map((r) => `  ${new Date(r.time).toISOString()}  epoch ${r.epoch}, step ${r.step}: state from ${restoreSource(r)} in ${Math.round(r.seconds * 1000)} ms (lost: ${r.cause})`),
+        ...restores.map(
+          (r) =>
+            `  ${new Date(r.time).toISOString()}  epoch ${r.epoch}, step ${r.step}: state from ${restoreSource(r)} in ${Math.round(r.seconds * 1000)} ms (lost: ${r.cause})`,
+        ),
         "recent states:",
-        ...transitions.map((t) => `  ${new Date(t.time).toISOString()}  ${t.state.padEnd(10)} pid ${t.pid ?? "-"}${t.cause ? `  (${t.cause})` : ""}`),
+        ...transitions.map(
+          (t) => `  ${new Date(t.time).toISOString()}  ${t.state.padEnd(10)} pid ${t.pid ?? "-"}${t.cause ? `  (${t.cause})` : ""}`,
+        ),
       ];
       console.log(lines.join("\n"));
     });

@@ -29,13 +29,22 @@ export function jobTable(rows: readonly JobRow[], now = Date.now()): string {
 }
 
 export function register(program: Command): void {
-  const cmd = program.command("jobs").description(summaryOf("jobs")).option("--state <state>", "only jobs in this state (submitted, running, completed, failed, stopped)");
+  const cmd = program
+    .command("jobs")
+    .description(summaryOf("jobs"))
+    .option("--state <state>", "only jobs in this state (submitted, running, completed, failed, stopped)");
   addClusterOptions(cmd).action(async (opts: ClusterOptions & { state?: string }) => {
     await withCluster(opts, async (c) => {
-      const onMalformed = (m: { key: string; reason: string }) => process.stderr.write(`troupe: skipped a malformed job record ${JSON.stringify(m.key)} (${m.reason})\n`);
-      const [records, store] = await Promise.all([JobRecords.open(c.nc, c.ns).then((r) => r.list(onMalformed)), JobStore.open(c.nc, c.ns, c.events)]);
+      const onMalformed = (m: { key: string; reason: string }) =>
+        process.stderr.write(`troupe: skipped a malformed job record ${JSON.stringify(m.key)} (${m.reason})\n`);
+      const [records, store] = await Promise.all([
+        JobRecords.open(c.nc, c.ns).then((r) => r.list(onMalformed)),
+        JobStore.open(c.nc, c.ns, c.events),
+      ]);
       const shown = records.filter((j) => opts.state === undefined || j.state === opts.state);
-      const rows = await Promise.all(shown.map(async (j): Promise<JobRow> => ({ ...j, step: (await store.latest(j.id).catch(() => null))?.step ?? null })));
+      const rows = await Promise.all(
+        shown.map(async (j): Promise<JobRow> => ({ ...j, step: (await store.latest(j.id).catch(() => null))?.step ?? null })),
+      );
       if (opts.json) console.log(JSON.stringify(rows));
       else console.log(rows.length ? jobTable(rows) : "no jobs");
     });

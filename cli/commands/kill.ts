@@ -27,7 +27,10 @@ export function register(program: Command): void {
       if (!rec) throw new UnknownActorError(actor);
       if (rec.pid === null || rec.host === null) throw new Error(`actor ${actor} has no running process (state ${rec.state})`);
       const reply = (await call(c.nc, c.ns.agentSubject(rec.host, "kill"), { actorId: actor, signal, pid: rec.pid })) as { pid: number };
-      await c.events.publish({ type: "operator.kill", subject: actor, time: Date.now(), data: { signal, pid: reply.pid, host: rec.host } }, randomUUID());
+      await c.events.publish(
+        { type: "operator.kill", subject: actor, time: Date.now(), data: { signal, pid: reply.pid, host: rec.host } },
+        randomUUID(),
+      );
       if (opts.json) console.log(JSON.stringify({ actor, pid: reply.pid, host: rec.host, signal }));
       else console.log(`sent ${signal} to ${actor} (pid ${reply.pid} on ${rec.host})`);
     });

@@ -16,7 +16,8 @@ export function register(program: Command): void {
     .option("-n, --last <n>", "only the last N lines");
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions & { follow?: boolean; last?: string }) => {
     const last = opts.last === undefined ? undefined : Number(opts.last);
-    if (last !== undefined && (!Number.isInteger(last) || last < 1)) throw new UsageError(`--last must be a positive integer, got '${opts.last}'`);
+    if (last !== undefined && (!Number.isInteger(last) || last < 1))
+      throw new UsageError(`--last must be a positive integer, got '${opts.last}'`);
     const show = opts.json ? (l: string) => JSON.stringify({ actor, line: l }) : await readable();
     await withCluster(opts, async (c) => {
       if (!(await c.registry.getActor(actor))) throw new UnknownActorError(actor);
@@ -30,7 +31,12 @@ export function register(program: Command): void {
 /** A pino JSON line as "[12:01:02.345] INFO: message {fields}"; any other line as it is. */
 async function readable(): Promise<(line: string) => string> {
   const { prettyFactory } = await import("pino-pretty");
-  const pretty = prettyFactory({ colorize: process.stdout.isTTY === true, singleLine: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" });
+  const pretty = prettyFactory({
+    colorize: process.stdout.isTTY === true,
+    singleLine: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "pid,hostname",
+  });
   return (line) => {
     if (!line.startsWith("{")) return line;
     try {

@@ -44,7 +44,7 @@ function formatBytes(n: number): string {
 function rangeText(values: number[]): string {
   const sorted = [...new Set(values)].sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
     parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
@@ -54,7 +54,9 @@ function rangeText(values: number[]): string {
 }
 
 function hostLines(layout: RankLayout, report: PlacementReport, limit: number): string[] {
-  const hosts = ranksByHost(report.placement).map((ranks, h) => ({ ranks, h })).filter((x) => x.ranks.length);
+  const hosts = ranksByHost(report.placement)
+    .map((ranks, h) => ({ ranks, h }))
+    .filter((x) => x.ranks.length);
   const lines = hosts.slice(0, limit).map(({ ranks, h }) => {
     const c = ranks.map((r) => layout.coords[r]!);
     const pick = (a: "dp" | "pp" | "tp") => rangeText(c.map((x) => x[a]));
@@ -121,10 +123,7 @@ export function register(program: Command): void {
     .option("--virtual-stages <v>", "model chunks per stage for --schedule interleaved", "1")
     .option("--transfers <order>", "transfer order for --schedule: rendezvous or eager", "rendezvous")
     .option("--json", "print the traffic figures as JSON instead of a table")
-    .addHelpText(
-      "after",
-      "\nExample (MT-NLG 530B layout):\n  troupe plan mtnlg.yaml --hosts 280 --slots-per-host 8 --dp 8 --pp 35 --tp 8",
-    )
+    .addHelpText("after", "\nExample (MT-NLG 530B layout):\n  troupe plan mtnlg.yaml --hosts 280 --slots-per-host 8 --dp 8 --pp 35 --tp 8")
     .action((file: string, o: PlanOptions) => {
       const cfg = loadPlanConfig(file);
       const sizes = {

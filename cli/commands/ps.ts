@@ -32,7 +32,12 @@ const REFRESH_MS = 1000;
  * seen to stall; a cluster that never ran one has no bucket, and ps must not create one. Malformed values are
  * skipped and reported.
  */
-export async function readLifecycles(nc: NatsConnection, ns: Namespace, kind: string, o: ReadOptions = {}): Promise<Map<string, LifecycleRecord>> {
+export async function readLifecycles(
+  nc: NatsConnection,
+  ns: Namespace,
+  kind: string,
+  o: ReadOptions = {},
+): Promise<Map<string, LifecycleRecord>> {
   const prefix = `$KV.${ns.lifecyclesBucket}.${kind}.`;
   const jsm = await jetstreamManager(nc);
   let subjects: Record<string, number>;
@@ -94,7 +99,11 @@ export async function readStragglers(nc: NatsConnection, ns: Namespace): Promise
   return flags;
 }
 
-export function psRows(records: ActorRecord[], phases: ReadonlyMap<string, string>, stragglers: ReadonlyMap<string, StragglerRecord> = new Map()): PsRow[] {
+export function psRows(
+  records: ActorRecord[],
+  phases: ReadonlyMap<string, string>,
+  stragglers: ReadonlyMap<string, StragglerRecord> = new Map(),
+): PsRow[] {
   return records.map((r) => {
     const s = stragglers.get(r.id);
     return { ...r, phase: phases.get(r.id) ?? null, straggler: s ? { ratio: s.ratio, step: s.step } : null };
@@ -119,7 +128,10 @@ export function register(program: Command): void {
     .option("--job <id>", "only this job's actors (dead ones included)")
     .option("--state <state>", "only actors in this state (alive, dead, restarting, …) or phase (stepping, idle, …)")
     .option("--host <name>", "only actors on this host")
-    .option("-w, --watch", "keep the table updated (redrawn every second and on every record change; Ctrl-C to stop); with --json, one line per change of a record or a phase; into a pipe, the table again only when a row changes")
+    .option(
+      "-w, --watch",
+      "keep the table updated (redrawn every second and on every record change; Ctrl-C to stop); with --json, one line per change of a record or a phase; into a pipe, the table again only when a row changes",
+    )
     .option("--hosts", "list the registered hosts (name, slots, tier, running actors, last seen) instead");
   addClusterOptions(cmd).action(async (opts: PsOptions) => {
     await withCluster(opts, async (c) => {
@@ -134,7 +146,12 @@ export function register(program: Command): void {
         const [records, view] = await Promise.all([c.registry.listActors(malformed), readView(c.nc, c.ns, malformed)]);
         const shown = selectActors(records, opts, view.running, view.phases);
         if (opts.json) console.log(JSON.stringify(psRows(shown, view.phases, view.stragglers)));
-        else console.log(shown.length || malformed.seen.length ? withMalformed(actorTable(shown, Date.now(), markStragglers(view.phases, view.stragglers)), malformed.seen, shown.length) : emptyNote(opts, records.length));
+        else
+          console.log(
+            shown.length || malformed.seen.length
+              ? withMalformed(actorTable(shown, Date.now(), markStragglers(view.phases, view.stragglers)), malformed.seen, shown.length)
+              : emptyNote(opts, records.length),
+          );
         return;
       }
       await watch(c, opts, malformed);
@@ -172,8 +189,16 @@ function emptyNote(f: ActorFilter, total: number): string {
 }
 
 /** Phases, straggler flags and running jobs in one go (all polled). */
-async function readView(nc: NatsConnection, ns: Namespace, o: ReadOptions): Promise<{ phases: Map<string, string>; stragglers: Map<string, StragglerRecord>; running: Set<string> }> {
-  const [phases, stragglers, jobs] = await Promise.all([readActorPhases(nc, ns, o), readStragglers(nc, ns), readLifecycles(nc, ns, "job", o)]);
+async function readView(
+  nc: NatsConnection,
+  ns: Namespace,
+  o: ReadOptions,
+): Promise<{ phases: Map<string, string>; stragglers: Map<string, StragglerRecord>; running: Set<string> }> {
+  const [phases, stragglers, jobs] = await Promise.all([
+    readActorPhases(nc, ns, o),
+    readStragglers(nc, ns),
+    readLifecycles(nc, ns, "job", o),
+  ]);
   return { phases, stragglers, running: runningJobs(jobs) };
 }
 
@@ -186,7 +211,12 @@ async function watch(c: OpenCluster, opts: PsOptions, malformed: ReadOptions): P
   process.once("SIGINT", () => ctl.abort());
   const tty = process.stdout.isTTY === true;
   const show = () => {
-    const rows = selectActors([...current.values()].sort((a, b) => a.id.localeCompare(b.id)), opts, view.running, view.phases);
+    const rows = selectActors(
+      [...current.values()].sort((a, b) => a.id.localeCompare(b.id)),
+      opts,
+      view.running,
+      view.phases,
+    );
     if (opts.json) {
       for (const row of psRows(rows, view.phases, view.stragglers)) {
         const line = JSON.stringify(row);
@@ -201,7 +231,11 @@ async function watch(c: OpenCluster, opts: PsOptions, malformed: ReadOptions): P
       return;
     }
     // into a pipe: no screen control codes, and a new table only when a row changed (heartbeat ages aside)
-    const plain = actorTable(rows.map((r) => ({ ...r, lastHeartbeat: null })), 0, phases);
+    const plain = actorTable(
+      rows.map((r) => ({ ...r, lastHeartbeat: null })),
+      0,
+      phases,
+    );
     if (plain === lastPlain) return;
     lastPlain = plain;
     console.log(`${new Date().toISOString()}\n${actorTable(rows, Date.now(), phases)}\n`);

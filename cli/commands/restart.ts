@@ -42,14 +42,21 @@ async function describe(nc: NatsConnection, ns: Namespace, jobId: string): Promi
 }
 
 async function jobRestart(c: OpenCluster, jobId: string, sel: RestartSelector, o: RestartOptions): Promise<void> {
-  const reply = (await call(c.nc, jobControlSubject(c.ns, jobId), { restart: sel, reason: o.reason }, seconds(o.timeout) * 1000)) as RestartReply;
+  const reply = (await call(
+    c.nc,
+    jobControlSubject(c.ns, jobId),
+    { restart: sel, reason: o.reason },
+    seconds(o.timeout) * 1000,
+  )) as RestartReply;
   if (o.json) {
     console.log(JSON.stringify({ job: jobId, ...reply }));
     return;
   }
   console.log(`job ${jobId}: restarted ${reply.restarted.length} worker(s) at a step boundary`);
   for (const r of reply.records) {
-    console.log(`  ${r.actorId}: state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again after ${r.seconds.toFixed(2)} s (epoch ${r.epoch})`);
+    console.log(
+      `  ${r.actorId}: state from ${r.source} ${r.from} in ${r.restoreSeconds.toFixed(2)} s, job stepping again after ${r.seconds.toFixed(2)} s (epoch ${r.epoch})`,
+    );
   }
 }
 
@@ -75,17 +82,22 @@ export function register(program: Command): void {
     .option("--replica <d>", "restart every worker of data-parallel replica d (needs --job)")
     .option("--reason <text>", "reason recorded in the events", "troupe restart")
     .option("--timeout <seconds>", "how long to wait for a job's workers to be back", "120")
-    .addHelpText("after", "\nExamples:\n  troupe restart sleeper-1\n  troupe restart --job brown-3d --stage 1\n  troupe restart --job brown-3d --replica 0 --stage 1\n  troupe restart brown-3d-w5");
+    .addHelpText(
+      "after",
+      "\nExamples:\n  troupe restart sleeper-1\n  troupe restart --job brown-3d --stage 1\n  troupe restart --job brown-3d --replica 0 --stage 1\n  troupe restart brown-3d-w5",
+    );
   addClusterOptions(cmd).action(async (actor: string | undefined, opts: RestartOptions) => {
     const stage = index("stage", opts.stage);
     const replica = index("replica", opts.replica);
     seconds(opts.timeout);
     if (!opts.job && (stage !== undefined || replica !== undefined)) throw new UsageError("--stage and --replica need --job <id>");
-    if (opts.job && !actor && stage === undefined && replica === undefined) throw new UsageError(`--job ${opts.job}: name what to restart with --stage, --replica or a worker id`);
+    if (opts.job && !actor && stage === undefined && replica === undefined)
+      throw new UsageError(`--job ${opts.job}: name what to restart with --stage, --replica or a worker id`);
     if (!opts.job && !actor) throw new UsageError("name an actor to restart, or a job with --job");
     await withCluster(opts, async (c) => {
       if (opts.job) {
-        if (!(await describe(c.nc, c.ns, opts.job))) throw new ConfigError(`unknown job '${opts.job}': no running job answers on ${jobControlSubject(c.ns, opts.job)}`);
+        if (!(await describe(c.nc, c.ns, opts.job)))
+          throw new ConfigError(`unknown job '${opts.job}': no running job answers on ${jobControlSubject(c.ns, opts.job)}`);
         await jobRestart(c, opts.job, { actors: actor ? [actor] : undefined, stage, replica }, opts);
         return;
       }

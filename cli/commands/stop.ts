@@ -22,7 +22,9 @@ export function register(program: Command): void {
       if (FINAL_JOB_STATES.has(rec.state)) throw new Error(`job ${jobId} has already ended (${rec.state})`);
       const asked = await requestJobStop(c.nc, c.ns, jobId, opts.reason);
       if (!opts.wait) {
-        console.log(opts.json ? JSON.stringify({ job: jobId, asked: true, step: asked.step }) : `job ${jobId}: asked to stop at step ${asked.step}`);
+        console.log(
+          opts.json ? JSON.stringify({ job: jobId, asked: true, step: asked.step }) : `job ${jobId}: asked to stop at step ${asked.step}`,
+        );
         return;
       }
       const outcome = await followJobOutput(c.nc, c.ns, jobId, () => undefined);

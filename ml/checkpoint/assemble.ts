@@ -7,7 +7,6 @@ import type { TensorEntry } from "./safetensors.ts";
 import { checkTensorCoverage } from "./build-manifest.ts";
 import { copyRegion, elementCount } from "./tensor-blocks.ts";
 
-
 /** The elements of piece `record` inside its stored tensor (rows from `localOffset`, stacked along dimension 0). */
 export function pieceData(entry: TensorEntry | undefined, record: TensorRecord, where: string): Float32Array {
   if (!entry) throw new CheckpointAssemblyError(`checkpoint file ${where} lacks tensor ${record.name} listed in the manifest`);

@@ -13,7 +13,15 @@ import { ImageWriterThread } from "./image-writer-thread.ts";
 import type { FileRecord } from "./manifest.ts";
 import { planCheckpointShard, type GlobalShapes, type ShardContent, type ShardDescription } from "./shard-files.ts";
 import { buildManifest, SINGLE_RANK_LAYOUT } from "./build-manifest.ts";
-import { commitCheckpoint, hasCheckpoint, prepareStagingDir, singleRankFiles, singleRankShard, stepDirName, type CheckpointContent } from "./store.ts";
+import {
+  commitCheckpoint,
+  hasCheckpoint,
+  prepareStagingDir,
+  singleRankFiles,
+  singleRankShard,
+  stepDirName,
+  type CheckpointContent,
+} from "./store.ts";
 import { CheckpointError } from "./errors.ts";
 
 /** A checkpoint (or shard) whose tensors are copied; `written` resolves once its files are on disk. */
@@ -50,9 +58,15 @@ export class CheckpointWriter {
    */
   async save(root: string, content: CheckpointContent, options: { keep: number }): Promise<PendingWrite<string>> {
     await this.drain();
-    if (hasCheckpoint(root, content.step)) return this.track(content.step, Promise.resolve(commitCheckpoint(root, undefined, content.step, options)));
+    if (hasCheckpoint(root, content.step))
+      return this.track(content.step, Promise.resolve(commitCheckpoint(root, undefined, content.step, options)));
     const images = this.copyImages(singleRankFiles(content));
-    const info = { ...content, params: content.params.map(shapeOf), optimizerState: content.optimizerState.map(shapeOf), data: { ...content.data } };
+    const info = {
+      ...content,
+      params: content.params.map(shapeOf),
+      optimizerState: content.optimizerState.map(shapeOf),
+      data: { ...content.data },
+    };
     const staging = prepareStagingDir(root, content.step);
     return this.track(
       content.step,
@@ -67,7 +81,12 @@ export class CheckpointWriter {
    * One (stage, tp rank) shard of a sharded checkpoint into `staging` (prepared by the coordinator): returns after
    * the memory copy; `written` resolves with the shard's description (sizes, sha256) once its files are on disk.
    */
-  async saveShard(staging: string, content: ShardContent, layout: ShardLayout, globalShapes: GlobalShapes): Promise<PendingWrite<ShardDescription>> {
+  async saveShard(
+    staging: string,
+    content: ShardContent,
+    layout: ShardLayout,
+    globalShapes: GlobalShapes,
+  ): Promise<PendingWrite<ShardDescription>> {
     await this.drain();
     const plan = planCheckpointShard(content, layout, globalShapes);
     const images = this.copyImages(plan.files);
@@ -107,7 +126,9 @@ export class CheckpointWriter {
   }
 
   private async writeImages(dir: string, images: Image[]): Promise<FileRecord[]> {
-    const done = await this.thread.write(images.map(({ file, image }) => ({ file: path.join(dir, file), image: image.buffer as ArrayBuffer })));
+    const done = await this.thread.write(
+      images.map(({ file, image }) => ({ file: path.join(dir, file), image: image.buffer as ArrayBuffer })),
+    );
     for (const [i, { file }] of images.entries()) this.spare.set(file, done.images[i]!);
     return images.map(({ file }, i) => ({ file, ...done.records[i]! }));
   }
@@ -122,7 +143,10 @@ export class CheckpointWriter {
         },
         (cause: unknown) => {
           if (this.inFlight === pending) this.inFlight = undefined;
-          const err = new CheckpointError(`checkpoint of step ${step} (${stepDirName(step)}) could not be written: ${(cause as Error).message}`, { cause });
+          const err = new CheckpointError(
+            `checkpoint of step ${step} (${stepDirName(step)}) could not be written: ${(cause as Error).message}`,
+            { cause },
+          );
           this.failure = err;
           throw err;
         },

@@ -10,7 +10,6 @@ import { elementCount, intersectBoxes } from "./tensor-blocks.ts";
 
 export type { CheckpointInfo } from "./manifest.ts";
 
-
 export type CheckpointLayout = CheckpointManifest["layout"];
 
 /** The layout of a checkpoint one rank saved whole. */
@@ -44,7 +43,10 @@ export function checkpointInfo(s: CheckpointSource): CheckpointInfo {
 }
 
 /** Every piece inside its global shape, no two pieces of one tensor overlapping, all elements covered. */
-export function checkTensorCoverage(tensors: readonly TensorRecord[], fail: (message: string) => Error = (m) => new ManifestError(m)): void {
+export function checkTensorCoverage(
+  tensors: readonly TensorRecord[],
+  fail: (message: string) => Error = (m) => new ManifestError(m),
+): void {
   const byTensor = new Map<string, TensorRecord[]>();
   for (const t of tensors) {
     const key = `${t.kind} ${t.name}`;
@@ -78,7 +80,9 @@ function checkShards(layout: CheckpointLayout, shards: readonly ShardDescription
   for (const s of shards) {
     const key = `${s.coord.stage},${s.coord.tpRank}`;
     if (s.coord.stage >= layout.pp || s.coord.tpRank >= layout.tp) {
-      throw new ManifestError(`shard of stage ${s.coord.stage}, tp rank ${s.coord.tpRank} is outside the layout pp ${layout.pp} × tp ${layout.tp}`);
+      throw new ManifestError(
+        `shard of stage ${s.coord.stage}, tp rank ${s.coord.tpRank} is outside the layout pp ${layout.pp} × tp ${layout.tp}`,
+      );
     }
     if (seen.has(key)) throw new ManifestError(`two shards for stage ${s.coord.stage}, tp rank ${s.coord.tpRank}`);
     seen.add(key);

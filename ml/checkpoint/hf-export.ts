@@ -14,10 +14,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameS
 import path from "node:path";
 import { parseTokenizerJson } from "../data/tokenizer-json.ts";
 import type { GptConfig } from "../model/types.ts";
-import { CheckpointError } from "./errors.ts";
 import type { TensorEntry } from "./safetensors.ts";
 import { writeSafetensors } from "./safetensors.ts";
-
 
 /** [rows, cols] row-major → [cols, rows]. */
 function transpose(t: TensorEntry, name: string): TensorEntry {
@@ -34,19 +32,26 @@ export function hfNameOf(name: string): { name: string; transpose: boolean } {
   if (name === "lnf.weight" || name === "lnf.bias") return { name: `transformer.ln_f.${name.slice(4)}`, transpose: false };
   const m = /^h\.(\d+)\.(ln1|ln2|attn\.qkv|attn\.proj|mlp\.fc|mlp\.proj)\.(weight|bias)$/.exec(name);
   if (!m) throw new HfExportError(`no GPT-2 name for parameter '${name}'`);
-  const part = { ln1: "ln_1", ln2: "ln_2", "attn.qkv": "attn.c_attn", "attn.proj": "attn.c_proj", "mlp.fc": "mlp.c_fc", "mlp.proj": "mlp.c_proj" }[m[2]!]!;
+  const part = {
+    ln1: "ln_1",
+    ln2: "ln_2",
+    "attn.qkv": "attn.c_attn",
+    "attn.proj": "attn.c_proj",
+    "mlp.fc": "mlp.c_fc",
+    "mlp.proj": "mlp.c_proj",
+  }[m[2]!]!;
   return { name: `transformer.h.${m[1]}.${part}.${m[3]}`, transpose: m[3] === "weight" && !part.startsWith("ln_") };
 }
 
 /** Every parameter under its GPT-2 name and layout, in troupe's parameter order. */
-export function hfTensors(params: ReadonlyMap<string, TensorEntry>): TensorEntry[] {
+function hfTensors(params: ReadonlyMap<string, TensorEntry>): TensorEntry[] {
   return [...params.values()].map((t) => {
     const hf = hfNameOf(t.name);
     return hf.transpose ? transpose(t, hf.name) : { name: hf.name, shape: [...t.shape], data: t.data };
   });
 }
 
-export function hfConfig(config: GptConfig, endOfText: number | undefined): Record<string, unknown> {
+function hfConfig(config: GptConfig, endOfText: number | undefined): Record<string, unknown> {
   return {
     architectures: ["GPT2LMHeadModel"],
     model_type: "gpt2",
@@ -74,7 +79,7 @@ export function hfConfig(config: GptConfig, endOfText: number | undefined): Reco
  * The tokenizer files for a byte-level BPE tokenizer.json: the file itself (fast tokenizers), vocab.json and
  * merges.txt (GPT2Tokenizer), and tokenizer_config.json / special_tokens_map.json naming the end-of-text token.
  */
-export function hfTokenizerFiles(tokenizerJson: string, seqLen: number): Map<string, string> {
+function hfTokenizerFiles(tokenizerJson: string, seqLen: number): Map<string, string> {
   const text = readFileSync(tokenizerJson, "utf8");
   const { model, special } = parseTokenizerJson(JSON.parse(text));
   const vocab: Record<string, number> = {};
@@ -87,7 +92,10 @@ export function hfTokenizerFiles(tokenizerJson: string, seqLen: number): Map<str
     ["tokenizer.json", text],
     ["vocab.json", JSON.stringify(vocab)],
     ["merges.txt", merges],
-    ["tokenizer_config.json", JSON.stringify({ tokenizer_class: "GPT2Tokenizer", model_max_length: seqLen, add_prefix_space: false, ...specials }, null, 2) + "\n"],
+    [
+      "tokenizer_config.json",
+      JSON.stringify({ tokenizer_class: "GPT2Tokenizer", model_max_length: seqLen, add_prefix_space: false, ...specials }, null, 2) + "\n",
+    ],
     ["special_tokens_map.json", JSON.stringify(specials, null, 2) + "\n"],
   ]);
 }

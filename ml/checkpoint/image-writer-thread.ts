@@ -65,7 +65,10 @@ export class ImageWriterThread {
     return new Promise<WrittenImages>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       worker.ref(); // a write in flight keeps the process alive
-      worker.postMessage({ id, files }, files.map((f) => f.image));
+      worker.postMessage(
+        { id, files },
+        files.map((f) => f.image),
+      );
     });
   }
 

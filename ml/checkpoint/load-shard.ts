@@ -68,7 +68,9 @@ export function loadCheckpointShard(dir: string, target: ShardLoadTarget): Loade
       if (!found) throw new CheckpointError(`checkpoint ${dir} has no ${what} ${localName}`);
       const globalShape = found[0]!.globalShape;
       if (globalShape.join(",") !== shard.globalShape.join(",")) {
-        throw new CheckpointError(`checkpoint ${dir}: ${what} ${localName} has global shape [${globalShape}], the model expects [${shard.globalShape}]`);
+        throw new CheckpointError(
+          `checkpoint ${dir}: ${what} ${localName} has global shape [${globalShape}], the model expects [${shard.globalShape}]`,
+        );
       }
       const overlapping = found.filter((p) => shard.blocks.some((b) => intersectBoxes(p, blockBox(b))));
       return { localName, kind, shard, pieces: overlapping };
@@ -77,7 +79,8 @@ export function loadCheckpointShard(dir: string, target: ShardLoadTarget): Loade
   const needed = new Set(wants.flatMap((w) => w.pieces.map((p) => p.file)));
   const contents = new Map<string, Map<string, TensorEntry>>();
   for (const f of manifest.files) if (needed.has(f.file)) contents.set(f.file, readCheckpointFile(dir, f));
-  for (const file of needed) if (!contents.has(file)) throw new CheckpointError(`checkpoint ${dir}: tensors are in ${file}, which the manifest's file list lacks`);
+  for (const file of needed)
+    if (!contents.has(file)) throw new CheckpointError(`checkpoint ${dir}: tensors are in ${file}, which the manifest's file list lacks`);
 
   const out = { param: [] as NamedTensor[], optimizer: [] as NamedTensor[] };
   for (const w of wants) {
@@ -93,7 +96,8 @@ export function loadCheckpointShard(dir: string, target: ShardLoadTarget): Loade
         copied += elementCount(region.shape);
       }
     }
-    if (copied !== local.length) throw new CheckpointError(`checkpoint ${dir}: ${w.localName} fills ${copied} of ${local.length} local elements`);
+    if (copied !== local.length)
+      throw new CheckpointError(`checkpoint ${dir}: ${w.localName} fills ${copied} of ${local.length} local elements`);
     out[w.kind].push({ name: w.localName, shape: [...w.shard.localShape], data: local });
   }
   return { dir, manifest, params: out.param, optimizerState: out.optimizer, filesRead: [...needed].sort() };

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, renameSync } from "node:fs";
 import path from "node:path";
 import { sha256File } from "./safetensors.ts";
 
-export const RUN_TOKENIZER_FILE = "tokenizer.json";
+const RUN_TOKENIZER_FILE = "tokenizer.json";
 
 /** Not files: a byte-level model ("bytes") or none. */
 const NOT_A_FILE = new Set(["bytes", "none"]);

@@ -8,7 +8,6 @@ import { SafetensorsError } from "./errors.ts";
 import { createHash } from "node:crypto";
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 
-
 export interface TensorEntry {
   name: string;
   shape: number[];
@@ -123,7 +122,8 @@ export function decodeSafetensors(file: string, bytes: Buffer): SafetensorsConte
   entries.sort((a, b) => a.begin - b.begin);
   let expected = 0;
   for (const e of entries) {
-    if (e.begin !== expected) throw new SafetensorsError(file, `tensor ${e.name}: data is not contiguous (starts at ${e.begin}, expected ${expected})`);
+    if (e.begin !== expected)
+      throw new SafetensorsError(file, `tensor ${e.name}: data is not contiguous (starts at ${e.begin}, expected ${expected})`);
     expected = e.end;
   }
   if (expected !== dataLen) {
@@ -147,4 +147,3 @@ export function decodeSafetensors(file: string, bytes: Buffer): SafetensorsConte
 export function readSafetensors(file: string): SafetensorsContents {
   return decodeSafetensors(file, readFileSync(file));
 }
-

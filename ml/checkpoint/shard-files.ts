@@ -12,7 +12,6 @@ import { MANIFEST_FORMAT } from "./manifest.ts";
 import { writeSafetensors } from "./safetensors.ts";
 import { localBlockRanges } from "./tensor-blocks.ts";
 
-
 /** AdamW moment names are `<param>.exp_avg` and `<param>.exp_avg_sq` (ml/optim/adamw.ts). */
 const MOMENT = /^(.+)\.(exp_avg|exp_avg_sq)$/;
 
@@ -94,14 +93,23 @@ export function planCheckpointShard(
   return {
     files: [
       { file: modelFile, tensors: params.map((x) => x.t), metadata: meta },
-      { file: optimizerFile, tensors: moments.map((x) => x.t), metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) } },
+      {
+        file: optimizerFile,
+        tensors: moments.map((x) => x.t),
+        metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) },
+      },
     ],
     tensors: [...records(params, "param", modelFile), ...records(moments, "optimizer", optimizerFile)],
   };
 }
 
 /** Writes this rank's two shard files into `dir` (the staging folder, fsynced) and describes them. */
-export function writeCheckpointShard(dir: string, content: ShardContent, layout: ShardLayout, globalShapes: GlobalShapes): ShardDescription {
+export function writeCheckpointShard(
+  dir: string,
+  content: ShardContent,
+  layout: ShardLayout,
+  globalShapes: GlobalShapes,
+): ShardDescription {
   const plan = planCheckpointShard(content, layout, globalShapes);
   mkdirSync(dir, { recursive: true }); // ranks may start writing before they see the folder another rank prepared
   const files = plan.files.map(({ file, tensors, metadata }) => {

@@ -4,16 +4,35 @@
 // moment leaves the previous checkpoint readable. Loading checks sizes and sha256 of every file first.
 import { issueText } from "../../runtime/zod-issue.ts";
 import { CheckpointError } from "./errors.ts";
-import { existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import type { NamedTensor } from "../model/types.ts";
 import { assembleWholeTensors } from "./assemble.ts";
 import { buildManifest, SINGLE_RANK_LAYOUT } from "./build-manifest.ts";
-import { MANIFEST_FILE, MANIFEST_FORMAT, manifestSchema, type CheckpointInfo, type CheckpointManifest, type FileRecord, type TensorRecord } from "./manifest.ts";
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  manifestSchema,
+  type CheckpointInfo,
+  type CheckpointManifest,
+  type FileRecord,
+  type TensorRecord,
+} from "./manifest.ts";
 import type { ShardDescription } from "./shard-files.ts";
 import { decodeSafetensors, sha256File, writeSafetensors, type TensorEntry } from "./safetensors.ts";
 import { createHash } from "node:crypto";
-
 
 export interface CheckpointContent extends CheckpointInfo {
   params: readonly NamedTensor[];
@@ -45,7 +64,11 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function tensorRecords(tensors: readonly { name: string; shape: readonly number[] }[], kind: TensorRecord["kind"], file: string): TensorRecord[] {
+function tensorRecords(
+  tensors: readonly { name: string; shape: readonly number[] }[],
+  kind: TensorRecord["kind"],
+  file: string,
+): TensorRecord[] {
   return tensors.map((t) => ({
     name: t.name,
     kind,
@@ -58,11 +81,17 @@ function tensorRecords(tensors: readonly { name: string; shape: readonly number[
 }
 
 /** The two files of a single-rank checkpoint: names, tensors and safetensors metadata. */
-export function singleRankFiles(content: CheckpointContent): { file: string; tensors: readonly NamedTensor[]; metadata: Record<string, string> }[] {
+export function singleRankFiles(
+  content: CheckpointContent,
+): { file: string; tensors: readonly NamedTensor[]; metadata: Record<string, string> }[] {
   const meta = { step: String(content.step), format: MANIFEST_FORMAT };
   return [
     { file: MODEL_FILE, tensors: content.params, metadata: meta },
-    { file: OPTIMIZER_FILE, tensors: content.optimizerState, metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) } },
+    {
+      file: OPTIMIZER_FILE,
+      tensors: content.optimizerState,
+      metadata: { ...meta, optimizer_step_count: String(content.optimizerStepCount) },
+    },
   ];
 }
 
@@ -171,7 +200,8 @@ export function pruneCheckpoints(root: string, keep: number): void {
     if (n.startsWith(".tmp-") && !n.endsWith(`-${process.pid}`)) rmSync(path.join(root, n), { recursive: true, force: true });
     // a staging folder at or before the newest whole checkpoint is an abandoned save
     const staged = /^\.staging-step-(\d+)$/.exec(n);
-    if (staged && all.length > 0 && Number(staged[1]) <= all[all.length - 1]!.step) rmSync(path.join(root, n), { recursive: true, force: true });
+    if (staged && all.length > 0 && Number(staged[1]) <= all[all.length - 1]!.step)
+      rmSync(path.join(root, n), { recursive: true, force: true });
   }
 }
 
@@ -211,7 +241,9 @@ export function readCheckpointFile(dir: string, f: FileRecord): Map<string, Tens
   }
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   if (sha256 !== f.sha256) {
-    throw new CheckpointError(`checkpoint file ${file} is corrupt: sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…`);
+    throw new CheckpointError(
+      `checkpoint file ${file} is corrupt: sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…`,
+    );
   }
   try {
     return decodeSafetensors(file, bytes).tensors;

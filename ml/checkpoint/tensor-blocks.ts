@@ -78,6 +78,7 @@ export function localBlockRanges(shard: TensorShard): { block: ShardBlock; local
 export function extractShard(global: Float32Array, shard: TensorShard): Float32Array {
   const local = new Float32Array(elementCount(shard.localShape));
   const whole: Box = { offset: shard.globalShape.map(() => 0), shape: shard.globalShape };
-  for (const r of localBlockRanges(shard)) copyRegion(global, whole, local.subarray(r.start, r.start + r.length), blockBox(r.block), blockBox(r.block));
+  for (const r of localBlockRanges(shard))
+    copyRegion(global, whole, local.subarray(r.start, r.start + r.length), blockBox(r.block), blockBox(r.block));
   return local;
 }

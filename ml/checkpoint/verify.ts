@@ -53,7 +53,8 @@ export function findCorruption(dir: string): CorruptCheckpoint | undefined {
     const bytes = statSync(full).size;
     if (bytes !== f.bytes) return { dir, file: f.file, reason: `truncated or damaged: ${bytes} bytes, the manifest says ${f.bytes}` };
     const sha256 = sha256OfFile(full);
-    if (sha256 !== f.sha256) return { dir, file: f.file, reason: `sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…` };
+    if (sha256 !== f.sha256)
+      return { dir, file: f.file, reason: `sha256 ${sha256.slice(0, 12)}… does not match the manifest's ${f.sha256.slice(0, 12)}…` };
   }
   return undefined;
 }

@@ -16,7 +16,6 @@ export interface BlendConfig {
   seed: number;
 }
 
-
 /** Epochs per dataset from the configured weights and the curated dataset sizes. */
 export function blendEpochs(bytesByDataset: ReadonlyMap<string, number>, config: BlendConfig): Map<string, number> {
   const epochs = new Map<string, number>();
@@ -63,7 +62,13 @@ export function blend(docs: readonly CurationDoc[], config: BlendConfig): { docs
       if (part.has(i)) out.push(d);
       else if (whole === 0) tally.remove(d, "not sampled (dataset weight below one epoch)", { note: `${e.toFixed(3)} epochs of ${name}` });
     });
-    table.push({ dataset: name, docs: list.length, bytes: bytes.get(name), epochs: Number(e.toFixed(4)), outDocs: whole * list.length + partCount });
+    table.push({
+      dataset: name,
+      docs: list.length,
+      bytes: bytes.get(name),
+      epochs: Number(e.toFixed(4)),
+      outDocs: whole * list.length + partCount,
+    });
   }
   rng.shuffle(out);
   let outBytes = 0;

@@ -9,15 +9,28 @@ import { z } from "zod";
 import type { SourceSpec } from "./sources.ts";
 import { CORRUPTION_KINDS } from "./corrupt.ts";
 
-
 const sourceSchema: z.ZodType<SourceSpec> = z.lazy(() =>
-  z.union([
-    z.object({ brown: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) }).strict(),
-    z.object({ text: z.string().min(1), split: z.enum(["file", "paragraph", "line"]).optional() }).strict(),
-    z.object({ folder: z.string().min(1), extensions: z.array(z.string().min(1)).optional() }).strict(),
-    z.object({ jsonl: z.string().min(1), field: z.string().min(1).optional() }).strict(),
-    z.object({ corrupted: sourceSchema, kinds: z.array(z.enum(CORRUPTION_KINDS as [string, ...string[]])).min(1).optional() }).strict(),
-  ], { error: "a source is one of {brown: genre|[genres]}, {text: file, split?}, {folder: dir, extensions?}, {jsonl: file, field?}, {corrupted: source, kinds?}" }),
+  z.union(
+    [
+      z.object({ brown: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) }).strict(),
+      z.object({ text: z.string().min(1), split: z.enum(["file", "paragraph", "line"]).optional() }).strict(),
+      z.object({ folder: z.string().min(1), extensions: z.array(z.string().min(1)).optional() }).strict(),
+      z.object({ jsonl: z.string().min(1), field: z.string().min(1).optional() }).strict(),
+      z
+        .object({
+          corrupted: sourceSchema,
+          kinds: z
+            .array(z.enum(CORRUPTION_KINDS as [string, ...string[]]))
+            .min(1)
+            .optional(),
+        })
+        .strict(),
+    ],
+    {
+      error:
+        "a source is one of {brown: genre|[genres]}, {text: file, split?}, {folder: dir, extensions?}, {jsonl: file, field?}, {corrupted: source, kinds?}",
+    },
+  ),
 ) as z.ZodType<SourceSpec>;
 
 const datasetSchema = z
@@ -51,7 +64,12 @@ const configSchema = z
         threshold: unit.default(0.5),
         heldOut: z.number().gt(0).lt(1).default(0.25),
         datasets: z.array(z.string()).optional(),
-        buckets: z.number().int().min(16).max(1 << 24).default(1 << 16),
+        buckets: z
+          .number()
+          .int()
+          .min(16)
+          .max(1 << 24)
+          .default(1 << 16),
         ngrams: z.number().int().min(1).max(4).default(2),
         iterations: z.number().int().positive().default(200),
         learningRate: z.number().positive().default(16),
@@ -91,7 +109,11 @@ const configSchema = z
       .optional(),
     tokenize: z
       .object({
-        vocabSize: z.number().int().min(257).max(1 << 20),
+        vocabSize: z
+          .number()
+          .int()
+          .min(257)
+          .max(1 << 20),
         validPerDataset: z.number().int().min(1).default(1),
       })
       .strict()
@@ -108,7 +130,8 @@ const configSchema = z
   .superRefine((c, ctx) => {
     const names = new Set<string>();
     c.datasets.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: "custom", message: `dataset name "${d.name}" is used twice`, path: ["datasets", i, "name"] });
+      if (names.has(d.name))
+        ctx.addIssue({ code: "custom", message: `dataset name "${d.name}" is used twice`, path: ["datasets", i, "name"] });
       names.add(d.name);
     });
     for (const [i, name] of (c.quality?.datasets ?? []).entries()) {
@@ -116,7 +139,12 @@ const configSchema = z
     }
     if (c.blend.mode === "fractions") {
       c.datasets.forEach((d, i) => {
-        if (d.weight === undefined) ctx.addIssue({ code: "custom", message: "blend.mode fractions needs a weight on every dataset", path: ["datasets", i, "weight"] });
+        if (d.weight === undefined)
+          ctx.addIssue({
+            code: "custom",
+            message: "blend.mode fractions needs a weight on every dataset",
+            path: ["datasets", i, "weight"],
+          });
       });
     }
   });

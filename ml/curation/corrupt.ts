@@ -5,7 +5,20 @@ import { SeededRandom } from "../data/seeded-random.ts";
 export type CorruptionKind = "shuffled" | "stuffed" | "boilerplate";
 export const CORRUPTION_KINDS: readonly CorruptionKind[] = ["shuffled", "stuffed", "boilerplate"];
 
-const NAV = ["Home", "About us", "Contact", "Login", "Sign up", "Privacy policy", "Terms", "Click here", "Buy now", "Free shipping", "Subscribe", "Share"];
+const NAV = [
+  "Home",
+  "About us",
+  "Contact",
+  "Login",
+  "Sign up",
+  "Privacy policy",
+  "Terms",
+  "Click here",
+  "Buy now",
+  "Free shipping",
+  "Subscribe",
+  "Share",
+];
 
 export function corrupt(text: string, kind: CorruptionKind, seed: number): string {
   const rng = new SeededRandom(seed);

@@ -11,7 +11,12 @@ export interface CurationRun {
   tokenized?: TokenizedCorpus;
 }
 
-export async function curateToFolder(config: CurationConfig, baseDir: string, outDir: string, opts: RunOptions & { configFile?: string } = {}): Promise<CurationRun> {
+export async function curateToFolder(
+  config: CurationConfig,
+  baseDir: string,
+  outDir: string,
+  opts: RunOptions & { configFile?: string } = {},
+): Promise<CurationRun> {
   const result = await runCuration(config, baseDir, opts);
   let tokenized: TokenizedCorpus | undefined;
   if (config.tokenize) {

@@ -146,7 +146,7 @@ export class TaskNgrams {
 }
 
 /** How often each task n-gram occurs across the corpus (every position counts). */
-export function ngramFrequencies(texts: Iterable<string>, ngrams: TaskNgrams): Map<string, number> {
+function ngramFrequencies(texts: Iterable<string>, ngrams: TaskNgrams): Map<string, number> {
   const freq = new Map<string, number>();
   for (const text of texts) for (const m of ngrams.matches(getWords(text))) freq.set(m.ngram, (freq.get(m.ngram) ?? 0) + 1);
   return freq;
@@ -243,7 +243,10 @@ export function decontaminate(
     ignoredTooCommon: tooCommon.length,
     tooCommonExamples: tooCommon.slice(0, 3).map(([g, n]) => ({ ngram: g, count: n })),
     splitDocs,
-    mostMatched: [...hits].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([g, n]) => ({ ngram: g, docs: n })),
+    mostMatched: [...hits]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([g, n]) => ({ ngram: g, docs: n })),
   });
   return { docs: out, report: tally.finish(out) };
 }

@@ -49,13 +49,23 @@ function ownerOf(bounds: readonly number[], doc: number): number {
 }
 
 /** Map: every worker computes the MinHash band keys of its shard; keys[doc·bands + band]. */
-async function computeBandKeys(pool: FuzzyPool, bounds: readonly number[], config: FuzzyDedupConfig, progress: ProgressFn): Promise<Float64Array> {
+async function computeBandKeys(
+  pool: FuzzyPool,
+  bounds: readonly number[],
+  config: FuzzyDedupConfig,
+  progress: ProgressFn,
+): Promise<Float64Array> {
   const W = pool.size;
   const n = bounds[W]!;
   const { bands } = config;
   const keys = new Float64Array(n * bands);
   const shardDone = new Array<number>(W).fill(0);
-  const report = (): void => progress("fuzzy-dedup signatures", shardDone.reduce((s, x) => s + x, 0), n);
+  const report = (): void =>
+    progress(
+      "fuzzy-dedup signatures",
+      shardDone.reduce((s, x) => s + x, 0),
+      n,
+    );
   pool.onProgress = (w, msg) => {
     if (msg.op === "progress") shardDone[w] = msg.done;
     report();
@@ -216,7 +226,9 @@ export async function fuzzyDedup(
     }
     const kept = found.keptFor.get(i)!;
     const s = simWith.get(i < kept ? `${i}:${kept}` : `${kept}:${i}`);
-    const note = `kept ${docs[kept]!.id} (${docs[kept]!.dataset}, priority ${docs[kept]!.priority})` + (s === undefined ? ", same component" : `, jaccard ${s.toFixed(3)}`);
+    const note =
+      `kept ${docs[kept]!.id} (${docs[kept]!.dataset}, priority ${docs[kept]!.priority})` +
+      (s === undefined ? ", same component" : `, jaccard ${s.toFixed(3)}`);
     tally.remove(doc, `near-duplicate (jaccard ≥ ${config.threshold})`, { note });
   });
   Object.assign(tally.details, {

@@ -19,4 +19,3 @@ export function hashRange(text: string, start: number, end: number, seed = 0x811
 export function hashString(text: string, seed = 0x811c9dc5): number {
   return hashRange(text, 0, text.length, seed);
 }
-

@@ -8,7 +8,15 @@ export { formatReport, formatSummary } from "./report-format.ts";
 export { cleanup, cleanText, type CleanupConfig } from "./cleanup.ts";
 export { qualityFilter, trainQualityClassifier, type QualityConfig, type LabelledText } from "./quality-filter.ts";
 export { exactDedup, contentHash } from "./exact-dedup.ts";
-export { fuzzyDedup, findNearDuplicates, startFuzzyPool, inProcessFinder, type FuzzyDedupConfig, type NearDuplicates, type NearDuplicateFinder } from "./fuzzy-dedup.ts";
+export {
+  fuzzyDedup,
+  findNearDuplicates,
+  startFuzzyPool,
+  inProcessFinder,
+  type FuzzyDedupConfig,
+  type NearDuplicates,
+  type NearDuplicateFinder,
+} from "./fuzzy-dedup.ts";
 export { decontaminate, decontaminateText, MEGATRON_DECONTAMINATION, type DecontaminationConfig } from "./decontaminate.ts";
 export { blend, blendEpochs, type BlendConfig } from "./blend.ts";
 export { loadSource, type SourceSpec } from "./sources.ts";

@@ -29,7 +29,11 @@ async function writeJsonl(file: string, docs: readonly CurationDoc[]): Promise<v
   renameSync(`${file}.tmp`, file);
 }
 
-export async function writeCurationOutput(outDir: string, result: CurationResult, extra: Record<string, unknown> = {}): Promise<OutputFiles> {
+export async function writeCurationOutput(
+  outDir: string,
+  result: CurationResult,
+  extra: Record<string, unknown> = {},
+): Promise<OutputFiles> {
   mkdirSync(outDir, { recursive: true });
   const files: OutputFiles = {
     corpus: path.join(outDir, "corpus.jsonl"),

@@ -50,6 +50,23 @@ function loadDatasets(config: CurationConfig, baseDir: string): { docs: Curation
   return { docs, report: tally.finish(docs) };
 }
 
+/** The quality classifier's examples: positives labelled 1, negatives 0, cleaned like the corpus. */
+function labelledExamples(config: CurationConfig, q: NonNullable<CurationConfig["quality"]>, baseDir: string): LabelledText[] {
+  const labelled: LabelledText[] = [];
+  for (const [specs, label] of [
+    [q.positives, 1],
+    [q.negatives, 0],
+  ] as const) {
+    for (const spec of specs) {
+      for (const t of loadSource(spec, baseDir)) {
+        const text = cleanText(t.text, config.cleanup.normalize);
+        if (text.length > 0) labelled.push({ text, label });
+      }
+    }
+  }
+  return labelled;
+}
+
 export async function runCuration(config: CurationConfig, baseDir: string, opts: RunOptions = {}): Promise<CurationResult> {
   const reports: StageReport[] = [];
   const stage = (name: string): void => opts.onStage?.(name);
@@ -65,19 +82,7 @@ export async function runCuration(config: CurationConfig, baseDir: string, opts:
   if (config.quality) {
     stage("quality-filter");
     const q = config.quality;
-    const labelled: LabelledText[] = [];
-    for (const [specs, label] of [
-      [q.positives, 1],
-      [q.negatives, 0],
-    ] as const) {
-      for (const spec of specs) {
-        for (const t of loadSource(spec, baseDir)) {
-          const text = cleanText(t.text, config.cleanup.normalize);
-          if (text.length > 0) labelled.push({ text, label });
-        }
-      }
-    }
-    ({ docs, report } = qualityFilter(docs, labelled, { ...q, seed: config.seed }));
+    ({ docs, report } = qualityFilter(docs, labelledExamples(config, q, baseDir), { ...q, seed: config.seed }));
     reports.push(report);
   }
 
@@ -121,7 +126,12 @@ export async function runCuration(config: CurationConfig, baseDir: string, opts:
   stage("blend");
   const weights: Record<string, number> = {};
   for (const ds of config.datasets) weights[ds.name] = ds.weight ?? 1; // fractions mode requires every weight
-  const blendConfig = { mode: config.blend.mode, weights, seed: config.seed, ...(config.blend.totalBytes ? { totalBytes: config.blend.totalBytes } : {}) };
+  const blendConfig = {
+    mode: config.blend.mode,
+    weights,
+    seed: config.seed,
+    ...(config.blend.totalBytes ? { totalBytes: config.blend.totalBytes } : {}),
+  };
   ({ docs, report } = blend(docs, blendConfig));
   reports.push(report);
   return { docs, valid, reports };

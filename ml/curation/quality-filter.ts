@@ -44,7 +44,8 @@ export function trainQualityClassifier(examples: readonly LabelledText[], config
   const test: LabelledText[] = [];
   for (const label of [1, 0] as const) {
     const cls = rng.shuffle(examples.filter((e) => e.label === label));
-    if (cls.length < 2) throw new RangeError(`the quality filter needs at least 2 ${label ? "positive" : "negative"} examples, got ${cls.length}`);
+    if (cls.length < 2)
+      throw new RangeError(`the quality filter needs at least 2 ${label ? "positive" : "negative"} examples, got ${cls.length}`);
     const cut = Math.max(1, Math.round(cls.length * config.heldOut));
     test.push(...cls.slice(0, cut));
     train.push(...cls.slice(cut));
@@ -61,7 +62,11 @@ export function trainQualityClassifier(examples: readonly LabelledText[], config
     features: { buckets: config.buckets, ngrams: config.ngrams },
     trainExamples: train.length,
     heldOutExamples: test.length,
-    heldOut: binaryMetrics(scores, test.map((e) => e.label), config.threshold),
+    heldOut: binaryMetrics(
+      scores,
+      test.map((e) => e.label),
+      config.threshold,
+    ),
     finalTrainLoss: losses[losses.length - 1]!,
   };
 }

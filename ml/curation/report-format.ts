@@ -1,7 +1,7 @@
 // Human-readable renderings of the stage reports: a full text report and a short terminal summary.
 import type { StageReport } from "./types.ts";
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (Math.abs(n) < 1000) return `${n} B`;
   if (Math.abs(n) < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
   return `${(n / 1e6).toFixed(2)} MB`;
@@ -21,7 +21,14 @@ export function formatSummary(reports: readonly StageReport[]): string {
     ];
   });
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => r[c]!.length))) ?? [];
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 function formatDetail(value: unknown): string {

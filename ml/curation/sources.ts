@@ -19,7 +19,6 @@ export interface SourceText {
   text: string;
 }
 
-
 function readText(file: string): string {
   try {
     return readFileSync(file, "utf8");

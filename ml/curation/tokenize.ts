@@ -30,7 +30,11 @@ export interface TokenizeConfig {
 const asCorpusDocs = (docs: readonly CurationDoc[]): CorpusDocument[] => docs.map((d) => ({ id: d.id, genre: d.dataset, text: d.text }));
 
 /** Holds out `validPerDataset` documents of each dataset, chosen by seed (the data part's split). */
-export function holdOutValidation(docs: readonly CurationDoc[], validPerDataset: number, seed: number): { train: CurationDoc[]; valid: CurationDoc[] } {
+export function holdOutValidation(
+  docs: readonly CurationDoc[],
+  validPerDataset: number,
+  seed: number,
+): { train: CurationDoc[]; valid: CurationDoc[] } {
   const split = splitDocuments(asCorpusDocs(docs), { validPerGenre: validPerDataset, seed });
   const validIds = new Set(split.valid.map((d) => d.id));
   return { train: docs.filter((d) => !validIds.has(d.id)), valid: docs.filter((d) => validIds.has(d.id)) };

@@ -2,7 +2,6 @@
 import { WorkerFailedError } from "./errors.ts";
 import { Worker } from "node:worker_threads";
 
-
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;

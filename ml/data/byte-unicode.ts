@@ -19,10 +19,3 @@ const charToByteMap: ReadonlyMap<string, number> = new Map(byteToChar.map((c, b)
 export function charToByte(ch: string): number | undefined {
   return charToByteMap.get(ch);
 }
-
-/** The mapped-character string of a byte sequence. */
-export function bytesToMapped(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += byteToChar[b];
-  return s;
-}

@@ -12,7 +12,7 @@ import type { TokenDtype } from "./types.ts";
 
 export const IDX_MAGIC = "TRPTOKIX";
 export const IDX_VERSION = 1;
-export const IDX_HEADER_BYTES = 32;
+const IDX_HEADER_BYTES = 32;
 
 /** uint16 when every id fits (vocabulary ≤ 65536), else uint32. */
 export function dtypeForVocab(vocabSize: number): TokenDtype {
@@ -46,7 +46,8 @@ export function decodeIdx(bytes: Uint8Array, path: string): IdxHeader & { offset
     throw new DataFileError(path, `truncated index: ${bytes.byteLength} bytes, the header alone is ${IDX_HEADER_BYTES}`);
   }
   const magic = new TextDecoder().decode(bytes.subarray(0, 8));
-  if (magic !== IDX_MAGIC) throw new DataFileError(path, `not a troupe token index (magic ${JSON.stringify(magic)}, expected "${IDX_MAGIC}")`);
+  if (magic !== IDX_MAGIC)
+    throw new DataFileError(path, `not a troupe token index (magic ${JSON.stringify(magic)}, expected "${IDX_MAGIC}")`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
   if (version !== IDX_VERSION) throw new DataFileError(path, `index version ${version} is not supported (expected ${IDX_VERSION})`);
@@ -56,7 +57,10 @@ export function decodeIdx(bytes: Uint8Array, path: string): IdxHeader & { offset
   const tokenCount = Number(view.getBigUint64(24, true));
   const expected = IDX_HEADER_BYTES + (documentCount + 1) * 8;
   if (bytes.byteLength !== expected) {
-    throw new DataFileError(path, `index is ${bytes.byteLength} bytes but ${documentCount} documents need ${expected} (truncated or corrupt)`);
+    throw new DataFileError(
+      path,
+      `index is ${bytes.byteLength} bytes but ${documentCount} documents need ${expected} (truncated or corrupt)`,
+    );
   }
   const offsets = new Float64Array(documentCount + 1);
   for (let i = 0; i <= documentCount; i++) {

@@ -19,7 +19,10 @@ function mapTokens(path: string, dtype: TokenDtype, tokenCount: number): Uint16A
   const width = dtypeWidth(dtype);
   const size = statSync(path).size;
   if (size !== tokenCount * width) {
-    throw new DataFileError(path, `token file is ${size} bytes but its index lists ${tokenCount} ${dtype} tokens (${tokenCount * width} bytes): truncated or corrupt`);
+    throw new DataFileError(
+      path,
+      `token file is ${size} bytes but its index lists ${tokenCount} ${dtype} tokens (${tokenCount * width} bytes): truncated or corrupt`,
+    );
   }
   if (tokenCount === 0) return dtype === "uint16" ? new Uint16Array(0) : new Uint32Array(0);
   let bytes: Uint8Array;

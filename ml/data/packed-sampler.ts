@@ -31,7 +31,8 @@ function copyWindow(dataset: IndexedDataset, seqLen: number, window: number, bat
 export function sampleBatch(dataset: IndexedDataset, options: SampleOptions): Batch {
   const { seqLen, seed, firstSample, count } = options;
   checkPositiveInt("count", count);
-  if (!Number.isInteger(firstSample) || firstSample < 0) throw new DataOptionError(`firstSample must be an integer ≥ 0, got ${firstSample}`);
+  if (!Number.isInteger(firstSample) || firstSample < 0)
+    throw new DataOptionError(`firstSample must be an integer ≥ 0, got ${firstSample}`);
   if (!Number.isInteger(seed)) throw new DataOptionError(`seed must be an integer, got ${seed}`);
   const windows = windowsPerEpoch(dataset, seqLen);
   if (windows === 0) {

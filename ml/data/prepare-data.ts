@@ -59,7 +59,10 @@ async function build(
 
   const total = split.train.length + split.valid.length;
   let done = 0;
-  for (const [name, docs] of [["train", split.train], ["valid", split.valid]] as const) {
+  for (const [name, docs] of [
+    ["train", split.train],
+    ["valid", split.valid],
+  ] as const) {
     const writer = new IndexedDatasetWriter(path.join(dir, name), dtypeForVocab(tokenizer.vocabSize));
     for (const doc of docs) {
       // Literal "<|endoftext|>" inside a document stays text; only document ends get the special id.
@@ -147,7 +150,9 @@ export function openPreparedData(dir: string): PreparedData {
 export async function prepareData(options: PrepareOptions): Promise<PreparedData> {
   const { cacheDir, vocabSize, onProgress } = options;
   if (!Number.isInteger(vocabSize) || vocabSize < 257 || vocabSize > MAX_VOCAB_SIZE) {
-    throw new DataOptionError(`vocabSize must be an integer in [257, ${MAX_VOCAB_SIZE}] (256 bytes + end-of-text at least), got ${vocabSize}`);
+    throw new DataOptionError(
+      `vocabSize must be an integer in [257, ${MAX_VOCAB_SIZE}] (256 bytes + end-of-text at least), got ${vocabSize}`,
+    );
   }
   const progress = onProgress ?? (() => {});
   progress({ stage: "load", done: 0, total: 1 });
@@ -155,7 +160,9 @@ export async function prepareData(options: PrepareOptions): Promise<PreparedData
   const splitOptions = { ...defaultSplit, ...options.split };
   const split = splitDocuments(docs, splitOptions);
   if (split.train.length === 0 || split.valid.length === 0) {
-    throw new DataOptionError(`the split leaves ${split.train.length} training and ${split.valid.length} validation documents; both need at least one`);
+    throw new DataOptionError(
+      `the split leaves ${split.train.length} training and ${split.valid.length} validation documents; both need at least one`,
+    );
   }
   progress({ stage: "load", done: 1, total: 1 });
 

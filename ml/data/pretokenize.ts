@@ -7,8 +7,7 @@
 const WS = "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
 
 /** Source of the split regex (use with flags "gu"); a string, so no shared RegExp carries lastIndex state. */
-export const GPT2_SPLIT_PATTERN =
-  `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS}\\p{L}\\p{N}]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
+export const GPT2_SPLIT_PATTERN = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS}\\p{L}\\p{N}]+|[${WS}]+(?![^${WS}])|[${WS}]+`;
 
 /** The pieces of `text` in order; their concatenation is `text`. */
 export function pretokenize(text: string): string[] {

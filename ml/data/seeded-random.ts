@@ -56,7 +56,7 @@ export function hashInts(...values: number[]): number {
 }
 
 /** Mulberry32 generator over a hash of `seed`: returns a function giving uniform floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   return mulberry32(hashInts(seed));
 }
 

@@ -64,7 +64,8 @@ function isObject(v: unknown): v is Json {
 export function parseTokenizerJson(doc: unknown): { model: BpeModel; special: SpecialToken[] } {
   if (!isObject(doc)) throw new Error("tokenizer.json must be a JSON object");
   const model = doc.model;
-  if (!isObject(model) || model.type !== "BPE") throw new Error(`model.type must be "BPE", got ${JSON.stringify(isObject(model) ? model.type : model)}`);
+  if (!isObject(model) || model.type !== "BPE")
+    throw new Error(`model.type must be "BPE", got ${JSON.stringify(isObject(model) ? model.type : model)}`);
   const pre = doc.pre_tokenizer;
   if (!isObject(pre) || pre.type !== "ByteLevel") {
     throw new Error(`pre_tokenizer must be ByteLevel, got ${JSON.stringify(isObject(pre) ? pre.type : pre)}`);
@@ -75,15 +76,18 @@ export function parseTokenizerJson(doc: unknown): { model: BpeModel; special: Sp
 
   const tokens: string[] = [];
   for (const [token, id] of Object.entries(model.vocab)) {
-    if (!Number.isInteger(id) || (id as number) < 0) throw new Error(`model.vocab["${token}"] must be a non-negative integer id, got ${JSON.stringify(id)}`);
-    if (tokens[id as number] !== undefined) throw new Error(`model.vocab id ${id} is used by both "${tokens[id as number]}" and "${token}"`);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      throw new Error(`model.vocab["${token}"] must be a non-negative integer id, got ${JSON.stringify(id)}`);
+    if (tokens[id as number] !== undefined)
+      throw new Error(`model.vocab id ${id} is used by both "${tokens[id as number]}" and "${token}"`);
     tokens[id as number] = token;
   }
   const ids = new Map<string, number>();
   tokens.forEach((t, i) => ids.set(t, i));
   const merges: Array<[number, number]> = model.merges.map((m: unknown, rank: number) => {
     const pair = typeof m === "string" ? m.split(" ") : m;
-    if (!Array.isArray(pair) || pair.length !== 2) throw new Error(`model.merges[${rank}] must be "a b" or [a, b], got ${JSON.stringify(m)}`);
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new Error(`model.merges[${rank}] must be "a b" or [a, b], got ${JSON.stringify(m)}`);
     const a = ids.get(pair[0]);
     const b = ids.get(pair[1]);
     if (a === undefined || b === undefined) throw new Error(`model.merges[${rank}] uses a token not in model.vocab: ${JSON.stringify(m)}`);

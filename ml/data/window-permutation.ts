@@ -16,7 +16,8 @@ export class WindowPermutation {
     readonly n: number,
     key: readonly number[],
   ) {
-    if (!Number.isInteger(n) || n < 1 || n >= 2 ** 52) throw new DataOptionError(`permutation size must be an integer in [1, 2^52), got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n >= 2 ** 52)
+      throw new DataOptionError(`permutation size must be an integer in [1, 2^52), got ${n}`);
     const bits = Math.max(2, Math.ceil(Math.log2(n)));
     this.halfBits = Math.ceil(bits / 2);
     this.halfMask = 2 ** this.halfBits - 1;

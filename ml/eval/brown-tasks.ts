@@ -31,7 +31,12 @@ const NOT_AN_END = /(?:^|\s)(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Mt|Messrs|Gen|Col|Lt|Capt|S
 export function splitSentences(text: string): string[] {
   const pieces = text
     .split(/\n\s*\n/)
-    .flatMap((paragraph) => paragraph.replace(/\s+/g, " ").trim().split(/(?<=[.!?]["')\]]*)\s+(?=["'(\[]*[A-Z])/))
+    .flatMap((paragraph) =>
+      paragraph
+        .replace(/\s+/g, " ")
+        .trim()
+        .split(/(?<=[.!?]["')\]]*)\s+(?=["'(\[]*[A-Z])/),
+    )
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   const sentences: string[] = [];
@@ -55,7 +60,10 @@ function shuffled<T>(items: readonly T[], rng: SeededRandom): T[] {
 /** Documents sorted by id then shuffled by seed; the first quarter feeds the train split. */
 function splitDocuments(docs: readonly SourceDocument[], seed: number): { train: SourceDocument[]; test: SourceDocument[] } {
   if (docs.length < 2) throw new RangeError(`need at least 2 documents to build a task, got ${docs.length}`);
-  const order = shuffled([...docs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), new SeededRandom(deriveSeed(seed, 1)));
+  const order = shuffled(
+    [...docs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    new SeededRandom(deriveSeed(seed, 1)),
+  );
   const cut = Math.max(1, Math.floor(order.length / 4));
   return { train: order.slice(0, cut), test: order.slice(cut) };
 }

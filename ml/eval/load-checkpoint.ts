@@ -20,7 +20,7 @@ export interface CheckpointWeights {
 }
 
 /** A step folder (holds manifest.json) or a checkpoint root (holds `latest`) → the step folder. */
-export function resolveCheckpointDir(dir: string): string {
+function resolveCheckpointDir(dir: string): string {
   if (existsSync(path.join(dir, MANIFEST_FILE))) return dir;
   if (!existsSync(dir)) throw new CheckpointLoadError(`checkpoint ${dir} does not exist`);
   const latest = latestCheckpointDir(dir);
@@ -50,7 +50,9 @@ function readVerified(dir: string, record: CheckpointManifest["files"][number]):
   if (!existsSync(file)) throw new CheckpointLoadError(`checkpoint file ${file} is missing`);
   const bytes = readFileSync(file);
   if (bytes.length !== record.bytes) {
-    throw new CheckpointLoadError(`checkpoint file ${file} is truncated or damaged: ${bytes.length} bytes, the manifest says ${record.bytes}`);
+    throw new CheckpointLoadError(
+      `checkpoint file ${file} is truncated or damaged: ${bytes.length} bytes, the manifest says ${record.bytes}`,
+    );
   }
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   if (sha256 !== record.sha256) throw new CheckpointLoadError(`checkpoint file ${file} is corrupt: its sha256 does not match the manifest`);
@@ -64,7 +66,13 @@ function readVerified(dir: string, record: CheckpointManifest["files"][number]):
 const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Copy a row-major block of shape `shape` into `global` (shape `globalShape`) at `offset`. */
-export function copyBlock(block: Float32Array, shape: readonly number[], global: Float32Array, globalShape: readonly number[], offset: readonly number[]): void {
+export function copyBlock(
+  block: Float32Array,
+  shape: readonly number[],
+  global: Float32Array,
+  globalShape: readonly number[],
+  offset: readonly number[],
+): void {
   const rank = globalShape.length;
   if (rank === 0) {
     global[0] = block[0];
@@ -93,14 +101,18 @@ function assemble(name: string, shards: TensorRecord[], files: Map<string, Map<s
   for (const s of shards) {
     const where = path.join(dir, s.file);
     if (s.globalShape.join(",") !== globalShape.join(",")) {
-      throw new CheckpointLoadError(`tensor ${name}: shards disagree on the global shape ([${s.globalShape}] in ${where}, [${globalShape}] elsewhere)`);
+      throw new CheckpointLoadError(
+        `tensor ${name}: shards disagree on the global shape ([${s.globalShape}] in ${where}, [${globalShape}] elsewhere)`,
+      );
     }
     if (s.shape.length !== globalShape.length || s.offset.length !== globalShape.length) {
       throw new CheckpointLoadError(`tensor ${name} in ${where}: shape/offset rank does not match the global shape [${globalShape}]`);
     }
     s.shape.forEach((n, d) => {
       if (s.offset[d] + n > globalShape[d]) {
-        throw new CheckpointLoadError(`tensor ${name} in ${where}: block at offset [${s.offset}] of shape [${s.shape}] exceeds the global shape [${globalShape}]`);
+        throw new CheckpointLoadError(
+          `tensor ${name} in ${where}: block at offset [${s.offset}] of shape [${s.shape}] exceeds the global shape [${globalShape}]`,
+        );
       }
     });
     const entry = files.get(s.file)?.get(name);
@@ -115,7 +127,9 @@ function assemble(name: string, shards: TensorRecord[], files: Map<string, Map<s
     covered += count(s.shape);
   }
   if (covered !== whole.length) {
-    throw new CheckpointLoadError(`tensor ${name}: its shards cover ${covered} of ${whole.length} elements (missing or overlapping shards)`);
+    throw new CheckpointLoadError(
+      `tensor ${name}: its shards cover ${covered} of ${whole.length} elements (missing or overlapping shards)`,
+    );
   }
   return { name, shape: [...globalShape], data: whole };
 }
@@ -145,13 +159,16 @@ export function modelConfigOf(weights: { dir: string; manifest: CheckpointManife
   const field = (key: string): number => {
     const v = model[key];
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-      throw new CheckpointLoadError(`checkpoint ${weights.dir}: manifest config.model.${key} is ${JSON.stringify(v)}, expected a positive integer`);
+      throw new CheckpointLoadError(
+        `checkpoint ${weights.dir}: manifest config.model.${key} is ${JSON.stringify(v)}, expected a positive integer`,
+      );
     }
     return v;
   };
   const wte = weights.manifest.tensors.find((t) => t.kind === "param" && t.name === "wte");
   const vocabSize = wte?.globalShape[0] ?? (config?.data?.vocabSize as number | undefined);
-  if (typeof vocabSize !== "number") throw new CheckpointLoadError(`checkpoint ${weights.dir}: cannot tell the vocabulary size (no wte tensor, no config.data.vocabSize)`);
+  if (typeof vocabSize !== "number")
+    throw new CheckpointLoadError(`checkpoint ${weights.dir}: cannot tell the vocabulary size (no wte tensor, no config.data.vocabSize)`);
   return { vocabSize, seqLen: field("seqLen"), layers: field("layers"), dModel: field("dModel"), heads: field("heads") };
 }
 
@@ -165,7 +182,10 @@ export function readCheckpointHeader(dir: string): { dir: string; manifest: Chec
 export function loadWeightsInto(model: GptModel, weights: CheckpointWeights): void {
   const targets = model.parameters();
   const missing = targets.filter((t) => !weights.params.has(t.name)).map((t) => t.name);
-  if (missing.length > 0) throw new CheckpointLoadError(`checkpoint ${weights.dir} lacks parameters ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`);
+  if (missing.length > 0)
+    throw new CheckpointLoadError(
+      `checkpoint ${weights.dir} lacks parameters ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`,
+    );
   if (targets.length !== weights.params.size) {
     const names = new Set(targets.map((t) => t.name));
     const extra = [...weights.params.keys()].filter((n) => !names.has(n));
@@ -174,7 +194,9 @@ export function loadWeightsInto(model: GptModel, weights: CheckpointWeights): vo
   for (const t of targets) {
     const source = weights.params.get(t.name)!;
     if (source.shape.join(",") !== t.shape.join(",")) {
-      throw new CheckpointLoadError(`checkpoint ${weights.dir}: parameter ${t.name} has shape [${source.shape}], the model expects [${t.shape}]`);
+      throw new CheckpointLoadError(
+        `checkpoint ${weights.dir}: parameter ${t.name} has shape [${source.shape}], the model expects [${t.shape}]`,
+      );
     }
     t.data.set(source.data);
   }

@@ -42,7 +42,10 @@ export function resolveTokenizerFile(file: string, checkpointDir: string): strin
  * The tokenizer the checkpoint names (or `override`). A named file must still be the one trained
  * with: when the manifest records its sha256, a changed file is refused (a cache may be rebuilt).
  */
-function loadTokenizer(weights: { dir: string; manifest: CheckpointManifest }, override: string | undefined): { tokenizer: TextTokenizer; endOfText?: number } {
+function loadTokenizer(
+  weights: { dir: string; manifest: CheckpointManifest },
+  override: string | undefined,
+): { tokenizer: TextTokenizer; endOfText?: number } {
   const file = override ?? weights.manifest.data.tokenizerFile;
   if (file === BYTES_TOKENIZER) {
     const bytes = new ByteTokenizer();
@@ -53,7 +56,9 @@ function loadTokenizer(weights: { dir: string; manifest: CheckpointManifest }, o
   if (override === undefined && expected !== undefined) {
     const actual = createHash("sha256").update(readFileSync(resolved)).digest("hex");
     if (actual !== expected) {
-      throw new CheckpointLoadError(`tokenizer ${resolved} is not the one this checkpoint was trained with (sha256 differs from the manifest's); pass --tokenizer FILE to use it anyway`);
+      throw new CheckpointLoadError(
+        `tokenizer ${resolved} is not the one this checkpoint was trained with (sha256 differs from the manifest's); pass --tokenizer FILE to use it anyway`,
+      );
     }
   }
   const bpe = loadBpeTokenizer(resolved);

@@ -28,7 +28,7 @@ export function checkShotCount(task: Task, shots: number): void {
 }
 
 /** The right answer's text. */
-export function answerOf(example: TaskExample): string {
+function answerOf(example: TaskExample): string {
   return example.kind === "completion" ? example.target : example.choices[example.label];
 }
 
@@ -36,13 +36,7 @@ export function answerOf(example: TaskExample): string {
  * k distinct examples from `pool` for query number `queryIndex`, without replacement.
  * `exclude` keeps the query itself out when the pool is the scored split.
  */
-export function drawShots(
-  pool: readonly TaskExample[],
-  k: number,
-  seed: number,
-  queryIndex: number,
-  exclude?: TaskExample,
-): TaskExample[] {
+export function drawShots(pool: readonly TaskExample[], k: number, seed: number, queryIndex: number, exclude?: TaskExample): TaskExample[] {
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`shot count must be a whole number >= 0, got ${k}`);
   const candidates = exclude ? pool.filter((ex) => ex !== exclude) : [...pool];
   if (k > candidates.length) {

@@ -21,8 +21,13 @@ function render(cell: Cell, digits: number): string {
 export function formatTable(headers: string[], rows: Cell[][], digits = 4): string {
   const text = rows.map((row) => row.map((c) => render(c, digits)));
   const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => (r[i] ?? "").length)));
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || NUMBER_TEXT.test(String(r[i] ?? ""))));
+  const numeric = headers.map(
+    (_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || NUMBER_TEXT.test(String(r[i] ?? ""))),
+  );
   const line = (cells: string[]) =>
-    cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+    cells
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
   return [line(headers), line(widths.map((w) => "-".repeat(w))), ...text.map(line)].join("\n");
 }

@@ -33,7 +33,7 @@ export interface MultipleChoiceExample {
 }
 
 export type TaskExample = CompletionExample | MultipleChoiceExample;
-export type TaskKind = TaskExample["kind"];
+type TaskKind = TaskExample["kind"];
 export type Split = "train" | "validation" | "test";
 
 export interface Task {

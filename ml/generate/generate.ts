@@ -47,7 +47,7 @@ export function windowStart(previousStart: number, end: number, windowSize: numb
 }
 
 /** Next tokens from a single-process model's KV-cache decoder and the sampler in this process. */
-export function localTokenSource(model: GptModel, sampling: SamplingOptions, seed = 0): NextTokenSource {
+function localTokenSource(model: GptModel, sampling: SamplingOptions, seed = 0): NextTokenSource {
   const decoder = model.createDecoder(1);
   const token = new Int32Array(1);
   const rng = new SeededRandom(seed);
@@ -71,7 +71,8 @@ export function validateGenerateInput(shape: GenerationShape, prompt: readonly n
   }
   if (prompt.length === 0) throw new RangeError("the prompt has no tokens (start it with the end-of-text token)");
   prompt.forEach((t, i) => {
-    if (!Number.isInteger(t) || t < 0 || t >= shape.vocabSize) throw new RangeError(`prompt token ${i} is ${t}, outside the vocabulary [0, ${shape.vocabSize})`);
+    if (!Number.isInteger(t) || t < 0 || t >= shape.vocabSize)
+      throw new RangeError(`prompt token ${i} is ${t}, outside the vocabulary [0, ${shape.vocabSize})`);
   });
 }
 

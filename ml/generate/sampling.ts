@@ -12,8 +12,6 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-export const GREEDY: SamplingOptions = { temperature: 0 };
-
 /** Throws a clear error for options that cannot describe a distribution. */
 export function validateSamplingOptions(options: SamplingOptions): void {
   const { temperature, topK, topP } = options;
@@ -60,7 +58,7 @@ function rankByProbability(probs: Float64Array): number[] {
 }
 
 /** Zero all but the k most likely entries and renormalise (in place; returns probs). */
-export function keepTopK(probs: Float64Array, k: number): Float64Array {
+function keepTopK(probs: Float64Array, k: number): Float64Array {
   if (k <= 0 || k >= probs.length) return probs;
   const order = rankByProbability(probs);
   for (let r = k; r < order.length; r++) probs[order[r]] = 0;
@@ -68,7 +66,7 @@ export function keepTopK(probs: Float64Array, k: number): Float64Array {
 }
 
 /** Zero all but the smallest most-likely set whose mass reaches p and renormalise (in place). */
-export function keepTopP(probs: Float64Array, p: number): Float64Array {
+function keepTopP(probs: Float64Array, p: number): Float64Array {
   if (p >= 1) return probs;
   const order = rankByProbability(probs);
   let mass = 0;
@@ -100,7 +98,7 @@ export function samplingDistribution(logits: ArrayLike<number>, options: Samplin
 }
 
 /** Draw an index from a distribution by inverse CDF with one uniform number. */
-export function drawFrom(probs: Float64Array, rng: SeededRandom): number {
+function drawFrom(probs: Float64Array, rng: SeededRandom): number {
   const u = rng.next();
   let cumulative = 0;
   let last = 0;

@@ -40,7 +40,12 @@ export class Activations {
    * `logitsBudget`: floats for one chunk of head logits. Without it, chunks stay small enough for a CPU's cache;
    * a GPU wants few large chunks (each chunk's head GEMMs re-read the whole [vocab, d] embedding).
    */
-  constructor(config: GptConfig, readonly batch: number, alloc: (n: number) => Float32Array, logitsBudget?: number) {
+  constructor(
+    config: GptConfig,
+    readonly batch: number,
+    alloc: (n: number) => Float32Array,
+    logitsBudget?: number,
+  ) {
     const n = batch * config.seqLen;
     const d = config.dModel;
     this.rows = n;

@@ -2,7 +2,6 @@
 import { InvalidModelConfigError } from "./errors.ts";
 import type { GptConfig } from "./types.ts";
 
-
 export function validateGptConfig(config: GptConfig): GptConfig {
   for (const field of ["vocabSize", "seqLen", "layers", "dModel", "heads"] as const) {
     const v = config[field];

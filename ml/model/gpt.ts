@@ -26,7 +26,6 @@ export interface CreateGptOptions {
   backend?: Backend;
 }
 
-
 /** Builds the model and initialises its parameters (off the JS thread on the native backend). */
 export async function createGpt(config: GptConfig, options: CreateGptOptions): Promise<Gpt> {
   const model = new Gpt(validateGptConfig(config), options);
@@ -75,7 +74,9 @@ export class Gpt implements GptModel {
 
   async zeroGrad(): Promise<void> {
     // Off the JS thread: for a 100M-parameter model this memset alone would stall the event loop ~100 ms.
-    await this.exclusive("zeroGrad", () => this.k("fill", { x: this.store.flatGrads, n: this.store.flatGrads.length, value: 0 }).then(() => undefined));
+    await this.exclusive("zeroGrad", () =>
+      this.k("fill", { x: this.store.flatGrads, n: this.store.flatGrads.length, value: 0 }).then(() => undefined),
+    );
   }
 
   forwardBackward(inputs: Int32Array, targets: Int32Array, batch: number, gradScale: number): Promise<StepResult> {
@@ -134,7 +135,10 @@ export class Gpt implements GptModel {
   private checkBatch(method: string, inputs: Int32Array, targets: Int32Array, batch: number): void {
     if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`${method}: 'batch' must be a positive integer, got ${batch}`);
     const n = batch * this.config.seqLen;
-    for (const [name, a] of [["inputs", inputs], ["targets", targets]] as const) {
+    for (const [name, a] of [
+      ["inputs", inputs],
+      ["targets", targets],
+    ] as const) {
       if (!(a instanceof Int32Array)) throw new TypeError(`${method}: '${name}' must be an Int32Array`);
       if (a.length !== n) {
         throw new RangeError(`${method}: '${name}' has ${a.length} tokens, expected batch*seqLen = ${batch}*${this.config.seqLen} = ${n}`);
@@ -153,7 +157,12 @@ export class Gpt implements GptModel {
     if (acts) {
       this.activations.delete(batch); // re-insert: Map order = least recently used first
     } else {
-      acts = new Activations(this.config, batch, (n) => this.backend.alloc(n), this.backend.memory === "device" ? DEVICE_LOGITS_BUDGET : undefined);
+      acts = new Activations(
+        this.config,
+        batch,
+        (n) => this.backend.alloc(n),
+        this.backend.memory === "device" ? DEVICE_LOGITS_BUDGET : undefined,
+      );
       if (this.activations.size >= 2) this.activations.delete(this.activations.keys().next().value!);
     }
     this.activations.set(batch, acts);
@@ -167,21 +176,46 @@ export class Gpt implements GptModel {
   /** The blocks' context: every head and MLP column on this one rank. */
   private blockContext(stream: KernelStream, batch: number): BlockContext {
     const { seqLen, dModel: d, heads } = this.config;
-    return { stream, shape: { batch, seq: seqLen, dModel: d, heads, attnWidth: d, mlpWidth: 4 * d }, addsReplicated: true, copy: ONE_RANK, reduce: ONE_RANK };
+    return {
+      stream,
+      shape: { batch, seq: seqLen, dModel: d, heads, attnWidth: d, mlpWidth: 4 * d },
+      addsReplicated: true,
+      copy: ONE_RANK,
+      reduce: ONE_RANK,
+    };
   }
 
   private async forward(stream: KernelStream, acts: Activations, tokens: Int32Array): Promise<void> {
     const { vocabSize, seqLen, dModel: d } = this.config;
-    const rows = acts.rows, batch = acts.batch, s = this.store;
+    const rows = acts.rows,
+      batch = acts.batch,
+      s = this.store;
     stream.add("embeddingForward", {
-      tokens, wte: s.param("wte"), wpe: s.param("wpe"), out: acts.layers[0]?.input ?? acts.output,
-      batch, seq: seqLen, dModel: d, vocabStart: 0, vocabSize, vocabTotal: vocabSize,
+      tokens,
+      wte: s.param("wte"),
+      wpe: s.param("wpe"),
+      out: acts.layers[0]?.input ?? acts.output,
+      batch,
+      seq: seqLen,
+      dModel: d,
+      vocabStart: 0,
+      vocabSize,
+      vocabTotal: vocabSize,
     });
     const c = this.blockContext(stream, batch);
     for (let l = 0; l < this.config.layers; l++) {
       await blockForward(c, this.blocks[l]!, acts.layers[l]!, acts, acts.layers[l + 1]?.input ?? acts.output);
     }
-    stream.add("layerNormForward", { x: acts.output, gamma: s.param("lnf.weight"), beta: s.param("lnf.bias"), out: acts.lnf, mean: acts.meanf, rstd: acts.rstdf, rows, cols: d });
+    stream.add("layerNormForward", {
+      x: acts.output,
+      gamma: s.param("lnf.weight"),
+      beta: s.param("lnf.bias"),
+      out: acts.lnf,
+      mean: acts.meanf,
+      rstd: acts.rstdf,
+      rows,
+      cols: d,
+    });
   }
 
   /**
@@ -191,20 +225,36 @@ export class Gpt implements GptModel {
    */
   private head(sink: KernelSink, acts: Activations, targets: Int32Array, scale: number, train: boolean): number[] {
     const { vocabSize: v, dModel: d } = this.config;
-    const wte = this.store.param("wte"), dwte = this.store.grad("wte");
+    const wte = this.store.param("wte"),
+      dwte = this.store.grad("wte");
     const lossCalls: number[] = [];
     for (let r0 = 0; r0 < acts.rows; r0 += acts.headChunk) {
       const rows = Math.min(acts.headChunk, acts.rows - r0);
       const x = acts.lnf.subarray(r0 * d, (r0 + rows) * d);
       const logits = acts.logits.subarray(0, rows * v);
       sink.add("linearForward", { x, weight: wte, bias: null, residual: null, out: logits, rows, inFeatures: d, outFeatures: v });
-      lossCalls.push(sink.add("crossEntropyFused", {
-        logits, targets: targets.subarray(r0, r0 + rows), losses: acts.losses.subarray(r0, r0 + rows), rows, cols: v, scale,
-      }));
+      lossCalls.push(
+        sink.add("crossEntropyFused", {
+          logits,
+          targets: targets.subarray(r0, r0 + rows),
+          losses: acts.losses.subarray(r0, r0 + rows),
+          rows,
+          cols: v,
+          scale,
+        }),
+      );
       if (train) {
         sink.add("linearBackward", {
-          dout: logits, x, weight: wte, dx: acts.dLnOut.subarray(r0 * d, (r0 + rows) * d), dweight: dwte, dbias: null,
-          rows, inFeatures: d, outFeatures: v, accumulateDx: 0,
+          dout: logits,
+          x,
+          weight: wte,
+          dx: acts.dLnOut.subarray(r0 * d, (r0 + rows) * d),
+          dweight: dwte,
+          dbias: null,
+          rows,
+          inFeatures: d,
+          outFeatures: v,
+          accumulateDx: 0,
         });
       }
     }
@@ -213,16 +263,36 @@ export class Gpt implements GptModel {
 
   private async backward(stream: KernelStream, acts: Activations, tokens: Int32Array): Promise<void> {
     const { vocabSize, seqLen, dModel: d } = this.config;
-    const rows = acts.rows, batch = acts.batch, s = this.store;
+    const rows = acts.rows,
+      batch = acts.batch,
+      s = this.store;
     const dx = acts.dResidual;
     stream.add("layerNormBackward", {
-      dout: acts.dLnOut, x: acts.output, gamma: s.param("lnf.weight"), mean: acts.meanf, rstd: acts.rstdf, dx,
-      dgamma: s.grad("lnf.weight"), dbeta: s.grad("lnf.bias"), rows, cols: d, accumulateDx: 0,
+      dout: acts.dLnOut,
+      x: acts.output,
+      gamma: s.param("lnf.weight"),
+      mean: acts.meanf,
+      rstd: acts.rstdf,
+      dx,
+      dgamma: s.grad("lnf.weight"),
+      dbeta: s.grad("lnf.bias"),
+      rows,
+      cols: d,
+      accumulateDx: 0,
     });
     const c = this.blockContext(stream, batch);
     for (let l = this.config.layers - 1; l >= 0; l--) await blockBackward(c, this.blocks[l]!, acts.layers[l]!, acts);
     stream.add("embeddingBackward", {
-      tokens, dout: dx, dwte: s.grad("wte"), dwpe: s.grad("wpe"), batch, seq: seqLen, dModel: d, vocabStart: 0, vocabSize, vocabTotal: vocabSize,
+      tokens,
+      dout: dx,
+      dwte: s.grad("wte"),
+      dwpe: s.grad("wpe"),
+      batch,
+      seq: seqLen,
+      dModel: d,
+      vocabStart: 0,
+      vocabSize,
+      vocabTotal: vocabSize,
     });
   }
 }

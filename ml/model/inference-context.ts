@@ -27,14 +27,22 @@ export class InferenceContext {
   private pos = 0;
 
   constructor(s: InferenceContextShape, alloc: (n: number) => Float32Array) {
-    const b = s.batch, d = s.dModel;
+    const b = s.batch,
+      d = s.dModel;
     this.batch = b;
     this.maxLen = s.maxLen;
     this.attnWidth = s.attnWidth;
     this.layers = Array.from({ length: s.layers }, () => ({ k: alloc(b * s.maxLen * s.attnWidth), v: alloc(b * s.maxLen * s.attnWidth) }));
     this.step = {
-      x: alloc(b * d), mid: alloc(b * d), ln: alloc(b * d), mean: alloc(b), rstd: alloc(b),
-      qkv: alloc(b * 3 * s.attnWidth), attn: alloc(b * s.attnWidth), fc: alloc(b * s.mlpWidth), gelu: alloc(b * s.mlpWidth),
+      x: alloc(b * d),
+      mid: alloc(b * d),
+      ln: alloc(b * d),
+      mean: alloc(b),
+      rstd: alloc(b),
+      qkv: alloc(b * 3 * s.attnWidth),
+      attn: alloc(b * s.attnWidth),
+      fc: alloc(b * s.mlpWidth),
+      gelu: alloc(b * s.mlpWidth),
     };
   }
 
@@ -68,10 +76,12 @@ export class InferenceContext {
    * windows: `qkv` [batch, window, 3·attnWidth] as the block's forward left it.
    */
   keepPrefix(layer: number, qkv: Float32Array, window: number, n: number): void {
-    const aw = this.attnWidth, { k, v } = this.layers[layer]!;
+    const aw = this.attnWidth,
+      { k, v } = this.layers[layer]!;
     for (let b = 0; b < this.batch; b++) {
       for (let p = 0; p < n; p++) {
-        const row = ((b * window) + p) * 3 * aw, at = (b * this.maxLen + p) * aw;
+        const row = (b * window + p) * 3 * aw,
+          at = (b * this.maxLen + p) * aw;
         k.set(qkv.subarray(row + aw, row + 2 * aw), at);
         v.set(qkv.subarray(row + 2 * aw, row + 3 * aw), at);
       }
@@ -80,7 +90,8 @@ export class InferenceContext {
 
   /** After keepPrefix of every layer: the first `n` positions are cached. */
   prefilled(n: number): void {
-    if (!Number.isInteger(n) || n < 1 || n > this.maxLen) throw new RangeError(`prefill of ${n} positions does not fit the window of ${this.maxLen}`);
+    if (!Number.isInteger(n) || n < 1 || n > this.maxLen)
+      throw new RangeError(`prefill of ${n} positions does not fit the window of ${this.maxLen}`);
     this.pos = n;
   }
 }

@@ -7,8 +7,18 @@ export { InvalidModelConfigError } from "./errors.ts";
 export { gptParameterLayout, blockParameterLayout, decaysWeight, elementCount, type ParameterSpec, type InitKind } from "./param-layout.ts";
 export { modelFlopsPerToken } from "./flops.ts";
 export {
-  blockBackward, blockDecode, blockForward, blockTensors, ONE_RANK,
-  type BlockContext, type BlockScratch, type BlockShape, type BlockTensors, type DecodeBuffers, type LayerCache, type TpMapping,
+  blockBackward,
+  blockDecode,
+  blockForward,
+  blockTensors,
+  ONE_RANK,
+  type BlockContext,
+  type BlockScratch,
+  type BlockShape,
+  type BlockTensors,
+  type DecodeBuffers,
+  type LayerCache,
+  type TpMapping,
 } from "./block.ts";
 export { InferenceContext, type InferenceContextShape } from "./inference-context.ts";
 export { KernelStream } from "./kernel-stream.ts";

@@ -15,7 +15,6 @@ export interface ParameterSource {
   gradients(): NamedTensor[];
 }
 
-
 interface Slot {
   param: NamedTensor;
   grad: Float32Array;
@@ -44,12 +43,15 @@ export class AdamW implements Optimizer {
     if (!(eps > 0)) throw new OptimizerError(`optimizer.eps = ${eps}: must be positive`);
     if (!(weightDecay >= 0)) throw new OptimizerError(`optimizer.weightDecay = ${weightDecay}: must be ≥ 0`);
     this.backend = backend;
-    const params = source.parameters(), grads = source.gradients();
+    const params = source.parameters(),
+      grads = source.gradients();
     if (params.length !== grads.length) throw new OptimizerError(`${params.length} parameters but ${grads.length} gradients`);
     this.slots = params.map((param, i) => {
       const grad = grads[i]!;
       if (grad.name !== param.name || grad.data.length !== param.data.length) {
-        throw new OptimizerError(`gradient ${i} ('${grad.name}', ${grad.data.length}) does not match parameter '${param.name}' (${param.data.length})`);
+        throw new OptimizerError(
+          `gradient ${i} ('${grad.name}', ${grad.data.length}) does not match parameter '${param.name}' (${param.data.length})`,
+        );
       }
       const n = param.data.length;
       return {
@@ -83,8 +85,18 @@ export class AdamW implements Optimizer {
     const program = new KernelProgram();
     for (const s of this.slots) {
       program.add("adamw", {
-        param: s.param.data, grad: s.grad, expAvg: s.expAvg.data, expAvgSq: s.expAvgSq.data, n: s.grad.length,
-        lr, beta1, beta2, eps, weightDecay: s.decay ? weightDecay : 0, gradScale, step,
+        param: s.param.data,
+        grad: s.grad,
+        expAvg: s.expAvg.data,
+        expAvgSq: s.expAvgSq.data,
+        n: s.grad.length,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay: s.decay ? weightDecay : 0,
+        gradScale,
+        step,
       });
     }
     await program.run(this.backend);

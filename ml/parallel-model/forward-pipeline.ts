@@ -18,10 +18,15 @@ export interface PipelineChunk {
  * the same tag.
  */
 export async function forwardThroughPipeline<C extends PipelineChunk, T extends { activation?: Float32Array }>(
-  chunks: readonly C[], pp: Collectives, tag: string, pass: (chunk: C, activation: Float32Array | undefined) => Promise<T>,
+  chunks: readonly C[],
+  pp: Collectives,
+  tag: string,
+  pass: (chunk: C, activation: Float32Array | undefined) => Promise<T>,
 ): Promise<T | undefined> {
-  const p = pp.size, stage = pp.rank;
-  const next = (stage + 1) % p, prev = (stage + p - 1) % p;
+  const p = pp.size,
+    stage = pp.rank;
+  const next = (stage + 1) % p,
+    prev = (stage + p - 1) % p;
   let carried: Float32Array | undefined;
   let last: T | undefined;
   for (const [c, chunk] of chunks.entries()) {

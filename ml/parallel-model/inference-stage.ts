@@ -14,7 +14,7 @@ import { StageModel } from "./stage-model.ts";
 import { evenLayerSplit } from "./stage-weights.ts";
 import type { TokenScores } from "./vocab-head.ts";
 
-export interface StageGroups {
+interface StageGroups {
   tp: Collectives;
   pp: Collectives;
 }
@@ -39,7 +39,10 @@ export interface ScoreBatch {
 }
 
 export class InferenceStage {
-  constructor(readonly model: StageModel, readonly pp: Collectives) {
+  constructor(
+    readonly model: StageModel,
+    readonly pp: Collectives,
+  ) {
     if (pp.size !== model.stages || pp.rank !== model.stage) {
       throw new InferenceError(`the PP group is rank ${pp.rank} of ${pp.size}, expected ${model.stage} of ${model.stages}`);
     }
@@ -68,8 +71,10 @@ export class InferenceStage {
    */
   async score(b: ScoreBatch): Promise<TokenScores | null> {
     const rows = b.batch * this.config.seqLen;
-    if (b.inputs.length !== rows) throw new InferenceError(`score: 'inputs' has ${b.inputs.length} tokens, expected batch·seqLen = ${rows}`);
-    if (b.targets.length !== rows) throw new InferenceError(`score: 'targets' has ${b.targets.length} tokens, expected batch·seqLen = ${rows}`);
+    if (b.inputs.length !== rows)
+      throw new InferenceError(`score: 'inputs' has ${b.inputs.length} tokens, expected batch·seqLen = ${rows}`);
+    if (b.targets.length !== rows)
+      throw new InferenceError(`score: 'targets' has ${b.targets.length} tokens, expected batch·seqLen = ${rows}`);
     this.checkVocabulary("inputs", b.inputs);
     this.checkVocabulary("targets", b.targets);
     const out = await forwardThroughPipeline([this.model], this.pp, `score:${b.id ?? 0}`, (m, activation) =>
@@ -91,9 +96,20 @@ export function loadStageModel(dir: string, o: Omit<InferenceStageOptions, "grou
   checkInferenceLayout(o.config, o);
   const layersPerStage = evenLayerSplit(o.config.layers, o.pp);
   const layout = { pp: o.pp, tp: o.tp, layersPerStage, heads: o.config.heads };
-  const shard = loadCheckpointShard(dir, { layout, coord: { stage: o.stage, tpRank: o.tpRank }, params: gptParameterLayout(o.config), optimizer: false });
+  const shard = loadCheckpointShard(dir, {
+    layout,
+    coord: { stage: o.stage, tpRank: o.tpRank },
+    params: gptParameterLayout(o.config),
+    optimizer: false,
+  });
   const model = new StageModel({
-    config: o.config, layout: { sizes: { pp: o.pp, tp: o.tp } }, stage: o.stage, tpRank: o.tpRank, groups: { tp: o.groups.tp }, layersPerStage, backend: o.backend,
+    config: o.config,
+    layout: { sizes: { pp: o.pp, tp: o.tp } },
+    stage: o.stage,
+    tpRank: o.tpRank,
+    groups: { tp: o.groups.tp },
+    layersPerStage,
+    backend: o.backend,
   });
   model.load(shard.params);
   return model;
@@ -103,7 +119,9 @@ export function loadStageModel(dir: string, o: Omit<InferenceStageOptions, "grou
 export function loadInferenceStage(dir: string, o: InferenceStageOptions): InferenceStage {
   checkInferenceLayout(o.config, o);
   const { tp, pp } = o.groups;
-  if (tp.size !== o.tp || tp.rank !== o.tpRank) throw new InferenceError(`the TP group is rank ${tp.rank} of ${tp.size}, expected ${o.tpRank} of ${o.tp}`);
-  if (pp.size !== o.pp || pp.rank !== o.stage) throw new InferenceError(`the PP group is rank ${pp.rank} of ${pp.size}, expected ${o.stage} of ${o.pp}`);
+  if (tp.size !== o.tp || tp.rank !== o.tpRank)
+    throw new InferenceError(`the TP group is rank ${tp.rank} of ${tp.size}, expected ${o.tpRank} of ${o.tp}`);
+  if (pp.size !== o.pp || pp.rank !== o.stage)
+    throw new InferenceError(`the PP group is rank ${pp.rank} of ${pp.size}, expected ${o.stage} of ${o.pp}`);
   return new InferenceStage(loadStageModel(dir, o), pp);
 }

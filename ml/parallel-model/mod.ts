@@ -32,7 +32,13 @@ export { ParallelModelError } from "./errors.ts";
 export { copyToTp, reduceFromTp, type TpMapping } from "./tp-mappings.ts";
 export { sliceShard, vocabRange } from "./tensor-shards.ts";
 export {
-  createStageModel, evenLayerSplit, StageModel, type InferenceStageModelOptions, type StageInput, type StageModelOptions, type StageOutput,
+  createStageModel,
+  evenLayerSplit,
+  StageModel,
+  type InferenceStageModelOptions,
+  type StageInput,
+  type StageModelOptions,
+  type StageOutput,
 } from "./stage-model.ts";
 export type { DecodeOutput, ForwardHead, ForwardInput, ForwardOutput } from "./stage-forward.ts";
 export { forwardThroughPipeline } from "./forward-pipeline.ts";
@@ -40,5 +46,10 @@ export { InferenceStage, loadInferenceStage, loadStageModel, type InferenceStage
 export { StageDecoder } from "./stage-decoder.ts";
 export type { TokenScores } from "./vocab-head.ts";
 export {
-  createPipelineExecutor, PipelineExecutor, type ExecutorGroups, type ParallelStepResult, type PipelineExecutorOptions, type ReplicaBatch,
+  createPipelineExecutor,
+  PipelineExecutor,
+  type ExecutorGroups,
+  type ParallelStepResult,
+  type PipelineExecutorOptions,
+  type ReplicaBatch,
 } from "./pipeline-executor.ts";

@@ -87,9 +87,13 @@ export class PipelineExecutor {
         );
       }
     });
-    if (v > 1 && o.schedule !== "interleaved") throw new ParallelModelError(`schedule '${o.schedule}' runs one model chunk per stage, got ${v}`);
+    if (v > 1 && o.schedule !== "interleaved")
+      throw new ParallelModelError(`schedule '${o.schedule}' runs one model chunk per stage, got ${v}`);
     const chunks = this.chunks;
-    this.optimizer = new AdamW({ parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) }, o.optimizer ?? {});
+    this.optimizer = new AdamW(
+      { parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) },
+      o.optimizer ?? {},
+    );
     this.programFor(o.microbatches); // validates the schedule shape now rather than at the first step
   }
 
@@ -149,7 +153,9 @@ export class PipelineExecutor {
           received.set(key(ins.microbatch, ins.chunk), await g.pp.recv(ins.peer, `a${ins.microbatch}:${vs}`));
           break;
         case "forward": {
-          const mb = ins.microbatch, model = chunks[ins.chunk]!, k = key(mb, ins.chunk);
+          const mb = ins.microbatch,
+            model = chunks[ins.chunk]!,
+            k = key(mb, ins.chunk);
           const out = await model.forward(mb, {
             tokens: model.isFirst ? batch.inputs[mb] : undefined,
             activation: received.get(k),
@@ -210,7 +216,11 @@ export class PipelineExecutor {
     let lossSum = 0;
     for (let mb = 0; mb < m; mb++) {
       const out = await forwardThroughPipeline(this.chunks, this.g.pp, `e${mb}`, (model, activation) =>
-        model.evaluate({ tokens: model.isFirst ? batch.inputs[mb] : undefined, activation, targets: model.isLast ? batch.targets[mb] : undefined }),
+        model.evaluate({
+          tokens: model.isFirst ? batch.inputs[mb] : undefined,
+          activation,
+          targets: model.isLast ? batch.targets[mb] : undefined,
+        }),
       );
       if (out?.loss !== undefined) lossSum += out.loss;
     }
@@ -267,7 +277,9 @@ export class PipelineExecutor {
 function checkBatch(what: string, batch: ReplicaBatch): number {
   const m = batch.inputs.length;
   if (m < 1 || batch.targets.length !== m) {
-    throw new ParallelModelError(`${what}: inputs and targets must hold the same number (≥ 1) of micro-batches, got ${m} and ${batch.targets.length}`);
+    throw new ParallelModelError(
+      `${what}: inputs and targets must hold the same number (≥ 1) of micro-batches, got ${m} and ${batch.targets.length}`,
+    );
   }
   return m;
 }

@@ -17,15 +17,20 @@ export function defaultHeadChunkRows(rows: number, vocabRows: number): number {
 }
 
 function layerActivations(s: LocalShape, input: Float32Array, alloc: (n: number) => Float32Array): LayerActivations {
-  const n = s.batch * s.seq, d = s.dModel;
+  const n = s.batch * s.seq,
+    d = s.dModel;
   return {
     input,
-    ln1: alloc(n * d), mean1: alloc(n), rstd1: alloc(n),
+    ln1: alloc(n * d),
+    mean1: alloc(n),
+    rstd1: alloc(n),
     qkv: alloc(n * 3 * s.attnWidth),
     probs: alloc(s.batch * s.heads * s.seq * s.seq),
     attn: alloc(n * s.attnWidth),
     mid: alloc(n * d),
-    ln2: alloc(n * d), mean2: alloc(n), rstd2: alloc(n),
+    ln2: alloc(n * d),
+    mean2: alloc(n),
+    rstd2: alloc(n),
     fc: alloc(n * s.mlpWidth),
   };
 }
@@ -40,7 +45,8 @@ export class StageActivations {
   readonly dOutput: Float32Array;
 
   constructor(s: LocalShape, layers: number, alloc: (n: number) => Float32Array) {
-    const n = s.batch * s.seq, d = s.dModel;
+    const n = s.batch * s.seq,
+      d = s.dModel;
     this.rows = n;
     let input = alloc(n * d);
     for (let l = 0; l < layers; l++) {
@@ -69,14 +75,26 @@ export interface StageScratch extends BlockScratch, HeadScratch {
 
 function headScratch(s: LocalShape, alloc: (n: number) => Float32Array): HeadScratch {
   const n = s.batch * s.seq;
-  return { lnf: alloc(n * s.dModel), meanf: alloc(n), rstdf: alloc(n), logits: alloc(s.headChunkRows * s.vocabRows), ceStats: alloc(3 * s.headChunkRows) };
+  return {
+    lnf: alloc(n * s.dModel),
+    meanf: alloc(n),
+    rstdf: alloc(n),
+    logits: alloc(s.headChunkRows * s.vocabRows),
+    ceStats: alloc(3 * s.headChunkRows),
+  };
 }
 
 export function stageScratch(s: LocalShape, alloc: (n: number) => Float32Array): StageScratch {
-  const n = s.batch * s.seq, d = s.dModel;
+  const n = s.batch * s.seq,
+    d = s.dModel;
   return {
-    gelu: alloc(n * s.mlpWidth), dResidual: alloc(n * d), dLnOut: alloc(n * d), dAttn: alloc(n * s.attnWidth),
-    dQkv: alloc(n * 3 * s.attnWidth), dFc: alloc(n * s.mlpWidth), dLogits: alloc(s.headChunkRows * s.vocabRows),
+    gelu: alloc(n * s.mlpWidth),
+    dResidual: alloc(n * d),
+    dLnOut: alloc(n * d),
+    dAttn: alloc(n * s.attnWidth),
+    dQkv: alloc(n * 3 * s.attnWidth),
+    dFc: alloc(n * s.mlpWidth),
+    dLogits: alloc(s.headChunkRows * s.vocabRows),
     ...headScratch(s, alloc),
   };
 }
@@ -90,7 +108,10 @@ export class ForwardBuffers {
   readonly layers: readonly [LayerActivations, LayerActivations];
   readonly scratch: HeadScratch & { gelu: Float32Array };
 
-  constructor(readonly shape: LocalShape, alloc: (n: number) => Float32Array) {
+  constructor(
+    readonly shape: LocalShape,
+    alloc: (n: number) => Float32Array,
+  ) {
     const n = shape.batch * shape.seq;
     const first = layerActivations(shape, alloc(n * shape.dModel), alloc);
     this.layers = [first, { ...first, input: alloc(n * shape.dModel) }];

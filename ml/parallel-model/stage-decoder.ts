@@ -45,12 +45,15 @@ export class StageDecoder {
   async prefill(tokens: readonly number[]): Promise<Float32Array | null> {
     const { seqLen } = this.s.config;
     const n = tokens.length;
-    if (this.context.length !== 0) throw new InferenceError(`prefill: the cache already holds ${this.context.length} tokens; reset it first`);
+    if (this.context.length !== 0)
+      throw new InferenceError(`prefill: the cache already holds ${this.context.length} tokens; reset it first`);
     if (n < 1 || n > seqLen) throw new InferenceError(`prefill: ${n} tokens do not fit the window of ${seqLen}`);
     const inputs = new Int32Array(seqLen); // padded on the right: causal attention keeps padding out of the first n
     inputs.set(tokens);
     this.s.checkVocabulary("inputs", inputs);
-    const out = await forwardThroughPipeline([this.s.model], this.s.pp, PREFILL_TAG, (m, activation) => m.prefill(this.context, n, { tokens: inputs, activation }));
+    const out = await forwardThroughPipeline([this.s.model], this.s.pp, PREFILL_TAG, (m, activation) =>
+      m.prefill(this.context, n, { tokens: inputs, activation }),
+    );
     return out?.logits ?? null;
   }
 

@@ -46,7 +46,8 @@ export class ForwardBufferPool {
   /** Buffers for `batch` windows, the head computing `headChunkRows` rows of logits at once (default as localShape's). */
   get(w: StageWeights, batch: number, headChunkRows?: number): ForwardBuffers {
     let f = this.sizes.get(batch);
-    if (f) this.sizes.delete(batch); // re-insert: Map order = least recently used first
+    if (f)
+      this.sizes.delete(batch); // re-insert: Map order = least recently used first
     else {
       f = new ForwardBuffers(w.localShape(batch, w.config.seqLen, headChunkRows), (n) => w.backend.alloc(n));
       if (this.sizes.size >= 2) this.sizes.delete(this.sizes.keys().next().value!);
@@ -61,9 +62,18 @@ export class ForwardBufferPool {
  * buffers; `keep(layer, qkv)` sees each layer's qkv (this rank's heads) once it has run. Returns the residual
  * stream after the last layer, its kernels recorded on the pass's stream.
  */
-async function layers(w: StageWeights, f: ForwardBuffers, pass: StagePass, input: ForwardInput, method: string, keep?: (layer: number, qkv: Float32Array) => void) {
-  const rows = f.shape.batch * f.shape.seq, x0 = f.layers[0].input;
-  if (w.isFirst) await embeddingForward(pass.vocab, w.checkTokens(method, "tokens", input.tokens, rows), w.tensor("wte"), w.tensor("wpe"), x0);
+async function layers(
+  w: StageWeights,
+  f: ForwardBuffers,
+  pass: StagePass,
+  input: ForwardInput,
+  method: string,
+  keep?: (layer: number, qkv: Float32Array) => void,
+) {
+  const rows = f.shape.batch * f.shape.seq,
+    x0 = f.layers[0].input;
+  if (w.isFirst)
+    await embeddingForward(pass.vocab, w.checkTokens(method, "tokens", input.tokens, rows), w.tensor("wte"), w.tensor("wpe"), x0);
   else x0.set(w.checkActivation(method, "activation", input.activation, rows));
   for (let l = 0; l < w.layerCount; l++) {
     const a = f.layers[l % 2];
@@ -78,13 +88,15 @@ async function layers(w: StageWeights, f: ForwardBuffers, pass: StagePass, input
 
 /** This stage's part of a forward-only pass of f.shape.batch whole windows; the last stage applies `head`. */
 export async function forwardOnly(w: StageWeights, f: ForwardBuffers, input: ForwardInput, head: ForwardHead): Promise<ForwardOutput> {
-  const pass = w.pass(f.shape), rows = f.shape.batch * f.shape.seq;
+  const pass = w.pass(f.shape),
+    rows = f.shape.batch * f.shape.seq;
   const x = await layers(w, f, pass, input, "forward-only");
   if (!w.isLast) {
     await pass.block.stream.flush();
     return { activation: Float32Array.from(x) };
   }
-  const targets = w.checkTokens("forward-only", "targets", input.targets, rows), h = w.headTensors();
+  const targets = w.checkTokens("forward-only", "targets", input.targets, rows),
+    h = w.headTensors();
   if (head === "loss") return { loss: (await headLoss(pass.vocab, x, targets, h, f.scratch)) / rows };
   finalNorm(pass.vocab, x, rows, h, f.scratch);
   return { scores: await scoreTargets(pass.vocab, f.scratch.lnf, targets, rows, h.wte.param, f.scratch) };
@@ -95,7 +107,13 @@ export async function forwardOnly(w: StageWeights, f: ForwardBuffers, input: For
  * attention keeps the padding out of the first n) in one forward-only pass. The last stage returns the logits
  * after position n − 1 of each sequence.
  */
-export async function prefill(w: StageWeights, f: ForwardBuffers, ctx: InferenceContext, n: number, input: ForwardInput): Promise<DecodeOutput> {
+export async function prefill(
+  w: StageWeights,
+  f: ForwardBuffers,
+  ctx: InferenceContext,
+  n: number,
+  input: ForwardInput,
+): Promise<DecodeOutput> {
   const { batch, seq, dModel: d } = f.shape;
   if (ctx.length !== 0 || ctx.batch !== batch) throw new ParallelModelError(`prefill: needs an empty context of ${batch} sequence(s)`);
   if (!Number.isInteger(n) || n < 1 || n > seq) throw new ParallelModelError(`prefill: ${n} positions do not fit the window of ${seq}`);
@@ -106,10 +124,15 @@ export async function prefill(w: StageWeights, f: ForwardBuffers, ctx: Inference
     await pass.block.stream.flush();
     return { activation: Float32Array.from(x) };
   }
-  const h = w.headTensors(), s = ctx.step;
+  const h = w.headTensors(),
+    s = ctx.step;
   for (let b = 0; b < batch; b++) {
     const row = b * seq + n - 1;
-    finalNorm(pass.vocab, x.subarray(row * d, (row + 1) * d), 1, h, { lnf: s.ln.subarray(b * d, (b + 1) * d), meanf: s.mean.subarray(b, b + 1), rstdf: s.rstd.subarray(b, b + 1) });
+    finalNorm(pass.vocab, x.subarray(row * d, (row + 1) * d), 1, h, {
+      lnf: s.ln.subarray(b * d, (b + 1) * d),
+      meanf: s.mean.subarray(b, b + 1),
+      rstdf: s.rstd.subarray(b, b + 1),
+    });
   }
   return { logits: await gatherLogits(pass.vocab, s.ln, batch, h.wte.param) };
 }
@@ -120,8 +143,18 @@ export async function prefill(w: StageWeights, f: ForwardBuffers, ctx: Inference
  */
 export async function decodeStep(w: StageWeights, ctx: InferenceContext, input: ForwardInput, wantLogits: boolean): Promise<DecodeOutput> {
   if (ctx.full) throw new ParallelModelError(`decode: the context is full (${ctx.maxLen} positions = the model's window)`);
-  const batch = ctx.batch, s = ctx.step, pass = w.pass(w.localShape(batch, 1));
-  if (w.isFirst) await embeddingForward(pass.vocab, w.checkTokens("decode", "tokens", input.tokens, batch), w.tensor("wte"), w.tensor("wpe"), s.x, ctx.length);
+  const batch = ctx.batch,
+    s = ctx.step,
+    pass = w.pass(w.localShape(batch, 1));
+  if (w.isFirst)
+    await embeddingForward(
+      pass.vocab,
+      w.checkTokens("decode", "tokens", input.tokens, batch),
+      w.tensor("wte"),
+      w.tensor("wpe"),
+      s.x,
+      ctx.length,
+    );
   else s.x.set(w.checkActivation("decode", "activation", input.activation, batch));
   await ctx.decode(pass.block, w.blocks);
   if (!w.isLast || !wantLogits) {

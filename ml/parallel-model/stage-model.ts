@@ -10,7 +10,14 @@ import type { NamedTensor } from "../model/types.ts";
 import { ParallelModelError } from "./errors.ts";
 import { StageActivations, stageScratch, type LocalShape, type StageScratch } from "./stage-activations.ts";
 import {
-  decodeStep, ForwardBufferPool, forwardOnly, prefill, type DecodeOutput, type ForwardHead, type ForwardInput, type ForwardOutput,
+  decodeStep,
+  ForwardBufferPool,
+  forwardOnly,
+  prefill,
+  type DecodeOutput,
+  type ForwardHead,
+  type ForwardInput,
+  type ForwardOutput,
 } from "./stage-forward.ts";
 import { StageWeights, type StageWeightsOptions } from "./stage-weights.ts";
 import { embeddingBackward, embeddingForward, headForwardBackward } from "./vocab-parallel.ts";
@@ -79,7 +86,9 @@ export class StageModel extends StageWeights {
     }
     super({ ...o, gradients: microBatch !== undefined });
     this.microBatch = microBatch ?? 0;
-    this.layerIndices = Array.from({ length: this.layerCount }, (_, l) => this.indicesOf(new RegExp(`^h\\.${this.firstLayer + l}\\.`)).reverse());
+    this.layerIndices = Array.from({ length: this.layerCount }, (_, l) =>
+      this.indicesOf(new RegExp(`^h\\.${this.firstLayer + l}\\.`)).reverse(),
+    );
     if (microBatch !== undefined) {
       const shape = this.localShape(microBatch, this.config.seqLen, headChunkRows);
       this.training = { shape, scratch: stageScratch(shape, (n) => this.backend.alloc(n)) };
@@ -151,13 +160,18 @@ export class StageModel extends StageWeights {
    * `onGradsFinal` (for the step's last backward) hears which gradients have stopped changing, as soon as they
    * have, in `gradientReadyOrder()` — except a tied wte copy when there are several stages.
    */
-  async backward(microbatch: number, gradOutput?: Float32Array, onGradsFinal?: (paramIndices: readonly number[]) => void): Promise<Float32Array | null> {
+  async backward(
+    microbatch: number,
+    gradOutput?: Float32Array,
+    onGradsFinal?: (paramIndices: readonly number[]) => void,
+  ): Promise<Float32Array | null> {
     const { shape, scratch } = this.trainingState("backward");
     const a = this.acts.get(microbatch);
     if (!a) throw new ParallelModelError(`stage ${this.stage} backward: micro-batch ${microbatch} has no forward`);
     const dx = scratch.dResidual;
     dx.set(this.isLast ? a.dOutput : this.checkActivation("backward", "gradOutput", gradOutput, a.rows));
-    const pass = this.pass(shape), stream = pass.block.stream;
+    const pass = this.pass(shape),
+      stream = pass.block.stream;
     if (this.isLast) onGradsFinal?.(this.indicesOf(/^lnf\./));
     for (let l = this.layerCount - 1; l >= 0; l--) {
       await blockBackward(pass.block, this.blocks[l]!, a.layers[l]!, scratch);
@@ -183,7 +197,10 @@ export class StageModel extends StageWeights {
    * activation; the last returns the mean loss of the micro-batch, computed as forward() computes it.
    */
   async evaluate(input: StageInput): Promise<StageOutput> {
-    return this.forwardOnly({ batch: this.microBatch || undefined, tokens: input.tokens, activation: input.activation, targets: input.targets }, "loss");
+    return this.forwardOnly(
+      { batch: this.microBatch || undefined, tokens: input.tokens, activation: input.activation, targets: input.targets },
+      "loss",
+    );
   }
 
   /** This stage's part of a forward-only pass of `input.batch` whole windows (default: the training micro-batch). */
@@ -197,8 +214,11 @@ export class StageModel extends StageWeights {
   /** An empty inference context (KV cache) of this stage's layers and this rank's heads for `batch` sequences. */
   newInferenceContext(batch = 1): InferenceContext {
     this.batchOf("newInferenceContext", batch);
-    const { seqLen: maxLen, dModel } = this.config, s = this.localShape(batch, 1);
-    return new InferenceContext({ batch, maxLen, layers: this.layerCount, dModel, attnWidth: s.attnWidth, mlpWidth: s.mlpWidth }, (n) => this.backend.alloc(n));
+    const { seqLen: maxLen, dModel } = this.config,
+      s = this.localShape(batch, 1);
+    return new InferenceContext({ batch, maxLen, layers: this.layerCount, dModel, attnWidth: s.attnWidth, mlpWidth: s.mlpWidth }, (n) =>
+      this.backend.alloc(n),
+    );
   }
 
   /**
@@ -238,18 +258,21 @@ export class StageModel extends StageWeights {
   }
 
   private trainingState(method: string): Training {
-    if (!this.training) throw new ParallelModelError(`stage ${this.stage} ${method}: this stage model only infers (built without a training micro-batch)`);
+    if (!this.training)
+      throw new ParallelModelError(`stage ${this.stage} ${method}: this stage model only infers (built without a training micro-batch)`);
     return this.training;
   }
 
   private batchOf(method: string, batch: number | undefined): number {
     const b = batch ?? this.trainingState(method).shape.batch;
-    if (!Number.isInteger(b) || b < 1) throw new ParallelModelError(`stage ${this.stage} ${method}: 'batch' must be a positive integer, got ${b}`);
+    if (!Number.isInteger(b) || b < 1)
+      throw new ParallelModelError(`stage ${this.stage} ${method}: 'batch' must be a positive integer, got ${b}`);
     return b;
   }
 
   private activationsFor(microbatch: number): StageActivations {
-    if (!Number.isInteger(microbatch) || microbatch < 0) throw new ParallelModelError(`micro-batch index must be an integer ≥ 0, got ${microbatch}`);
+    if (!Number.isInteger(microbatch) || microbatch < 0)
+      throw new ParallelModelError(`micro-batch index must be an integer ≥ 0, got ${microbatch}`);
     let a = this.acts.get(microbatch);
     if (!a) {
       a = this.freeActs.pop() ?? new StageActivations(this.training!.shape, this.layerCount, (n) => this.backend.alloc(n));

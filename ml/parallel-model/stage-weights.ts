@@ -69,8 +69,10 @@ export class StageWeights {
   constructor(o: StageWeightsOptions) {
     const config = (this.config = validateGptConfig(o.config));
     const { pp, tp } = o.layout.sizes;
-    if (!Number.isInteger(o.stage) || o.stage < 0 || o.stage >= pp) throw new ParallelModelError(`stage ${o.stage} is outside 0..${pp - 1}`);
-    if (!Number.isInteger(o.tpRank) || o.tpRank < 0 || o.tpRank >= tp) throw new ParallelModelError(`tpRank ${o.tpRank} is outside 0..${tp - 1}`);
+    if (!Number.isInteger(o.stage) || o.stage < 0 || o.stage >= pp)
+      throw new ParallelModelError(`stage ${o.stage} is outside 0..${pp - 1}`);
+    if (!Number.isInteger(o.tpRank) || o.tpRank < 0 || o.tpRank >= tp)
+      throw new ParallelModelError(`tpRank ${o.tpRank} is outside 0..${tp - 1}`);
     if (o.groups.tp.size !== tp || o.groups.tp.rank !== o.tpRank) {
       throw new ParallelModelError(`the TP group is rank ${o.groups.tp.rank} of ${o.groups.tp.size}, expected rank ${o.tpRank} of ${tp}`);
     }
@@ -78,7 +80,9 @@ export class StageWeights {
     this.vocab = vocabRange(config.vocabSize, o.tpRank, tp);
     const split = o.layersPerStage ?? evenLayerSplit(config.layers, pp);
     if (split.length !== pp || split.some((n) => !Number.isInteger(n) || n < 1) || split.reduce((a, b) => a + b, 0) !== config.layers) {
-      throw new ParallelModelError(`layersPerStage [${split.join(", ")}] must give each of ${pp} stages ≥ 1 layer, ${config.layers} in all`);
+      throw new ParallelModelError(
+        `layersPerStage [${split.join(", ")}] must give each of ${pp} stages ≥ 1 layer, ${config.layers} in all`,
+      );
     }
     this.stage = o.stage;
     this.stages = pp;
@@ -108,7 +112,9 @@ export class StageWeights {
     if (!Number.isInteger(seed)) throw new ParallelModelError(`seed must be an integer, got ${seed}`);
     const sliced = this.shards.flatMap((shard, i) => (elementCount(shard.localShape) === elementCount(shard.globalShape) ? [] : [i]));
     const program = new KernelProgram();
-    this.shards.forEach((_, i) => sliced.includes(i) || initParameter(program, this.globalSpecs[i]!, this.store.params[i]!.data, seed, this.config.layers));
+    this.shards.forEach(
+      (_, i) => sliced.includes(i) || initParameter(program, this.globalSpecs[i]!, this.store.params[i]!.data, seed, this.config.layers),
+    );
     await program.run(this.backend);
     if (sliced.length === 0) return;
     const scratch = this.backend.alloc(Math.max(...sliced.map((i) => elementCount(this.globalSpecs[i]!.shape))));
@@ -127,7 +133,8 @@ export class StageWeights {
     for (const p of this.store.params) {
       const t = byName.get(p.name);
       if (!t) throw new ParallelModelError(`stage ${this.stage}, TP rank ${this.tpRank}: the loaded tensors have no ${p.name}`);
-      if (t.data.length !== p.data.length) throw new ParallelModelError(`${p.name}: loaded ${t.data.length} elements, this rank holds ${p.data.length}`);
+      if (t.data.length !== p.data.length)
+        throw new ParallelModelError(`${p.name}: loaded ${t.data.length} elements, this rank holds ${p.data.length}`);
       p.data.set(t.data);
     }
   }
@@ -150,14 +157,21 @@ export class StageWeights {
   localShape(batch: number, seq: number, headChunkRows = defaultHeadChunkRows(batch * seq, this.vocab.size)): LocalShape {
     const { dModel, heads } = this.config;
     return {
-      batch, seq, dModel, heads: heads / this.tpSize, attnWidth: dModel / this.tpSize, mlpWidth: (4 * dModel) / this.tpSize,
-      vocabRows: this.vocab.size, headChunkRows,
+      batch,
+      seq,
+      dModel,
+      heads: heads / this.tpSize,
+      attnWidth: dModel / this.tpSize,
+      mlpWidth: (4 * dModel) / this.tpSize,
+      vocabRows: this.vocab.size,
+      headChunkRows,
     };
   }
 
   /** The contexts of one pass over `shape`, on a fresh kernel stream. */
   pass(shape: LocalShape): StagePass {
-    const stream = new KernelStream(this.backend), addsReplicated = this.tpRank === 0;
+    const stream = new KernelStream(this.backend),
+      addsReplicated = this.tpRank === 0;
     return {
       block: { stream, shape, addsReplicated, copy: this.copy, reduce: this.reduce },
       vocab: { stream, shape, tp: this.tp, vocabStart: this.vocab.start, vocabTotal: this.config.vocabSize, addsReplicated },
@@ -166,9 +180,11 @@ export class StageWeights {
 
   /** `t`, checked: `n` tokens inside the vocabulary. */
   checkTokens(method: string, name: string, t: Int32Array | undefined, n: number): Int32Array {
-    if (!(t instanceof Int32Array) || t.length !== n) throw new ParallelModelError(`stage ${this.stage} ${method}: '${name}' must be an Int32Array of ${n} tokens`);
+    if (!(t instanceof Int32Array) || t.length !== n)
+      throw new ParallelModelError(`stage ${this.stage} ${method}: '${name}' must be an Int32Array of ${n} tokens`);
     for (let i = 0; i < n; i++) {
-      if (t[i]! < 0 || t[i]! >= this.config.vocabSize) throw new ParallelModelError(`'${name}'[${i}] = ${t[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
+      if (t[i]! < 0 || t[i]! >= this.config.vocabSize)
+        throw new ParallelModelError(`'${name}'[${i}] = ${t[i]} is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
     return t;
   }
@@ -176,7 +192,8 @@ export class StageWeights {
   /** `x`, checked: the previous stage's output of `rows` rows. */
   checkActivation(method: string, name: string, x: Float32Array | undefined, rows: number): Float32Array {
     const n = rows * this.config.dModel;
-    if (!(x instanceof Float32Array) || x.length !== n) throw new ParallelModelError(`stage ${this.stage} ${method}: '${name}' must be a Float32Array of ${n} floats`);
+    if (!(x instanceof Float32Array) || x.length !== n)
+      throw new ParallelModelError(`stage ${this.stage} ${method}: '${name}' must be a Float32Array of ${n} floats`);
     return x;
   }
 }

@@ -13,7 +13,12 @@ import type { Collectives } from "../../runtime/collectives/types.ts";
 export type { TpMapping };
 
 /** All-reduces `x` in place over `group` after running `stream`'s recorded kernels; nothing on a group of one. */
-export async function allReduceAfter(group: Collectives, x: Float32Array, op: "sum" | "max" | "min" = "sum", stream?: KernelStream): Promise<void> {
+export async function allReduceAfter(
+  group: Collectives,
+  x: Float32Array,
+  op: "sum" | "max" | "min" = "sum",
+  stream?: KernelStream,
+): Promise<void> {
   if (group.size === 1) return;
   await stream?.flush();
   await group.allReduce(x, op);

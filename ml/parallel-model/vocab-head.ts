@@ -19,14 +19,22 @@ export interface TokenScores {
  * Scores of `rows` rows of final-LayerNormed hidden states `x` [rows, d] against `targets`, c.shape.headChunkRows
  * rows at a time (so the local logits stay [chunk, vocabRows]). Every TP rank of the stage must call it together.
  */
-export async function scoreTargets(c: VocabContext, x: Float32Array, targets: Int32Array, rows: number, wte: Float32Array, s: HeadScratch): Promise<TokenScores> {
+export async function scoreTargets(
+  c: VocabContext,
+  x: Float32Array,
+  targets: Int32Array,
+  rows: number,
+  wte: Float32Array,
+  s: HeadScratch,
+): Promise<TokenScores> {
   const { dModel: d, vocabRows: cols, headChunkRows } = c.shape;
   const logProbs = new Float32Array(rows);
   const isArgmax = new Uint8Array(rows);
   const first = new Float32Array(headChunkRows);
   for (let r0 = 0; r0 < rows; r0 += headChunkRows) {
     const n = Math.min(headChunkRows, rows - r0);
-    const tg = targets.subarray(r0, r0 + n), firstMax = first.subarray(0, n);
+    const tg = targets.subarray(r0, r0 + n),
+      firstMax = first.subarray(0, n);
     const { logits, rowMax, sumExp, target } = await chunkStatistics(c, x.subarray(r0 * d, (r0 + n) * d), tg, wte, s, n);
     for (let r = 0; r < n; r++) {
       // exact comparison: the global max is one of the logits of the rank that holds it

@@ -19,11 +19,26 @@ export interface VocabContext {
 }
 
 /** Embeds `tokens` [batch, seq] (positions from `position`) into `out`: this rank's vocabulary rows, then summed over TP. */
-export async function embeddingForward(c: VocabContext, tokens: Int32Array, wte: Tensor, wpe: Tensor, out: Float32Array, position = 0): Promise<void> {
+export async function embeddingForward(
+  c: VocabContext,
+  tokens: Int32Array,
+  wte: Tensor,
+  wpe: Tensor,
+  out: Float32Array,
+  position = 0,
+): Promise<void> {
   const { batch, seq, dModel, vocabRows } = c.shape;
   c.stream.add("embeddingForward", {
-    tokens, wte: wte.param, wpe: c.addsReplicated ? wpe.param.subarray(position * dModel, (position + seq) * dModel) : null, out, batch, seq, dModel,
-    vocabStart: c.vocabStart, vocabSize: vocabRows, vocabTotal: c.vocabTotal,
+    tokens,
+    wte: wte.param,
+    wpe: c.addsReplicated ? wpe.param.subarray(position * dModel, (position + seq) * dModel) : null,
+    out,
+    batch,
+    seq,
+    dModel,
+    vocabStart: c.vocabStart,
+    vocabSize: vocabRows,
+    vocabTotal: c.vocabTotal,
   });
   await allReduceAfter(c.tp, out, "sum", c.stream);
 }
@@ -32,7 +47,16 @@ export async function embeddingForward(c: VocabContext, tokens: Int32Array, wte:
 export function embeddingBackward(c: VocabContext, tokens: Int32Array, dout: Float32Array, wte: Tensor, wpe: Tensor): void {
   const { batch, seq, dModel, vocabRows } = c.shape;
   c.stream.add("embeddingBackward", {
-    tokens, dout, dwte: wte.grad, dwpe: wpe.grad, batch, seq, dModel, vocabStart: c.vocabStart, vocabSize: vocabRows, vocabTotal: c.vocabTotal,
+    tokens,
+    dout,
+    dwte: wte.grad,
+    dwpe: wpe.grad,
+    batch,
+    seq,
+    dModel,
+    vocabStart: c.vocabStart,
+    vocabSize: vocabRows,
+    vocabTotal: c.vocabTotal,
   });
 }
 
@@ -49,27 +73,54 @@ export interface HeadTensors {
  * The head runs in chunks of `headChunkRows` rows so the local logits stay [chunk, vocab/tp].
  */
 export async function headForwardBackward(
-  c: VocabContext, x: Float32Array, targets: Int32Array, w: HeadTensors, s: StageScratch, dx: Float32Array, scale: number,
+  c: VocabContext,
+  x: Float32Array,
+  targets: Int32Array,
+  w: HeadTensors,
+  s: StageScratch,
+  dx: Float32Array,
+  scale: number,
 ): Promise<number> {
   const { batch, seq, dModel: d, vocabRows: v, headChunkRows } = c.shape;
-  const rows = batch * seq, k = c.stream;
+  const rows = batch * seq,
+    k = c.stream;
   finalNorm(c, x, rows, w, s);
   let loss = 0;
   for (let r0 = 0; r0 < rows; r0 += headChunkRows) {
     const n = Math.min(headChunkRows, rows - r0);
-    const xs = s.lnf.subarray(r0 * d, (r0 + n) * d), tg = targets.subarray(r0, r0 + n);
-    const logits = s.logits.subarray(0, n * v), dlogits = s.dLogits.subarray(0, n * v);
+    const xs = s.lnf.subarray(r0 * d, (r0 + n) * d),
+      tg = targets.subarray(r0, r0 + n);
+    const logits = s.logits.subarray(0, n * v),
+      dlogits = s.dLogits.subarray(0, n * v);
     const { rowMax, sumExp } = await chunkStatistics(c, xs, tg, w.wte.param, s, n);
     loss = addChunkLoss(loss, s, n);
     k.add("ceBackward", { logits, rowMax, sumExp, targets: tg, dlogits, rows: n, cols: v, vocabStart: c.vocabStart, scale });
     k.add("linearBackward", {
-      dout: dlogits, x: xs, weight: w.wte.param, dx: s.dLnOut.subarray(r0 * d, (r0 + n) * d), dweight: w.wte.grad, dbias: null,
-      rows: n, inFeatures: d, outFeatures: v, accumulateDx: 0,
+      dout: dlogits,
+      x: xs,
+      weight: w.wte.param,
+      dx: s.dLnOut.subarray(r0 * d, (r0 + n) * d),
+      dweight: w.wte.grad,
+      dbias: null,
+      rows: n,
+      inFeatures: d,
+      outFeatures: v,
+      accumulateDx: 0,
     });
   }
   await allReduceAfter(c.tp, s.dLnOut, "sum", k); // the head's input was copied to every TP rank: backward all-reduce
   k.add("layerNormBackward", {
-    dout: s.dLnOut, x, gamma: w.lnfw.param, mean: s.meanf, rstd: s.rstdf, dx, dgamma: w.lnfw.grad, dbeta: w.lnfb.grad, rows, cols: d, accumulateDx: 0,
+    dout: s.dLnOut,
+    x,
+    gamma: w.lnfw.param,
+    mean: s.meanf,
+    rstd: s.rstdf,
+    dx,
+    dgamma: w.lnfw.grad,
+    dbeta: w.lnfb.grad,
+    rows,
+    cols: d,
+    accumulateDx: 0,
   });
   await k.flush();
   return loss;
@@ -93,8 +144,23 @@ export async function headLoss(c: VocabContext, x: Float32Array, targets: Int32A
 }
 
 /** Records the final LayerNorm of `rows` rows of `x` into s.lnf. */
-export function finalNorm(c: VocabContext, x: Float32Array, rows: number, w: Pick<HeadTensors, "lnfw" | "lnfb">, s: Pick<HeadScratch, "lnf" | "meanf" | "rstdf">): void {
-  c.stream.add("layerNormForward", { x, gamma: w.lnfw.param, beta: w.lnfb.param, out: s.lnf, mean: s.meanf, rstd: s.rstdf, rows, cols: c.shape.dModel });
+export function finalNorm(
+  c: VocabContext,
+  x: Float32Array,
+  rows: number,
+  w: Pick<HeadTensors, "lnfw" | "lnfb">,
+  s: Pick<HeadScratch, "lnf" | "meanf" | "rstdf">,
+): void {
+  c.stream.add("layerNormForward", {
+    x,
+    gamma: w.lnfw.param,
+    beta: w.lnfb.param,
+    out: s.lnf,
+    mean: s.meanf,
+    rstd: s.rstdf,
+    rows,
+    cols: c.shape.dModel,
+  });
 }
 
 /**
@@ -104,8 +170,11 @@ export function finalNorm(c: VocabContext, x: Float32Array, rows: number, w: Pic
  */
 export async function chunkStatistics(c: VocabContext, xs: Float32Array, tg: Int32Array, wte: Float32Array, s: HeadScratch, n: number) {
   const { dModel: d, vocabRows: v } = c.shape;
-  const logits = s.logits.subarray(0, n * v), k = c.stream;
-  const rowMax = s.ceStats.subarray(0, n), sumExp = s.ceStats.subarray(n, 2 * n), target = s.ceStats.subarray(2 * n, 3 * n);
+  const logits = s.logits.subarray(0, n * v),
+    k = c.stream;
+  const rowMax = s.ceStats.subarray(0, n),
+    sumExp = s.ceStats.subarray(n, 2 * n),
+    target = s.ceStats.subarray(2 * n, 3 * n);
   k.add("linearForward", { x: xs, weight: wte, bias: null, residual: null, out: logits, rows: n, inFeatures: d, outFeatures: v });
   k.add("ceRowMax", { logits, rowMax, rows: n, cols: v });
   await allReduceAfter(c.tp, rowMax, "max", k);

@@ -20,9 +20,9 @@ export interface StepShape {
   gradBytes: number;
 }
 
-export type TrafficKind = "tp" | "pp" | "dp" | "tiedEmbedding" | "vocabLoss";
-export type LinkClass = "sameHost" | "otherHost";
-export type LinkBytes = Record<LinkClass, number>;
+type TrafficKind = "tp" | "pp" | "dp" | "tiedEmbedding" | "vocabLoss";
+type LinkClass = "sameHost" | "otherHost";
+type LinkBytes = Record<LinkClass, number>;
 
 export interface StepTraffic {
   total: LinkBytes;
@@ -33,7 +33,10 @@ const KINDS: readonly TrafficKind[] = ["tp", "pp", "dp", "tiedEmbedding", "vocab
 
 function validate(layout: RankLayout, shape: StepShape): void {
   validateModelShape(shape.model);
-  for (const [k, v] of [["microBatch", shape.microBatch], ["microbatches", shape.microbatches]] as const) {
+  for (const [k, v] of [
+    ["microBatch", shape.microBatch],
+    ["microbatches", shape.microbatches],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new InvalidLayoutError(`${k} must be a positive integer, got ${v}`);
   }
   if (shape.layersPerStage.length !== layout.sizes.pp) {

@@ -50,7 +50,10 @@ export function uniformLayerSplit(layers: number, stages: number, costs: LayerCo
   validate(layers, stages, costs);
   const base = Math.floor(layers / stages);
   const extra = layers % stages;
-  return describe(Array.from({ length: stages }, (_, i) => base + (i < extra ? 1 : 0)), costs);
+  return describe(
+    Array.from({ length: stages }, (_, i) => base + (i < extra ? 1 : 0)),
+    costs,
+  );
 }
 
 /**

@@ -22,12 +22,12 @@ export function validateModelShape(m: ModelShape): void {
  * biases split), attention-out and fc2 row-parallel (weights split, biases replicated), LayerNorms replicated:
  * 12h²/tp + 7h/tp + 6h; with tp = 1 that is GPT-2's 12h² + 13h.
  */
-export function layerShardParams(h: number, tp: number): number {
+function layerShardParams(h: number, tp: number): number {
   return (12 * h * h + 7 * h) / tp + 6 * h;
 }
 
 /** Vocabulary rows per shard of the vocab-parallel embedding (Megatron pads V up to a multiple of tp). */
-export function vocabShardRows(vocabSize: number, tp: number): number {
+function vocabShardRows(vocabSize: number, tp: number): number {
   return Math.ceil(vocabSize / tp);
 }
 

@@ -7,7 +7,7 @@ export interface ClusterShape {
   slotsPerHost: number;
 }
 
-export interface Slot {
+interface Slot {
   host: number;
   slot: number;
 }
@@ -20,7 +20,10 @@ export interface Placement {
 }
 
 function validateCluster(layout: RankLayout, cluster: ClusterShape): void {
-  for (const [name, v] of [["hosts", cluster.hosts], ["slots per host", cluster.slotsPerHost]] as const) {
+  for (const [name, v] of [
+    ["hosts", cluster.hosts],
+    ["slots per host", cluster.slotsPerHost],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new InvalidLayoutError(`${name} must be a positive integer, got ${String(v)}`);
   }
   const capacity = cluster.hosts * cluster.slotsPerHost;

@@ -34,7 +34,7 @@ export interface PlanConfig {
   parallel: { dp: number; pp: number; tp: number; order?: string };
 }
 
-export function parsePlanConfig(raw: unknown, source = "config"): PlanConfig {
+function parsePlanConfig(raw: unknown, source = "config"): PlanConfig {
   const r = planInputSchema.safeParse(raw);
   if (!r.success) {
     throw new InvalidLayoutError(`invalid ${source}: ${issueText(r.error)}`);

@@ -41,9 +41,7 @@ export function planJob(req: PlanRequest): Plan {
   const layout = rankLayout(req.sizes, req.order ?? MEGATRON_ORDER);
   const { size, microBatch } = req.batch;
   if (size % (req.sizes.dp * microBatch) !== 0) {
-    throw new InvalidLayoutError(
-      `global batch ${size} is not a multiple of dp × microBatch = ${req.sizes.dp} × ${microBatch}`,
-    );
+    throw new InvalidLayoutError(`global batch ${size} is not a multiple of dp × microBatch = ${req.sizes.dp} × ${microBatch}`);
   }
   const microbatches = size / (req.sizes.dp * microBatch);
   const costs = {

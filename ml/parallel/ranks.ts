@@ -3,7 +3,7 @@ import { InvalidLayoutError } from "./errors.ts";
 // Pure: the same inputs always give the same layout; nothing is stored between calls.
 
 /** The three parallel axes: data, pipeline, tensor. */
-export type Axis = "dp" | "pp" | "tp";
+type Axis = "dp" | "pp" | "tp";
 
 export interface ParallelSizes {
   dp: number;
@@ -34,7 +34,6 @@ export interface RankLayout {
   readonly embeddingGroups: readonly (readonly number[])[];
 }
 
-
 const AXES: readonly Axis[] = ["dp", "pp", "tp"];
 
 function validate(sizes: ParallelSizes, order: AxisOrder): void {
@@ -50,7 +49,7 @@ function validate(sizes: ParallelSizes, order: AxisOrder): void {
 }
 
 /** Stride of each axis in rank space for the given order (fastest axis has stride 1). */
-export function axisStrides(sizes: ParallelSizes, order: AxisOrder = MEGATRON_ORDER): RankCoord {
+function axisStrides(sizes: ParallelSizes, order: AxisOrder = MEGATRON_ORDER): RankCoord {
   validate(sizes, order);
   const strides = { dp: 0, pp: 0, tp: 0 };
   let stride = 1;
@@ -95,7 +94,7 @@ export function coordOf(rank: number, sizes: ParallelSizes, order: AxisOrder = M
  * Groups varying along `axis`: the ranks that agree on the other two coordinates, each group ordered by its
  * coordinate along `axis`; groups are listed in order of their first rank.
  */
-export function groupsAlong(axis: Axis, sizes: ParallelSizes, order: AxisOrder = MEGATRON_ORDER): number[][] {
+function groupsAlong(axis: Axis, sizes: ParallelSizes, order: AxisOrder = MEGATRON_ORDER): number[][] {
   const world = sizes.dp * sizes.pp * sizes.tp;
   const byKey = new Map<string, number[]>();
   for (let rank = 0; rank < world; rank++) {

@@ -26,7 +26,6 @@ export interface SimulationResult {
   backwards: number[][][];
 }
 
-
 type Pass = Extract<Instruction, { op: "forward" | "backward" }>;
 type Transfer = Extract<Instruction, { peer: number }>;
 
@@ -194,7 +193,8 @@ class Simulation {
     clock[q] = t;
     const [sendStage, sendInstr, recvStage, recvInstr] = isSend ? [s, i, q, j] : [q, j, s, i];
     const produced = sendInstr.op === "sendActivation" ? forwards : backwards;
-    if (produced[sendStage]![sendInstr.chunk]![sendInstr.microbatch] !== 1) this.fail(sendStage, sendInstr, "sends data its pass has not produced");
+    if (produced[sendStage]![sendInstr.chunk]![sendInstr.microbatch] !== 1)
+      this.fail(sendStage, sendInstr, "sends data its pass has not produced");
     received[recvStage]!.add(`${channel[0]}:${recvInstr.microbatch}:${recvInstr.chunk}`);
     this.pc[q]!++;
     return true;

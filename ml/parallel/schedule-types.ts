@@ -19,8 +19,6 @@ export type Instruction =
   | { op: "reduceGrads" }
   | { op: "optimizerStep" };
 
-export type InstructionOp = Instruction["op"];
-
 export interface ScheduleShape {
   stages: number;
   microbatches: number;

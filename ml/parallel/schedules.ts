@@ -16,9 +16,13 @@ interface Pass {
   chunk: number;
 }
 
-export function validateScheduleShape(kind: ScheduleKind, shape: ScheduleShape): void {
+function validateScheduleShape(kind: ScheduleKind, shape: ScheduleShape): void {
   const { stages, microbatches, virtualStages } = shape;
-  for (const [k, v] of [["stages", stages], ["microbatches", microbatches], ["virtualStages", virtualStages]] as const) {
+  for (const [k, v] of [
+    ["stages", stages],
+    ["microbatches", microbatches],
+    ["virtualStages", virtualStages],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new InvalidLayoutError(`${k} must be a positive integer, got ${String(v)}`);
   }
   if (!["gpipe", "1f1b", "interleaved"].includes(kind)) {
@@ -103,7 +107,9 @@ function unitTimeline(kind: ScheduleKind, shape: ScheduleShape): Map<string, num
         const vs = virtualStageOf(s, pass.chunk, p);
         const deps =
           pass.kind === "forward"
-            ? vs === 0 ? [] : [id("forward", pass.microbatch, vs - 1)]
+            ? vs === 0
+              ? []
+              : [id("forward", pass.microbatch, vs - 1)]
             : [id("forward", pass.microbatch, vs), ...(vs === lastV ? [] : [id("backward", pass.microbatch, vs + 1)])];
         if (!deps.every((d) => end.has(d))) break;
         const t = Math.max(clock[s]!, ...deps.map((d) => end.get(d)!));
@@ -115,7 +121,8 @@ function unitTimeline(kind: ScheduleKind, shape: ScheduleShape): Map<string, num
         progressed = true;
       }
     }
-    if (!progressed) throw new InvalidLayoutError(`the ${kind} pass order has a dependency cycle (${p} stages, ${m} micro-batches, v ${v})`);
+    if (!progressed)
+      throw new InvalidLayoutError(`the ${kind} pass order has a dependency cycle (${p} stages, ${m} micro-batches, v ${v})`);
   }
   return start;
 }

@@ -25,7 +25,6 @@
 //     → kind "vocab", blocks [{globalOffset [6,0], shape [6,8]}], primary false (the tied copy)
 //   shardOf("h.3.ln2.bias", [8], layout, { stage: 1, tpRank: 1 }) → kind "replicated", blocks [{[0], [8]}], primary false
 import { ShardSpecError } from "./errors.ts";
-import { InvalidLayoutError } from "./errors.ts";
 
 export interface ShardLayout {
   tp: number;
@@ -48,7 +47,7 @@ export interface ShardBlock {
 }
 
 /** How a tensor is split across the tp group. */
-export type ShardKind = "qkv" | "column" | "row" | "vocab" | "replicated";
+type ShardKind = "qkv" | "column" | "row" | "vocab" | "replicated";
 
 export interface TensorShard {
   name: string;
@@ -66,14 +65,13 @@ export interface TensorShard {
   localShape: number[];
 }
 
-
 const LAYER_NAME = /^h\.(\d+)\.(.+)$/;
 
 function checkInt(what: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new ShardSpecError(`${what} must be an integer ≥ ${min}, got ${String(v)}`);
 }
 
-export function validateShardLayout(layout: ShardLayout): void {
+function validateShardLayout(layout: ShardLayout): void {
   checkInt("tp", layout.tp, 1);
   checkInt("pp", layout.pp, 1);
   checkInt("heads", layout.heads, 1);
@@ -81,7 +79,8 @@ export function validateShardLayout(layout: ShardLayout): void {
     throw new ShardSpecError(`layersPerStage has ${layout.layersPerStage.length} entries, expected pp = ${layout.pp}`);
   }
   layout.layersPerStage.forEach((n, s) => checkInt(`layersPerStage[${s}]`, n, 1));
-  if (layout.heads % layout.tp !== 0) throw new ShardSpecError(`${layout.heads} attention heads cannot be split evenly over tp = ${layout.tp}`);
+  if (layout.heads % layout.tp !== 0)
+    throw new ShardSpecError(`${layout.heads} attention heads cannot be split evenly over tp = ${layout.tp}`);
 }
 
 /** The pipeline stage that holds transformer layer `layer`. */
@@ -111,7 +110,14 @@ function expectRank(name: string, shape: readonly number[], rank: number): void 
 }
 
 /** Blocks and kind for a tensor that this stage holds. */
-function split(name: string, shape: readonly number[], local: string, tp: number, t: number, heads: number): { kind: ShardKind; blocks: ShardBlock[] } {
+function split(
+  name: string,
+  shape: readonly number[],
+  local: string,
+  tp: number,
+  t: number,
+  heads: number,
+): { kind: ShardKind; blocks: ShardBlock[] } {
   const whole = { kind: "replicated" as const, blocks: [{ globalOffset: shape.map(() => 0), shape: [...shape] }] };
   const rows = () => {
     const n = evenPart("output dimension", name, shape[0]!, tp);
@@ -192,6 +198,10 @@ export function shardOf(name: string, globalShape: readonly number[], layout: Sh
 }
 
 /** The shards a rank holds of a whole parameter list (e.g. gptParameterLayout(config)), in the list's order. */
-export function rankShards(params: readonly { name: string; shape: readonly number[] }[], layout: ShardLayout, coord: ShardCoord): TensorShard[] {
+export function rankShards(
+  params: readonly { name: string; shape: readonly number[] }[],
+  layout: ShardLayout,
+  coord: ShardCoord,
+): TensorShard[] {
   return params.map((p) => shardOf(p.name, p.shape, layout, coord)).filter((s) => s.holds);
 }

@@ -7,7 +7,6 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
-
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 const positiveNumber = z.number().positive();
@@ -134,7 +133,7 @@ const recoverySchema = z
   })
   .strict();
 
-export const trainConfigSchema = z
+const trainConfigSchema = z
   .object({
     name: z.string().min(1).default("run"),
     seed: nonNegativeInt.default(1234),
@@ -177,7 +176,10 @@ export const trainConfigSchema = z
           message: `must divide batch.size - batch.rampStart (${size - rampStart})`,
         });
       }
-      for (const [key, value] of [["rampStart", rampStart], ["rampIncrement", rampIncrement]] as const) {
+      for (const [key, value] of [
+        ["rampStart", rampStart],
+        ["rampIncrement", rampIncrement],
+      ] as const) {
         if (value % microBatch !== 0) {
           ctx.addIssue({ code: "custom", path: ["batch", key], message: `must be a multiple of batch.microBatch (${microBatch})` });
         }
@@ -186,7 +188,6 @@ export const trainConfigSchema = z
   });
 
 export type TrainConfig = z.output<typeof trainConfigSchema>;
-export type TrainConfigInput = z.input<typeof trainConfigSchema>;
 
 function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {
   let v: unknown = raw;
@@ -255,5 +256,10 @@ export function batchRampOf(c: TrainConfig): { start: number; increment: number;
 }
 
 export function lrScheduleOf(c: TrainConfig): { peak: number; warmupTokens: number; decayTokens: number; minRatio: number } {
-  return { peak: c.optimizer.lr, warmupTokens: c.schedule.warmupTokens, decayTokens: c.schedule.decayTokens, minRatio: c.schedule.minLrRatio };
+  return {
+    peak: c.optimizer.lr,
+    warmupTokens: c.schedule.warmupTokens,
+    decayTokens: c.schedule.decayTokens,
+    minRatio: c.schedule.minLrRatio,
+  };
 }

@@ -15,7 +15,9 @@ function openCurated(config: TrainConfig): PreparedData {
   const dir = path.resolve(config.data.dir!);
   const data = openPreparedData(dir);
   if (data.tokenizer.vocabSize > config.data.vocabSize) {
-    throw new Error(`data.vocabSize is ${config.data.vocabSize} but the tokenizer in ${dir} has ${data.tokenizer.vocabSize} tokens: set data.vocabSize to at least that`);
+    throw new Error(
+      `data.vocabSize is ${config.data.vocabSize} but the tokenizer in ${dir} has ${data.tokenizer.vocabSize} tokens: set data.vocabSize to at least that`,
+    );
   }
   return data;
 }
@@ -39,7 +41,8 @@ async function prepareCorpus(config: TrainConfig, onStage?: (text: string) => vo
   // The held-out batches are fixed: the first eval.batches micro-batches of the validation windows.
   const held: Batch[] = [];
   for (const b of validationBatches(data.valid, { seqLen, batchSize: microBatch, maxBatches: config.eval.batches })) held.push(b);
-  if (held.length === 0) throw new Error(`the validation split has fewer than ${seqLen + 1} tokens: hold out more documents (data.heldOutPerGenre)`);
+  if (held.length === 0)
+    throw new Error(`the validation split has fewer than ${seqLen + 1} tokens: hold out more documents (data.heldOutPerGenre)`);
   const trainingData: TrainingData = {
     trainBatch: (first, count) => sampleBatch(data.train, { seqLen, seed: config.seed, firstSample: first, count }),
     validationBatch: (index, count) => {

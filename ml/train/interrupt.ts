@@ -3,7 +3,9 @@
 // wants out. Returns a function that removes the handlers.
 /** The signal a `stopOnSignals` controller was aborted by, if a signal (not a caller's own abort) did. */
 export function signalOf(signal: AbortSignal): NodeJS.Signals | undefined {
-  return signal.aborted && typeof signal.reason === "string" && signal.reason.startsWith("SIG") ? (signal.reason as NodeJS.Signals) : undefined;
+  return signal.aborted && typeof signal.reason === "string" && signal.reason.startsWith("SIG")
+    ? (signal.reason as NodeJS.Signals)
+    : undefined;
 }
 
 export function stopOnSignals(

@@ -70,7 +70,11 @@ export class LocalEngine implements StepEngine {
     const { config, model, optimizer } = this.o;
     const tokenizer = runTokenizer(this.o.checkpointRoot, this.o.tokenizer);
     const info = checkpointInfo({ progress: req, config, tokenizer, metrics: req.metrics, optimizerStepCount: optimizer.stepCount });
-    const pending = await this.writer.save(this.o.checkpointRoot, { ...info, params: model.parameters(), optimizerState: optimizer.state() }, { keep: config.checkpoint.keep });
+    const pending = await this.writer.save(
+      this.o.checkpointRoot,
+      { ...info, params: model.parameters(), optimizerState: optimizer.state() },
+      { keep: config.checkpoint.keep },
+    );
     return { step: pending.step, written: pending.written.then((dir) => ({ dir })) };
   }
 

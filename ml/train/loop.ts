@@ -112,7 +112,15 @@ export class TrainingLoop<S extends EngineStep = EngineStep> {
     this.steps.push(s);
     this.progress = { step: s.step, tokensSeen: s.tokensSeen, samplesSeen: s.samplesSeen };
     this.lastLoss = s.loss;
-    const report = { ...this.progress, loss: s.loss, gradNorm: s.gradNorm, clipped: s.clipScale < 1, lr: s.lr, batchSize: s.batchSize, stepSeconds: (performance.now() - started) / 1000 };
+    const report = {
+      ...this.progress,
+      loss: s.loss,
+      gradNorm: s.gradNorm,
+      clipped: s.clipScale < 1,
+      lr: s.lr,
+      batchSize: s.batchSize,
+      stepSeconds: (performance.now() - started) / 1000,
+    };
     this.o.events?.step?.(report, s);
     return report;
   }

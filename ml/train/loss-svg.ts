@@ -14,7 +14,8 @@ export interface LossCurveOptions {
 }
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-const fmt = (v: number) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : Math.abs(v) >= 1e3 ? `${(v / 1e3).toFixed(0)}k` : v.toFixed(2));
+const fmt = (v: number) =>
+  Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : Math.abs(v) >= 1e3 ? `${(v / 1e3).toFixed(0)}k` : v.toFixed(2);
 
 /** Linear map of [d0, d1] onto [r0, r1] (a degenerate domain maps to the middle). */
 export function scale(d0: number, d1: number, r0: number, r1: number): (v: number) => number {
@@ -51,7 +52,9 @@ export function lossCurveSvg(points: readonly LossPoint[], o: LossCurveOptions =
   }
   if (o.reference) {
     const ry = y(o.reference.value).toFixed(1);
-    parts.push(`<line class="reference" x1="${m.left}" y1="${ry}" x2="${width - m.right}" y2="${ry}" stroke="gray" stroke-dasharray="6 4"/>`);
+    parts.push(
+      `<line class="reference" x1="${m.left}" y1="${ry}" x2="${width - m.right}" y2="${ry}" stroke="gray" stroke-dasharray="6 4"/>`,
+    );
     parts.push(`<text x="${width - m.right - 4}" y="${Number(ry) - 4}" text-anchor="end" fill="gray">${esc(o.reference.label)}</text>`);
   }
   if (train.length) {

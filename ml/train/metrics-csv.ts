@@ -4,20 +4,22 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { StepReport, TrainProgress } from "./types.ts";
 
-export const METRIC_COLUMNS = ["step", "tokens", "samples", "batch", "lr", "loss", "grad_norm", "val_loss", "tokens_per_s", "elapsed_s"] as const;
+const METRIC_COLUMNS = ["step", "tokens", "samples", "batch", "lr", "loss", "grad_norm", "val_loss", "tokens_per_s", "elapsed_s"] as const;
 
 export type MetricRow = Partial<Record<(typeof METRIC_COLUMNS)[number], number>>;
 
 function parseRows(text: string): MetricRow[] {
   const [header, ...lines] = text.trim().split("\n");
   const cols = header.split(",");
-  return lines.filter((l) => l.length > 0).map((line) => {
-    const row: Record<string, number> = {};
-    line.split(",").forEach((v, i) => {
-      if (v !== "") row[cols[i]] = Number(v);
+  return lines
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const row: Record<string, number> = {};
+      line.split(",").forEach((v, i) => {
+        if (v !== "") row[cols[i]] = Number(v);
+      });
+      return row as MetricRow;
     });
-    return row as MetricRow;
-  });
 }
 
 function formatRow(row: MetricRow): string {

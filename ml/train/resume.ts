@@ -7,11 +7,18 @@ import { ResumeError } from "./errors.ts";
 import type { LoopStart } from "./loop.ts";
 
 /** Throws ResumeError naming the first difference; `tokenizer` (when known here) must be the file that run used. */
-export function checkResumable(dir: string, manifest: CheckpointManifest, config: TrainConfig, tokenizer?: { file: string; sha256?: string }): void {
+export function checkResumable(
+  dir: string,
+  manifest: CheckpointManifest,
+  config: TrainConfig,
+  tokenizer?: { file: string; sha256?: string },
+): void {
   const saved = manifest.config as Partial<TrainConfig> | undefined;
   const same = (field: string, then: unknown, now: unknown) => {
     if (JSON.stringify(then) !== JSON.stringify(now)) {
-      throw new ResumeError(`cannot resume from ${dir}: \`${field}\` was ${JSON.stringify(then)} in that run and is ${JSON.stringify(now)} now`);
+      throw new ResumeError(
+        `cannot resume from ${dir}: \`${field}\` was ${JSON.stringify(then)} in that run and is ${JSON.stringify(now)} now`,
+      );
     }
   };
   same("model", saved?.model, config.model);
@@ -22,7 +29,9 @@ export function checkResumable(dir: string, manifest: CheckpointManifest, config
   same("seed", manifest.seed, config.seed);
   const savedTokenizer = manifest.data.tokenizerSha256;
   if (savedTokenizer && tokenizer?.sha256 && savedTokenizer !== tokenizer.sha256) {
-    throw new ResumeError(`cannot resume from ${dir}: the tokenizer (${tokenizer.file}) differs from the one that run used (sha256 mismatch)`);
+    throw new ResumeError(
+      `cannot resume from ${dir}: the tokenizer (${tokenizer.file}) differs from the one that run used (sha256 mismatch)`,
+    );
   }
 }
 

@@ -35,7 +35,7 @@ export interface OpenedRun {
  * says so, naming the bad file, and it is renamed to <dir>.corrupt); none without. Refuses to resume with nothing (good) saved, and to start
  * afresh over a run's checkpoints (it would mix two runs).
  */
-export function checkpointToResume(
+function checkpointToResume(
   runDir: string,
   checkpointRoot: string,
   resume: boolean,
@@ -59,7 +59,7 @@ export function checkpointToResume(
 }
 
 /** The run directory: --run-dir, else config.runDir, else runs/<name> (relative to the working directory). */
-export function runDirOf(config: TrainConfig, override?: string): string {
+function runDirOf(config: TrainConfig, override?: string): string {
   return path.resolve(override ?? config.runDir ?? path.join("runs", config.name));
 }
 
@@ -67,7 +67,8 @@ export function runDirOf(config: TrainConfig, override?: string): string {
 export function openRun(o: RunDirOptions, say: (line: string) => void, logName: string, check?: (config: TrainConfig) => void): OpenedRun {
   const config = loadTrainConfig(o.configFile);
   if (o.threads !== undefined) config.threads = o.threads;
-  if (o.steps !== undefined && (!Number.isInteger(o.steps) || o.steps < 1)) throw new TrainRunError(`--steps must be a positive integer, got ${o.steps}`);
+  if (o.steps !== undefined && (!Number.isInteger(o.steps) || o.steps < 1))
+    throw new TrainRunError(`--steps must be a positive integer, got ${o.steps}`);
   check?.(config);
   const runDir = runDirOf(config, o.runDir);
   const checkpointRoot = path.join(runDir, "checkpoints");
@@ -94,7 +95,10 @@ export function reopenRun(o: RunDirOptions, logName: string): OpenedRun {
   const config = loadTrainConfig(o.configFile);
   if (o.threads !== undefined) config.threads = o.threads;
   const runDir = runDirOf(config, o.runDir);
-  const log = pino({ name: logName, base: { pid: process.pid } }, pino.destination({ dest: path.join(runDir, "train.log"), sync: true, append: true }));
+  const log = pino(
+    { name: logName, base: { pid: process.pid } },
+    pino.destination({ dest: path.join(runDir, "train.log"), sync: true, append: true }),
+  );
   log.warn("run taken over by a new driver");
   return { config, runDir, checkpointRoot: path.join(runDir, "checkpoints"), log };
 }

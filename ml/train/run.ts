@@ -37,7 +37,11 @@ export interface TrainRunResult {
 }
 
 /** The configured prompts continued by `model` (the end of `troupe train`; the distributed runner too). */
-export async function sampleContinuations(model: GptModel, corpus: PreparedCorpus, config: TrainConfig): Promise<{ prompt: string; continuation: string }[]> {
+export async function sampleContinuations(
+  model: GptModel,
+  corpus: PreparedCorpus,
+  config: TrainConfig,
+): Promise<{ prompt: string; continuation: string }[]> {
   const out: { prompt: string; continuation: string }[] = [];
   for (const [i, prompt] of config.samples.prompts.entries()) {
     const tokens = [...(corpus.startToken !== undefined ? [corpus.startToken] : []), ...corpus.encode(prompt)];
@@ -78,8 +82,20 @@ export async function runTraining(o: TrainRunOptions, backends: TrainBackends): 
   const start = resumeFrom ? engine.resumeFrom(resumeFrom) : undefined;
   if (start) say(`resuming from ${resumeFrom} (step ${start.progress.step}, ${start.progress.tokensSeen.toLocaleString("en-US")} tokens)`);
   const reference = { label: `unigram entropy ${corpus.unigramEntropy.toFixed(3)}`, value: corpus.unigramEntropy };
-  const output = new RunOutput({ out, tty: o.tty, log, stepMessage: "step", curve: { file: path.join(runDir, "loss.svg"), title: `${config.name}: loss (nats/token)`, reference } });
-  output.begin({ metricsFile: path.join(runDir, "metrics.csv"), resumedFrom: start?.progress, totalSteps: plan.steps, totalTokens: plan.tokens, lineEvery: config.logInterval });
+  const output = new RunOutput({
+    out,
+    tty: o.tty,
+    log,
+    stepMessage: "step",
+    curve: { file: path.join(runDir, "loss.svg"), title: `${config.name}: loss (nats/token)`, reference },
+  });
+  output.begin({
+    metricsFile: path.join(runDir, "metrics.csv"),
+    resumedFrom: start?.progress,
+    totalSteps: plan.steps,
+    totalTokens: plan.tokens,
+    lineEvery: config.logInterval,
+  });
   const stopRequest = new AbortController();
   const removeSignalHandlers = stopOnSignals(stopRequest, (sig) => output.stopRequested(sig));
   let outcome: LoopOutcome<EngineStep>;
@@ -106,13 +122,27 @@ export async function runTraining(o: TrainRunOptions, backends: TrainBackends): 
   if (outcome.interrupted) say(`continue with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
   say(`outputs: ${path.join(runDir, "metrics.csv")}, ${path.join(runDir, "loss.svg")}, ${path.join(runDir, "train.log")}`);
   const stoppedBy = signalOf(stopRequest.signal);
-  return { runDir, outcome, unigramEntropy: corpus.unigramEntropy, samples, wallSeconds: (performance.now() - started) / 1000, ...(stoppedBy ? { stoppedBy } : {}) };
+  return {
+    runDir,
+    outcome,
+    unigramEntropy: corpus.unigramEntropy,
+    samples,
+    wallSeconds: (performance.now() - started) / 1000,
+    ...(stoppedBy ? { stoppedBy } : {}),
+  };
 }
 
 /** The end of a finished run: the validation loss against the unigram entropy, and the sampled continuations. */
 async function closingSamples(
   o: TrainRunOptions,
-  r: { config: TrainConfig; model: GptModel; corpus: PreparedCorpus; lastValLoss?: number; say: (line: string) => void; log: { info(obj: object, msg: string): void } },
+  r: {
+    config: TrainConfig;
+    model: GptModel;
+    corpus: PreparedCorpus;
+    lastValLoss?: number;
+    say: (line: string) => void;
+    log: { info(obj: object, msg: string): void };
+  },
 ): Promise<{ prompt: string; continuation: string }[]> {
   const { corpus, say } = r;
   const val = r.lastValLoss;

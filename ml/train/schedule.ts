@@ -58,8 +58,7 @@ export function planRun(ramp: BatchRamp, seqLen: number, target: { tokens?: numb
   while (!done()) {
     if (tokens >= ramp.rampTokens) {
       const perStep = ramp.final * seqLen;
-      const remaining =
-        target.steps !== undefined ? target.steps - steps : Math.ceil(((target.tokens ?? 0) - tokens) / perStep);
+      const remaining = target.steps !== undefined ? target.steps - steps : Math.ceil(((target.tokens ?? 0) - tokens) / perStep);
       return { steps: steps + remaining, tokens: tokens + remaining * perStep };
     }
     tokens += batchSizeAt(ramp, tokens) * seqLen;

@@ -43,7 +43,13 @@ export async function trainStep(model: GptModel, optimizer: Optimizer, data: Tra
 }
 
 /** Mean loss over `batches` fixed held-out micro-batches (forward only; parameters untouched). */
-export async function validationLoss(model: GptModel, data: TrainingData, batches: number, microBatch: number, step: number): Promise<number> {
+export async function validationLoss(
+  model: GptModel,
+  data: TrainingData,
+  batches: number,
+  microBatch: number,
+  step: number,
+): Promise<number> {
   let sum = 0;
   for (let i = 0; i < batches; i++) {
     const { inputs, targets } = data.validationBatch(i, microBatch);

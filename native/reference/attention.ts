@@ -3,9 +3,17 @@
 import type { FloatArray } from "./types.ts";
 
 export function attentionForward(
-  qkv: FloatArray, out: FloatArray, probs: FloatArray, batch: number, seq: number, heads: number, hd: number,
+  qkv: FloatArray,
+  out: FloatArray,
+  probs: FloatArray,
+  batch: number,
+  seq: number,
+  heads: number,
+  hd: number,
 ): number {
-  const d = heads * hd, ld = 3 * d, scale = 1 / Math.sqrt(hd);
+  const d = heads * hd,
+    ld = 3 * d,
+    scale = 1 / Math.sqrt(hd);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       const pBase = (b * heads + h) * seq * seq;
@@ -21,7 +29,7 @@ export function attentionForward(
           mx = Math.max(mx, s[j]!);
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) sum += (s[j] = Math.exp(s[j]! - mx));
+        for (let j = 0; j <= i; j++) sum += s[j] = Math.exp(s[j]! - mx);
         for (let j = 0; j < seq; j++) probs[pBase + i * seq + j] = j <= i ? s[j]! / sum : 0;
         for (let e = 0; e < hd; e++) {
           let y = 0;
@@ -35,10 +43,18 @@ export function attentionForward(
 }
 
 export function attentionBackward(
-  qkv: FloatArray, probs: FloatArray, dout: FloatArray, dqkv: FloatArray,
-  batch: number, seq: number, heads: number, hd: number,
+  qkv: FloatArray,
+  probs: FloatArray,
+  dout: FloatArray,
+  dqkv: FloatArray,
+  batch: number,
+  seq: number,
+  heads: number,
+  hd: number,
 ): number {
-  const d = heads * hd, ld = 3 * d, scale = 1 / Math.sqrt(hd);
+  const d = heads * hd,
+    ld = 3 * d,
+    scale = 1 / Math.sqrt(hd);
   dqkv.fill(0, 0, batch * seq * ld);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
@@ -70,10 +86,18 @@ export function attentionBackward(
 }
 
 export function attentionDecode(
-  qkv: FloatArray, kCache: FloatArray, vCache: FloatArray, out: FloatArray,
-  batch: number, heads: number, hd: number, maxLen: number, pos: number,
+  qkv: FloatArray,
+  kCache: FloatArray,
+  vCache: FloatArray,
+  out: FloatArray,
+  batch: number,
+  heads: number,
+  hd: number,
+  maxLen: number,
+  pos: number,
 ): number {
-  const d = heads * hd, scale = 1 / Math.sqrt(hd);
+  const d = heads * hd,
+    scale = 1 / Math.sqrt(hd);
   for (let b = 0; b < batch; b++) {
     for (let j = 0; j < d; j++) {
       kCache[(b * maxLen + pos) * d + j] = qkv[b * 3 * d + d + j]!;
@@ -89,7 +113,7 @@ export function attentionDecode(
         mx = Math.max(mx, s[t]!);
       }
       let sum = 0;
-      for (let t = 0; t <= pos; t++) sum += (s[t] = Math.exp(s[t]! - mx));
+      for (let t = 0; t <= pos; t++) sum += s[t] = Math.exp(s[t]! - mx);
       for (let e = 0; e < hd; e++) {
         let y = 0;
         for (let t = 0; t <= pos; t++) y += (s[t]! / sum) * vCache[(b * maxLen + t) * d + h * hd + e]!;

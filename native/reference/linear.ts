@@ -2,8 +2,16 @@
 import type { FloatArray } from "./types.ts";
 
 export function gemm(
-  transA: number, transB: number, m: number, n: number, k: number, alpha: number,
-  a: FloatArray, b: FloatArray, beta: number, c: FloatArray,
+  transA: number,
+  transB: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: FloatArray,
+  b: FloatArray,
+  beta: number,
+  c: FloatArray,
 ): number {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -20,8 +28,14 @@ export function gemm(
 }
 
 export function linearForward(
-  x: FloatArray, weight: FloatArray, bias: FloatArray | null, residual: FloatArray | null, out: FloatArray,
-  rows: number, inF: number, outF: number,
+  x: FloatArray,
+  weight: FloatArray,
+  bias: FloatArray | null,
+  residual: FloatArray | null,
+  out: FloatArray,
+  rows: number,
+  inF: number,
+  outF: number,
 ): number {
   for (let r = 0; r < rows; r++) {
     for (let o = 0; o < outF; o++) {
@@ -34,8 +48,16 @@ export function linearForward(
 }
 
 export function linearBackward(
-  dout: FloatArray, x: FloatArray, weight: FloatArray, dx: FloatArray | null, dweight: FloatArray,
-  dbias: FloatArray | null, rows: number, inF: number, outF: number, accumulateDx: number,
+  dout: FloatArray,
+  x: FloatArray,
+  weight: FloatArray,
+  dx: FloatArray | null,
+  dweight: FloatArray,
+  dbias: FloatArray | null,
+  rows: number,
+  inF: number,
+  outF: number,
+  accumulateDx: number,
 ): number {
   if (dx) {
     for (let r = 0; r < rows; r++) {

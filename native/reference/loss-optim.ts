@@ -20,7 +20,12 @@ export function ceRowSumExp(logits: FloatArray, rowMax: FloatArray, sumExp: Floa
 }
 
 export function ceTargetLogit(
-  logits: FloatArray, targets: IntArray, out: FloatArray, rows: number, cols: number, vocabStart: number,
+  logits: FloatArray,
+  targets: IntArray,
+  out: FloatArray,
+  rows: number,
+  cols: number,
+  vocabStart: number,
 ): number {
   for (let r = 0; r < rows; r++) {
     const local = targets[r]! - vocabStart;
@@ -30,8 +35,15 @@ export function ceTargetLogit(
 }
 
 export function ceBackward(
-  logits: FloatArray, rowMax: FloatArray, sumExp: FloatArray, targets: IntArray, dlogits: FloatArray,
-  rows: number, cols: number, vocabStart: number, scale: number,
+  logits: FloatArray,
+  rowMax: FloatArray,
+  sumExp: FloatArray,
+  targets: IntArray,
+  dlogits: FloatArray,
+  rows: number,
+  cols: number,
+  vocabStart: number,
+  scale: number,
 ): number {
   for (let r = 0; r < rows; r++) {
     const local = targets[r]! - vocabStart;
@@ -44,9 +56,16 @@ export function ceBackward(
 }
 
 export function crossEntropyFused(
-  logits: FloatArray, targets: IntArray, losses: FloatArray, rows: number, cols: number, scale: number,
+  logits: FloatArray,
+  targets: IntArray,
+  losses: FloatArray,
+  rows: number,
+  cols: number,
+  scale: number,
 ): number {
-  const mx = new Float64Array(rows), se = new Float64Array(rows), tl = new Float64Array(rows);
+  const mx = new Float64Array(rows),
+    se = new Float64Array(rows),
+    tl = new Float64Array(rows);
   ceRowMax(logits, mx, rows, cols);
   ceRowSumExp(logits, mx, se, rows, cols);
   ceTargetLogit(logits, targets, tl, rows, cols, 0);
@@ -60,10 +79,21 @@ export function crossEntropyFused(
 }
 
 export function adamw(
-  param: FloatArray, grad: FloatArray, expAvg: FloatArray, expAvgSq: FloatArray, n: number, lr: number,
-  beta1: number, beta2: number, eps: number, weightDecay: number, gradScale: number, step: number,
+  param: FloatArray,
+  grad: FloatArray,
+  expAvg: FloatArray,
+  expAvgSq: FloatArray,
+  n: number,
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  gradScale: number,
+  step: number,
 ): number {
-  const bc1 = 1 - beta1 ** step, bc2 = 1 - beta2 ** step;
+  const bc1 = 1 - beta1 ** step,
+    bc2 = 1 - beta2 ** step;
   for (let i = 0; i < n; i++) {
     const g = grad[i]! * gradScale;
     expAvg[i] = beta1 * expAvg[i]! + (1 - beta1) * g;
@@ -87,8 +117,10 @@ function fmix32(h: number): number {
 export function initNormal(x: FloatArray, n: number, std: number, key: number): number {
   for (let i = 0; i < n; i += 2) {
     const pair = i / 2;
-    const a = fmix32((key ^ fmix32(2 * pair)) >>> 0), b = fmix32((key ^ fmix32(2 * pair + 1)) >>> 0);
-    const u1 = (a + 1) / 4294967296, u2 = b / 4294967296;
+    const a = fmix32((key ^ fmix32(2 * pair)) >>> 0),
+      b = fmix32((key ^ fmix32(2 * pair + 1)) >>> 0);
+    const u1 = (a + 1) / 4294967296,
+      u2 = b / 4294967296;
     const r = std * Math.sqrt(-2 * Math.log(u1));
     x[i] = r * Math.cos(2 * Math.PI * u2);
     if (i + 1 < n) x[i + 1] = r * Math.sin(2 * Math.PI * u2);

@@ -1,11 +1,18 @@
 // Reference embedding, LayerNorm (eps 1e-5, biased variance) and GELU (tanh approximation).
 import type { FloatArray, IntArray } from "./types.ts";
 
-export const LAYER_NORM_EPS = 1e-5;
+const LAYER_NORM_EPS = 1e-5;
 
 export function embeddingForward(
-  tokens: IntArray, wte: FloatArray, wpe: FloatArray | null, out: FloatArray,
-  batch: number, seq: number, d: number, vocabStart: number, vocabSize: number,
+  tokens: IntArray,
+  wte: FloatArray,
+  wpe: FloatArray | null,
+  out: FloatArray,
+  batch: number,
+  seq: number,
+  d: number,
+  vocabStart: number,
+  vocabSize: number,
 ): number {
   for (let r = 0; r < batch * seq; r++) {
     const t = r % seq;
@@ -19,8 +26,15 @@ export function embeddingForward(
 }
 
 export function embeddingBackward(
-  tokens: IntArray, dout: FloatArray, dwte: FloatArray, dwpe: FloatArray | null,
-  batch: number, seq: number, d: number, vocabStart: number, vocabSize: number,
+  tokens: IntArray,
+  dout: FloatArray,
+  dwte: FloatArray,
+  dwpe: FloatArray | null,
+  batch: number,
+  seq: number,
+  d: number,
+  vocabStart: number,
+  vocabSize: number,
 ): number {
   for (let r = 0; r < batch * seq; r++) {
     const t = r % seq;
@@ -34,8 +48,14 @@ export function embeddingBackward(
 }
 
 export function layerNormForward(
-  x: FloatArray, gamma: FloatArray, beta: FloatArray, out: FloatArray, mean: FloatArray, rstd: FloatArray,
-  rows: number, cols: number,
+  x: FloatArray,
+  gamma: FloatArray,
+  beta: FloatArray,
+  out: FloatArray,
+  mean: FloatArray,
+  rstd: FloatArray,
+  rows: number,
+  cols: number,
 ): number {
   for (let r = 0; r < rows; r++) {
     let m = 0;
@@ -52,12 +72,23 @@ export function layerNormForward(
 }
 
 export function layerNormBackward(
-  dout: FloatArray, x: FloatArray, gamma: FloatArray, mean: FloatArray, rstd: FloatArray, dx: FloatArray,
-  dgamma: FloatArray, dbeta: FloatArray, rows: number, cols: number, accumulateDx: number,
+  dout: FloatArray,
+  x: FloatArray,
+  gamma: FloatArray,
+  mean: FloatArray,
+  rstd: FloatArray,
+  dx: FloatArray,
+  dgamma: FloatArray,
+  dbeta: FloatArray,
+  rows: number,
+  cols: number,
+  accumulateDx: number,
 ): number {
   for (let r = 0; r < rows; r++) {
-    const m = mean[r]!, s = rstd[r]!;
-    let sumD = 0, sumDX = 0;
+    const m = mean[r]!,
+      s = rstd[r]!;
+    let sumD = 0,
+      sumDX = 0;
     for (let j = 0; j < cols; j++) {
       const xhat = (x[r * cols + j]! - m) * s;
       const g = dout[r * cols + j]! * gamma[j]!;
@@ -78,7 +109,7 @@ export function layerNormBackward(
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
-export function gelu(v: number): number {
+function gelu(v: number): number {
   return 0.5 * v * (1 + Math.tanh(GELU_C * (v + GELU_A * v * v * v)));
 }
 

@@ -74,8 +74,11 @@ export class HostAgent {
     this.orphans = new OrphanSweep({
       nc: opts.nc,
       ns: opts.ns,
-      ...(opts.orphanAfterMs !== undefined ? { orphanAfterMs: opts.orphanAfterMs, everyMs: Math.min(5000, Math.max(200, opts.orphanAfterMs / 4)) } : {}),
-      children: () => [...this.running.values()].flatMap((r) => (r.supervisor ? [{ actorId: r.actorId, pid: r.pid, supervisor: r.supervisor }] : [])),
+      ...(opts.orphanAfterMs !== undefined
+        ? { orphanAfterMs: opts.orphanAfterMs, everyMs: Math.min(5000, Math.max(200, opts.orphanAfterMs / 4)) }
+        : {}),
+      children: () =>
+        [...this.running.values()].flatMap((r) => (r.supervisor ? [{ actorId: r.actorId, pid: r.pid, supervisor: r.supervisor }] : [])),
       stop: (c, silentMs) => this.stopOrphan(c, silentMs),
     });
   }
@@ -103,10 +106,12 @@ export class HostAgent {
     );
     await nc.flush();
     await this.opts.registry.putHost(this.hostRecord());
-    void this.opts.events.publish(
-      { type: "host.registered", subject: this.name, time: Date.now(), data: { slots: this.slots, tier: this.tier, pid: process.pid } },
-      `host:${this.name}:${this.startedAt}`,
-    ).catch(() => undefined);
+    void this.opts.events
+      .publish(
+        { type: "host.registered", subject: this.name, time: Date.now(), data: { slots: this.slots, tier: this.tier, pid: process.pid } },
+        `host:${this.name}:${this.startedAt}`,
+      )
+      .catch(() => undefined);
     this.refresh = setInterval(() => this.publishHost(), this.opts.refreshMs ?? 2000);
     this.orphans.start();
   }
@@ -115,9 +120,20 @@ export class HostAgent {
   private stopOrphan(c: { actorId: string; pid: number; supervisor: string }, silentMs: number): void {
     const r = this.running.get(c.actorId);
     if (!r || r.pid !== c.pid) return;
-    this.opts.logger.warn({ actorId: c.actorId, pid: c.pid, supervisor: c.supervisor, silentMs }, "orphan: its supervisor is gone; stopping it");
+    this.opts.logger.warn(
+      { actorId: c.actorId, pid: c.pid, supervisor: c.supervisor, silentMs },
+      "orphan: its supervisor is gone; stopping it",
+    );
     void this.opts.events
-      .publish({ type: "actor.orphaned", subject: c.actorId, time: Date.now(), data: { pid: c.pid, host: this.name, supervisor: c.supervisor, silentMs } }, `orphan:${this.name}:${c.pid}`)
+      .publish(
+        {
+          type: "actor.orphaned",
+          subject: c.actorId,
+          time: Date.now(),
+          data: { pid: c.pid, host: this.name, supervisor: c.supervisor, silentMs },
+        },
+        `orphan:${this.name}:${c.pid}`,
+      )
       .catch(() => undefined);
     r.child.kill("SIGTERM");
     setTimeout(() => r.child.kill("SIGKILL"), 5000).unref();
@@ -184,7 +200,9 @@ export class HostAgent {
     };
     // a warm spare of this command line told its identity (spare-pool.ts), else a fresh process
     const spare = req.env[KEEP_SPARE_ENV] === "1" ? spareCommandOf(file, argv, req.cwd, req.env) : undefined;
-    const child = (spare && this.spares.take(spare.key, spare, env)) || spawn(file, argv, { cwd: req.cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child =
+      (spare && this.spares.take(spare.key, spare, env)) ||
+      spawn(file, argv, { cwd: req.cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     if (child.pid === undefined) {
       // spawn failures (ENOENT…) surface as an 'error' event; the pid is missing synchronously.
       child.on("error", () => undefined);
@@ -192,7 +210,17 @@ export class HostAgent {
     }
     let resolveExited = () => {};
     const exited = new Promise<void>((r) => (resolveExited = r));
-    const entry: Running = { actorId: req.actorId, child, pid: child.pid, stderrTail: "", killed: false, exited, resolveExited, spareKey: spare?.key, supervisor: req.env.TROUPE_SUPERVISOR };
+    const entry: Running = {
+      actorId: req.actorId,
+      child,
+      pid: child.pid,
+      stderrTail: "",
+      killed: false,
+      exited,
+      resolveExited,
+      spareKey: spare?.key,
+      supervisor: req.env.TROUPE_SUPERVISOR,
+    };
     this.running.set(req.actorId, entry);
     const logSubject = this.opts.ns.logSubject(req.actorId);
     const forward = (stream: "out" | "err") => (line: string) => {
@@ -238,7 +266,10 @@ export class HostAgent {
     this.publishHost();
     this.opts.logger.info({ actorId: entry.actorId, pid: entry.pid, code, signal }, "exited");
     void this.opts.events
-      .publish({ type: "process.exited", subject: entry.actorId, time: report.time, data: { pid: entry.pid, host: this.name, code, signal } }, `exit:${this.name}:${entry.pid}:${this.startedAt}`)
+      .publish(
+        { type: "process.exited", subject: entry.actorId, time: report.time, data: { pid: entry.pid, host: this.name, code, signal } },
+        `exit:${this.name}:${entry.pid}:${this.startedAt}`,
+      )
       .catch(() => undefined);
   }
 

@@ -18,7 +18,7 @@ export interface OrphanSweepOptions {
   orphanAfterMs?: number;
 }
 
-export const DEFAULT_ORPHAN_AFTER_MS = 60_000;
+const DEFAULT_ORPHAN_AFTER_MS = 60_000;
 
 export class OrphanSweep {
   /** Supervisor id → when it last answered (or was first seen). */
@@ -48,7 +48,10 @@ export class OrphanSweep {
       await Promise.all(
         [...supervisors].map(async (id) => {
           if (!this.seen.has(id)) this.seen.set(id, now);
-          const there = await call(this.o.nc, this.o.ns.supervisorSubject(id, "ping"), {}, 1000).then(() => true, () => false);
+          const there = await call(this.o.nc, this.o.ns.supervisorSubject(id, "ping"), {}, 1000).then(
+            () => true,
+            () => false,
+          );
           if (there) return void this.seen.set(id, Date.now());
           const silent = Date.now() - this.seen.get(id)!;
           if (silent < (this.o.orphanAfterMs ?? DEFAULT_ORPHAN_AFTER_MS)) return;

@@ -33,7 +33,12 @@ export interface SparePoolOptions {
 }
 
 /** Spares are interchangeable when everything but the identity matches. */
-export function spareCommandOf(file: string, args: readonly string[], cwd: string | undefined, env: Record<string, string>): SpareCommand & { key: string } {
+export function spareCommandOf(
+  file: string,
+  args: readonly string[],
+  cwd: string | undefined,
+  env: Record<string, string>,
+): SpareCommand & { key: string } {
   const shared = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith("TROUPE_")));
   return { file, args: [...args], cwd, env: shared, key: JSON.stringify([file, args, cwd ?? null, Object.entries(shared).sort()]) };
 }

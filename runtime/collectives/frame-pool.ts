@@ -23,7 +23,8 @@ export class FramePool {
    */
   give(data: Float32Array): void {
     const buffer = data.buffer;
-    if (!(buffer instanceof ArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== buffer.byteLength || buffer.byteLength === 0) return;
+    if (!(buffer instanceof ArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== buffer.byteLength || buffer.byteLength === 0)
+      return;
     if (this.heldBytes + buffer.byteLength > this.maxBytes) return;
     const list = this.free.get(buffer.byteLength) ?? [];
     if (list.includes(buffer)) return; // given twice: keep one

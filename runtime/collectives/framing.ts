@@ -22,7 +22,6 @@ export function payloadOf(data: Float32Array): Buffer {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-
 /** Incremental parser: push socket chunks, get whole frames. */
 export class FrameReader {
   private head = Buffer.alloc(0);

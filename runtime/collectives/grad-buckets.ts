@@ -109,7 +109,9 @@ export class GradientBuckets {
     try {
       if (missing.length) {
         await Promise.allSettled(this.inFlight);
-        throw new CollectiveError(`gradients ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", …" : ""} were never marked ready`);
+        throw new CollectiveError(
+          `gradients ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", …" : ""} were never marked ready`,
+        );
       }
       await Promise.all(this.inFlight);
     } finally {
@@ -136,7 +138,8 @@ export function contiguousSpan(grads: readonly Float32Array[], a: number, b: num
     const gap = parts[i]![0] - parts[i - 1]![1];
     if (gap < 0 || gap >= MAX_GAP_BYTES) return null;
   }
-  const lo = parts[0]![0], hi = parts.at(-1)![1];
+  const lo = parts[0]![0],
+    hi = parts.at(-1)![1];
   const foreign = grads.some((g, i) => (i < a || i >= b) && g.buffer === buffer && g.byteOffset < hi && g.byteOffset + g.byteLength > lo);
   return foreign ? null : new Float32Array(buffer, lo, (hi - lo) / 4);
 }

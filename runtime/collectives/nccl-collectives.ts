@@ -90,16 +90,20 @@ class NcclGroup implements Collectives {
       };
       const onFail = (err: Error) => finish(err);
       const timer = setTimeout(() => {
-        this.fail(new CollectiveTimeoutError(`${what} on NCCL group [${this.ranks.join(",")}] did not finish within ${this.o.opTimeoutMs ?? 60_000} ms`));
+        this.fail(
+          new CollectiveTimeoutError(
+            `${what} on NCCL group [${this.ranks.join(",")}] did not finish within ${this.o.opTimeoutMs ?? 60_000} ms`,
+          ),
+        );
       }, this.o.opTimeoutMs ?? 60_000);
       timer.unref();
       this.pending.add(onFail);
       const op = this.tail.then(() => this.communicator()).then(body);
       this.tail = op.catch(() => {});
       op.then(
-          (v) => finish(undefined, v),
-          (e: unknown) => finish(this.broken ?? new CollectiveError(`${what}: ${(e as Error).message}`, { cause: e })),
-        );
+        (v) => finish(undefined, v),
+        (e: unknown) => finish(this.broken ?? new CollectiveError(`${what}: ${(e as Error).message}`, { cause: e })),
+      );
     });
   }
 
@@ -122,7 +126,8 @@ class NcclGroup implements Collectives {
   }
 
   broadcast(data: Float32Array, root: number): Promise<void> {
-    if (!Number.isInteger(root) || root < 0 || root >= this.size) return Promise.reject(new CollectiveError(`broadcast root ${root} is outside the group 0..${this.size - 1}`));
+    if (!Number.isInteger(root) || root < 0 || root >= this.size)
+      return Promise.reject(new CollectiveError(`broadcast root ${root} is outside the group 0..${this.size - 1}`));
     return this.run("broadcast", (comm) => this.addon.ncclBroadcast(comm, data, root));
   }
 
@@ -221,7 +226,8 @@ class NcclWorld implements CollectivesWorld {
 
 /** Connects this rank to every other (TCP mesh) and returns its NCCL-backed world communicator. */
 export async function createNcclCollectives(options: NcclCollectivesOptions): Promise<CollectivesWorld> {
-  if (options.backend.memory !== "device") throw new CollectiveError(`NCCL collectives need the CUDA backend's memory, not '${options.backend.name}'`);
+  if (options.backend.memory !== "device")
+    throw new CollectiveError(`NCCL collectives need the CUDA backend's memory, not '${options.backend.name}'`);
   const addon = loadCudaAddon();
   addon.ncclVersion(); // fail here, before connecting, when libnccl cannot be loaded
   const mesh = await TcpMesh.connect(options);

@@ -19,7 +19,8 @@ export class KvNcclIdExchange implements NcclIdExchange {
   ) {}
 
   static async open(nc: NatsConnection, session: string, bucket = DEFAULT_RENDEZVOUS_BUCKET): Promise<KvNcclIdExchange> {
-    if (!/^[-_=a-zA-Z0-9]+$/.test(session)) throw new RendezvousError(`session '${session}' may only contain letters, digits, '-', '_' and '='`);
+    if (!/^[-_=a-zA-Z0-9]+$/.test(session))
+      throw new RendezvousError(`session '${session}' may only contain letters, digits, '-', '_' and '='`);
     try {
       const kv = await new Kvm(nc).create(bucket, { history: 1, ttl: 24 * 3600 * 1000 });
       return new KvNcclIdExchange(kv, session);
@@ -48,6 +49,8 @@ export class KvNcclIdExchange implements NcclIdExchange {
       clearTimeout(timer);
       watch.stop();
     }
-    throw new RendezvousError(`the NCCL id of group [${group.join(",")}] in session '${this.session}' was not published within ${timeoutMs} ms`);
+    throw new RendezvousError(
+      `the NCCL id of group [${group.join(",")}] in session '${this.session}' was not published within ${timeoutMs} ms`,
+    );
   }
 }

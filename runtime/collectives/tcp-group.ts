@@ -21,7 +21,7 @@ export interface GroupOptions {
 }
 
 /** Up to this size an all-reduce is one exchange round (latency-bound); above it, reduce-scatter + all-gather. */
-export const SMALL_ALL_REDUCE_BYTES = 64 * 1024;
+const SMALL_ALL_REDUCE_BYTES = 64 * 1024;
 
 export class TcpGroup implements Collectives {
   readonly rank: number;
@@ -86,7 +86,9 @@ export class TcpGroup implements Collectives {
 
   private async expectLength(data: Float32Array, length: number, from: number, what: string): Promise<Float32Array> {
     if (data.length !== length) {
-      throw new CollectiveError(`${what}: rank ${from} sent ${data.length} elements where ${length} were expected (buffers differ in length)`);
+      throw new CollectiveError(
+        `${what}: rank ${from} sent ${data.length} elements where ${length} were expected (buffers differ in length)`,
+      );
     }
     return data;
   }
@@ -96,7 +98,13 @@ export class TcpGroup implements Collectives {
    * the chunk may be the very view of `data` it returns; the sum starts from a received buffer when it can, so
    * nothing is copied either way.
    */
-  private async scatterReduce(data: Float32Array, op: ReduceOp, tag: (p: string) => string, what: string, inPlace = false): Promise<Float32Array> {
+  private async scatterReduce(
+    data: Float32Array,
+    op: ReduceOp,
+    tag: (p: string) => string,
+    what: string,
+    inPlace = false,
+  ): Promise<Float32Array> {
     const n = this.size;
     const sends: Promise<void>[] = [];
     for (let j = 0; j < n; j++) {
@@ -107,9 +115,7 @@ export class TcpGroup implements Collectives {
     const [a, b] = chunkBounds(data.length, n, this.rank);
     const mine = data.subarray(a, b);
     const parts = await Promise.all(
-      this.ranks.map((r, i) =>
-        i === this.rank ? mine : this.mesh.recv(r, tag("rs")).then((d) => this.expectLength(d, b - a, r, what)),
-      ),
+      this.ranks.map((r, i) => (i === this.rank ? mine : this.mesh.recv(r, tag("rs")).then((d) => this.expectLength(d, b - a, r, what)))),
     );
     // group order ((x0 ∘ x1) ∘ x2) …: accumulate into x0 — a received buffer (ours to change), or our own chunk
     const acc = parts[0] !== mine || inPlace ? parts[0]! : Float32Array.from(mine);

@@ -162,7 +162,9 @@ export class TcpMesh {
       const { socket } = link;
       socket.cork();
       socket.write(encodeHeader(tag, data.byteLength));
-      socket.write(payloadOf(data), (err) => (err ? reject(link.ended ?? new PeerLostError(peer, `send to rank ${peer} failed`, { cause: err })) : resolve()));
+      socket.write(payloadOf(data), (err) =>
+        err ? reject(link.ended ?? new PeerLostError(peer, `send to rank ${peer} failed`, { cause: err })) : resolve(),
+      );
       socket.uncork();
     });
   }
@@ -232,7 +234,13 @@ interface HelloServer {
  * Listens on `host` (any port) for the higher ranks of `session`: each must open with a hello frame naming the
  * session and its rank; any other connection, a second one from the same rank or a malformed stream is dropped.
  */
-async function listenForHellos(host: string, session: string, rank: number, worldSize: number, newReader: () => FrameReader): Promise<HelloServer> {
+async function listenForHellos(
+  host: string,
+  session: string,
+  rank: number,
+  worldSize: number,
+  newReader: () => FrameReader,
+): Promise<HelloServer> {
   const accepted = new Map<number, AcceptedPeer>();
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
@@ -285,15 +293,24 @@ async function dialLowerRanks(rendezvous: Rendezvous, rank: number, deadline: nu
 }
 
 /** Resolves once every higher rank has said hello; rejects naming the missing ones at the deadline. */
-async function waitForHigherRanks(hellos: HelloServer, rank: number, worldSize: number, deadline: number, timeoutMs: number): Promise<void> {
+async function waitForHigherRanks(
+  hellos: HelloServer,
+  rank: number,
+  worldSize: number,
+  deadline: number,
+  timeoutMs: number,
+): Promise<void> {
   const { accepted } = hellos;
   const expected = worldSize - 1 - rank;
   if (accepted.size >= expected) return;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const missing = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r > rank && !accepted.has(r));
-      reject(new RendezvousError(`rank ${rank}: ranks ${missing.join(", ")} did not connect within ${timeoutMs} ms`));
-    }, Math.max(1, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        const missing = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r > rank && !accepted.has(r));
+        reject(new RendezvousError(`rank ${rank}: ranks ${missing.join(", ")} did not connect within ${timeoutMs} ms`));
+      },
+      Math.max(1, deadline - Date.now()),
+    );
     hellos.onAccepted = () => {
       if (accepted.size === expected) {
         clearTimeout(timer);

@@ -20,7 +20,8 @@ import type { Logger } from "../logger.ts";
 import type { Namespace } from "../namespace.ts";
 import type { Registry } from "../registry.ts";
 import { call, callRetrying } from "../rpc.ts";
-import { recordState, Supervisor } from "../supervisor.ts";
+import { Supervisor } from "../supervisor.ts";
+import { recordState } from "../supervisor-child.ts";
 import { validateTimeouts } from "../timeouts.ts";
 import type {
   ActorRecord,

@@ -135,7 +135,10 @@ export const actorRecordMachine = setup({
               guard: "connected",
               target: "#actor-record.failed",
               actions: [
-                { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
+                {
+                  type: "killProcess",
+                  params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }),
+                },
                 assign({ death: ({ context }) => ({ kind: "start-timeout", ms: context.timeouts.startMs }) }),
               ],
             },
@@ -146,7 +149,11 @@ export const actorRecordMachine = setup({
         SPAWNED: { actions: assign({ pid: ({ event }) => event.pid, host: ({ event }) => event.host }) },
         SPAWN_FAILED: { target: "failed", actions: assign({ death: ({ event }) => ({ kind: "spawn", error: event.cause }) }) },
         HEARTBEAT: { guard: "pidMatches", target: "alive" },
-        EXITED: { guard: "pidMatches", target: "failed", actions: assign({ death: ({ event }) => ({ ...event.cause, starting: true as const }) }) },
+        EXITED: {
+          guard: "pidMatches",
+          target: "failed",
+          actions: assign({ death: ({ event }) => ({ ...event.cause, starting: true as const }) }),
+        },
         RECONNECTED: { target: ".waiting", reenter: true, actions: assign({ connected: true }) },
       },
     },
@@ -181,7 +188,10 @@ export const actorRecordMachine = setup({
       },
     },
     failed: {
-      entry: { type: "reportFailure", params: ({ context }) => ({ id: context.id, cause: context.death ?? { kind: "stopped", by: context.id, reason: "unknown" } }) },
+      entry: {
+        type: "reportFailure",
+        params: ({ context }) => ({ id: context.id, cause: context.death ?? { kind: "stopped", by: context.id, reason: "unknown" } }),
+      },
       on: {
         RESTART: { target: "restarting", actions: assign({ backoffMs: ({ event }) => event.delayMs }) },
       },
@@ -200,5 +210,7 @@ export const actorRecordMachine = setup({
  */
 export function startEventOf(last: ActorRecord | null, adopt: boolean): ActorRecordEvent {
   const running = last !== null && (last.state === "alive" || last.state === "suspect") && last.pid !== null && last.host !== null;
-  return adopt && running ? { type: "ADOPT", pid: last.pid!, host: last.host!, restarts: last.restarts, epoch: last.epoch, step: last.step } : { type: "START" };
+  return adopt && running
+    ? { type: "ADOPT", pid: last.pid!, host: last.host!, restarts: last.restarts, epoch: last.epoch, step: last.step }
+    : { type: "START" };
 }

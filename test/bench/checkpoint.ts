@@ -31,14 +31,20 @@ function filled(n: number, seed: number): Float32Array {
 }
 
 try {
-  const params: NamedTensor[] = gptParameterLayout(config).map((s, i) => ({ name: s.name, shape: [...s.shape], data: filled(elementCount(s.shape), i) }));
+  const params: NamedTensor[] = gptParameterLayout(config).map((s, i) => ({
+    name: s.name,
+    shape: [...s.shape],
+    data: filled(elementCount(s.shape), i),
+  }));
   const moments = params.flatMap((p) => [
     { name: `${p.name}.exp_avg`, shape: p.shape, data: filled(p.data.length, 1) },
     { name: `${p.name}.exp_avg_sq`, shape: p.shape, data: filled(p.data.length, 2) },
   ]);
   const tensorBytes = [...params, ...moments].reduce((n, t) => n + t.data.byteLength, 0);
   const paramCount = params.reduce((n, p) => n + p.data.length, 0);
-  console.log(`checkpoint of ${(paramCount / 1e6).toFixed(1)}M parameters + AdamW moments: ${(tensorBytes / 1e6).toFixed(0)} MB of tensors`);
+  console.log(
+    `checkpoint of ${(paramCount / 1e6).toFixed(1)}M parameters + AdamW moments: ${(tensorBytes / 1e6).toFixed(0)} MB of tensors`,
+  );
 
   // Raw baseline: the same bytes written as one file with fsync, then read back and hashed.
   const raw = path.join(dir, "raw.bin");
@@ -54,13 +60,23 @@ try {
   rmSync(raw);
 
   const content = {
-    step: 1, tokensSeen: 1, samplesSeen: 1, seed: 1, data: { tokenizerFile: "none", seed: 1, nextSample: 1 },
-    config: { model: config }, params, optimizerState: moments, optimizerStepCount: 1,
+    step: 1,
+    tokensSeen: 1,
+    samplesSeen: 1,
+    seed: 1,
+    data: { tokenizerFile: "none", seed: 1, nextSample: 1 },
+    config: { model: config },
+    params,
+    optimizerState: moments,
+    optimizerStepCount: 1,
   };
   t = performance.now();
   const saved = saveCheckpoint(path.join(dir, "ckpt"), content, { keep: 1 });
   let saveS = seconds(t);
-  const diskBytes = ["model-p0-t0.safetensors", "optimizer-p0-t0.safetensors", "manifest.json"].reduce((n, f) => n + statSync(path.join(saved, f)).size, 0);
+  const diskBytes = ["model-p0-t0.safetensors", "optimizer-p0-t0.safetensors", "manifest.json"].reduce(
+    (n, f) => n + statSync(path.join(saved, f)).size,
+    0,
+  );
   t = performance.now();
   const loaded = loadCheckpoint(saved);
   const loadS = seconds(t);
@@ -74,9 +90,15 @@ try {
   const locals = [0, 1].flatMap((stage) =>
     [0, 1].map((tpRank) => {
       const shards = rankShards(specs, l22, { stage, tpRank });
-      const cut = (name: string, sh: (typeof shards)[number]) => ({ name, shape: sh.localShape, data: extractShard(byName.get(name)!, sh) });
+      const cut = (name: string, sh: (typeof shards)[number]) => ({
+        name,
+        shape: sh.localShape,
+        data: extractShard(byName.get(name)!, sh),
+      });
       return {
-        coord: { stage, tpRank }, step: 2, optimizerStepCount: 2,
+        coord: { stage, tpRank },
+        step: 2,
+        optimizerStepCount: 2,
         params: shards.map((sh) => cut(sh.name, sh)),
         optimizerState: shards.flatMap((sh) => [cut(`${sh.name}.exp_avg`, sh), cut(`${sh.name}.exp_avg_sq`, sh)]),
       };
@@ -100,7 +122,11 @@ try {
   const shardedDir = saveSharded(4);
   shardedSaveS = Math.min(shardedSaveS, seconds(t));
   t = performance.now();
-  const oneRank = loadCheckpointShard(shardedDir, { layout: { tp: 2, pp: 1, layersPerStage: [6], heads: config.heads }, coord: { stage: 0, tpRank: 1 }, params: specs });
+  const oneRank = loadCheckpointShard(shardedDir, {
+    layout: { tp: 2, pp: 1, layersPerStage: [6], heads: config.heads },
+    coord: { stage: 0, tpRank: 1 },
+    params: specs,
+  });
   const reshardLoadS = seconds(t);
   const rankBytes = [...oneRank.params, ...oneRank.optimizerState].reduce((n, x) => n + x.data.byteLength, 0);
   console.log(
@@ -152,7 +178,7 @@ try {
   const writeOnPool = async (file: string, image: Buffer) => {
     const digest = webcrypto.subtle.digest("SHA-256", image);
     const fh = await open(file, "w");
-    for (let at = 0; at < image.length; ) at += (await fh.write(image, at, image.length - at)).bytesWritten;
+    for (let at = 0; at < image.length;) at += (await fh.write(image, at, image.length - at)).bytesWritten;
     await fh.sync();
     await fh.close();
     return Buffer.from(await digest).toString("hex");
@@ -182,7 +208,9 @@ try {
 
   const mbps = (s: number) => tensorBytes / s / 1e6;
   console.log(`raw write+fsync ${mbps(rawWriteS).toFixed(0)} MB/s, raw read+sha256 ${mbps(rawReadS).toFixed(0)} MB/s`);
-  console.log(`save ${saveS.toFixed(2)} s (${mbps(saveS).toFixed(0)} MB/s), load+verify ${loadS.toFixed(2)} s (${mbps(loadS).toFixed(0)} MB/s), ${(diskBytes / tensorBytes).toFixed(4)}x bytes on disk`);
+  console.log(
+    `save ${saveS.toFixed(2)} s (${mbps(saveS).toFixed(0)} MB/s), load+verify ${loadS.toFixed(2)} s (${mbps(loadS).toFixed(0)} MB/s), ${(diskBytes / tensorBytes).toFixed(4)}x bytes on disk`,
+  );
   const saveRatio = rawWriteS / saveS;
   const loadRatio = rawReadS / loadS;
   const overhead = diskBytes / tensorBytes;
@@ -190,11 +218,24 @@ try {
     JSON.stringify({
       bench: "checkpoint",
       figures: {
-        parameters: paramCount, tensorBytes, diskBytes, saveSeconds: saveS, loadSeconds: loadS,
-        shardedSaveSeconds: shardedSaveS, reshardLoadOneRankSeconds: reshardLoadS, reshardRankBytes: rankBytes,
-        asyncBlockedSeconds: blockedS, asyncFirstBlockedSeconds: firstBlockedS, asyncWholeSeconds: asyncWholeS,
-        stepLoopRateDuringThreadWrite: threadLoopRate / idleRate, poolWholeSeconds: poolWholeS, stepLoopRateDuringPoolWrite: poolLoopRate / idleRate,
-        saveMBps: mbps(saveS), loadMBps: mbps(loadS), rawWriteMBps: mbps(rawWriteS), rawReadSha256MBps: mbps(rawReadS),
+        parameters: paramCount,
+        tensorBytes,
+        diskBytes,
+        saveSeconds: saveS,
+        loadSeconds: loadS,
+        shardedSaveSeconds: shardedSaveS,
+        reshardLoadOneRankSeconds: reshardLoadS,
+        reshardRankBytes: rankBytes,
+        asyncBlockedSeconds: blockedS,
+        asyncFirstBlockedSeconds: firstBlockedS,
+        asyncWholeSeconds: asyncWholeS,
+        stepLoopRateDuringThreadWrite: threadLoopRate / idleRate,
+        poolWholeSeconds: poolWholeS,
+        stepLoopRateDuringPoolWrite: poolLoopRate / idleRate,
+        saveMBps: mbps(saveS),
+        loadMBps: mbps(loadS),
+        rawWriteMBps: mbps(rawWriteS),
+        rawReadSha256MBps: mbps(rawReadS),
       },
       targets: {
         saveSpeedVsRawWrite: { op: ">=", value: 0.5, actual: saveRatio, met: saveRatio >= 0.5 },

@@ -41,13 +41,34 @@ const token = writeNewToken(tokenFile);
 const server = await startNatsServer({ dir: path.join(dir, "nats"), token });
 try {
   const clusterId = "benchcli";
-  writeClusterInfo(dir, { clusterId, url: server.url, tokenFile, natsPid: server.pid, agentPid: null, supervisorPid: null, servicesPid: null, startedAt: Date.now() });
+  writeClusterInfo(dir, {
+    clusterId,
+    url: server.url,
+    tokenFile,
+    natsPid: server.pid,
+    agentPid: null,
+    supervisorPid: null,
+    servicesPid: null,
+    startedAt: Date.now(),
+  });
   const nc = await connectNats({ url: server.url, token, name: "bench-cli" });
   const registry = await Registry.open(nc, namespace(clusterId));
   for (let i = 0; i < 8; i++) {
     await registry.putActor({
-      id: `bench-w${i}`, supervisor: "bench", coords: { d: i % 2, p: 0, t: 0 }, host: "h", pid: 1000 + i, state: "alive", restarts: 0, step: 0, epoch: 1,
-      lastHeartbeat: Date.now(), deathCause: null, seq: 1, updatedAt: Date.now(), snapshot: null,
+      id: `bench-w${i}`,
+      supervisor: "bench",
+      coords: { d: i % 2, p: 0, t: 0 },
+      host: "h",
+      pid: 1000 + i,
+      state: "alive",
+      restarts: 0,
+      step: 0,
+      epoch: 1,
+      lastHeartbeat: Date.now(),
+      deathCause: null,
+      seq: 1,
+      updatedAt: Date.now(),
+      snapshot: null,
     });
   }
   await nc.close();

@@ -47,7 +47,9 @@ try {
   const hfTokens = theirs.reduce((n, ids) => n + ids.length, 0);
   const differing = ours.filter((ids, i) => ids.length !== theirs[i]!.length || ids.some((id, j) => id !== theirs[i]![j])).length;
   console.log(`documents whose ids differ from Hugging Face's: ${differing} of ${texts.length}`);
-  console.log(`encode corpus: ours ${(chars / oursS / 1e6).toFixed(2)} M chars/s, Hugging Face ${(chars / hfS / 1e6).toFixed(2)} M chars/s (${tokens} vs ${hfTokens} tokens)`);
+  console.log(
+    `encode corpus: ours ${(chars / oursS / 1e6).toFixed(2)} M chars/s, Hugging Face ${(chars / hfS / 1e6).toFixed(2)} M chars/s (${tokens} vs ${hfTokens} tokens)`,
+  );
 
   t = performance.now();
   const prepared = await prepareData({ cacheDir: dir, vocabSize });
@@ -55,8 +57,12 @@ try {
   t = performance.now();
   const warm = await prepareData({ cacheDir: dir, vocabSize });
   const warmS = seconds(t);
-  console.log(`prepareData: cold ${coldS.toFixed(2)} s, warm ${warmS.toFixed(2)} s (cache hit ${warm.cacheHit}); ${prepared.train.tokenCount} train / ${prepared.valid.tokenCount} valid tokens`);
-  console.log(`unigram cross-entropy of validation tokens: ${prepared.unigramEntropyBits.toFixed(3)} bits = ${prepared.unigramEntropyNats.toFixed(3)} nats per token`);
+  console.log(
+    `prepareData: cold ${coldS.toFixed(2)} s, warm ${warmS.toFixed(2)} s (cache hit ${warm.cacheHit}); ${prepared.train.tokenCount} train / ${prepared.valid.tokenCount} valid tokens`,
+  );
+  console.log(
+    `unigram cross-entropy of validation tokens: ${prepared.unigramEntropyBits.toFixed(3)} bits = ${prepared.unigramEntropyNats.toFixed(3)} nats per token`,
+  );
 
   const seqLen = 256;
   const count = 64;

@@ -32,7 +32,11 @@ console.log(`throughput: Brown corpus, ${brown.length} documents, ${mb.toFixed(2
 const prio = brown.map(() => 0);
 const workDir = mkdtempSync(path.join(tmpdir(), "troupe-bench-dedup-"));
 const onActors = (texts: readonly string[], priorities: readonly number[], actors: number): Promise<NearDuplicates> =>
-  findNearDuplicatesWithActors(texts, priorities, CONFIG, { signatureActors: actors, reducers: Math.max(1, Math.floor(actors / 2)), workDir });
+  findNearDuplicatesWithActors(texts, priorities, CONFIG, {
+    signatureActors: actors,
+    reducers: Math.max(1, Math.floor(actors / 2)),
+    workDir,
+  });
 const line = (what: string, r: NearDuplicates, work: number) => {
   const sig = r.seconds.signatures;
   console.log(
@@ -73,10 +77,19 @@ for (const actors of [1, 2, 4]) {
 const targets = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
 const { texts, pairs } = plantedCorpus(2024, pairsPerBin * targets.length, 200, targets);
 console.log(`accuracy: ${texts.length} generated documents, ${pairs.length} planted pairs (${pairsPerBin} per target similarity)`);
-const found = await onActors(texts, texts.map(() => 0), 2);
+const found = await onActors(
+  texts,
+  texts.map(() => 0),
+  2,
+);
 rmSync(workDir, { recursive: true, force: true });
-const inProcess = await findNearDuplicates(texts, texts.map(() => 0), { ...CONFIG, workers: 1 });
-identical &&= JSON.stringify(found.keep) === JSON.stringify(inProcess.keep) && JSON.stringify(found.edges) === JSON.stringify(inProcess.edges);
+const inProcess = await findNearDuplicates(
+  texts,
+  texts.map(() => 0),
+  { ...CONFIG, workers: 1 },
+);
+identical &&=
+  JSON.stringify(found.keep) === JSON.stringify(inProcess.keep) && JSON.stringify(found.edges) === JSON.stringify(inProcess.edges);
 console.log(`  actors' results (Brown and this corpus) identical to the in-process ones: ${identical ? "yes" : "NO"}`);
 figures.identical_to_in_process = identical ? 1 : 0;
 const candidate = new Set<number>();
@@ -119,14 +132,27 @@ const precision = tp + fp === 0 ? 1 : tp / (tp + fp);
 const recall = tp + fn === 0 ? 1 : tp / (tp + fn);
 const highPairs = pairs.filter((p) => p.jaccard >= 0.9);
 const recallHigh = highPairs.filter((p) => !found.keep[p.b]).length / highPairs.length;
-Object.assign(figures, { precision, recall, recall_j_ge_0_9: recallHigh, unplanted_candidate_pairs: unplanted, max_rate_gap_beyond_noise: maxGap });
-console.log(`  precision ${precision.toFixed(3)}  recall ${recall.toFixed(3)} (truth: exact J ≥ 0.8)  recall at J ≥ 0.9 ${recallHigh.toFixed(3)}`);
+Object.assign(figures, {
+  precision,
+  recall,
+  recall_j_ge_0_9: recallHigh,
+  unplanted_candidate_pairs: unplanted,
+  max_rate_gap_beyond_noise: maxGap,
+});
+console.log(
+  `  precision ${precision.toFixed(3)}  recall ${recall.toFixed(3)} (truth: exact J ≥ 0.8)  recall at J ≥ 0.9 ${recallHigh.toFixed(3)}`,
+);
 console.log(`  candidate pairs between unrelated documents: ${unplanted}`);
 console.log("  recall at J just above 0.8 is bounded by the LSH curve (≈0.68 at J = 0.8), as in MT-NLG/NeMo");
 
 const speedup = figures.signatures_docs_per_s_a2! / figures.signatures_docs_per_s_a1!;
 figures.signature_speedup_a2 = speedup;
-const target = (op: ">=" | "<=", value: number, actual: number) => ({ op, value, actual, met: op === ">=" ? actual >= value : actual <= value });
+const target = (op: ">=" | "<=", value: number, actual: number) => ({
+  op,
+  value,
+  actual,
+  met: op === ">=" ? actual >= value : actual <= value,
+});
 console.log(
   JSON.stringify({
     bench: "dedup",

@@ -24,7 +24,10 @@ const cluster = await startTestCluster({
   url: server.url,
   backoff: { initialMs: 0, maxMs: 0, jitter: 0 },
   intensity: { maxRestarts: trials + 10, periodMs: 600_000 },
-  children: [{ id: "victim", argv: actorArgv() }, { id: "bystander", argv: actorArgv() }],
+  children: [
+    { id: "victim", argv: actorArgv() },
+    { id: "bystander", argv: actorArgv() },
+  ],
 });
 
 const waiters: { pred: (r: ActorRecord) => boolean; resolve: (t: number) => void }[] = [];
@@ -55,7 +58,9 @@ try {
     const ta = await alive;
     toFailed.push(tf - t0);
     toAlive.push(ta - t0);
-    console.log(`trial ${String(t + 1).padStart(2)}: failed after ${(tf - t0).toFixed(1)} ms, alive again after ${(ta - t0).toFixed(0)} ms`);
+    console.log(
+      `trial ${String(t + 1).padStart(2)}: failed after ${(tf - t0).toFixed(1)} ms, alive again after ${(ta - t0).toFixed(0)} ms`,
+    );
     current = await cluster.record("victim");
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -71,14 +71,24 @@ for (const shape of shapes) {
     const checkpoint = saveCheckpoint(
       path.join(dir, "checkpoints"),
       {
-        step: 0, tokensSeen: 0, samplesSeen: 0, seed: 1, data: { tokenizerFile: "bytes", seed: 1, nextSample: 0 }, config: { model: shape.config },
-        params: model.parameters(), optimizerState: [], optimizerStepCount: 0,
+        step: 0,
+        tokensSeen: 0,
+        samplesSeen: 0,
+        seed: 1,
+        data: { tokenizerFile: "bytes", seed: 1, nextSample: 0 },
+        config: { model: shape.config },
+        params: model.parameters(),
+        optimizerState: [],
+        optimizerStepCount: 0,
       },
       { keep: 1 },
     );
     const prompt = Array.from({ length: shape.promptTokens }, (_, i) => (i * 131 + 7) % shape.config.vocabSize);
     const single = await tokensPerSecond(shape, true, model);
-    for (const [pp, tp] of [[1, 2], [2, 1]] as const) {
+    for (const [pp, tp] of [
+      [1, 2],
+      [2, 1],
+    ] as const) {
       const name = tp > 1 ? `tp${tp}` : `pp${pp}`;
       const started = performance.now();
       const job = await startInferenceJob({ checkpoint, config: shape.config, pp, tp, dir: path.join(dir, name) });

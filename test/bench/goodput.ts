@@ -24,12 +24,20 @@ const MODELS = {
   tiny: { dModel: 16, heads: 2, seqLen: 8, samplesPerReplica: 4 },
   small: { dModel: 256, heads: 4, seqLen: 128, samplesPerReplica: 8 },
 };
-const { values } = parseArgs({ options: { model: { type: "string", default: "tiny" }, minutes: { type: "string", default: "10" }, every: { type: "string", default: "30" }, seed: { type: "string", default: "1" } } });
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "tiny" },
+    minutes: { type: "string", default: "10" },
+    every: { type: "string", default: "30" },
+    seed: { type: "string", default: "1" },
+  },
+});
 const minutes = Number(values.minutes);
 const every = Number(values.every);
 const seed = Number(values.seed);
 if (!(minutes > 0)) throw new Error(`--minutes must be a positive number, got '${values.minutes}'`);
-if (!(every >= 6)) throw new Error(`--every must be a number of seconds ≥ 6 (a kill needs time to recover within its window), got '${values.every}'`);
+if (!(every >= 6))
+  throw new Error(`--every must be a number of seconds ≥ 6 (a kill needs time to recover within its window), got '${values.every}'`);
 const size = Object.hasOwn(MODELS, values.model!) ? MODELS[values.model as keyof typeof MODELS] : undefined;
 if (!size) throw new Error(`--model must be one of ${Object.keys(MODELS).join(", ")}, got '${values.model}'`);
 if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${values.seed}'`);
@@ -51,7 +59,9 @@ const loadAtStart = load();
 let windowsFrom = 0;
 
 try {
-  console.log(`${values.model} model (${JSON.stringify(size)}); one job, ${2 * perSide} windows of ${every} s after ${WARMUP_S} s of warm-up, failure-free and faulty alternating (ABBA), one SIGKILL ${r3(killOffsetMs / 1000)} s into each faulty window; load average ${loadAtStart}`);
+  console.log(
+    `${values.model} model (${JSON.stringify(size)}); one job, ${2 * perSide} windows of ${every} s after ${WARMUP_S} s of warm-up, failure-free and faulty alternating (ABBA), one SIGKILL ${r3(killOffsetMs / 1000)} s into each faulty window; load average ${loadAtStart}`,
+  );
   const pending: Promise<KillTrace>[] = [];
   const run = await runTimedJob({
     dir,
@@ -69,10 +79,13 @@ try {
           const k = pending.length + 1;
           const at = ((f.at - windowsFrom) / 1000).toFixed(1);
           const trace = traceKill(c, f, next);
-          void trace.then((t) => console.log(`  kill ${k}/${perSide} at +${at} s: ${f.id} recovered after ${t.recoveredAt ? ((t.recoveredAt - t.at) / 1000).toFixed(2) : "?"} s${wasWarm(t) ? " (warm spare)" : ""}; load average ${load()}`));
+          void trace.then((t) =>
+            console.log(
+              `  kill ${k}/${perSide} at +${at} s: ${f.id} recovered after ${t.recoveredAt ? ((t.recoveredAt - t.at) / 1000).toFixed(2) : "?"} s${wasWarm(t) ? " (warm spare)" : ""}; load average ${load()}`,
+            ),
+          );
           pending.push(trace);
-        }
-        else console.log(`  window ${i + 1}: no live worker to kill`);
+        } else console.log(`  window ${i + 1}: no live worker to kill`);
       }
       await sleep(windowsFrom + 2 * perSide * windowMs - Date.now());
     },
@@ -106,11 +119,26 @@ try {
   const ph = traces.map(phases).filter((p) => p !== undefined);
   const medians = Object.fromEntries(Object.keys(ph[0] ?? {}).map((k) => [k, r3(median(ph.map((p) => p[k]!)))]));
   const warm = traces.filter(wasWarm).length;
-  console.log(`failure-free windows: ${clean} steps in ${seconds} s (${(clean / seconds).toFixed(2)} steps/s); faulty windows: ${faulty} steps, ${kills} SIGKILLs, ${run.recoveries.length} recoveries (${warm} replacements were warm spares)`);
-  console.log(`each kill costs ${lostPerKill.toFixed(1)} steps (${(lostPerKill / (clean / seconds)).toFixed(2)} s of failure-free stepping)`);
-  console.log(`median seconds per phase: ${Object.entries(medians).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  console.log(`step rate ${r3(killOffsetMs / 1000)} s before a kill ${mean(before).toFixed(2)}/s, ${r3(killOffsetMs / 1000)} s after its first commit ${mean(after).toFixed(2)}/s`);
-  const profile = rateProfile(commits, traces.map((t) => t.at), 3, Math.round(every - killOffsetMs / 1000));
+  console.log(
+    `failure-free windows: ${clean} steps in ${seconds} s (${(clean / seconds).toFixed(2)} steps/s); faulty windows: ${faulty} steps, ${kills} SIGKILLs, ${run.recoveries.length} recoveries (${warm} replacements were warm spares)`,
+  );
+  console.log(
+    `each kill costs ${lostPerKill.toFixed(1)} steps (${(lostPerKill / (clean / seconds)).toFixed(2)} s of failure-free stepping)`,
+  );
+  console.log(
+    `median seconds per phase: ${Object.entries(medians)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
+  );
+  console.log(
+    `step rate ${r3(killOffsetMs / 1000)} s before a kill ${mean(before).toFixed(2)}/s, ${r3(killOffsetMs / 1000)} s after its first commit ${mean(after).toFixed(2)}/s`,
+  );
+  const profile = rateProfile(
+    commits,
+    traces.map((t) => t.at),
+    3,
+    Math.round(every - killOffsetMs / 1000),
+  );
   console.log(`steps/s by second around a kill (mean over kills): ${profile.map((x, i) => `${i - 3}:${x.toFixed(1)}`).join(" ")}`);
   console.log(`goodput: ${r3(goodput)} of the failure-free rate; load average ${loadAtStart} at start, ${load()} at end`);
   console.log(

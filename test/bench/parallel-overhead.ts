@@ -40,12 +40,15 @@ function parseArgs(argv: string[]): { shape: string; steps?: number; cpuProfDir?
     return v;
   };
   if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(`usage: npm run bench -- parallel-overhead [--shape ${Object.keys(SHAPES).join("|")}] [--steps N] [--cpu-prof DIR] [--node-flags "FLAGS"]`);
+    console.log(
+      `usage: npm run bench -- parallel-overhead [--shape ${Object.keys(SHAPES).join("|")}] [--steps N] [--cpu-prof DIR] [--node-flags "FLAGS"]`,
+    );
     process.exit(0);
   }
   const known = ["--shape", "--steps", "--cpu-prof", "--node-flags"];
   for (let i = 0; i < argv.length; i++) {
-    if (known.includes(argv[i]!)) i++; // its value
+    if (known.includes(argv[i]!))
+      i++; // its value
     else if (argv[i]!.startsWith("--")) throw new Error(`unknown option ${argv[i]}`);
   }
   const shape = value("--shape") ?? "small";

@@ -58,7 +58,13 @@ interface Row {
 }
 const rows: Row[] = [];
 const configs: [ScheduleKind, number, number, number][] = [];
-for (const [p, m] of [[2, 8], [4, 8], [4, 16], [8, 16], [8, 32]] as const) {
+for (const [p, m] of [
+  [2, 8],
+  [4, 8],
+  [4, 16],
+  [8, 16],
+  [8, 32],
+] as const) {
   configs.push(["gpipe", p, m, 1], ["1f1b", p, m, 1], ["interleaved", p, m, 2], ["interleaved", p, m, 4]);
 }
 console.log(`measured-op cost: fp32 48×48 GEMM, mean ${(meanGemm * 1000).toFixed(1)} µs over ${gemm.length} runs`);
@@ -102,7 +108,12 @@ const figures = {
   interleavingBubbleReductionV4: gain,
   meanGemmMicros: meanGemm * 1000,
 };
-const target = (op: "<=" | ">=", value: number, actual: number) => ({ op, value, actual, met: op === "<=" ? actual <= value : actual >= value });
+const target = (op: "<=" | ">=", value: number, actual: number) => ({
+  op,
+  value,
+  actual,
+  met: op === "<=" ? actual <= value : actual >= value,
+});
 console.log(
   JSON.stringify({
     bench: "pipeline",

@@ -39,7 +39,10 @@ try {
       }
     },
   });
-  const traces = withFirstCommits(await Promise.all(pending), run.steps.map((s) => s.time));
+  const traces = withFirstCommits(
+    await Promise.all(pending),
+    run.steps.map((s) => s.time),
+  );
   const latencies = traces.map((t) => {
     if (t.firstCommitAt === undefined) throw new Error(`no committed step after the kill of ${t.id}`);
     return (t.firstCommitAt - t.at) / 1000;
@@ -48,14 +51,35 @@ try {
   for (const [i, t] of traces.entries()) console.log(`kill ${String(i + 1).padStart(2)}: ${formatTrace(t)}`);
   const p50 = quantile(latencies, 0.5);
   const p95 = quantile(latencies, 0.95);
-  const restore = quantile(recoveries.map((r) => r.restoreSeconds), 0.5);
+  const restore = quantile(
+    recoveries.map((r) => r.restoreSeconds),
+    0.5,
+  );
   const warm = traces.filter(wasWarm).length;
   const ph = traces.map(phases).filter((p) => p !== undefined);
-  const medians = Object.fromEntries(Object.keys(ph[0] ?? {}).map((k) => [k, r3(quantile(ph.map((p) => p[k]!), 0.5))]));
+  const medians = Object.fromEntries(
+    Object.keys(ph[0] ?? {}).map((k) => [
+      k,
+      r3(
+        quantile(
+          ph.map((p) => p[k]!),
+          0.5,
+        ),
+      ),
+    ]),
+  );
   const load = os.loadavg()[0]!.toFixed(2);
-  console.log(`${traces.length} SIGKILLs, ${recoveries.length} recoveries (${recoveries.filter((r) => r.source === "peer").length} from a DP peer, ${warm} replacements were warm spares), ${run.steps.length} steps committed`);
-  console.log(`SIGKILL → next committed step: p50 ${p50.toFixed(3)} s, p95 ${p95.toFixed(3)} s, max ${Math.max(...latencies).toFixed(3)} s; state transfer p50 ${restore.toFixed(3)} s`);
-  console.log(`median seconds per phase: ${Object.entries(medians).map(([k, v]) => `${k} ${v}`).join(", ")}; load average ${loadAtStart} at start, ${load} at end`);
+  console.log(
+    `${traces.length} SIGKILLs, ${recoveries.length} recoveries (${recoveries.filter((r) => r.source === "peer").length} from a DP peer, ${warm} replacements were warm spares), ${run.steps.length} steps committed`,
+  );
+  console.log(
+    `SIGKILL → next committed step: p50 ${p50.toFixed(3)} s, p95 ${p95.toFixed(3)} s, max ${Math.max(...latencies).toFixed(3)} s; state transfer p50 ${restore.toFixed(3)} s`,
+  );
+  console.log(
+    `median seconds per phase: ${Object.entries(medians)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}; load average ${loadAtStart} at start, ${load} at end`,
+  );
   console.log(
     JSON.stringify({
       bench: "recovery",

@@ -38,7 +38,9 @@ function cpuSeconds(): number {
 /** Single-thread SGEMM FLOP/s (by CPU time) on square 1024 matrices: median of several timed calls. */
 function sgemmPeak(): number {
   const n = 1024;
-  const a = addon.alloc(n * n).fill(0.5), b = addon.alloc(n * n).fill(0.25), c = addon.alloc(n * n);
+  const a = addon.alloc(n * n).fill(0.5),
+    b = addon.alloc(n * n).fill(0.25),
+    c = addon.alloc(n * n);
   addon.runSync("gemm", 0, 0, n, n, n, 1, a, b, 0, c);
   const rates: number[] = [];
   for (let i = 0; i < 7; i++) {
@@ -58,13 +60,16 @@ async function runShape(name: string, stepsOverride?: number): Promise<void> {
   const opt = createAdamW(model);
   const n = batch * config.seqLen;
   let seed = 99;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % config.vocabSize);
-  const inputs = Int32Array.from({ length: n }, rand), targets = Int32Array.from({ length: n }, rand);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % config.vocabSize;
+  const inputs = Int32Array.from({ length: n }, rand),
+    targets = Int32Array.from({ length: n }, rand);
   const peakBefore = sgemmPeak();
-  const cpuTimes: number[] = [], wallTimes: number[] = [];
+  const cpuTimes: number[] = [],
+    wallTimes: number[] = [];
   let loss = 0;
   for (let s = 0; s <= steps; s++) {
-    const t = performance.now(), c = cpuSeconds();
+    const t = performance.now(),
+      c = cpuSeconds();
     await model.zeroGrad();
     loss = (await model.forwardBackward(inputs, targets, batch, 1)).loss;
     await opt.step(1e-4, 1);
@@ -73,11 +78,24 @@ async function runShape(name: string, stepsOverride?: number): Promise<void> {
     wallTimes.push((performance.now() - t) / 1000);
   }
   const peak = Math.max(peakBefore, sgemmPeak());
-  const stepSeconds = median(cpuTimes), wallSeconds = median(wallTimes);
+  const stepSeconds = median(cpuTimes),
+    wallSeconds = median(wallTimes);
   const params = model.parameterCount();
   const flopsPerToken = modelFlopsPerToken(config);
   const rss = process.resourceUsage().maxRSS * 1024;
-  console.log(JSON.stringify({ name, params, stepSeconds, wallSeconds, tokensPerSecond: n / stepSeconds, modelFlops: (flopsPerToken * n) / stepSeconds, peak, rss, loss }));
+  console.log(
+    JSON.stringify({
+      name,
+      params,
+      stepSeconds,
+      wallSeconds,
+      tokensPerSecond: n / stepSeconds,
+      modelFlops: (flopsPerToken * n) / stepSeconds,
+      peak,
+      rss,
+      loss,
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -88,7 +106,8 @@ async function main(): Promise<void> {
   };
   const child = opt("--child");
   const steps = opt("--steps") ? Number(opt("--steps")) : undefined;
-  if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1)) throw new Error(`--steps must be a positive integer, got ${opt("--steps")}`);
+  if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1))
+    throw new Error(`--steps must be a positive integer, got ${opt("--steps")}`);
   if (child) return runShape(child, steps);
 
   const names = (opt("--shapes") ?? "tiny,small").split(",");
@@ -98,9 +117,20 @@ async function main(): Promise<void> {
   const targets: Record<string, { op: string; value: number; actual: number; met: boolean }> = {};
   const self = fileURLToPath(import.meta.url);
   for (const name of names) {
-    const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", name, ...(steps ? ["--steps", String(steps)] : [])], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", name, ...(steps ? ["--steps", String(steps)] : [])], {
+      encoding: "utf8",
+    });
     if (r.status !== 0) throw new Error(`shape ${name} failed (exit ${r.status}):\n${r.stderr}`);
-    const m = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { params: number; stepSeconds: number; wallSeconds: number; tokensPerSecond: number; modelFlops: number; peak: number; rss: number; loss: number };
+    const m = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
+      params: number;
+      stepSeconds: number;
+      wallSeconds: number;
+      tokensPerSecond: number;
+      modelFlops: number;
+      peak: number;
+      rss: number;
+      loss: number;
+    };
     const fraction = m.modelFlops / m.peak;
     const shape = SHAPES[name]!;
     console.log(

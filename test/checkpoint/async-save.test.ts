@@ -33,7 +33,9 @@ describe("asynchronous checkpoints", () => {
   it("returns after the copy: nothing is on disk yet, and later changes to the tensors do not reach the files", async () => {
     const r = path.join(root, "order");
     const writer = new CheckpointWriter();
-    await (await writer.save(r, checkpointContent(1), { keep: 3 })).written;
+    await (
+      await writer.save(r, checkpointContent(1), { keep: 3 })
+    ).written;
     const content = checkpointContent(2);
     const pending = await writer.save(r, content, { keep: 3 });
     // the step loop continues here: the write has not completed, `latest` still names step 1
@@ -59,7 +61,9 @@ describe("asynchronous checkpoints", () => {
       events.push("2 copied");
       return p;
     });
-    await (await second).written;
+    await (
+      await second
+    ).written;
     expect(events).toEqual(["1 written", "2 copied"]);
     expect(path.basename(latestCheckpointDir(r)!)).toBe(stepDirName(2));
   });
@@ -74,7 +78,9 @@ describe("asynchronous checkpoints", () => {
     expect(latestCheckpointDir(r)).toBe(good);
     await expect(writer.save(r, checkpointContent(3), { keep: 3 })).rejects.toThrow("checkpoint of step 2");
     expect(readdirSync(r).filter((n) => n.startsWith("step-"))).toEqual([stepDirName(1)]);
-    await (await writer.save(r, checkpointContent(3), { keep: 3 })).written; // reported once, then it goes on
+    await (
+      await writer.save(r, checkpointContent(3), { keep: 3 })
+    ).written; // reported once, then it goes on
     expect(path.basename(latestCheckpointDir(r)!)).toBe(stepDirName(3));
   });
 
@@ -86,7 +92,11 @@ describe("asynchronous checkpoints", () => {
     const coord = { stage: 1, tpRank: 1 };
     const shards = rankShards(specs, layout, coord);
     const whole = (name: string, shape: readonly number[], seed: number) => tensor(name, [...shape], seed).data;
-    const cut = (name: string, s: (typeof shards)[number], seed: number) => ({ name, shape: s.localShape, data: extractShard(whole(name, s.globalShape, seed), s) });
+    const cut = (name: string, s: (typeof shards)[number], seed: number) => ({
+      name,
+      shape: s.localShape,
+      data: extractShard(whole(name, s.globalShape, seed), s),
+    });
     const content = {
       coord,
       step: 7,
@@ -101,6 +111,7 @@ describe("asynchronous checkpoints", () => {
     for (const t of content.params) t.data.fill(0);
     const described = await pending.written;
     expect(described).toEqual(expected);
-    for (const f of expected.files) expect(readFileSync(path.join(asyncDir, f.file)).equals(readFileSync(path.join(syncDir, f.file)))).toBe(true);
+    for (const f of expected.files)
+      expect(readFileSync(path.join(asyncDir, f.file)).equals(readFileSync(path.join(syncDir, f.file)))).toBe(true);
   });
 });

@@ -28,19 +28,26 @@ const config: GptConfig = { vocabSize: 0, seqLen: 16, layers: 2, dModel: 16, hea
 
 /** GPT-2's forward pass from its definition (float64), over the exported tensors by their Hugging Face names. */
 function gpt2LogProbs(t: Map<string, TensorEntry>, c: GptConfig, ids: number[]): number[][] {
-  const d = c.dModel, T = ids.length, hd = d / c.heads;
+  const d = c.dModel,
+    T = ids.length,
+    hd = d / c.heads;
   const w = (n: string) => t.get(n)!.data;
   const ln = (x: number[], g: Float32Array, b: Float32Array) => {
     const m = x.reduce((s, v) => s + v, 0) / d;
     const v = x.reduce((s, y) => s + (y - m) ** 2, 0) / d;
     return x.map((y, i) => ((y - m) / Math.sqrt(v + 1e-5)) * g[i]! + b[i]!);
   };
-  const mm = (x: number[], W: Float32Array, bias: Float32Array, out: number) => Array.from({ length: out }, (_, j) => x.reduce((s, v, i) => s + v * W[i * out + j]!, bias[j]!));
+  const mm = (x: number[], W: Float32Array, bias: Float32Array, out: number) =>
+    Array.from({ length: out }, (_, j) => x.reduce((s, v, i) => s + v * W[i * out + j]!, bias[j]!));
   const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-  let x = ids.map((id, p) => Array.from({ length: d }, (_, i) => w("transformer.wte.weight")[id * d + i]! + w("transformer.wpe.weight")[p * d + i]!));
+  let x = ids.map((id, p) =>
+    Array.from({ length: d }, (_, i) => w("transformer.wte.weight")[id * d + i]! + w("transformer.wpe.weight")[p * d + i]!),
+  );
   for (let l = 0; l < c.layers; l++) {
     const p = `transformer.h.${l}`;
-    const qkv = x.map((r) => mm(ln(r, w(`${p}.ln_1.weight`), w(`${p}.ln_1.bias`)), w(`${p}.attn.c_attn.weight`), w(`${p}.attn.c_attn.bias`), 3 * d));
+    const qkv = x.map((r) =>
+      mm(ln(r, w(`${p}.ln_1.weight`), w(`${p}.ln_1.bias`)), w(`${p}.attn.c_attn.weight`), w(`${p}.attn.c_attn.bias`), 3 * d),
+    );
     const heads = x.map(() => new Array<number>(d).fill(0));
     for (let h = 0; h < c.heads; h++) {
       for (let i = 0; i < T; i++) {
@@ -86,14 +93,21 @@ describe("troupe export --hf", { timeout: 120_000 }, () => {
     saveTokenizer(tokenizer, path.join(dir, "tokenizer.json"));
     config.vocabSize = tokenizer.vocabSize;
     const model = await createGpt(config, { seed: 9 });
-    const sha = createHash("sha256").update(readFileSync(path.join(dir, "tokenizer.json"))).digest("hex");
+    const sha = createHash("sha256")
+      .update(readFileSync(path.join(dir, "tokenizer.json")))
+      .digest("hex");
     saveCheckpoint(
       root,
       {
-        step: 7, tokensSeen: 0, samplesSeen: 0, seed: 9,
+        step: 7,
+        tokensSeen: 0,
+        samplesSeen: 0,
+        seed: 9,
         data: { tokenizerFile: "tokenizer.json", tokenizerSha256: sha, seed: 9, nextSample: 0 },
         config: { model: { layers: config.layers, dModel: config.dModel, heads: config.heads, seqLen: config.seqLen } },
-        params: model.parameters(), optimizerState: [], optimizerStepCount: 0,
+        params: model.parameters(),
+        optimizerState: [],
+        optimizerStepCount: 0,
       },
       { keep: 1 },
     );
@@ -104,7 +118,9 @@ describe("troupe export --hf", { timeout: 120_000 }, () => {
     const r = await troupe(["export", "--hf", root, out]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/exported .*step-00000007 \(step 7\) to .*hf: config\.json, merges\.txt, model\.safetensors, special_tokens_map\.json, tokenizer\.json, tokenizer_config\.json, vocab\.json/);
+    expect(r.stdout).toMatch(
+      /exported .*step-00000007 \(step 7\) to .*hf: config\.json, merges\.txt, model\.safetensors, special_tokens_map\.json, tokenizer\.json, tokenizer_config\.json, vocab\.json/,
+    );
     const hf = readSafetensors(path.join(out, "model.safetensors"));
     expect(hf.metadata.format).toBe("pt");
     const names = [...hf.tensors.keys()].sort();
@@ -116,15 +132,32 @@ describe("troupe export --hf", { timeout: 120_000 }, () => {
       const e = hf.tensors.get(hfNameOf(name).name)!;
       if (!hfNameOf(name).transpose) {
         expect(e.shape, name).toEqual(t.shape);
-        expect(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), name).toBe(true);
+        expect(
+          Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).equals(
+            Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+          ),
+          name,
+        ).toBe(true);
         continue;
       }
       const [rows, cols] = t.shape as [number, number];
       expect(e.shape, name).toEqual([cols, rows]);
-      for (let i = 0; i < rows; i += 3) for (let j = 0; j < cols; j += 5) expect(e.data[j * rows + i], `${name}[${i},${j}]`).toBe(t.data[i * cols + j]);
+      for (let i = 0; i < rows; i += 3)
+        for (let j = 0; j < cols; j += 5) expect(e.data[j * rows + i], `${name}[${i},${j}]`).toBe(t.data[i * cols + j]);
     }
     const cfg = JSON.parse(readFileSync(path.join(out, "config.json"), "utf8")) as Record<string, unknown>;
-    expect(cfg).toMatchObject({ model_type: "gpt2", architectures: ["GPT2LMHeadModel"], vocab_size: config.vocabSize, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 2, activation_function: "gelu_new", layer_norm_epsilon: 1e-5, tie_word_embeddings: true });
+    expect(cfg).toMatchObject({
+      model_type: "gpt2",
+      architectures: ["GPT2LMHeadModel"],
+      vocab_size: config.vocabSize,
+      n_positions: 16,
+      n_embd: 16,
+      n_layer: 2,
+      n_head: 2,
+      activation_function: "gelu_new",
+      layer_norm_epsilon: 1e-5,
+      tie_word_embeddings: true,
+    });
     const vocab = JSON.parse(readFileSync(path.join(out, "vocab.json"), "utf8")) as Record<string, number>;
     const tok = (await loadModel(root)).tokenizer as BpeTokenizer;
     expect(vocab["<|endoftext|>"]).toBe(tok.eotId);

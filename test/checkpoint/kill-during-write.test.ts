@@ -15,10 +15,14 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("a process killed during a background checkpoint write", () => {
   it("leaves the previous checkpoint loadable and `latest` naming it", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "fixtures/kill-during-write-child.ts"), root], {
-      cwd: path.join(import.meta.dirname, "../.."),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(import.meta.dirname, "fixtures/kill-during-write-child.ts"), root],
+      {
+        cwd: path.join(import.meta.dirname, "../.."),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));

@@ -10,7 +10,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The spec's layout built by hand: u64 LE length, space-padded JSON, little-endian f32 data. */
 function handBuilt(): Buffer {
-  const json = '{"__metadata__":{"step":"7"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
+  const json =
+    '{"__metadata__":{"step":"7"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
     '"b":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}}';
   const padded = json + " ".repeat((8 - (json.length % 8)) % 8);
   const bytes = Buffer.alloc(8 + padded.length + 12);
@@ -65,8 +66,22 @@ describe("safetensors", () => {
       [good.subarray(0, 5), /t\.st: truncated/],
       [good.subarray(0, good.length - 2), /t\.st: truncated: tensors need 12 data bytes, the file has 10/],
       [Buffer.concat([good, Buffer.alloc(4)]), /t\.st: trailing bytes/],
-      [(() => { const b = Buffer.from(good); b.writeBigUInt64LE(1n << 40n); return b; })(), /t\.st: header length .* implausible/],
-      [(() => { const b = Buffer.from(good); b.write("#", 8); return b; })(), /t\.st: header is not valid JSON/],
+      [
+        (() => {
+          const b = Buffer.from(good);
+          b.writeBigUInt64LE(1n << 40n);
+          return b;
+        })(),
+        /t\.st: header length .* implausible/,
+      ],
+      [
+        (() => {
+          const b = Buffer.from(good);
+          b.write("#", 8);
+          return b;
+        })(),
+        /t\.st: header is not valid JSON/,
+      ],
       [Buffer.from(good.toString("latin1").replace('"F32"', '"F16"'), "latin1"), /t\.st: tensor a: dtype F16 is not supported/],
     ];
     for (const [bytes, message] of cases) {

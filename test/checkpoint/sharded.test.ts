@@ -37,11 +37,17 @@ beforeAll(async () => {
   await model.zeroGrad();
   await model.forwardBackward(tokens, targets, 2, 1);
   await optimizer.step(1e-2, 1);
-  for (const t of [...model.parameters(), ...optimizer.state()]) globals.set(t.name, { name: t.name, shape: [...t.shape], data: Float32Array.from(t.data) });
+  for (const t of [...model.parameters(), ...optimizer.state()])
+    globals.set(t.name, { name: t.name, shape: [...t.shape], data: Float32Array.from(t.data) });
 });
 
 function layoutOf(pp: number, tp: number): ShardLayout {
-  return { pp, tp, heads: config.heads, layersPerStage: uniformLayerSplit(config.layers, pp, { layer: 1, embedding: 0, head: 0 }).layersPerStage };
+  return {
+    pp,
+    tp,
+    heads: config.heads,
+    layersPerStage: uniformLayerSplit(config.layers, pp, { layer: 1, embedding: 0, head: 0 }).layersPerStage,
+  };
 }
 
 /** What (stage, tpRank) holds when its tensors are cut straight out of the whole ones. */
@@ -65,7 +71,12 @@ const info = (step: number): CheckpointInfo => ({
 });
 
 /** Every (stage, tp rank) writes its files into the staging folder; one builds and commits the manifest. */
-function saveSharded(dir: string, layout: ShardLayout, step: number, local: (stage: number, tpRank: number) => ReturnType<typeof directSplit>): string {
+function saveSharded(
+  dir: string,
+  layout: ShardLayout,
+  step: number,
+  local: (stage: number, tpRank: number) => ReturnType<typeof directSplit>,
+): string {
   const staging = prepareStagingDir(dir, step);
   const shards: ShardDescription[] = [];
   for (let stage = 0; stage < layout.pp; stage++)
@@ -92,9 +103,16 @@ describe("sharded checkpoints", () => {
   it("writes one model and one optimizer file per (stage, tp rank), with pieces recorded per tensor", () => {
     const { manifest } = loadCheckpoint(saved22);
     expect(manifest.files.map((f) => f.file).sort()).toEqual(
-      ["model-p0-t0", "model-p0-t1", "model-p1-t0", "model-p1-t1", "optimizer-p0-t0", "optimizer-p0-t1", "optimizer-p1-t0", "optimizer-p1-t1"].map(
-        (f) => `${f}.safetensors`,
-      ),
+      [
+        "model-p0-t0",
+        "model-p0-t1",
+        "model-p1-t0",
+        "model-p1-t1",
+        "optimizer-p0-t0",
+        "optimizer-p0-t1",
+        "optimizer-p1-t0",
+        "optimizer-p1-t1",
+      ].map((f) => `${f}.safetensors`),
     );
     expect(manifest.layout).toEqual({ dp: 2, pp: 2, tp: 2, layersPerStage: [1, 1] });
     const qkv = manifest.tensors.filter((t) => t.name === "h.1.attn.qkv.weight");
@@ -159,8 +177,18 @@ describe("sharded checkpoints", () => {
 
   it("reads only the files holding the rank's pieces", () => {
     const loaded = loadCheckpointShard(saved22, { layout: layoutOf(2, 1), coord: { stage: 0, tpRank: 0 }, params: specs });
-    expect(loaded.filesRead).toEqual(["model-p0-t0.safetensors", "model-p0-t1.safetensors", "optimizer-p0-t0.safetensors", "optimizer-p0-t1.safetensors"]);
-    const paramsOnly = loadCheckpointShard(saved22, { layout: layoutOf(2, 1), coord: { stage: 0, tpRank: 0 }, params: specs, optimizer: false });
+    expect(loaded.filesRead).toEqual([
+      "model-p0-t0.safetensors",
+      "model-p0-t1.safetensors",
+      "optimizer-p0-t0.safetensors",
+      "optimizer-p0-t1.safetensors",
+    ]);
+    const paramsOnly = loadCheckpointShard(saved22, {
+      layout: layoutOf(2, 1),
+      coord: { stage: 0, tpRank: 0 },
+      params: specs,
+      optimizer: false,
+    });
     expect(paramsOnly.filesRead).toEqual(["model-p0-t0.safetensors", "model-p0-t1.safetensors"]);
     expect(paramsOnly.optimizerState).toEqual([]);
   });
@@ -168,7 +196,11 @@ describe("sharded checkpoints", () => {
   it("resumes a single-rank checkpoint on (pp 2, tp 2)", () => {
     const dir = saveCheckpoint(
       path.join(root, "single"),
-      { ...info(4), params: specs.map((p) => globals.get(p.name)!), optimizerState: specs.flatMap((p) => [globals.get(`${p.name}.exp_avg`)!, globals.get(`${p.name}.exp_avg_sq`)!]) },
+      {
+        ...info(4),
+        params: specs.map((p) => globals.get(p.name)!),
+        optimizerState: specs.flatMap((p) => [globals.get(`${p.name}.exp_avg`)!, globals.get(`${p.name}.exp_avg_sq`)!]),
+      },
       { keep: 1 },
     );
     const layout = layoutOf(2, 2);
@@ -185,7 +217,12 @@ describe("sharded checkpoints", () => {
     const dir = path.join(root, "crash");
     const first = saveSharded(dir, layoutOf(1, 2), 1, (s, t) => directSplit(layoutOf(1, 2), s, t));
     const staging = prepareStagingDir(dir, 2);
-    writeCheckpointShard(staging, { coord: { stage: 0, tpRank: 0 }, ...directSplit(layoutOf(1, 2), 0, 0), step: 2, optimizerStepCount: 2 }, layoutOf(1, 2), globalShapes);
+    writeCheckpointShard(
+      staging,
+      { coord: { stage: 0, tpRank: 0 }, ...directSplit(layoutOf(1, 2), 0, 0), step: 2, optimizerStepCount: 2 },
+      layoutOf(1, 2),
+      globalShapes,
+    );
     expect(latestCheckpointDir(dir)).toBe(first); // rank 1 never wrote, nobody committed
     saveSharded(dir, layoutOf(1, 2), 3, (s, t) => directSplit(layoutOf(1, 2), s, t));
     expect(existsSync(staging)).toBe(false);
@@ -209,12 +246,28 @@ describe("sharded checkpoints", () => {
   it("refuses an incomplete set of shards and a model that does not match", () => {
     const layout = layoutOf(1, 2);
     const staging = prepareStagingDir(path.join(root, "d"), 1);
-    const one = writeCheckpointShard(staging, { coord: { stage: 0, tpRank: 0 }, ...directSplit(layout, 0, 0), step: 1, optimizerStepCount: 1 }, layout, globalShapes);
+    const one = writeCheckpointShard(
+      staging,
+      { coord: { stage: 0, tpRank: 0 }, ...directSplit(layout, 0, 0), step: 1, optimizerStepCount: 1 },
+      layout,
+      globalShapes,
+    );
     expect(() => buildManifest(info(1), { dp: 1, pp: 1, tp: 2 }, [one])).toThrow(/no shard from stage 0, tp rank 1/);
     expect(() => buildManifest(info(1), { dp: 1, pp: 1, tp: 2 }, [one, one])).toThrow(/two shards for stage 0, tp rank 0/);
     const wrong = directSplit(layout, 0, 1);
     expect(() =>
-      writeCheckpointShard(staging, { coord: { stage: 0, tpRank: 0 }, params: wrong.params.map((t) => ({ ...t, shape: [1, ...t.shape] })), optimizerState: [], step: 1, optimizerStepCount: 1 }, layout, globalShapes),
+      writeCheckpointShard(
+        staging,
+        {
+          coord: { stage: 0, tpRank: 0 },
+          params: wrong.params.map((t) => ({ ...t, shape: [1, ...t.shape] })),
+          optimizerState: [],
+          step: 1,
+          optimizerStepCount: 1,
+        },
+        layout,
+        globalShapes,
+      ),
     ).toThrow(/tensor wte: local shape \[1,8,8\] on stage 0, tp rank 0, the layout gives \[8,8\]/);
     const bigger = gptParameterLayout({ ...config, vocabSize: 32 });
     expect(() => loadCheckpointShard(saved22, { layout, coord: { stage: 0, tpRank: 0 }, params: bigger })).toThrow(

@@ -2,7 +2,15 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSyn
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { copyTensorsInto, latestCheckpointDir, listCheckpoints, loadCheckpoint, saveCheckpoint, sha256File, type CheckpointContent } from "../../ml/checkpoint/store.ts";
+import {
+  copyTensorsInto,
+  latestCheckpointDir,
+  listCheckpoints,
+  loadCheckpoint,
+  saveCheckpoint,
+  sha256File,
+  type CheckpointContent,
+} from "../../ml/checkpoint/store.ts";
 import { CheckpointError } from "../../ml/checkpoint/errors.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
 
@@ -25,7 +33,10 @@ function content(step: number): CheckpointContent {
     config: { model: { layers: 1 } },
     metrics: { loss: 3.25 },
     params,
-    optimizerState: params.flatMap((p) => [tensor(`${p.name}.exp_avg`, p.shape, step + 2), tensor(`${p.name}.exp_avg_sq`, p.shape, step + 3)]),
+    optimizerState: params.flatMap((p) => [
+      tensor(`${p.name}.exp_avg`, p.shape, step + 2),
+      tensor(`${p.name}.exp_avg_sq`, p.shape, step + 3),
+    ]),
     optimizerStepCount: step,
   };
 }
@@ -41,7 +52,8 @@ describe("checkpoint store", () => {
     expect(loaded.manifest.tensors[0]).toMatchObject({ name: "wte", globalShape: [10, 4], shape: [10, 4], offset: [0, 0], kind: "param" });
     const targets = content(99).params;
     copyTensorsInto(targets, loaded.params, "model");
-    for (const [i, p] of content(3).params.entries()) expect(Buffer.from(targets[i].data.buffer).equals(Buffer.from(p.data.buffer))).toBe(true);
+    for (const [i, p] of content(3).params.entries())
+      expect(Buffer.from(targets[i].data.buffer).equals(Buffer.from(p.data.buffer))).toBe(true);
     expect(loaded.optimizerState.get("wte.exp_avg_sq")!.data).toEqual(content(3).optimizerState[1].data);
     // the manifest's sha256 is that of the file
     const m = JSON.parse(readFileSync(path.join(dir, "manifest.json"), "utf8"));
@@ -86,7 +98,9 @@ describe("checkpoint store", () => {
   it("refuses tensors that do not fit the model", () => {
     const loaded = loadCheckpoint(saveCheckpoint(path.join(root, "shape"), content(2), { keep: 1 }));
     const wrong = [tensor("wte", [10, 5], 0), tensor("h.0.ln_1.weight", [4], 0)];
-    expect(() => copyTensorsInto(wrong, loaded.params, "model")).toThrow("tensor wte has shape [10,4] in the checkpoint, [10,5] in the model");
+    expect(() => copyTensorsInto(wrong, loaded.params, "model")).toThrow(
+      "tensor wte has shape [10,4] in the checkpoint, [10,5] in the model",
+    );
   });
 
   it("has no checkpoint before the first save", () => {

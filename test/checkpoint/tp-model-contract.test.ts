@@ -14,7 +14,10 @@ describe("shard spec and the tensor-parallel model agree", () => {
         const global = Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, i) => i);
         for (let tpRank = 0; tpRank < tp; tpRank++) {
           const shard = shardOf(p.name, p.shape, { tp, pp: 1, layersPerStage: [1], heads: config.heads }, { stage: 0, tpRank });
-          expect(shard.localShape.reduce((a, b) => a * b, 1), p.name).toBe(global.length / (shard.replicated ? 1 : tp));
+          expect(
+            shard.localShape.reduce((a, b) => a * b, 1),
+            p.name,
+          ).toBe(global.length / (shard.replicated ? 1 : tp));
           const theirs = new Float32Array(global.length / (shard.replicated ? 1 : tp));
           sliceShard(shard, global, theirs);
           expect([...extractShard(global, shard)], `${p.name} rank ${tpRank}`).toEqual([...theirs]);

@@ -32,7 +32,9 @@ describe("latestGoodCheckpoint", () => {
     expect(good.skipped).toHaveLength(1);
     expect(good.skipped[0]).toMatchObject({ dir: newest, file: "optimizer-p0-t0.safetensors" });
     expect(describeCorruption(good.skipped[0]!)).toMatch(
-      new RegExp(`^checkpoint ${newest} is corrupt \\(optimizer-p0-t0\\.safetensors: truncated or damaged: 100 bytes, the manifest says \\d+\\)$`),
+      new RegExp(
+        `^checkpoint ${newest} is corrupt \\(optimizer-p0-t0\\.safetensors: truncated or damaged: 100 bytes, the manifest says \\d+\\)$`,
+      ),
     );
   });
 

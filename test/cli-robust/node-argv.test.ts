@@ -14,10 +14,24 @@ describe("resolveNodeArgs (the agent's node command line, independent of the chi
       if (s === "missing-pkg") throw new Error("not found");
       return `file:///resolved/${s}`;
     };
-    expect(resolveNodeArgs(["--import", "./local.mjs", "--loader", "file:///a/b.mjs", "--import", "missing-pkg", "main.ts", "--import", "tsx"], fake)).toEqual([
-      "--import", "./local.mjs", "--loader", "file:///a/b.mjs", "--import", "missing-pkg", "main.ts", "--import", "tsx",
+    expect(
+      resolveNodeArgs(
+        ["--import", "./local.mjs", "--loader", "file:///a/b.mjs", "--import", "missing-pkg", "main.ts", "--import", "tsx"],
+        fake,
+      ),
+    ).toEqual(["--import", "./local.mjs", "--loader", "file:///a/b.mjs", "--import", "missing-pkg", "main.ts", "--import", "tsx"]);
+    expect(resolveNodeArgs(["--import", "@scope/pkg/sub", "-e", "0"], fake)).toEqual([
+      "--import",
+      "file:///resolved/@scope/pkg/sub",
+      "-e",
+      "0",
     ]);
-    expect(resolveNodeArgs(["--import", "@scope/pkg/sub", "-e", "0"], fake)).toEqual(["--import", "file:///resolved/@scope/pkg/sub", "-e", "0"]);
-    expect(resolveNodeArgs(["--import", "/abs/loader.mjs", "--import", "node:fs", "m.ts"], fake)).toEqual(["--import", "/abs/loader.mjs", "--import", "node:fs", "m.ts"]);
+    expect(resolveNodeArgs(["--import", "/abs/loader.mjs", "--import", "node:fs", "m.ts"], fake)).toEqual([
+      "--import",
+      "/abs/loader.mjs",
+      "--import",
+      "node:fs",
+      "m.ts",
+    ]);
   });
 });

@@ -26,10 +26,15 @@ function runCli(args: string[]): Promise<Outcome> {
   const started = performance.now();
   return new Promise((resolve) => {
     // killed well after the deadline, so a hang shows as a failed assertion rather than a test timeout
-    execFile("node", [cli, ...args], { cwd: root, encoding: "utf8", timeout: DEADLINE_MS * 2, killSignal: "SIGKILL" }, (err, _stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
-      resolve({ code, stderr, ms: performance.now() - started });
-    });
+    execFile(
+      "node",
+      [cli, ...args],
+      { cwd: root, encoding: "utf8", timeout: DEADLINE_MS * 2, killSignal: "SIGKILL" },
+      (err, _stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : null) : 0;
+        resolve({ code, stderr, ms: performance.now() - started });
+      },
+    );
   });
 }
 
@@ -52,7 +57,11 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 function expectUnreachable(name: string, url: string, o: Outcome): void {
   const last = o.stderr.trim().split("\n").at(-1) ?? "";
-  expect({ name, code: o.code, last }).toMatchObject({ name, code: 1, last: expect.stringMatching(new RegExp(`^troupe: cannot reach nats-server at ${escape(url)}: \\S`)) });
+  expect({ name, code: o.code, last }).toMatchObject({
+    name,
+    code: 1,
+    last: expect.stringMatching(new RegExp(`^troupe: cannot reach nats-server at ${escape(url)}: \\S`)),
+  });
   expect(o.ms, `${name} took ${Math.round(o.ms)} ms`).toBeLessThan(DEADLINE_MS);
 }
 
@@ -94,20 +103,43 @@ describe("CLI commands with an unreachable --nats", () => {
   it("a refused port: every command fails at once with the one-line error and exit 1", async () => {
     const url = "nats://127.0.0.1:1";
     const list = commands();
-    const outcomes = await limited(list.map(([, args]) => () => runCli([...args, "--nats", url])), 3);
+    const outcomes = await limited(
+      list.map(
+        ([, args]) =>
+          () =>
+            runCli([...args, "--nats", url]),
+      ),
+      3,
+    );
     list.forEach(([name], i) => expectUnreachable(name, url, outcomes[i]!));
   }, 300_000);
 
   it("a single-rank config with --nats is a one-worker job on that cluster: an unreachable one fails fast, nothing written", async () => {
     const runDir = path.join(root, "single");
-    const o = await runCli(["train", path.resolve("examples/brown-tiny.yaml"), "--steps", "1", "--run-dir", runDir, "--nats", "nats://127.0.0.1:1"]);
+    const o = await runCli([
+      "train",
+      path.resolve("examples/brown-tiny.yaml"),
+      "--steps",
+      "1",
+      "--run-dir",
+      runDir,
+      "--nats",
+      "nats://127.0.0.1:1",
+    ]);
     expectUnreachable("train (one rank)", "nats://127.0.0.1:1", o);
     expect(existsSync(runDir)).toBe(false);
   }, 60_000);
 
   it("a port that never answers: the handshake deadline fails the command", async () => {
     const list = commands().filter(([name]) => ["agent", "ps", "train", "eval", "data"].includes(name));
-    const outcomes = await limited(list.map(([, args]) => () => runCli([...args, "--nats", blackHoleUrl])), 3);
+    const outcomes = await limited(
+      list.map(
+        ([, args]) =>
+          () =>
+            runCli([...args, "--nats", blackHoleUrl]),
+      ),
+      3,
+    );
     list.forEach(([name], i) => expectUnreachable(name, blackHoleUrl, outcomes[i]!));
   }, 300_000);
 });

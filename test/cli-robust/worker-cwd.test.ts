@@ -11,7 +11,9 @@ import { afterAll, describe, expect, it } from "vitest";
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-cwd-"));
 afterAll(async () => {
   // `troupe train` started the local cluster in root/.troupe (it outlives the job): stop it
-  await promisify(execFile)("node", [path.resolve("bin/troupe.js"), "down", "--cluster", path.join(root, ".troupe")]).catch(() => undefined);
+  await promisify(execFile)("node", [path.resolve("bin/troupe.js"), "down", "--cluster", path.join(root, ".troupe")]).catch(
+    () => undefined,
+  );
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -34,10 +36,16 @@ checkpoint: {interval: 100, keep: 1}
 `,
     );
     const cli = path.resolve("bin/troupe.js");
-    const { stdout } = await promisify(execFile)("node", [cli, "train", "tiny-dp2.yaml", "--no-samples"], { cwd: root, encoding: "utf8", timeout: 240_000 });
+    const { stdout } = await promisify(execFile)("node", [cli, "train", "tiny-dp2.yaml", "--no-samples"], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 240_000,
+    });
     expect(stdout).toMatch(/2 workers loaded/);
     expect(stdout).toMatch(/finished at step 2\/2/);
-    const [header, ...rows] = readFileSync(path.join(root, "runs", "tiny-dp2", "metrics.csv"), "utf8").trim().split("\n");
+    const [header, ...rows] = readFileSync(path.join(root, "runs", "tiny-dp2", "metrics.csv"), "utf8")
+      .trim()
+      .split("\n");
     expect(header!.split(",")[0]).toBe("step");
     expect(rows.map((r) => Number(r.split(",")[0]))).toEqual(expect.arrayContaining([1, 2]));
     // the data cache is the run's directory's, filled once before the workers started

@@ -8,8 +8,11 @@ import { describe, expect, it } from "vitest";
 import { COMMANDS, EXIT, exitCodeOf, suggestCommand } from "../../cli/commands-table.ts";
 import { UsageError } from "../../cli/errors.ts";
 
-const troupe = (...args: string[]) => spawnSync(process.execPath, [path.resolve("bin/troupe.js"), ...args], { encoding: "utf8", timeout: 60_000 });
-const commandFiles = readdirSync("cli/commands").filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3));
+const troupe = (...args: string[]) =>
+  spawnSync(process.execPath, [path.resolve("bin/troupe.js"), ...args], { encoding: "utf8", timeout: 60_000 });
+const commandFiles = readdirSync("cli/commands")
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.slice(0, -3));
 
 describe("the command table", () => {
   it("lists every command module once, with the summary the module registers", async () => {

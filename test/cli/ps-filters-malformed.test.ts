@@ -14,15 +14,46 @@ import type { ActorRecord } from "../../runtime/types.ts";
 import { troupe } from "../control/cli-troupe.ts";
 
 const record = (id: string, supervisor: string, state: ActorRecord["state"], host = "h1"): ActorRecord => ({
-  id, supervisor, coords: { d: 0 }, host, pid: state === "dead" ? null : 100, state, restarts: 0, step: 3, epoch: 1,
-  lastHeartbeat: Date.now(), deathCause: state === "dead" ? "stopped" : null, seq: 1, updatedAt: Date.now(), snapshot: null,
+  id,
+  supervisor,
+  coords: { d: 0 },
+  host,
+  pid: state === "dead" ? null : 100,
+  state,
+  restarts: 0,
+  step: 3,
+  epoch: 1,
+  lastHeartbeat: Date.now(),
+  deathCause: state === "dead" ? "stopped" : null,
+  seq: 1,
+  updatedAt: Date.now(),
+  snapshot: null,
 });
-const lifecycle = (id: string, status: string): LifecycleRecord => ({ kind: "job", id, value: status === "done" ? "completed" : "training", context: {}, status, seq: 1, updatedAt: 0 });
+const lifecycle = (id: string, status: string): LifecycleRecord => ({
+  kind: "job",
+  id,
+  value: status === "done" ? "completed" : "training",
+  context: {},
+  status,
+  seq: 1,
+  updatedAt: 0,
+});
 
 describe("which actors ps shows", () => {
-  const records = [record("run-w0", "run", "alive"), record("run-w1", "run", "dead"), record("old-w0", "old", "dead"), record("demo-a0", "demo", "alive", "h2")];
-  const running = runningJobs(new Map([["run", lifecycle("run", "active")], ["old", lifecycle("old", "done")]]));
-  const ids = (f: Parameters<typeof selectActors>[1]) => selectActors(records, f, running, new Map([["run-w0", "stepping"]])).map((r) => r.id);
+  const records = [
+    record("run-w0", "run", "alive"),
+    record("run-w1", "run", "dead"),
+    record("old-w0", "old", "dead"),
+    record("demo-a0", "demo", "alive", "h2"),
+  ];
+  const running = runningJobs(
+    new Map([
+      ["run", lifecycle("run", "active")],
+      ["old", lifecycle("old", "done")],
+    ]),
+  );
+  const ids = (f: Parameters<typeof selectActors>[1]) =>
+    selectActors(records, f, running, new Map([["run-w0", "stepping"]])).map((r) => r.id);
 
   it("by default: live actors and every actor of a running job; --all adds the dead of ended jobs", () => {
     expect(ids({})).toEqual(["run-w0", "run-w1", "demo-a0"]);

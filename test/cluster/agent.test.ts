@@ -24,7 +24,17 @@ describe("host agent", () => {
     nc = await connectNats({ url: inject("natsUrl") });
     registry = await Registry.open(nc, ns);
     events = await EventLog.open(nc, ns);
-    agent = new HostAgent({ nc, ns, registry, events, logger: createRootLogger({ name: "t", level: "silent" }), name: "hostA", slots: 4, tier: "rack1", natsUrl: inject("natsUrl") });
+    agent = new HostAgent({
+      nc,
+      ns,
+      registry,
+      events,
+      logger: createRootLogger({ name: "t", level: "silent" }),
+      name: "hostA",
+      slots: 4,
+      tier: "rack1",
+      natsUrl: inject("natsUrl"),
+    });
     await agent.start();
     nc.subscribe(ns.exitsFilter, { callback: (_e, m) => void exits.push(decode(m.data) as ExitReport) });
   });
@@ -33,7 +43,8 @@ describe("host agent", () => {
     await nc.close();
   });
 
-  const exitOf = (pid: number) => pollUntil(() => exits.find((x) => x.pid === pid), { what: `exit report of pid ${pid}`, timeoutMs: 25_000, everyMs: 10 });
+  const exitOf = (pid: number) =>
+    pollUntil(() => exits.find((x) => x.pid === pid), { what: `exit report of pid ${pid}`, timeoutMs: 25_000, everyMs: 10 });
 
   it("registers its host with name, slots and tier", async () => {
     expect(await registry.getHost("hostA")).toMatchObject({ name: "hostA", slots: 4, tier: "rack1", pid: process.pid });
@@ -51,18 +62,36 @@ describe("host agent", () => {
   });
 
   it("kills on request (only the pid asked for) and reports the signal", async () => {
-    const r = (await call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "setInterval(() => {}, 1000)"], env: {} })) as { pid: number };
-    await pollUntil(async () => ((await registry.getHost("hostA"))!.running.includes("x2") ? true : undefined), { what: "x2 in hostA's running list", timeoutMs: 25_000, everyMs: 20 });
-    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL", pid: r.pid + 1 })).rejects.toThrow(/now runs as pid/);
-    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "0"], env: {} })).rejects.toThrow(/already running/);
+    const r = (await call(nc, ns.agentSubject("hostA", "spawn"), {
+      actorId: "x2",
+      argv: ["node", "-e", "setInterval(() => {}, 1000)"],
+      env: {},
+    })) as { pid: number };
+    await pollUntil(async () => ((await registry.getHost("hostA"))!.running.includes("x2") ? true : undefined), {
+      what: "x2 in hostA's running list",
+      timeoutMs: 25_000,
+      everyMs: 20,
+    });
+    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL", pid: r.pid + 1 })).rejects.toThrow(
+      /now runs as pid/,
+    );
+    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "0"], env: {} })).rejects.toThrow(
+      /already running/,
+    );
     await call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGTERM", pid: r.pid });
     expect(await exitOf(r.pid)).toMatchObject({ actorId: "x2", code: null, signal: "SIGTERM" });
-    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL" })).rejects.toThrow(/not running on host hostA/);
+    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL" })).rejects.toThrow(
+      /not running on host hostA/,
+    );
   });
 
   it("answers malformed requests with an error and keeps serving", async () => {
-    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x3", argv: [], env: {} })).rejects.toThrow(/invalid message at 'argv'/);
-    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x3", signal: "kill" })).rejects.toThrow(/signal must look like SIGKILL/);
+    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x3", argv: [], env: {} })).rejects.toThrow(
+      /invalid message at 'argv'/,
+    );
+    await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x3", signal: "kill" })).rejects.toThrow(
+      /signal must look like SIGKILL/,
+    );
     const m = await nc.request(ns.agentSubject("hostA", "spawn"), Uint8Array.from([0xc1, 0xff]), { timeout: 2000 });
     expect(decode(m.data)).toMatchObject({ ok: false });
     expect(await call(nc, ns.agentSubject("hostA", "ping"), {})).toMatchObject({ name: "hostA" });

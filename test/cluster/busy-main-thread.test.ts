@@ -6,7 +6,16 @@ import { afterEach, describe, expect, inject, it } from "vitest";
 import { repoRoot, startTestCluster, type TestCluster } from "./harness.ts";
 
 const busyActor = path.join(repoRoot, "test/cluster/fixtures/busy-actor.ts");
-const busyArgv = (afterMs: number, forMs: number) => ["node", "--import", "tsx", busyActor, "--busy-after", String(afterMs), "--busy-for", String(forMs)];
+const busyArgv = (afterMs: number, forMs: number) => [
+  "node",
+  "--import",
+  "tsx",
+  busyActor,
+  "--busy-after",
+  String(afterMs),
+  "--busy-for",
+  String(forMs),
+];
 
 describe("busy main thread", { timeout: 120_000 }, () => {
   let cluster: TestCluster | undefined;

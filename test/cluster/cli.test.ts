@@ -72,7 +72,10 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
 
   it("kill -9 through the CLI: the supervisor brings the actor back, visible in ps, inspect and events", async () => {
     const before = await until((rs) => rs.length === 2 && rs.every((r) => r.state === "alive"));
-    expect(before.map((r) => [r.id, r.state, r.host])).toEqual([["a0", "alive", "testhost"], ["a1", "alive", "testhost"]]);
+    expect(before.map((r) => [r.id, r.state, r.host])).toEqual([
+      ["a0", "alive", "testhost"],
+      ["a1", "alive", "testhost"],
+    ]);
     const k = await troupe("kill", "a1", ...c, "--json");
     expect(k.code, k.stderr).toBe(0);
     expect(JSON.parse(k.stdout)).toMatchObject({ actor: "a1", pid: before[1]!.pid, signal: "SIGKILL" });
@@ -87,12 +90,18 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
     expect(table.stdout).toMatch(/^ACTOR\s+COORDS\s+HOST\s+PID\s+STATE\s+RESTARTS\s+STEP\s+HEARTBEAT/);
     expect(table.stdout).toMatch(/a1\s+d1\s+testhost\s+\d+\s+alive\s+1/);
 
-    const inspect = JSON.parse((await troupe("inspect", "a1", ...c, "--json")).stdout) as { record: ActorRecord; transitions: { state: string }[] };
+    const inspect = JSON.parse((await troupe("inspect", "a1", ...c, "--json")).stdout) as {
+      record: ActorRecord;
+      transitions: { state: string }[];
+    };
     expect(inspect.record.deathCause).toBe("killed by SIGKILL");
     expect(inspect.record.snapshot).toMatchObject({ value: "alive", context: { restarts: 1 } });
     expect(inspect.transitions.map((t) => t.state)).toEqual(["pending", "starting", "alive", "failed", "restarting", "starting", "alive"]);
 
-    const events = (await troupe("events", ...c, "--json", "--actor", "a1")).stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string });
+    const events = (await troupe("events", ...c, "--json", "--actor", "a1")).stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["operator.kill", "process.exited", "actor.transition"]));
 
     const logs = await troupe("logs", "a1", ...c);
@@ -100,7 +109,10 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
   });
 
   it("ps --watch --json streams record changes live", async () => {
-    const watcher = spawn(process.execPath, [...troupeArgv, "ps", "--watch", "--json", ...c], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const watcher = spawn(process.execPath, [...troupeArgv, "ps", "--watch", "--json", ...c], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const seen: ActorRecord[] = [];
     watcher.stdout!.on("data", (d: Buffer) => {
       for (const l of d.toString().split("\n")) if (l.trim()) seen.push(JSON.parse(l) as ActorRecord);
@@ -110,7 +122,8 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
       while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       const pid = seen.find((r) => r.id === "a0")!.pid;
       expect((await troupe("kill", "a0", ...c)).code).toBe(0);
-      while (!seen.some((r) => r.id === "a0" && r.state === "alive" && r.pid !== pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while (!seen.some((r) => r.id === "a0" && r.state === "alive" && r.pid !== pid) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
       const states = seen.filter((r) => r.id === "a0").map((r) => r.state);
       expect(states).toEqual(expect.arrayContaining(["failed", "restarting", "starting"]));
       expect(states.at(-1)).toBe("alive");
@@ -127,7 +140,14 @@ describe("troupe up / ps / kill / inspect / events / logs / restart / down", { t
     // an operator restart is not a failure: the last death cause stays what it was
     expect(after[0]!.deathCause).toBe(before.deathCause);
     expect(after[0]!.restarts).toBe(before.restarts + 1);
-    const bads = await Promise.all([["inspect", "zz"], ["kill", "zz"], ["restart", "zz"], ["logs", "zz"]].map((cmd) => troupe(...cmd, ...c)));
+    const bads = await Promise.all(
+      [
+        ["inspect", "zz"],
+        ["kill", "zz"],
+        ["restart", "zz"],
+        ["logs", "zz"],
+      ].map((cmd) => troupe(...cmd, ...c)),
+    );
     for (const bad of bads) {
       expect(bad.code).not.toBe(0);
       expect(bad.stderr.trim()).toBe("troupe: unknown actor 'zz' (see `troupe ps` for the actor ids)");

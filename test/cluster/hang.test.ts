@@ -13,7 +13,10 @@ describe("hung actor (SIGSTOP)", { timeout: 90_000 }, () => {
     cluster = await startTestCluster({
       url: inject("natsUrl"),
       timeouts: { heartbeatMs: 100, suspectMs: 500, killMs: 1500 },
-      children: [{ id: "sleepy", argv: actorArgv() }, { id: "other", argv: actorArgv() }],
+      children: [
+        { id: "sleepy", argv: actorArgv() },
+        { id: "other", argv: actorArgv() },
+      ],
     });
     const c = cluster;
     const alive = await c.waitFor("sleepy", (r) => r.state === "alive");

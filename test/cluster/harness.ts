@@ -13,7 +13,15 @@ import { namespace, type Namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { Supervisor } from "../../runtime/supervisor.ts";
 import { validateTimeouts } from "../../runtime/timeouts.ts";
-import type { ActorRecord, BackoffPolicy, ChildSpec, EscalationHandler, Intensity, RestartStrategy, Timeouts } from "../../runtime/types.ts";
+import type {
+  ActorRecord,
+  BackoffPolicy,
+  ChildSpec,
+  EscalationHandler,
+  Intensity,
+  RestartStrategy,
+  Timeouts,
+} from "../../runtime/types.ts";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const genericActor = path.join(repoRoot, "cli/cluster/generic-actor.ts");
@@ -106,7 +114,9 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
         if (last && pred(last)) return last;
         await new Promise((r) => setTimeout(r, 25));
       }
-      throw new Error(`timed out waiting on ${id}; last record: ${JSON.stringify(last && { state: last.state, pid: last.pid, restarts: last.restarts, cause: last.deathCause })}`);
+      throw new Error(
+        `timed out waiting on ${id}; last record: ${JSON.stringify(last && { state: last.state, pid: last.pid, restarts: last.restarts, cause: last.deathCause })}`,
+      );
     },
     async stop() {
       await sup.stop("test finished");

@@ -37,7 +37,9 @@ describe("nats-server killed and restarted on the same port and store", { timeou
     server = await startNatsServer({ dir, port });
 
     // every actor beats again, from the same process
-    const after = await Promise.all(before.map((b) => c.waitFor(b.id, (r) => r.state === "alive" && (r.lastHeartbeat ?? 0) > Date.now() - 1000, 15_000)));
+    const after = await Promise.all(
+      before.map((b) => c.waitFor(b.id, (r) => r.state === "alive" && (r.lastHeartbeat ?? 0) > Date.now() - 1000, 15_000)),
+    );
     expect(after.map((r) => [r.pid, r.restarts])).toEqual(before.map((b) => [b.pid, 0]));
     expect(c.statuses).toContain("disconnected");
     expect(c.statuses).toContain("reconnected");

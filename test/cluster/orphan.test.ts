@@ -17,7 +17,9 @@ describe("actor whose host agent dies", () => {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, TROUPE_ACTOR_ID: "orphan", TROUPE_CLUSTER_ID: "orphantest", TROUPE_NATS_URL: inject("natsUrl") },
     });
-    const actorPid = await new Promise<number>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+    const actorPid = await new Promise<number>((resolve) =>
+      parent.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))),
+    );
     try {
       await new Promise((r) => setTimeout(r, 500));
       expect(pidAlive(actorPid)).toBe(true);

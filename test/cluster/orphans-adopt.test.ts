@@ -45,21 +45,41 @@ async function supervisorOn(id: string) {
 describe("supervisors that die", () => {
   it("started again with adopt, a supervisor takes its running children over: same pids, no restart", { timeout: 120_000 }, async () => {
     const agentNc = await connectNats({ url, name: "agent" });
-    const agent = new HostAgent({ nc: agentNc, ns, registry: await Registry.open(agentNc, ns), events: await EventLog.open(agentNc, ns), logger, name: "h1", slots: 8, natsUrl: url, orphanAfterMs: 4000 });
+    const agent = new HostAgent({
+      nc: agentNc,
+      ns,
+      registry: await Registry.open(agentNc, ns),
+      events: await EventLog.open(agentNc, ns),
+      logger,
+      name: "h1",
+      slots: 8,
+      natsUrl: url,
+      orphanAfterMs: 4000,
+    });
     await agent.start();
-    closers.push(() => agentNc.close(), () => agent.stop()); // run in reverse: stop, then close
+    closers.push(
+      () => agentNc.close(),
+      () => agent.stop(),
+    ); // run in reverse: stop, then close
 
     const first = await supervisorOn("adopter");
     await first.sup.start();
-    const alive = async (r: Registry) => pollUntil(async () => {
-      const recs = await Promise.all(["adopter-a", "adopter-b"].map((id) => r.getActor(id)));
-      return recs.every((x) => x?.state === "alive") ? recs.map((x) => x!.pid) : undefined;
-    }, { what: "both children alive", timeoutMs: 60_000, everyMs: 100 });
+    const alive = async (r: Registry) =>
+      pollUntil(
+        async () => {
+          const recs = await Promise.all(["adopter-a", "adopter-b"].map((id) => r.getActor(id)));
+          return recs.every((x) => x?.state === "alive") ? recs.map((x) => x!.pid) : undefined;
+        },
+        { what: "both children alive", timeoutMs: 60_000, everyMs: 100 },
+      );
     const pids = await alive(first.registry);
     await first.nc.close(); // the supervisor's process is gone; its children keep running
 
     const second = await supervisorOn("adopter");
-    closers.push(() => second.nc.close(), () => second.sup.stop("test over"));
+    closers.push(
+      () => second.nc.close(),
+      () => second.sup.stop("test over"),
+    );
     await second.sup.start({ adopt: true });
     expect(second.sup.snapshot("adopter-a").value).toBe("alive");
     expect(await alive(second.registry)).toEqual(pids);
@@ -75,10 +95,13 @@ describe("supervisors that die", () => {
   it("never started again, its children are stopped by the host agent as orphans", { timeout: 120_000 }, async () => {
     const gone = await supervisorOn("vanished");
     await gone.sup.start();
-    const pids = await pollUntil(async () => {
-      const recs = await Promise.all(["vanished-a", "vanished-b"].map((id) => gone.registry.getActor(id)));
-      return recs.every((x) => x?.state === "alive") ? recs.map((x) => x!.pid!) : undefined;
-    }, { what: "both children alive", timeoutMs: 60_000, everyMs: 100 });
+    const pids = await pollUntil(
+      async () => {
+        const recs = await Promise.all(["vanished-a", "vanished-b"].map((id) => gone.registry.getActor(id)));
+        return recs.every((x) => x?.state === "alive") ? recs.map((x) => x!.pid!) : undefined;
+      },
+      { what: "both children alive", timeoutMs: 60_000, everyMs: 100 },
+    );
     await gone.nc.close();
     const alive = (pid: number) => {
       try {

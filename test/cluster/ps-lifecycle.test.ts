@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { createActor } from "xstate";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Coordinator } from "../../actors/coordinator/coordinator.ts";
@@ -38,8 +38,20 @@ async function troupe(...args: string[]): Promise<string> {
 
 function actorRecord(id: string, d: number): ActorRecord {
   return {
-    id, supervisor: "job", coords: { d }, host: "h1", pid: 1000 + d, state: "alive", restarts: 0, step: 3, epoch: 1,
-    lastHeartbeat: Date.now(), deathCause: null, seq: 1, updatedAt: Date.now(), snapshot: null,
+    id,
+    supervisor: "job",
+    coords: { d },
+    host: "h1",
+    pid: 1000 + d,
+    state: "alive",
+    restarts: 0,
+    step: 3,
+    epoch: 1,
+    lastHeartbeat: Date.now(),
+    deathCause: null,
+    seq: 1,
+    updatedAt: Date.now(),
+    snapshot: null,
   };
 }
 
@@ -94,7 +106,11 @@ describe("troupe ps: worker phases", { timeout: 120_000 }, () => {
         ["w1", "d1", "h1", "1001", "alive", "applying"],
       ]);
       const json = JSON.parse(await troupe("ps", ...cli, "--json")) as PsRow[];
-      expect(json.map((r) => [r.id, r.state, r.phase])).toEqual([["a2", "alive", null], ["w0", "alive", "stepping"], ["w1", "alive", "applying"]]);
+      expect(json.map((r) => [r.id, r.state, r.phase])).toEqual([
+        ["a2", "alive", null],
+        ["w0", "alive", "stepping"],
+        ["w1", "alive", "applying"],
+      ]);
 
       // --watch --json: one line per record, then one more when a phase changes; Ctrl-C ends it cleanly
       const watch = spawn(process.execPath, [...troupeArgv, "ps", ...cli, "--watch", "--json"], { cwd: repoRoot });
@@ -102,9 +118,19 @@ describe("troupe ps: worker phases", { timeout: 120_000 }, () => {
       watch.stdout.on("data", (b: Buffer) => (out += b.toString()));
       const exited = new Promise<number | null>((resolve) => watch.on("exit", (code) => resolve(code)));
       try {
-        const watched = () => Promise.resolve(out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as PsRow));
+        const watched = () =>
+          Promise.resolve(
+            out
+              .split("\n")
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as PsRow),
+          );
         const first = await until(watched, (rows) => rows.length >= 3, 60_000);
-        expect(first.map((r) => [r.id, r.phase]).sort()).toEqual([["a2", null], ["w0", "stepping"], ["w1", "applying"]]);
+        expect(first.map((r) => [r.id, r.phase]).sort()).toEqual([
+          ["a2", null],
+          ["w0", "stepping"],
+          ["w1", "applying"],
+        ]);
         // the latest write wins: w0 finishes its step
         await drive("w0", [...loaded, { type: "STEP", step: 4, epoch: 1 }, { type: "APPLY" }, { type: "APPLIED" }]);
         const after = await until(watched, (rows) => rows.length >= 4);
@@ -124,7 +150,8 @@ describe("troupe ps: worker phases", { timeout: 120_000 }, () => {
     const logger = createRootLogger({ name: "test", level: "warn" });
     const cluster = await connectOrEmbed({ clusterId: "pslive", dir: root, slots: 2, logger });
     const config = parseTrainConfig({
-      name: "pslive", seed: 5,
+      name: "pslive",
+      seed: 5,
       model: { layers: 1, dModel: 8, heads: 1, seqLen: 8 },
       data: { corpus: "brown", vocabSize: 260, heldOutPerGenre: 1 },
       optimizer: { lr: 0.01 },
@@ -136,7 +163,15 @@ describe("troupe ps: worker phases", { timeout: 120_000 }, () => {
       parallel: { dp: 2 },
     });
     const jobFile = path.join(root, "job.json");
-    writeFileSync(jobFile, JSON.stringify({ jobId: "pslive", session: "pslive-s1", config, backendsModule: path.resolve(repoRoot, "test/distributed/fixtures/markov-gpt-backends.ts") }));
+    writeFileSync(
+      jobFile,
+      JSON.stringify({
+        jobId: "pslive",
+        session: "pslive-s1",
+        config,
+        backendsModule: path.resolve(repoRoot, "test/distributed/fixtures/markov-gpt-backends.ts"),
+      }),
+    );
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
       { jobId: "pslive", jobFile, dp: 2, microBatch: 1, clip: 1 },
@@ -150,20 +185,42 @@ describe("troupe ps: worker phases", { timeout: 120_000 }, () => {
 
       // step(1) without apply: a worker stays in "stepping" until the coordinator tells it to apply
       const epoch = coordinator.epoch;
-      await Promise.all(coordinator.workers.map((w, d) =>
-        call(cluster.nc, workerSubject(cluster.ns, w.id, "step"), { epoch, step: 1, lr: 0.01, firstSample: 2 * d, microBatches: 2, microBatch: 1, totalMicroBatches: 4 }, 30_000),
-      ));
+      await Promise.all(
+        coordinator.workers.map((w, d) =>
+          call(
+            cluster.nc,
+            workerSubject(cluster.ns, w.id, "step"),
+            { epoch, step: 1, lr: 0.01, firstSample: 2 * d, microBatches: 2, microBatch: 1, totalMicroBatches: 4 },
+            30_000,
+          ),
+        ),
+      );
       const stepping = await until(snapshot, (rows) => rows.every((r) => r.phase === "stepping"));
       expect(stepping.map((r) => r.phase)).toEqual(["stepping", "stepping"]);
       const records = await cluster.registry.listActors();
       const table = actorTable(records, Date.now(), await readActorPhases(cluster.nc, cluster.ns));
-      expect(table.split("\n").slice(1).map((l) => l.split(/\s+/).slice(4, 6))).toEqual([["alive", "stepping"], ["alive", "stepping"]]);
+      expect(
+        table
+          .split("\n")
+          .slice(1)
+          .map((l) => l.split(/\s+/).slice(4, 6)),
+      ).toEqual([
+        ["alive", "stepping"],
+        ["alive", "stepping"],
+      ]);
 
-      await Promise.all(coordinator.workers.map((w) => call(cluster.nc, workerSubject(cluster.ns, w.id, "apply"), { epoch, step: 1, lr: 0.01, clipScale: 1 }, 30_000)));
+      await Promise.all(
+        coordinator.workers.map((w) =>
+          call(cluster.nc, workerSubject(cluster.ns, w.id, "apply"), { epoch, step: 1, lr: 0.01, clipScale: 1 }, 30_000),
+        ),
+      );
       expect((await until(snapshot, (rows) => rows.every((r) => r.phase === "idle"))).map((r) => r.phase)).toEqual(["idle", "idle"]);
 
       await coordinator.stop({ finished: true });
-      expect((await until(snapshot, (rows) => rows.every((r) => r.phase === "stopped"))).map((r) => r.phase)).toEqual(["stopped", "stopped"]);
+      expect((await until(snapshot, (rows) => rows.every((r) => r.phase === "stopped"))).map((r) => r.phase)).toEqual([
+        "stopped",
+        "stopped",
+      ]);
     } finally {
       await coordinator.stop({ finished: false, cause: "test ended" }).catch(() => undefined);
       await cluster.close();

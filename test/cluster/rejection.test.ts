@@ -33,10 +33,19 @@ describe("malformed and stale-epoch messages", { timeout: 90_000 }, () => {
     c.nc.publish(c.ns.exitSubject("h1"), encode({ actorId: "target", pid: "nope" }));
     await c.nc.flush();
 
-    const readRejected = async () => (await c.events.readAll()).filter((e) => e.type === "message.rejected").map((e) => ({ subject: e.subject, kind: e.data.kind }));
-    await pollUntil(async () => ((await readRejected()).length >= 6 ? true : undefined), { what: "6 message.rejected events", timeoutMs: 60_000 }).catch(() => undefined);
+    const readRejected = async () =>
+      (await c.events.readAll()).filter((e) => e.type === "message.rejected").map((e) => ({ subject: e.subject, kind: e.data.kind }));
+    await pollUntil(async () => ((await readRejected()).length >= 6 ? true : undefined), {
+      what: "6 message.rejected events",
+      timeoutMs: 60_000,
+    }).catch(() => undefined);
     const rejected = await readRejected();
-    expect(rejected.filter((r) => r.subject === "target").map((r) => r.kind)).toEqual(["CodecError", "SchemaError", "SchemaError", "StaleEpochError"]);
+    expect(rejected.filter((r) => r.subject === "target").map((r) => r.kind)).toEqual([
+      "CodecError",
+      "SchemaError",
+      "SchemaError",
+      "StaleEpochError",
+    ]);
     expect(rejected.filter((r) => r.subject === "sup").map((r) => r.kind)).toEqual(["CodecError", "SchemaError"]);
     const after = await c.waitFor("target", (r) => r.state === "alive" && (r.lastHeartbeat ?? 0) > Date.now() - 2000);
     expect([after.pid, after.restarts]).toEqual([alive.pid, 0]);

@@ -15,7 +15,10 @@ describe("supervisor stalled", { timeout: 90_000 }, () => {
     cluster = await startTestCluster({
       url: inject("natsUrl"),
       timeouts: { heartbeatMs: 100, suspectMs: 500, killMs: 1000 },
-      children: [{ id: "a", argv: actorArgv() }, { id: "b", argv: actorArgv() }],
+      children: [
+        { id: "a", argv: actorArgv() },
+        { id: "b", argv: actorArgv() },
+      ],
     });
     const c = cluster;
     const before = [await c.waitFor("a", (r) => r.state === "alive"), await c.waitFor("b", (r) => r.state === "alive")];

@@ -82,7 +82,16 @@ describe("warm spares of the host agent", () => {
     nc = await connectNats({ url: inject("natsUrl") });
     const registry = await Registry.open(nc, ns);
     const events = await EventLog.open(nc, ns);
-    agent = new HostAgent({ nc, ns, registry, events, logger: createRootLogger({ name: "t", level: "silent" }), name: "spareHost", slots: 4, natsUrl: inject("natsUrl") });
+    agent = new HostAgent({
+      nc,
+      ns,
+      registry,
+      events,
+      logger: createRootLogger({ name: "t", level: "silent" }),
+      name: "spareHost",
+      slots: 4,
+      natsUrl: inject("natsUrl"),
+    });
     await agent.start();
     nc.subscribe(ns.exitsFilter, { callback: (_e, m) => void exits.push(decode(m.data) as ExitReport) });
     nc.subscribe(`${ns.logSubject("x").slice(0, -2)}.>`, {

@@ -24,7 +24,9 @@ describe("FramePool", () => {
 describe("contiguousSpan", () => {
   const flat = new Float32Array(64);
   // three tensors with alignment padding between them, registered in reverse order (as backward finishes them)
-  const t0 = flat.subarray(0, 10), t1 = flat.subarray(16, 30), t2 = flat.subarray(32, 40);
+  const t0 = flat.subarray(0, 10),
+    t1 = flat.subarray(16, 30),
+    t2 = flat.subarray(32, 40);
   it("covers gradients that tile one range (in any order, with padding), as one view", () => {
     const span = contiguousSpan([t2, t1, t0], 0, 3)!;
     expect(span.buffer).toBe(flat.buffer);

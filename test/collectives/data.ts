@@ -36,7 +36,7 @@ export function layoutFor(worldSize: number): { dp: number; pp: number; tp: numb
 }
 
 /** A toy virtual stage for pipeline runs: y = x·w + vs with w = 1 + vs/100 (fp32). */
-export function toyWeight(vs: number): number {
+function toyWeight(vs: number): number {
   return Math.fround(1 + vs / 100);
 }
 

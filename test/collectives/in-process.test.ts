@@ -61,7 +61,9 @@ describe("CPU collectives error paths", () => {
     expect(Date.now() - t).toBeGreaterThanOrEqual(250);
     await expect(a.barrier()).rejects.toThrow(/allReduce on group \[0,1\] \(rank 0\) did not finish within 300 ms/);
     // point-to-point too: a receive nobody sends to
-    await expect(b.group([0, 1]).recv(0, "x")).rejects.toThrow(/recv from 0 \(tag 'x'\) on group \[0,1\] \(rank 1\) did not finish within 300 ms/);
+    await expect(b.group([0, 1]).recv(0, "x")).rejects.toThrow(
+      /recv from 0 \(tag 'x'\) on group \[0,1\] \(rank 1\) did not finish within 300 ms/,
+    );
     a.abort();
     b.abort();
   });
@@ -70,7 +72,9 @@ describe("CPU collectives error paths", () => {
     const [a, b] = await pair();
     const results = await Promise.allSettled([a.allReduce(new Float32Array(10)), b.allReduce(new Float32Array(12))]);
     expect(results.every((r) => r.status === "rejected")).toBe(true);
-    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/rank 1 sent 12 elements where 10 were expected \(buffers differ in length\)/);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(
+      /rank 1 sent 12 elements where 10 were expected \(buffers differ in length\)/,
+    );
     a.abort();
     b.abort();
     // above the one-round size, the reduce-scatter chunks are checked
@@ -108,16 +112,21 @@ describe("CPU collectives error paths", () => {
   it("gives up on a rank that never publishes its address", async () => {
     const session = `inproc-alone-${process.pid}-${Date.now()}`;
     const rendezvous = await KvRendezvous.open(nc, session);
-    await expect(
-      createCpuCollectives({ rank: 1, worldSize: 2, session, rendezvous, connectTimeoutMs: 300 }),
-    ).rejects.toThrow(RendezvousError);
+    await expect(createCpuCollectives({ rank: 1, worldSize: 2, session, rendezvous, connectTimeoutMs: 300 })).rejects.toThrow(
+      RendezvousError,
+    );
     await expect(KvRendezvous.open(nc, "bad session!")).rejects.toThrow(/may only contain letters/);
   });
 });
 
 describe("gradient buckets", () => {
   it("pack consecutive gradients up to the bucket size (a larger gradient gets its own)", () => {
-    expect(assignBuckets([10, 10, 10, 100, 1, 1], 80)).toEqual([[0, 2], [2, 3], [3, 4], [4, 6]]);
+    expect(assignBuckets([10, 10, 10, 100, 1, 1], 80)).toEqual([
+      [0, 2],
+      [2, 3],
+      [3, 4],
+      [4, 6],
+    ]);
     expect(assignBuckets([], 80)).toEqual([]);
     expect(() => assignBuckets([1], 0)).toThrow(/bucket size must be positive/);
   });

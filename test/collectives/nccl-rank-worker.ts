@@ -10,7 +10,15 @@ import { KvNcclIdExchange } from "../../runtime/collectives/nccl-rendezvous.ts";
 import { KvRendezvous } from "../../runtime/collectives/mod.ts";
 import { testData } from "./data.ts";
 
-const args = JSON.parse(process.argv[2]!) as { natsUrl: string; session: string; rank: number; worldSize: number; scenario: "suite" | "kill"; outDir: string; victim?: number };
+const args = JSON.parse(process.argv[2]!) as {
+  natsUrl: string;
+  session: string;
+  rank: number;
+  worldSize: number;
+  scenario: "suite" | "kill";
+  outDir: string;
+  victim?: number;
+};
 const say = (msg: object) => process.stdout.write(JSON.stringify({ rank: args.rank, ...msg }) + "\n");
 
 const backend = createCudaBackend({ device: args.rank, precision: "fp32" });
@@ -57,7 +65,10 @@ if (args.scenario === "suite") {
   const bc = await onDevice(rank === n - 1 ? testData(7, rank, 100) : new Float32Array(100));
   await world.broadcast(bc, n - 1);
   await save("bc", bc);
-  const [, got] = await Promise.all([world.send(await onDevice(testData(8, rank, 50)), (rank + 1) % n, "ring"), world.recv((rank + n - 1) % n, "ring")]);
+  const [, got] = await Promise.all([
+    world.send(await onDevice(testData(8, rank, 50)), (rank + 1) % n, "ring"),
+    world.recv((rank + n - 1) % n, "ring"),
+  ]);
   await save("p2p", got);
   await world.barrier();
   await world.close();

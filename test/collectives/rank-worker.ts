@@ -73,7 +73,10 @@ if (args.scenario === "suite") {
   const dpX = testData(10, rank, 257);
   await groups.dp.allReduce(dpX);
   save("dp-ar", dpX);
-  for (const [name, bucketBytes] of [["buckets-small", 4096], ["buckets-one", 1 << 30]] as const) {
+  for (const [name, bucketBytes] of [
+    ["buckets-small", 4096],
+    ["buckets-one", 1 << 30],
+  ] as const) {
     const grads = BUCKET_SIZES.map((len, i) => testData(30 + i, rank, len));
     const buckets = new GradientBuckets(world, grads, { bucketBytes, scale: 1 / n });
     for (let i = 0; i < grads.length; i++) {

@@ -56,7 +56,9 @@ export function spawnRanks(worldSize: number, args: Record<string, unknown>, scr
           };
           const timer = setTimeout(() => {
             listeners.delete(check);
-            reject(new Error(`rank ${rank}: no expected message within ${timeoutMs} ms; got ${JSON.stringify(messages)}; stderr ${p.stderr}`));
+            reject(
+              new Error(`rank ${rank}: no expected message within ${timeoutMs} ms; got ${JSON.stringify(messages)}; stderr ${p.stderr}`),
+            );
           }, timeoutMs);
           listeners.add(check);
           check();

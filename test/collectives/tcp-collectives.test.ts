@@ -65,9 +65,19 @@ describe.each([2, 4, 8])("CPU collectives with %i rank processes", (n) => {
       expectBitEqual(load(dir, r, "p2p"), testData(8, (r + n - 1) % n, 50), `rank ${r} recv`);
       expectBitEqual(load(dir, r, "buckets-small"), averaged, `rank ${r} gradient buckets of 4 KB`);
       expectBitEqual(load(dir, r, "buckets-one"), averaged, `rank ${r} gradient buckets, one bucket`);
-      for (const [name, groups, seed] of [["tp-ar", layout.tpGroups, 9], ["dp-ar", layout.dpGroups, 10]] as const) {
+      for (const [name, groups, seed] of [
+        ["tp-ar", layout.tpGroups, 9],
+        ["dp-ar", layout.dpGroups, 10],
+      ] as const) {
         const g = groups.find((x) => x.includes(r))!;
-        expectBitEqual(load(dir, r, name), sequentialReduce(g.map((m) => testData(seed, m, 257)), "sum"), `rank ${r} ${name}`);
+        expectBitEqual(
+          load(dir, r, name),
+          sequentialReduce(
+            g.map((m) => testData(seed, m, 257)),
+            "sum",
+          ),
+          `rank ${r} ${name}`,
+        );
       }
     }
   });

@@ -64,63 +64,90 @@ describe("troupe chaos against a running job", () => {
     { signal: "KILL", every: "3s", forTime: "4s", faults: 2, dp: 3, cluster: "ctlchaos" },
     // a stopped worker is a hang: heartbeats stop, the supervisor kills and replaces it
     { signal: "STOP", every: "10s", forTime: "1s", faults: 1, dp: 2, cluster: "ctlchaosstop" },
-  ])("$signal: signals random live workers through their host agent, publishes chaos.fault events, counts the recoveries", async ({ signal, every, forTime, faults, dp, cluster }) => {
-    const url = inject("natsUrl");
-    const ns = namespace(cluster);
-    const nc = await connect({ servers: url });
-    const logger = createRootLogger({ name: "chaos-test", level: "silent" });
-    const registry = await Registry.open(nc, ns);
-    const events = await EventLog.open(nc, ns);
-    const agent = new HostAgent({ nc, ns, registry, events, logger, name: "chaoshost", slots: dp, natsUrl: url });
-    await agent.start();
-    // runs until the chaos command is done (its process takes seconds to start on a loaded machine)
-    const configFile = writeTinyConfig(root, { name: "chaosjob", dp, pp: 1, tp: 1, steps: 1_000_000 });
-    const stop = new AbortController();
-    let chaos: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
-    let coordinator: Coordinator | undefined;
-    try {
-      const run = await runDistributed({
-        configFile,
-        runDir: path.join(root, cluster),
-        natsUrl: url,
-        clusterId: ns.clusterId,
-        backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
-        out: new PassThrough() as unknown as NodeJS.WriteStream,
-        tty: false,
-        noSamples: true,
-        timeouts: FAST_TIMEOUTS,
-        intensity: { maxRestarts: 10, periodMs: 60_000 },
-        stop: stop.signal,
-        onStarted: (c) => {
-          coordinator = c;
-          // the CLI first asks the job's control subject, which the coordinator subscribed to on its own connection
-          // just before onStarted: wait until it answers
-          chaos = callRetrying(nc, jobControlSubject(ns, "chaosjob"), { describe: true }, { attemptMs: 5000, deadlineMs: 60_000 })
-            .then(() => troupe("chaos", "--job", "chaosjob", "--every", every, "--for", forTime, "--signal", signal, "--seed", "3", "--settle", "30s", "--nats", url, "--cluster-id", ns.clusterId))
-            .finally(() => stop.abort());
-        },
-      });
-      const r = await chaos!;
-      expect(r.stderr).toBe("");
-      expect(r.code).toBe(0);
-      const lines = r.stdout.trim().split("\n");
-      expect(lines[0]).toBe(`chaos on job chaosjob (${dp} workers): SIG${signal} every ${every} for ${forTime}, seed 3`);
-      const faultLines = lines.filter((l) => l.startsWith("fault "));
-      expect(faultLines).toHaveLength(faults);
-      for (const l of faultLines) expect(l).toMatch(new RegExp(`^fault \\d: SIG${signal} → chaosjob-w[0-${dp - 1}] \\(pid \\d+ on chaoshost\\)$`));
-      expect(lines.at(-1)).toBe(`summary: ${faults} fault(s) injected, ${faults} recovered (worker.restored events)`);
-      const published = (await events.readAll()).filter((e) => e.type === "chaos.fault");
-      expect(published.map((e) => [e.subject, e.data.signal])).toEqual(faultLines.map((l) => [/chaosjob-w\d/.exec(l)![0], `SIG${signal}`]));
-      expect(published.map((e) => e.data.pid)).toEqual(faultLines.map((l) => Number(/pid (\d+)/.exec(l)![1])));
-      // each faulted worker recovered once (a second fault during the first recovery recovers both together)
-      expect(coordinator!.recoveries.map((x) => x.actorId).sort()).toEqual(published.map((e) => e.subject).sort());
-      // every step committed once, in order, through the faults
-      expect(run.steps.map((x) => x.step)).toEqual(Array.from({ length: run.steps.length }, (_, i) => i + 1));
-    } finally {
-      await agent.stop();
-      await nc.close();
-    }
-  }, 300_000);
+  ])(
+    "$signal: signals random live workers through their host agent, publishes chaos.fault events, counts the recoveries",
+    async ({ signal, every, forTime, faults, dp, cluster }) => {
+      const url = inject("natsUrl");
+      const ns = namespace(cluster);
+      const nc = await connect({ servers: url });
+      const logger = createRootLogger({ name: "chaos-test", level: "silent" });
+      const registry = await Registry.open(nc, ns);
+      const events = await EventLog.open(nc, ns);
+      const agent = new HostAgent({ nc, ns, registry, events, logger, name: "chaoshost", slots: dp, natsUrl: url });
+      await agent.start();
+      // runs until the chaos command is done (its process takes seconds to start on a loaded machine)
+      const configFile = writeTinyConfig(root, { name: "chaosjob", dp, pp: 1, tp: 1, steps: 1_000_000 });
+      const stop = new AbortController();
+      let chaos: Promise<{ code: number; stdout: string; stderr: string }> | undefined;
+      let coordinator: Coordinator | undefined;
+      try {
+        const run = await runDistributed({
+          configFile,
+          runDir: path.join(root, cluster),
+          natsUrl: url,
+          clusterId: ns.clusterId,
+          backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
+          out: new PassThrough() as unknown as NodeJS.WriteStream,
+          tty: false,
+          noSamples: true,
+          timeouts: FAST_TIMEOUTS,
+          intensity: { maxRestarts: 10, periodMs: 60_000 },
+          stop: stop.signal,
+          onStarted: (c) => {
+            coordinator = c;
+            // the CLI first asks the job's control subject, which the coordinator subscribed to on its own connection
+            // just before onStarted: wait until it answers
+            chaos = callRetrying(nc, jobControlSubject(ns, "chaosjob"), { describe: true }, { attemptMs: 5000, deadlineMs: 60_000 })
+              .then(() =>
+                troupe(
+                  "chaos",
+                  "--job",
+                  "chaosjob",
+                  "--every",
+                  every,
+                  "--for",
+                  forTime,
+                  "--signal",
+                  signal,
+                  "--seed",
+                  "3",
+                  "--settle",
+                  "30s",
+                  "--nats",
+                  url,
+                  "--cluster-id",
+                  ns.clusterId,
+                ),
+              )
+              .finally(() => stop.abort());
+          },
+        });
+        const r = await chaos!;
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const lines = r.stdout.trim().split("\n");
+        expect(lines[0]).toBe(`chaos on job chaosjob (${dp} workers): SIG${signal} every ${every} for ${forTime}, seed 3`);
+        const faultLines = lines.filter((l) => l.startsWith("fault "));
+        expect(faultLines).toHaveLength(faults);
+        for (const l of faultLines)
+          expect(l).toMatch(new RegExp(`^fault \\d: SIG${signal} → chaosjob-w[0-${dp - 1}] \\(pid \\d+ on chaoshost\\)$`));
+        expect(lines.at(-1)).toBe(`summary: ${faults} fault(s) injected, ${faults} recovered (worker.restored events)`);
+        const published = (await events.readAll()).filter((e) => e.type === "chaos.fault");
+        expect(published.map((e) => [e.subject, e.data.signal])).toEqual(
+          faultLines.map((l) => [/chaosjob-w\d/.exec(l)![0], `SIG${signal}`]),
+        );
+        expect(published.map((e) => e.data.pid)).toEqual(faultLines.map((l) => Number(/pid (\d+)/.exec(l)![1])));
+        // each faulted worker recovered once (a second fault during the first recovery recovers both together)
+        expect(coordinator!.recoveries.map((x) => x.actorId).sort()).toEqual(published.map((e) => e.subject).sort());
+        // every step committed once, in order, through the faults
+        expect(run.steps.map((x) => x.step)).toEqual(Array.from({ length: run.steps.length }, (_, i) => i + 1));
+      } finally {
+        await agent.stop();
+        await nc.close();
+      }
+    },
+    300_000,
+  );
 
   it("rejects bad flags and an unknown job with one clear line", async () => {
     const url = inject("natsUrl");

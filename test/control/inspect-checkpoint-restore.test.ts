@@ -30,7 +30,10 @@ describe("troupe inspect: restore from a checkpoint", () => {
     expect([2, 4]).toContain(step);
     const inspected = await troupe("inspect", "insp-w1", ...cluster.cliArgs);
     expect(inspected.stderr).toBe("");
-    const line = new RegExp(`^ {2}\\S+ {2}epoch 2, step 5: state from checkpoint step ${step} \\(${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\) in \\d+ ms \\(lost: killed by SIGKILL\\)$`, "m");
+    const line = new RegExp(
+      `^ {2}\\S+ {2}epoch 2, step 5: state from checkpoint step ${step} \\(${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\) in \\d+ ms \\(lost: killed by SIGKILL\\)$`,
+      "m",
+    );
     expect(inspected.stdout).toMatch(line);
     const json = JSON.parse((await troupe("inspect", "insp-w1", ...cluster.cliArgs, "--json")).stdout) as { restores: unknown[] };
     expect(json.restores).toMatchObject([{ source: "checkpoint", from: dir, checkpointStep: step, step: 5, epoch: 2 }]);

@@ -40,28 +40,40 @@ describe("job control subject + troupe restart --job", () => {
         checks = (async () => {
           // the coordinator subscribes on its own connection just before onStarted: the server may not have its
           // subscription yet, so wait until the subject answers before the CLI (another connection) asks
-          const description = await callRetrying(nc, jobControlSubject(ns, "ctljob"), { describe: true }, { attemptMs: 5000, deadlineMs: 60_000 });
+          const description = await callRetrying(
+            nc,
+            jobControlSubject(ns, "ctljob"),
+            { describe: true },
+            { attemptMs: 5000, deadlineMs: 60_000 },
+          );
           const [restarted, badStage, unknownJob, unknownWorker, garbage] = await Promise.all([
             troupe("restart", "--job", "ctljob", "--replica", "1", "--reason", "cli test", ...cli),
             troupe("restart", "--job", "ctljob", "--stage", "3", ...cli),
             troupe("restart", "--job", "nojob", "--stage", "0", ...cli),
             troupe("restart", "ctljob-w7", "--job", "ctljob", ...cli),
-            call(nc, jobControlSubject(ns, "ctljob"), { restart: { stage: "x" }, reason: "r" }).then(() => "accepted", (e: Error) => e.message),
+            call(nc, jobControlSubject(ns, "ctljob"), { restart: { stage: "x" }, reason: "r" }).then(
+              () => "accepted",
+              (e: Error) => e.message,
+            ),
           ]);
           const pidsAfter = c.workerRecords().map((r) => r.pid);
           return { description, restarted, badStage, unknownJob, unknownWorker, garbage, pidsAfter };
         })().finally(() => stop.abort());
       },
     });
-    const r = (await checks) as Awaited<ReturnType<() => Promise<{
-      description: unknown;
-      restarted: { code: number; stdout: string; stderr: string };
-      badStage: { code: number; stderr: string };
-      unknownJob: { code: number; stderr: string };
-      unknownWorker: { code: number; stderr: string };
-      garbage: string;
-      pidsAfter: (number | null)[];
-    }>>>;
+    const r = (await checks) as Awaited<
+      ReturnType<
+        () => Promise<{
+          description: unknown;
+          restarted: { code: number; stdout: string; stderr: string };
+          badStage: { code: number; stderr: string };
+          unknownJob: { code: number; stderr: string };
+          unknownWorker: { code: number; stderr: string };
+          garbage: string;
+          pidsAfter: (number | null)[];
+        }>
+      >
+    >;
     expect(r.description).toEqual({
       jobId: "ctljob",
       sizes: { dp: 2, pp: 1, tp: 1 },
@@ -88,14 +100,21 @@ describe("job control subject + troupe restart --job", () => {
     const inspected = await troupe("inspect", "ctljob-w1", ...cli);
     expect(inspected.code).toBe(0);
     expect(inspected.stdout).toMatch(/^restored {5}1 time\(s\)$/m);
-    expect(inspected.stdout).toMatch(/^ {2}\S+ {2}epoch 2, step \d+: state from peer ctljob-w0 in \d+ ms \(lost: restarted by operator: cli test\)$/m);
-    const json = JSON.parse((await troupe("inspect", "ctljob-w1", ...cli, "--json")).stdout) as { restores: { source: string; from: string; checkpointStep: number | null; seconds: number }[] };
+    expect(inspected.stdout).toMatch(
+      /^ {2}\S+ {2}epoch 2, step \d+: state from peer ctljob-w0 in \d+ ms \(lost: restarted by operator: cli test\)$/m,
+    );
+    const json = JSON.parse((await troupe("inspect", "ctljob-w1", ...cli, "--json")).stdout) as {
+      restores: { source: string; from: string; checkpointStep: number | null; seconds: number }[];
+    };
     expect(json.restores).toMatchObject([{ source: "peer", from: "ctljob-w0", checkpointStep: null }]);
     expect((await troupe("inspect", "ctljob-w0", ...cli)).stdout).toMatch(/^restored {5}never$/m);
   }, 300_000);
 
   it("checks flags before connecting", async () => {
-    const [noJob, badNumber] = await Promise.all([troupe("restart", "--stage", "1", "--nats", "nats://127.0.0.1:1"), troupe("restart", "--job", "j", "--replica", "one", "--nats", "nats://127.0.0.1:1")]);
+    const [noJob, badNumber] = await Promise.all([
+      troupe("restart", "--stage", "1", "--nats", "nats://127.0.0.1:1"),
+      troupe("restart", "--job", "j", "--replica", "one", "--nats", "nats://127.0.0.1:1"),
+    ]);
     expect(noJob.stderr.trim()).toBe("troupe: --stage and --replica need --job <id>");
     expect(badNumber.stderr.trim()).toBe("troupe: --replica must be a whole number ≥ 0, got 'one'");
   }, 60_000);

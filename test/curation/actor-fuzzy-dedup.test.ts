@@ -21,7 +21,13 @@ describe("fuzzy dedup on actors", { timeout: 120_000 }, () => {
   test("2 signature actors and 2 reducers find exactly the single-process result", async () => {
     const workDir = mkdtempSync(path.join(tmpdir(), "troupe-dedup-actors-"));
     const notes: string[] = [];
-    const actors = await findNearDuplicatesWithActors(texts, priorities, MTNLG, { signatureActors: 2, reducers: 2, workDir, shardDocs: 25, onNote: (l) => notes.push(l) });
+    const actors = await findNearDuplicatesWithActors(texts, priorities, MTNLG, {
+      signatureActors: 2,
+      reducers: 2,
+      workDir,
+      shardDocs: 25,
+      onNote: (l) => notes.push(l),
+    });
     const ref = await reference;
     expect(ref.edges.length).toBeGreaterThan(20);
     expect(actors.keep).toEqual(ref.keep);
@@ -29,7 +35,14 @@ describe("fuzzy dedup on actors", { timeout: 120_000 }, () => {
     expect([...actors.candidates]).toEqual([...ref.candidates]);
     expect([...actors.candidateSims]).toEqual([...ref.candidateSims]);
     expect(actors.edges).toEqual(ref.edges);
-    expect(actors.execution).toMatchObject({ mode: "actors", signatureActors: 2, reducers: 2, shards: 5, reassignedTasks: 0, actorRestarts: 0 });
+    expect(actors.execution).toMatchObject({
+      mode: "actors",
+      signatureActors: 2,
+      reducers: 2,
+      shards: 5,
+      reassignedTasks: 0,
+      actorRestarts: 0,
+    });
     expect(notes.some((l) => /2 signature actor\(s\) and 2 reducer\(s\) up/.test(l))).toBe(true);
     expect(readdirSync(workDir)).toEqual([]); // the run folder is removed
   });

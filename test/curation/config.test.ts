@@ -12,14 +12,24 @@ describe("curation config", () => {
     expect(c.cleanup).toEqual({ normalize: "NFC", minChars: 200 });
     expect(c.dedup!.exact).toBe(true);
     expect(c.dedup!.fuzzy).toMatchObject({ shingle: 5, bands: 20, rows: 13, threshold: 0.8 });
-    expect(c.decontamination).toMatchObject({ ngram: 13, minNgram: 8, maxFrequency: 10, removeChars: 200, minFragment: 200, maxSplits: 10 });
+    expect(c.decontamination).toMatchObject({
+      ngram: 13,
+      minNgram: 8,
+      maxFrequency: 10,
+      removeChars: 200,
+      minFragment: 200,
+      maxSplits: 10,
+    });
     expect(c.blend.mode).toBe("epochs");
   });
 
   test.each([
     [{ datasets: [] }, /datasets: /],
     [{ datasets: [base.datasets[0], base.datasets[0]] }, /datasets\.1\.name: dataset name "news" is used twice/],
-    [{ ...base, quality: { positives: [{ brown: "news" }], negatives: [{ corrupted: { brown: "news" } }], datasets: ["web"] } }, /quality\.datasets\.0: unknown dataset "web"/],
+    [
+      { ...base, quality: { positives: [{ brown: "news" }], negatives: [{ corrupted: { brown: "news" } }], datasets: ["web"] } },
+      /quality\.datasets\.0: unknown dataset "web"/,
+    ],
     [{ ...base, blend: { mode: "fractions" } }, /datasets\.0\.weight: blend\.mode fractions needs a weight/],
     [{ ...base, dedup: { fuzzy: { threshold: 1.5 } } }, /dedup\.fuzzy\.threshold/],
     [{ ...base, datasets: [{ name: "x", source: { pdf: "a.pdf" } }] }, /datasets\.0\.source: a source is one of/],
@@ -36,10 +46,19 @@ describe("worker pool", () => {
     const pool = startFuzzyPool(1);
     try {
       await pool.call(0, { op: "load", base: 0, texts: ["abcdefgh"] });
-      await expect(pool.call(0, { op: "verify", shingle: 5, pairs: Uint32Array.from([0, 7]), foreign: {} })).rejects.toThrow(WorkerFailedError);
-      await expect(pool.call(0, { op: "verify", shingle: 5, pairs: Uint32Array.from([0, 7]), foreign: {} })).rejects.toThrow(/text of document 7 was not sent/);
+      await expect(pool.call(0, { op: "verify", shingle: 5, pairs: Uint32Array.from([0, 7]), foreign: {} })).rejects.toThrow(
+        WorkerFailedError,
+      );
+      await expect(pool.call(0, { op: "verify", shingle: 5, pairs: Uint32Array.from([0, 7]), foreign: {} })).rejects.toThrow(
+        /text of document 7 was not sent/,
+      );
       // the worker survives and answers the next request
-      const ok = await pool.call<{ op: "verify"; sims: Float64Array }>(0, { op: "verify", shingle: 5, pairs: Uint32Array.from([0, 7]), foreign: { 7: "abcdefgh" } });
+      const ok = await pool.call<{ op: "verify"; sims: Float64Array }>(0, {
+        op: "verify",
+        shingle: 5,
+        pairs: Uint32Array.from([0, 7]),
+        foreign: { 7: "abcdefgh" },
+      });
       expect([...ok.sims]).toEqual([1]);
     } finally {
       await pool.close();

@@ -12,7 +12,10 @@ import { nearDuplicate } from "./near-duplicates.ts";
 const repo = path.resolve(import.meta.dirname, "../..");
 
 /** Runs the CLI; `onStderr` sees the stderr so far, with the CLI's pid, after every chunk. */
-function troupe(args: string[], onStderr?: (text: string, pid: number) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function troupe(
+  args: string[],
+  onStderr?: (text: string, pid: number) => void,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn("node", [path.join(repo, "bin/troupe.js"), ...args]);
     let stdout = "";
@@ -27,13 +30,17 @@ function troupe(args: string[], onStderr?: (text: string, pid: number) => void):
 }
 
 function fuzzyDetails(out: string): Record<string, unknown> {
-  const report = JSON.parse(readFileSync(path.join(out, "report.json"), "utf8")) as { stages: Array<{ stage: string; details: Record<string, unknown> }> };
+  const report = JSON.parse(readFileSync(path.join(out, "report.json"), "utf8")) as {
+    stages: Array<{ stage: string; details: Record<string, unknown> }>;
+  };
   return report.stages.find((s) => s.stage === "fuzzy-dedup")!.details;
 }
 
 describe("troupe data --actors", { timeout: 120_000 }, () => {
   const dir = mkdtempSync(path.join(tmpdir(), "troupe-data-cli-"));
-  const brown = loadBrown(["news"]).slice(0, 30).map((d) => d.text.slice(0, 2000));
+  const brown = loadBrown(["news"])
+    .slice(0, 30)
+    .map((d) => d.text.slice(0, 2000));
   writeFileSync(path.join(dir, "news.jsonl"), brown.map((text) => JSON.stringify({ text })).join("\n"));
   const rng = new SeededRandom(3);
   const web = brown.slice(0, 12).map((t, i) => nearDuplicate(t, i % 2 === 0 ? 0.9 : 0.6, rng).text);
@@ -75,11 +82,20 @@ describe("troupe data --actors", { timeout: 120_000 }, () => {
     expect(a.verifiedDuplicatePairs).toBe(6); // the six planted pairs at J ≈ 0.9
     expect(t.verifiedDuplicatePairs).toBe(6);
     // only the outputs and the actor log are left; the shard files are gone
-    expect(readdirSync(path.join(dir, "actors")).sort()).toEqual(["corpus.jsonl", "dedup-actors.log", "report.json", "report.txt", "valid.jsonl"]);
+    expect(readdirSync(path.join(dir, "actors")).sort()).toEqual([
+      "corpus.jsonl",
+      "dedup-actors.log",
+      "report.json",
+      "report.txt",
+      "valid.jsonl",
+    ]);
   });
 
   test("a bad --actors or --reducers value, or an unreachable --nats, is one clear error line", async () => {
-    for (const [flag, value] of [["--actors", "two"], ["--reducers", "0"]] as const) {
+    for (const [flag, value] of [
+      ["--actors", "two"],
+      ["--reducers", "0"],
+    ] as const) {
       const bad = await troupe(["data", cfg, "--out", path.join(dir, "bad"), flag, value]);
       expect(bad.status).toBe(2); // usage
       expect(bad.stderr.trim().split("\n")).toHaveLength(1);
@@ -111,13 +127,18 @@ describe("troupe data --actors", { timeout: 120_000 }, () => {
     const crashed = await troupe(["data", big, "--out", path.join(dir, "crash"), "--actors", "2", "--reducers", "1"], (text, cli) => {
       if (killed !== undefined || !/reducer\(s\) up in/.test(text)) return;
       // the actors are children of the CLI process (its host agent spawned them)
-      const pids = execFileSync("pgrep", ["-P", String(cli), "-f", "role signature"], { encoding: "utf8" }).trim().split("\n").map(Number);
+      const pids = execFileSync("pgrep", ["-P", String(cli), "-f", "role signature"], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .map(Number);
       killed = pids[0]!;
       process.kill(killed, "SIGKILL");
     });
     expect(crashed.status, crashed.stderr).toBe(0);
     expect(killed).toBeDefined();
-    expect(crashed.stderr).toMatch(new RegExp(`signatures: dedup-\\w+-sig\\d \\(pid ${killed}\\) lost \\(.*SIGKILL.*\\); task \\d+ reassigned`));
+    expect(crashed.stderr).toMatch(
+      new RegExp(`signatures: dedup-\\w+-sig\\d \\(pid ${killed}\\) lost \\(.*SIGKILL.*\\); task \\d+ reassigned`),
+    );
     const details = fuzzyDetails(path.join(dir, "crash"));
     expect(details.reassignedTasks).toBe(1);
     expect(details.actorRestarts).toBeGreaterThanOrEqual(1);
@@ -125,6 +146,8 @@ describe("troupe data --actors", { timeout: 120_000 }, () => {
 
     const reference = await troupe(["data", big, "--out", path.join(dir, "reference"), "--actors", "0", "--quiet"]);
     expect(reference.status, reference.stderr).toBe(0);
-    expect(readFileSync(path.join(dir, "crash", "corpus.jsonl"), "utf8")).toBe(readFileSync(path.join(dir, "reference", "corpus.jsonl"), "utf8"));
+    expect(readFileSync(path.join(dir, "crash", "corpus.jsonl"), "utf8")).toBe(
+      readFileSync(path.join(dir, "reference", "corpus.jsonl"), "utf8"),
+    );
   });
 });

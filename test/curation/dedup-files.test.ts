@@ -2,7 +2,16 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { readBandEntries, readPairs, readShard, readSims, writeBandEntries, writePairs, writeShard, writeSims } from "../../actors/dedup/dedup-files.ts";
+import {
+  readBandEntries,
+  readPairs,
+  readShard,
+  readSims,
+  writeBandEntries,
+  writePairs,
+  writeShard,
+  writeSims,
+} from "../../actors/dedup/dedup-files.ts";
 
 describe("dedup files", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "troupe-dedup-files-"));
@@ -12,7 +21,11 @@ describe("dedup files", () => {
     writeShard(path.join(dir, "s"), texts);
     expect(readShard(path.join(dir, "s"))).toEqual(texts);
     // odd counts so the arrays after the f64 keys start at offsets that are not multiples of 8
-    const entries = { key: Float64Array.from([2 ** 53 - 1, 0, 12345.0]), doc: Uint32Array.from([7, 0xffffffff, 3]), band: Uint16Array.from([19, 0, 65535]) };
+    const entries = {
+      key: Float64Array.from([2 ** 53 - 1, 0, 12345.0]),
+      doc: Uint32Array.from([7, 0xffffffff, 3]),
+      band: Uint16Array.from([19, 0, 65535]),
+    };
     writeBandEntries(path.join(dir, "b"), entries);
     expect(readBandEntries(path.join(dir, "b"))).toEqual(entries);
     writePairs(path.join(dir, "p"), Uint32Array.from([1, 2, 1, 5]));

@@ -1,13 +1,5 @@
 import { describe, expect, test } from "vitest";
-import {
-  bandKeys,
-  candidateProbability,
-  hashFamily,
-  jaccard,
-  shingleHashes,
-  shingleSet,
-  signature,
-} from "../../ml/curation/minhash.ts";
+import { bandKeys, candidateProbability, hashFamily, jaccard, shingleHashes, shingleSet, signature } from "../../ml/curation/minhash.ts";
 import { SeededRandom } from "../../ml/data/seeded-random.ts";
 import { UnionFind } from "../../ml/curation/union-find.ts";
 import { candidatePairs } from "../../ml/curation/lsh-reduce.ts";

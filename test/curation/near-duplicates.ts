@@ -52,7 +52,12 @@ export interface PlantedPair {
 }
 
 /** `originals` random documents, each followed by near-duplicates at the given target similarities. */
-export function plantedCorpus(seed: number, originals: number, words: number, targets: number[]): { texts: string[]; pairs: PlantedPair[] } {
+export function plantedCorpus(
+  seed: number,
+  originals: number,
+  words: number,
+  targets: number[],
+): { texts: string[]; pairs: PlantedPair[] } {
   const rng = new SeededRandom(seed);
   const texts: string[] = [];
   const pairs: PlantedPair[] = [];

@@ -29,7 +29,10 @@ function makeCorpus(): { dir: string; config: Record<string, unknown> } {
     brown[9]!,
   ];
   writeFileSync(path.join(dir, "web.jsonl"), web.map((text) => JSON.stringify({ text })).join("\n"));
-  writeFileSync(path.join(dir, "tasks.jsonl"), `${JSON.stringify({ split: "test", context: task.split(" ").slice(0, -1).join(" "), target: "temperature" })}\n`);
+  writeFileSync(
+    path.join(dir, "tasks.jsonl"),
+    `${JSON.stringify({ split: "test", context: task.split(" ").slice(0, -1).join(" "), target: "temperature" })}\n`,
+  );
   const config = {
     seed: 5,
     datasets: [
@@ -86,19 +89,27 @@ describe("the whole pipeline", { timeout: 120_000 }, () => {
   test("troupe data runs from the command line; a bad config is one clear error line", () => {
     const cfgFile = path.join(dir, "curation.yaml");
     writeFileSync(cfgFile, JSON.stringify({ ...config, quality: undefined, tokenize: { vocabSize: 300, validPerDataset: 1 } }));
-    const ok = spawnSync("node", [path.join(repo, "bin/troupe.js"), "data", cfgFile, "--out", path.join(dir, "cli-out"), "--quiet"], { encoding: "utf8" });
+    const ok = spawnSync("node", [path.join(repo, "bin/troupe.js"), "data", cfgFile, "--out", path.join(dir, "cli-out"), "--quiet"], {
+      encoding: "utf8",
+    });
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/fuzzy-dedup\s+\d+ → \d+ docs/);
     expect(ok.stdout).toMatch(/hold-out .* removed 2 docs/);
     expect(ok.stdout).toMatch(/tokenized: .*vocabulary 300/);
     expect(readFileSync(path.join(dir, "cli-out", "corpus.jsonl"), "utf8").length).toBeGreaterThan(1000);
-    expect(readFileSync(path.join(dir, "cli-out", "valid.jsonl"), "utf8").trim().split("\n")).toHaveLength(2);
+    expect(
+      readFileSync(path.join(dir, "cli-out", "valid.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    ).toHaveLength(2);
     for (const f of ["tokenizer.json", "train.bin", "train.idx", "valid.bin", "valid.idx", "meta.json"]) {
       expect(readFileSync(path.join(dir, "cli-out", "tokenized", f)).length).toBeGreaterThan(0);
     }
 
     writeFileSync(cfgFile, "datasets:\n  - name: x\n    source: { brown: news }\ndedup: { fuzzy: { threshold: 2 } }\n");
-    const bad = spawnSync("node", [path.join(repo, "bin/troupe.js"), "data", cfgFile, "--out", path.join(dir, "bad-out")], { encoding: "utf8" });
+    const bad = spawnSync("node", [path.join(repo, "bin/troupe.js"), "data", cfgFile, "--out", path.join(dir, "bad-out")], {
+      encoding: "utf8",
+    });
     expect(bad.status).toBe(1);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toMatch(/^troupe: .*dedup\.fuzzy\.threshold: /);

@@ -6,7 +6,16 @@ import { corrupt, CORRUPTION_KINDS } from "../../ml/curation/corrupt.ts";
 import { loadBrown } from "../../ml/curation/brown.ts";
 import { SeededRandom } from "../../ml/data/seeded-random.ts";
 
-const CONFIG: QualityConfig = { buckets: 1 << 16, ngrams: 2, threshold: 0.5, heldOut: 0.25, iterations: 150, learningRate: 4, l2: 1e-4, seed: 7 };
+const CONFIG: QualityConfig = {
+  buckets: 1 << 16,
+  ngrams: 2,
+  threshold: 0.5,
+  heldOut: 0.25,
+  iterations: 150,
+  learningRate: 4,
+  l2: 1e-4,
+  seed: 7,
+};
 
 /** Brown documents cut into ~1500-character passages at paragraph breaks. */
 function passages(genres: string[]): string[] {

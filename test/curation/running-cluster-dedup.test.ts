@@ -27,7 +27,16 @@ describe("fuzzy dedup on a running cluster", { timeout: 90_000 }, () => {
   beforeAll(async () => {
     nc = await connectNats({ url: inject("natsUrl") });
     registry = await Registry.open(nc, ns);
-    agent = new HostAgent({ nc, ns, registry, events: await EventLog.open(nc, ns), logger: pino({ level: "silent" }), name: "box1", slots: 4, natsUrl: inject("natsUrl") });
+    agent = new HostAgent({
+      nc,
+      ns,
+      registry,
+      events: await EventLog.open(nc, ns),
+      logger: pino({ level: "silent" }),
+      name: "box1",
+      slots: 4,
+      natsUrl: inject("natsUrl"),
+    });
     await agent.start();
   });
   afterAll(async () => {
@@ -40,7 +49,14 @@ describe("fuzzy dedup on a running cluster", { timeout: 90_000 }, () => {
     const prio = texts.map(() => 0);
     const workDir = mkdtempSync(path.join(os.tmpdir(), "troupe-dedup-cluster-"));
     const notes: string[] = [];
-    const r = await findNearDuplicatesWithActors(texts, prio, MTNLG, { signatureActors: 2, reducers: 1, workDir, natsUrl: inject("natsUrl"), clusterId, onNote: (l) => notes.push(l) });
+    const r = await findNearDuplicatesWithActors(texts, prio, MTNLG, {
+      signatureActors: 2,
+      reducers: 1,
+      workDir,
+      natsUrl: inject("natsUrl"),
+      clusterId,
+      onNote: (l) => notes.push(l),
+    });
     const ref = await findNearDuplicates(texts, prio, MTNLG);
     expect(r.keep).toEqual(ref.keep);
     expect(r.edges).toEqual(ref.edges);

@@ -36,7 +36,12 @@ describe("cleanup", () => {
 
 describe("exact dedup", () => {
   test("keeps one copy per content hash, from the highest-priority dataset", () => {
-    const docs = [doc("low/1", "same text", "low", 0), doc("x/1", "other", "x", 0), doc("high/1", "same text", "high", 5), doc("mid/1", "same text", "mid", 1)];
+    const docs = [
+      doc("low/1", "same text", "low", 0),
+      doc("x/1", "other", "x", 0),
+      doc("high/1", "same text", "high", 5),
+      doc("mid/1", "same text", "mid", 1),
+    ];
     const { docs: out, report } = exactDedup(docs);
     expect(out.map((d) => d.id)).toEqual(["x/1", "high/1"]);
     expect(report.removed[0]!.docs).toBe(2);
@@ -82,7 +87,14 @@ describe("sources", () => {
   writeFileSync(path.join(dir, "plain.txt"), "para one\nstill one\n\n\npara two\n");
   writeFileSync(path.join(dir, "x.jsonl"), '{"text":"j1"}\n\n{"text":"j2","other":1}\n');
   writeFileSync(path.join(dir, "bad.jsonl"), '{"body":"no text"}\n');
-  writeFileSync(path.join(dir, "tasks.jsonl"), ['{"split":"test","context":"He opened the","target":"door"}', '{"split":"train","context":"skip me","target":"x"}', '{"split":"validation","context":"The sky is","choices":["blue.","loud."],"label":0}'].join("\n"));
+  writeFileSync(
+    path.join(dir, "tasks.jsonl"),
+    [
+      '{"split":"test","context":"He opened the","target":"door"}',
+      '{"split":"train","context":"skip me","target":"x"}',
+      '{"split":"validation","context":"The sky is","choices":["blue.","loud."],"label":0}',
+    ].join("\n"),
+  );
 
   test("folders (one document per file, sorted, recursive), text paragraphs, JSONL", () => {
     expect(loadSource({ folder: "docs" }, dir)).toEqual([
@@ -117,7 +129,9 @@ describe("sources", () => {
 describe("blend edge cases", () => {
   test("a dataset emptied by earlier stages but given a fraction is an error; with epochs it is listed empty", () => {
     const docs = [doc("a/1", "a".repeat(10), "a")];
-    expect(() => blend(docs, { mode: "fractions", weights: { a: 0.5, gone: 0.5 }, seed: 1 })).toThrow(/dataset "gone" has fraction 0.5 but no documents left/);
+    expect(() => blend(docs, { mode: "fractions", weights: { a: 0.5, gone: 0.5 }, seed: 1 })).toThrow(
+      /dataset "gone" has fraction 0.5 but no documents left/,
+    );
     const { report } = blend(docs, { mode: "epochs", weights: { a: 1, gone: 2 }, seed: 1 });
     expect(report.details.datasets).toContainEqual(expect.objectContaining({ dataset: "gone", docs: 0, outDocs: 0 }));
   });

@@ -9,8 +9,12 @@ import type { CurationDoc } from "../../ml/curation/types.ts";
 
 describe("tokenize", () => {
   const docs: CurationDoc[] = [
-    ...loadBrown(["humor"]).slice(0, 3).map((d) => ({ id: `h/${d.id}`, dataset: "h", priority: 0, text: d.text.slice(0, 2000) })),
-    ...loadBrown(["lore"]).slice(0, 3).map((d) => ({ id: `l/${d.id}`, dataset: "l", priority: 0, text: d.text.slice(0, 2000) })),
+    ...loadBrown(["humor"])
+      .slice(0, 3)
+      .map((d) => ({ id: `h/${d.id}`, dataset: "h", priority: 0, text: d.text.slice(0, 2000) })),
+    ...loadBrown(["lore"])
+      .slice(0, 3)
+      .map((d) => ({ id: `l/${d.id}`, dataset: "l", priority: 0, text: d.text.slice(0, 2000) })),
   ];
 
   test("hold-out takes the asked number per dataset, by seed, never a whole dataset", () => {

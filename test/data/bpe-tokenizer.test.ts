@@ -20,7 +20,8 @@ function naiveBpeMerges(texts: string[], vocabSize: number): Array<[number, numb
   const merges: Array<[number, number]> = [];
   while (tokens.length < vocabSize) {
     const counts = new Map<string, number>();
-    for (const w of words) for (let i = 0; i + 1 < w.length; i++) counts.set(`${w[i]},${w[i + 1]}`, (counts.get(`${w[i]},${w[i + 1]}`) ?? 0) + 1);
+    for (const w of words)
+      for (let i = 0; i + 1 < w.length; i++) counts.set(`${w[i]},${w[i + 1]}`, (counts.get(`${w[i]},${w[i + 1]}`) ?? 0) + 1);
     let best: [number, number] | null = null;
     let bestCount = 1;
     for (const [key, count] of counts) {
@@ -75,7 +76,9 @@ describe("BPE training", () => {
   });
 
   it("learns the same merges as a naive reference trainer that recounts every pair each step", () => {
-    const texts = loadBrownCorpus().slice(0, 3).map((d) => d.text);
+    const texts = loadBrownCorpus()
+      .slice(0, 3)
+      .map((d) => d.text);
     const fast = trainBpeOnTexts(texts, { vocabSize: 400 });
     expect(fast.merges).toEqual(naiveBpeMerges(texts, 400));
   });

@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { byteLevelPreTokenizer, Tokenizer as HfTokenizer } from "tokenizers";
 import { afterAll, describe, expect, it } from "vitest";
-import { BpeTokenizer, byteToChar, loadBrownCorpus, loadTokenizer, pretokenize, saveTokenizer, trainBpeOnTexts } from "../../ml/data/mod.ts";
+import {
+  BpeTokenizer,
+  byteToChar,
+  loadBrownCorpus,
+  loadTokenizer,
+  pretokenize,
+  saveTokenizer,
+  trainBpeOnTexts,
+} from "../../ml/data/mod.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "troupe-hf-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,7 +40,12 @@ describe("Hugging Face ByteLevel pre-tokenizer", () => {
 
 describe("Hugging Face tokenizers compatibility", () => {
   const docs = loadBrownCorpus();
-  const tokenizer = BpeTokenizer.fromModel(trainBpeOnTexts(docs.slice(0, 80).map((d) => d.text), { vocabSize: 1200 }));
+  const tokenizer = BpeTokenizer.fromModel(
+    trainBpeOnTexts(
+      docs.slice(0, 80).map((d) => d.text),
+      { vocabSize: 1200 },
+    ),
+  );
   const file = path.join(dir, "tokenizer.json");
   saveTokenizer(tokenizer, file);
   const hf = HfTokenizer.fromFile(file);

@@ -7,10 +7,15 @@ import { clipScaleFor } from "../../ml/train/step.ts";
 
 describe("combineReady", () => {
   it("averages the loss over the step's micro-batches and counts each shard's norm once (replica 0)", () => {
-    const c = combineReady(3, [
-      { coords: { dp: 0 }, lossSum: 6.2, gradNormSquared: 4 },
-      { coords: { dp: 1 }, lossSum: 6.0, gradNormSquared: 4 },
-    ], 4, 1);
+    const c = combineReady(
+      3,
+      [
+        { coords: { dp: 0 }, lossSum: 6.2, gradNormSquared: 4 },
+        { coords: { dp: 1 }, lossSum: 6.0, gradNormSquared: 4 },
+      ],
+      4,
+      1,
+    );
     expect(c.loss).toBeCloseTo(3.05, 12);
     expect(c.gradNorm).toBe(2);
     expect(c.clipScale).toBe(clipScaleFor(2, 1));
@@ -18,19 +23,26 @@ describe("combineReady", () => {
   });
 
   it("sums the norm over the shards of replica 0 (tensor/pipeline shards)", () => {
-    const c = combineReady(1, [
-      { coords: { dp: 0 }, lossSum: 1, gradNormSquared: 9 },
-      { coords: { dp: 0 }, lossSum: 0, gradNormSquared: 16 },
-      { coords: { dp: 1 }, lossSum: 1, gradNormSquared: 9 },
-      { coords: { dp: 1 }, lossSum: 0, gradNormSquared: 16 },
-    ], 2, 10);
+    const c = combineReady(
+      1,
+      [
+        { coords: { dp: 0 }, lossSum: 1, gradNormSquared: 9 },
+        { coords: { dp: 0 }, lossSum: 0, gradNormSquared: 16 },
+        { coords: { dp: 1 }, lossSum: 1, gradNormSquared: 9 },
+        { coords: { dp: 1 }, lossSum: 0, gradNormSquared: 16 },
+      ],
+      2,
+      10,
+    );
     expect(c.gradNorm).toBe(5);
     expect(c.clipScale).toBe(1);
   });
 
   it("refuses NaN and infinite losses or norms, naming the step", () => {
     expect(() => combineReady(7, [{ coords: { dp: 0 }, lossSum: Number.NaN, gradNormSquared: 1 }], 1, 1)).toThrow(NonFiniteLossError);
-    expect(() => combineReady(7, [{ coords: { dp: 0 }, lossSum: 1, gradNormSquared: Infinity }], 1, 1)).toThrow(/step 7: the gradient norm is Infinity/);
+    expect(() => combineReady(7, [{ coords: { dp: 0 }, lossSum: 1, gradNormSquared: Infinity }], 1, 1)).toThrow(
+      /step 7: the gradient norm is Infinity/,
+    );
   });
 });
 
@@ -71,16 +83,32 @@ describe("checkDistributable", () => {
     expect(() => checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2 } }))).not.toThrow();
   });
   it("accepts a ramp-up with tp/pp > 1, refuses batches (or ramp steps) that do not split over dp", () => {
-    expect(() => checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, tp: 2 } }))).not.toThrow();
     expect(() =>
-      checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2, rampStart: 4, rampIncrement: 4, rampTokens: 64 }, parallel: { pp: 2 } })),
+      checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, tp: 2 } })),
     ).not.toThrow();
     expect(() =>
-      checkDistributable(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2, rampStart: 2, rampIncrement: 2, rampTokens: 64 }, parallel: { dp: 2 } })),
+      checkDistributable(
+        parseTrainConfig({
+          ...base,
+          batch: { size: 8, microBatch: 2, rampStart: 4, rampIncrement: 4, rampTokens: 64 },
+          parallel: { pp: 2 },
+        }),
+      ),
+    ).not.toThrow();
+    expect(() =>
+      checkDistributable(
+        parseTrainConfig({
+          ...base,
+          batch: { size: 8, microBatch: 2, rampStart: 2, rampIncrement: 2, rampTokens: 64 },
+          parallel: { dp: 2 },
+        }),
+      ),
     ).toThrow(/parallel.dp 2 must divide/);
   });
   it("the parallel section defaults to one rank and is strict", () => {
     expect(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 } }).parallel).toEqual({ dp: 1, pp: 1, tp: 1 });
-    expect(() => parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, ep: 2 } })).toThrow(/unknown field `parallel.ep`/);
+    expect(() => parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, ep: 2 } })).toThrow(
+      /unknown field `parallel.ep`/,
+    );
   });
 });

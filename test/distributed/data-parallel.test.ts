@@ -17,7 +17,6 @@ const STEPS = 4;
 const configFile = path.join(root, "dp2.yaml");
 writeTinyDpConfig(configFile, { name: "dp2-test", seed: 11, steps: STEPS, evalInterval: 2, evalBatches: 2, checkpointInterval: 10 });
 
-
 describe("data-parallel training (dp 2, real worker processes)", () => {
   it("matches the single-rank losses within 1e-5, two runs agree bit for bit, and a resumed run ends bit-identical", async () => {
     const reference = await singleRankRun(configFile, STEPS);
@@ -71,7 +70,12 @@ describe("data-parallel training (dp 2, real worker processes)", () => {
       const z = cc.params.get(name)!.data;
       expect(Buffer.from(z.buffer, z.byteOffset, z.byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength))).toBe(true);
     }
-    expect(readFileSync(path.join(runDir, "metrics.csv"), "utf8").trim().split("\n").map((l) => l.split(",")[0])).toEqual(["step", "0", "1", "2", "3", "4"]);
+    expect(
+      readFileSync(path.join(runDir, "metrics.csv"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(",")[0]),
+    ).toEqual(["step", "0", "1", "2", "3", "4"]);
     expect(readFileSync(path.join(a.runDir, "metrics.csv"), "utf8").trim().split("\n")).toHaveLength(STEPS + 2); // header, step 0 validation, 4 steps
   }, 150_000);
 });

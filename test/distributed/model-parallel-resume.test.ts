@@ -52,7 +52,11 @@ describe("sharded checkpoints of a pp 2 · tp 2 job", () => {
       expect(m.layout).toMatchObject({ dp: 1, pp: 2, tp: 2, layersPerStage: [1, 1] });
       expect(m.optimizer.stepCount).toBe(step);
       expect(m.samplesSeen).toBe(step * 8);
-      expect(readdirSync(dir).filter((f) => f.startsWith("model-")).sort()).toEqual(["model-p0-t0.safetensors", "model-p0-t1.safetensors", "model-p1-t0.safetensors", "model-p1-t1.safetensors"]);
+      expect(
+        readdirSync(dir)
+          .filter((f) => f.startsWith("model-"))
+          .sort(),
+      ).toEqual(["model-p0-t0.safetensors", "model-p0-t1.safetensors", "model-p1-t0.safetensors", "model-p1-t1.safetensors"]);
     }
     expect(unbroken.checkpointDir).toMatch(/step-00000005$/);
   });
@@ -66,17 +70,21 @@ describe("sharded checkpoints of a pp 2 · tp 2 job", () => {
   it.each([
     [1, 2],
     [1, 1],
-  ])("resumes on pp %i · tp %i with the unbroken run's losses within 1e-5", async (pp, tp) => {
-    // every step is saved, so the single-rank run leaves a single-rank checkpoint of step 3 for the next test
-    const resumed = await run(configFor(pp, tp, 1), runDirWith(saved, `pp${pp}tp${tp}`), true);
-    expect(resumed.steps.map((s) => s.step)).toEqual([3, 4, 5]);
-    for (const [i, s] of resumed.steps.entries()) {
-      const ref = unbroken.steps[SAVED_AT + i]!;
-      expect(relative(s.loss, ref.loss)).toBeLessThan(1e-5);
-      expect(relative(s.gradNorm, ref.gradNorm)).toBeLessThan(1e-5);
-    }
-    expect(existsSync(path.join(root, `pp${pp}tp${tp}`, "checkpoints", `step-${String(STEPS).padStart(8, "0")}`))).toBe(true);
-  }, 60_000);
+  ])(
+    "resumes on pp %i · tp %i with the unbroken run's losses within 1e-5",
+    async (pp, tp) => {
+      // every step is saved, so the single-rank run leaves a single-rank checkpoint of step 3 for the next test
+      const resumed = await run(configFor(pp, tp, 1), runDirWith(saved, `pp${pp}tp${tp}`), true);
+      expect(resumed.steps.map((s) => s.step)).toEqual([3, 4, 5]);
+      for (const [i, s] of resumed.steps.entries()) {
+        const ref = unbroken.steps[SAVED_AT + i]!;
+        expect(relative(s.loss, ref.loss)).toBeLessThan(1e-5);
+        expect(relative(s.gradNorm, ref.gradNorm)).toBeLessThan(1e-5);
+      }
+      expect(existsSync(path.join(root, `pp${pp}tp${tp}`, "checkpoints", `step-${String(STEPS).padStart(8, "0")}`))).toBe(true);
+    },
+    60_000,
+  );
 
   it("resumes pp 2 · tp 2 from a single-rank checkpoint", async () => {
     const single = path.join(root, "pp1tp1", "checkpoints", "step-00000003");

@@ -35,7 +35,15 @@ describe("step protocol with live workers", () => {
     const logger = createRootLogger({ name: "test", level: "warn" });
     const cluster = await connectOrEmbed({ clusterId: "proto", dir: root, slots: 2, logger });
     const jobFile = path.join(root, "job.json");
-    writeFileSync(jobFile, JSON.stringify({ jobId: "proto", session: "proto-s1", config, backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts") }));
+    writeFileSync(
+      jobFile,
+      JSON.stringify({
+        jobId: "proto",
+        session: "proto-s1",
+        config,
+        backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
+      }),
+    );
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
       { jobId: "proto", jobFile, dp: 2, microBatch: 1, clip: 1 },
@@ -49,11 +57,13 @@ describe("step protocol with live workers", () => {
 
       // a step of an older epoch (a zombie coordinator) is refused, and the worker keeps serving
       const stale = { epoch: 0, step: 2, lr: 0.01, firstSample: 4, microBatches: 2, microBatch: 1, totalMicroBatches: 4 };
-      await expect(call(cluster.nc, workerSubject(cluster.ns, w0, "step"), stale, 5000)).rejects.toThrow(/epoch 0 is older than the current epoch 1/);
-      // apply without a step in flight is refused too
-      await expect(call(cluster.nc, workerSubject(cluster.ns, w0, "apply"), { epoch: 1, step: 2, lr: 0.01, clipScale: 1 }, 5000)).rejects.toThrow(
-        /apply\(2\) asked while idle/,
+      await expect(call(cluster.nc, workerSubject(cluster.ns, w0, "step"), stale, 5000)).rejects.toThrow(
+        /epoch 0 is older than the current epoch 1/,
       );
+      // apply without a step in flight is refused too
+      await expect(
+        call(cluster.nc, workerSubject(cluster.ns, w0, "apply"), { epoch: 1, step: 2, lr: 0.01, clipScale: 1 }, 5000),
+      ).rejects.toThrow(/apply\(2\) asked while idle/);
       const status = (await coordinator.status(w0)) as WorkerStatus;
       expect(status).toMatchObject({ state: "idle", step: 1, committed: 1, rejected: 1 });
 
@@ -65,7 +75,18 @@ describe("step protocol with live workers", () => {
       const committed = events.filter((e) => e.type === "step.committed" && e.subject === "proto").map((e) => e.data.step);
       expect(committed).toEqual([1, 2]);
       const workerStates = events.filter((e) => e.type === "worker.transition" && e.subject === w0).map((e) => e.data.to);
-      expect(workerStates).toEqual(["booting", "joining", "loading", "idle", "stepping", "applying", "idle", "stepping", "applying", "idle"]);
+      expect(workerStates).toEqual([
+        "booting",
+        "joining",
+        "loading",
+        "idle",
+        "stepping",
+        "applying",
+        "idle",
+        "stepping",
+        "applying",
+        "idle",
+      ]);
       expect(events.some((e) => e.type === "message.rejected" && e.subject === w0 && e.data.kind === "StaleEpochError")).toBe(true);
       const lifecycles = await LifecycleStore.open(cluster.nc, cluster.ns);
       expect((await lifecycles.get("job", "proto"))?.value).toBe("training");
@@ -84,7 +105,15 @@ describe("step protocol with live workers", () => {
     const dir = path.join(root, "kill");
     const cluster = await connectOrEmbed({ clusterId: "prokill", dir, slots: 2, logger });
     const jobFile = path.join(root, "job-kill.json");
-    writeFileSync(jobFile, JSON.stringify({ jobId: "kill", session: "kill-s1", config, backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts") }));
+    writeFileSync(
+      jobFile,
+      JSON.stringify({
+        jobId: "kill",
+        session: "kill-s1",
+        config,
+        backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
+      }),
+    );
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
       // no restart allowed: the first loss escalates (live recovery is tested in test/recovery)
@@ -97,7 +126,9 @@ describe("step protocol with live workers", () => {
       process.kill(victim!.pid!, "SIGKILL");
       const deadline = Date.now() + 10_000;
       while (coordinator.workerRecords()[1]!.state === "alive" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      await expect(coordinator.runStep({ step: 2, lr: 0.01, batchSize: 4, firstSample: 4, tokensAfter: 64 })).rejects.toThrow(/worker kill-w1 (failed|dead)|stopped: restart intensity exceeded .*; last failure: kill-w1 /);
+      await expect(coordinator.runStep({ step: 2, lr: 0.01, batchSize: 4, firstSample: 4, tokensAfter: 64 })).rejects.toThrow(
+        /worker kill-w1 (failed|dead)|stopped: restart intensity exceeded .*; last failure: kill-w1 /,
+      );
       await coordinator.stop({ finished: false, cause: "worker lost" });
       const lifecycles = await LifecycleStore.open(cluster.nc, cluster.ns);
       expect((await lifecycles.get("job", "kill"))?.value).toBe("failed");
@@ -112,13 +143,18 @@ describe("step protocol with live workers", () => {
     const cluster = await connectOrEmbed({ clusterId: "probad", dir: path.join(root, "bad"), slots: 2, logger });
     const jobFile = path.join(root, "job-bad.json");
     // a module without createBackends(): every worker exits while loading
-    writeFileSync(jobFile, JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("runtime/death-cause.ts") }));
+    writeFileSync(
+      jobFile,
+      JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("runtime/death-cause.ts") }),
+    );
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },
       { jobId: "bad", jobFile, dp: 2, microBatch: 1, clip: 1 },
     );
     try {
-      await expect(coordinator.start()).rejects.toThrow(/worker bad-w[01] (failed|dead): .*JobSpecError: backends module .*death-cause.ts does not export createBackends\(\)/);
+      await expect(coordinator.start()).rejects.toThrow(
+        /worker bad-w[01] (failed|dead): .*JobSpecError: backends module .*death-cause.ts does not export createBackends\(\)/,
+      );
     } finally {
       await coordinator.stop({ finished: false, cause: "test ended" }).catch(() => undefined);
       await cluster.close();

@@ -6,10 +6,14 @@ const nouns = ["river", "house", "garden", "market", "letter", "window", "doctor
 // Small documents whose every sentence names its document, so the origin of a text can be checked.
 const docs = Array.from({ length: 12 }, (_, d) => ({
   id: `doc${String(d).padStart(2, "0")}`,
-  text: Array.from({ length: 10 }, (_, s) => {
-    const filler = "and then some more words were said".split(" ").slice(0, (s * 3 + d) % 7).join(" ");
-    return `In doc${d} sentence ${s} the old man walked to the ${nouns[(d + s) % nouns.length]} ${filler} near the ${nouns[(d * s) % nouns.length]}.`;
-  }).join(" ") + "\n\n\"Is it over?\" she asked. He said nothing.",
+  text:
+    Array.from({ length: 10 }, (_, s) => {
+      const filler = "and then some more words were said"
+        .split(" ")
+        .slice(0, (s * 3 + d) % 7)
+        .join(" ");
+      return `In doc${d} sentence ${s} the old man walked to the ${nouns[(d + s) % nouns.length]} ${filler} near the ${nouns[(d * s) % nouns.length]}.`;
+    }).join(" ") + '\n\n"Is it over?" she asked. He said nothing.',
 }));
 const docOf = (text: string) => /doc(\d+)/.exec(text)?.[1];
 

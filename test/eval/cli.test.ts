@@ -17,10 +17,15 @@ async function writeRandomCheckpoint(root: string, vocabSize: number, tokenizerF
   saveCheckpoint(
     root,
     {
-      step: 2, tokensSeen: 0, samplesSeen: 0, seed: 5,
+      step: 2,
+      tokensSeen: 0,
+      samplesSeen: 0,
+      seed: 5,
       data: { tokenizerFile, tokenizerSha256, seed: 5, nextSample: 0 },
       config: { model: { layers: 1, dModel: 32, heads: 2, seqLen: 48 } },
-      params: model.parameters(), optimizerState: [], optimizerStepCount: 0,
+      params: model.parameters(),
+      optimizerState: [],
+      optimizerStepCount: 0,
     },
     { keep: 1 },
   );
@@ -43,7 +48,9 @@ describe("troupe eval / generate", { timeout: 120_000 }, () => {
     const text = "one two three four five six seven eight nine ten. The cat sat on the mat. ".repeat(20);
     const tokenizer = BpeTokenizer.fromModel(trainBpeOnTexts([text], { vocabSize: 300 }));
     saveTokenizer(tokenizer, path.join(dir, "tokenizer.json"));
-    const sha256 = createHash("sha256").update(readFileSync(path.join(dir, "tokenizer.json"))).digest("hex");
+    const sha256 = createHash("sha256")
+      .update(readFileSync(path.join(dir, "tokenizer.json")))
+      .digest("hex");
     await writeRandomCheckpoint(root, tokenizer.vocabSize, "tokenizer.json", sha256);
     const lines = [
       { split: "train", context: "one two", target: "three" },
@@ -56,7 +63,18 @@ describe("troupe eval / generate", { timeout: 120_000 }, () => {
 
   it("evaluates a task at two shot counts, runs the bias probe and writes JSON", async () => {
     const out = path.join(dir, "results.json");
-    const r = await troupe(["eval", "--checkpoint", root, "--task", path.join(dir, "count.jsonl"), "--shots", "0,1", "--bias", "--out", out]);
+    const r = await troupe([
+      "eval",
+      "--checkpoint",
+      root,
+      "--task",
+      path.join(dir, "count.jsonl"),
+      "--shots",
+      "0,1",
+      "--bias",
+      "--out",
+      out,
+    ]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/count\s+0\s+2\s+acc/);
@@ -78,7 +96,7 @@ describe("troupe eval / generate", { timeout: 120_000 }, () => {
     expect(recomputed.stdout).toBe(cached.stdout);
   });
 
-  it("loads a checkpoint's tokenizer, or one byte per token when it names \"bytes\"", async () => {
+  it('loads a checkpoint\'s tokenizer, or one byte per token when it names "bytes"', async () => {
     const bpe = await loadModel(root);
     expect(bpe.tokenizer.decode(bpe.tokenizer.encode("The cat sat."))).toBe("The cat sat.");
     expect(bpe.endOfText).toBe(bpe.model.config.vocabSize - 1);

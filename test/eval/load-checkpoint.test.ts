@@ -17,21 +17,46 @@ function block2d(data: Float32Array, cols: number, r0: number, c0: number, r: nu
   return out;
 }
 
-interface Shard { file: string; tensors: { entry: TensorEntry; globalShape: number[]; offset: number[] }[] }
+interface Shard {
+  file: string;
+  tensors: { entry: TensorEntry; globalShape: number[]; offset: number[] }[];
+}
 
 function writeCheckpoint(dir: string, shards: Shard[], model: Record<string, number>): void {
   mkdirSync(dir, { recursive: true });
   const files = shards.map((s) => {
-    const sha256 = writeSafetensors(path.join(dir, s.file), s.tensors.map((t) => t.entry));
+    const sha256 = writeSafetensors(
+      path.join(dir, s.file),
+      s.tensors.map((t) => t.entry),
+    );
     return { file: s.file, bytes: statSync(path.join(dir, s.file)).size, sha256 };
   });
   const tensors: TensorRecord[] = shards.flatMap((s) =>
-    s.tensors.map((t) => ({ name: t.entry.name, kind: "param" as const, file: s.file, dtype: "F32" as const, globalShape: t.globalShape, shape: t.entry.shape, offset: t.offset })),
+    s.tensors.map((t) => ({
+      name: t.entry.name,
+      kind: "param" as const,
+      file: s.file,
+      dtype: "F32" as const,
+      globalShape: t.globalShape,
+      shape: t.entry.shape,
+      offset: t.offset,
+    })),
   );
   const manifest: CheckpointManifest = {
-    format: MANIFEST_FORMAT, version: MANIFEST_VERSION, createdAt: "2026-01-01T00:00:00Z", step: 3, tokensSeen: 10, samplesSeen: 2, seed: 1,
-    data: { tokenizerFile: "tokenizer.json", seed: 1, nextSample: 2 }, optimizer: { stepCount: 3 }, layout: { dp: 1, pp: 1, tp: 2 },
-    config: { model }, metrics: {}, files, tensors,
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    createdAt: "2026-01-01T00:00:00Z",
+    step: 3,
+    tokensSeen: 10,
+    samplesSeen: 2,
+    seed: 1,
+    data: { tokenizerFile: "tokenizer.json", seed: 1, nextSample: 2 },
+    optimizer: { stepCount: 3 },
+    layout: { dp: 1, pp: 1, tp: 2 },
+    config: { model },
+    metrics: {},
+    files,
+    tensors,
   };
   writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(manifest));
 }
@@ -49,16 +74,26 @@ describe("loading a sharded checkpoint", () => {
 
   function twoWaySplit(dir: string) {
     // wte split by rows (vocab-parallel), bias split unevenly, like tensor-parallel shards
-    writeCheckpoint(dir, [
-      { file: "model-p0-t0.safetensors", tensors: [
-        { entry: { name: "wte", shape: [3, 4], data: block2d(wte, 4, 0, 0, 3, 4) }, globalShape: [6, 4], offset: [0, 0] },
-        { entry: { name: "b", shape: [2], data: bias.slice(0, 2) }, globalShape: [5], offset: [0] },
-      ] },
-      { file: "model-p0-t1.safetensors", tensors: [
-        { entry: { name: "wte", shape: [3, 4], data: block2d(wte, 4, 3, 0, 3, 4) }, globalShape: [6, 4], offset: [3, 0] },
-        { entry: { name: "b", shape: [3], data: bias.slice(2) }, globalShape: [5], offset: [2] },
-      ] },
-    ], model);
+    writeCheckpoint(
+      dir,
+      [
+        {
+          file: "model-p0-t0.safetensors",
+          tensors: [
+            { entry: { name: "wte", shape: [3, 4], data: block2d(wte, 4, 0, 0, 3, 4) }, globalShape: [6, 4], offset: [0, 0] },
+            { entry: { name: "b", shape: [2], data: bias.slice(0, 2) }, globalShape: [5], offset: [0] },
+          ],
+        },
+        {
+          file: "model-p0-t1.safetensors",
+          tensors: [
+            { entry: { name: "wte", shape: [3, 4], data: block2d(wte, 4, 3, 0, 3, 4) }, globalShape: [6, 4], offset: [3, 0] },
+            { entry: { name: "b", shape: [3], data: bias.slice(2) }, globalShape: [5], offset: [2] },
+          ],
+        },
+      ],
+      model,
+    );
   }
 
   it("joins row-split and uneven shards into whole tensors and reads the model shape", () => {
@@ -73,7 +108,8 @@ describe("loading a sharded checkpoint", () => {
   it("joins column blocks of a 3-D tensor", () => {
     const global = iota(2 * 3 * 4);
     const shape = [2, 3, 4];
-    const left = new Float32Array(2 * 3 * 1), right = new Float32Array(2 * 3 * 3);
+    const left = new Float32Array(2 * 3 * 1),
+      right = new Float32Array(2 * 3 * 3);
     for (let i = 0; i < 6; i++) {
       left[i] = global[i * 4];
       right.set(global.subarray(i * 4 + 1, i * 4 + 4), i * 3);
@@ -100,9 +136,16 @@ describe("loading a sharded checkpoint", () => {
   });
 
   it("refuses shards that do not cover the tensor", () => {
-    writeCheckpoint(root, [
-      { file: "m.safetensors", tensors: [{ entry: { name: "wte", shape: [3, 4], data: block2d(wte, 4, 0, 0, 3, 4) }, globalShape: [6, 4], offset: [0, 0] }] },
-    ], model);
+    writeCheckpoint(
+      root,
+      [
+        {
+          file: "m.safetensors",
+          tensors: [{ entry: { name: "wte", shape: [3, 4], data: block2d(wte, 4, 0, 0, 3, 4) }, globalShape: [6, 4], offset: [0, 0] }],
+        },
+      ],
+      model,
+    );
     expect(() => loadCheckpointWeights(root)).toThrow(/wte: its shards cover 12 of 24 elements/);
   });
 

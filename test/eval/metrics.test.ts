@@ -29,7 +29,14 @@ describe("metrics", () => {
 
   it("prints a table row per metric and JSON with null for undefined stderr", () => {
     const scores = [
-      { task: "lastword", kind: "completion" as const, shots: 1, examples: 1, metrics: completionMetrics([{ logLikelihood: -2, greedy: true }]), truncated: 0 },
+      {
+        task: "lastword",
+        kind: "completion" as const,
+        shots: 1,
+        examples: 1,
+        metrics: completionMetrics([{ logLikelihood: -2, greedy: true }]),
+        truncated: 0,
+      },
     ];
     const table = formatScores(scores);
     expect(table).toMatch(/lastword\s+1\s+1\s+acc\s+1\b/);

@@ -98,7 +98,8 @@ describe("log-likelihood scoring on a random-init GPT", () => {
       ],
     };
     const score = await evaluateTask(model, tok, task, { shots: 1, seed: 1 });
-    let acc = 0, accNorm = 0;
+    let acc = 0,
+      accNorm = 0;
     for (const q of task.test) {
       if (q.kind !== "multiple_choice") continue;
       const context = "Up is high.\n\n" + q.context; // the one shot
@@ -129,7 +130,12 @@ describe("log-likelihood scoring on a random-init GPT", () => {
   });
 
   it("the bias probe's probabilities are the reference likelihoods", async () => {
-    const config = { templates: ["The {occupation} was a"], occupations: ["nurse", "pilot"], maleWords: [" man"], femaleWords: [" woman", " girl"] };
+    const config = {
+      templates: ["The {occupation} was a"],
+      occupations: ["nurse", "pilot"],
+      maleWords: [" man"],
+      femaleWords: [" woman", " girl"],
+    };
     const result = await runBiasProbe(model, tok, config);
     const m = (await reference(model, req("The pilot was a", " man"))).ll;
     const w = (await reference(model, req("The pilot was a", " woman"))).ll;

@@ -62,7 +62,12 @@ describe("generation on a random-init GPT", () => {
     const first = await generate(model, prompt, { maxNewTokens: 10, sampling: { temperature: 0 } });
     const stop = first.tokens[3];
     const seen: number[] = [];
-    const r = await generate(model, prompt, { maxNewTokens: 10, sampling: { temperature: 0 }, stopTokens: [stop], onToken: (t) => void seen.push(t) });
+    const r = await generate(model, prompt, {
+      maxNewTokens: 10,
+      sampling: { temperature: 0 },
+      stopTokens: [stop],
+      onToken: (t) => void seen.push(t),
+    });
     expect(r.stoppedBy).toBe("stop-token");
     expect(r.tokens).toEqual(first.tokens.slice(0, first.tokens.indexOf(stop) + 1));
     expect(seen).toEqual(r.tokens);
@@ -77,7 +82,9 @@ describe("generation on a random-init GPT", () => {
 
   it("rejects bad input", async () => {
     await expect(generate(model, [], { maxNewTokens: 1, sampling: { temperature: 0 } })).rejects.toThrow(/prompt has no tokens/);
-    await expect(generate(model, [64], { maxNewTokens: 1, sampling: { temperature: 0 } })).rejects.toThrow(/outside the vocabulary \[0, 64\)/);
+    await expect(generate(model, [64], { maxNewTokens: 1, sampling: { temperature: 0 } })).rejects.toThrow(
+      /outside the vocabulary \[0, 64\)/,
+    );
     await expect(generate(model, [1], { maxNewTokens: -1, sampling: { temperature: 0 } })).rejects.toThrow(/max new tokens/);
     await expect(generate(model, [1], { maxNewTokens: 1, sampling: { temperature: 1, topP: 2 } })).rejects.toThrow(/top-p/);
   });

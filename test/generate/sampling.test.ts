@@ -1,12 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SeededRandom, deriveSeed } from "../../ml/generate/rng.ts";
-import {
-  argmax,
-  chooseToken,
-  samplingDistribution,
-  softmax,
-  validateSamplingOptions,
-} from "../../ml/generate/sampling.ts";
+import { argmax, chooseToken, samplingDistribution, softmax, validateSamplingOptions } from "../../ml/generate/sampling.ts";
 
 // log of a known distribution, so the expected probabilities are easy to write down.
 const probsToLogits = (p: number[]): Float32Array => Float32Array.from(p, (x) => Math.log(x) + 3);
@@ -31,7 +25,9 @@ function chiSquare(counts: number[], probs: ArrayLike<number>, draws: number): n
 
 describe("SeededRandom", () => {
   it("repeats its sequence for a seed and differs across seeds", () => {
-    const a = new SeededRandom(7), b = new SeededRandom(7), c = new SeededRandom(8);
+    const a = new SeededRandom(7),
+      b = new SeededRandom(7),
+      c = new SeededRandom(8);
     const sa = Array.from({ length: 5 }, () => a.nextUint32());
     expect(Array.from({ length: 5 }, () => b.nextUint32())).toEqual(sa);
     expect(Array.from({ length: 5 }, () => c.nextUint32())).not.toEqual(sa);

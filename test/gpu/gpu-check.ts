@@ -45,15 +45,32 @@ async function kernels(): Promise<void> {
 
 async function tiny(): Promise<void> {
   const cuda = backendFor(option("backend", "cuda"));
-  const steps = 3, batch = 4;
+  const steps = 3,
+    batch = 4;
   const want = await trainSteps(referenceBackend, TINY, batch, steps);
   const got = await trainSteps(cuda, TINY, batch, steps);
   const again = await trainSteps(cuda, TINY, batch, steps);
   const rel = got.losses.map((l, i) => Math.abs(l - want.losses[i]!) / want.losses[i]!);
   const tol = precision === "fp32" ? 1e-3 : 3e-2;
   const sameBits = got.losses.every((l, i) => l === again.losses[i]) && got.params.every((p, i) => Object.is(p, again.params[i]));
-  report({ check: "tiny-train", backend: cuda.name, precision, steps, batch, cpuLosses: want.losses, gpuLosses: got.losses, relDiff: rel, tolerance: tol, ok: rel.every((r) => r <= tol) });
-  report({ check: "tiny-train-deterministic", precision, note: "two GPU runs from the same seed: losses and final parameters bit-identical", ok: sameBits });
+  report({
+    check: "tiny-train",
+    backend: cuda.name,
+    precision,
+    steps,
+    batch,
+    cpuLosses: want.losses,
+    gpuLosses: got.losses,
+    relDiff: rel,
+    tolerance: tol,
+    ok: rel.every((r) => r <= tol),
+  });
+  report({
+    check: "tiny-train-deterministic",
+    precision,
+    note: "two GPU runs from the same seed: losses and final parameters bit-identical",
+    ok: sameBits,
+  });
 }
 
 async function nccl(): Promise<void> {
@@ -83,17 +100,25 @@ async function nccl(): Promise<void> {
 async function gpt2(): Promise<void> {
   const status = cudaStatus();
   const cuda = createCudaBackend({ precision }) as ReturnType<typeof createCudaBackend>;
-  const batch = Number(option("batch", "16")), seconds = Number(option("seconds", "60"));
+  const batch = Number(option("batch", "16")),
+    seconds = Number(option("seconds", "60"));
   const before = cuda.stats();
   const t = await throughput(cuda, GPT2_124M, batch, seconds);
   const after = cuda.stats();
-  const name = status.available ? status.probe.name ?? "" : "";
+  const name = status.available ? (status.probe.name ?? "") : "";
   // Dense bf16 peak of an H100/H200 SXM (NVIDIA datasheet), as llm.c's mfu.h; TROUPE_PEAK_FLOPS overrides.
   const peak = Number(process.env.TROUPE_PEAK_FLOPS ?? (/H100|H200/.test(name) ? 989.4e12 : NaN));
   const totalSteps = t.steps + 2;
   report({
-    name: "gpt2-124m-train", device: name, precision, batch, seqLen: GPT2_124M.seqLen, ...t, peakFlops: peak,
-    mfu: t.modelFlopsPerSecond / peak, stagedBytesPerStep: (after.stagedIn + after.stagedOut - before.stagedIn - before.stagedOut) / totalSteps,
+    name: "gpt2-124m-train",
+    device: name,
+    precision,
+    batch,
+    seqLen: GPT2_124M.seqLen,
+    ...t,
+    peakFlops: peak,
+    mfu: t.modelFlopsPerSecond / peak,
+    stagedBytesPerStep: (after.stagedIn + after.stagedOut - before.stagedIn - before.stagedOut) / totalSteps,
   });
 }
 

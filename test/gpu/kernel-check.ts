@@ -27,25 +27,36 @@ function targetsAround(a: ExecArgs, rand: () => number, rows: number, start: num
   a.targets = Int32Array.from({ length: rows }, () => randInt(rand, Math.max(0, start - 5), start + cols + 5));
 }
 
-const gemm = (transA: number, transB: number): Case => ({ kernel: "gemm", ints: { transA, transB, m: 67, n: 129, k: 300 }, nums: { alpha: 0.75, beta: 0.5 } });
+const gemm = (transA: number, transB: number): Case => ({
+  kernel: "gemm",
+  ints: { transA, transB, m: 67, n: 129, k: 300 },
+  nums: { alpha: 0.75, beta: 0.5 },
+});
 const ce = { rows: 33, cols: 5001 };
 
 /** The cases: every kernel at least once, GEMM in every transpose, optional arrays given and absent. */
 export const KERNEL_CASES: Case[] = [
-  gemm(0, 0), gemm(0, 1), gemm(1, 0), gemm(1, 1),
+  gemm(0, 0),
+  gemm(0, 1),
+  gemm(1, 0),
+  gemm(1, 1),
   { kernel: "linearForward", ints: { rows: 300, inFeatures: 96, outFeatures: 200 } },
   { kernel: "linearForward", ints: { rows: 300, inFeatures: 96, outFeatures: 200 }, absent: ["bias", "residual"] },
   { kernel: "linearBackward", ints: { rows: 300, inFeatures: 96, outFeatures: 200, accumulateDx: 1 } },
   { kernel: "linearBackward", ints: { rows: 300, inFeatures: 96, outFeatures: 200, accumulateDx: 0 }, absent: ["dx", "dbias"] },
   ...(["embeddingForward", "embeddingBackward"] as const).map((kernel): Case => ({
-    kernel, ints: { batch: 3, seq: 50, dModel: 64, vocabStart: 100, vocabSize: 300, vocabTotal: 500 },
+    kernel,
+    ints: { batch: 3, seq: 50, dModel: 64, vocabStart: 100, vocabSize: 300, vocabTotal: 500 },
     prepare: (a, rand) => void (a.tokens = Int32Array.from({ length: 150 }, () => randInt(rand, 0, 500))),
   })),
   { kernel: "layerNormForward", ints: { rows: 600, cols: 768 } },
   {
-    kernel: "layerNormBackward", ints: { rows: 600, cols: 768, accumulateDx: 1 },
+    kernel: "layerNormBackward",
+    ints: { rows: 600, cols: 768, accumulateDx: 1 },
     prepare: (a) => {
-      const out = new Float64Array(600 * 768), mean = new Float64Array(600), rstd = new Float64Array(600);
+      const out = new Float64Array(600 * 768),
+        mean = new Float64Array(600),
+        rstd = new Float64Array(600);
       float64Exec("layerNormForward", { x: a.x!, gamma: a.gamma!, beta: new Float64Array(768), out, mean, rstd, rows: 600, cols: 768 });
       a.mean = fround(mean);
       a.rstd = fround(rstd);
@@ -55,7 +66,8 @@ export const KERNEL_CASES: Case[] = [
   { kernel: "geluBackward", ints: { n: 100_003 } },
   { kernel: "attentionForward", ints: { batch: 2, seq: 96, heads: 3, headDim: 32 } },
   {
-    kernel: "attentionBackward", ints: { batch: 2, seq: 96, heads: 3, headDim: 32 },
+    kernel: "attentionBackward",
+    ints: { batch: 2, seq: 96, heads: 3, headDim: 32 },
     prepare: (a) => {
       const probs = new Float64Array(2 * 3 * 96 * 96);
       float64Exec("attentionForward", { qkv: a.qkv!, out: new Float64Array(2 * 96 * 96), probs, batch: 2, seq: 96, heads: 3, headDim: 32 });
@@ -65,12 +77,15 @@ export const KERNEL_CASES: Case[] = [
   { kernel: "attentionDecode", ints: { batch: 2, heads: 3, headDim: 32, maxLen: 40, pos: 37 } },
   { kernel: "ceRowMax", ints: ce },
   {
-    kernel: "ceRowSumExp", ints: ce,
+    kernel: "ceRowSumExp",
+    ints: ce,
     prepare: (a) => void float64Exec("ceRowMax", { logits: a.logits!, rowMax: a.rowMax!, rows: ce.rows, cols: ce.cols }),
   },
   { kernel: "ceTargetLogit", ints: { ...ce, vocabStart: 2000 }, prepare: (a, rand) => targetsAround(a, rand, ce.rows, 2000, ce.cols) },
   {
-    kernel: "ceBackward", ints: { ...ce, vocabStart: 2000 }, nums: { scale: 0.03 },
+    kernel: "ceBackward",
+    ints: { ...ce, vocabStart: 2000 },
+    nums: { scale: 0.03 },
     prepare: (a, rand) => {
       targetsAround(a, rand, ce.rows, 2000, ce.cols);
       float64Exec("ceRowMax", { logits: a.logits!, rowMax: a.rowMax!, rows: ce.rows, cols: ce.cols });
@@ -80,11 +95,15 @@ export const KERNEL_CASES: Case[] = [
     },
   },
   {
-    kernel: "crossEntropyFused", ints: ce, nums: { scale: 0.03 },
+    kernel: "crossEntropyFused",
+    ints: ce,
+    nums: { scale: 0.03 },
     prepare: (a, rand) => void (a.targets = Int32Array.from({ length: ce.rows }, () => randInt(rand, 0, ce.cols))),
   },
   {
-    kernel: "adamw", ints: { n: 100_003, step: 3 }, nums: { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradScale: 0.5 },
+    kernel: "adamw",
+    ints: { n: 100_003, step: 3 },
+    nums: { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, gradScale: 0.5 },
     prepare: (a) => void (a.expAvgSq = f64(a, "expAvgSq").map(Math.abs)),
   },
   { kernel: "sumSquares", ints: { n: 1_000_003 } },
@@ -93,7 +112,13 @@ export const KERNEL_CASES: Case[] = [
 ];
 
 /** Kernels whose arithmetic is a GEMM (bf16 inputs in the bf16 mode); every other kernel is fp32 in both modes. */
-export const GEMM_KERNELS: ReadonlySet<KernelName> = new Set(["gemm", "linearForward", "linearBackward", "attentionForward", "attentionBackward"]);
+export const GEMM_KERNELS: ReadonlySet<KernelName> = new Set([
+  "gemm",
+  "linearForward",
+  "linearBackward",
+  "attentionForward",
+  "attentionBackward",
+]);
 
 function buildArgs(c: Case, rand: () => number): ExecArgs {
   const spec = kernelSpecs[c.kernel];
@@ -115,7 +140,8 @@ const clone = (a: ExecArgs): ExecArgs =>
   Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v instanceof Float64Array || v instanceof Int32Array ? v.slice() : v]));
 
 function scaledError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let i = 0; i < want.length; i++) {
     diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
     scale = Math.max(scale, Math.abs(want[i]!));

@@ -11,13 +11,19 @@ export const TINY: GptConfig = { layers: 4, dModel: 128, heads: 4, seqLen: 128, 
 export const GPT2_124M: GptConfig = { layers: 12, dModel: 768, heads: 12, seqLen: 1024, vocabSize: 50257 };
 
 function tokens(config: GptConfig, batch: number, seed: number): { inputs: Int32Array; targets: Int32Array } {
-  const rand = rng(seed), n = batch * config.seqLen;
+  const rand = rng(seed),
+    n = batch * config.seqLen;
   const ids = Int32Array.from({ length: n + 1 }, () => Math.floor(rand() * config.vocabSize));
   return { inputs: ids.subarray(0, n), targets: ids.slice(1) };
 }
 
 /** Losses of `steps` AdamW steps from the same seed, and the final parameters (downloaded). */
-export async function trainSteps(backend: Backend, config: GptConfig, batch: number, steps: number): Promise<{ losses: number[]; params: Float32Array }> {
+export async function trainSteps(
+  backend: Backend,
+  config: GptConfig,
+  batch: number,
+  steps: number,
+): Promise<{ losses: number[]; params: Float32Array }> {
   const model = await createGpt(config, { seed: 1234, backend });
   const opt = createAdamW(model, { beta2: 0.95, weightDecay: 0.1 }, backend);
   const losses: number[] = [];

@@ -42,15 +42,33 @@ describe("troupe eval / generate on parallel workers", { timeout: 150_000 }, () 
 
   it("eval --dp 2 --tp 2 scores like one process and says where it ran", async () => {
     const task = path.join(dir, "choice.jsonl");
-    const outSingle = path.join(dir, "single.json"), outParallel = path.join(dir, "parallel.json");
+    const outSingle = path.join(dir, "single.json"),
+      outParallel = path.join(dir, "parallel.json");
     const single = await troupe(["eval", "--checkpoint", checkpoint, "--task", task, "--shots", "0,1", "--out", outSingle]);
-    const parallel = await troupe(["eval", "--checkpoint", checkpoint, "--task", task, "--shots", "0,1", "--out", outParallel, "--tp", "2", "--dp", "2", "--batch", "1"]);
+    const parallel = await troupe([
+      "eval",
+      "--checkpoint",
+      checkpoint,
+      "--task",
+      task,
+      "--shots",
+      "0,1",
+      "--out",
+      outParallel,
+      "--tp",
+      "2",
+      "--dp",
+      "2",
+      "--batch",
+      "1",
+    ]);
     expect(single.code).toBe(0);
     expect(parallel.stderr).toBe("");
     expect(parallel.code).toBe(0);
     expect(parallel.stdout).toMatch(/on dp 2 × pp 1 × tp 2 workers/);
     type Report = { results: { shots: number; metrics: Record<string, number> }[] };
-    const a = JSON.parse(readFileSync(outSingle, "utf8")) as Report, b = JSON.parse(readFileSync(outParallel, "utf8")) as Report;
+    const a = JSON.parse(readFileSync(outSingle, "utf8")) as Report,
+      b = JSON.parse(readFileSync(outParallel, "utf8")) as Report;
     expect(b.results.map((r) => r.shots)).toEqual([0, 1]);
     b.results.forEach((r, i) => {
       for (const [k, v] of Object.entries(a.results[i]!.metrics)) expect(Math.abs(r.metrics[k]! - v), k).toBeLessThan(1e-6);
@@ -70,11 +88,15 @@ describe("troupe eval / generate on parallel workers", { timeout: 150_000 }, () 
           return false; // gone meanwhile
         }
       });
-    const child = spawn(process.execPath, ["bin/troupe.js", "generate", "--checkpoint", checkpoint, "--prompt", "the cat", "--greedy", "--max-tokens", "100000", "--tp", "2"], {
-      cwd: path.resolve(import.meta.dirname, "../.."),
-      env: { ...process.env, TMPDIR: tmp },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["bin/troupe.js", "generate", "--checkpoint", checkpoint, "--prompt", "the cat", "--greedy", "--max-tokens", "100000", "--tp", "2"],
+      {
+        cwd: path.resolve(import.meta.dirname, "../.."),
+        env: { ...process.env, TMPDIR: tmp },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     try {
       let out = "";
       await new Promise<void>((resolve, reject) => {

@@ -20,7 +20,10 @@ describe("inference job failures", { timeout: 90_000 }, () => {
   it("a worker that cannot load its shard fails the start with the worker and the cause", async () => {
     const damaged = path.join(dir, "damaged");
     cpSync(checkpoint, damaged, { recursive: true });
-    const file = path.join(damaged, readdirSync(damaged).find((f) => f.startsWith("model"))!);
+    const file = path.join(
+      damaged,
+      readdirSync(damaged).find((f) => f.startsWith("model"))!,
+    );
     const bytes = readFileSync(file);
     bytes[bytes.length - 5] ^= 0xff;
     writeFileSync(file, bytes);
@@ -33,9 +36,13 @@ describe("inference job failures", { timeout: 90_000 }, () => {
     const job = await startInferenceJob({ checkpoint, config: TINY, pp: 1, tp: 2 });
     try {
       // bad requests are refused with the reason and leave the job working
-      await expect(job.generate([999], { maxNewTokens: 3, sampling: { temperature: 0 } })).rejects.toThrow(/prompt token 0 is 999, outside the vocabulary \[0, 260\)/);
+      await expect(job.generate([999], { maxNewTokens: 3, sampling: { temperature: 0 } })).rejects.toThrow(
+        /prompt token 0 is 999, outside the vocabulary \[0, 260\)/,
+      );
       const n = TINY.seqLen;
-      await expect(job.tokenScores(new Int32Array(n).fill(300), new Int32Array(n), 1)).rejects.toThrow(/'inputs'\[0\] = 300 is outside the vocabulary/);
+      await expect(job.tokenScores(new Int32Array(n).fill(300), new Int32Array(n), 1)).rejects.toThrow(
+        /'inputs'\[0\] = 300 is outside the vocabulary/,
+      );
       const first = await job.generate(encode("the"), { maxNewTokens: 3, sampling: { temperature: 0 } });
       expect(first.tokens).toHaveLength(3);
       const victim = job.workerRecords()[1]!;

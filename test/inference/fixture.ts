@@ -23,9 +23,11 @@ export async function trainedTinyModel(steps = 120, lr = 3e-3): Promise<GptModel
   const model = await createGpt(TINY, { seed: 11 });
   const opt = createAdamW(model, {});
   const text = encode(SENTENCE.repeat(20));
-  const batch = 4, n = batch * TINY.seqLen;
+  const batch = 4,
+    n = batch * TINY.seqLen;
   for (let s = 0; s < steps; s++) {
-    const inputs = new Int32Array(n), targets = new Int32Array(n);
+    const inputs = new Int32Array(n),
+      targets = new Int32Array(n);
     for (let b = 0; b < batch; b++) {
       const at = (s * 7 + b * 5) % SENTENCE.length;
       for (let i = 0; i < TINY.seqLen; i++) {
@@ -41,7 +43,13 @@ export async function trainedTinyModel(steps = 120, lr = 3e-3): Promise<GptModel
 }
 
 const info: CheckpointInfo = {
-  step: 120, tokensSeen: 0, samplesSeen: 0, seed: 11, data: { tokenizerFile: "bytes", seed: 1, nextSample: 0 }, config: { model: TINY }, optimizerStepCount: 120,
+  step: 120,
+  tokensSeen: 0,
+  samplesSeen: 0,
+  seed: 11,
+  data: { tokenizerFile: "bytes", seed: 1, nextSample: 0 },
+  config: { model: TINY },
+  optimizerStepCount: 120,
 };
 
 /** Saves the model as a single-rank checkpoint under `root`; returns the step folder. */
@@ -58,9 +66,20 @@ export function saveSharded(model: GptModel, root: string, pp: number, tp: numbe
   const shards: ShardDescription[] = [];
   for (let stage = 0; stage < pp; stage++)
     for (let tpRank = 0; tpRank < tp; tpRank++) {
-      const params = rankShards(specs, layout, { stage, tpRank }).map((s) => ({ name: s.name, shape: s.localShape, data: extractShard(whole.get(s.name)!, s) }));
+      const params = rankShards(specs, layout, { stage, tpRank }).map((s) => ({
+        name: s.name,
+        shape: s.localShape,
+        data: extractShard(whole.get(s.name)!, s),
+      }));
       const globalShapes = new Map(specs.map((p) => [p.name, p.shape]));
-      shards.push(writeCheckpointShard(staging, { coord: { stage, tpRank }, params, optimizerState: [], step: info.step, optimizerStepCount: info.step }, layout, globalShapes));
+      shards.push(
+        writeCheckpointShard(
+          staging,
+          { coord: { stage, tpRank }, params, optimizerState: [], step: info.step, optimizerStepCount: info.step },
+          layout,
+          globalShapes,
+        ),
+      );
     }
   const manifest = buildManifest(info, { dp: 1, pp, tp, layersPerStage: [...layout.layersPerStage] }, shards);
   return commitCheckpoint(root, manifest, info.step, { keep: 1 });
@@ -79,4 +98,3 @@ export function scoringRequests(): LoglikelihoodRequest[] {
   ];
   return pairs.map(([context, continuation]) => ({ context: encode(context), continuation: encode(continuation) }));
 }
-

@@ -39,7 +39,9 @@ async function openStages(pp: number, tp: number): Promise<{ stages: InferenceSt
   const layout = rankLayout({ dp: 1, pp, tp });
   const session = `infer-stage-${process.pid}-${sessions++}`;
   const rendezvous = await KvRendezvous.open(nc, session);
-  const worlds = await Promise.all(layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous })));
+  const worlds = await Promise.all(
+    layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous })),
+  );
   const stages = worlds.map((w, rank) => {
     const g = groupsForRank(w, layout);
     const c = layout.coords[rank]!;
@@ -49,7 +51,10 @@ async function openStages(pp: number, tp: number): Promise<{ stages: InferenceSt
 }
 
 describe("inference stages", () => {
-  for (const [pp, tp] of [[1, 2], [2, 2]] as const) {
+  for (const [pp, tp] of [
+    [1, 2],
+    [2, 2],
+  ] as const) {
     it(`pp ${pp} × tp ${tp}: log-probabilities, argmax flags and decoding logits equal one process's`, async () => {
       const { stages, worlds } = await openStages(pp, tp);
       try {
@@ -89,7 +94,8 @@ describe("inference stages", () => {
 
         // score two rows: targets = the next tokens (row 0) and the model's own argmaxes (row 1)
         const n = TINY.seqLen;
-        const inputs = new Int32Array(2 * n), targets = new Int32Array(2 * n);
+        const inputs = new Int32Array(2 * n),
+          targets = new Int32Array(2 * n);
         tokens.forEach((t, i) => {
           inputs[i] = inputs[n + i] = t;
           targets[i] = tokens[i + 1] ?? 0;
@@ -117,8 +123,11 @@ describe("inference stages", () => {
       const bad = new Int32Array(n).fill(1);
       bad[5] = TINY.vocabSize;
       const outcomes = await Promise.allSettled(stages.map((s) => s.score({ batch: 1, inputs: new Int32Array(n), targets: bad })));
-      for (const o of outcomes) expect(o.status === "rejected" && String(o.reason)).toMatch(/'targets'\[5\] = 260 is outside the vocabulary \[0, 260\)/);
-      const good = (await Promise.all(stages.map((s) => s.score({ batch: 1, inputs: new Int32Array(n), targets: new Int32Array(n) })))).filter((x) => x);
+      for (const o of outcomes)
+        expect(o.status === "rejected" && String(o.reason)).toMatch(/'targets'\[5\] = 260 is outside the vocabulary \[0, 260\)/);
+      const good = (
+        await Promise.all(stages.map((s) => s.score({ batch: 1, inputs: new Int32Array(n), targets: new Int32Array(n) })))
+      ).filter((x) => x);
       expect(good).toHaveLength(2);
     } finally {
       await Promise.all(worlds.map((w) => w.close()));
@@ -127,7 +136,9 @@ describe("inference stages", () => {
 
   it("refuses layouts the model cannot be split into, naming the reason", () => {
     expect(() => checkInferenceLayout(TINY, { pp: 1, tp: 3 })).toThrow(/--tp 3: the model's 4 attention heads cannot be split evenly/);
-    expect(() => checkInferenceLayout({ ...TINY, vocabSize: 259 }, { pp: 1, tp: 2 })).toThrow(/--tp 2: the model's vocabulary of 259 tokens cannot be split evenly/);
+    expect(() => checkInferenceLayout({ ...TINY, vocabSize: 259 }, { pp: 1, tp: 2 })).toThrow(
+      /--tp 2: the model's vocabulary of 259 tokens cannot be split evenly/,
+    );
     expect(() => checkInferenceLayout(TINY, { pp: 5, tp: 1 })).toThrow(/--pp 5: the model has only 4 layers/);
     expect(() => checkInferenceLayout(TINY, { pp: 0, tp: 1 })).toThrow(InferenceError);
   });

@@ -43,7 +43,12 @@ describe("parallel inference jobs", { timeout: 120_000 }, () => {
     expect(reference.some((r) => r.truncated)).toBe(true);
   });
 
-  for (const [dp, pp, tp, saved] of [[1, 1, 2, "pp2tp2"], [1, 2, 1, "single"], [1, 2, 2, "single"], [2, 1, 1, "pp2tp2"]] as const) {
+  for (const [dp, pp, tp, saved] of [
+    [1, 1, 2, "pp2tp2"],
+    [1, 2, 1, "single"],
+    [1, 2, 2, "single"],
+    [2, 1, 1, "pp2tp2"],
+  ] as const) {
     it(`dp ${dp} × pp ${pp} × tp ${tp} (from the ${saved} checkpoint): scores, greedy and sampled tokens equal one process's`, async () => {
       const job = await startInferenceJob({ checkpoint: checkpoints[saved]!, config: TINY, dp, pp, tp });
       try {
@@ -55,14 +60,20 @@ describe("parallel inference jobs", { timeout: 120_000 }, () => {
           expect(r.truncated).toBe(reference[i]!.truncated);
         });
         const streamed: number[] = [];
-        const parallelGreedy = await job.generate(PROMPT, { maxNewTokens: NEW_TOKENS, sampling: { temperature: 0 }, onToken: (t) => void streamed.push(t) });
+        const parallelGreedy = await job.generate(PROMPT, {
+          maxNewTokens: NEW_TOKENS,
+          sampling: { temperature: 0 },
+          onToken: (t) => void streamed.push(t),
+        });
         expect(parallelGreedy).toEqual({ tokens: greedy, stoppedBy: "length" });
         expect(streamed).toEqual(greedy);
         const parallelSampled = await job.generate(PROMPT, { maxNewTokens: NEW_TOKENS, sampling: SAMPLED, seed: 5 });
         expect(parallelSampled.tokens).toEqual(sampled);
         if (pp * tp === 4) {
           // the no-cache check and a stop token take the same paths as on one process
-          expect((await job.generate(PROMPT, { maxNewTokens: 12, sampling: { temperature: 0 }, useCache: false })).tokens).toEqual(greedy.slice(0, 12));
+          expect((await job.generate(PROMPT, { maxNewTokens: 12, sampling: { temperature: 0 }, useCache: false })).tokens).toEqual(
+            greedy.slice(0, 12),
+          );
           const stop = greedy[6]!;
           const stopped = await job.generate(PROMPT, { maxNewTokens: NEW_TOKENS, sampling: { temperature: 0 }, stopTokens: [stop] });
           expect(stopped).toEqual({ tokens: greedy.slice(0, greedy.indexOf(stop) + 1), stoppedBy: "stop-token" });

@@ -27,7 +27,14 @@ describe("inference on a running cluster", { timeout: 90_000 }, () => {
     nc = await connectNats({ url: inject("natsUrl") });
     const ns = namespace(clusterId);
     agent = new HostAgent({
-      nc, ns, registry: await Registry.open(nc, ns), events: await EventLog.open(nc, ns), logger: pino({ level: "silent" }), name: "h1", slots: 4, natsUrl: inject("natsUrl"),
+      nc,
+      ns,
+      registry: await Registry.open(nc, ns),
+      events: await EventLog.open(nc, ns),
+      logger: pino({ level: "silent" }),
+      name: "h1",
+      slots: 4,
+      natsUrl: inject("natsUrl"),
     });
     await agent.start();
   });
@@ -41,7 +48,15 @@ describe("inference on a running cluster", { timeout: 90_000 }, () => {
     const model = await trainedTinyModel();
     const checkpoint = saveSingle(model, path.join(dir, "checkpoints"));
     const expected = await generate(model, encode("the cat"), { maxNewTokens: 20, sampling: { temperature: 0 } });
-    const job = await startInferenceJob({ checkpoint, config: TINY, pp: 2, tp: 1, natsUrl: inject("natsUrl"), clusterId, dir: path.join(dir, "job") });
+    const job = await startInferenceJob({
+      checkpoint,
+      config: TINY,
+      pp: 2,
+      tp: 1,
+      natsUrl: inject("natsUrl"),
+      clusterId,
+      dir: path.join(dir, "job"),
+    });
     const ids = job.workers.map((w) => w.id);
     try {
       expect((await job.generate(encode("the cat"), { maxNewTokens: 20, sampling: { temperature: 0 } })).tokens).toEqual(expected.tokens);

@@ -69,7 +69,7 @@ checkpoint: {interval: 60, keep: 2}
   const info = readClusterInfo(cluster);
   const nc = await connectNats({ url: info.url, token: readToken(info.tokenFile), name: "jobs-test" });
   const ns = namespace(info.clusterId);
-  nats = { nc, ns, registry: await Registry.open(nc, ns), store: await JobStore.open(nc, ns, await EventLog.open(nc, ns)), };
+  nats = { nc, ns, registry: await Registry.open(nc, ns), store: await JobStore.open(nc, ns, await EventLog.open(nc, ns)) };
 }, 120_000);
 
 afterAll(async () => {
@@ -79,14 +79,18 @@ afterAll(async () => {
 }, 60_000);
 
 const committed = async (job: string) => (await nats.store.latest(job))?.step ?? 0;
-const submit = (name: string, ...extra: string[]) => troupe("train", config, "--detach", "--name", name, "--run-dir", path.join(root, name), "--no-samples", ...extra);
+const submit = (name: string, ...extra: string[]) =>
+  troupe("train", config, "--detach", "--name", name, "--run-dir", path.join(root, name), "--no-samples", ...extra);
 
 /** SIGKILL a job's actor by its record's pid; answers the pid. */
 async function kill(actorId: string): Promise<number> {
-  const rec = await pollUntil(async () => {
-    const r = await nats.registry.getActor(actorId);
-    return r?.state === "alive" && r.pid !== null ? r : undefined;
-  }, { what: `${actorId} alive`, timeoutMs: 60_000, everyMs: 50 });
+  const rec = await pollUntil(
+    async () => {
+      const r = await nats.registry.getActor(actorId);
+      return r?.state === "alive" && r.pid !== null ? r : undefined;
+    },
+    { what: `${actorId} alive`, timeoutMs: 60_000, everyMs: 50 },
+  );
   process.kill(rec.pid!, "SIGKILL");
   return rec.pid!;
 }
@@ -119,7 +123,24 @@ describe("jobs in the cluster", { timeout: 300_000 }, () => {
   });
 
   it("SIGHUP to the following troupe train ends the following, never the job; troupe stop stops it with a checkpoint", async () => {
-    const follower = spawn(process.execPath, [bin, "train", config, "--name", "hup", "--run-dir", path.join(root, "hup"), "--no-samples", "--progress", "lines", "--cluster", cluster], { cwd: repo, stdio: ["ignore", "pipe", "pipe"] });
+    const follower = spawn(
+      process.execPath,
+      [
+        bin,
+        "train",
+        config,
+        "--name",
+        "hup",
+        "--run-dir",
+        path.join(root, "hup"),
+        "--no-samples",
+        "--progress",
+        "lines",
+        "--cluster",
+        cluster,
+      ],
+      { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     follower.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => follower.once("exit", (code) => resolve(code)));

@@ -49,23 +49,37 @@ describe("GPT parameters", () => {
   });
 
   it("are bit-identical for the same seed and differ for another; each tensor depends only on (seed, name)", async () => {
-    const a = await createGpt(tiny, { seed: 3 }), b = await createGpt(tiny, { seed: 3 }), c = await createGpt(tiny, { seed: 4 });
-    a.parameters().forEach((p, i) => expect(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).equals(Buffer.from(b.parameters()[i]!.data.buffer, b.parameters()[i]!.data.byteOffset, p.data.byteLength))).toBe(true));
+    const a = await createGpt(tiny, { seed: 3 }),
+      b = await createGpt(tiny, { seed: 3 }),
+      c = await createGpt(tiny, { seed: 4 });
+    a.parameters().forEach((p, i) =>
+      expect(
+        Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).equals(
+          Buffer.from(b.parameters()[i]!.data.buffer, b.parameters()[i]!.data.byteOffset, p.data.byteLength),
+        ),
+      ).toBe(true),
+    );
     expect(c.parameters()[0]!.data).not.toEqual(a.parameters()[0]!.data);
     const deeper = await createGpt({ ...tiny, layers: 3 }, { seed: 3 });
-    expect(deeper.parameters().find((p) => p.name === "h.0.mlp.fc.weight")!.data).toEqual(a.parameters().find((p) => p.name === "h.0.mlp.fc.weight")!.data);
+    expect(deeper.parameters().find((p) => p.name === "h.0.mlp.fc.weight")!.data).toEqual(
+      a.parameters().find((p) => p.name === "h.0.mlp.fc.weight")!.data,
+    );
   });
 
   it("reject a bad config naming the field", async () => {
-    await expect(createGpt({ ...tiny, heads: 3 }, { seed: 1 })).rejects.toThrow(/model\.dModel = 8: must be a multiple of model\.heads \(3\)/);
+    await expect(createGpt({ ...tiny, heads: 3 }, { seed: 1 })).rejects.toThrow(
+      /model\.dModel = 8: must be a multiple of model\.heads \(3\)/,
+    );
     await expect(createGpt({ ...tiny, layers: 0 }, { seed: 1 })).rejects.toThrow(/model\.layers = 0/);
     await expect(createGpt({ ...tiny, vocabSize: 2.5 }, { seed: 1 })).rejects.toThrow(/model\.vocabSize = 2\.5/);
   });
 });
 
 describe("GPT forward/backward", () => {
-  const batch = 2, n = batch * tiny.seqLen;
-  const inputs = tokens(n, tiny.vocabSize, 1), targets = tokens(n, tiny.vocabSize, 2);
+  const batch = 2,
+    n = batch * tiny.seqLen;
+  const inputs = tokens(n, tiny.vocabSize, 1),
+    targets = tokens(n, tiny.vocabSize, 2);
 
   it("gradient of every tensor matches finite differences of the loss", async () => {
     const model = await createGpt(tiny, { seed: 5 });
@@ -85,13 +99,16 @@ describe("GPT forward/backward", () => {
         const down = await model.evaluate(inputs, targets, batch);
         p.data[j] = keep;
         const numeric = (up - down) / (2 * eps);
-        expect(Math.abs(g[j]! - numeric), `${p.name}[${j}]: analytic ${g[j]} numeric ${numeric}`).toBeLessThan(2e-3 + 3e-2 * Math.abs(numeric));
+        expect(Math.abs(g[j]! - numeric), `${p.name}[${j}]: analytic ${g[j]} numeric ${numeric}`).toBeLessThan(
+          2e-3 + 3e-2 * Math.abs(numeric),
+        );
       }
     }
   });
 
   it("native and reference backends agree on loss and every gradient", async () => {
-    const native = await createGpt(tiny, { seed: 8 }), reference = await createGpt(tiny, { seed: 8, backend: referenceBackend });
+    const native = await createGpt(tiny, { seed: 8 }),
+      reference = await createGpt(tiny, { seed: 8, backend: referenceBackend });
     perturb(native, 9);
     perturb(reference, 9);
     const a = await native.forwardBackward(inputs, targets, batch, 1);
@@ -101,7 +118,8 @@ describe("GPT forward/backward", () => {
   });
 
   it("accumulates micro-batches: two halves at gradScale 1/2 equal one full batch", async () => {
-    const whole = await createGpt(tiny, { seed: 2 }), split = await createGpt(tiny, { seed: 2 });
+    const whole = await createGpt(tiny, { seed: 2 }),
+      split = await createGpt(tiny, { seed: 2 });
     const full = await whole.forwardBackward(inputs, targets, batch, 1);
     const half = tiny.seqLen;
     const first = await split.forwardBackward(inputs.subarray(0, half), targets.subarray(0, half), 1, 0.5);
@@ -124,7 +142,8 @@ describe("GPT forward/backward", () => {
 
   it("gives each sequence the same loss whatever the batch size (buffers per batch size are reused or replaced)", async () => {
     const model = await createGpt(tiny, { seed: 6 });
-    const three = tokens(3 * tiny.seqLen, tiny.vocabSize, 7), threeTargets = tokens(3 * tiny.seqLen, tiny.vocabSize, 8);
+    const three = tokens(3 * tiny.seqLen, tiny.vocabSize, 7),
+      threeTargets = tokens(3 * tiny.seqLen, tiny.vocabSize, 8);
     const all = await model.tokenLogProbs(three, threeTargets, 3);
     for (const b of [1, 2, 3, 1, 2]) {
       const lp = await model.tokenLogProbs(three.subarray(0, b * tiny.seqLen), threeTargets.subarray(0, b * tiny.seqLen), b);
@@ -134,7 +153,9 @@ describe("GPT forward/backward", () => {
 
   it("rejects bad inputs with errors naming them, and overlapping calls", async () => {
     const model = await createGpt(tiny, { seed: 1 });
-    await expect(model.forwardBackward(inputs.subarray(1), targets, batch, 1)).rejects.toThrow(/'inputs' has 9 tokens, expected batch\*seqLen = 2\*5 = 10/);
+    await expect(model.forwardBackward(inputs.subarray(1), targets, batch, 1)).rejects.toThrow(
+      /'inputs' has 9 tokens, expected batch\*seqLen = 2\*5 = 10/,
+    );
     const bad = Int32Array.from(targets);
     bad[3] = 11;
     await expect(model.evaluate(inputs, bad, batch)).rejects.toThrow(/'targets'\[3\] = 11 is outside the vocabulary \[0, 11\)/);
@@ -149,7 +170,9 @@ describe("GPT decoder", () => {
   it("gives, step by step with a KV cache, the same next-token distributions as the full forward", async () => {
     const model = await createGpt(tiny, { seed: 12 });
     perturb(model, 13);
-    const batch = 2, n = batch * tiny.seqLen, v = tiny.vocabSize;
+    const batch = 2,
+      n = batch * tiny.seqLen,
+      v = tiny.vocabSize;
     const inputs = tokens(n, v, 3);
     // Full-forward log-probabilities of every vocabulary entry at every position.
     const full: Float32Array[] = [];

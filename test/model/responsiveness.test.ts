@@ -14,16 +14,20 @@ it("a 10 ms timer is never more than 50 ms late while training steps run", async
   const config = { vocabSize: 1024, seqLen: 128, layers: 1, dModel: 768, heads: 12 };
   const model = await createGpt(config, { seed: 1 });
   const opt = createAdamW(model);
-  const batch = 8, n = batch * config.seqLen;
-  const inputs = Int32Array.from({ length: n }, (_, i) => (i * 31) % 1024), targets = Int32Array.from({ length: n }, (_, i) => (i * 17) % 1024);
+  const batch = 8,
+    n = batch * config.seqLen;
+  const inputs = Int32Array.from({ length: n }, (_, i) => (i * 31) % 1024),
+    targets = Int32Array.from({ length: n }, (_, i) => (i * 17) % 1024);
   // Warm-up outside the measurement: the first step allocates the activation buffers (on the JS thread, once).
   await model.forwardBackward(inputs, targets, batch, 1);
 
   const attempt = async () => {
     const intervals: Interval[] = [];
-    let last = performance.now(), cpu = process.cpuUsage();
+    let last = performance.now(),
+      cpu = process.cpuUsage();
     const timer = setInterval(() => {
-      const now = performance.now(), used = process.cpuUsage(cpu);
+      const now = performance.now(),
+        used = process.cpuUsage(cpu);
       intervals.push({ late: now - last - 10, cpuShare: (used.user + used.system) / 1000 / (now - last) });
       last = now;
       cpu = process.cpuUsage();

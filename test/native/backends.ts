@@ -10,4 +10,8 @@ const status = cudaStatus();
 /** Why the CUDA cases do not run here (undefined when they do). */
 export const cudaSkipReason: string | undefined = status.available ? undefined : status.reason;
 
-export const kernelBackends: Backend[] = [nativeBackend, referenceBackend, ...(status.available ? [createCudaBackend({ precision: "fp32" })] : [])];
+export const kernelBackends: Backend[] = [
+  nativeBackend,
+  referenceBackend,
+  ...(status.available ? [createCudaBackend({ precision: "fp32" })] : []),
+];

@@ -35,7 +35,9 @@ export interface KernelCase {
 
 export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
   linear(rand) {
-    const rows = 5, inF = 7, outF = 3;
+    const rows = 5,
+      inF = 7,
+      outF = 3;
     const inputs = {
       x: randn64(rows * inF, rand),
       weight: randn64(outF * inF, rand),
@@ -52,10 +54,20 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
       inputs,
       loss: (exec) => dot(w, forward(exec)),
       grads(exec) {
-        const dx = new Float64Array(rows * inF), dweight = new Float64Array(outF * inF), dbias = new Float64Array(outF);
+        const dx = new Float64Array(rows * inF),
+          dweight = new Float64Array(outF * inF),
+          dbias = new Float64Array(outF);
         exec("linearBackward", {
-          dout: w, x: inputs.x, weight: inputs.weight, dx, dweight, dbias,
-          rows, inFeatures: inF, outFeatures: outF, accumulateDx: 0,
+          dout: w,
+          x: inputs.x,
+          weight: inputs.weight,
+          dx,
+          dweight,
+          dbias,
+          rows,
+          inFeatures: inF,
+          outFeatures: outF,
+          accumulateDx: 0,
         });
         return { x: dx, weight: dweight, bias: dbias, residual: Float64Array.from(w) };
       },
@@ -63,10 +75,12 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
   },
 
   layerNorm(rand) {
-    const rows = 4, cols = 7;
+    const rows = 4,
+      cols = 7;
     const inputs = { x: randn64(rows * cols, rand, 2), gamma: randn64(cols, rand), beta: randn64(cols, rand) };
     const w = randn64(rows * cols, rand);
-    const mean = new Float64Array(rows), rstd = new Float64Array(rows);
+    const mean = new Float64Array(rows),
+      rstd = new Float64Array(rows);
     const forward = (exec: Exec) => {
       const out = new Float64Array(rows * cols);
       exec("layerNormForward", { ...inputs, out, mean, rstd, rows, cols });
@@ -77,9 +91,21 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
       loss: (exec) => dot(w, forward(exec)),
       grads(exec) {
         forward(exec);
-        const dx = new Float64Array(rows * cols), dgamma = new Float64Array(cols), dbeta = new Float64Array(cols);
+        const dx = new Float64Array(rows * cols),
+          dgamma = new Float64Array(cols),
+          dbeta = new Float64Array(cols);
         exec("layerNormBackward", {
-          dout: w, x: inputs.x, gamma: inputs.gamma, mean, rstd, dx, dgamma, dbeta, rows, cols, accumulateDx: 0,
+          dout: w,
+          x: inputs.x,
+          gamma: inputs.gamma,
+          mean,
+          rstd,
+          dx,
+          dgamma,
+          dbeta,
+          rows,
+          cols,
+          accumulateDx: 0,
         });
         return { x: dx, gamma: dgamma, beta: dbeta };
       },
@@ -106,7 +132,11 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
   },
 
   attention(rand) {
-    const batch = 2, seq = 5, heads = 2, headDim = 3, d = heads * headDim;
+    const batch = 2,
+      seq = 5,
+      heads = 2,
+      headDim = 3,
+      d = heads * headDim;
     const inputs = { qkv: randn64(batch * seq * 3 * d, rand) };
     const w = randn64(batch * seq * d, rand);
     const probs = new Float64Array(batch * heads * seq * seq);
@@ -128,7 +158,10 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
   },
 
   embedding(rand) {
-    const batch = 2, seq = 3, dModel = 4, vocab = 5;
+    const batch = 2,
+      seq = 3,
+      dModel = 4,
+      vocab = 5;
     const tokens = Int32Array.from({ length: batch * seq }, () => Math.floor(rand() * vocab));
     tokens[1] = tokens[0]!; // a repeated token must accumulate
     const inputs = { wte: randn64(vocab * dModel, rand), wpe: randn64(seq * dModel, rand) };
@@ -142,7 +175,8 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
         return dot(w, out);
       },
       grads(exec) {
-        const dwte = new Float64Array(vocab * dModel), dwpe = new Float64Array(seq * dModel);
+        const dwte = new Float64Array(vocab * dModel),
+          dwpe = new Float64Array(seq * dModel);
         exec("embeddingBackward", { ...common, dout: w, dwte, dwpe });
         return { wte: dwte, wpe: dwpe };
       },
@@ -150,11 +184,15 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
   },
 
   crossEntropyReductions(rand) {
-    const rows = 4, cols = 9, scale = 0.37;
+    const rows = 4,
+      cols = 9,
+      scale = 0.37;
     const targets = Int32Array.from({ length: rows }, () => Math.floor(rand() * cols));
     const inputs = { logits: randn64(rows * cols, rand, 3) };
     const stats = (exec: Exec) => {
-      const rowMax = new Float64Array(rows), sumExp = new Float64Array(rows), target = new Float64Array(rows);
+      const rowMax = new Float64Array(rows),
+        sumExp = new Float64Array(rows),
+        target = new Float64Array(rows);
       exec("ceRowMax", { logits: inputs.logits, rowMax, rows, cols });
       exec("ceRowSumExp", { logits: inputs.logits, rowMax, sumExp, rows, cols });
       exec("ceTargetLogit", { logits: inputs.logits, targets, out: target, rows, cols, vocabStart: 0 });
@@ -178,11 +216,14 @@ export const kernelCases: Record<string, (rand: () => number) => KernelCase> = {
   },
 
   crossEntropyFused(rand) {
-    const rows = 4, cols = 9, scale = 0.37;
+    const rows = 4,
+      cols = 9,
+      scale = 0.37;
     const targets = Int32Array.from({ length: rows }, () => Math.floor(rand() * cols));
     const inputs = { logits: randn64(rows * cols, rand, 3) };
     const run = (exec: Exec) => {
-      const work = Float64Array.from(inputs.logits), losses = new Float64Array(rows);
+      const work = Float64Array.from(inputs.logits),
+        losses = new Float64Array(rows);
       const total = exec("crossEntropyFused", { logits: work, targets, losses, rows, cols, scale });
       return { total, work, losses };
     };

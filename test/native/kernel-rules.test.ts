@@ -21,7 +21,8 @@ describe("kernel size rules", () => {
     expect(() => renderKernelRules()).not.toThrow();
     for (const k of kernels) {
       const params = parseSignature(kernelSpecs[k].signature);
-      for (const p of params.filter((q) => q.kind !== "int" && q.kind !== "num")) expect(kernelSpecs[k].needs[p.name], `${k}.${p.name}`).toBeDefined();
+      for (const p of params.filter((q) => q.kind !== "int" && q.kind !== "num"))
+        expect(kernelSpecs[k].needs[p.name], `${k}.${p.name}`).toBeDefined();
     }
   });
 });

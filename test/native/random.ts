@@ -8,7 +8,8 @@ export const rng = mulberry32;
 export function randn64(n: number, rand: () => number, scale = 1): Float64Array {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const u = Math.max(rand(), 1e-12), v = rand();
+    const u = Math.max(rand(), 1e-12),
+      v = rand();
     out[i] = scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
   return out;

@@ -21,7 +21,7 @@ function outcome(fn: () => unknown): string {
 }
 
 /** Calls around every rule's edges: exact sizes, each array one short, absent optionals, bad tokens, bad uint32s. */
-export function* ruleGridCalls(kernel: KernelName, rand: () => number): Generator<KernelInputs> {
+function* ruleGridCalls(kernel: KernelName, rand: () => number): Generator<KernelInputs> {
   const spec = kernelSpecs[kernel];
   const params = parseSignature(spec.signature);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -30,7 +30,8 @@ export function* ruleGridCalls(kernel: KernelName, rand: () => number): Generato
     for (const p of params) if (p.kind === "int") ints[p.name] = pick([0, 1, 1, 2, 3, 4, 5, 7]);
     const base: KernelInputs = { ...ints };
     for (const p of params) {
-      if (p.kind === "num") base[p.name] = spec.uint32?.includes(p.name) ? pick([0, 7, 4294967295, 4294967296, -1, 2.5]) : pick([0, -1.5, 0.25, 3]);
+      if (p.kind === "num")
+        base[p.name] = spec.uint32?.includes(p.name) ? pick([0, 7, 4294967295, 4294967296, -1, 2.5]) : pick([0, -1.5, 0.25, 3]);
       if (p.kind === "f32" || p.kind === "f32?" || p.kind === "i32") {
         const n = Math.max(0, evalSize(parseSizeExpr(spec.needs[p.name]!), ints));
         base[p.name] = p.kind === "i32" ? new Int32Array(n) : new Float32Array(n);
@@ -60,7 +61,6 @@ export function* ruleGridCalls(kernel: KernelName, rand: () => number): Generato
   }
 }
 
-
 /** Runs the grid for `kernel` through both rule sets; fails on the first disagreement or an unreached rule. */
 export function expectSameRules(kernel: KernelName, checkCall: CheckCall): void {
   const rand = rng(kernels.indexOf(kernel) + 1);
@@ -84,5 +84,9 @@ export function expectSameRules(kernel: KernelName, checkCall: CheckCall): void 
     ...(spec.uint32 ?? []).map((n) => `'${n}' must be a N-bit unsigned integer`),
     ...(spec.tokens ? [`'${spec.tokens.array}' has value`] : []),
   ];
-  for (const rule of broken) expect([...seen].some((s) => s.includes(rule)), `${kernel}: never broken: ${rule}`).toBe(true);
+  for (const rule of broken)
+    expect(
+      [...seen].some((s) => s.includes(rule)),
+      `${kernel}: never broken: ${rule}`,
+    ).toBe(true);
 }

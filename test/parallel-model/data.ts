@@ -11,9 +11,15 @@ export const CLIP = 0.5; // low enough that some steps clip
 export const MICRO_BATCH = 1;
 
 /** Global micro-batch `index` of `step`: inputs and next-token targets from one pseudo-random sequence. */
-export function microbatchTokens(step: number, index: number, config: GptConfig = TINY, microBatch = MICRO_BATCH): { inputs: Int32Array; targets: Int32Array } {
+export function microbatchTokens(
+  step: number,
+  index: number,
+  config: GptConfig = TINY,
+  microBatch = MICRO_BATCH,
+): { inputs: Int32Array; targets: Int32Array } {
   const n = microBatch * config.seqLen;
-  const inputs = new Int32Array(n), targets = new Int32Array(n);
+  const inputs = new Int32Array(n),
+    targets = new Int32Array(n);
   let h = (Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(index + 7, 0x85ebca6b)) >>> 0;
   const next = () => {
     h = (Math.imul(h, 1664525) + 1013904223) >>> 0;
@@ -52,11 +58,15 @@ export function microbatchesAt(ramp: readonly number[] | undefined, step: number
  * step; `globalMicrobatches` may vary by step), and with `validationBatches` the validation loss before and after.
  */
 export async function singleRankRun(
-  steps: number, globalMicrobatches: number | ((step: number) => number), validationBatches = 0,
+  steps: number,
+  globalMicrobatches: number | ((step: number) => number),
+  validationBatches = 0,
 ): Promise<{ losses: number[]; norms: number[]; validation: number[] }> {
   const model = await createGpt(TINY, { seed: SEED });
   const opt = new AdamW(model);
-  const losses: number[] = [], norms: number[] = [], validation: number[] = [];
+  const losses: number[] = [],
+    norms: number[] = [],
+    validation: number[] = [];
   const validate = async () => {
     let sum = 0;
     for (let i = 0; i < validationBatches; i++) {

@@ -18,7 +18,9 @@ beforeAll(async () => {
 
 function expectClose(actual: number[], expected: number[], what: string, tolerance: number): void {
   expect(actual).toHaveLength(expected.length);
-  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!) / Math.abs(expected[i]!), `${what} at step ${i + 1}: ${a} vs ${expected[i]}`).toBeLessThan(tolerance));
+  actual.forEach((a, i) =>
+    expect(Math.abs(a - expected[i]!) / Math.abs(expected[i]!), `${what} at step ${i + 1}: ${a} vs ${expected[i]}`).toBeLessThan(tolerance),
+  );
 }
 
 function checkAgainstSingleRank(results: RankResult[], dp: number): void {
@@ -50,7 +52,16 @@ describe.each([
   [2, 2, 2],
 ])("dp %i × pp %i × tp %i, interleaved 1F1B with 2 model chunks per stage", (dp, pp, tp) => {
   it("trains to the single-rank losses and gradient norms", { timeout: 120_000 }, async () => {
-    const results = await runRanks({ natsUrl, dp, pp, tp, schedule: "interleaved", virtualStages: 2, microbatches: MICROBATCHES, steps: STEPS });
+    const results = await runRanks({
+      natsUrl,
+      dp,
+      pp,
+      tp,
+      schedule: "interleaved",
+      virtualStages: 2,
+      microbatches: MICROBATCHES,
+      steps: STEPS,
+    });
     checkAgainstSingleRank(results, dp);
   });
 });

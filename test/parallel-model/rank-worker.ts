@@ -19,7 +19,11 @@ const a = JSON.parse(process.argv[2]!) as Args;
 const layout = rankLayout({ dp: a.dp, pp: a.pp, tp: a.tp });
 const nc = await connect({ servers: a.natsUrl });
 const world = await createCpuCollectives({
-  rank: a.rank, worldSize: layout.worldSize, session: a.session, rendezvous: await KvRendezvous.open(nc, a.session), opTimeoutMs: 30_000,
+  rank: a.rank,
+  worldSize: layout.worldSize,
+  session: a.session,
+  rendezvous: await KvRendezvous.open(nc, a.session),
+  opTimeoutMs: 30_000,
 });
 await nc.close();
 const groups = groupsForRank(world, layout);
@@ -29,16 +33,31 @@ const v = a.virtualStages ?? 1;
 const chunks = await Promise.all(
   Array.from({ length: v }, (_, c) =>
     createStageModel({
-      config: TINY, layout: { sizes: { pp: a.pp * v, tp: a.tp } }, stage: c * a.pp + coord.pp, tpRank: coord.tp, groups, seed: SEED,
-      microBatch: MICRO_BATCH, layersPerStage: a.layersPerStage,
+      config: TINY,
+      layout: { sizes: { pp: a.pp * v, tp: a.tp } },
+      stage: c * a.pp + coord.pp,
+      tpRank: coord.tp,
+      groups,
+      seed: SEED,
+      microBatch: MICRO_BATCH,
+      layersPerStage: a.layersPerStage,
     }),
   ),
 );
-const executor = createPipelineExecutor({ model: chunks, groups, schedule: a.schedule, microbatches: a.microbatches, bucketBytes: 64 << 10 });
-const losses: number[] = [], norms: number[] = [], validationSums: number[] = [];
+const executor = createPipelineExecutor({
+  model: chunks,
+  groups,
+  schedule: a.schedule,
+  microbatches: a.microbatches,
+  bucketBytes: 64 << 10,
+});
+const losses: number[] = [],
+  norms: number[] = [],
+  validationSums: number[] = [];
 const validate = async () => {
   const held = Array.from({ length: a.validationBatches ?? 0 }, (_, i) => validationTokens(i));
-  if (held.length) validationSums.push((await executor.evaluate({ inputs: held.map((b) => b.inputs), targets: held.map((b) => b.targets) })).lossSum);
+  if (held.length)
+    validationSums.push((await executor.evaluate({ inputs: held.map((b) => b.inputs), targets: held.map((b) => b.targets) })).lossSum);
 };
 await validate();
 const started = performance.now();
@@ -52,5 +71,16 @@ await validate();
 let checksum = 0;
 for (const p of executor.parameters()) for (const x of p.data) checksum += x;
 await world.close();
-process.stdout.write(JSON.stringify({ rank: a.rank, done: true, losses, norms, checksum, validationSums, stepsMs, maxRssKiB: process.resourceUsage().maxRSS }) + "\n");
+process.stdout.write(
+  JSON.stringify({
+    rank: a.rank,
+    done: true,
+    losses,
+    norms,
+    checksum,
+    validationSums,
+    stepsMs,
+    maxRssKiB: process.resourceUsage().maxRSS,
+  }) + "\n",
+);
 process.exit(0);

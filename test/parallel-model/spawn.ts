@@ -48,7 +48,8 @@ export async function runRanks(args: RunArgs, timeoutMs = 90_000): Promise<RankR
       children.map(
         (child, rank) =>
           new Promise<RankResult>((resolve, reject) => {
-            let out = "", err = "";
+            let out = "",
+              err = "";
             child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
             child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
             child.once("exit", (code, signal) => {

@@ -5,7 +5,14 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createGpt } from "../../ml/model/gpt.ts";
 import {
-  copyToTp, createPipelineExecutor, createStageModel, forwardThroughPipeline, ParallelModelError, reduceFromTp, sliceShard, StageModel,
+  copyToTp,
+  createPipelineExecutor,
+  createStageModel,
+  forwardThroughPipeline,
+  ParallelModelError,
+  reduceFromTp,
+  sliceShard,
+  StageModel,
 } from "../../ml/parallel-model/mod.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { createCpuCollectives, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
@@ -22,7 +29,9 @@ beforeAll(async () => {
   nc = await connect({ servers: inject("natsUrl") });
   const session = `pm-stage-${process.pid}-${Date.now()}`;
   const rendezvous = await KvRendezvous.open(nc, session);
-  worlds = await Promise.all(layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, opTimeoutMs: 20_000 })));
+  worlds = await Promise.all(
+    layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, opTimeoutMs: 20_000 })),
+  );
   groups = worlds.map((w) => groupsForRank(w, layout));
 });
 
@@ -36,9 +45,15 @@ describe("TP mappings", () => {
     const tp = [groups[0]!.tp, groups[1]!.tp];
     const xs = [Float32Array.of(1, 2), Float32Array.of(10, 20)];
     await Promise.all(tp.map((g, i) => copyToTp(g).forward(xs[i]!)));
-    expect(xs.map((x) => [...x])).toEqual([[1, 2], [10, 20]]);
+    expect(xs.map((x) => [...x])).toEqual([
+      [1, 2],
+      [10, 20],
+    ]);
     await Promise.all(tp.map((g, i) => copyToTp(g).backward(xs[i]!)));
-    expect(xs.map((x) => [...x])).toEqual([[11, 22], [11, 22]]);
+    expect(xs.map((x) => [...x])).toEqual([
+      [11, 22],
+      [11, 22],
+    ]);
     const ys = [Float32Array.of(1), Float32Array.of(2)];
     await Promise.all(tp.map((g, i) => reduceFromTp(g).backward(ys[i]!)));
     expect(ys.map((y) => y[0])).toEqual([1, 2]);
@@ -52,7 +67,18 @@ describe("stage model, pp 2 × tp 2", () => {
 
   beforeAll(async () => {
     stages = await Promise.all(
-      layout.coords.map((c, rank) => createStageModel({ config: TINY, layout, stage: c.pp, tpRank: c.tp, groups: groups[rank]!, seed: SEED, microBatch: 1, headChunkRows: 12 })),
+      layout.coords.map((c, rank) =>
+        createStageModel({
+          config: TINY,
+          layout,
+          stage: c.pp,
+          tpRank: c.tp,
+          groups: groups[rank]!,
+          seed: SEED,
+          microBatch: 1,
+          headChunkRows: 12,
+        }),
+      ),
     );
   });
 
@@ -62,9 +88,16 @@ describe("stage model, pp 2 × tp 2", () => {
     await reference.zeroGrad();
     const { loss } = await reference.forwardBackward(inputs, targets, 1, 1);
 
-    const first = [stages[0]!, stages[1]!], last = [stages[2]!, stages[3]!];
-    expect(first.map((s) => [s.firstLayer, s.layerCount])).toEqual([[0, 2], [0, 2]]);
-    expect(last.map((s) => [s.firstLayer, s.layerCount])).toEqual([[2, 2], [2, 2]]);
+    const first = [stages[0]!, stages[1]!],
+      last = [stages[2]!, stages[3]!];
+    expect(first.map((s) => [s.firstLayer, s.layerCount])).toEqual([
+      [0, 2],
+      [0, 2],
+    ]);
+    expect(last.map((s) => [s.firstLayer, s.layerCount])).toEqual([
+      [2, 2],
+      [2, 2],
+    ]);
     await Promise.all(stages.map((s) => s.zeroGrad()));
     const acts = await Promise.all(first.map((s) => s.forward(0, { tokens: inputs })));
     expect(acts[0]!.activation).toEqual(acts[1]!.activation); // the residual stream is replicated over TP
@@ -111,8 +144,17 @@ describe("stage model, pp 2 × tp 2", () => {
   });
 
   it("counts each tensor once toward the global gradient norm", () => {
-    const counted = (s: StageModel) => s.parameters().filter((_, i) => s.countsInGradNorm()[i]).map((p) => p.name);
-    expect(counted(stages[1]!)).toEqual(stages[1]!.parameters().map((p) => p.name).filter((n) => /wte|qkv|fc\.|\.proj\.weight/.test(n)));
+    const counted = (s: StageModel) =>
+      s
+        .parameters()
+        .filter((_, i) => s.countsInGradNorm()[i])
+        .map((p) => p.name);
+    expect(counted(stages[1]!)).toEqual(
+      stages[1]!
+        .parameters()
+        .map((p) => p.name)
+        .filter((n) => /wte|qkv|fc\.|\.proj\.weight/.test(n)),
+    );
     expect(counted(stages[0]!)).toContain("wpe");
     expect(counted(stages[2]!)).not.toContain("wte");
     expect(counted(stages[2]!)).toContain("lnf.weight");
@@ -122,7 +164,9 @@ describe("stage model, pp 2 × tp 2", () => {
     const reference = await createGpt(TINY, { seed: SEED });
     const worst = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
     const pipeline = <T extends { activation?: Float32Array }>(tag: string, pass: (s: StageModel, a?: Float32Array) => Promise<T>) =>
-      Promise.all(stages.map((s, rank) => forwardThroughPipeline([s], groups[rank]!.pp, tag, pass))).then((outs) => outs.filter((o) => o !== undefined));
+      Promise.all(stages.map((s, rank) => forwardThroughPipeline([s], groups[rank]!.pp, tag, pass))).then((outs) =>
+        outs.filter((o) => o !== undefined),
+      );
     const inputs = Int32Array.from([...microbatchTokens(1, 0).inputs, ...microbatchTokens(1, 1).inputs]);
     const targets = Int32Array.from([...microbatchTokens(1, 0).targets, ...microbatchTokens(1, 1).targets]);
 
@@ -130,7 +174,8 @@ describe("stage model, pp 2 × tp 2", () => {
     expect(scored).toHaveLength(2); // both TP ranks of the last stage
     expect(worst(scored[0]!.scores!.logProbs, await reference.tokenLogProbs(inputs, targets, 2))).toBeLessThan(1e-5);
 
-    const n = TINY.seqLen, steps = 6;
+    const n = TINY.seqLen,
+      steps = 6;
     const contexts = stages.map((s) => s.newInferenceContext(2));
     const decoder = reference.createDecoder(2);
     for (let p = 0; p < steps; p++) {
@@ -144,7 +189,9 @@ describe("stage model, pp 2 × tp 2", () => {
 
     // a prefill of the same 6 positions of both windows into fresh contexts, then one more step: as the reference's 7th step
     const fresh = stages.map((s) => s.newInferenceContext(2));
-    const prefilled = await pipeline("prefill", (s, activation) => s.prefill(fresh[stages.indexOf(s)]!, steps, { tokens: inputs, activation }));
+    const prefilled = await pipeline("prefill", (s, activation) =>
+      s.prefill(fresh[stages.indexOf(s)]!, steps, { tokens: inputs, activation }),
+    );
     const afterSix = new Float32Array(2 * TINY.vocabSize);
     decoder.reset();
     for (let p = 0; p < steps; p++) afterSix.set(await decoder.step(Int32Array.of(inputs[p]!, inputs[n + p]!)));
@@ -168,11 +215,16 @@ describe("stage model, pp 2 × tp 2", () => {
 
   it("refuses bad input with a clear error", async () => {
     const s = stages[2]!;
-    await expect(s.forward(1, { activation: new Float32Array(5), targets: new Int32Array(32) })).rejects.toThrow(/'activation' must be a Float32Array of 2048 floats/);
+    await expect(s.forward(1, { activation: new Float32Array(5), targets: new Int32Array(32) })).rejects.toThrow(
+      /'activation' must be a Float32Array of 2048 floats/,
+    );
     await expect(s.backward(7)).rejects.toThrow(/micro-batch 7 has no forward/);
-    await expect(stages[0]!.forward(0, { tokens: new Int32Array(32).fill(256) })).rejects.toThrow(/'tokens'\[0\] = 256 is outside the vocabulary/);
+    await expect(stages[0]!.forward(0, { tokens: new Int32Array(32).fill(256) })).rejects.toThrow(
+      /'tokens'\[0\] = 256 is outside the vocabulary/,
+    );
     const g = groups[0]!;
-    const make = (over: object) => createStageModel({ config: TINY, layout, stage: 0, tpRank: 0, groups: g, seed: SEED, microBatch: 1, ...over });
+    const make = (over: object) =>
+      createStageModel({ config: TINY, layout, stage: 0, tpRank: 0, groups: g, seed: SEED, microBatch: 1, ...over });
     await expect(make({ stage: 2 })).rejects.toThrow(ParallelModelError);
     await expect(make({ stage: 2 })).rejects.toThrow(/stage 2 is outside 0..1/);
     await expect(make({ tpRank: 1 })).rejects.toThrow(/the TP group is rank 0 of 2, expected rank 1 of 2/);
@@ -180,9 +232,14 @@ describe("stage model, pp 2 × tp 2", () => {
     await expect(make({ config: { ...TINY, vocabSize: 255 } })).rejects.toThrow(/vocabSize 255 is not divisible by tp 2/);
     await expect(make({ headChunkRows: 0 })).rejects.toThrow(/headChunkRows must be a positive integer, got 0/);
     await expect(make({ layersPerStage: [4, 0] })).rejects.toThrow(/layersPerStage \[4, 0\]/);
-    const exec = (over: object) => createPipelineExecutor({ model: stages[0]!, groups: groups[0]!, schedule: "1f1b", microbatches: 2, ...over });
+    const exec = (over: object) =>
+      createPipelineExecutor({ model: stages[0]!, groups: groups[0]!, schedule: "1f1b", microbatches: 2, ...over });
     expect(() => exec({ model: [stages[0]!, stages[0]!] })).toThrow(/model chunk 0 is stage 0 of 2, expected virtual stage 0 of 4/);
-    expect(() => exec({ model: stages[2]!, groups: { ...groups[2]!, pp: groups[2]!.tp } })).toThrow(/model chunk 0 is stage 1 of 2, expected virtual stage 0 of 2/);
-    await expect(exec({}).runStep({ inputs: [new Int32Array(32)], targets: [] })).rejects.toThrow(/step: inputs and targets must hold the same number \(≥ 1\) of micro-batches, got 1 and 0/);
+    expect(() => exec({ model: stages[2]!, groups: { ...groups[2]!, pp: groups[2]!.tp } })).toThrow(
+      /model chunk 0 is stage 1 of 2, expected virtual stage 0 of 2/,
+    );
+    await expect(exec({}).runStep({ inputs: [new Int32Array(32)], targets: [] })).rejects.toThrow(
+      /step: inputs and targets must hold the same number \(≥ 1\) of micro-batches, got 1 and 0/,
+    );
   });
 });

@@ -10,7 +10,16 @@ const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => 
 function shard(name: string, shape: number[], tpRank = 1): number[] {
   const spec = shardOf(name, shape, layout, { stage: 0, tpRank });
   const out = new Float32Array(spec.localShape.reduce((a, b) => a * b, 1));
-  sliceShard(spec, Float32Array.from(range(0, shape.reduce((a, b) => a * b, 1))), out);
+  sliceShard(
+    spec,
+    Float32Array.from(
+      range(
+        0,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    ),
+    out,
+  );
   return [...out];
 }
 
@@ -38,7 +47,9 @@ describe("sliceShard", () => {
   it("refuses a global tensor or a local buffer of the wrong size, and a vocabulary that does not split", () => {
     const spec = shardOf("h.0.mlp.fc.weight", [32, 8], layout, { stage: 0, tpRank: 0 });
     expect(() => sliceShard(spec, new Float32Array(10), new Float32Array(128))).toThrow(ParallelModelError);
-    expect(() => sliceShard(spec, new Float32Array(10), new Float32Array(128))).toThrow(/h.0.mlp.fc.weight: global tensor has 10 elements, expected 256/);
+    expect(() => sliceShard(spec, new Float32Array(10), new Float32Array(128))).toThrow(
+      /h.0.mlp.fc.weight: global tensor has 10 elements, expected 256/,
+    );
     expect(() => sliceShard(spec, new Float32Array(256), new Float32Array(200))).toThrow(/shard has 128 elements but the local tensor 200/);
     expect(() => vocabRange(13, 0, 2)).toThrow(/vocabSize 13 is not divisible by tp 2/);
   });

@@ -23,11 +23,24 @@ const cases: [number, number, number, RunArgs["schedule"], number, number[]][] =
 describe.each(cases)("dp %i × pp %i × tp %i (%s, %i chunk(s)) with a batch ramp", (dp, pp, tp, schedule, virtualStages, ramp) => {
   it("validation losses and ramped step losses equal the single-rank run's", { timeout: 120_000 }, async () => {
     const steps = ramp.length;
-    const results = await runRanks({ natsUrl, dp, pp, tp, schedule, virtualStages, microbatches: ramp[0]!, ramp, steps, validationBatches: VALIDATION_BATCHES });
+    const results = await runRanks({
+      natsUrl,
+      dp,
+      pp,
+      tp,
+      schedule,
+      virtualStages,
+      microbatches: ramp[0]!,
+      ramp,
+      steps,
+      validationBatches: VALIDATION_BATCHES,
+    });
     const reference = await singleRankRun(steps, (s) => dp * microbatchesAt(ramp, s, 0), VALIDATION_BATCHES);
     expect(reference.validation[1]).toBeLessThan(reference.validation[0]! - 0.01); // it trains: "after" is a second, different check
     for (const r of results) {
-      r.losses.forEach((loss, i) => expect(relative(loss, reference.losses[i]!), `rank ${r.rank} step ${i + 1}: ${loss} vs ${reference.losses[i]}`).toBeLessThan(1e-5));
+      r.losses.forEach((loss, i) =>
+        expect(relative(loss, reference.losses[i]!), `rank ${r.rank} step ${i + 1}: ${loss} vs ${reference.losses[i]}`).toBeLessThan(1e-5),
+      );
     }
     // each replica's loss rank (last stage, TP rank 0) holds the sum; the others report 0
     const layout = rankLayout({ dp, pp, tp });
@@ -38,7 +51,10 @@ describe.each(cases)("dp %i × pp %i × tp %i (%s, %i chunk(s)) with a batch ram
       for (const r of replica) if (r !== counting[0]) expect(r.validationSums).toEqual([0, 0]);
       counting[0]!.validationSums.forEach((sum, i) => {
         const loss = sum / VALIDATION_BATCHES;
-        expect(relative(loss, reference.validation[i]!), `replica ${d} validation ${i}: ${loss} vs ${reference.validation[i]}`).toBeLessThan(1e-5);
+        expect(
+          relative(loss, reference.validation[i]!),
+          `replica ${d} validation ${i}: ${loss} vs ${reference.validation[i]}`,
+        ).toBeLessThan(1e-5);
       });
     }
   });

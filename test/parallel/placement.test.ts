@@ -33,7 +33,11 @@ describe("topology-aware placement", () => {
     const layout = rankLayout({ dp: 3, pp: 1, tp: 2 });
     const placement = topologyAwarePlacement(layout, { hosts: 3, slotsPerHost: 3 });
     for (const g of layout.tpGroups) expect(groupOnOneHost(placement, g)).toBe(true);
-    expect(ranksByHost(placement)).toEqual([[0, 1], [2, 3], [4, 5]]);
+    expect(ranksByHost(placement)).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
     expect(() => topologyAwarePlacement(rankLayout({ dp: 4, pp: 1, tp: 2 }), { hosts: 3, slotsPerHost: 3 })).toThrow(
       /cannot keep each TP group of 2 inside one host/,
     );

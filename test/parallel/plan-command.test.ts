@@ -45,7 +45,9 @@ describe("troupe plan", () => {
 
   it("estimates a pipeline schedule's bubble on the plan's split", async () => {
     const out = await plan(config, "--hosts", "2", "--slots-per-host", "4", "--schedule", "1f1b");
-    expect(out).toMatch(/schedule 1f1b, rendezvous transfers: bubble 0\.\d{4} simulated .* = 0\.1111\); stage 0 holds at most 2 micro-batches/);
+    expect(out).toMatch(
+      /schedule 1f1b, rendezvous transfers: bubble 0\.\d{4} simulated .* = 0\.1111\); stage 0 holds at most 2 micro-batches/,
+    );
     await expect(plan(config, "--hosts", "2", "--slots-per-host", "4", "--schedule", "1f1b", "--transfers", "lazy")).rejects.toThrow(
       /transfer order must be rendezvous or eager/,
     );

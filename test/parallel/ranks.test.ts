@@ -7,23 +7,54 @@ describe("rankLayout (Megatron order)", () => {
     const l = rankLayout({ dp: 2, pp: 2, tp: 2 });
     expect(l.worldSize).toBe(8);
     expect(l.coords[5]).toEqual({ dp: 0, pp: 1, tp: 1 });
-    expect(l.tpGroups).toEqual([[0, 1], [2, 3], [4, 5], [6, 7]]);
-    expect(l.dpGroups).toEqual([[0, 2], [1, 3], [4, 6], [5, 7]]);
-    expect(l.ppGroups).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
-    expect(l.embeddingGroups).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
+    expect(l.tpGroups).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+    ]);
+    expect(l.dpGroups).toEqual([
+      [0, 2],
+      [1, 3],
+      [4, 6],
+      [5, 7],
+    ]);
+    expect(l.ppGroups).toEqual([
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ]);
+    expect(l.embeddingGroups).toEqual([
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ]);
   });
 
   it("puts only first and last stage in the embedding group", () => {
     const l = rankLayout({ dp: 1, pp: 4, tp: 2 });
-    expect(l.ppGroups).toEqual([[0, 2, 4, 6], [1, 3, 5, 7]]);
-    expect(l.embeddingGroups).toEqual([[0, 6], [1, 7]]);
+    expect(l.ppGroups).toEqual([
+      [0, 2, 4, 6],
+      [1, 3, 5, 7],
+    ]);
+    expect(l.embeddingGroups).toEqual([
+      [0, 6],
+      [1, 7],
+    ]);
     expect(groupsOfRank(l, 2).embedding).toBeUndefined();
     expect(groupsOfRank(l, 6).embedding).toEqual([0, 6]);
     expect(rankLayout({ dp: 2, pp: 1, tp: 1 }).embeddingGroups).toEqual([[0], [1]]);
   });
 
   it("follows rank = t + TP·d + TP·DP·p and round-trips for many shapes", () => {
-    for (const [dp, pp, tp] of [[1, 1, 1], [3, 5, 2], [8, 35, 8], [2, 3, 4]] as const) {
+    for (const [dp, pp, tp] of [
+      [1, 1, 1],
+      [3, 5, 2],
+      [8, 35, 8],
+      [2, 3, 4],
+    ] as const) {
       const sizes = { dp, pp, tp };
       for (let p = 0; p < pp; p++)
         for (let d = 0; d < dp; d++)
@@ -36,7 +67,11 @@ describe("rankLayout (Megatron order)", () => {
   });
 
   it("partitions the world along each axis, each group agreeing on the other coordinates", () => {
-    const orders: AxisOrder[] = [["tp", "dp", "pp"], ["tp", "pp", "dp"], ["pp", "dp", "tp"]];
+    const orders: AxisOrder[] = [
+      ["tp", "dp", "pp"],
+      ["tp", "pp", "dp"],
+      ["pp", "dp", "tp"],
+    ];
     for (const order of orders) {
       const l = rankLayout({ dp: 3, pp: 2, tp: 4 }, order);
       for (const [axis, groups, size] of [
@@ -57,8 +92,18 @@ describe("rankLayout (Megatron order)", () => {
 
   it("uses the order given: tp-pp-dp makes PP stride TP", () => {
     const l = rankLayout({ dp: 2, pp: 2, tp: 2 }, parseAxisOrder("tp-pp-dp"));
-    expect(l.ppGroups).toEqual([[0, 2], [1, 3], [4, 6], [5, 7]]);
-    expect(l.dpGroups).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
+    expect(l.ppGroups).toEqual([
+      [0, 2],
+      [1, 3],
+      [4, 6],
+      [5, 7],
+    ]);
+    expect(l.dpGroups).toEqual([
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ]);
   });
 
   it("rejects bad sizes, orders, ranks and coordinates clearly", () => {

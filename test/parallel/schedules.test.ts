@@ -54,7 +54,9 @@ describe("pipeline schedules", () => {
 
   it("need the rendezvous order when sends block: eager 1F1B lists deadlock there", () => {
     const shape = { stages: 2, microbatches: 4, virtualStages: 1 };
-    expect(() => simulateSchedules(pipelineSchedules("1f1b", 2, 4, 1, "eager"), shape, { mode: "rendezvous" })).toThrow(ScheduleDeadlockError);
+    expect(() => simulateSchedules(pipelineSchedules("1f1b", 2, 4, 1, "eager"), shape, { mode: "rendezvous" })).toThrow(
+      ScheduleDeadlockError,
+    );
     expect(() => simulateSchedules(pipelineSchedules("1f1b", 2, 4, 1, "rendezvous"), shape, { mode: "rendezvous" })).not.toThrow();
     expect(() => pipelineSchedule("1f1b", 2, 4, 0, 1, "lazy" as "eager")).toThrow(/transfer order must be rendezvous or eager/);
   });
@@ -85,7 +87,14 @@ describe("pipeline schedules", () => {
     for (const list of lists) expect(list.slice(-2).map((i) => i.op)).toEqual(["reduceGrads", "optimizerStep"]);
     expect(ops(0, "recvActivation")).toBe(8); // chunk 1 of stage 0 receives from stage 3
     expect(pipelineSchedule("1f1b", 1, 2, 0).map((i) => i.op)).toEqual([
-      "load", "forward", "backward", "load", "forward", "backward", "reduceGrads", "optimizerStep",
+      "load",
+      "forward",
+      "backward",
+      "load",
+      "forward",
+      "backward",
+      "reduceGrads",
+      "optimizerStep",
     ]);
   });
 
@@ -102,7 +111,11 @@ describe("schedule simulator", () => {
   const shape = { stages: 2, microbatches: 1, virtualStages: 1 };
   it("detects a deadlock: both stages wait to receive first", () => {
     const lists: Instruction[][] = [
-      [{ op: "recvGrad", microbatch: 0, chunk: 0, peer: 1 }, { op: "load", microbatch: 0 }, { op: "forward", microbatch: 0, chunk: 0 }],
+      [
+        { op: "recvGrad", microbatch: 0, chunk: 0, peer: 1 },
+        { op: "load", microbatch: 0 },
+        { op: "forward", microbatch: 0, chunk: 0 },
+      ],
       [{ op: "recvActivation", microbatch: 0, chunk: 0, peer: 0 }],
     ];
     expect(() => simulateSchedules(lists, shape)).toThrow(ScheduleDeadlockError);
@@ -141,7 +154,10 @@ describe("schedule simulator", () => {
 
   it("detects a pass that runs before its input arrived", () => {
     const lists: Instruction[][] = [
-      [{ op: "load", microbatch: 0 }, { op: "forward", microbatch: 0, chunk: 0 }],
+      [
+        { op: "load", microbatch: 0 },
+        { op: "forward", microbatch: 0, chunk: 0 },
+      ],
       [{ op: "forward", microbatch: 0, chunk: 0 }],
     ];
     expect(() => simulateSchedules(lists, shape)).toThrow(/stage 1: forward mb0 c0: input not loaded or received/);

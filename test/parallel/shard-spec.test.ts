@@ -9,7 +9,12 @@ const params = gptParameterLayout(config);
 const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 function layoutOf(tp: number, pp: number): ShardLayout {
-  return { tp, pp, heads: config.heads, layersPerStage: uniformLayerSplit(config.layers, pp, { layer: 1, embedding: 0, head: 0 }).layersPerStage };
+  return {
+    tp,
+    pp,
+    heads: config.heads,
+    layersPerStage: uniformLayerSplit(config.layers, pp, { layer: 1, embedding: 0, head: 0 }).layersPerStage,
+  };
 }
 
 /** Flat indices of the global elements a block covers. */
@@ -73,7 +78,10 @@ describe("shard spec", () => {
               if (!s.primary) continue;
               for (const b of s.blocks) for (const i of indices(p.shape, b)) hits[i]!++;
             }
-          expect([...hits].every((h) => h === 1), p.name).toBe(true);
+          expect(
+            [...hits].every((h) => h === 1),
+            p.name,
+          ).toBe(true);
           // replicated tensors: every holder has the identical whole tensor
           expect(new Set(copies).size).toBeLessThanOrEqual(1);
           if (copies.length > 0) expect(copies.length).toBe(holders);
@@ -128,7 +136,9 @@ describe("shard spec", () => {
     const tp3: ShardLayout = { tp: 3, pp: 1, layersPerStage: [1], heads: 3 };
     expect(() => shardOf("wte", [10, 9], tp3, { stage: 0, tpRank: 0 })).toThrow(/wte: vocabulary 10 cannot be split evenly over tp = 3/);
     expect(() => shardOf("h.0.mlp.fc.weight", [4, 9], tp3, { stage: 0, tpRank: 0 })).toThrow(ShardSpecError);
-    expect(() => shardOf("h.0.mlp.gate.weight", [4, 9], tp3, { stage: 0, tpRank: 0 })).toThrow(/unknown parameter name h.0.mlp.gate.weight/);
+    expect(() => shardOf("h.0.mlp.gate.weight", [4, 9], tp3, { stage: 0, tpRank: 0 })).toThrow(
+      /unknown parameter name h.0.mlp.gate.weight/,
+    );
     expect(() => shardOf("wte", [12, 8], layoutOf(2, 2), { stage: 2, tpRank: 0 })).toThrow(/stage 2 is outside pp = 2/);
     expect(() => shardOf("wte", [12, 8], { tp: 2, pp: 2, layersPerStage: [4], heads: 4 }, { stage: 0, tpRank: 0 })).toThrow(
       /layersPerStage has 1 entries, expected pp = 2/,

@@ -25,7 +25,11 @@ describe("checkpoint rollback when no peer holds the shard (dp 1, pp 2)", () => 
     expect(run.steps.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(fingerprint(run)).toEqual(fingerprint(reference));
     // every step once, with the failure-free figures (the timing columns tokens_per_s and elapsed_s differ)
-    const rows = (dir: string) => readFileSync(path.join(dir, "metrics.csv"), "utf8").trim().split("\n").map((l) => l.split(",").slice(0, 8).join(","));
+    const rows = (dir: string) =>
+      readFileSync(path.join(dir, "metrics.csv"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(",").slice(0, 8).join(","));
     expect(rows(run.runDir)).toEqual(rows(reference.runDir));
     expect(rows(run.runDir).map((r) => r.split(",")[0])).toEqual(["step", "0", "1", "2", "3", "4", "5", "6"]);
   }, 90_000);

@@ -32,8 +32,19 @@ describe("worker drain with a checkpoint being written", () => {
       eval: { interval: 1, batches: 1 },
       checkpoint: { interval: 1 },
     });
-    const env = { actorId: "drain-w0", clusterId: "recdrain", natsUrl: inject("natsUrl"), heartbeatMs: 500, epoch: 1, coords: { d: 0, p: 0, t: 0, rank: 0 } };
-    const worker = new Worker(env, { jobId: "drain", session: "drain-s1", config, rendezvousTimeoutMs: 30_000, faults: [] }, createBackends());
+    const env = {
+      actorId: "drain-w0",
+      clusterId: "recdrain",
+      natsUrl: inject("natsUrl"),
+      heartbeatMs: 500,
+      epoch: 1,
+      coords: { d: 0, p: 0, t: 0, rank: 0 },
+    };
+    const worker = new Worker(
+      env,
+      { jobId: "drain", session: "drain-s1", config, rendezvousTimeoutMs: 30_000, faults: [] },
+      createBackends(),
+    );
     const nc = await connectNats({ url: inject("natsUrl"), name: "drain-test" });
     const subject = (verb: "checkpoint" | "drain") => workerSubject(namespace("recdrain"), "drain-w0", verb);
     try {
@@ -41,7 +52,12 @@ describe("worker drain with a checkpoint being written", () => {
       await worker.actor.connection.flush(); // its subscriptions are on the server
       expect(worker.state).toBe("idle");
       const checkpoints = path.join(root, "checkpoints");
-      const copied = (await call(nc, subject("checkpoint"), { epoch: 1, step: 0, tokensSeen: 0, samplesSeen: 0, root: checkpoints, keep: 2, metrics: {} }, 30_000)) as { dir: string; written: boolean };
+      const copied = (await call(
+        nc,
+        subject("checkpoint"),
+        { epoch: 1, step: 0, tokensSeen: 0, samplesSeen: 0, root: checkpoints, keep: 2, metrics: {} },
+        30_000,
+      )) as { dir: string; written: boolean };
       expect(copied).toEqual({ dir: path.join(checkpoints, "step-00000000"), written: false });
       const drained = await call(nc, subject("drain"), { epoch: 1 }, 60_000);
       expect(drained).toEqual({ state: "stopped" });

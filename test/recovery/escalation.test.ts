@@ -28,11 +28,23 @@ async function jobFailedEvents(jobId: string) {
 
 describe("escalation: a worker crashing at the same step every time", () => {
   it("dp 2: stops with a checkpoint of the last committed step and the cause; --resume ends as the failure-free run", async () => {
-    const configFile = writeTinyConfig(root, { name: "escdp2", dp: 2, pp: 1, tp: 1, steps: 4, recovery: { maxRestarts: 2, periodSeconds: 60 } });
+    const configFile = writeTinyConfig(root, {
+      name: "escdp2",
+      dp: 2,
+      pp: 1,
+      tp: 1,
+      steps: 4,
+      recovery: { maxRestarts: 2, periodSeconds: 60 },
+    });
     const runDir = path.join(root, "faulty");
-    const { error, output } = await runJobFailing(configFile, runDir, { cluster, faults: [{ rank: 0, step: 3, phase: "forward", signal: "SIGKILL", repeat: "every" }] });
+    const { error, output } = await runJobFailing(configFile, runDir, {
+      cluster,
+      faults: [{ rank: 0, step: 3, phase: "forward", signal: "SIGKILL", repeat: "every" }],
+    });
     const saved = path.join(runDir, "checkpoints", "step-00000002");
-    expect(error.message).toMatch(/^job escdp2 stopped: restart intensity exceeded \(more than 2 restarts in 60000 ms\); last failure: escdp2-w0 killed by SIGKILL/);
+    expect(error.message).toMatch(
+      /^job escdp2 stopped: restart intensity exceeded \(more than 2 restarts in 60000 ms\); last failure: escdp2-w0 killed by SIGKILL/,
+    );
     expect(error.message).toContain(`; stopped with a checkpoint of step 2: ${saved}`);
     expect(output).toContain(`continue from ${saved} with: troupe train ${configFile} --resume --run-dir ${runDir}`);
     expect(readManifest(saved).step).toBe(2);
@@ -40,7 +52,9 @@ describe("escalation: a worker crashing at the same step every time", () => {
     const w0 = await cluster.registry.getActor("escdp2-w0");
     expect([w0?.state, w0?.restarts]).toEqual(["dead", 2]);
     // the cause and the checkpoint in the job.failed event and the job's record
-    expect(await jobFailedEvents("escdp2")).toEqual([{ cause: error.message, checkpoint: saved, checkpointStep: 2, checkpointWritten: true }]);
+    expect(await jobFailedEvents("escdp2")).toEqual([
+      { cause: error.message, checkpoint: saved, checkpointStep: 2, checkpointWritten: true },
+    ]);
     const record = await cluster.lifecycles.get("job", "escdp2");
     expect(record?.value).toBe("failed");
     expect((record?.context as { failure: string }).failure).toBe(error.message);
@@ -59,9 +73,16 @@ describe("escalation: a worker crashing at the same step every time", () => {
     const configFile = writeTinyConfig(root, job);
     const crashing = rankAt(layoutOf(job), { dp: 0, pp: 1, tp: 0 });
     const runDir = path.join(root, "pp2");
-    const { error } = await runJobFailing(configFile, runDir, { cluster, faults: [{ rank: crashing, step: 3, phase: "backward", signal: "SIGKILL", repeat: "every" }] });
+    const { error } = await runJobFailing(configFile, runDir, {
+      cluster,
+      faults: [{ rank: crashing, step: 3, phase: "backward", signal: "SIGKILL", repeat: "every" }],
+    });
     const saved = path.join(runDir, "checkpoints", "step-00000002");
-    expect(error.message).toMatch(new RegExp(`^job escpp2 stopped: restart intensity exceeded \\(more than 1 restarts in 60000 ms\\); last failure: escpp2-w${crashing} killed by SIGKILL`));
+    expect(error.message).toMatch(
+      new RegExp(
+        `^job escpp2 stopped: restart intensity exceeded \\(more than 1 restarts in 60000 ms\\); last failure: escpp2-w${crashing} killed by SIGKILL`,
+      ),
+    );
     expect(error.message).toContain(`; stopped with a checkpoint of step 2: ${saved}`);
     const m = readManifest(saved);
     expect([m.step, m.layout]).toMatchObject([2, { dp: 2, pp: 2, tp: 1 }]);
@@ -75,17 +96,34 @@ describe("escalation: a worker crashing at the same step every time", () => {
   }, 300_000);
 
   it("dp 1 · pp 2: no live copy of the crashing stage, so the newest existing checkpoint stands", async () => {
-    const configFile = writeTinyConfig(root, { name: "escdp1", dp: 1, pp: 2, tp: 1, steps: 5, checkpointEvery: 2, recovery: { maxRestarts: 1, periodSeconds: 60 } });
+    const configFile = writeTinyConfig(root, {
+      name: "escdp1",
+      dp: 1,
+      pp: 2,
+      tp: 1,
+      steps: 5,
+      checkpointEvery: 2,
+      recovery: { maxRestarts: 1, periodSeconds: 60 },
+    });
     const runDir = path.join(root, "dp1");
-    const { error } = await runJobFailing(configFile, runDir, { cluster, faults: [{ rank: 1, step: 5, phase: "backward", signal: "SIGKILL", repeat: "every" }] });
-    expect(error.message).toMatch(/^job escdp1 stopped: restart intensity exceeded \(more than 1 restarts in 60000 ms\); last failure: escdp1-w1 killed by SIGKILL/);
+    const { error } = await runJobFailing(configFile, runDir, {
+      cluster,
+      faults: [{ rank: 1, step: 5, phase: "backward", signal: "SIGKILL", repeat: "every" }],
+    });
+    expect(error.message).toMatch(
+      /^job escdp1 stopped: restart intensity exceeded \(more than 1 restarts in 60000 ms\); last failure: escdp1-w1 killed by SIGKILL/,
+    );
     // the first crash rolled the job back to step 4's checkpoint, or to step 2's if the crashed worker was still
     // writing its shard of step 4; the second crash escalated
-    const stands = /; no live worker holds stage 1, tp rank 0: the newest existing checkpoint stands, (\S+step-0000000([24]))$/.exec(error.message);
+    const stands = /; no live worker holds stage 1, tp rank 0: the newest existing checkpoint stands, (\S+step-0000000([24]))$/.exec(
+      error.message,
+    );
     expect(stands, error.message).not.toBeNull();
     const [, newest, step] = stands!;
     expect(newest).toBe(path.join(runDir, "checkpoints", `step-0000000${step}`));
     expect(existsSync(path.join(runDir, "checkpoints", "step-00000005"))).toBe(false);
-    expect(await jobFailedEvents("escdp1")).toEqual([{ cause: error.message, checkpoint: newest, checkpointStep: Number(step), checkpointWritten: false }]);
+    expect(await jobFailedEvents("escdp1")).toEqual([
+      { cause: error.message, checkpoint: newest, checkpointStep: Number(step), checkpointWritten: false },
+    ]);
   }, 180_000);
 });

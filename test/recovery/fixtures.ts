@@ -112,7 +112,11 @@ function run(configFile: string, runDir: string, o: RunJobOptions, out: NodeJS.W
   });
 }
 
-export async function runJob(configFile: string, runDir: string, o: RunJobOptions = {}): Promise<DistributedRunResult & { output: string }> {
+export async function runJob(
+  configFile: string,
+  runDir: string,
+  o: RunJobOptions = {},
+): Promise<DistributedRunResult & { output: string }> {
   const c = collector();
   const result = await run(configFile, runDir, o, c.out);
   return { ...result, output: c.text() };

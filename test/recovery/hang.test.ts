@@ -14,7 +14,9 @@ const configFile = writeTinyConfig(root, { name: "recdp2", dp: 2, pp: 1, tp: 1, 
 describe("hangs (dp 2)", () => {
   it("a SIGSTOPped worker is detected by silence, killed, replaced from its peer; the result is unchanged", async () => {
     const reference = await runJob(configFile, path.join(root, "reference"));
-    const run = await runJob(configFile, path.join(root, "hang"), { faults: [{ rank: 1, step: 2, phase: "allreduce", signal: "SIGSTOP", repeat: "once" }] });
+    const run = await runJob(configFile, path.join(root, "hang"), {
+      faults: [{ rank: 1, step: 2, phase: "allreduce", signal: "SIGSTOP", repeat: "once" }],
+    });
     expect(run.recoveries).toHaveLength(1);
     expect(run.recoveries[0]).toMatchObject({ actorId: `${run.jobId}-w1`, step: 2, rerun: true, source: "peer", from: `${run.jobId}-w0` });
     expect(run.recoveries[0]!.cause).toMatch(/no heartbeat .*hung/);

@@ -19,7 +19,9 @@ async function expectReloadEqualsReference(job: TinyJob, fault: FaultSpec): Prom
   const reference = await runJob(configFile, path.join(root, `${job.name}-reference`));
   const runDir = path.join(root, `${job.name}-faulty`);
   const run = await runJob(configFile, runDir, { faults: [fault] });
-  expect(run.output).toMatch(new RegExp(`${job.name}-w${fault.rank} lost while the job loaded \\(killed by SIGKILL.*\\): every worker loads again \\(epoch 2\\)`));
+  expect(run.output).toMatch(
+    new RegExp(`${job.name}-w${fault.rank} lost while the job loaded \\(killed by SIGKILL.*\\): every worker loads again \\(epoch 2\\)`),
+  );
   expect(readFileSync(path.join(runDir, "train.log"), "utf8")).toMatch(/"worker lost while the job loaded: every worker loads again"/);
   expect(run.recoveries).toEqual([]);
   expect(run.steps.map((s) => s.step)).toEqual(Array.from({ length: job.steps }, (_, i) => i + 1));

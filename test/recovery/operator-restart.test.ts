@@ -21,7 +21,12 @@ describe("operator restart of live workers", () => {
     const run = await runJob(configFile, path.join(root, "restarted"), {
       onStarted: (c: Coordinator) => {
         before = c.workerRecords().map((r) => r.pid);
-        restarted = c.restartWorkers(c.workers.map((w) => w.id), "test").then((records) => ({ records, pids: c.workerRecords().map((r) => r.pid) }));
+        restarted = c
+          .restartWorkers(
+            c.workers.map((w) => w.id),
+            "test",
+          )
+          .then((records) => ({ records, pids: c.workerRecords().map((r) => r.pid) }));
       },
     });
     const { records, pids } = await restarted!;
@@ -36,7 +41,11 @@ describe("operator restart of live workers", () => {
 
   it("refuses a worker that has no data-parallel peer, naming it", async () => {
     const configFile = writeTinyConfig(root, { name: "opdp1", dp: 1, pp: 2, tp: 1, steps: 1 });
-    const outcome = (p: Promise<unknown>) => p.then(() => new Error("accepted"), (e: Error) => e);
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => new Error("accepted"),
+        (e: Error) => e,
+      );
     let refused: Promise<Error>[] = [];
     await runJob(configFile, path.join(root, "dp1"), {
       onStarted: (c) => void (refused = [outcome(c.restartWorkers(["opdp1-w1"], "test")), outcome(c.restartWorkers(["nope"], "test"))]),

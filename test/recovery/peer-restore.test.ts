@@ -42,7 +42,9 @@ describe("peer restore after SIGKILL (dp 2, pp 2, tp 2)", () => {
       },
     });
     expect(changed).toEqual(faults.map((f) => [`${run.jobId}-w${f.rank}`]));
-    expect(run.recoveries.map((r) => [r.actorId, r.step, r.source])).toEqual(faults.map((f) => [`${run.jobId}-w${f.rank}`, f.step, "peer"]));
+    expect(run.recoveries.map((r) => [r.actorId, r.step, r.source])).toEqual(
+      faults.map((f) => [`${run.jobId}-w${f.rank}`, f.step, "peer"]),
+    );
     for (const r of run.recoveries) {
       expect(r.cause).toMatch(/SIGKILL/);
       const peer = layout.coords[Number(r.from.split("-w").at(-1))]!;

@@ -36,11 +36,17 @@ describe("train config: recovery section", () => {
   });
 
   it("refuses bad limits and unknown fields, naming each", () => {
-    expect(errorOf({ maxRestarts: -1 })).toBe("invalid config job.yaml: `recovery.maxRestarts`: got -1; Too small: expected number to be >=0");
+    expect(errorOf({ maxRestarts: -1 })).toBe(
+      "invalid config job.yaml: `recovery.maxRestarts`: got -1; Too small: expected number to be >=0",
+    );
     expect(errorOf({ maxRestarts: 1.5 })).toBe("invalid config job.yaml: `recovery.maxRestarts`: got 1.5; expected int, received number");
-    expect(errorOf({ periodSeconds: 0 })).toBe("invalid config job.yaml: `recovery.periodSeconds`: got 0; Too small: expected number to be >0");
+    expect(errorOf({ periodSeconds: 0 })).toBe(
+      "invalid config job.yaml: `recovery.periodSeconds`: got 0; Too small: expected number to be >0",
+    );
     expect(errorOf({ periodSeconds: "60s" })).toMatch(/`recovery.periodSeconds`: got "60s"; expected number/);
-    expect(errorOf({ maxRestarts: 3, period: 60 })).toBe("invalid config job.yaml: unknown field `recovery.period` (not part of the training config)");
+    expect(errorOf({ maxRestarts: 3, period: 60 })).toBe(
+      "invalid config job.yaml: unknown field `recovery.period` (not part of the training config)",
+    );
     expect(errorOf(3)).toMatch(/`recovery`: got 3; expected object/);
   });
 });

@@ -32,7 +32,16 @@ export async function startSharedCluster(clusterId: string, slots: number): Prom
   const registry = await Registry.open(nc, ns);
   const events = await EventLog.open(nc, ns);
   const lifecycles = await LifecycleStore.open(nc, ns);
-  const agent = new HostAgent({ nc, ns, registry, events, logger: pino({ level: "warn" }, new PassThrough()), name: "local", slots, natsUrl: url });
+  const agent = new HostAgent({
+    nc,
+    ns,
+    registry,
+    events,
+    logger: pino({ level: "warn" }, new PassThrough()),
+    name: "local",
+    slots,
+    natsUrl: url,
+  });
   await agent.start();
   return {
     url,

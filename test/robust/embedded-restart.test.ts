@@ -37,11 +37,18 @@ describe("embedded nats-server killed during `troupe train`", () => {
     running.catch(() => undefined);
 
     const log = path.join(runDir, "train.log");
-    const committed = (step: number) => existsSync(log) && readFileSync(log, "utf8").split("\n").some((l) => l.includes('"msg":"step committed"') && l.includes(`"step":${step},`));
+    const committed = (step: number) =>
+      existsSync(log) &&
+      readFileSync(log, "utf8")
+        .split("\n")
+        .some((l) => l.includes('"msg":"step committed"') && l.includes(`"step":${step},`));
     // the log is all there is to watch: poll it (workers booting on a loaded machine take a while to get there)
     let ended = false;
     void running.finally(() => (ended = true));
-    await pollUntil(() => (committed(3) ? true : ended ? Promise.reject(new Error("the run ended before step 3 was committed")) : undefined), { what: "step 3 committed", timeoutMs: 100_000 });
+    await pollUntil(
+      () => (committed(3) ? true : ended ? Promise.reject(new Error("the run ended before step 3 was committed")) : undefined),
+      { what: "step 3 committed", timeoutMs: 100_000 },
+    );
     const [pid] = serverPids(path.join(runDir, "nats"));
     process.kill(pid!, "SIGKILL");
 

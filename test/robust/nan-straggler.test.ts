@@ -35,7 +35,12 @@ async function referenceSkipping(skipped: number[]): Promise<{ losses: number[];
   const corpus = await backends.prepareCorpus(config);
   const model = await backends.createModel({ ...config.model, vocabSize: config.data.vocabSize }, config.seed);
   const optimizer = backends.createOptimizer(model, config.optimizer);
-  const lr = { peak: config.optimizer.lr, warmupTokens: config.schedule.warmupTokens, decayTokens: config.schedule.decayTokens, minRatio: config.schedule.minLrRatio };
+  const lr = {
+    peak: config.optimizer.lr,
+    warmupTokens: config.schedule.warmupTokens,
+    decayTokens: config.schedule.decayTokens,
+    minRatio: config.schedule.minLrRatio,
+  };
   const ramp = batchRampOf(config);
   let tokens = 0;
   let samples = 0;
@@ -44,7 +49,19 @@ async function referenceSkipping(skipped: number[]): Promise<{ losses: number[];
     const batchSize = batchSizeAt(ramp, tokens);
     tokens += batchSize * config.model.seqLen;
     if (skipped.includes(s)) losses.push(Number.NaN);
-    else losses.push((await trainStep(model, optimizer, corpus.data, { step: s, firstSample: samples, batchSize, microBatch: config.batch.microBatch, lr: lrAt(lr, tokens), clip: config.optimizer.clip })).loss);
+    else
+      losses.push(
+        (
+          await trainStep(model, optimizer, corpus.data, {
+            step: s,
+            firstSample: samples,
+            batchSize,
+            microBatch: config.batch.microBatch,
+            lr: lrAt(lr, tokens),
+            clip: config.optimizer.clip,
+          })
+        ).loss,
+      );
     samples += batchSize;
   }
   return { losses, params: model.parameters().map((p) => p.data.slice()) };
@@ -108,11 +125,15 @@ describe("NaN/inf skip and stragglers in a real dp 2 job", () => {
     expect(flags[0]!.data.step).toBeGreaterThanOrEqual(5);
     expect(flags[0]!.data.step).toBeLessThanOrEqual(STEPS);
     expect(flags[0]!.data.ratio as number).toBeGreaterThan(1.5);
-    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", "robust-nan", "--nats", cluster.url, "--json"], { encoding: "utf8" });
+    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", "robust-nan", "--nats", cluster.url, "--json"], {
+      encoding: "utf8",
+    });
     const rows = JSON.parse(ps.stdout) as PsRow[];
     expect(rows.find((r) => r.id === "robust-nan-w0")?.straggler?.ratio).toBeGreaterThan(1.5);
     expect(rows.find((r) => r.id === "robust-nan-w1")?.straggler).toBeNull();
-    const table = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", "robust-nan", "--nats", cluster.url], { encoding: "utf8" });
+    const table = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", "robust-nan", "--nats", cluster.url], {
+      encoding: "utf8",
+    });
     expect(table.stdout).toMatch(/robust-nan-w0.*\(straggler \d+\.\dx\)/);
   }, 150_000);
 });

@@ -62,7 +62,9 @@ describe("nats-server SIGKILLed and restarted during a distributed run", () => {
     expect(commits).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     // a figure, not a target: how long training stood still (README "Robustness")
     const next = run.steps.find((st) => st.time > restartedAt);
-    console.info(`nats-server down ${((restartedAt - killedAt) / 1000).toFixed(1)} s (kill to listening); first commit ${next ? ((next.time - restartedAt) / 1000).toFixed(2) : "?"} s after it was back`);
+    console.info(
+      `nats-server down ${((restartedAt - killedAt) / 1000).toFixed(1)} s (kill to listening); first commit ${next ? ((next.time - restartedAt) / 1000).toFixed(2) : "?"} s after it was back`,
+    );
     // nobody declared dead or restarted: same processes, no restarts, no suspect/failed transitions
     const after = (await c.registry.listActors()).filter((r) => r.id.startsWith("robust-restart-w"));
     expect(before).toHaveLength(2);
@@ -72,7 +74,13 @@ describe("nats-server SIGKILLed and restarted during a distributed run", () => {
       expect([...pids]).toEqual([b.pid]);
     }
     expect(after.map((r) => r.restarts)).toEqual([0, 0]);
-    const bad = events.filter((e) => e.type === "actor.transition" && e.subject.startsWith("robust-restart-w") && ["suspect", "failed", "dead", "restarting"].includes(String(e.data.to)) && e.data.cause !== "job completed");
+    const bad = events.filter(
+      (e) =>
+        e.type === "actor.transition" &&
+        e.subject.startsWith("robust-restart-w") &&
+        ["suspect", "failed", "dead", "restarting"].includes(String(e.data.to)) &&
+        e.data.cause !== "job completed",
+    );
     expect(events.filter((e) => e.type === "actor.transition" && e.data.cause === "job completed")).toHaveLength(2); // the filter above can match
     expect(bad).toEqual([]);
   }, 150_000);

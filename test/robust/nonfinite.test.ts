@@ -17,7 +17,12 @@ describe("findNonFinite", () => {
   });
 
   it("names the lowest stage, then the lowest rank, among workers that saw it locally (worked example)", () => {
-    const v = findNonFinite(4, [w(0, 0, 0), w(1, 1, 0, { nonFinite: true }), w(2, 0, 1, { nonFinite: true, lossSum: Number.NaN }), w(3, 1, 1)]);
+    const v = findNonFinite(4, [
+      w(0, 0, 0),
+      w(1, 1, 0, { nonFinite: true }),
+      w(2, 0, 1, { nonFinite: true, lossSum: Number.NaN }),
+      w(3, 1, 1),
+    ]);
     expect(v).toEqual({ step: 4, offender: "w1", suspects: ["w1", "w2"], evidence: "local gradients or loss" });
   });
 

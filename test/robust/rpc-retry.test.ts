@@ -48,13 +48,21 @@ describe("callRetrying", { timeout: 60_000 }, () => {
     const nc = await connectNats({ url: inject("natsUrl") });
     try {
       let asked = 0;
-      const sub = serve(nc, { subject: "robust.rpc.fails", parse: parseWith(z.object({})), handle: () => (asked++, Promise.reject(new Error("handler said no"))) });
+      const sub = serve(nc, {
+        subject: "robust.rpc.fails",
+        parse: parseWith(z.object({})),
+        handle: () => (asked++, Promise.reject(new Error("handler said no"))),
+      });
       await nc.flush();
       await expect(callRetrying(nc, "robust.rpc.fails", {}, { attemptMs: 500, deadlineMs: 5000 })).rejects.toThrow("handler said no");
       expect(asked).toBe(1); // not asked again
       sub.unsubscribe();
-      await expect(callRetrying(nc, "robust.rpc.nobody", {}, { attemptMs: 200, deadlineMs: 600, pauseMs: 50 })).rejects.toThrow(/nobody answers/);
-      await expect(callRetrying(nc, "robust.rpc.nobody", {}, { attemptMs: 200, deadlineMs: 5000, stop: () => new Error("job failed") })).rejects.toThrow("job failed");
+      await expect(callRetrying(nc, "robust.rpc.nobody", {}, { attemptMs: 200, deadlineMs: 600, pauseMs: 50 })).rejects.toThrow(
+        /nobody answers/,
+      );
+      await expect(
+        callRetrying(nc, "robust.rpc.nobody", {}, { attemptMs: 200, deadlineMs: 5000, stop: () => new Error("job failed") }),
+      ).rejects.toThrow("job failed");
     } finally {
       await nc.close();
     }

@@ -71,7 +71,15 @@ describe.each([
       if (e.type === "worker.straggler" && e.subject === `${name}-w3`) flagged = true;
       if (e.type === "step.committed" && e.subject === name && (e.data.step as number) >= MIN_STEPS && flagged) stop.abort();
     });
-    const run = await runDistributed({ configFile, runDir, natsUrl: cluster.url, backendsModule, out: quietStream(), tty: false, stop: stop.signal }).finally(() => watching.abort());
+    const run = await runDistributed({
+      configFile,
+      runDir,
+      natsUrl: cluster.url,
+      backendsModule,
+      out: quietStream(),
+      tty: false,
+      stop: stop.signal,
+    }).finally(() => watching.abort());
     await watch;
     expect(run.steps.length).toBeGreaterThanOrEqual(MIN_STEPS);
     expect(run.steps.map((s) => s.step)).toEqual(Array.from({ length: run.steps.length }, (_, i) => i + 1));
@@ -87,7 +95,9 @@ describe.each([
     expect(f.busyMs).toBeGreaterThanOrEqual(240);
     expect(f.busyMs - f.medianMs).toBeGreaterThanOrEqual(f.minStepShare * f.stepMs);
 
-    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", name, "--nats", cluster.url, "--json"], { encoding: "utf8" });
+    const ps = await promisify(execFile)("node", ["bin/troupe.js", "ps", "--job", name, "--nats", cluster.url, "--json"], {
+      encoding: "utf8",
+    });
     const rows = JSON.parse(ps.stdout) as PsRow[];
     expect(rows.find((r) => r.id === `${name}-w3`)?.straggler?.ratio).toBeGreaterThan(1.5);
     for (const w of [0, 1, 2]) expect(rows.find((r) => r.id === `${name}-w${w}`)?.straggler).toBeNull();

@@ -13,7 +13,11 @@ const ids = ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"];
 describe("StragglerDetector", () => {
   it("follows the worked example: flagged on the 3rd slow step in a row, cleared on the 3rd normal one in a row", () => {
     const d = new StragglerDetector({ factor: 1.5, consecutive: 3, minExcessMs: 2 });
-    const at = (a: number, b: number, c: number) => [{ id: "a", busyMs: a }, { id: "b", busyMs: b }, { id: "c", busyMs: c }];
+    const at = (a: number, b: number, c: number) => [
+      { id: "a", busyMs: a },
+      { id: "b", busyMs: b },
+      { id: "c", busyMs: c },
+    ];
     expect(d.observe(1, at(10, 11, 20)).flagged).toEqual([]);
     expect(d.observe(2, at(10, 10, 19)).flagged).toEqual([]);
     const third = d.observe(3, at(11, 10, 21));
@@ -33,7 +37,11 @@ describe("StragglerDetector", () => {
 
   it("a slow streak broken by one normal step starts counting again", () => {
     const d = new StragglerDetector({ factor: 1.5, consecutive: 3, minExcessMs: 0 });
-    const at = (c: number) => [{ id: "a", busyMs: 10 }, { id: "b", busyMs: 10 }, { id: "c", busyMs: c }];
+    const at = (c: number) => [
+      { id: "a", busyMs: 10 },
+      { id: "b", busyMs: 10 },
+      { id: "c", busyMs: c },
+    ];
     const flags: number[] = [];
     [20, 20, 10, 20, 20, 20].forEach((c, i) => flags.push(d.observe(i + 1, at(c)).flagged.length));
     expect(flags).toEqual([0, 0, 0, 0, 0, 1]);
@@ -41,10 +49,29 @@ describe("StragglerDetector", () => {
 
   it("ignores tiny absolute differences (minExcessMs), missing and invalid samples, and single workers", () => {
     const d = new StragglerDetector({ factor: 1.5, consecutive: 1, minExcessMs: 2 });
-    expect(d.observe(1, [{ id: "a", busyMs: 0.4 }, { id: "b", busyMs: 0.4 }, { id: "c", busyMs: 1.5 }]).flagged).toEqual([]);
+    expect(
+      d.observe(1, [
+        { id: "a", busyMs: 0.4 },
+        { id: "b", busyMs: 0.4 },
+        { id: "c", busyMs: 1.5 },
+      ]).flagged,
+    ).toEqual([]);
     expect(d.observe(2, [{ id: "a", busyMs: 5 }]).flagged).toEqual([]);
-    expect(d.observe(3, [{ id: "a", busyMs: 5 }, { id: "b", busyMs: Number.NaN }]).flagged).toEqual([]);
-    expect(d.observe(4, [{ id: "a", busyMs: 5 }, { id: "b", busyMs: 5 }, { id: "c", busyMs: 50 }]).flagged.map((f) => f.id)).toEqual(["c"]);
+    expect(
+      d.observe(3, [
+        { id: "a", busyMs: 5 },
+        { id: "b", busyMs: Number.NaN },
+      ]).flagged,
+    ).toEqual([]);
+    expect(
+      d
+        .observe(4, [
+          { id: "a", busyMs: 5 },
+          { id: "b", busyMs: 5 },
+          { id: "c", busyMs: 50 },
+        ])
+        .flagged.map((f) => f.id),
+    ).toEqual(["c"]);
   });
 
   it("raises no flag in a 1,000-step clean run of 8 workers with ±30% noise and rare 3× one-step spikes", () => {
@@ -110,7 +137,11 @@ describe("StragglerDetector", () => {
 
   it("counts a slow step only if its excess is also minStepShare of the job's step time, when given", () => {
     const d = new StragglerDetector({ factor: 1.5, consecutive: 1, minExcessMs: 2, minStepShare: 0.1 });
-    const at = (c: number) => [{ id: "a", busyMs: 10 }, { id: "b", busyMs: 10 }, { id: "c", busyMs: c }];
+    const at = (c: number) => [
+      { id: "a", busyMs: 10 },
+      { id: "b", busyMs: 10 },
+      { id: "c", busyMs: c },
+    ];
     // 3× its peers, but 20 ms of a 400 ms step
     expect(d.observe(1, at(30), 400).flagged).toEqual([]);
     expect(d.observe(2, at(49), 400).flagged).toEqual([]);
@@ -121,12 +152,29 @@ describe("StragglerDetector", () => {
   });
 
   it.each([
-    { job: recorded1x2x2, before: [["w3", 5], ["w0", 22]], after: [["w3", 5]] },
-    { job: recorded2x2x1, before: [["w3", 34], ["w1", 38]], after: [["w3", 34]] },
-  ])("recorded $job.layout job at load 19–25: a healthy stage-0 worker was flagged beside the slowed w3; with the step time only w3 is", ({ job, before, after }) => {
-    expect(replay(job, false)).toEqual(before);
-    expect(replay(job, true)).toEqual(after);
-  });
+    {
+      job: recorded1x2x2,
+      before: [
+        ["w3", 5],
+        ["w0", 22],
+      ],
+      after: [["w3", 5]],
+    },
+    {
+      job: recorded2x2x1,
+      before: [
+        ["w3", 34],
+        ["w1", 38],
+      ],
+      after: [["w3", 34]],
+    },
+  ])(
+    "recorded $job.layout job at load 19–25: a healthy stage-0 worker was flagged beside the slowed w3; with the step time only w3 is",
+    ({ job, before, after }) => {
+      expect(replay(job, false)).toEqual(before);
+      expect(replay(job, true)).toEqual(after);
+    },
+  );
 
   it("validates its options with clear errors", () => {
     expect(validateStragglerOptions()).toEqual({ factor: 1.5, consecutive: 5, minExcessMs: 2, minStepShare: 0.1 });

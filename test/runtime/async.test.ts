@@ -36,12 +36,16 @@ describe("delay, deadline, pollUntil", () => {
 
   it("deadline passes a value through and names what was late", async () => {
     await expect(deadline(Promise.resolve(3), 1000, "x")).resolves.toBe(3);
-    await expect(deadline(new Promise(() => undefined), 10, "the answer of w1")).rejects.toThrow(new DeadlineError("the answer of w1: no answer within 10 ms"));
+    await expect(deadline(new Promise(() => undefined), 10, "the answer of w1")).rejects.toThrow(
+      new DeadlineError("the answer of w1: no answer within 10 ms"),
+    );
   });
 
   it("pollUntil returns the first defined value, or fails with what it waited for", async () => {
     let n = 0;
     await expect(pollUntil(() => (++n >= 3 ? n : undefined), { what: "n", timeoutMs: 5000, everyMs: 1 })).resolves.toBe(3);
-    await expect(pollUntil(() => undefined, { what: "a port to open", timeoutMs: 20, everyMs: 5 })).rejects.toThrow(/a port to open: not within 20 ms/);
+    await expect(pollUntil(() => undefined, { what: "a port to open", timeoutMs: 20, everyMs: 5 })).rejects.toThrow(
+      /a port to open: not within 20 ms/,
+    );
   });
 });

@@ -14,7 +14,10 @@ describe("logging", () => {
     log.info({ step: 3 }, "stepping");
     log.debug("hidden below info");
     closeSync(fd);
-    const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     rmSync(dir, { recursive: true, force: true });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ name: "t", actorId: "w5", coords: { d: 1, p: 0, t: 1 }, step: 3, msg: "stepping" });

@@ -10,8 +10,21 @@ import { ClusterUnreachableError, ConfigError } from "../../runtime/errors.ts";
 
 function record(id: string, patch: Partial<ActorRecord> = {}): ActorRecord {
   return {
-    id, supervisor: "sup", coords: { d: 0 }, host: "h1", pid: 42, state: "alive", restarts: 0, step: 0, epoch: 0,
-    lastHeartbeat: null, deathCause: null, seq: 1, updatedAt: Date.now(), snapshot: null, ...patch,
+    id,
+    supervisor: "sup",
+    coords: { d: 0 },
+    host: "h1",
+    pid: 42,
+    state: "alive",
+    restarts: 0,
+    step: 0,
+    epoch: 0,
+    lastHeartbeat: null,
+    deathCause: null,
+    seq: 1,
+    updatedAt: Date.now(),
+    snapshot: null,
+    ...patch,
   };
 }
 
@@ -34,7 +47,10 @@ describe("registry and event log", () => {
     await reg.putActor(record("w0", { state: "dead", seq: 3 }));
     await reg.putActor(record("w1"));
     const all = await reg.listActors();
-    expect(all.map((r) => [r.id, r.state])).toEqual([["w0", "dead"], ["w1", "alive"]]);
+    expect(all.map((r) => [r.id, r.state])).toEqual([
+      ["w0", "dead"],
+      ["w1", "alive"],
+    ]);
     expect((await reg.actorHistory("w0")).map((r) => r.state)).toEqual(["alive", "failed", "dead"]);
     expect(await reg.getActor("nope")).toBeNull();
   });

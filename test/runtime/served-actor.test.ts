@@ -86,7 +86,11 @@ describe("a served actor", { timeout: 30_000 }, () => {
   it("refuses a bad request with an error reply and a message.rejected event, and keeps serving", async () => {
     const raw = async (bytes: Uint8Array) => decode((await nc.request(probe.subject("echo"), bytes, { timeout: 5000 })).data);
     expect(await raw(Uint8Array.from([0xc4, 0xff, 0x01]))).toMatchObject({ ok: false, kind: "CodecError" });
-    expect(await raw(encode({ epoch: 2, text: 5 }))).toMatchObject({ ok: false, kind: "SchemaError", error: expect.stringMatching(/at 'text'/) });
+    expect(await raw(encode({ epoch: 2, text: 5 }))).toMatchObject({
+      ok: false,
+      kind: "SchemaError",
+      error: expect.stringMatching(/at 'text'/),
+    });
     expect(await call(nc, probe.subject("echo"), { epoch: 2, text: "hi" }, 5000)).toEqual({ text: "hi" });
     expect(await call(nc, probe.subject("status"), { epoch: 2 }, 5000)).toEqual({ state: "idle", epoch: 2, rejected: 2 });
 
@@ -102,11 +106,15 @@ describe("a served actor", { timeout: 30_000 }, () => {
   });
 
   it("fences requests of an older epoch and adopts a newer one", async () => {
-    await expect(call(nc, probe.subject("echo"), { epoch: 1, text: "zombie" }, 5000)).rejects.toThrow(/epoch 1 is older than the current epoch 2/);
+    await expect(call(nc, probe.subject("echo"), { epoch: 1, text: "zombie" }, 5000)).rejects.toThrow(
+      /epoch 1 is older than the current epoch 2/,
+    );
     expect(await call(nc, probe.subject("echo"), { epoch: 3, text: "newer" }, 5000)).toEqual({ text: "newer" });
     expect(probe.served.process.epoch).toBe(3);
     // the epoch just left is now stale too, on every verb
-    await expect(call(nc, probe.subject("echo"), { epoch: 2, text: "late" }, 5000)).rejects.toThrow(/epoch 2 is older than the current epoch 3/);
+    await expect(call(nc, probe.subject("echo"), { epoch: 2, text: "late" }, 5000)).rejects.toThrow(
+      /epoch 2 is older than the current epoch 3/,
+    );
     await expect(call(nc, probe.subject("status"), { epoch: 2 }, 5000)).rejects.toThrow(/older than the current epoch 3/);
     expect(await call(nc, probe.subject("status"), { epoch: 3 }, 5000)).toEqual({ state: "idle", epoch: 3, rejected: 3 });
   });

@@ -22,13 +22,20 @@ afterAll(async () => {
 
 let id = 0;
 function publish(log: EventLog, subject: string): Promise<{ seq: number }> {
-  return log.publish({ type: ["actor.transition", "step.committed", "process.exited"][id % 3]!, subject, time: Date.now(), data: { n: id } }, `e${id++}`);
+  return log.publish(
+    { type: ["actor.transition", "step.committed", "process.exited"][id % 3]!, subject, time: Date.now(), data: { n: id } },
+    `e${id++}`,
+  );
 }
 
 /** A read that ends, or fails the test within 20 s instead of hanging it. */
 async function read(log: EventLog, opts: { about?: string; last?: number }): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];
-  await deadline(log.read({ follow: false, ...opts }, (e) => out.push(e)), 20_000, `read ${JSON.stringify(opts)}`);
+  await deadline(
+    log.read({ follow: false, ...opts }, (e) => out.push(e)),
+    20_000,
+    `read ${JSON.stringify(opts)}`,
+  );
   return out;
 }
 

@@ -39,7 +39,8 @@ describe("troupe train (CLI)", () => {
   it("explains itself with --help", () => {
     const r = troupe("train", "--help");
     expect(r.status).toBe(0);
-    for (const flag of ["--resume", "--run-dir", "--steps", "--threads", "--no-samples", "metrics.csv", "Ctrl-C"]) expect(r.stdout).toContain(flag);
+    for (const flag of ["--resume", "--run-dir", "--steps", "--threads", "--no-samples", "metrics.csv", "Ctrl-C"])
+      expect(r.stdout).toContain(flag);
   });
 
   it("refuses a bad config with one line naming the field, and starts nothing", () => {
@@ -62,7 +63,8 @@ describe("troupe train (CLI)", () => {
     expect(a.status).toBe(0);
     expect(a.stdout).toMatch(/validation loss \d+\.\d+ nats\/token vs unigram entropy \d+\.\d+/);
     expect(a.stdout).toMatch(/samples:\n {2}"The" → "The/);
-    for (const f of ["metrics.csv", "loss.svg", "train.log", "config.json", "tokenizer.json"]) expect(existsSync(path.join(straight, f)), f).toBe(true);
+    for (const f of ["metrics.csv", "loss.svg", "train.log", "config.json", "tokenizer.json"])
+      expect(existsSync(path.join(straight, f)), f).toBe(true);
     // the checkpoint names its tokenizer relative to the run (a copy in the run directory), not by a cache path
     const manifest = JSON.parse(readFileSync(path.join(straight, "checkpoints", "step-00000100", "manifest.json"), "utf8"));
     expect(manifest.data.tokenizerFile).toBe("tokenizer.json");

@@ -69,10 +69,13 @@ describe("training config", () => {
 
   it("reads YAML files and reports unreadable or malformed ones with the file name", () => {
     const good = path.join(dir, "good.yaml");
-    writeFileSync(good, "model: {layers: 2, dModel: 64, heads: 4, seqLen: 32}\n" +
-      "data: {corpus: brown, vocabSize: 512, heldOutPerGenre: 1}\noptimizer: {lr: 0.001}\n" +
-      "batch: {size: 8, microBatch: 4}\nschedule: {warmupTokens: 0, decayTokens: 1000}\n" +
-      "train: {tokens: 5000}\neval: {interval: 5}\ncheckpoint: {interval: 5}\n");
+    writeFileSync(
+      good,
+      "model: {layers: 2, dModel: 64, heads: 4, seqLen: 32}\n" +
+        "data: {corpus: brown, vocabSize: 512, heldOutPerGenre: 1}\noptimizer: {lr: 0.001}\n" +
+        "batch: {size: 8, microBatch: 4}\nschedule: {warmupTokens: 0, decayTokens: 1000}\n" +
+        "train: {tokens: 5000}\neval: {interval: 5}\ncheckpoint: {interval: 5}\n",
+    );
     expect(loadTrainConfig(good).train.tokens).toBe(5000);
     const bad = path.join(dir, "bad.yaml");
     writeFileSync(bad, "model: [unclosed\n");

@@ -31,7 +31,14 @@ const config = parseTrainConfig({
 async function trainer(dir: string, totalSteps: number, initSeed: number, resumeFrom?: string) {
   const model = await createGpt({ ...config.model, vocabSize: VOCAB }, { seed: initSeed });
   const optimizer = createAdamW(model, config.optimizer);
-  const engine = new LocalEngine({ config, model, optimizer, data: new MarkovData(VOCAB, SEQ, 5), checkpointRoot: dir, tokenizer: { file: "none" } });
+  const engine = new LocalEngine({
+    config,
+    model,
+    optimizer,
+    data: new MarkovData(VOCAB, SEQ, 5),
+    checkpointRoot: dir,
+    tokenizer: { file: "none" },
+  });
   const t = new TrainingLoop(engine, { config, totalSteps, start: resumeFrom !== undefined ? engine.resumeFrom(resumeFrom) : undefined });
   return { t, model, optimizer };
 }

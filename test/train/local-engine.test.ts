@@ -44,7 +44,14 @@ interface Extra {
 function trainer(c: TrainConfig, dir: string, totalSteps: number, modelSeed = 1, extra: Extra = {}) {
   const model = new BigramModel(VOCAB, SEQ, modelSeed);
   const optimizer = new PlainAdamW(model);
-  const engine = new LocalEngine({ config: c, model, optimizer, data: new MarkovData(VOCAB, SEQ, 3), checkpointRoot: dir, tokenizer: extra.tokenizer ?? { file: "none" } });
+  const engine = new LocalEngine({
+    config: c,
+    model,
+    optimizer,
+    data: new MarkovData(VOCAB, SEQ, 3),
+    checkpointRoot: dir,
+    tokenizer: extra.tokenizer ?? { file: "none" },
+  });
   const start = extra.resumeFrom !== undefined ? engine.resumeFrom(extra.resumeFrom) : undefined;
   const t = new TrainingLoop(engine, { config: c, totalSteps, start, signal: extra.signal, events: extra.events });
   return { t, engine, model, optimizer };
@@ -139,7 +146,9 @@ describe("training on one rank (LocalEngine under the TrainingLoop)", () => {
     const same = trainer(config(), withTokenizer, 2, 1, { tokenizer: { file: "t.json", sha256: "a".repeat(64) } });
     expect(() => same.engine.resumeFrom(latestCheckpointDir(withTokenizer)!)).not.toThrow();
     const changed = trainer(config(), withTokenizer, 2, 1, { tokenizer: { file: "t.json", sha256: "b".repeat(64) } });
-    expect(() => changed.engine.resumeFrom(latestCheckpointDir(withTokenizer)!)).toThrow("the tokenizer (t.json) differs from the one that run used");
+    expect(() => changed.engine.resumeFrom(latestCheckpointDir(withTokenizer)!)).toThrow(
+      "the tokenizer (t.json) differs from the one that run used",
+    );
     const shape = trainer(config({ model: { layers: 2, dModel: 8, heads: 1, seqLen: SEQ } }), dir, 2);
     expect(() => shape.engine.resumeFrom(latestCheckpointDir(dir)!)).toThrow(/`model` was .*"layers":1/);
   });

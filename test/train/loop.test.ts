@@ -3,7 +3,15 @@
 // test holds (a checkpoint's write).
 import { describe, expect, it } from "vitest";
 import { parseTrainConfig } from "../../ml/train/config.ts";
-import type { CheckpointRequest, CheckpointWritten, EngineStep, RollbackPoint, StartedCheckpoint, StepEngine, StepPlan } from "../../ml/train/engine.ts";
+import type {
+  CheckpointRequest,
+  CheckpointWritten,
+  EngineStep,
+  RollbackPoint,
+  StartedCheckpoint,
+  StepEngine,
+  StepPlan,
+} from "../../ml/train/engine.ts";
 import { TrainingLoop } from "../../ml/train/loop.ts";
 import { batchSizeAt, lrAt } from "../../ml/train/schedule.ts";
 import { deferred, type Deferred } from "../../runtime/async.ts";
@@ -60,7 +68,16 @@ class FakeEngine implements StepEngine {
       throw new Rollback(to);
     }
     const samplesSeen = plan.firstSample + plan.batchSize;
-    return { step: plan.step, tokensSeen: plan.tokensAfter, samplesSeen, loss: 5 - plan.step / 10, gradNorm: 1, clipScale: 1, lr: plan.lr, batchSize: plan.batchSize };
+    return {
+      step: plan.step,
+      tokensSeen: plan.tokensAfter,
+      samplesSeen,
+      loss: 5 - plan.step / 10,
+      gradNorm: 1,
+      clipScale: 1,
+      lr: plan.lr,
+      batchSize: plan.batchSize,
+    };
   }
 
   async validate(at: { step: number }): Promise<number> {
@@ -75,7 +92,9 @@ class FakeEngine implements StepEngine {
     const written = deferred<CheckpointWritten>();
     this.writes.set(req.step, [...(this.writes.get(req.step) ?? []), written]);
     if (this.autoWrite) {
-      written.resolve(this.lostOnce.delete(req.step) ? { lostWith: "w0", reason: "worker w0 lost: killed by SIGKILL" } : { dir: `ckpt/${req.step}` });
+      written.resolve(
+        this.lostOnce.delete(req.step) ? { lostWith: "w0", reason: "worker w0 lost: killed by SIGKILL" } : { dir: `ckpt/${req.step}` },
+      );
     }
     return { step: req.step, written };
   }
@@ -90,7 +109,8 @@ class FakeEngine implements StepEngine {
   }
 }
 
-const asked = (e: FakeEngine, what: "step" | "validate" | "checkpoint") => e.log.filter((l) => l.startsWith(what)).map((l) => Number(l.split(" ")[1]));
+const asked = (e: FakeEngine, what: "step" | "validate" | "checkpoint") =>
+  e.log.filter((l) => l.startsWith(what)).map((l) => Number(l.split(" ")[1]));
 
 describe("TrainingLoop", () => {
   it("validates at 0, every eval.interval and at the end; checkpoints every checkpoint.interval and at the end", async () => {
@@ -100,7 +120,14 @@ describe("TrainingLoop", () => {
     engine.checkpoint = (req) => (requests.push(req), checkpoint(req));
     const out = await new TrainingLoop(engine, { config, totalSteps: 10 }).run();
     expect(engine.log.filter((l) => !l.startsWith("step"))).toEqual([
-      "validate 0", "validate 3", "checkpoint 4", "validate 6", "checkpoint 8", "validate 9", "validate 10", "checkpoint 10",
+      "validate 0",
+      "validate 3",
+      "checkpoint 4",
+      "validate 6",
+      "checkpoint 8",
+      "validate 9",
+      "validate 10",
+      "checkpoint 10",
     ]);
     expect(asked(engine, "step")).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(out).toMatchObject({ interrupted: false, checkpointDir: "ckpt/10", lastLoss: 4, lastValLoss: 5 });
@@ -115,7 +142,11 @@ describe("TrainingLoop", () => {
       expect(s.lr).toBe(lrAt({ peak: 0.1, warmupTokens: 32, decayTokens: 1000, minRatio: 0.1 }, tokens));
     }
     // a checkpoint records the last step's loss and the latest validation loss
-    expect(requests.map((r) => [r.step, r.metrics])).toEqual([[4, { loss: 4.6, valLoss: 5.7 }], [8, { loss: 4.2, valLoss: 5.4 }], [10, { loss: 4, valLoss: 5 }]]);
+    expect(requests.map((r) => [r.step, r.metrics])).toEqual([
+      [4, { loss: 4.6, valLoss: 5.7 }],
+      [8, { loss: 4.2, valLoss: 5.4 }],
+      [10, { loss: 4, valLoss: 5 }],
+    ]);
   });
 
   it("keeps one checkpoint write in flight and ends only once the last one is on disk", async () => {
@@ -140,7 +171,12 @@ describe("TrainingLoop", () => {
     for (const stopAt of [5, 4]) {
       const engine = new FakeEngine();
       const stop = new AbortController();
-      const out = await new TrainingLoop(engine, { config, totalSteps: 10, signal: stop.signal, events: { step: (r) => r.step === stopAt && stop.abort() } }).run();
+      const out = await new TrainingLoop(engine, {
+        config,
+        totalSteps: 10,
+        signal: stop.signal,
+        events: { step: (r) => r.step === stopAt && stop.abort() },
+      }).run();
       expect(asked(engine, "step")).toEqual(Array.from({ length: stopAt }, (_, i) => i + 1));
       expect(asked(engine, "checkpoint")).toEqual(stopAt === 4 ? [4] : [4, 5]);
       expect(out).toMatchObject({ interrupted: true, progress: { step: stopAt }, checkpointDir: `ckpt/${stopAt}` });

@@ -11,7 +11,15 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "troupe-out-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const report = (step: number, loss: number): StepReport => ({
-  step, tokensSeen: step * 100, samplesSeen: step * 4, loss, gradNorm: 0.5, clipped: false, lr: 1e-3, batchSize: 4, stepSeconds: 0.1,
+  step,
+  tokensSeen: step * 100,
+  samplesSeen: step * 4,
+  loss,
+  gradNorm: 0.5,
+  clipped: false,
+  lr: 1e-3,
+  batchSize: 4,
+  stepSeconds: 0.1,
 });
 
 describe("metrics CSV", () => {
@@ -41,7 +49,12 @@ describe("loss curve SVG", () => {
     expect(scale(0, 10, 100, 200)(2.5)).toBe(125);
     expect(scale(1, 1, 0, 10)(1)).toBe(5);
     const svg = lossCurveSvg(
-      [{ tokens: 0, valLoss: 6 }, { tokens: 100, loss: 5 }, { tokens: 200, loss: 4, valLoss: 4.2 }, { tokens: 300, loss: 3.5 }],
+      [
+        { tokens: 0, valLoss: 6 },
+        { tokens: 100, loss: 5 },
+        { tokens: 200, loss: 4, valLoss: 4.2 },
+        { tokens: 300, loss: 3.5 },
+      ],
       { title: "run <a>", reference: { label: "unigram entropy 5.1", value: 5.1 } },
     );
     expect(svg.startsWith("<svg")).toBe(true);

@@ -37,7 +37,10 @@ async function train(name: string, data: string): Promise<string> {
   const file = path.join(root, `${name}.yaml`);
   writeFileSync(file, config(data));
   const runDir = path.join(root, name);
-  await runTraining({ configFile: file, runDir, out: new PassThrough() as unknown as NodeJS.WriteStream, tty: false, noSamples: true }, defaultBackends());
+  await runTraining(
+    { configFile: file, runDir, out: new PassThrough() as unknown as NodeJS.WriteStream, tty: false, noSamples: true },
+    defaultBackends(),
+  );
   return runDir;
 }
 
@@ -62,6 +65,8 @@ describe("data.corpus: prepared", () => {
 
   it("refuses a vocabulary smaller than the folder's tokenizer, naming both", async () => {
     const prepared = await prepareData({ cacheDir: path.join(root, "cache"), vocabSize: 300 });
-    await expect(train("small-vocab", `{corpus: prepared, vocabSize: 280, dir: ${JSON.stringify(prepared.dir)}}`)).rejects.toThrow(/data\.vocabSize is 280 .* 300 tokens/);
+    await expect(train("small-vocab", `{corpus: prepared, vocabSize: 280, dir: ${JSON.stringify(prepared.dir)}}`)).rejects.toThrow(
+      /data\.vocabSize is 280 .* 300 tokens/,
+    );
   });
 });

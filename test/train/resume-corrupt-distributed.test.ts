@@ -55,7 +55,9 @@ describe("distributed checkpoints: background writes and resuming past a corrupt
     const out = output();
     const resumed = await runDistributed({ configFile, runDir, resume: true, backendsModule, out: out.stream, tty: false });
     expect(out.text()).toMatch(
-      new RegExp(`checkpoint ${ckpt(2)} is corrupt \\(optimizer-p0-t0\\.safetensors: sha256 [0-9a-f]{12}… does not match the manifest's [0-9a-f]{12}…\\); resuming from ${ckpt(1)}\\n`),
+      new RegExp(
+        `checkpoint ${ckpt(2)} is corrupt \\(optimizer-p0-t0\\.safetensors: sha256 [0-9a-f]{12}… does not match the manifest's [0-9a-f]{12}…\\); resuming from ${ckpt(1)}\\n`,
+      ),
     );
     expect(resumed.steps.map((s) => s.step)).toEqual([2, 3]);
     expect(resumed.checkpointDir).toBe(ckpt(3));

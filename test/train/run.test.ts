@@ -53,7 +53,10 @@ describe("runTraining", () => {
     const csv = readFileSync(path.join(runDir, "metrics.csv"), "utf8").trim().split("\n");
     expect(csv).toHaveLength(1 + 1 + 30); // header, step-0 validation, 30 steps
     expect(readFileSync(path.join(runDir, "loss.svg"), "utf8")).toContain('class="train"');
-    const log = readFileSync(path.join(runDir, "train.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const log = readFileSync(path.join(runDir, "train.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(log.filter((l) => l.msg === "step")).toHaveLength(30);
     expect(existsSync(path.join(runDir, "checkpoints", "step-00000030", "manifest.json"))).toBe(true);
   });
@@ -68,12 +71,18 @@ describe("runTraining", () => {
     const r = await runTraining({ configFile, runDir, resume: true, out: out.stream, tty: false, noSamples: true }, backends);
     expect(out.text()).toContain("resuming from");
     expect(r.outcome.progress.step).toBe(30);
-    const steps = readFileSync(path.join(runDir, "metrics.csv"), "utf8").trim().split("\n").slice(1).map((l) => Number(l.split(",")[0]));
+    const steps = readFileSync(path.join(runDir, "metrics.csv"), "utf8")
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((l) => Number(l.split(",")[0]));
     expect(steps.filter((s) => s > 0)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
 
   it("refuses --resume with nothing to resume and a bad config before creating anything", async () => {
-    await expect(runTraining({ configFile, runDir: path.join(root, "c"), resume: true }, backends)).rejects.toThrow(/nothing to resume: no checkpoint in/);
+    await expect(runTraining({ configFile, runDir: path.join(root, "c"), resume: true }, backends)).rejects.toThrow(
+      /nothing to resume: no checkpoint in/,
+    );
     const bad = path.join(root, "bad.yaml");
     writeFileSync(bad, yaml.replace("lr: 0.1", "lr: -1"));
     await expect(runTraining({ configFile: bad, runDir: path.join(root, "d") }, backends)).rejects.toThrow("`optimizer.lr`: got -1");

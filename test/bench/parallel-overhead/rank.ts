@@ -6,7 +6,19 @@ import { rankLayout } from "../../../ml/parallel/ranks.ts";
 import { setBlasThreads } from "../../../native/mod.ts";
 import { createCpuCollectives, KvRendezvous } from "../../../runtime/collectives/mod.ts";
 import { groupsForRank } from "../../../ml/parallel/rank-groups.ts";
-import { CLIP, cpuSeconds, mainThreadMeter, LAYOUT, LR, MICROBATCHES, microbatch, type ProcessReport, schedMeter, SEED, shapeNamed } from "./shapes.ts";
+import {
+  CLIP,
+  cpuSeconds,
+  mainThreadMeter,
+  LAYOUT,
+  LR,
+  MICROBATCHES,
+  microbatch,
+  type ProcessReport,
+  schedMeter,
+  SEED,
+  shapeNamed,
+} from "./shapes.ts";
 
 interface RankArgs {
   natsUrl: string;
@@ -21,7 +33,11 @@ const { config, steps } = shapeNamed(a.shape);
 const layout = rankLayout(LAYOUT);
 const nc = await connect({ servers: a.natsUrl });
 const world = await createCpuCollectives({
-  rank: a.rank, worldSize: layout.worldSize, session: a.session, rendezvous: await KvRendezvous.open(nc, a.session), opTimeoutMs: 600_000,
+  rank: a.rank,
+  worldSize: layout.worldSize,
+  session: a.session,
+  rendezvous: await KvRendezvous.open(nc, a.session),
+  opTimeoutMs: 600_000,
 });
 await nc.close();
 const groups = groupsForRank(world, layout);
@@ -38,12 +54,29 @@ function replicaBatch(step: number): { inputs: Int32Array[]; targets: Int32Array
 
 const first = await executor.step(replicaBatch(0), LR, CLIP); // warm-up
 await world.barrier();
-const t = performance.now(), c = cpuSeconds(), meter = mainThreadMeter(), sched = schedMeter();
+const t = performance.now(),
+  c = cpuSeconds(),
+  meter = mainThreadMeter(),
+  sched = schedMeter();
 for (let s = 1; s <= steps; s++) await executor.step(replicaBatch(s), LR, CLIP);
-const wallSeconds = (performance.now() - t) / 1000, cpu = cpuSeconds() - c, js = meter(), scheduling = sched();
+const wallSeconds = (performance.now() - t) / 1000,
+  cpu = cpuSeconds() - c,
+  js = meter(),
+  scheduling = sched();
 await world.barrier();
 await world.close();
-const report: ProcessReport = { done: true, rank: a.rank, firstLoss: first.loss, wallSeconds, cpuSeconds: cpu, maxRssBytes: process.resourceUsage().maxRSS * 1024, baselineRssBytes, builtRssBytes,
-  params: executor.parameters().reduce((n, p) => n + p.data.length, 0), ...js, ...scheduling };
+const report: ProcessReport = {
+  done: true,
+  rank: a.rank,
+  firstLoss: first.loss,
+  wallSeconds,
+  cpuSeconds: cpu,
+  maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  baselineRssBytes,
+  builtRssBytes,
+  params: executor.parameters().reduce((n, p) => n + p.data.length, 0),
+  ...js,
+  ...scheduling,
+};
 process.stdout.write(JSON.stringify(report) + "\n");
 process.exit(0);

@@ -7,7 +7,9 @@ import type { ProcessReport } from "./shapes.ts";
  * reports in order.
  */
 export async function runProcesses(script: string, args: string[], timeoutMs: number, nodeFlags: string[] = []): Promise<ProcessReport[]> {
-  const children = args.map((arg) => spawn(process.execPath, [...nodeFlags, "--import", "tsx", script, arg], { stdio: ["ignore", "pipe", "pipe"] }));
+  const children = args.map((arg) =>
+    spawn(process.execPath, [...nodeFlags, "--import", "tsx", script, arg], { stdio: ["ignore", "pipe", "pipe"] }),
+  );
   const killAll = () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill("SIGKILL"));
   const timer = setTimeout(killAll, timeoutMs);
   try {
@@ -15,7 +17,8 @@ export async function runProcesses(script: string, args: string[], timeoutMs: nu
       children.map(
         (child, i) =>
           new Promise<ProcessReport>((resolve, reject) => {
-            let out = "", err = "";
+            let out = "",
+              err = "";
             child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
             child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
             child.once("exit", (code, signal) => {

@@ -81,7 +81,10 @@ function mainThreadCpu(): { user: number; system: number } {
   }
 }
 
-export type MainThreadFigures = Pick<ProcessReport, "mainThreadCpuSeconds" | "mainThreadUserSeconds" | "mainThreadSystemSeconds" | "gcSeconds">;
+export type MainThreadFigures = Pick<
+  ProcessReport,
+  "mainThreadCpuSeconds" | "mainThreadUserSeconds" | "mainThreadSystemSeconds" | "gcSeconds"
+>;
 
 /** Measures, from now on, the main thread's CPU time and the garbage collector's pauses. */
 export function mainThreadMeter(): () => MainThreadFigures {
@@ -94,7 +97,8 @@ export function mainThreadMeter(): () => MainThreadFigures {
   return () => {
     observer.disconnect();
     const now = mainThreadCpu();
-    const user = now.user - start.user, system = now.system - start.system;
+    const user = now.user - start.user,
+      system = now.system - start.system;
     return { mainThreadCpuSeconds: user + system, mainThreadUserSeconds: user, mainThreadSystemSeconds: system, gcSeconds: gcMs / 1000 };
   };
 }
@@ -136,7 +140,10 @@ function schedTotals(): SchedTotals {
 }
 
 /** Measures, from now on, user and system CPU, run-queue wait and context switches of the whole process. */
-export function schedMeter(): () => Pick<ProcessReport, "userSeconds" | "systemSeconds" | "runQueueSeconds" | "voluntarySwitches" | "involuntarySwitches"> {
+export function schedMeter(): () => Pick<
+  ProcessReport,
+  "userSeconds" | "systemSeconds" | "runQueueSeconds" | "voluntarySwitches" | "involuntarySwitches"
+> {
   const a = schedTotals();
   return () => {
     const b = schedTotals();

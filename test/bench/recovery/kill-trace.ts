@@ -26,7 +26,11 @@ export interface KillTrace {
 const POLL_MS = 10;
 
 /** Follows the recovery of the worker killed at `kill.at` until `recovered` settles (or 60 s pass). */
-export async function traceKill(c: Coordinator, kill: { id: string; pid: number; at: number }, recovered: Promise<RecoveryRecord>): Promise<KillTrace> {
+export async function traceKill(
+  c: Coordinator,
+  kill: { id: string; pid: number; at: number },
+  recovered: Promise<RecoveryRecord>,
+): Promise<KillTrace> {
   const t: KillTrace = { ...kill };
   let done = false;
   recovered.then(

@@ -14,7 +14,7 @@ import { writeTinyConfig, type TinyJob } from "../../recovery/fixtures.ts";
  * be short enough for a hang, and long enough that a worker starved of CPU on a loaded machine (other jobs, the
  * replacement's start-up) is not taken for hung, which would turn one kill into two.
  */
-export const BENCH_TIMEOUTS = { heartbeatMs: 250, suspectMs: 5000, killMs: 10_000, stepMs: 60_000, startMs: 60_000 };
+const BENCH_TIMEOUTS = { heartbeatMs: 250, suspectMs: 5000, killMs: 10_000, stepMs: 60_000, startMs: 60_000 };
 
 export interface TimedJobOptions {
   dir: string;
@@ -35,7 +35,15 @@ export interface TimedJobResult {
 }
 
 export async function runTimedJob(o: TimedJobOptions): Promise<TimedJobResult> {
-  const configFile = writeTinyConfig(o.dir, { name: o.name, dp: 2, pp: 2, tp: 2, steps: 1_000_000, checkpointEvery: 1_000_000, size: o.size });
+  const configFile = writeTinyConfig(o.dir, {
+    name: o.name,
+    dp: 2,
+    pp: 2,
+    tp: 2,
+    steps: 1_000_000,
+    checkpointEvery: 1_000_000,
+    size: o.size,
+  });
   const recoveries: RecoveryRecord[] = [];
   const waiting: ((r: RecoveryRecord) => void)[] = [];
   let startedAt = 0;
