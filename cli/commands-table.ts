@@ -27,7 +27,10 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: "ps", summary: "list actors: id, coordinates, host, pid, state, phase, restarts, step, heartbeat age" },
   { name: "inspect", summary: "show one actor's full record, xstate snapshot and recent state history" },
   { name: "events", summary: "print the cluster's event log; -f keeps following" },
-  { name: "logs", summary: "print an actor's log lines (all its processes, restarts included); -f keeps following" },
+  {
+    name: "logs",
+    summary: "print an actor's log lines, readable (--json: raw), all its processes and restarts included; -f keeps following",
+  },
   { name: "gc", summary: "forget the dead actors of jobs that ended (registry and lifecycle records); live ones and running jobs stay" },
   { name: "kill", summary: "send a signal to an actor's process (fault injection); its supervisor reacts as to any failure" },
   { name: "restart", summary: "restart an actor through its supervisor, or a running job's workers, stage or replica live" },

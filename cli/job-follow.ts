@@ -51,7 +51,7 @@ export async function followJob(nc: NatsConnection, ns: Namespace, jobId: string
     return EXIT.done;
   }
   if (outcome.state === "completed") return EXIT.done;
-  if (outcome.state === "stopped") return exitCodeForSignal(stopAsked ?? outcome.signal ?? "SIGINT");
+  if (outcome.state === "stopped") return exitCodeForSignal(stopAsked ?? outcome.signal ?? "SIGTERM"); // troupe stop: a stop from outside, like SIGTERM
   return EXIT.failed;
 }
 

@@ -4,7 +4,7 @@
 // on); `written` resolves with the folder once the checkpoint is whole and `latest`.
 import path from "node:path";
 import type { PendingCheckpoint } from "../../ml/checkpoint/async-save.ts";
-import { buildShardedManifest, commitCheckpoint, prepareStagingDir, stepDirName } from "../../ml/checkpoint/mod.ts";
+import { buildManifest, checkpointInfo, commitCheckpoint, prepareStagingDir, runTokenizer, stepDirName } from "../../ml/checkpoint/mod.ts";
 import type { RankLayout } from "../../ml/parallel/ranks.ts";
 import type { TrainConfig } from "../../ml/train/config.ts";
 import type { RankMember } from "../rank-members.ts";
@@ -67,20 +67,17 @@ export class Checkpoints {
         throw new JobFailedError(
           `checkpoint of step ${req.step}: workers disagree on the optimizer step count (${disagree.optimizerStepCount} and ${reports[0]!.optimizerStepCount})`,
         );
-      const c = req.config;
-      const tokenizer = reports[0]!.tokenizer;
-      const manifest = buildShardedManifest(
-        {
-          step: req.step,
-          tokensSeen: req.tokensSeen,
-          samplesSeen: req.samplesSeen,
-          seed: c.seed,
-          data: { tokenizerFile: tokenizer.file, tokenizerSha256: tokenizer.sha256, seed: c.data.seed, nextSample: req.samplesSeen },
-          config: c,
-          metrics: req.metrics,
-          optimizerStepCount: reports[0]!.optimizerStepCount,
-        },
-        { dp: layout.sizes.dp, pp: layout.sizes.pp, tp: layout.sizes.tp, layersPerStage: reports[0]!.layersPerStage },
+      const info = checkpointInfo({
+        progress: req,
+        config: req.config,
+        tokenizer: runTokenizer(req.root, reports[0]!.tokenizer),
+        ...(req.metrics ? { metrics: req.metrics } : {}),
+        optimizerStepCount: reports[0]!.optimizerStepCount,
+      });
+      const { dp, pp, tp } = layout.sizes;
+      const manifest = buildManifest(
+        info,
+        { dp, pp, tp, layersPerStage: reports[0]!.layersPerStage },
         reports.map((r) => r.shard),
       );
       return commitCheckpoint(req.root, manifest, req.step, { keep: req.keep });

@@ -41,6 +41,9 @@ export interface ApplySent {
 
 const applyKey = (jobId: string) => `apply.${jobId}`;
 
+/** The keys of a job's progress in the jobs bucket (its last committed step and its last apply sent). */
+export const progressKeys = (jobId: string): string[] => [jobId, applyKey(jobId)];
+
 /** Key of a worker's straggler flag in the jobs bucket (job ids and actor ids have no dots). */
 export const stragglerKey = (actorId: string) => `straggler.${actorId}`;
 

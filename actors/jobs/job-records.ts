@@ -3,6 +3,7 @@
 // it (a taken id is refused atomically); the job's coordinator updates it; `troupe jobs` lists them.
 import { issueText } from "../../runtime/zod-issue.ts";
 import { JobIdTakenError } from "./errors.ts";
+import { progressKeys } from "../coordinator/job-store.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -38,7 +39,7 @@ const jobRecordSchema = z.looseObject({
   request: jobRequestSchema,
   layout: z.object({ dp: z.number().int(), pp: z.number().int(), tp: z.number().int() }),
   state: z.enum(JOB_STATES),
-  /** The coordinator actor's id (supervised by the cluster's root supervisor). */
+  /** The coordinator actor's id (the one child of the job's own supervisor `jobs-<id>`). */
   coordinator: z.string(),
   submittedAt: z.number(),
   startedAt: z.number().nullable(),
@@ -103,8 +104,9 @@ export class JobRecords {
     return out.sort((a, b) => a.submittedAt - b.submittedAt);
   }
 
+  /** Forgets a job: its record and its progress (so that its id can be used again by a new job). */
   async remove(jobId: string): Promise<void> {
-    await this.kv.purge(key(jobId));
+    for (const k of [key(jobId), ...progressKeys(jobId)]) await this.kv.purge(k);
   }
 
   private parse(k: string, value: Uint8Array, onMalformed?: (m: MalformedEntry) => void): JobRecord | null {

@@ -34,8 +34,7 @@ export {
 } from "./shard-files.ts";
 export { ShardWriteError } from "./errors.ts";
 export {
-  buildManifest, // the coordinator's name for it until it moves to buildManifest + checkpointInfo
-  buildManifest as buildShardedManifest,
+  buildManifest,
   checkpointInfo,
   checkTensorCoverage,
   SINGLE_RANK_LAYOUT,
@@ -61,3 +60,4 @@ export {
   type CorruptCheckpoint,
   type GoodCheckpoint,
 } from "./verify.ts";
+export { runTokenizer } from "./run-tokenizer.ts";

@@ -1,7 +1,7 @@
 // One (pipeline stage, tensor-parallel rank) writes its part of a checkpoint: model-p{P}-t{T}.safetensors and
 // optimizer-p{P}-t{T}.safetensors, holding the local tensors whose copy is primary (shard-spec.ts): replicated
 // tensors only from tp rank 0, the tied wte only from the first stage. Only dp rank 0 of each (p, t) writes.
-// The returned description (plain JSON, can travel in a message) is what buildShardedManifest needs.
+// The returned description (plain JSON, can travel in a message) is what buildManifest needs.
 import { ShardWriteError } from "./errors.ts";
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";

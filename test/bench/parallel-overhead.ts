@@ -10,7 +10,7 @@
 // the same ratio for the compute threads only (smaller GEMMs, duplicated work), where the rest of the CPU went, the
 // wall-time ratio (the CPU-time ratio scaled by how many cores each run keeps busy: one for the single rank), and
 // the load average of each phase. The single rank runs before and after the 2×2×2 run; its figures are the mean of
-// the two (they differ when the machine's load changed). docs/notes/parallel-overhead.md explains the figures.
+// the two (they differ when the machine's load changed). docs/benchmarks.md#parallel-overhead explains the figures.
 // Also each rank's peak RSS beside the single rank's: with tp 2 and pp 2 a rank holds about a quarter of the model.
 // Usage: npm run bench -- parallel-overhead [--shape tiny|small] [--steps N] [--cpu-prof DIR] [--node-flags "FLAGS"]
 //   (default small; the first step is a warm-up; --cpu-prof writes a V8 CPU profile of every process into DIR;

@@ -153,7 +153,7 @@ describe("jobs in the cluster", { timeout: 300_000 }, () => {
     expect(stop.code).toBe(0);
     expect(stop.stdout).toMatch(/job hup stopped; checkpoint .*hup\/checkpoints\/step-\d+/);
     const attach = await troupe("attach", "hup", "--progress", "lines");
-    expect(attach.code).toBe(130); // a stopped job: not a success for a scheduler
+    expect(attach.code).toBe(143); // stopped by troupe stop (like SIGTERM): not a success for a scheduler
     expect(attach.stdout).toMatch(/stop asked \(stopped by an operator \(troupe stop\)\)/);
   });
 
@@ -193,5 +193,20 @@ describe("jobs in the cluster", { timeout: 300_000 }, () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toMatch(/coordinator started again: job taken over at step \d+/);
     expect(finalFiles(path.join(root, "ck2"), STEPS)).toEqual(finalFiles(path.join(root, "ref"), STEPS));
+  });
+
+  it("gc forgets the ended jobs and their dead actors; a forgotten name can be used again", async () => {
+    const dry = JSON.parse((await troupe("gc", "--dry-run", "--json")).stdout) as { removed: string[]; jobs: string[] };
+    expect(dry.removed).toEqual(expect.arrayContaining(["ref-w0", "ref-w1", "ref-coordinator"]));
+    expect(dry.jobs).toEqual(expect.arrayContaining(["ref", "dup", "hup", "ck1", "ck2"]));
+    expect(JSON.parse((await troupe("jobs", "--json")).stdout).map((j: { id: string }) => j.id)).toContain("ref"); // a dry run
+    const gc = await troupe("gc");
+    expect(gc.code).toBe(0);
+    expect(gc.stdout).toMatch(/^forgot 5 ended job\(s\): .*ref/m);
+    expect(JSON.parse((await troupe("jobs", "--json")).stdout)).toEqual([]);
+    expect(JSON.parse((await troupe("ps", "--all", "--job", "ref", "--json")).stdout)).toEqual([]);
+    const again = await troupe("train", config, "--name", "ref", "--steps", "2", "--run-dir", path.join(root, "ref-again"), "--no-samples");
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/finished at step 2\/2/);
   });
 });
