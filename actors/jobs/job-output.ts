@@ -2,7 +2,7 @@
 // step with its tokens/s, each validation, and at the end the outcome. A JetStream stream keeps it, so `troupe
 // attach` (or a `troupe train` that lost its terminal and came back) replays the job from its first line and
 // then follows it live; a TerminalView draws it exactly as a local run draws itself.
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode, encode } from "../../runtime/codec.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
@@ -36,6 +36,12 @@ export async function ensureJobOutputStream(nc: NatsConnection, ns: Namespace): 
     maxAgeMs: 7 * 24 * 3600_000,
     maxBytes: 512 * 1024 * 1024,
   });
+}
+
+/** Forgets a job's output (troupe gc), so that a new job of the same id is followed from its own first line. */
+export async function purgeJobOutput(nc: NatsConnection, ns: Namespace, jobId: string): Promise<void> {
+  await ensureJobOutputStream(nc, ns);
+  await (await jetstreamManager(nc)).streams.purge(ns.jobOutputStream, { filter: ns.jobOutputSubject(jobId) });
 }
 
 /** The coordinator's side: a RunView whose every call becomes a message on the job's subject, in order. */

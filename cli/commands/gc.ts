@@ -1,9 +1,10 @@
 // `troupe gc`: forget the dead actors of jobs that ended (their records in the registry and their own lifecycle
 // records), so that `troupe ps --all` shows what still matters, and the ended jobs none of whose actors is left
-// (their job record and progress), so that their names can be used again. Live actors and every actor of a running
+// (their job record, progress and output), so that their names can be used again. Live actors and every actor of a running
 // job are kept; the event stream keeps its history until its own limits.
 import { Kvm } from "@nats-io/kv";
 import type { Command } from "commander";
+import { purgeJobOutput } from "../../actors/jobs/job-output.ts";
 import { FINAL_JOB_STATES, JobRecords } from "../../actors/jobs/job-records.ts";
 import type { ActorRecord } from "../../runtime/types.ts";
 import { summaryOf } from "../commands-table.ts";
@@ -75,7 +76,10 @@ async function collect(c: OpenCluster, plan: GcPlan): Promise<void> {
   }
   for (const job of plan.endedLifecycles) await lifecycles?.purge(`job.${job}`).catch(() => undefined);
   const records = await JobRecords.open(c.nc, c.ns);
-  for (const job of plan.jobs) await records.remove(job);
+  for (const job of plan.jobs) {
+    await records.remove(job);
+    await purgeJobOutput(c.nc, c.ns, job);
+  }
 }
 
 function parseDurationOrUsage(text: string): number {
