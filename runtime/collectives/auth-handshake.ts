@@ -28,7 +28,7 @@ export function checkCollectiveKey(key: Uint8Array): void {
 }
 
 /** HMAC-SHA256(key, label ‖ nonce ‖ u32 rank ‖ u32 peer ‖ session): `rank` proves it holds the key to `peer`. */
-export function authMac(key: Uint8Array, nonce: Uint8Array, session: string, rank: number, peer: number): Buffer {
+function authMac(key: Uint8Array, nonce: Uint8Array, session: string, rank: number, peer: number): Buffer {
   const ranks = Buffer.allocUnsafe(8);
   ranks.writeUInt32LE(rank, 0);
   ranks.writeUInt32LE(peer, 4);

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { checkCollectiveKey, COLLECTIVE_KEY_BYTES } from "./auth-handshake.ts";
 import { CollectiveKeyError } from "./errors.ts";
 
-export const COLLECTIVE_KEY_FILE = "collective.key";
+const COLLECTIVE_KEY_FILE = "collective.key";
 
 /** A fresh random key (tests that build meshes directly use one). */
 export function newCollectiveKey(): Buffer {

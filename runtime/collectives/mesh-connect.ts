@@ -8,7 +8,7 @@ import type { Frame, FrameReader } from "./framing.ts";
 import type { PeerAddress, Rendezvous } from "./types.ts";
 
 /** A higher rank's authenticated connection; frames that come before the mesh attaches it wait in `early`. */
-export interface AcceptedPeer {
+interface AcceptedPeer {
   socket: net.Socket;
   reader: FrameReader;
   early: Frame[];

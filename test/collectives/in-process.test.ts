@@ -114,9 +114,9 @@ describe("CPU collectives error paths", () => {
   it("gives up on a rank that never publishes its address", async () => {
     const session = `inproc-alone-${process.pid}-${Date.now()}`;
     const rendezvous = await KvRendezvous.open(nc, session);
-    await expect(createCpuCollectives({ rank: 1, worldSize: 2, session, rendezvous, key: newCollectiveKey(), connectTimeoutMs: 300 })).rejects.toThrow(
-      RendezvousError,
-    );
+    await expect(
+      createCpuCollectives({ rank: 1, worldSize: 2, session, rendezvous, key: newCollectiveKey(), connectTimeoutMs: 300 }),
+    ).rejects.toThrow(RendezvousError);
     await expect(KvRendezvous.open(nc, "bad session!")).rejects.toThrow(/may only contain letters/);
   });
 });

@@ -42,7 +42,9 @@ export async function runRanks(args: RunArgs, timeoutMs = 90_000): Promise<RankR
   const session = `pm-${process.pid}-${Date.now()}-${runs++}`;
   const keyHex = randomBytes(32).toString("hex");
   const children = Array.from({ length: world }, (_, rank) =>
-    spawn(process.execPath, ["--import", "tsx", worker, JSON.stringify({ ...args, session, keyHex, rank })], { stdio: ["ignore", "pipe", "pipe"] }),
+    spawn(process.execPath, ["--import", "tsx", worker, JSON.stringify({ ...args, session, keyHex, rank })], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
   );
   const timer = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), timeoutMs);
   try {

@@ -31,7 +31,9 @@ beforeAll(async () => {
   const rendezvous = await KvRendezvous.open(nc, session);
   const key = newCollectiveKey();
   worlds = await Promise.all(
-    layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, key, opTimeoutMs: 20_000 })),
+    layout.coords.map((_, rank) =>
+      createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, key, opTimeoutMs: 20_000 }),
+    ),
   );
   groups = worlds.map((w) => groupsForRank(w, layout));
 });

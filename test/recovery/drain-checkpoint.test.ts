@@ -43,7 +43,14 @@ describe("worker drain with a checkpoint being written", () => {
     };
     const worker = new Worker(
       env,
-      { jobId: "drain", session: "drain-s1", config, collectiveKeyFile: writeCollectiveKeyFile(root), rendezvousTimeoutMs: 30_000, faults: [] },
+      {
+        jobId: "drain",
+        session: "drain-s1",
+        config,
+        collectiveKeyFile: writeCollectiveKeyFile(root),
+        rendezvousTimeoutMs: 30_000,
+        faults: [],
+      },
       createBackends(),
     );
     const nc = await connectNats({ url: inject("natsUrl"), name: "drain-test" });
