@@ -49,9 +49,16 @@ function sameMac(expected: Buffer, got: Buffer): boolean {
 
 /**
  * Feeds the socket's handshake frames to `step` until it returns true (then pauses the socket: the caller
- * attaches its reader and resumes) or throws, the peer hangs up, or `timeoutMs` passes (then destroys the socket).
+ * attaches its reader and resumes) or throws, the peer hangs up (`hungUp` says why), or `timeoutMs` passes
+ * (then destroys the socket).
  */
-function converse(socket: net.Socket, timeoutMs: number, who: string, step: (f: Frame) => boolean): Promise<void> {
+function converse(
+  socket: net.Socket,
+  timeoutMs: number,
+  who: string,
+  step: (f: Frame) => boolean,
+  hungUp = () => `${who}: the connection closed during the handshake`,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const reader = new FrameReader(NONCE_BYTES + MAC_BYTES);
     let done = false;
@@ -84,7 +91,7 @@ function converse(socket: net.Socket, timeoutMs: number, who: string, step: (f: 
       }
     };
     const onError = (err: Error) => fail(err);
-    const onClose = () => finish(new CollectiveAuthError(`${who}: the connection closed during the handshake`));
+    const onClose = () => finish(new CollectiveAuthError(hungUp()));
     const timer = setTimeout(() => finish(new CollectiveAuthError(`${who}: no handshake answer within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
     socket.on("data", onData).on("error", onError).on("close", onClose);
@@ -132,8 +139,11 @@ export async function dialHandshake(socket: net.Socket, o: HandshakeOptions & { 
   const nonce = randomBytes(NONCE_BYTES);
   const who = `rank ${o.rank}: rank ${o.peer} at ${socket.remoteAddress}:${socket.remotePort}`;
   let challenged = false;
-  try {
-    await converse(socket, o.timeoutMs, who, (f) => {
+  await converse(
+    socket,
+    o.timeoutMs,
+    who,
+    (f) => {
       if (!challenged) {
         if (f.tag !== CHALLENGE || f.data.byteLength !== NONCE_BYTES) throw new CollectiveAuthError(`${who}: sent no challenge`);
         challenged = true;
@@ -145,11 +155,8 @@ export async function dialHandshake(socket: net.Socket, o: HandshakeOptions & { 
         throw new CollectiveAuthError(`${who}: its proof is wrong (it does not hold the job's key)`);
       }
       return true;
-    });
-  } catch (err) {
-    if (challenged && err instanceof CollectiveAuthError && /closed during/.test(err.message)) {
-      throw new CollectiveAuthError(`${who}: refused our hello (do both ranks hold the job's key?)`, undefined, { cause: err });
-    }
-    throw err;
-  }
+    },
+    () =>
+      challenged ? `${who}: refused our hello (do both ranks hold the job's key?)` : `${who}: the connection closed before its challenge`,
+  );
 }
