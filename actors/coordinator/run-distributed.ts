@@ -21,6 +21,7 @@ import type { RunView } from "../../ml/train/run-view.ts";
 import { planRun, type RunPlan } from "../../ml/train/schedule.ts";
 import type { TrainProgress } from "../../ml/train/types.ts";
 import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
+import { writeCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import type { Timeouts } from "../../runtime/types.ts";
 import type { FaultSpec } from "../worker/faults.ts";
 import { Coordinator } from "./coordinator.ts";
@@ -114,6 +115,8 @@ function writeJobFile(run: OpenedRun, jobId: string, o: DistributedRunOptions): 
     config: run.config,
     backendsModule: o.backendsModule && path.resolve(o.backendsModule),
     resumeFrom: run.resumeFrom,
+    // the key stays on the shared filesystem (mode 0600); job.json and the spawn requests carry only its path
+    collectiveKeyFile: writeCollectiveKeyFile(run.runDir),
     faults: o.faults ?? [],
   };
   writeFileSync(jobFile, JSON.stringify(job, null, 2) + "\n");

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { decode } from "../../runtime/codec.ts";
 import { connectOrEmbed, type ClusterConnection } from "../../runtime/cluster/embedded-cluster.ts";
+import { writeCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import { crashLineOf, describeDeath } from "../../runtime/death-cause.ts";
 import { ActorGroup } from "../../runtime/group/actor-group.ts";
 import { NotReachedError } from "../../runtime/group/errors.ts";
@@ -120,6 +121,7 @@ export class InferenceJob implements TargetScorer {
       tp: o.tp,
       threads: o.threads ?? 1,
       rendezvousTimeoutMs: 60_000,
+      collectiveKeyFile: writeCollectiveKeyFile(dir),
     };
     writeFileSync(jobFile, JSON.stringify(spec, null, 2) + "\n");
     let job: InferenceJob | undefined;

@@ -26,6 +26,8 @@ const inferenceJobSchema = z.object({
   /** BLAS threads per worker. */
   threads: z.number().int().min(1).default(1),
   rendezvousTimeoutMs: z.number().int().positive().default(30_000),
+  /** The job's collective key file (mode 0600, written by the driver beside this file); never sent over NATS. */
+  collectiveKeyFile: z.string().min(1),
 });
 export type InferenceJobSpec = z.infer<typeof inferenceJobSchema>;
 

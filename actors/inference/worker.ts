@@ -5,6 +5,7 @@
 // written to KV and the event stream, so `troupe ps` shows it like a training worker.
 import { setBlasThreads } from "../../native/mod.ts";
 import type { ActorEnvironment, ActorProcess } from "../../runtime/actor-process.ts";
+import { readCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
@@ -90,6 +91,8 @@ export class InferenceWorker {
       session,
       rendezvous: await KvRendezvous.open(nc, session),
       connectTimeoutMs: this.job.rendezvousTimeoutMs,
+      key: readCollectiveKeyFile(this.job.collectiveKeyFile),
+      onAuthFailure: (err) => this.actor.log.warn({ err }, "collective connection refused: it failed authentication"),
     });
     this.served.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
 

@@ -19,6 +19,11 @@ const jobSpecSchema = z.object({
   backendsModule: z.string().min(1).optional(),
   /** Checkpoint folder every worker loads its weights and optimizer state from (resume). */
   resumeFrom: z.string().min(1).optional(),
+  /**
+   * The job's collective key file (mode 0600, 32 random bytes, written by the coordinator beside job.json):
+   * every collective TCP connection proves both ends hold it. Never sent over NATS.
+   */
+  collectiveKeyFile: z.string().min(1),
   /** How long a worker waits for its peers' addresses. */
   rendezvousTimeoutMs: z.number().int().positive().default(30_000),
   /** Test-only fault injection (actors/worker/faults.ts). */
@@ -31,6 +36,7 @@ export interface JobSpec {
   config: TrainConfig;
   backendsModule?: string;
   resumeFrom?: string;
+  collectiveKeyFile: string;
   rendezvousTimeoutMs: number;
   faults: Fault[];
 }

@@ -8,9 +8,11 @@ import { parseAxisOrder, rankLayout, type RankLayout } from "../../ml/parallel/r
 import type { TrainBackends } from "../../ml/train/backends.ts";
 import type { TrainConfig } from "../../ml/train/config.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
+import { readCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
+import type { Logger } from "../../runtime/logger.ts";
 import { DataParallelCompute } from "./data-parallel-compute.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { JobSpec } from "./job-spec.ts";
@@ -41,8 +43,11 @@ export function jobLayout(parallel: TrainConfig["parallel"]): RankLayout {
   return rankLayout({ dp, pp, tp }, order ? parseAxisOrder(order) : undefined);
 }
 
-/** Connects to every rank of the communicator of `epoch` (session `<job session>-e<epoch>`). */
-export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number): Promise<CollectivesWorld> {
+/**
+ * Connects to every rank of the communicator of `epoch` (session `<job session>-e<epoch>`), authenticated with the
+ * job's key; a connection that fails the handshake (a stranger, a wrong key) is dropped and logged.
+ */
+export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number, log: Logger): Promise<CollectivesWorld> {
   const session = `${s.job.session}-e${epoch}`;
   const rendezvous = await KvRendezvous.open(nc, session);
   return createCpuCollectives({
@@ -51,6 +56,8 @@ export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number)
     session,
     rendezvous,
     connectTimeoutMs: s.job.rendezvousTimeoutMs,
+    key: readCollectiveKeyFile(s.job.collectiveKeyFile),
+    onAuthFailure: (err) => log.warn({ err, epoch }, "collective connection refused: it failed authentication"),
   });
 }
 

@@ -69,7 +69,7 @@ export class RecoveryVerbs {
       new WorkerProtocolError(`${this.rank.id}: the recovery of epoch ${epoch} was given up (a newer recovery or a halt came)`);
     let world: CollectivesWorld;
     try {
-      world = await joinWorld(this.rank.served.process.connection, this.rank.setup, epoch);
+      world = await joinWorld(this.rank.served.process.connection, this.rank.setup, epoch, this.rank.log);
     } catch (err) {
       if (ticket !== this.ticket) throw superseded();
       throw err;

@@ -64,7 +64,7 @@ export class Worker {
       step: () => this.actor.step,
     };
     setup.faults.at("join", 0);
-    const world = await joinWorld(this.actor.connection, setup, this.actor.epoch);
+    const world = await joinWorld(this.actor.connection, setup, this.actor.epoch, this.actor.log);
     this.served.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
     setup.faults.at("load", 0);
     const { compute, tokenizer } = await loadRank(setup, world);

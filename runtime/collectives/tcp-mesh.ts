@@ -1,11 +1,13 @@
 // Direct TCP connections between every pair of ranks of one session, carrying tagged fp32 frames.
 // Addresses come from a Rendezvous (NATS KV in production); tensors never touch NATS.
-// The higher rank dials the lower one and introduces itself with a hello frame naming the session.
-import net from "node:net";
-import { CollectiveAbortedError, CollectiveError, PeerLostError, RendezvousError } from "./errors.ts";
+// The higher rank dials the lower one; both prove they hold the job's key (auth-handshake.ts) before any frame.
+import type net from "node:net";
+import { checkCollectiveKey, HANDSHAKE_TIMEOUT_MS } from "./auth-handshake.ts";
+import { CollectiveAbortedError, CollectiveError, PeerLostError, type CollectiveAuthError } from "./errors.ts";
 import { FramePool } from "./frame-pool.ts";
 import { encodeHeader, FrameReader, payloadOf, type Frame } from "./framing.ts";
-import type { PeerAddress, Rendezvous } from "./types.ts";
+import { dialLowerRanks, listenForHellos, waitForHigherRanks } from "./mesh-connect.ts";
+import type { Rendezvous } from "./types.ts";
 
 export interface MeshOptions {
   rank: number;
@@ -17,9 +19,14 @@ export interface MeshOptions {
   host?: string;
   /** how long to wait for every peer to publish and connect (default 30 s) */
   connectTimeoutMs?: number;
+  /** the job's 32-byte secret (collective-key.ts): every connection proves both ends hold it */
+  key: Uint8Array;
+  /** how long one connection's handshake may take (default 5 s) */
+  handshakeTimeoutMs?: number;
+  /** called for each connection refused by the handshake (a stranger, a wrong key); it is dropped either way */
+  onAuthFailure?: (err: CollectiveAuthError) => void;
 }
 
-const HELLO = "__hello";
 const BYE = "__bye";
 
 interface Waiter {
@@ -69,28 +76,27 @@ export class TcpMesh {
     private readonly pool = new FramePool(),
   ) {}
 
-  /** Listens, publishes the address, connects to every peer; resolves when the full mesh is up. */
+  /** Listens, publishes the address, connects to every peer; resolves when the full, authenticated mesh is up. */
   static async connect(opts: MeshOptions): Promise<TcpMesh> {
     const { rank, worldSize, session } = opts;
     if (!Number.isInteger(worldSize) || worldSize < 1) throw new CollectiveError(`world size must be a positive integer, got ${worldSize}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new CollectiveError(`rank ${rank} is outside 0..${worldSize - 1}`);
+    checkCollectiveKey(opts.key);
     if (worldSize === 1) return new TcpMesh(rank, worldSize, undefined);
     const host = opts.host ?? "127.0.0.1";
     const timeoutMs = opts.connectTimeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
+    const auth = { key: opts.key, session, rank, timeoutMs: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS };
 
     const pool = new FramePool();
     const newReader = () => new FrameReader(undefined, (bytes) => pool.take(bytes));
-    const hellos = await listenForHellos(host, session, rank, worldSize, newReader);
-    const { server, accepted } = hellos;
+    const hellos = await listenForHellos({ ...auth, host, worldSize, newReader, onAuthFailure: opts.onAuthFailure });
+    const { server, accepted, pending } = hellos;
     const mesh = new TcpMesh(rank, worldSize, server, pool);
     try {
       const { port } = server.address() as net.AddressInfo;
       await opts.rendezvous.publish(rank, { host, port });
-      for (const [peer, socket] of await dialLowerRanks(opts.rendezvous, rank, deadline)) {
-        socket.write(encodeHeader(`${HELLO}|${session}|${rank}`, 0));
-        mesh.attach(peer, socket, newReader(), []);
-      }
+      for (const [peer, socket] of await dialLowerRanks(opts.rendezvous, auth, deadline)) mesh.attach(peer, socket, newReader(), []);
       await waitForHigherRanks(hellos, rank, worldSize, deadline, timeoutMs);
       for (const [peer, { socket, reader, early, onData }] of accepted) {
         socket.off("data", onData);
@@ -102,6 +108,8 @@ export class TcpMesh {
       for (const a of accepted.values()) a.socket.destroy();
       mesh.abort(err instanceof Error ? err.message : String(err));
       throw err;
+    } finally {
+      for (const socket of pending) socket.destroy(); // strangers still in their handshake
     }
   }
 
@@ -135,6 +143,7 @@ export class TcpMesh {
     socket.on("end", lost);
     socket.on("close", lost);
     if (socket.destroyed) lost(); // died while the mesh was still forming
+    socket.resume(); // the handshake left it paused
   }
 
   private link(peer: number): PeerLink {
@@ -213,129 +222,4 @@ export class TcpMesh {
     this.server?.close();
     await Promise.all(closed);
   }
-}
-
-/** A higher rank's connection, known by its hello; frames after the hello wait in `early` until the mesh attaches it. */
-interface AcceptedPeer {
-  socket: net.Socket;
-  reader: FrameReader;
-  early: Frame[];
-  onData: (chunk: Buffer) => void;
-}
-
-/** The listening side of connect: the higher ranks that have said hello so far, and a hook called on each. */
-interface HelloServer {
-  server: net.Server;
-  accepted: Map<number, AcceptedPeer>;
-  onAccepted: () => void;
-}
-
-/**
- * Listens on `host` (any port) for the higher ranks of `session`: each must open with a hello frame naming the
- * session and its rank; any other connection, a second one from the same rank or a malformed stream is dropped.
- */
-async function listenForHellos(
-  host: string,
-  session: string,
-  rank: number,
-  worldSize: number,
-  newReader: () => FrameReader,
-): Promise<HelloServer> {
-  const accepted = new Map<number, AcceptedPeer>();
-  const server = net.createServer((socket) => {
-    socket.setNoDelay(true);
-    const reader = newReader();
-    let peer = -1;
-    const early: Frame[] = [];
-    const onData = (chunk: Buffer) => {
-      try {
-        reader.push(chunk, (frame) => {
-          if (peer >= 0) return void early.push(frame);
-          const [word, peerSession, peerRank] = frame.tag.split("|");
-          const r = Number(peerRank);
-          if (word !== HELLO || peerSession !== session || !(r > rank && r < worldSize) || accepted.has(r)) {
-            socket.destroy();
-            return;
-          }
-          peer = r;
-          accepted.set(r, { socket, reader, early, onData });
-          hellos.onAccepted();
-        });
-      } catch {
-        socket.destroy();
-      }
-    };
-    socket.on("data", onData);
-    socket.on("error", () => socket.destroy());
-  });
-  const hellos: HelloServer = { server, accepted, onAccepted: () => {} };
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, host, () => resolve());
-  });
-  return hellos;
-}
-
-/** Connects to every lower rank at its published address; on any failure closes the others and throws the first error. */
-async function dialLowerRanks(rendezvous: Rendezvous, rank: number, deadline: number): Promise<Array<readonly [number, net.Socket]>> {
-  const dials = await Promise.allSettled(
-    Array.from({ length: rank }, async (_, peer) => {
-      const address = await rendezvous.lookup(peer, Math.max(1, deadline - Date.now()));
-      return [peer, await dial(address, peer, deadline)] as const;
-    }),
-  );
-  const failed = dials.find((d) => d.status === "rejected");
-  if (failed) {
-    for (const d of dials) if (d.status === "fulfilled") d.value[1].destroy();
-    throw failed.reason;
-  }
-  return dials.map((d) => (d as PromiseFulfilledResult<readonly [number, net.Socket]>).value);
-}
-
-/** Resolves once every higher rank has said hello; rejects naming the missing ones at the deadline. */
-async function waitForHigherRanks(
-  hellos: HelloServer,
-  rank: number,
-  worldSize: number,
-  deadline: number,
-  timeoutMs: number,
-): Promise<void> {
-  const { accepted } = hellos;
-  const expected = worldSize - 1 - rank;
-  if (accepted.size >= expected) return;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        const missing = Array.from({ length: worldSize }, (_, r) => r).filter((r) => r > rank && !accepted.has(r));
-        reject(new RendezvousError(`rank ${rank}: ranks ${missing.join(", ")} did not connect within ${timeoutMs} ms`));
-      },
-      Math.max(1, deadline - Date.now()),
-    );
-    hellos.onAccepted = () => {
-      if (accepted.size === expected) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-  });
-}
-
-async function dial(address: PeerAddress, peer: number, deadline: number): Promise<net.Socket> {
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await new Promise<net.Socket>((resolve, reject) => {
-        const socket = net.connect({ host: address.host, port: address.port });
-        socket.once("connect", () => {
-          socket.off("error", reject);
-          resolve(socket);
-        });
-        socket.once("error", reject);
-      });
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new RendezvousError(`cannot connect to rank ${peer} at ${address.host}:${address.port}`, { cause: lastError });
 }

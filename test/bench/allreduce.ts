@@ -6,6 +6,7 @@
 // The same file is the rank process: it re-runs itself with `--rank <json>`.
 import { connect } from "@nats-io/transport-node";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,6 +20,7 @@ const self = fileURLToPath(import.meta.url);
 interface RankArgs {
   natsUrl: string;
   session: string;
+  keyHex: string;
   rank: number;
   worldSize: number;
   sizesMB: number[];
@@ -34,6 +36,7 @@ async function runRank(args: RankArgs): Promise<void> {
     rank: args.rank,
     worldSize: args.worldSize,
     session: args.session,
+    key: Buffer.from(args.keyHex, "hex"),
     rendezvous: await KvRendezvous.open(nc, args.session),
     opTimeoutMs: 120_000,
   });
@@ -84,8 +87,9 @@ function memcpyGBps(): number {
 
 async function runWorld(natsUrl: string, worldSize: number, sizesMB: number[]): Promise<Record<string, number>> {
   const session = `bench-${process.pid}-${worldSize}-${Date.now()}`;
+  const keyHex = randomBytes(32).toString("hex");
   const children = Array.from({ length: worldSize }, (_, rank) =>
-    spawn(process.execPath, ["--import", "tsx", self, "--rank", JSON.stringify({ natsUrl, session, rank, worldSize, sizesMB })], {
+    spawn(process.execPath, ["--import", "tsx", self, "--rank", JSON.stringify({ natsUrl, session, keyHex, rank, worldSize, sizesMB })], {
       stdio: ["ignore", "pipe", "inherit"],
     }),
   );

@@ -17,6 +17,7 @@
 //   --node-flags passes node/V8 flags to every measured process, single rank and ranks alike, instead of the default
 //   --single-threaded-gc: 8 processes on a few cores gain nothing from parallel GC helper threads, which only
 //   compete for the cores)
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -95,8 +96,9 @@ async function runRanks(shape: string, nodeFlags: string[]): Promise<ProcessRepo
   const server = await startNatsServer({ dir });
   try {
     const session = `overhead-${process.pid}-${Date.now()}`;
+    const keyHex = randomBytes(32).toString("hex");
     const world = LAYOUT.dp * LAYOUT.pp * LAYOUT.tp;
-    const args = Array.from({ length: world }, (_, rank) => JSON.stringify({ natsUrl: server.url, session, rank, shape }));
+    const args = Array.from({ length: world }, (_, rank) => JSON.stringify({ natsUrl: server.url, session, keyHex, rank, shape }));
     return await runProcesses(path.join(here, "rank.ts"), args, TIMEOUT_MS, nodeFlags);
   } finally {
     await server.stop();

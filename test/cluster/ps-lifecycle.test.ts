@@ -26,6 +26,7 @@ import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
 import type { ActorRecord } from "../../runtime/types.ts";
 import { repoRoot } from "./harness.ts";
+import { writeCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 
 const run = promisify(execFile);
 const troupeArgv = ["--import", "tsx", path.join(repoRoot, "test", "cluster", "runtime-cli.ts")];
@@ -169,6 +170,7 @@ describe("troupe ps: worker phases", { timeout: 120_000 }, () => {
         jobId: "pslive",
         session: "pslive-s1",
         config,
+        collectiveKeyFile: writeCollectiveKeyFile(root),
         backendsModule: path.resolve(repoRoot, "test/distributed/fixtures/markov-gpt-backends.ts"),
       }),
     );

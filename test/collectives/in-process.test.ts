@@ -9,6 +9,7 @@ import {
   CollectiveTimeoutError,
   createCpuCollectives,
   KvRendezvous,
+  newCollectiveKey,
   PeerLostError,
   RendezvousError,
   type CollectivesWorld,
@@ -26,7 +27,8 @@ afterAll(async () => {
 async function pair(opTimeoutMs = 10_000): Promise<[CollectivesWorld, CollectivesWorld]> {
   const session = `inproc-${process.pid}-${Date.now()}-${sessions++}`;
   const rendezvous = await KvRendezvous.open(nc, session);
-  const make = (rank: number) => createCpuCollectives({ rank, worldSize: 2, session, rendezvous, opTimeoutMs });
+  const key = newCollectiveKey();
+  const make = (rank: number) => createCpuCollectives({ rank, worldSize: 2, session, rendezvous, key, opTimeoutMs });
   return (await Promise.all([make(0), make(1)])) as [CollectivesWorld, CollectivesWorld];
 }
 
@@ -112,9 +114,9 @@ describe("CPU collectives error paths", () => {
   it("gives up on a rank that never publishes its address", async () => {
     const session = `inproc-alone-${process.pid}-${Date.now()}`;
     const rendezvous = await KvRendezvous.open(nc, session);
-    await expect(createCpuCollectives({ rank: 1, worldSize: 2, session, rendezvous, connectTimeoutMs: 300 })).rejects.toThrow(
-      RendezvousError,
-    );
+    await expect(
+      createCpuCollectives({ rank: 1, worldSize: 2, session, rendezvous, key: newCollectiveKey(), connectTimeoutMs: 300 }),
+    ).rejects.toThrow(RendezvousError);
     await expect(KvRendezvous.open(nc, "bad session!")).rejects.toThrow(/may only contain letters/);
   });
 });

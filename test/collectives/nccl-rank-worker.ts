@@ -13,6 +13,7 @@ import { testData } from "./data.ts";
 const args = JSON.parse(process.argv[2]!) as {
   natsUrl: string;
   session: string;
+  keyHex: string;
   rank: number;
   worldSize: number;
   scenario: "suite" | "kill";
@@ -27,6 +28,7 @@ const world = await createNcclCollectives({
   rank: args.rank,
   worldSize: args.worldSize,
   session: args.session,
+  key: Buffer.from(args.keyHex, "hex"),
   rendezvous: await KvRendezvous.open(nc, args.session),
   ids: await KvNcclIdExchange.open(nc, args.session),
   backend,

@@ -49,9 +49,9 @@ describe("NCCL unique id through the NATS rendezvous bucket", () => {
 it("NCCL collectives need the CUDA backend's memory", async () => {
   const rendezvous = { publish: async () => {}, lookup: async () => ({ host: "", port: 0 }) };
   const ids = await KvNcclIdExchange.open(nc, session());
-  await expect(createNcclCollectives({ rank: 0, worldSize: 1, session: "s", rendezvous, ids, backend: referenceBackend })).rejects.toThrow(
-    CollectiveError,
-  );
+  await expect(
+    createNcclCollectives({ rank: 0, worldSize: 1, session: "s", rendezvous, ids, backend: referenceBackend, key: new Uint8Array(32) }),
+  ).rejects.toThrow(CollectiveError);
 });
 
 function multiGpuSkipReason(): string | undefined {

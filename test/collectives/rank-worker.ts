@@ -14,6 +14,7 @@ import { runPipelineStage, type PipelineArgs } from "./pipeline-rank.ts";
 interface Args {
   natsUrl: string;
   session: string;
+  keyHex: string;
   rank: number;
   worldSize: number;
   scenario: "suite" | "kill" | "pipeline";
@@ -31,6 +32,7 @@ const world = await createCpuCollectives({
   rank: args.rank,
   worldSize: args.worldSize,
   session: args.session,
+  key: Buffer.from(args.keyHex, "hex"),
   rendezvous,
   opTimeoutMs: 20_000,
 });

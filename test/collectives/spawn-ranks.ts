@@ -1,5 +1,6 @@
 // Starts N rank processes of rank-worker.ts and collects their JSON lines.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,8 +18,9 @@ export interface RankProcess {
 
 /** `script`: another rank program taking the same JSON argument (default rank-worker.ts). */
 export function spawnRanks(worldSize: number, args: Record<string, unknown>, script = worker): RankProcess[] {
+  const keyHex = randomBytes(32).toString("hex"); // the job's collective key (tests only: argv is readable by others)
   return Array.from({ length: worldSize }, (_, rank) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify({ ...args, rank, worldSize })], {
+    const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify({ ...args, keyHex, rank, worldSize })], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const messages: Record<string, unknown>[] = [];

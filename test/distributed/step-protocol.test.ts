@@ -12,6 +12,7 @@ import { workerSubject, type WorkerStatus } from "../../actors/worker/protocol.t
 import { createRootLogger } from "../../runtime/logger.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
 import { call } from "../../runtime/rpc.ts";
+import { writeCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-proto-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -41,6 +42,7 @@ describe("step protocol with live workers", () => {
         jobId: "proto",
         session: "proto-s1",
         config,
+        collectiveKeyFile: writeCollectiveKeyFile(root),
         backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
       }),
     );
@@ -111,6 +113,7 @@ describe("step protocol with live workers", () => {
         jobId: "kill",
         session: "kill-s1",
         config,
+        collectiveKeyFile: writeCollectiveKeyFile(root),
         backendsModule: path.resolve("test/distributed/fixtures/markov-gpt-backends.ts"),
       }),
     );
@@ -145,7 +148,13 @@ describe("step protocol with live workers", () => {
     // a module without createBackends(): every worker exits while loading
     writeFileSync(
       jobFile,
-      JSON.stringify({ jobId: "bad", session: "bad-s1", config, backendsModule: path.resolve("runtime/death-cause.ts") }),
+      JSON.stringify({
+        jobId: "bad",
+        session: "bad-s1",
+        config,
+        collectiveKeyFile: writeCollectiveKeyFile(root),
+        backendsModule: path.resolve("runtime/death-cause.ts"),
+      }),
     );
     const coordinator = new Coordinator(
       { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger },

@@ -81,7 +81,15 @@ async function nccl(): Promise<void> {
     lookup: async (g: readonly number[]) => published.get(g.join(","))!,
   };
   const rendezvous = { publish: async () => {}, lookup: async () => ({ host: "127.0.0.1", port: 0 }) };
-  const world = await createNcclCollectives({ rank: 0, worldSize: 1, session: "gpu-check", rendezvous, ids, backend });
+  const world = await createNcclCollectives({
+    rank: 0,
+    worldSize: 1,
+    session: "gpu-check",
+    rendezvous,
+    ids,
+    backend,
+    key: new Uint8Array(32),
+  });
   const host = Float32Array.from(randn64(1003, rng(5)));
   const x = backend.alloc(host.length);
   x.set(host);

@@ -13,7 +13,7 @@ import { checkInferenceLayout } from "../../ml/parallel-model/inference-layout.t
 import { StageDecoder } from "../../ml/parallel-model/stage-decoder.ts";
 import type { GptModel } from "../../ml/model/types.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
-import { createCpuCollectives, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
+import { createCpuCollectives, KvRendezvous, newCollectiveKey, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { encode, saveSingle, SENTENCE, TINY, trainedTinyModel } from "./fixture.ts";
 
@@ -39,8 +39,9 @@ async function openStages(pp: number, tp: number): Promise<{ stages: InferenceSt
   const layout = rankLayout({ dp: 1, pp, tp });
   const session = `infer-stage-${process.pid}-${sessions++}`;
   const rendezvous = await KvRendezvous.open(nc, session);
+  const key = newCollectiveKey();
   const worlds = await Promise.all(
-    layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous })),
+    layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, key })),
   );
   const stages = worlds.map((w, rank) => {
     const g = groupsForRank(w, layout);

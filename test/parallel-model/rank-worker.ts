@@ -12,6 +12,7 @@ import type { RunArgs } from "./spawn.ts";
 /** What spawn.ts asks of every rank, plus this rank's identity. */
 interface Args extends RunArgs {
   session: string;
+  keyHex: string;
   rank: number;
 }
 
@@ -22,6 +23,7 @@ const world = await createCpuCollectives({
   rank: a.rank,
   worldSize: layout.worldSize,
   session: a.session,
+  key: Buffer.from(a.keyHex, "hex"),
   rendezvous: await KvRendezvous.open(nc, a.session),
   opTimeoutMs: 30_000,
 });

@@ -1,5 +1,6 @@
 // Starts the rank processes of one parallel-model run and waits for each one's final JSON line.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -39,8 +40,11 @@ let runs = 0;
 export async function runRanks(args: RunArgs, timeoutMs = 90_000): Promise<RankResult[]> {
   const world = args.dp * args.pp * args.tp;
   const session = `pm-${process.pid}-${Date.now()}-${runs++}`;
+  const keyHex = randomBytes(32).toString("hex");
   const children = Array.from({ length: world }, (_, rank) =>
-    spawn(process.execPath, ["--import", "tsx", worker, JSON.stringify({ ...args, session, rank })], { stdio: ["ignore", "pipe", "pipe"] }),
+    spawn(process.execPath, ["--import", "tsx", worker, JSON.stringify({ ...args, session, keyHex, rank })], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
   );
   const timer = setTimeout(() => children.forEach((c) => c.kill("SIGKILL")), timeoutMs);
   try {

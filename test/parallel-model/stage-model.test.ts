@@ -15,7 +15,7 @@ import {
   StageModel,
 } from "../../ml/parallel-model/mod.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
-import { createCpuCollectives, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
+import { createCpuCollectives, KvRendezvous, newCollectiveKey, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
 import { microbatchTokens, SEED, TINY } from "./data.ts";
@@ -29,8 +29,11 @@ beforeAll(async () => {
   nc = await connect({ servers: inject("natsUrl") });
   const session = `pm-stage-${process.pid}-${Date.now()}`;
   const rendezvous = await KvRendezvous.open(nc, session);
+  const key = newCollectiveKey();
   worlds = await Promise.all(
-    layout.coords.map((_, rank) => createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, opTimeoutMs: 20_000 })),
+    layout.coords.map((_, rank) =>
+      createCpuCollectives({ rank, worldSize: layout.worldSize, session, rendezvous, key, opTimeoutMs: 20_000 }),
+    ),
   );
   groups = worlds.map((w) => groupsForRank(w, layout));
 });

@@ -14,6 +14,7 @@ import { connectNats } from "../../runtime/connection.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { call } from "../../runtime/rpc.ts";
 import { createBackends } from "../distributed/fixtures/markov-gpt-backends.ts";
+import { writeCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-recovery-drain-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -42,7 +43,14 @@ describe("worker drain with a checkpoint being written", () => {
     };
     const worker = new Worker(
       env,
-      { jobId: "drain", session: "drain-s1", config, rendezvousTimeoutMs: 30_000, faults: [] },
+      {
+        jobId: "drain",
+        session: "drain-s1",
+        config,
+        collectiveKeyFile: writeCollectiveKeyFile(root),
+        rendezvousTimeoutMs: 30_000,
+        faults: [],
+      },
       createBackends(),
     );
     const nc = await connectNats({ url: inject("natsUrl"), name: "drain-test" });

@@ -3,7 +3,7 @@
 // operations overlap; computing between them does not.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createCpuCollectives, KvRendezvous, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
+import { createCpuCollectives, KvRendezvous, newCollectiveKey, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
 import { BlockedClock } from "../../actors/worker/blocked-clock.ts";
 
 let nc: NatsConnection;
@@ -13,7 +13,8 @@ beforeAll(async () => {
   nc = await connect({ servers: inject("natsUrl") });
   const session = `blocked-clock-${process.pid}-${Date.now()}`;
   const rendezvous = await KvRendezvous.open(nc, session);
-  [a, b] = await Promise.all([0, 1].map((rank) => createCpuCollectives({ rank, worldSize: 2, session, rendezvous })));
+  const key = newCollectiveKey();
+  [a, b] = await Promise.all([0, 1].map((rank) => createCpuCollectives({ rank, worldSize: 2, session, rendezvous, key })));
 });
 afterAll(async () => {
   await Promise.all([a?.close(), b?.close()]);

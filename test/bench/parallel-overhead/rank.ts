@@ -23,6 +23,7 @@ import {
 interface RankArgs {
   natsUrl: string;
   session: string;
+  keyHex: string;
   rank: number;
   shape: string;
 }
@@ -36,6 +37,7 @@ const world = await createCpuCollectives({
   rank: a.rank,
   worldSize: layout.worldSize,
   session: a.session,
+  key: Buffer.from(a.keyHex, "hex"),
   rendezvous: await KvRendezvous.open(nc, a.session),
   opTimeoutMs: 600_000,
 });
