@@ -13,7 +13,7 @@ import { encodeHeader, FrameReader, type Frame } from "./framing.ts";
 
 export const COLLECTIVE_KEY_BYTES = 32;
 /** How long either side waits for the other's next handshake message (default of MeshOptions.handshakeTimeoutMs). */
-export const HANDSHAKE_TIMEOUT_MS = 5000;
+export const HANDSHAKE_TIMEOUT_MS = 20_000; // generous: a stranger only holds a socket that long, while a slow real peer on a loaded host must not be dropped
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 const CHALLENGE = "__challenge";
