@@ -16,7 +16,7 @@ import type { ExitReport, HostRecord, SpawnRequest } from "../types.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import { SpawnRefusedError } from "./errors.ts";
 import { OrphanSweep } from "./orphan-sweep.ts";
-import { checkSpawn, installationPolicy, type SpawnPolicy } from "./spawn-policy.ts";
+import { checkSpawn, childRole, installationPolicy, type SpawnPolicy } from "./spawn-policy.ts";
 import { KEEP_SPARE_ENV, SparePool, spareCommandOf } from "./spare-pool.ts";
 
 export interface HostAgentOptions {
@@ -30,7 +30,10 @@ export interface HostAgentOptions {
   tier?: string;
   /** What children need to reach the cluster (passed in their environment, never argv). */
   natsUrl: string;
+  /** The secret children get (a token, or a role's `<user>:<password>`), unless `childSecrets` names one for their role. */
   token?: string;
+  /** Per-role secrets (nats-roles.ts): a coordinator gets the controller's, every other child the worker's. */
+  childSecrets?: { controller: string; worker: string };
   /** How often the host record's lastSeen is refreshed (ms). */
   refreshMs?: number;
   /** Children of a supervisor silent this long are stopped as orphans (orphan-sweep.ts; default 60 s). */
@@ -190,13 +193,14 @@ export class HostAgent {
     if (still) throw new Error(`actor ${req.actorId} is already running on ${this.name} as pid ${still.pid}`);
     // node children run this agent's node, with loaders resolved from its installation (not from the child's cwd);
     // anything but node running a program of troupe's installation is refused, nothing started
-    const { file, args: argv } = this.checked(req);
+    const { file, args: argv, program } = this.checked(req);
+    const secrets = this.opts.childSecrets;
     const env = {
       ...req.env,
       TROUPE_ACTOR_ID: req.actorId,
       TROUPE_CLUSTER_ID: this.opts.ns.clusterId,
       TROUPE_NATS_URL: this.opts.natsUrl,
-      TROUPE_NATS_TOKEN: this.opts.token ?? "",
+      TROUPE_NATS_TOKEN: secrets ? secrets[childRole(program, this.policy)] : (this.opts.token ?? ""),
       TROUPE_HOST: this.name,
       TROUPE_AGENT_PID: String(process.pid),
     };
@@ -251,7 +255,7 @@ export class HostAgent {
   }
 
   /** The command line to start for `req`; a refused one is logged, published as `agent.spawn.refused` and thrown. */
-  private checked(req: SpawnRequest): { file: string; args: string[] } {
+  private checked(req: SpawnRequest): { file: string; args: string[]; program: string } {
     try {
       return checkSpawn(req, this.policy);
     } catch (e) {

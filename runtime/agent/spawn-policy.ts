@@ -50,7 +50,7 @@ export interface SpawnRequestLike {
 }
 
 /** The command to run for `req` (node binary, its arguments with loaders resolved and the program's real path), or SpawnRefusedError. */
-export function checkSpawn(req: SpawnRequestLike, policy: SpawnPolicy): { file: string; args: string[] } {
+export function checkSpawn(req: SpawnRequestLike, policy: SpawnPolicy): { file: string; args: string[]; program: string } {
   const [cmd, ...rest] = req.argv;
   const refuse = (program: string, reason: string) => new SpawnRefusedError(req.actorId, program, reason);
   if (cmd !== "node" && !policy.nodes.has(cmd!)) throw refuse(cmd!, "the agent starts only node running troupe's own programs");
@@ -65,7 +65,15 @@ export function checkSpawn(req: SpawnRequestLike, policy: SpawnPolicy): { file: 
     throw refuse(program, `not a program of troupe's installation (${policy.root})`);
   }
   args[at] = real;
-  return { file: process.execPath, args };
+  return { file: process.execPath, args, program: real };
+}
+
+/** Programs that start actors themselves, so get the controller's credentials; every other child is a worker. */
+const CONTROLLER_PROGRAMS = ["actors/coordinator/main.ts"];
+
+/** The NATS role (nats-roles.ts) of a child running `program` (a real path from checkSpawn). */
+export function childRole(program: string, policy: SpawnPolicy): "controller" | "worker" {
+  return CONTROLLER_PROGRAMS.some((p) => path.join(policy.root, p) === program) ? "controller" : "worker";
 }
 
 /** Where the program is in node's arguments, checking every option before it. */
