@@ -17,6 +17,7 @@ import { pollUntil } from "../../runtime/async.ts";
 import { decode, encode } from "../../runtime/codec.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
+import { LOOP_AT, sharedHeartbeatState, startHeartbeatThread } from "../../runtime/heartbeat-thread.ts";
 import { createRootLogger } from "../../runtime/logger.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { authorizationBlock, roleSecret, type Role } from "../../runtime/nats-roles.ts";
@@ -115,6 +116,25 @@ describe("per-role NATS credentials", { timeout: 120_000 }, () => {
     await (await EventLog.open(worker, ns)).publish({ type: "t.worker", subject: "w1", time: Date.now(), data: {} }, `w1:${Date.now()}`);
     worker.publish(ns.heartbeatSubject("w1"), encode({}));
     await worker.flush();
+  });
+
+  it("an actor's heartbeat thread connects with its role's credentials (and is refused with a wrong one)", async () => {
+    const firstMessage = (token: string) => {
+      const shared = sharedHeartbeatState();
+      shared[LOOP_AT] = Date.now() + 600_000; // the main loop "turned" now, for the whole test
+      const t = startHeartbeatThread({
+        shared,
+        natsUrl: server.url,
+        token,
+        actorId: "hb1",
+        subject: ns.heartbeatSubject("hb1"),
+        heartbeatMs: 50,
+        stallMs: 60_000,
+      });
+      return new Promise<{ op: string; why?: string }>((resolve) => t.once("message", resolve)).finally(() => void t.terminate());
+    };
+    expect(await firstMessage(secret("worker"))).toMatchObject({ op: "beating" });
+    expect(await firstMessage("worker:wrong")).toMatchObject({ op: "failed", why: expect.stringMatching(/Authorization Violation/i) });
   });
 
   it("the agent hands a child its role's credentials, never its own", async () => {
