@@ -24,7 +24,7 @@ export function addClusterOptions(cmd: Command, opts: { json: boolean } = { json
   cmd
     .option("--cluster <dir>", "cluster directory written by `troupe up` (default $TROUPE_CLUSTER or ./.troupe)")
     .option("--nats <url>", "NATS URL of the cluster (instead of --cluster)")
-    .option("--token-file <file>", "file holding the NATS token (with --nats)")
+    .option("--token-file <file>", "file holding the NATS token or a role's credentials, e.g. <dir>/creds/operator (with --nats)")
     .option("--cluster-id <id>", "cluster id (with --nats)", "local");
   if (opts.json) cmd.option("--json", "machine-readable output");
   return cmd;
