@@ -5,6 +5,7 @@ import { ClusterUnreachableError } from "./errors.ts";
 
 export interface ConnectOptions {
   url: string;
+  /** A token, or a role's secret `<user>:<password>` (nats-roles.ts; tokens never hold ':'). */
   token?: string;
   /** Shows in the server's monitoring (client name). */
   name?: string;
@@ -23,7 +24,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
   try {
     nc = await connect({
       servers: opts.url,
-      token: opts.token,
+      ...credentials(opts.token),
       name: opts.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: opts.reconnectWaitMs ?? 250,
@@ -49,4 +50,11 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
     void nc.closed().then(() => onStatus("closed"));
   }
   return nc;
+}
+
+/** nats.js options for a token or a role's `<user>:<password>`. */
+function credentials(secret: string | undefined): { token?: string; user?: string; pass?: string } {
+  if (!secret) return {};
+  const colon = secret.indexOf(":");
+  return colon > 0 ? { user: secret.slice(0, colon), pass: secret.slice(colon + 1) } : { token: secret };
 }

@@ -19,6 +19,7 @@ export interface HeartbeatThreadOptions {
   shared: Float64Array;
   /** nats://host:port of the cluster (no TLS: the thread fails and the main thread beats instead). */
   natsUrl: string;
+  /** A token, or a role's `<user>:<password>` (nats-roles.ts). */
   token?: string;
   actorId: string;
   subject: string;
@@ -58,7 +59,11 @@ const onLine = (line) => {
   if (line.startsWith("INFO ")) {
     const info = JSON.parse(line.slice(5));
     if (info.tls_required) fail("the server requires TLS");
-    const connect = { verbose: false, pedantic: false, name: d.actorId + "-heartbeat", lang: "troupe-heartbeat", version: "1", protocol: 0, auth_token: d.token || undefined };
+    const connect = { verbose: false, pedantic: false, name: d.actorId + "-heartbeat", lang: "troupe-heartbeat", version: "1", protocol: 0 };
+    // a role's secret "<user>:<password>" (nats-roles.ts), else a token
+    const colon = (d.token || "").indexOf(":");
+    if (colon > 0) Object.assign(connect, { user: d.token.slice(0, colon), pass: d.token.slice(colon + 1) });
+    else if (d.token) connect.auth_token = d.token;
     socket.write("CONNECT " + JSON.stringify(connect) + "\\r\\nPING\\r\\n");
   } else if (line === "PING") socket.write("PONG\\r\\n");
   else if (line === "PONG" && !ready) {

@@ -12,6 +12,8 @@ export interface NatsServerOptions {
   port?: number;
   /** When set, clients must present this token. */
   token?: string;
+  /** Instead of a token: nats-server's `authorization { users: [...] }` block (nats-roles.ts, `troupe up`). */
+  authorization?: string;
   /** Largest message in bytes (default 8 MiB). */
   maxPayload?: number;
   /** How long to wait for the server to listen (default 10 s). */
@@ -47,7 +49,8 @@ function writeConfig(opts: NatsServerOptions): string {
     `max_payload: ${opts.maxPayload ?? 8 * 1024 * 1024}`,
     `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
   ];
-  if (opts.token) lines.push(`authorization { token: ${JSON.stringify(opts.token)} }`);
+  if (opts.authorization) lines.push(opts.authorization);
+  else if (opts.token) lines.push(`authorization { token: ${JSON.stringify(opts.token)} }`);
   const file = path.join(opts.dir, "nats-server.conf");
   writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
   return file;

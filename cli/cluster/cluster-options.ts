@@ -2,12 +2,15 @@
 // errors: an unreachable cluster must not hang a CLI).
 import { UsageError } from "../errors.ts";
 import type { Command } from "commander";
+import { existsSync } from "node:fs";
+import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { namespace, type Namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
-import { clusterDir, readClusterInfo, readToken } from "./cluster-file.ts";
+import type { Role } from "../../runtime/nats-roles.ts";
+import { clusterDir, readClusterInfo, readSecret, readToken } from "./cluster-file.ts";
 
 export interface ClusterOptions {
   cluster?: string;
@@ -21,7 +24,7 @@ export function addClusterOptions(cmd: Command, opts: { json: boolean } = { json
   cmd
     .option("--cluster <dir>", "cluster directory written by `troupe up` (default $TROUPE_CLUSTER or ./.troupe)")
     .option("--nats <url>", "NATS URL of the cluster (instead of --cluster)")
-    .option("--token-file <file>", "file holding the NATS token (with --nats)")
+    .option("--token-file <file>", "file holding the NATS token or a role's credentials, e.g. <dir>/creds/operator (with --nats)")
     .option("--cluster-id <id>", "cluster id (with --nats)", "local");
   if (opts.json) cmd.option("--json", "machine-readable output");
   return cmd;
@@ -29,17 +32,36 @@ export function addClusterOptions(cmd: Command, opts: { json: boolean } = { json
 
 export interface Connection {
   url: string;
+  /** A token, or a role's `<user>:<password>`. */
   token?: string;
   clusterId: string;
 }
 
-export function resolveConnection(opts: ClusterOptions): Connection {
+/**
+ * The secrets a host agent hands its children, when the cluster has per-role credentials: from the cluster
+ * directory, or, with --nats, the `controller` and `worker` files beside the token file (a copy of `<dir>/creds`).
+ */
+export function childSecrets(opts: ClusterOptions): { controller: string; worker: string } | undefined {
+  if (opts.nats) {
+    const dir = opts.tokenFile ? path.dirname(opts.tokenFile) : undefined;
+    if (!dir || !existsSync(path.join(dir, "controller")) || !existsSync(path.join(dir, "worker"))) return undefined;
+    return { controller: readToken(path.join(dir, "controller")), worker: readToken(path.join(dir, "worker")) };
+  }
+  const info = readClusterInfo(clusterDir(opts.cluster));
+  return info.credsDir ? { controller: readSecret(info, "controller"), worker: readSecret(info, "worker") } : undefined;
+}
+
+/**
+ * The cluster `opts` name and how to connect to it as `role` (the command line is the operator; the processes
+ * `troupe up` starts pass their own role). With --nats, the token file's secret whatever the role.
+ */
+export function resolveConnection(opts: ClusterOptions, role: Role = "operator"): Connection {
   if (opts.nats) {
     return { url: opts.nats, token: opts.tokenFile ? readToken(opts.tokenFile) : undefined, clusterId: opts.clusterId ?? "local" };
   }
   if (opts.tokenFile) throw new UsageError("--token-file needs --nats");
   const info = readClusterInfo(clusterDir(opts.cluster));
-  return { url: info.url, token: readToken(info.tokenFile), clusterId: info.clusterId };
+  return { url: info.url, token: readSecret(info, role), clusterId: info.clusterId };
 }
 
 export interface OpenCluster {

@@ -18,7 +18,7 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
 };
 const count = Number(arg("--actors", "3"));
-const conn = resolveConnection({ cluster: arg("--cluster", ".troupe") });
+const conn = resolveConnection({ cluster: arg("--cluster", ".troupe") }, "controller");
 const ns = namespace(conn.clusterId);
 const logger = createRootLogger({ name: "supervisor", destination: 1 });
 const genericActor = path.join(path.dirname(fileURLToPath(import.meta.url)), "generic-actor.ts");

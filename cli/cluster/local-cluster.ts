@@ -1,5 +1,5 @@
 // `troupe up` / `troupe down`: a local cluster in the background — a nats-server with JetStream
-// stored in the cluster directory and a token (mode 0600), one host agent, and optionally a
+// stored in the cluster directory and one user per role (credentials in creds/, mode 0600), one host agent, and optionally a
 // supervisor with N generic actors. Everything it starts is recorded in cluster.json.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from "node:fs";
@@ -11,7 +11,8 @@ import { startNatsServer } from "../../runtime/nats-server.ts";
 import { packageRoot } from "../../runtime/paths.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
-import { clusterFile, readClusterInfo, readToken, writeClusterInfo, writeNewToken, type ClusterInfo } from "./cluster-file.ts";
+import { authorizationBlock, roleSecret } from "../../runtime/nats-roles.ts";
+import { clusterFile, readClusterInfo, readToken, writeClusterInfo, writeNewCredentials, type ClusterInfo } from "./cluster-file.ts";
 
 const repoRoot = packageRoot();
 
@@ -52,13 +53,18 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
       throw new ConfigError(`a cluster is already running in ${dir} (stop it with \`troupe down --cluster ${dir}\`)`);
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tokenFile = path.join(dir, "token");
-  const token = writeNewToken(tokenFile);
-  const server = await startNatsServer({ dir: path.join(dir, "nats"), token, detached: true });
+  // one user per role with its subject permissions (runtime/nats-roles.ts); the command line is the operator
+  const credsDir = path.join(dir, "creds");
+  const passwords = writeNewCredentials(credsDir);
+  rmSync(path.join(dir, "token"), { force: true }); // the single token of older versions no longer opens anything
+  const ns = namespace(opts.clusterId);
+  const server = await startNatsServer({ dir: path.join(dir, "nats"), authorization: authorizationBlock(ns, passwords), detached: true });
+  const token = roleSecret("operator", passwords.operator);
   const info: ClusterInfo = {
     clusterId: opts.clusterId,
     url: server.url,
-    tokenFile,
+    tokenFile: path.join(credsDir, "operator"),
+    credsDir,
     natsPid: server.pid,
     agentPid: null,
     supervisorPid: null,
@@ -73,7 +79,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
 
   const nc = await connectNats({ url: server.url, token, waitOnFirstConnect: false });
   try {
-    const registry = await Registry.open(nc, namespace(opts.clusterId));
+    const registry = await Registry.open(nc, ns);
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     while (!(await registry.getHost(opts.hostName))) {
       if (!pidAlive(info.agentPid)) throw new Error(`the host agent exited while starting; see ${path.join(dir, "agent.log")}`);

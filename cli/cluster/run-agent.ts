@@ -6,7 +6,7 @@ import { EventLog } from "../../runtime/event-log.ts";
 import { createRootLogger } from "../../runtime/logger.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
-import { resolveConnection, type ClusterOptions } from "./cluster-options.ts";
+import { childSecrets, resolveConnection, type ClusterOptions } from "./cluster-options.ts";
 
 export interface RunAgentOptions extends ClusterOptions {
   name?: string;
@@ -15,7 +15,8 @@ export interface RunAgentOptions extends ClusterOptions {
 }
 
 export async function runAgent(opts: RunAgentOptions): Promise<void> {
-  const conn = resolveConnection(opts);
+  const conn = resolveConnection(opts, "agent");
+  const secrets = childSecrets(opts);
   const ns = namespace(conn.clusterId);
   const logger = createRootLogger({ name: "agent", destination: 1 });
   let agent: HostAgent | undefined;
@@ -44,6 +45,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     tier: opts.tier,
     natsUrl: conn.url,
     token: conn.token,
+    ...(secrets ? { childSecrets: secrets } : {}),
   });
   await agent.start();
   logger.info({ host: agent.name, slots: agent.slots, tier: agent.tier }, "agent registered");

@@ -12,7 +12,7 @@ import { resolveConnection } from "./cluster-options.ts";
 const args = process.argv.slice(2);
 const i = args.indexOf("--cluster");
 try {
-  const conn = resolveConnection({ cluster: i >= 0 ? args[i + 1] : undefined });
+  const conn = resolveConnection({ cluster: i >= 0 ? args[i + 1] : undefined }, "controller");
   const ns = namespace(conn.clusterId);
   const logger = createRootLogger({ name: "services", destination: 1 });
   const nc = await connectNats({

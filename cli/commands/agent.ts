@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .option("--tier <tier>", "topology tier (hosts with the same tier are near each other)", "default")
     .addHelpText(
       "after",
-      "\nExample:\n  troupe agent --nats nats://10.0.0.5:4222 --token-file ~/.troupe/token --cluster-id prod --slots 8\n",
+      "\nExample:\n  troupe agent --nats nats://10.0.0.5:4222 --token-file ~/.troupe/creds/agent --cluster-id prod --slots 8\n",
     );
   addClusterOptions(cmd, { json: false }).action(async (opts: AgentOptions) => {
     const slots = opts.slots === undefined ? undefined : Number(opts.slots);

@@ -45,7 +45,7 @@ export function register(program: Command): void {
           return;
         }
         console.log(`cluster '${info.clusterId}' up in ${dir}`);
-        console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, token in ${info.tokenFile})`);
+        console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, credentials per role in ${info.credsDir ?? info.tokenFile})`);
         console.log(`  host agent   ${opts.name} (pid ${info.agentPid})`);
         console.log(`  job service  pid ${info.servicesPid} (troupe train submits here; troupe jobs lists them)`);
         if (info.supervisorPid) console.log(`  supervisor   demo with ${opts.actors} generic actors (pid ${info.supervisorPid})`);

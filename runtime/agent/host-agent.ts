@@ -14,8 +14,9 @@ import type { Registry } from "../registry.ts";
 import { parseWith, serve } from "../rpc.ts";
 import type { ExitReport, HostRecord, SpawnRequest } from "../types.ts";
 import { LineSplitter } from "./line-splitter.ts";
-import { resolveNodeArgs } from "./node-argv.ts";
+import { SpawnRefusedError } from "./errors.ts";
 import { OrphanSweep } from "./orphan-sweep.ts";
+import { checkSpawn, childRole, installationPolicy, type SpawnPolicy } from "./spawn-policy.ts";
 import { KEEP_SPARE_ENV, SparePool, spareCommandOf } from "./spare-pool.ts";
 
 export interface HostAgentOptions {
@@ -29,7 +30,10 @@ export interface HostAgentOptions {
   tier?: string;
   /** What children need to reach the cluster (passed in their environment, never argv). */
   natsUrl: string;
+  /** The secret children get (a token, or a role's `<user>:<password>`), unless `childSecrets` names one for their role. */
   token?: string;
+  /** Per-role secrets (nats-roles.ts): a coordinator gets the controller's, every other child the worker's. */
+  childSecrets?: { controller: string; worker: string };
   /** How often the host record's lastSeen is refreshed (ms). */
   refreshMs?: number;
   /** Children of a supervisor silent this long are stopped as orphans (orphan-sweep.ts; default 60 s). */
@@ -67,6 +71,8 @@ export class HostAgent {
   private connected = true;
   private readonly spares: SparePool;
   private readonly orphans: OrphanSweep;
+  /** What this agent starts (spawn-policy.ts): computed once, from its own installation. */
+  private readonly policy: SpawnPolicy = installationPolicy();
 
   constructor(private readonly opts: HostAgentOptions) {
     this.name = checkName("host name", opts.name ?? os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"));
@@ -185,16 +191,16 @@ export class HostAgent {
     }
     const still = this.running.get(req.actorId);
     if (still) throw new Error(`actor ${req.actorId} is already running on ${this.name} as pid ${still.pid}`);
-    const [cmd, ...args] = req.argv;
-    // node children run this agent's node, with loaders resolved from its installation (not from the child's cwd)
-    const file = cmd === "node" ? process.execPath : cmd!;
-    const argv = cmd === "node" ? resolveNodeArgs(args) : args;
+    // node children run this agent's node, with loaders resolved from its installation (not from the child's cwd);
+    // anything but node running a program of troupe's installation is refused, nothing started
+    const { file, args: argv, program } = this.checked(req);
+    const secrets = this.opts.childSecrets;
     const env = {
       ...req.env,
       TROUPE_ACTOR_ID: req.actorId,
       TROUPE_CLUSTER_ID: this.opts.ns.clusterId,
       TROUPE_NATS_URL: this.opts.natsUrl,
-      TROUPE_NATS_TOKEN: this.opts.token ?? "",
+      TROUPE_NATS_TOKEN: secrets ? secrets[childRole(program, this.policy)] : (this.opts.token ?? ""),
       TROUPE_HOST: this.name,
       TROUPE_AGENT_PID: String(process.pid),
     };
@@ -206,7 +212,7 @@ export class HostAgent {
     if (child.pid === undefined) {
       // spawn failures (ENOENT…) surface as an 'error' event; the pid is missing synchronously.
       child.on("error", () => undefined);
-      throw new Error(`cannot start '${cmd}' for ${req.actorId}`);
+      throw new Error(`cannot start '${req.argv[0]}' for ${req.actorId}`);
     }
     let resolveExited = () => {};
     const exited = new Promise<void>((r) => (resolveExited = r));
@@ -246,6 +252,24 @@ export class HostAgent {
     this.opts.logger.info({ actorId: req.actorId, pid: child.pid }, "spawned");
     this.publishHost();
     return { pid: child.pid };
+  }
+
+  /** The command line to start for `req`; a refused one is logged, published as `agent.spawn.refused` and thrown. */
+  private checked(req: SpawnRequest): { file: string; args: string[]; program: string } {
+    try {
+      return checkSpawn(req, this.policy);
+    } catch (e) {
+      if (!(e instanceof SpawnRefusedError)) throw e;
+      this.opts.logger.warn({ actorId: req.actorId, program: e.program, reason: e.reason }, "refused spawn request");
+      const time = Date.now();
+      void this.opts.events
+        .publish(
+          { type: "agent.spawn.refused", subject: this.name, time, data: { actorId: req.actorId, program: e.program, reason: e.reason } },
+          `refused:${this.name}:${req.actorId}:${time}`,
+        )
+        .catch(() => undefined);
+      throw e;
+    }
   }
 
   private onExit(entry: Running, code: number | null, signal: NodeJS.Signals | null): void {

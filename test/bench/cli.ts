@@ -47,6 +47,7 @@ try {
     clusterId,
     url: server.url,
     tokenFile,
+    credsDir: null,
     natsPid: server.pid,
     agentPid: null,
     supervisorPid: null,

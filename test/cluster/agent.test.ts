@@ -11,6 +11,7 @@ import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
 import { pollUntil } from "../../runtime/async.ts";
+import { childArgv } from "./harness.ts";
 
 describe("host agent", () => {
   const ns = namespace(`t${randomUUID().slice(0, 8)}`);
@@ -53,7 +54,7 @@ describe("host agent", () => {
   it("spawns on request and reports an exit code with the stderr tail", async () => {
     const r = (await call(nc, ns.agentSubject("hostA", "spawn"), {
       actorId: "x1",
-      argv: ["node", "-e", "console.error('bad things'); process.exit(7)"],
+      argv: childArgv("--stderr", "bad things", "--exit", "7"),
       env: {},
     })) as { pid: number };
     const exit = await exitOf(r.pid);
@@ -64,7 +65,7 @@ describe("host agent", () => {
   it("kills on request (only the pid asked for) and reports the signal", async () => {
     const r = (await call(nc, ns.agentSubject("hostA", "spawn"), {
       actorId: "x2",
-      argv: ["node", "-e", "setInterval(() => {}, 1000)"],
+      argv: childArgv(),
       env: {},
     })) as { pid: number };
     await pollUntil(async () => ((await registry.getHost("hostA"))!.running.includes("x2") ? true : undefined), {
@@ -75,7 +76,7 @@ describe("host agent", () => {
     await expect(call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGKILL", pid: r.pid + 1 })).rejects.toThrow(
       /now runs as pid/,
     );
-    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: ["node", "-e", "0"], env: {} })).rejects.toThrow(
+    await expect(call(nc, ns.agentSubject("hostA", "spawn"), { actorId: "x2", argv: childArgv("--exit", "0"), env: {} })).rejects.toThrow(
       /already running/,
     );
     await call(nc, ns.agentSubject("hostA", "kill"), { actorId: "x2", signal: "SIGTERM", pid: r.pid });

@@ -30,6 +30,13 @@ export function actorArgv(...flags: string[]): string[] {
   return ["node", "--import", "tsx", genericActor, ...flags];
 }
 
+const plainChild = path.join(repoRoot, "test/cluster/fixtures/plain-child.ts");
+
+/** A child that writes `--stderr <text>`, exits with `--exit <code>`, else stays up (fixtures/plain-child.ts). */
+export function childArgv(...flags: string[]): string[] {
+  return ["node", "--import", "tsx", plainChild, ...flags];
+}
+
 export interface TestClusterOptions {
   url: string;
   token?: string;
