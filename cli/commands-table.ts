@@ -31,6 +31,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: "logs",
     summary: "print an actor's log lines, readable (--json: raw), all its processes and restarts included; -f keeps following",
   },
+  {
+    name: "dashboard",
+    summary: "serve a live web dashboard of the cluster (actors, jobs, recoveries, events, controls) and Prometheus metrics",
+  },
   { name: "gc", summary: "forget the dead actors of jobs that ended (registry and lifecycle records); live ones and running jobs stay" },
   { name: "kill", summary: "send a signal to an actor's process (fault injection); its supervisor reacts as to any failure" },
   { name: "restart", summary: "restart an actor through its supervisor, or a running job's workers, stage or replica live" },
