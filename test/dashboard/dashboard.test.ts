@@ -3,7 +3,7 @@
 // nothing without credentials (401), the one-time URL signs the browser in, the page shows the workers and the loss
 // chart, a kill from the page (confirmed) fails a worker that the page then shows restarting, alive again and as a
 // recovery bar; /metrics has the troupe_ metrics; stopping the job from the page stops it. Screenshots go to
-// docs/images/.
+// docs/images/ with TROUPE_SCREENSHOTS=1.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -21,7 +21,8 @@ const bin = path.join(repo, "bin/troupe.js");
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-dash-"));
 const cluster = path.join(root, ".troupe");
 const config = path.join(root, "tiny-dp2.yaml");
-const images = path.join(repo, "docs/images");
+/** TROUPE_SCREENSHOTS=1 writes the screenshots for the docs into docs/images; otherwise they go to the temp dir. */
+const images = process.env.TROUPE_SCREENSHOTS ? path.join(repo, "docs/images") : root;
 const WAIT = 120_000;
 
 async function troupe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
