@@ -4,16 +4,14 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
+import { packageRoot } from "../../runtime/paths.ts";
 import type { OpenCluster } from "../cluster/cluster-options.ts";
 import type { DashboardAuth } from "./auth.ts";
 import type { ClusterView, ViewUpdate } from "./cluster-view.ts";
 import { ControlRequestError, runControl } from "./controls.ts";
 import type { DashboardMetrics } from "./metrics.ts";
 
-/** The repository root: assets are found from the sources' own location, in the CLI bundle too (its import.meta.url is the source file's). */
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ASSETS: Record<string, { file: string; type: string }> = {
   "/": { file: "cli/dashboard/public/index.html", type: "text/html; charset=utf-8" },
   "/app.js": { file: "cli/dashboard/public/app.js", type: "text/javascript; charset=utf-8" },
@@ -56,7 +54,9 @@ async function route(p: DashboardParts, req: IncomingMessage, res: ServerRespons
   if (!p.auth.allowed(req)) return unauthorized(req, res, "sign in with the URL `troupe dashboard` printed, or the cluster's token");
   const asset = req.method === "GET" ? ASSETS[url.pathname] : undefined;
   if (asset) {
-    res.writeHead(200, { "Content-Type": asset.type, "Cache-Control": "no-cache" }).end(await readFile(path.join(root, asset.file)));
+    res
+      .writeHead(200, { "Content-Type": asset.type, "Cache-Control": "no-cache" })
+      .end(await readFile(path.join(packageRoot(), asset.file)));
     return;
   }
   const id = url.searchParams.get("id") ?? "";
@@ -90,7 +90,7 @@ function unauthorized(req: IncomingMessage, res: ServerResponse, why: string): v
   res.writeHead(401, { "Content-Type": "text/html; charset=utf-8", "WWW-Authenticate": 'Bearer realm="troupe"' }).end(
     `<!doctype html><title>troupe dashboard</title><body style="font-family:sans-serif;margin:3em">
 <h1>troupe dashboard</h1><p>${why.replaceAll("<", "&lt;")}.</p>
-<form method="post" action="/login"><label>Cluster token (the file <code>token</code> in the cluster directory):
+<form method="post" action="/login"><label>Cluster token (the file that <code>tokenFile</code> in the cluster directory's <code>cluster.json</code> names):
 <input type="password" name="token" autocomplete="off"></label> <button>Sign in</button></form></body>`,
   );
 }

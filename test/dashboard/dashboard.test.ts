@@ -1,17 +1,16 @@
-// `troupe dashboard` in a real browser (Debian's headless Chromium, driven by playwright-core) against a cluster
+// `troupe dashboard` (started by `troupe up --dashboard`) in a real browser (Debian's headless Chromium, driven by playwright-core) against a cluster
 // `troupe up` started and a dp 2 job submitted to it (real nats-server, agent, coordinator and worker processes):
 // nothing without credentials (401), the one-time URL signs the browser in, the page shows the workers and the loss
 // chart, a kill from the page (confirmed) fails a worker that the page then shows restarting, alive again and as a
 // recovery bar; /metrics has the troupe_ metrics; stopping the job from the page stops it. Screenshots go to
 // docs/images/ with TROUPE_SCREENSHOTS=1.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../../runtime/async.ts";
 import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "./chromium.ts";
 
@@ -35,8 +34,6 @@ async function troupe(...args: string[]): Promise<{ code: number; stdout: string
   }
 }
 
-let dashboard: ChildProcess;
-let dashboardOut = "";
 let loginUrl = "";
 let base = "";
 let token = "";
@@ -62,21 +59,14 @@ checkpoint: {interval: 1000, keep: 1}
 `,
   );
   const executablePath = chromiumPath();
-  const up = await troupe("up");
+  // the dashboard `troupe up --dashboard` starts in the background (a `troupe dashboard` process; down stops it)
+  const up = await troupe("up", "--dashboard", "0");
   expect(up.stderr).toBe("");
+  loginUrl = /^ {2}dashboard {4}(http:\/\/127\.0\.0\.1:\d+\/\?code=\S+) \(troupe down stops it\)$/m.exec(up.stdout)?.[1] ?? "";
+  expect(loginUrl, up.stdout).not.toBe("");
   token = readFileSync(readClusterInfo(cluster).tokenFile, "utf8").trim();
   const submitted = await troupe("train", config, "--detach", "--name", "dash", "--run-dir", path.join(root, "dash"), "--no-samples");
   expect(submitted.code).toBe(0);
-  dashboard = spawn(process.execPath, [bin, "dashboard", "--port", "0", "--cluster", cluster], {
-    cwd: repo,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  dashboard.stdout!.on("data", (d: Buffer) => (dashboardOut += d.toString()));
-  dashboard.stderr!.on("data", (d: Buffer) => (dashboardOut += d.toString()));
-  loginUrl = await pollUntil(() => /^troupe dashboard: (http:\/\/127\.0\.0\.1:\d+\/\?code=\S+)$/m.exec(dashboardOut)?.[1], {
-    what: "the dashboard's URL",
-    timeoutMs: 60_000,
-  });
   base = loginUrl.slice(0, loginUrl.indexOf("?"));
   browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
@@ -84,8 +74,7 @@ checkpoint: {interval: 1000, keep: 1}
 
 afterAll(async () => {
   await browser?.close();
-  dashboard?.kill("SIGINT");
-  await troupe("down");
+  await troupe("down"); // already down when the last test passed
   rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
@@ -172,8 +161,18 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     const bad = await troupe("dashboard", "--port", "http");
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe("troupe: --port must be a port number 0-65535 (0: any free port), got 'http'");
+    const upBad = await troupe("up", "--dashboard", "http");
+    expect(upBad.code).toBe(2);
+    expect(upBad.stderr.trim()).toBe(bad.stderr.trim());
     const taken = await troupe("dashboard", "--port", new URL(base).port);
     expect(taken.code).toBe(1);
     expect(taken.stderr.trim()).toMatch(/^troupe: 127\.0\.0\.1:\d+ is in use \(choose another with --port\)$/);
+  });
+
+  it("troupe down stops the dashboard troupe up started", async () => {
+    const pid = Number(readFileSync(path.join(cluster, "dashboard.pid"), "utf8"));
+    expect((await troupe("down")).code).toBe(0);
+    expect(() => process.kill(pid, 0)).toThrow();
+    await expect(fetch(base)).rejects.toThrow();
   });
 });

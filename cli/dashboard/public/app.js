@@ -149,6 +149,41 @@ function render() {
   if (view === "events") renderEvents();
 }
 
+/**
+ * Brings `container`'s children in line with `rows` in place: a row (found by its key) and each of its cells are
+ * rewritten only when their HTML changed, so that a button under the pointer is not replaced while it is clicked.
+ * A row: { key, data: {attribute: value}, className, cells: [{ html, attrs }] }.
+ */
+const drawn = new WeakMap();
+function patch(container, rows, rowTag, cellTag) {
+  const existing = new Map([...container.children].map((el) => [el.dataset.key, el]));
+  let prev = null;
+  for (const r of rows) {
+    let el = existing.get(r.key);
+    existing.delete(r.key);
+    if (!el) {
+      el = document.createElement(rowTag);
+      el.dataset.key = r.key;
+    }
+    for (const [k, v] of Object.entries(r.data ?? {})) if (el.dataset[k] !== String(v)) el.dataset[k] = String(v);
+    if (el.className !== (r.className ?? "")) el.className = r.className ?? "";
+    while (el.children.length > r.cells.length) el.lastElementChild.remove();
+    r.cells.forEach((c, i) => {
+      let cell = el.children[i];
+      if (!cell) cell = el.appendChild(document.createElement(cellTag));
+      if (drawn.get(cell) !== c.html) {
+        cell.innerHTML = c.html;
+        drawn.set(cell, c.html);
+      }
+      for (const [k, v] of Object.entries(c.attrs ?? {})) if (cell.getAttribute(k) !== v) cell.setAttribute(k, v);
+    });
+    const want = prev ? prev.nextElementSibling : container.firstElementChild;
+    if (want !== el) container.insertBefore(el, want);
+    prev = el;
+  }
+  for (const el of existing.values()) el.remove();
+}
+
 function renderCluster() {
   $("#hosts tbody").innerHTML = [...state.hosts.values()]
     .map(
@@ -156,13 +191,22 @@ function renderCluster() {
         `<tr data-host="${esc(h.name)}"><td>${esc(h.name)}</td><td>${h.slots}</td><td>${esc(h.tier)}</td><td>${h.pid}</td><td>${esc(h.running.join(", ") || "-")}</td><td>${age(h.lastSeen)}</td></tr>`,
     )
     .join("");
-  $("#jobs tbody").innerHTML = [...state.jobs.values()]
-    .map((j) => {
-      const last = series(j.id).points.at(-1);
-      const live = j.state === "running" || j.state === "submitted";
-      return `<tr data-job="${esc(j.id)}" data-state="${esc(j.state)}"><td><a href="#job" data-pick-job="${esc(j.id)}">${esc(j.id)}</a></td><td>${j.layout.dp}×${j.layout.pp}×${j.layout.tp}</td><td>${esc(j.state)}</td><td>${esc(state.phases.get(`job.${j.id}`) ?? "-")}</td><td>${last?.step ?? "-"}</td><td>${last ? last.loss.toFixed(3) : "-"}</td><td>${j.coordinatorStarts}</td><td>${live ? control("stop", { job: j.id }, "stop") : ""}</td></tr>`;
-    })
-    .join("");
+  const jobRows = [...state.jobs.values()].map((j) => {
+    const last = series(j.id).points.at(-1);
+    const live = j.state === "running" || j.state === "submitted";
+    const cells = [
+      `<a href="#job" data-pick-job="${esc(j.id)}">${esc(j.id)}</a>`,
+      `${j.layout.dp}×${j.layout.pp}×${j.layout.tp}`,
+      esc(j.state),
+      esc(state.phases.get(`job.${j.id}`) ?? "-"),
+      String(last?.step ?? "-"),
+      last ? last.loss.toFixed(3) : "-",
+      String(j.coordinatorStarts),
+      live ? control("stop", { job: j.id }, "stop") : "",
+    ];
+    return { key: j.id, data: { job: j.id, state: j.state }, cells: cells.map((html) => ({ html })) };
+  });
+  patch($("#jobs tbody"), jobRows, "tr", "td");
   const counts = {};
   for (const a of state.actors.values()) counts[a.state] = (counts[a.state] ?? 0) + 1;
   $("#actor-counts").textContent =
@@ -207,25 +251,44 @@ function treeOrder(actors) {
 function renderActors() {
   const filter = $("#actor-filter").value.trim().toLowerCase();
   const showDead = $("#show-dead").checked;
-  const rows = treeOrder([...state.actors.values()]).map(({ a, depth, supervisor }) => {
-    const pad = `style="padding-left:${0.4 + depth * 1.2}em"`;
-    if (supervisor) return `<tr class="supervisor"><td ${pad} colspan="11">supervisor <b>${esc(supervisor)}</b></td></tr>`;
+  const rows = [];
+  for (const { a, depth, supervisor } of treeOrder([...state.actors.values()])) {
+    const pad = { style: `padding-left:${0.4 + depth * 1.2}em` };
+    if (supervisor) {
+      rows.push({
+        key: `sup:${supervisor}`,
+        className: "supervisor",
+        cells: [{ html: `supervisor <b>${esc(supervisor)}</b>`, attrs: { ...pad, colspan: "11" } }],
+      });
+      continue;
+    }
     const phase = state.phases.get(`worker.${a.id}`) ?? "-";
     const straggler = state.stragglers.get(a.id);
     const text = [a.id, a.state, phase, a.host, a.deathCause, coordsText(a.coords)].join(" ").toLowerCase();
-    if ((!showDead && a.state === "dead") || (filter && !text.includes(filter))) return "";
+    if ((!showDead && a.state === "dead") || (filter && !text.includes(filter))) continue;
     const live = a.pid != null && a.state !== "dead";
     const ctl = live
       ? control("kill", { actor: a.id, signal: "SIGKILL" }, "kill") +
         control("kill", { actor: a.id, signal: "SIGSTOP" }, "SIGSTOP") +
         control("restart", { actor: a.id }, "restart")
       : "";
-    return `<tr data-actor="${esc(a.id)}" data-state="${esc(a.state)}" data-restarts="${a.restarts}" class="state-${esc(a.state)}${a.id === selectedActor ? " selected" : ""}">
-      <td ${pad}><a href="#actors" data-pick-actor="${esc(a.id)}">${esc(a.id)}</a></td><td>${esc(coordsText(a.coords))}</td><td class="state">${esc(a.state)}</td>
-      <td>${esc(phase)}${straggler ? ` <span class="flag">straggler ${straggler.ratio.toFixed(1)}x</span>` : ""}</td><td>${a.pid ?? "-"}</td><td>${esc(a.host ?? "-")}</td>
-      <td>${a.restarts}</td><td>${a.step}</td><td>${a.state === "dead" ? "-" : age(a.lastHeartbeat)}</td><td class="cause">${esc(a.deathCause ?? "")}</td><td>${ctl}</td></tr>`;
-  });
-  $("#actors tbody").innerHTML = rows.join("");
+    const cells = [
+      { html: `<a href="#actors" data-pick-actor="${esc(a.id)}">${esc(a.id)}</a>`, attrs: pad },
+      { html: esc(coordsText(a.coords)) },
+      { html: esc(a.state), attrs: { class: "state" } },
+      { html: `${esc(phase)}${straggler ? ` <span class="flag">straggler ${straggler.ratio.toFixed(1)}x</span>` : ""}` },
+      { html: String(a.pid ?? "-") },
+      { html: esc(a.host ?? "-") },
+      { html: String(a.restarts) },
+      { html: String(a.step) },
+      { html: a.state === "dead" ? "-" : age(a.lastHeartbeat) },
+      { html: esc(a.deathCause ?? ""), attrs: { class: "cause" } },
+      { html: ctl },
+    ];
+    const className = `state-${a.state}${a.id === selectedActor ? " selected" : ""}`;
+    rows.push({ key: a.id, data: { actor: a.id, state: a.state, restarts: a.restarts }, className, cells });
+  }
+  patch($("#actors tbody"), rows, "tr", "td");
   if (selectedActor) $("#detail-seen").textContent = `states seen here: ${(state.seen.get(selectedActor) ?? []).join(" → ")}`;
 }
 
@@ -269,7 +332,11 @@ function renderJob() {
   const last = s.points.at(-1);
   $("#job-summary").textContent =
     `${j.state} · ${state.phases.get(`job.${j.id}`) ?? "-"} · step ${last?.step ?? "-"} · loss ${last ? last.loss.toFixed(3) : "-"} · ${last ? Math.round(last.tps) : "-"} tokens/s`;
-  $("#job-controls").innerHTML = j.state === "running" ? control("stop", { job: j.id }, "stop job (checkpoint)") : "";
+  const controls = j.state === "running" ? control("stop", { job: j.id }, "stop job (checkpoint)") : "";
+  if (drawn.get($("#job-controls")) !== controls) {
+    $("#job-controls").innerHTML = controls;
+    drawn.set($("#job-controls"), controls);
+  }
   renderGrid(j);
   drawCharts(j.id, s);
   renderRecoveries(j.id);
@@ -277,21 +344,42 @@ function renderJob() {
 
 function renderGrid(j) {
   const workers = [...state.actors.values()].filter((a) => a.supervisor === j.id && a.coords && "d" in a.coords);
-  const cell = (a) => {
-    const phase = state.phases.get(`worker.${a.id}`) ?? "-";
-    const colour = a.state === "alive" ? `phase-${phase.split(/[.|]/)[0]}` : `state-${a.state}`;
-    const straggler = state.stragglers.has(a.id) ? " straggler" : "";
-    return `<div class="cell ${esc(colour)}${straggler}" data-worker="${esc(a.id)}" data-state="${esc(a.state)}" title="${esc(a.id)}: ${esc(a.state)} / ${esc(phase)}">
-      <b>${esc(a.id.slice(j.id.length + 1))}</b><br>pp${a.coords.p} tp${a.coords.t}<br>${esc(a.state === "alive" ? phase : a.state)}<br>${control("kill", { actor: a.id, signal: "SIGKILL" }, "kill")}</div>`;
-  };
   const replicas = [];
   for (let d = 0; d < j.layout.dp; d++) {
-    const mine = workers.filter((w) => w.coords.d === d).sort((x, y) => x.coords.p - y.coords.p || x.coords.t - y.coords.t);
-    replicas.push(
-      `<div class="replica"><div class="rlabel">dp ${d}</div><div class="cells" style="grid-template-columns:repeat(${j.layout.tp},auto)">${mine.map(cell).join("")}</div></div>`,
-    );
+    replicas.push({
+      key: `${j.id}:${d}`,
+      className: "replica",
+      cells: [
+        { html: `dp ${d}`, attrs: { class: "rlabel" } },
+        { html: "", attrs: { class: "cells", style: `grid-template-columns:repeat(${j.layout.tp},auto)` } },
+      ],
+    });
   }
-  $("#grid").innerHTML = replicas.join("");
+  patch($("#grid"), replicas, "div", "div");
+  [...$("#grid").children].forEach((el, d) => {
+    const mine = workers.filter((w) => w.coords.d === d).sort((x, y) => x.coords.p - y.coords.p || x.coords.t - y.coords.t);
+    patch(
+      el.children[1],
+      mine.map((a) => gridCell(j, a)),
+      "div",
+      "div",
+    );
+  });
+}
+
+function gridCell(j, a) {
+  const phase = state.phases.get(`worker.${a.id}`) ?? "-";
+  const colour = a.state === "alive" ? `phase-${phase.split(/[.|]/)[0]}` : `state-${a.state}`;
+  const info = `<b>${esc(a.id.slice(j.id.length + 1))}</b><br>pp${a.coords.p} tp${a.coords.t}<br>${esc(a.state === "alive" ? phase : a.state)}`;
+  return {
+    key: a.id,
+    data: { worker: a.id, state: a.state },
+    className: `cell ${colour}${state.stragglers.has(a.id) ? " straggler" : ""}`,
+    cells: [
+      { html: info },
+      { html: a.pid != null && a.state !== "dead" ? control("kill", { actor: a.id, signal: "SIGKILL" }, "kill") : "" },
+    ],
+  };
 }
 
 const charts = {};
