@@ -314,10 +314,24 @@ async function showActor(id) {
   logSource = new EventSource(`/api/logs?id=${encodeURIComponent(id)}`);
   logSource.onmessage = (m) => {
     const pre = $("#detail-log");
-    pre.textContent = (pre.textContent + JSON.parse(m.data).line + "\n").split("\n").slice(-300).join("\n");
+    pre.textContent = (pre.textContent + readable(JSON.parse(m.data).line) + "\n").split("\n").slice(-300).join("\n");
     pre.scrollTop = pre.scrollHeight;
   };
   schedule();
+}
+
+const LEVELS = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+
+/** A pino JSON line as "12:01:02 INFO message {fields}" (as `troupe logs` shows it); any other line as it is. */
+function readable(line) {
+  if (!line.startsWith("{")) return line;
+  try {
+    const { time, level, msg, pid: _pid, hostname: _host, name: _name, actorId: _actor, coords: _coords, ...rest } = JSON.parse(line);
+    const fields = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : "";
+    return `${new Date(time).toLocaleTimeString()} ${LEVELS[level] ?? level} ${msg ?? ""}${fields}`;
+  } catch {
+    return line;
+  }
 }
 
 function renderJob() {
@@ -332,7 +346,11 @@ function renderJob() {
   const last = s.points.at(-1);
   $("#job-summary").textContent =
     `${j.state} · ${state.phases.get(`job.${j.id}`) ?? "-"} · step ${last?.step ?? "-"} · loss ${last ? last.loss.toFixed(3) : "-"} · ${last ? Math.round(last.tps) : "-"} tokens/s`;
-  const controls = j.state === "running" ? control("stop", { job: j.id }, "stop job (checkpoint)") : "";
+  const groups = [
+    ...Array.from({ length: j.layout.pp }, (_, p) => control("restart-group", { job: j.id, stage: p }, `restart stage ${p}`)),
+    ...Array.from({ length: j.layout.dp }, (_, d) => control("restart-group", { job: j.id, replica: d }, `restart replica ${d}`)),
+  ];
+  const controls = j.state === "running" ? control("stop", { job: j.id }, "stop job (checkpoint)") + " " + groups.join("") : "";
   if (drawn.get($("#job-controls")) !== controls) {
     $("#job-controls").innerHTML = controls;
     drawn.set($("#job-controls"), controls);
@@ -458,6 +476,10 @@ function renderEvents() {
 function describe(b) {
   const d = b.dataset;
   if (d.action === "kill") return `Send ${d.signal} to ${d.actor}? Its supervisor and its job handle it as a failure.`;
+  if (d.action === "restart-group") {
+    const what = d.stage !== undefined ? `pipeline stage ${d.stage}` : `data-parallel replica ${d.replica}`;
+    return `Restart every worker of ${what} of ${d.job}? They restart at the next step boundary and take their state from peers.`;
+  }
   if (d.action === "restart")
     return `Restart ${d.actor}? A job's worker restarts at the next step boundary and takes its state from a peer.`;
   return `Stop job ${d.job}? It finishes its step and saves a checkpoint.`;
@@ -476,7 +498,13 @@ async function confirmAndRun(b) {
       ? { action: "stop", job: d.job }
       : d.action === "kill"
         ? { action: "kill", actor: d.actor, signal: d.signal }
-        : { action: "restart", actor: d.actor };
+        : d.action === "restart-group"
+          ? {
+              action: "restart-group",
+              job: d.job,
+              ...(d.stage !== undefined ? { stage: Number(d.stage) } : { replica: Number(d.replica) }),
+            }
+          : { action: "restart", actor: d.actor };
   toast(`${d.action} ${d.actor ?? d.job}…`);
   const r = await fetch("/api/control", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const reply = await r.json();
