@@ -6,15 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } 
 import path from "node:path";
 import { pollUntil } from "../../runtime/async.ts";
 import { packageRoot } from "../../runtime/paths.ts";
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-};
+import { pidAlive } from "../cluster/local-cluster.ts";
 
 /** Starts it and resolves with the sign-in URL it printed (within `timeoutMs`), or rejects saying why not. */
 export async function startBackgroundDashboard(dir: string, o: { port: number; host: string; timeoutMs?: number }): Promise<string> {
@@ -32,7 +24,7 @@ export async function startBackgroundDashboard(dir: string, o: { port: number; h
       const text = readFileSync(log, "utf8");
       const url = /^troupe dashboard: (\S+)$/m.exec(text)?.[1];
       if (url) return url;
-      if (!alive(pid)) throw new Error(`the dashboard exited: ${text.trim().split("\n").at(-1) ?? "no output"} (see ${log})`);
+      if (!pidAlive(pid)) throw new Error(`the dashboard exited: ${text.trim().split("\n").at(-1) ?? "no output"} (see ${log})`);
       return undefined;
     },
     { what: `the dashboard starting (see ${log})`, timeoutMs: o.timeoutMs ?? 60_000, everyMs: 100 },
@@ -45,9 +37,9 @@ export async function stopBackgroundDashboard(dir: string): Promise<void> {
   if (!existsSync(file)) return;
   const pid = Number(readFileSync(file, "utf8").trim());
   rmSync(file, { force: true });
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return;
   process.kill(pid, "SIGTERM");
-  await pollUntil(() => (alive(pid) ? undefined : true), { what: `the dashboard (pid ${pid}) stopping`, timeoutMs: 5000 }).catch(() =>
+  await pollUntil(() => (pidAlive(pid) ? undefined : true), { what: `the dashboard (pid ${pid}) stopping`, timeoutMs: 5000 }).catch(() =>
     process.kill(pid, "SIGKILL"),
   );
 }

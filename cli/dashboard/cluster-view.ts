@@ -44,6 +44,7 @@ export type ViewUpdate =
   | { t: "recoveries"; bars: readonly RecoveryBar[] };
 
 const EVENTS_KEPT = 2000;
+const EVENTS_READ = 200_000;
 const POINTS_KEPT = 20_000;
 
 export class ClusterView {
@@ -58,6 +59,9 @@ export class ClusterView {
   readonly recoveries = new RecoveryTracker();
   private readonly listeners = new Set<(u: ViewUpdate) => void>();
   private readonly hooks: ((u: ViewUpdate) => void)[] = [];
+  /** The last event and job-output message taken (stream sequence numbers). */
+  private eventSeq = 0;
+  private outputSeq = 0;
 
   private constructor(private readonly c: OpenCluster) {}
 
@@ -74,13 +78,18 @@ export class ClusterView {
     v.keep(signal, () => v.watchKv(c.registry.hosts, signal, (k, val) => v.emit({ t: "host", rec: put(v.hosts, k, val as HostRecord) })));
     v.keep(signal, () => v.watchKv(lifecycles, signal, (k, val) => v.onLifecycle(k, val as LifecycleRecord)));
     v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val)));
-    v.keep(signal, () => c.events.read({ follow: true, signal }, (e) => v.onEvent(e)));
+    // from the last EVENTS_READ events of the stream: one per committed step makes a long-lived cluster's log long
+    v.keep(signal, () => c.events.read({ follow: true, last: EVENTS_READ, signal }, (e) => v.onEvent(e)));
     v.keep(signal, () =>
       readStream(c.nc, {
         stream: c.ns.jobOutputStream,
         follow: true,
         signal,
-        onMessage: (m) => v.onJobOutput(m.subject.slice(m.subject.lastIndexOf(".") + 1), decode(m.data) as JobOutputMessage),
+        onMessage: (m) => {
+          if (m.seq <= v.outputSeq) return;
+          v.outputSeq = m.seq;
+          v.onJobOutput(m.subject.slice(m.subject.lastIndexOf(".") + 1), decode(m.data) as JobOutputMessage);
+        },
       }),
     );
     return v;
@@ -167,6 +176,9 @@ export class ClusterView {
   }
 
   private onEvent(e: StoredEvent): void {
+    // a stream read again after a lost connection starts before what was seen: each event counts once
+    if (e.seq <= this.eventSeq) return;
+    this.eventSeq = e.seq;
     if (e.type === "worker.straggler-cleared" && this.stragglers.delete(e.subject))
       this.emit({ t: "straggler", id: e.subject, flag: null });
     // committed steps reach the pages as chart points (from the job output), and a worker's idle → stepping →
