@@ -41,10 +41,22 @@ export type ViewUpdate =
   | { t: "event"; e: StoredEvent }
   | { t: "point"; job: string; p: StepPoint }
   | { t: "val"; job: string; step: number; loss: number }
-  | { t: "recoveries"; bars: readonly RecoveryBar[] };
+  | { t: "recoveries"; bars: readonly RecoveryBar[] }
+  | { t: "nats"; health: NatsHealth };
+
+/** The nats-server this dashboard is connected to, as last checked (a round trip every few seconds). */
+export interface NatsHealth {
+  url: string;
+  version: string | null;
+  jetstream: boolean;
+  rttMs: number | null;
+  error: string | null;
+  at: number;
+}
 
 const EVENTS_KEPT = 2000;
 const EVENTS_READ = 200_000;
+const HEALTH_EVERY_MS = 5000;
 const POINTS_KEPT = 20_000;
 
 export class ClusterView {
@@ -61,6 +73,7 @@ export class ClusterView {
   private readonly hooks: ((u: ViewUpdate) => void)[] = [];
   /** The last event and job-output message taken (stream sequence numbers). */
   private eventSeq = 0;
+  private nats: NatsHealth | null = null;
   private outputSeq = 0;
 
   private constructor(private readonly c: OpenCluster) {}
@@ -92,7 +105,21 @@ export class ClusterView {
         },
       }),
     );
+    void v.checkNats();
+    const timer = setInterval(() => void v.checkNats(), HEALTH_EVERY_MS);
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     return v;
+  }
+
+  private async checkNats(): Promise<void> {
+    const info = this.c.nc.info;
+    const base = { url: info ? `${info.host}:${info.port}` : "-", version: info?.version ?? null, jetstream: info?.jetstream === true };
+    try {
+      this.nats = { ...base, rttMs: await this.c.nc.rtt(), error: null, at: Date.now() };
+    } catch (err) {
+      this.nats = { ...base, rttMs: null, error: (err as Error).message, at: Date.now() };
+    }
+    this.emit({ t: "nats", health: this.nats });
   }
 
   subscribe(fn: (u: ViewUpdate) => void): () => void {
@@ -104,6 +131,7 @@ export class ClusterView {
   snapshot() {
     return {
       clusterId: this.c.ns.clusterId,
+      nats: this.nats,
       actors: [...this.actors.values()],
       hosts: [...this.hosts.values()],
       phases: Object.fromEntries(this.phases),

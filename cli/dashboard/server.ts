@@ -143,6 +143,7 @@ function latestKey(u: ViewUpdate): string | undefined {
   if (u.t === "host") return `h:${u.rec.name}`;
   if (u.t === "phase") return `p:${u.kind}.${u.id}`;
   if (u.t === "job") return `j:${u.rec.id}`;
+  if (u.t === "nats") return "nats";
   return undefined;
 }
 

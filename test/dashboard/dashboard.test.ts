@@ -159,6 +159,9 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
 
   it("stop from the page, confirmed: the job stops with a checkpoint; the control is recorded", async () => {
     await page.goto(base + "#cluster");
+    await page.locator('#nats-health[data-state="up"]').waitFor({ timeout: WAIT });
+    expect(await page.locator("#nats-health").textContent()).toMatch(/^nats-server \S+:\d+: version [\d.]+, JetStream on, round trip/);
+    await page.locator("tr[data-host] td").first().waitFor();
     await page.locator('tr[data-job="dash"] button[data-action="stop"]').click();
     await page.locator("#confirm-ok").click();
     await page.waitForSelector('tr[data-job="dash"][data-state="stopped"]', { timeout: WAIT });

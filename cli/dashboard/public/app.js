@@ -12,6 +12,7 @@ const state = {
   events: [],
   series: new Map(),
   recoveries: [],
+  nats: null,
   /** actor id → the record states this page saw it go through (a failure shows even when it is over in a second). */
   seen: new Map(),
 };
@@ -77,6 +78,9 @@ function apply(u) {
     case "val":
       series(u.job).val.push({ step: u.step, loss: u.loss });
       break;
+    case "nats":
+      state.nats = u.health;
+      break;
     case "recoveries":
       state.recoveries = u.bars;
       break;
@@ -101,6 +105,7 @@ function onSnapshot(s) {
   state.events = s.events;
   for (const [k, v] of Object.entries(s.series)) state.series.set(k, v);
   state.recoveries = s.recoveries;
+  state.nats = s.nats;
 }
 
 function connect() {
@@ -185,6 +190,15 @@ function patch(container, rows, rowTag, cellTag) {
 }
 
 function renderCluster() {
+  const n = state.nats;
+  const health = !n
+    ? "not checked yet"
+    : n.error
+      ? `nats-server ${n.url}: not answering (${n.error})`
+      : `nats-server ${n.url}: version ${n.version}, JetStream ${n.jetstream ? "on" : "off"}, round trip ${n.rttMs.toFixed(1)} ms (checked ${age(n.at)} ago)`;
+  const el = $("#nats-health");
+  el.textContent = health;
+  el.dataset.state = !n ? "unknown" : n.error ? "down" : "up";
   $("#hosts tbody").innerHTML = [...state.hosts.values()]
     .map(
       (h) =>
