@@ -32,6 +32,10 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: "print an actor's log lines, readable (--json: raw), all its processes and restarts included; -f keeps following",
   },
   {
+    name: "dashboard",
+    summary: "serve a live web dashboard of the cluster (actors, jobs, recoveries, events, controls) and Prometheus metrics",
+  },
+  {
     name: "gc",
     summary: "forget the dead actors of jobs that ended, and ended jobs with none left (their names free again); running jobs stay",
   },

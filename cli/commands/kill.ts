@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { randomUUID } from "node:crypto";
 import { UnknownActorError } from "../../runtime/errors.ts";
 import { call } from "../../runtime/rpc.ts";
-import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
+import { addClusterOptions, withCluster, type ClusterOptions, type OpenCluster } from "../cluster/cluster-options.ts";
 
 export function signalName(s: string): string {
   const name = s.toUpperCase().startsWith("SIG") ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
@@ -23,16 +23,22 @@ export function register(program: Command): void {
   addClusterOptions(cmd).action(async (actor: string, opts: ClusterOptions & { signal: string }) => {
     const signal = signalName(opts.signal);
     await withCluster(opts, async (c) => {
-      const rec = await c.registry.getActor(actor);
-      if (!rec) throw new UnknownActorError(actor);
-      if (rec.pid === null || rec.host === null) throw new Error(`actor ${actor} has no running process (state ${rec.state})`);
-      const reply = (await call(c.nc, c.ns.agentSubject(rec.host, "kill"), { actorId: actor, signal, pid: rec.pid })) as { pid: number };
-      await c.events.publish(
-        { type: "operator.kill", subject: actor, time: Date.now(), data: { signal, pid: reply.pid, host: rec.host } },
-        randomUUID(),
-      );
-      if (opts.json) console.log(JSON.stringify({ actor, pid: reply.pid, host: rec.host, signal }));
-      else console.log(`sent ${signal} to ${actor} (pid ${reply.pid} on ${rec.host})`);
+      const sent = await killActor(c, actor, signal);
+      if (opts.json) console.log(JSON.stringify({ actor, pid: sent.pid, host: sent.host, signal }));
+      else console.log(`sent ${signal} to ${actor} (pid ${sent.pid} on ${sent.host})`);
     });
   });
+}
+
+/** Sends `signal` (a name from signalName) to the actor's process through its host agent and records an operator.kill event. */
+export async function killActor(c: OpenCluster, actor: string, signal: string, by?: string): Promise<{ pid: number; host: string }> {
+  const rec = await c.registry.getActor(actor);
+  if (!rec) throw new UnknownActorError(actor);
+  if (rec.pid === null || rec.host === null) throw new Error(`actor ${actor} has no running process (state ${rec.state})`);
+  const reply = (await call(c.nc, c.ns.agentSubject(rec.host, "kill"), { actorId: actor, signal, pid: rec.pid })) as { pid: number };
+  await c.events.publish(
+    { type: "operator.kill", subject: actor, time: Date.now(), data: { signal, pid: reply.pid, host: rec.host, ...(by ? { by } : {}) } },
+    randomUUID(),
+  );
+  return { pid: reply.pid, host: rec.host };
 }

@@ -42,12 +42,10 @@ async function describe(nc: NatsConnection, ns: Namespace, jobId: string): Promi
 }
 
 async function jobRestart(c: OpenCluster, jobId: string, sel: RestartSelector, o: RestartOptions): Promise<void> {
-  const reply = (await call(
-    c.nc,
-    jobControlSubject(c.ns, jobId),
-    { restart: sel, reason: o.reason },
-    seconds(o.timeout) * 1000,
-  )) as RestartReply;
+  printJobRestart(jobId, await restartJobWorkers(c, jobId, sel, o.reason, seconds(o.timeout) * 1000), o);
+}
+
+function printJobRestart(jobId: string, reply: RestartReply, o: RestartOptions): void {
   if (o.json) {
     console.log(JSON.stringify({ job: jobId, ...reply }));
     return;
@@ -60,12 +58,42 @@ async function jobRestart(c: OpenCluster, jobId: string, sel: RestartSelector, o
   }
 }
 
-async function supervisorRestart(c: OpenCluster, actor: string, o: RestartOptions, supervisor: string): Promise<void> {
-  const reply = (await call(c.nc, c.ns.supervisorSubject(supervisor, "restart"), { actorId: actor, reason: `operator: ${o.reason}` })) as {
+/** Asks a running job's coordinator for a live restart of the selected workers; resolves when they are back. */
+export function restartJobWorkers(
+  c: OpenCluster,
+  jobId: string,
+  sel: RestartSelector,
+  reason: string,
+  timeoutMs: number,
+): Promise<RestartReply> {
+  return call(c.nc, jobControlSubject(c.ns, jobId), { restart: sel, reason }, timeoutMs) as Promise<RestartReply>;
+}
+
+/** Asks an actor's supervisor for a fresh process (recorded by the supervisor as operator.restart). */
+async function restartThroughSupervisor(
+  c: OpenCluster,
+  actor: string,
+  reason: string,
+  supervisor: string,
+): Promise<{ previousPid: number | null }> {
+  return (await call(c.nc, c.ns.supervisorSubject(supervisor, "restart"), { actorId: actor, reason: `operator: ${reason}` })) as {
     previousPid: number | null;
   };
-  if (o.json) console.log(JSON.stringify({ actor, supervisor, previousPid: reply.previousPid }));
-  else console.log(`restarting ${actor} (supervisor ${supervisor}, previous pid ${reply.previousPid ?? "-"})`);
+}
+
+/** What restarting one actor did: a job's worker restarted live by its job, or any other actor by its supervisor. */
+export type ActorRestart = { job: string; reply: RestartReply } | { supervisor: string; previousPid: number | null };
+
+/** Restarts one actor: a running job's worker through its job (state from a peer), any other through its supervisor. */
+export async function restartActor(c: OpenCluster, actor: string, reason: string, timeoutMs: number): Promise<ActorRestart> {
+  const rec = await c.registry.getActor(actor);
+  if (!rec) throw new UnknownActorError(actor);
+  // a job's worker is supervised by its coordinator, which serves the job's control subject under the job id
+  const job = await describe(c.nc, c.ns, rec.supervisor);
+  if (job?.workers.some((w) => w.id === actor)) {
+    return { job: job.jobId, reply: await restartJobWorkers(c, job.jobId, { actors: [actor] }, reason, timeoutMs) };
+  }
+  return { supervisor: rec.supervisor, ...(await restartThroughSupervisor(c, actor, reason, rec.supervisor)) };
 }
 
 export function register(program: Command): void {
@@ -101,12 +129,10 @@ export function register(program: Command): void {
         await jobRestart(c, opts.job, { actors: actor ? [actor] : undefined, stage, replica }, opts);
         return;
       }
-      const rec = await c.registry.getActor(actor!);
-      if (!rec) throw new UnknownActorError(actor!);
-      // a job's worker is supervised by its coordinator, which serves the job's control subject under the job id
-      const job = await describe(c.nc, c.ns, rec.supervisor);
-      if (job?.workers.some((w) => w.id === actor)) await jobRestart(c, job.jobId, { actors: [actor!] }, opts);
-      else await supervisorRestart(c, actor!, opts, rec.supervisor);
+      const r = await restartActor(c, actor!, opts.reason, seconds(opts.timeout) * 1000);
+      if ("job" in r) printJobRestart(r.job, r.reply, opts);
+      else if (opts.json) console.log(JSON.stringify({ actor, supervisor: r.supervisor, previousPid: r.previousPid }));
+      else console.log(`restarting ${actor} (supervisor ${r.supervisor}, previous pid ${r.previousPid ?? "-"})`);
     });
   });
 }

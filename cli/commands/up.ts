@@ -6,11 +6,34 @@ import { Option, type Command } from "commander";
 import { checkName, namespace } from "../../runtime/namespace.ts";
 import { clusterDir } from "../cluster/cluster-file.ts";
 import { upCluster } from "../cluster/local-cluster.ts";
+import { DEFAULT_DASHBOARD_PORT, dashboardPort } from "./dashboard.ts";
 
 function count(name: string, value: string, min: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got '${value}'`);
   return n;
+}
+
+interface UpOptions {
+  cluster?: string;
+  dir?: string;
+  clusterId: string;
+  actors: string;
+  slots?: string;
+  name: string;
+  json?: boolean;
+  dashboard?: string | true;
+}
+
+/** The dashboard's sign-in URL, or undefined (and why on stderr) when it did not start: the cluster is up either way. */
+async function backgroundDashboard(dir: string, port: number): Promise<string | undefined> {
+  const { startBackgroundDashboard } = await import("../dashboard/background.ts");
+  try {
+    return await startBackgroundDashboard(dir, { port, host: "127.0.0.1" });
+  } catch (err) {
+    process.stderr.write(`troupe: the cluster is up, but its dashboard did not start: ${(err as Error).message}\n`);
+    return undefined;
+  }
 }
 
 export function register(program: Command): void {
@@ -24,36 +47,39 @@ export function register(program: Command): void {
     .option("--slots <n>", "slots of the host agent (default: CPU count)")
     .option("--name <host>", "host name of the agent", os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"))
     .option("--json", "print the cluster info as JSON")
+    .option("--dashboard [port]", "also start `troupe dashboard` in the background (default port 8265) and print its URL")
     .addHelpText(
       "after",
       "\nThen: troupe train CONFIG (submitted to this cluster), troupe jobs, troupe ps, troupe down.\nWith --actors N: troupe kill a1 and watch its supervisor bring it back.\n",
     )
-    .action(
-      async (opts: { cluster?: string; dir?: string; clusterId: string; actors: string; slots?: string; name: string; json?: boolean }) => {
-        namespace(opts.clusterId);
-        checkName("host name", opts.name);
-        const dir = clusterDir(opts.cluster ?? opts.dir);
-        const info = await upCluster({
-          dir,
-          clusterId: opts.clusterId,
-          actors: count("--actors", opts.actors, 0),
-          slots: opts.slots === undefined ? undefined : count("--slots", opts.slots, 1),
-          hostName: opts.name,
-        });
-        if (opts.json) {
-          console.log(JSON.stringify({ dir, ...info }));
-          return;
-        }
-        console.log(`cluster '${info.clusterId}' up in ${dir}`);
-        console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, credentials per role in ${info.credsDir ?? info.tokenFile})`);
-        console.log(`  host agent   ${opts.name} (pid ${info.agentPid})`);
-        console.log(`  job service  pid ${info.servicesPid} (troupe train submits here; troupe jobs lists them)`);
-        if (info.supervisorPid) console.log(`  supervisor   demo with ${opts.actors} generic actors (pid ${info.supervisorPid})`);
-        console.log(
-          info.supervisorPid
-            ? "next: troupe ps --watch · troupe kill a1 · troupe events -f · troupe down"
-            : "next: troupe train examples/brown-3d.yaml --detach · troupe jobs · troupe ps · troupe down",
-        );
-      },
-    );
+    .action(async (opts: UpOptions) => {
+      namespace(opts.clusterId);
+      const dashboardAt =
+        opts.dashboard === undefined ? undefined : opts.dashboard === true ? DEFAULT_DASHBOARD_PORT : dashboardPort(opts.dashboard);
+      checkName("host name", opts.name);
+      const dir = clusterDir(opts.cluster ?? opts.dir);
+      const info = await upCluster({
+        dir,
+        clusterId: opts.clusterId,
+        actors: count("--actors", opts.actors, 0),
+        slots: opts.slots === undefined ? undefined : count("--slots", opts.slots, 1),
+        hostName: opts.name,
+      });
+      const dashboard = dashboardAt === undefined ? undefined : await backgroundDashboard(dir, dashboardAt);
+      if (opts.json) {
+        console.log(JSON.stringify({ dir, ...info, ...(dashboard ? { dashboard } : {}) }));
+        return;
+      }
+      console.log(`cluster '${info.clusterId}' up in ${dir}`);
+      console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, credentials per role in ${info.credsDir ?? info.tokenFile})`);
+      console.log(`  host agent   ${opts.name} (pid ${info.agentPid})`);
+      console.log(`  job service  pid ${info.servicesPid} (troupe train submits here; troupe jobs lists them)`);
+      if (dashboard) console.log(`  dashboard    ${dashboard} (troupe down stops it)`);
+      if (info.supervisorPid) console.log(`  supervisor   demo with ${opts.actors} generic actors (pid ${info.supervisorPid})`);
+      console.log(
+        info.supervisorPid
+          ? "next: troupe ps --watch · troupe kill a1 · troupe events -f · troupe down"
+          : "next: troupe train examples/brown-3d.yaml --detach · troupe jobs · troupe ps · troupe down",
+      );
+    });
 }

@@ -1,0 +1,248 @@
+// What the dashboard shows, kept in memory from the cluster's NATS state by one set of watches per server (the
+// actors, hosts, lifecycles and jobs buckets; the event stream; the jobs' output stream) and fanned out to every
+// open page: a new page gets a snapshot, then every change as it happens.
+import { Kvm, type KV } from "@nats-io/kv";
+import { decode } from "../../runtime/codec.ts";
+import { delay } from "../../runtime/async.ts";
+import type { StoredEvent } from "../../runtime/event-log.ts";
+import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
+import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
+import { readStream } from "../../runtime/streams.ts";
+import type { ActorRecord, HostRecord } from "../../runtime/types.ts";
+import type { StragglerRecord } from "../../actors/coordinator/job-store.ts";
+import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/job-output.ts";
+import { JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
+import type { OpenCluster } from "../cluster/cluster-options.ts";
+import { phaseName } from "../cluster/format.ts";
+import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
+
+/** One committed step of a job as the charts draw it. */
+interface StepPoint {
+  step: number;
+  loss: number;
+  tps: number;
+  time: number;
+}
+
+export interface JobSeries {
+  points: StepPoint[];
+  val: { step: number; loss: number }[];
+}
+
+/** An actor record without its xstate snapshot (that goes with the actor's detail only). */
+export type ActorRow = Omit<ActorRecord, "snapshot">;
+
+export type ViewUpdate =
+  | { t: "actor"; rec: ActorRow }
+  | { t: "host"; rec: HostRecord }
+  | { t: "phase"; kind: string; id: string; phase: string }
+  | { t: "job"; rec: JobRecord }
+  | { t: "straggler"; id: string; flag: StragglerRecord | null }
+  | { t: "event"; e: StoredEvent }
+  | { t: "point"; job: string; p: StepPoint }
+  | { t: "val"; job: string; step: number; loss: number }
+  | { t: "recoveries"; bars: readonly RecoveryBar[] }
+  | { t: "nats"; health: NatsHealth };
+
+/** The nats-server this dashboard is connected to, as last checked (a round trip every few seconds). */
+export interface NatsHealth {
+  url: string;
+  version: string | null;
+  jetstream: boolean;
+  rttMs: number | null;
+  error: string | null;
+  at: number;
+}
+
+const EVENTS_KEPT = 2000;
+const EVENTS_READ = 200_000;
+const HEALTH_EVERY_MS = 5000;
+const POINTS_KEPT = 20_000;
+
+export class ClusterView {
+  readonly actors = new Map<string, ActorRow>();
+  readonly hosts = new Map<string, HostRecord>();
+  /** "<kind>.<id>" (worker.x, job.y) → phase name. */
+  readonly phases = new Map<string, string>();
+  readonly jobs = new Map<string, JobRecord>();
+  readonly stragglers = new Map<string, StragglerRecord>();
+  readonly events: StoredEvent[] = [];
+  readonly series = new Map<string, JobSeries>();
+  readonly recoveries = new RecoveryTracker();
+  private readonly listeners = new Set<(u: ViewUpdate) => void>();
+  private readonly hooks: ((u: ViewUpdate) => void)[] = [];
+  /** The last event and job-output message taken (stream sequence numbers). */
+  private eventSeq = 0;
+  private nats: NatsHealth | null = null;
+  private outputSeq = 0;
+
+  private constructor(private readonly c: OpenCluster) {}
+
+  /** Starts the watches (they run until `signal` aborts, each watched again when lost with the connection). */
+  static async start(c: OpenCluster, signal: AbortSignal, hook?: (u: ViewUpdate) => void): Promise<ClusterView> {
+    const v = new ClusterView(c);
+    if (hook) v.hooks.push(hook);
+    const kvm = new Kvm(c.nc);
+    const lifecycles = (await LifecycleStore.open(c.nc, c.ns)).kv;
+    await JobRecords.open(c.nc, c.ns);
+    const jobs = await kvm.open(c.ns.jobsBucket);
+    await ensureJobOutputStream(c.nc, c.ns);
+    v.keep(signal, () => v.watchKv(c.registry.actors, signal, (k, val) => v.onActor(val as ActorRecord)));
+    v.keep(signal, () => v.watchKv(c.registry.hosts, signal, (k, val) => v.emit({ t: "host", rec: put(v.hosts, k, val as HostRecord) })));
+    v.keep(signal, () => v.watchKv(lifecycles, signal, (k, val) => v.onLifecycle(k, val as LifecycleRecord)));
+    v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val)));
+    // from the last EVENTS_READ events of the stream: one per committed step makes a long-lived cluster's log long
+    v.keep(signal, () => c.events.read({ follow: true, last: EVENTS_READ, signal }, (e) => v.onEvent(e)));
+    v.keep(signal, () =>
+      readStream(c.nc, {
+        stream: c.ns.jobOutputStream,
+        follow: true,
+        signal,
+        onMessage: (m) => {
+          if (m.seq <= v.outputSeq) return;
+          v.outputSeq = m.seq;
+          v.onJobOutput(m.subject.slice(m.subject.lastIndexOf(".") + 1), decode(m.data) as JobOutputMessage);
+        },
+      }),
+    );
+    void v.checkNats();
+    const timer = setInterval(() => void v.checkNats(), HEALTH_EVERY_MS);
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    return v;
+  }
+
+  private async checkNats(): Promise<void> {
+    const info = this.c.nc.info;
+    const base = { url: info ? `${info.host}:${info.port}` : "-", version: info?.version ?? null, jetstream: info?.jetstream === true };
+    try {
+      this.nats = { ...base, rttMs: await this.c.nc.rtt(), error: null, at: Date.now() };
+    } catch (err) {
+      this.nats = { ...base, rttMs: null, error: (err as Error).message, at: Date.now() };
+    }
+    this.emit({ t: "nats", health: this.nats });
+  }
+
+  subscribe(fn: (u: ViewUpdate) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Everything a new page starts from. */
+  snapshot() {
+    return {
+      clusterId: this.c.ns.clusterId,
+      nats: this.nats,
+      actors: [...this.actors.values()],
+      hosts: [...this.hosts.values()],
+      phases: Object.fromEntries(this.phases),
+      jobs: [...this.jobs.values()],
+      stragglers: Object.fromEntries(this.stragglers),
+      events: this.events.slice(-500),
+      series: Object.fromEntries(this.series),
+      recoveries: this.recoveries.bars,
+    };
+  }
+
+  private emit(u: ViewUpdate): void {
+    for (const h of this.hooks) h(u);
+    for (const l of this.listeners) l(u);
+  }
+
+  /** Runs `watch` again whenever it ends or fails (a lost connection), until `signal` aborts. */
+  private keep(signal: AbortSignal, watch: () => Promise<void>): void {
+    void (async () => {
+      while (!signal.aborted) {
+        await watch().catch(() => undefined);
+        if (!signal.aborted) await delay(1000);
+      }
+    })();
+  }
+
+  private async watchKv(kv: KV, signal: AbortSignal, onPut: (key: string, value: unknown) => void): Promise<void> {
+    const w = await kv.watch({ key: ">" });
+    const stop = () => w.stop();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const e of w) {
+        if (e.operation !== "PUT") continue;
+        try {
+          onPut(e.key, decode(e.value));
+        } catch {
+          // a malformed value is skipped: `troupe ps` reports those
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
+  private onActor(rec: ActorRecord): void {
+    if (!rec || typeof rec.id !== "string") return;
+    const { snapshot: _snapshot, ...row } = rec;
+    this.actors.set(row.id, row);
+    this.emit({ t: "actor", rec: row });
+  }
+
+  private onLifecycle(key: string, rec: LifecycleRecord): void {
+    if (!rec || typeof rec !== "object" || !("value" in rec)) return;
+    const dot = key.indexOf(".");
+    const phase = phaseName(rec.value);
+    this.phases.set(key, phase);
+    this.emit({ t: "phase", kind: key.slice(0, dot), id: key.slice(dot + 1), phase });
+  }
+
+  private onJobsEntry(key: string, value: unknown): void {
+    if (key.startsWith("job.")) {
+      const rec = value as JobRecord;
+      this.jobs.set(rec.id, rec);
+      this.emit({ t: "job", rec });
+    } else if (key.startsWith("straggler.")) {
+      const id = key.slice("straggler.".length);
+      this.stragglers.set(id, value as StragglerRecord);
+      this.emit({ t: "straggler", id, flag: value as StragglerRecord });
+    }
+  }
+
+  private onEvent(e: StoredEvent): void {
+    // a stream read again after a lost connection starts before what was seen: each event counts once
+    if (e.seq <= this.eventSeq) return;
+    this.eventSeq = e.seq;
+    if (e.type === "worker.straggler-cleared" && this.stragglers.delete(e.subject))
+      this.emit({ t: "straggler", id: e.subject, flag: null });
+    // committed steps reach the pages as chart points (from the job output), and a worker's idle → stepping →
+    // applying happens at every step: events for each would drown the list (troupe events shows them)
+    if (e.type !== "step.committed" && !routine(e)) {
+      this.events.push(e);
+      if (this.events.length > EVENTS_KEPT) this.events.splice(0, this.events.length - EVENTS_KEPT);
+      this.emit({ t: "event", e });
+    }
+    if (this.recoveries.add(e)) this.emit({ t: "recoveries", bars: this.recoveries.bars });
+  }
+
+  private onJobOutput(job: string, m: JobOutputMessage): void {
+    const s = this.series.get(job) ?? { points: [], val: [] };
+    this.series.set(job, s);
+    if (m.k === "step") {
+      const p = { step: m.r.step, loss: m.r.loss, tps: m.tps, time: Date.now() };
+      // a step run again after a recovery replaces the first run's point
+      while (s.points.length && s.points.at(-1)!.step >= p.step) s.points.pop();
+      s.points.push(p);
+      if (s.points.length > POINTS_KEPT) s.points.splice(0, s.points.length - POINTS_KEPT);
+      this.emit({ t: "point", job, p });
+    } else if (m.k === "validation") {
+      s.val.push({ step: m.step, loss: m.loss });
+      this.emit({ t: "val", job, step: m.step, loss: m.loss });
+    }
+  }
+}
+
+const STEP_PHASES = new Set(["idle", "stepping", "applying"]);
+
+function routine(e: StoredEvent): boolean {
+  return e.type === "worker.transition" && STEP_PHASES.has(phaseName(e.data.to)) && STEP_PHASES.has(phaseName(e.data.from));
+}
+
+function put<T>(map: Map<string, T>, key: string, value: T): T {
+  map.set(key, value);
+  return value;
+}

@@ -1,0 +1,79 @@
+// The dashboard's Prometheus metrics (prom-client, a registry of its own), fed by the same updates as the pages:
+// per job its step, loss, validation loss and tokens/s, per actor its restarts and heartbeat age, and the
+// recovery seconds the coordinator measured for each restored worker. deploy/grafana/troupe.json draws them.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ClusterView, ViewUpdate } from "./cluster-view.ts";
+
+export class DashboardMetrics {
+  readonly registry = new Registry();
+  private view: ClusterView | undefined;
+  private readonly step = this.gauge("troupe_job_step", "last committed step of the job", ["job"]);
+  private readonly loss = this.gauge("troupe_job_loss", "training loss of the last committed step (nats/token)", ["job"]);
+  private readonly valLoss = this.gauge("troupe_job_validation_loss", "last validation loss (nats/token)", ["job"]);
+  private readonly tps = this.gauge("troupe_job_tokens_per_second", "training throughput of the last committed step", ["job"]);
+  private readonly restarts = new Counter({
+    name: "troupe_actor_restarts_total",
+    help: "restarts of a failed actor by its supervisor (supervisor.restart events)",
+    labelNames: ["actor"],
+    registers: [this.registry],
+  });
+  private readonly recovery = new Histogram({
+    name: "troupe_recovery_seconds",
+    help: "from a worker's failure to its job stepping again (worker.restored events)",
+    labelNames: ["job"],
+    buckets: [0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    const self = this;
+    new Gauge({
+      name: "troupe_actor_heartbeat_age_seconds",
+      help: "seconds since the actor's last heartbeat (live actors)",
+      labelNames: ["actor", "state"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const a of self.view?.actors.values() ?? []) {
+          if (a.state !== "dead" && a.lastHeartbeat !== null) this.set({ actor: a.id, state: a.state }, (now - a.lastHeartbeat) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: "troupe_actors",
+      help: "actors by supervisor state",
+      labelNames: ["state"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const a of self.view?.actors.values() ?? []) counts.set(a.state, (counts.get(a.state) ?? 0) + 1);
+        for (const [state, n] of counts) this.set({ state }, n);
+      },
+    });
+  }
+
+  /** The view whose actors the heartbeat and state gauges read at each scrape. */
+  attach(view: ClusterView): void {
+    this.view = view;
+  }
+
+  /** Takes one view update (the view's hook: every update once, the history first). */
+  readonly take = (u: ViewUpdate): void => {
+    if (u.t === "point") {
+      this.step.set({ job: u.job }, u.p.step);
+      this.loss.set({ job: u.job }, u.p.loss);
+      this.tps.set({ job: u.job }, u.p.tps);
+    } else if (u.t === "val") this.valLoss.set({ job: u.job }, u.loss);
+    else if (u.t === "event") {
+      const d = u.e.data;
+      if (u.e.type === "supervisor.restart" && typeof d.child === "string") this.restarts.inc({ actor: d.child });
+      if (u.e.type === "worker.restored" && typeof d.seconds === "number") this.recovery.observe({ job: String(d.jobId ?? "") }, d.seconds);
+    }
+  };
+
+  private gauge(name: string, help: string, labelNames: string[]): Gauge {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+}
