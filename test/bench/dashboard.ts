@@ -16,6 +16,7 @@ import { EventLog } from "../../runtime/event-log.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "../dashboard/chromium.ts";
+import { tinyDp2Yaml } from "../fixtures/tiny-dp2.ts";
 
 const { values } = parseArgs({
   options: {
@@ -60,23 +61,7 @@ async function openPage(executablePath: string): Promise<() => Promise<void>> {
 }
 
 try {
-  writeFileSync(
-    path.join(dir, "bench.yaml"),
-    `name: bench
-seed: 3
-threads: 1
-logInterval: 20
-parallel: {dp: 2}
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01}
-batch: {size: 4, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 50000}
-train: {steps: 10000000}
-eval: {interval: 200, batches: 1}
-checkpoint: {interval: 10000000, keep: 1}
-`,
-  );
+  writeFileSync(path.join(dir, "bench.yaml"), tinyDp2Yaml({ name: "bench", steps: 10000000, evalEvery: 200, checkpointEvery: 10000000 }));
   const executablePath = chromiumPath();
   await troupe("up");
   const info = readClusterInfo(cluster);

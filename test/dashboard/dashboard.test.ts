@@ -13,6 +13,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "./chromium.ts";
+import { tinyDp2Yaml } from "../fixtures/tiny-dp2.ts";
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -41,23 +42,7 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  writeFileSync(
-    config,
-    `name: dash
-seed: 3
-threads: 1
-logInterval: 20
-parallel: {dp: 2}
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01}
-batch: {size: 4, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 50000}
-train: {steps: 100000}
-eval: {interval: 40, batches: 1}
-checkpoint: {interval: 1000, keep: 1}
-`,
-  );
+  writeFileSync(config, tinyDp2Yaml({ name: "dash", steps: 100000, evalEvery: 40, checkpointEvery: 1000 }));
   const executablePath = chromiumPath();
   // the dashboard `troupe up --dashboard` starts in the background (a `troupe dashboard` process; down stops it)
   const up = await troupe("up", "--dashboard", "0");

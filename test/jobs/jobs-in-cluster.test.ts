@@ -19,6 +19,7 @@ import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
+import { tinyDp2Yaml } from "../fixtures/tiny-dp2.ts";
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -47,23 +48,7 @@ const STEPS = 240;
 let nats: { nc: Awaited<ReturnType<typeof connectNats>>; registry: Registry; store: JobStore; ns: ReturnType<typeof namespace> };
 
 beforeAll(async () => {
-  writeFileSync(
-    config,
-    `name: jt
-seed: 3
-threads: 1
-logInterval: 20
-parallel: {dp: 2}
-model: {layers: 1, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1}
-optimizer: {lr: 0.01}
-batch: {size: 4, microBatch: 2}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: 60, batches: 1}
-checkpoint: {interval: 60, keep: 2}
-`,
-  );
+  writeFileSync(config, tinyDp2Yaml({ name: "jt", steps: STEPS, evalEvery: 60, checkpointEvery: 60, keep: 2, decayTokens: 5000 }));
   const up = await troupe("up");
   expect(up.stderr).toBe("");
   const info = readClusterInfo(cluster);
