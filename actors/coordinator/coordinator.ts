@@ -2,23 +2,22 @@
 // (worker-group.ts), waits until every worker has loaded, then drives steps and checkpoints. It is the worker
 // supervisor's parent, so an escalation (a worker that keeps crashing) reaches it before the other workers stop.
 // The decisions are the training policy's (policy.ts and its parts); the job's state is its lifecycle machine
-// (job-machine.ts), written to KV and the event stream; committed steps go to the job store.
-import { randomUUID } from "node:crypto";
+// (job-machine.ts), written to KV and the event stream; committed steps go to the job store (job-session.ts).
 import type { Subscription } from "@nats-io/transport-node";
 import { createActor } from "xstate";
 import type { ConnectionStatus } from "../../runtime/connection.ts";
 import type { ActorGroup } from "../../runtime/group/actor-group.ts";
-import { LifecycleStore, recordLifecycle, type RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
+import type { LifecycleStore, RecorderHandle } from "../../runtime/lifecycle-recorder.ts";
 import type { Escalation, EscalationDecision, EscalationHandler } from "../../runtime/types.ts";
 import type { PendingCheckpoint } from "../../ml/checkpoint/async-save.ts";
 import type { TrainConfig } from "../../ml/train/config.ts";
 import type { RankMember, RankPlace } from "../rank-members.ts";
 import type { WorkerProtocol, WorkerStatus } from "../worker/protocol.ts";
 import type { CheckpointRequest } from "./checkpoints.ts";
-import { serveJobControl } from "./control.ts";
-import { JobEscalatedError, RolledBackError } from "./errors.ts";
+import { RolledBackError } from "./errors.ts";
 import { jobMachine, type JobActor } from "./job-machine.ts";
-import { JobStore } from "./job-store.ts";
+import { endJob, openJob, serveControl, type JobEnd } from "./job-session.ts";
+import type { JobStore } from "./job-store.ts";
 import { TrainingPolicy } from "./policy.ts";
 import type { StepResult } from "./step-protocol.ts";
 import type { CoordinatorDeps, CoordinatorOptions, RecoveryRecord, StepPlan, Victim } from "./types.ts";
@@ -92,49 +91,27 @@ export class Coordinator implements EscalationHandler {
     const lifecycles = await this.open();
     await this.group.start({ adopt: true });
     const { recovery, steps } = this.policy;
-    await takeOverJob({
-      jobId: this.id,
-      group: this.group,
-      job: this.job,
-      recovery,
-      steps,
-      store: this.store!,
-      lifecycles,
-      logger: this.deps.logger,
-    });
+    const { logger } = this.deps;
+    await takeOverJob({ jobId: this.id, group: this.group, job: this.job, recovery, steps, store: this.store!, lifecycles, logger });
     await this.serveControl();
   }
 
   /** The job's lifecycle record and its store. */
   private async open(): Promise<LifecycleStore> {
-    const { nc, ns, events, logger } = this.deps;
-    const lifecycles = await LifecycleStore.open(nc, ns);
-    this.job.start();
-    this.recorder = await recordLifecycle(this.job, {
-      kind: "job",
-      id: this.id,
-      store: lifecycles,
-      events,
-      onError: (err) => logger.warn({ err }, "job lifecycle write failed"),
-    });
-    this.store = await JobStore.open(nc, ns, events);
-    return lifecycles;
+    const opened = await openJob(this.deps, this.id, this.job);
+    this.recorder = opened.recorder;
+    this.store = opened.store;
+    return opened.lifecycles;
   }
 
   private async serveControl(): Promise<void> {
-    const { nc, ns, logger } = this.deps;
-    // operator control (troupe restart --stage/--replica): graceful restarts at the next step boundary
-    const target = {
+    const stop = this.o.onStopRequested;
+    this.controlSub = await serveControl(this.deps, {
       jobId: this.id,
       workers: this.workers,
-      restartWorkers: (ids: string[], reason: string) => this.restartWorkers(ids, reason),
-      ...(this.o.onStopRequested ? { requestStop: (reason: string) => ({ step: this.o.onStopRequested!(reason) }) } : {}),
-    };
-    this.controlSub = serveJobControl(nc, ns, target, (err, subject) =>
-      logger.warn({ kind: err.name, reason: err.message, subject }, "control request rejected"),
-    );
-    // started means served: a request from another connection must find the control subject
-    await nc.flush();
+      restartWorkers: (ids, reason) => this.restartWorkers(ids, reason),
+      ...(stop ? { requestStop: (reason: string) => ({ step: stop(reason) }) } : {}),
+    });
   }
 
   /** One step of the whole job; resolves once step k is committed (a lost worker is recovered on the way). */
@@ -175,12 +152,8 @@ export class Coordinator implements EscalationHandler {
   }
 
   status(workerId: string): Promise<WorkerStatus> {
-    return this.group.ask(
-      this.group.members.find((w) => w.id === workerId)!,
-      "status",
-      {},
-      { timeoutMs: 1000 },
-    );
+    const w = this.group.members.find((m) => m.id === workerId)!;
+    return this.group.ask(w, "status", {}, { timeoutMs: 1000 });
   }
 
   /** Actor record state of every worker as the supervisor sees it. */
@@ -189,33 +162,16 @@ export class Coordinator implements EscalationHandler {
   }
 
   /** Stops every worker; records the job's end (completed when `finished`, else failed or stopped). */
-  stop(outcome: { finished: true } | { finished: false; cause: string }): Promise<void> {
+  stop(outcome: JobEnd): Promise<void> {
     this.stopping ??= this.stopOnce(outcome);
     return this.stopping;
   }
 
-  private async stopOnce(outcome: { finished: true } | { finished: false; cause: string }): Promise<void> {
+  private async stopOnce(outcome: JobEnd): Promise<void> {
     this.job.send({ type: "STOPPING" });
     this.controlSub?.unsubscribe();
     this.policy.restarts.cancelAll();
-    // a worker answers drain once a checkpoint it writes in the background is whole; one that dies is not waited for
-    await this.group.drain("drain", {}, { timeoutMs: 60_000 });
-    const failure = this.group.failure;
-    if (outcome.finished) this.job.send({ type: "FINISHED" });
-    else if (failure) {
-      this.job.send({ type: "GIVE_UP", cause: outcome.cause });
-      const saved = failure instanceof JobEscalatedError ? failure.checkpoint : undefined;
-      const data = {
-        cause: outcome.cause,
-        checkpoint: saved?.dir ?? null,
-        checkpointStep: saved?.step ?? null,
-        checkpointWritten: saved?.written ?? false,
-      };
-      await this.deps.events
-        .publish({ type: "job.failed", subject: this.id, time: Date.now(), data }, `job:${this.id}:failed:${randomUUID()}`)
-        .catch((err: unknown) => this.deps.logger.warn({ err }, "job.failed event not written"));
-    } else this.job.send({ type: "STOP" });
-    await this.group.stop(outcome.finished ? "job completed" : outcome.cause);
+    await endJob(this.deps, this.id, this.job, this.group, outcome);
     await this.recorder?.settled();
     this.recorder?.stop();
   }
