@@ -22,6 +22,8 @@ export interface CommittedStep {
   time: number;
   /** NaN/inf somewhere: every rank dropped the step's gradients and the optimizer did not step (nonfinite.ts). */
   skipped?: boolean;
+  /** Worker id → its busy seconds in this step (wall time minus time blocked in collectives; absent: not measured). */
+  busySeconds?: Record<string, number>;
 }
 
 /** A worker flagged as a straggler (stragglers.ts), as `troupe ps` reads it. */

@@ -127,10 +127,12 @@ export class StepProtocol {
     await this.d.store()!.recordApply(this.d.jobId, this.applySent);
     const apply = { step: plan.step, lr: plan.lr, clipScale: combined.clipScale, ...(combined.skipped ? { skip: true } : {}) };
     await this.whileTraining(Promise.all(workers.map((w) => recovery.ask(w, "apply", apply))));
-    return this.commit(plan, combined);
+    // each worker's busy time of the step (its ready report's busyMs: wall time minus time blocked in collectives)
+    const busy = workers.flatMap((w, i) => (ready[i]!.busyMs === undefined ? [] : [[w.id, ready[i]!.busyMs! / 1000] as const]));
+    return this.commit(plan, combined, busy.length ? Object.fromEntries(busy) : undefined);
   }
 
-  private async commit(plan: StepPlan, combined: CombinedStep): Promise<StepResult> {
+  private async commit(plan: StepPlan, combined: CombinedStep, busySeconds?: Record<string, number>): Promise<StepResult> {
     const committed: CommittedStep = {
       jobId: this.d.jobId,
       step: plan.step,
@@ -143,6 +145,7 @@ export class StepProtocol {
       batchSize: plan.batchSize,
       time: Date.now(),
       ...(combined.skipped ? { skipped: true } : {}),
+      ...(busySeconds ? { busySeconds } : {}),
     };
     await this.d.store()!.commit(committed);
     this.lastCommitted = committed;

@@ -14,6 +14,7 @@ import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/
 import { JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
 import type { OpenCluster } from "../cluster/cluster-options.ts";
 import { phaseName } from "../cluster/format.ts";
+import { jobFlopsPerToken } from "./job-model.ts";
 import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
 
 /** One committed step of a job as the charts draw it. */
@@ -21,6 +22,8 @@ interface StepPoint {
   step: number;
   loss: number;
   tps: number;
+  /** Model FLOP/s (tokens/s × the model's FLOPs per token, job-model.ts); null when the job's config is unreadable. */
+  flops: number | null;
   time: number;
 }
 
@@ -69,6 +72,8 @@ export class ClusterView {
   readonly events: StoredEvent[] = [];
   readonly series = new Map<string, JobSeries>();
   readonly recoveries = new RecoveryTracker();
+  /** Model FLOPs per token of each job whose config could be read. */
+  private readonly flopsPerToken = new Map<string, number>();
   private readonly listeners = new Set<(u: ViewUpdate) => void>();
   private readonly hooks: ((u: ViewUpdate) => void)[] = [];
   /** The last event and job-output message taken (stream sequence numbers). */
@@ -195,6 +200,10 @@ export class ClusterView {
     if (key.startsWith("job.")) {
       const rec = value as JobRecord;
       this.jobs.set(rec.id, rec);
+      if (!this.flopsPerToken.has(rec.id)) {
+        const f = jobFlopsPerToken(rec);
+        if (f !== null) this.flopsPerToken.set(rec.id, f);
+      }
       this.emit({ t: "job", rec });
     } else if (key.startsWith("straggler.")) {
       const id = key.slice("straggler.".length);
@@ -223,7 +232,8 @@ export class ClusterView {
     const s = this.series.get(job) ?? { points: [], val: [] };
     this.series.set(job, s);
     if (m.k === "step") {
-      const p = { step: m.r.step, loss: m.r.loss, tps: m.tps, time: Date.now() };
+      const perToken = this.flopsPerToken.get(job);
+      const p = { step: m.r.step, loss: m.r.loss, tps: m.tps, flops: perToken === undefined ? null : perToken * m.tps, time: Date.now() };
       // a step run again after a recovery replaces the first run's point
       while (s.points.length && s.points.at(-1)!.step >= p.step) s.points.pop();
       s.points.push(p);

@@ -1,5 +1,5 @@
 // The dashboard's Prometheus metrics (prom-client, a registry of its own), fed by the same updates as the pages:
-// per job its step, loss, validation loss and tokens/s, per actor its restarts and heartbeat age, and the
+// per job its step, loss, validation loss, tokens/s and model FLOP/s, per actor its restarts and heartbeat age, and the
 // recovery seconds the coordinator measured for each restored worker. deploy/grafana/troupe.json draws them.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ClusterView, ViewUpdate } from "./cluster-view.ts";
@@ -11,6 +11,11 @@ export class DashboardMetrics {
   private readonly loss = this.gauge("troupe_job_loss", "training loss of the last committed step (nats/token)", ["job"]);
   private readonly valLoss = this.gauge("troupe_job_validation_loss", "last validation loss (nats/token)", ["job"]);
   private readonly tps = this.gauge("troupe_job_tokens_per_second", "training throughput of the last committed step", ["job"]);
+  private readonly flops = this.gauge(
+    "troupe_job_model_flops_per_second",
+    "model FLOP/s of the last committed step: tokens/s × (6N + 12·layers·seqLen·dModel)",
+    ["job"],
+  );
   private readonly restarts = new Counter({
     name: "troupe_actor_restarts_total",
     help: "restarts of a failed actor by its supervisor (supervisor.restart events)",
@@ -65,6 +70,7 @@ export class DashboardMetrics {
       this.step.set({ job: u.job }, u.p.step);
       this.loss.set({ job: u.job }, u.p.loss);
       this.tps.set({ job: u.job }, u.p.tps);
+      if (u.p.flops !== null) this.flops.set({ job: u.job }, u.p.flops);
     } else if (u.t === "val") this.valLoss.set({ job: u.job }, u.loss);
     else if (u.t === "event") {
       const d = u.e.data;

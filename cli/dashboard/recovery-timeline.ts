@@ -1,6 +1,6 @@
 // The dashboard's recovery timeline: each loss of a worker as a bar split into detect, spawn, boot, join, restore
-// and rerun, built from the events the runtime already publishes (docs/reference/events.md, "What a recovery looks
-// like in the log"). Fed one event at a time, in stream order.
+// and rerun (to the commit of the step the loss interrupted), built from the events the runtime already publishes
+// (docs/reference/events.md, "What a recovery looks like in the log"). Fed one event at a time, in stream order.
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import { phaseName } from "../cluster/format.ts";
 
@@ -16,7 +16,7 @@ export interface RecoveryBar {
   from: string;
   /** Wall-clock ms of the failure (the fault, or the exit when no fault was injected through troupe). */
   start: number;
-  /** Seconds from the failure to the job stepping again, as the coordinator measured it. */
+  /** Seconds from the detection of the failure to the job ready to step again, as the coordinator measured it. */
   seconds: number;
   /** Each phase's end in wall-clock ms, in RECOVERY_PHASES order (a phase no event marked ends where the one before did). */
   ends: Record<RecoveryPhase, number>;
@@ -37,6 +37,8 @@ const KEEP = 200;
 export class RecoveryTracker {
   private readonly open = new Map<string, Open>();
   private readonly list: RecoveryBar[] = [];
+  /** Bars whose rerun ends at the commit of their job's interrupted step, not seen yet. */
+  private readonly awaitingCommit: { bar: RecoveryBar; step: number }[] = [];
 
   get bars(): readonly RecoveryBar[] {
     return this.list;
@@ -56,7 +58,22 @@ export class RecoveryTracker {
       return false;
     }
     if (e.type === "worker.restored") return this.restored(e);
+    if (e.type === "step.committed") return this.committed(e);
     return false;
+  }
+
+  /** The interrupted step committed (run again, or committed as it was when every worker had applied it). */
+  private committed(e: StoredEvent): boolean {
+    const step = typeof e.data.step === "number" ? e.data.step : NaN;
+    let changed = false;
+    for (let k = this.awaitingCommit.length - 1; k >= 0; k--) {
+      const { bar, step: awaited } = this.awaitingCommit[k]!;
+      if (bar.job !== e.subject || !(step >= awaited)) continue;
+      bar.ends.rerun = Math.max(bar.ends.restore, e.time);
+      this.awaitingCommit.splice(k, 1);
+      changed = true;
+    }
+    return changed;
   }
 
   private transition(actor: string, to: string, at: number): boolean {
@@ -89,10 +106,11 @@ export class RecoveryTracker {
       boot: at(o?.aliveAt),
       join: at(o?.restoringAt),
       restore: at(e.time),
-      // the coordinator's own measure: from the detection to the job stepping again (the step run again included)
-      rerun: at(typeof d.detectedAt === "number" && typeof d.seconds === "number" ? d.detectedAt + d.seconds * 1000 : undefined),
+      // until the interrupted step commits (a step.committed after this event): worker.restored is published as the
+      // job is ready to step again, so the step run again lies after it
+      rerun: last,
     };
-    this.list.push({
+    const bar: RecoveryBar = {
       actor,
       job: String(d.jobId ?? ""),
       cause: String(d.cause ?? ""),
@@ -101,8 +119,14 @@ export class RecoveryTracker {
       start,
       seconds: typeof d.seconds === "number" ? d.seconds : (e.time - start) / 1000,
       ends,
-    });
-    if (this.list.length > KEEP) this.list.shift();
+    };
+    this.list.push(bar);
+    if (typeof d.step === "number") this.awaitingCommit.push({ bar, step: d.step });
+    if (this.list.length > KEEP) {
+      const dropped = this.list.shift();
+      const k = this.awaitingCommit.findIndex((a) => a.bar === dropped);
+      if (k >= 0) this.awaitingCommit.splice(k, 1);
+    }
     return true;
   }
 }

@@ -58,3 +58,17 @@ export function headFlopsPerToken(m: ModelShape): number {
 export function embeddingFlopsPerToken(m: ModelShape): number {
   return 2 * m.dModel; // token + position add; tiny but not zero
 }
+
+/** Every parameter of the model, unsharded (GPT-2 with a tied embedding): L(12h² + 13h) + Vh + sh + 2h. */
+export function modelParams(m: ModelShape): number {
+  return stageShardParams(m, 1, 0, 1, m.layers);
+}
+
+/**
+ * Model FLOPs of training on one token, the MFU convention (PaLM appendix B; Megatron-LM's 72·B·s·l·h² formula per
+ * token): 6N for the parameters' forward and backward GEMMs plus 12·L·s·h for attention's scores and mix. What the
+ * model needs, not what the hardware ran: recomputation and padding do not count.
+ */
+export function modelFlopsPerToken(m: ModelShape): number {
+  return 6 * modelParams(m) + 12 * m.layers * m.seqLen * m.dModel;
+}

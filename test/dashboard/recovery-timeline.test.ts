@@ -1,5 +1,6 @@
 // The recovery timeline built from the event log: a SIGKILLed worker's events in stream order become one bar whose
-// phases (detect, spawn, boot, join, restore, rerun) end at the events that mark them; a normal exit is no recovery.
+// phases (detect, spawn, boot, join, restore, rerun) end at the events that mark them, the rerun at the commit of the
+// step the loss interrupted; a normal exit is no recovery.
 import { describe, expect, it } from "vitest";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import { RecoveryTracker } from "../../cli/dashboard/recovery-timeline.ts";
@@ -32,12 +33,16 @@ describe("RecoveryTracker", () => {
         cause: "killed by SIGKILL",
         source: "peer",
         from: "j-w0",
+        step: 7,
         detectedAt: 1100,
-        seconds: 1.9,
+        seconds: 1.6,
       }),
+      ev("job.transition", "j", 2710, { from: "recovering", to: "training" }),
+      ev("step.committed", "j", 3400, { jobId: "j", step: 7 }),
     ];
     const added = events.map((e) => t.add(e));
-    expect(added.filter(Boolean)).toHaveLength(1);
+    // the bar, then its rerun ended by the commit of the interrupted step
+    expect(added.filter(Boolean)).toHaveLength(2);
     expect(t.bars).toEqual([
       {
         actor: "j-w1",
@@ -46,8 +51,8 @@ describe("RecoveryTracker", () => {
         source: "peer",
         from: "j-w0",
         start: 1000,
-        seconds: 1.9,
-        ends: { detect: 1100, spawn: 1300, boot: 1800, join: 2500, restore: 2700, rerun: 3000 },
+        seconds: 1.6,
+        ends: { detect: 1100, spawn: 1300, boot: 1800, join: 2500, restore: 2700, rerun: 3400 },
       },
     ]);
   });
@@ -60,6 +65,19 @@ describe("RecoveryTracker", () => {
       start: 4900,
       ends: { detect: 5000, spawn: 5000, boot: 5000, join: 5000, restore: 6000, rerun: 6000 },
     });
+  });
+
+  it("the rerun ends at the first commit of the interrupted step or a later one, of its own job", () => {
+    const t = new RecoveryTracker();
+    t.add(ev("actor.transition", "j-w3", 100, { from: "alive", to: "failed" }));
+    t.add(ev("worker.restored", "j-w3", 900, { jobId: "j", actorId: "j-w3", step: 12, detectedAt: 100, seconds: 0.8 }));
+    // a commit of another job, or of a step before the interrupted one, ends nothing
+    expect(t.add(ev("step.committed", "k", 950, { jobId: "k", step: 12 }))).toBe(false);
+    expect(t.add(ev("step.committed", "j", 960, { jobId: "j", step: 11 }))).toBe(false);
+    expect(t.bars[0]!.ends.rerun).toBe(900);
+    expect(t.add(ev("step.committed", "j", 1500, { jobId: "j", step: 12 }))).toBe(true);
+    expect(t.add(ev("step.committed", "j", 1600, { jobId: "j", step: 13 }))).toBe(false);
+    expect(t.bars[0]!.ends).toMatchObject({ restore: 900, rerun: 1500 });
   });
 
   it("an actor that exits and comes back without failing is no recovery; a dead one is forgotten", () => {
