@@ -1,8 +1,10 @@
 // Who may see the dashboard: a browser that opened the one-time URL the CLI printed (or posted the cluster's token
 // to /login) holds an HttpOnly session cookie; a script sends `Authorization: Bearer <cluster token>`. Nothing else
-// gets past a 401.
+// gets past a 401. The controls need the operator's credential (403 otherwise): a dashboard started with another
+// role's secret (`--token-file creds/worker`) only shows.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ROLES } from "../../runtime/nats-roles.ts";
 
 const COOKIE = "troupe_dashboard";
 
@@ -32,6 +34,21 @@ export class DashboardAuth {
     if (auth?.startsWith("Bearer ") && this.token !== undefined && same(auth.slice(7).trim(), this.token)) return true;
     const session = cookie(req, COOKIE);
     return session !== undefined && this.sessions.has(session);
+  }
+
+  /**
+   * Whether a signed-in request may use the controls: every session was opened with the dashboard's own credential
+   * (the one-time code stands for it: only its holder could start the CLI that printed the code), so it is whether
+   * that credential is the operator's. A cluster's single token (no role in it) is everyone's, the operator's too.
+   */
+  get controlsAllowed(): boolean {
+    return this.role === undefined || this.role === "operator";
+  }
+
+  /** The role of the dashboard's credential (`<role>:<password>` on a `troupe up` cluster), if it has one. */
+  get role(): string | undefined {
+    const prefix = this.token?.slice(0, Math.max(0, this.token.indexOf(":")));
+    return prefix && (ROLES as readonly string[]).includes(prefix) ? prefix : undefined;
   }
 
   /** Trades a one-time code for a session cookie; false when the code is unknown or used. */

@@ -45,7 +45,14 @@ export type ViewUpdate =
   | { t: "point"; job: string; p: StepPoint }
   | { t: "val"; job: string; step: number; loss: number }
   | { t: "recoveries"; bars: readonly RecoveryBar[] }
+  | { t: "busy"; job: string; busy: StepBusy }
   | { t: "nats"; health: NatsHealth };
+
+/** Each worker's busy seconds in a job's last committed step (its step.committed event's busySeconds). */
+export interface StepBusy {
+  step: number;
+  seconds: Record<string, number>;
+}
 
 /** The nats-server this dashboard is connected to, as last checked (a round trip every few seconds). */
 export interface NatsHealth {
@@ -72,6 +79,7 @@ export class ClusterView {
   readonly events: StoredEvent[] = [];
   readonly series = new Map<string, JobSeries>();
   readonly recoveries = new RecoveryTracker();
+  readonly busy = new Map<string, StepBusy>();
   /** Model FLOPs per token of each job whose config could be read. */
   private readonly flopsPerToken = new Map<string, number>();
   private readonly listeners = new Set<(u: ViewUpdate) => void>();
@@ -145,6 +153,7 @@ export class ClusterView {
       events: this.events.slice(-500),
       series: Object.fromEntries(this.series),
       recoveries: this.recoveries.bars,
+      busy: Object.fromEntries(this.busy),
     };
   }
 
@@ -226,6 +235,12 @@ export class ClusterView {
       this.emit({ t: "event", e });
     }
     if (this.recoveries.add(e)) this.emit({ t: "recoveries", bars: this.recoveries.bars });
+    const seconds = e.data.busySeconds;
+    if (e.type === "step.committed" && typeof e.data.step === "number" && seconds && typeof seconds === "object") {
+      const busy = { step: e.data.step, seconds: seconds as Record<string, number> };
+      this.busy.set(e.subject, busy);
+      this.emit({ t: "busy", job: e.subject, busy });
+    }
   }
 
   private onJobOutput(job: string, m: JobOutputMessage): void {

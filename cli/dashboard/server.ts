@@ -68,6 +68,8 @@ async function route(p: DashboardParts, req: IncomingMessage, res: ServerRespons
     return;
   }
   if (req.method === "POST" && url.pathname === "/api/control") {
+    if (!p.auth.controlsAllowed)
+      return send(res, 403, { error: `the controls need the operator's credential; this dashboard runs as '${p.auth.role}'` });
     // a JSON body: a cross-site form cannot send one without the browser asking first (and the cookie is SameSite)
     if (!req.headers["content-type"]?.startsWith("application/json")) return send(res, 415, { error: "send application/json" });
     let parsed: unknown;
@@ -144,6 +146,7 @@ function latestKey(u: ViewUpdate): string | undefined {
   if (u.t === "phase") return `p:${u.kind}.${u.id}`;
   if (u.t === "job") return `j:${u.rec.id}`;
   if (u.t === "nats") return "nats";
+  if (u.t === "busy") return `b:${u.job}`;
   return undefined;
 }
 

@@ -1,9 +1,10 @@
 // `troupe dashboard` (started by `troupe up --dashboard`) in a real browser (Debian's headless Chromium, driven by playwright-core) against a cluster
 // `troupe up` started and a dp 2 job submitted to it (real nats-server, agent, coordinator and worker processes):
-// nothing without credentials (401), the one-time URL signs the browser in, the page shows the workers and the loss
-// chart, a kill from the page (confirmed) fails a worker that the page then shows restarting, alive again and as a
-// recovery bar; /metrics has the troupe_ metrics; stopping the job from the page stops it. Screenshots go to
-// docs/images/ with TROUPE_SCREENSHOTS=1.
+// nothing without credentials (401; the worker's credential opens no control), the one-time URL signs the browser in,
+// the page shows the workers with their busy time, the loss chart and the model FLOP/s, a kill from the page
+// (confirmed) fails a worker that the page then shows restarting, alive again and as a recovery bar; /metrics has
+// the troupe_ metrics; stopping the job from the page stops it. Screenshots go to docs/images/ with
+// TROUPE_SCREENSHOTS=1.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -73,6 +74,11 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     expect(html.status).toBe(401);
     expect(await html.text()).toMatch(/Cluster token/);
     expect((await fetch(`${base}?code=not-a-code`)).status).toBe(401);
+    // another role's credential of this cluster is not the operator's: no control with it
+    const worker = readFileSync(path.join(cluster, "creds", "worker"), "utf8").trim();
+    const asWorker = { Authorization: `Bearer ${worker}`, "Content-Type": "application/json" };
+    const body = JSON.stringify({ action: "stop", job: "dash" });
+    expect((await fetch(base + "api/control", { method: "POST", headers: asWorker, body })).status).toBe(401);
   });
 
   it("the one-time URL signs the browser in (once); the page shows the job's workers and the loss chart has points", async () => {
@@ -89,6 +95,8 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
       .poll(async () => Number(await page.locator("#chart-loss").getAttribute("data-points")), { timeout: WAIT })
       .toBeGreaterThanOrEqual(45); // past the first validation (eval interval 40)
     expect(await page.locator("#chart-loss canvas").count()).toBeGreaterThan(0);
+    expect(await page.locator("#job-summary").textContent()).toMatch(/· [\d.]+ [kMGT]?model FLOP\/s$/);
+    await page.waitForSelector('.cell[data-worker="dash-w1"] .busy[data-busy-ms]', { timeout: WAIT });
   });
 
   it("kill from the page, confirmed: the worker fails, restarts, runs again, and a recovery bar appears", async () => {
@@ -126,6 +134,7 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     expect(text).toMatch(/^troupe_job_step\{job="dash"\} \d+$/m);
     expect(text).toMatch(/^troupe_job_loss\{job="dash"\} [\d.]+$/m);
     expect(text).toMatch(/^troupe_job_tokens_per_second\{job="dash"\} [\d.]+$/m);
+    expect(text).toMatch(/^troupe_job_model_flops_per_second\{job="dash"\} [\d.e+]+$/m);
     expect(text).toMatch(/^troupe_actor_restarts_total\{actor="dash-w1"\} 1$/m);
     expect(text).toMatch(/^troupe_recovery_seconds_count\{job="dash"\} 1$/m);
     expect(text).toMatch(/^troupe_actor_heartbeat_age_seconds\{actor="dash-w0",state="alive"\} [\d.e-]+$/m);

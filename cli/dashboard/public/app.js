@@ -13,6 +13,8 @@ const state = {
   series: new Map(),
   recoveries: [],
   nats: null,
+  /** job → each worker's busy seconds in its last committed step ({ step, seconds: { worker: s } }). */
+  busy: new Map(),
   /** actor id → the record states this page saw it go through (a failure shows even when it is over in a second). */
   seen: new Map(),
 };
@@ -81,6 +83,9 @@ function apply(u) {
     case "nats":
       state.nats = u.health;
       break;
+    case "busy":
+      state.busy.set(u.job, u.busy);
+      break;
     case "recoveries":
       state.recoveries = u.bars;
       break;
@@ -105,6 +110,7 @@ function onSnapshot(s) {
   state.events = s.events;
   for (const [k, v] of Object.entries(s.series)) state.series.set(k, v);
   state.recoveries = s.recoveries;
+  state.busy = new Map(Object.entries(s.busy ?? {}));
   state.nats = s.nats;
 }
 
@@ -359,7 +365,7 @@ function renderJob() {
   const s = series(j.id);
   const last = s.points.at(-1);
   $("#job-summary").textContent =
-    `${j.state} · ${state.phases.get(`job.${j.id}`) ?? "-"} · step ${last?.step ?? "-"} · loss ${last ? last.loss.toFixed(3) : "-"} · ${last ? Math.round(last.tps) : "-"} tokens/s`;
+    `${j.state} · ${state.phases.get(`job.${j.id}`) ?? "-"} · step ${last?.step ?? "-"} · loss ${last ? last.loss.toFixed(3) : "-"} · ${last ? Math.round(last.tps) : "-"} tokens/s · ${flopsText(last?.flops)}`;
   const groups = [
     ...Array.from({ length: j.layout.pp }, (_, p) => control("restart-group", { job: j.id, stage: p }, `restart stage ${p}`)),
     ...Array.from({ length: j.layout.dp }, (_, d) => control("restart-group", { job: j.id, replica: d }, `restart replica ${d}`)),
@@ -372,6 +378,13 @@ function renderJob() {
   renderGrid(j);
   drawCharts(j.id, s);
   renderRecoveries(j.id);
+}
+
+/** Model FLOP/s with an SI prefix (1.23 GFLOP/s). */
+function flopsText(f) {
+  if (f == null) return "- model FLOP/s";
+  const k = Math.min(5, Math.max(0, Math.floor(Math.log10(Math.max(f, 1)) / 3)));
+  return `${(f / 10 ** (3 * k)).toFixed(2)} ${["", "k", "M", "G", "T", "P"][k]}model FLOP/s`;
 }
 
 function renderGrid(j) {
@@ -402,7 +415,7 @@ function renderGrid(j) {
 function gridCell(j, a) {
   const phase = state.phases.get(`worker.${a.id}`) ?? "-";
   const colour = a.state === "alive" ? `phase-${phase.split(/[.|]/)[0]}` : `state-${a.state}`;
-  const info = `<b>${esc(a.id.slice(j.id.length + 1))}</b><br>pp${a.coords.p} tp${a.coords.t}<br>${esc(a.state === "alive" ? phase : a.state)}`;
+  const info = `<b>${esc(a.id.slice(j.id.length + 1))}</b><br>pp${a.coords.p} tp${a.coords.t}<br>${esc(a.state === "alive" ? phase : a.state)}${busyBar(j, a)}`;
   return {
     key: a.id,
     data: { worker: a.id, state: a.state },
@@ -412,6 +425,16 @@ function gridCell(j, a) {
       { html: a.pid != null && a.state !== "dead" ? control("kill", { actor: a.id, signal: "SIGKILL" }, "kill") : "" },
     ],
   };
+}
+
+/** The worker's busy time in the job's last committed step, as ms and a bar against the busiest worker's. */
+function busyBar(j, a) {
+  const b = state.busy.get(j.id);
+  const s = b?.seconds[a.id];
+  if (s == null) return "";
+  const most = Math.max(...Object.values(b.seconds));
+  const width = most > 0 ? Math.round((100 * s) / most) : 0;
+  return `<div class="busy" data-busy-ms="${(s * 1000).toFixed(1)}" title="busy time in step ${b.step} (wall time minus time blocked in collectives)">busy ${(s * 1000).toFixed(1)} ms<span class="busy-bar" style="width:${width}%"></span></div>`;
 }
 
 const charts = {};
