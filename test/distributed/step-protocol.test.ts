@@ -76,6 +76,10 @@ describe("step protocol with live workers", () => {
       const events = await cluster.events.readAll();
       const committed = events.filter((e) => e.type === "step.committed" && e.subject === "proto").map((e) => e.data.step);
       expect(committed).toEqual([1, 2]);
+      // each worker's busy seconds of the step, from its ready report
+      const busy = events.find((e) => e.type === "step.committed" && e.data.step === 2)!.data.busySeconds as Record<string, number>;
+      expect(Object.keys(busy).sort()).toEqual(coordinator.workers.map((w) => w.id).sort());
+      for (const s of Object.values(busy)) expect(s).toBeGreaterThanOrEqual(0);
       const workerStates = events.filter((e) => e.type === "worker.transition" && e.subject === w0).map((e) => e.data.to);
       expect(workerStates).toEqual([
         "booting",
