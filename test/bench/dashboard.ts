@@ -16,7 +16,7 @@ import { EventLog } from "../../runtime/event-log.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "../dashboard/chromium.ts";
-import { tinyDp2Yaml } from "../fixtures/tiny-dp2.ts";
+import { tinyDp2Yaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 
 const { values } = parseArgs({
   options: {

@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "./chromium.ts";
-import { tinyDp2Yaml } from "../fixtures/tiny-dp2.ts";
+import { tinyDp2Yaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");

@@ -19,7 +19,7 @@ import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
-import { tinyDp2Yaml } from "../fixtures/tiny-dp2.ts";
+import { tinyDp2Yaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
