@@ -7,7 +7,7 @@ import { call } from "./rpc.ts";
 import type { ChildSpec, HostRecord, SpawnRequest, Timeouts } from "./types.ts";
 
 /** A host agent that has not written its record for this long is not offered children. */
-const HOST_SILENT_MS = 15_000;
+export const HOST_SILENT_MS = 15_000;
 
 /** The child's own host, else the registered live host with the fewest running actors per slot (then by name). */
 export async function pickHost(registry: Registry, spec: ChildSpec): Promise<string> {

@@ -1,4 +1,4 @@
-// Starts and stops a private nats-server process (JetStream on, loopback only).
+// Starts and stops a private nats-server process (JetStream on, loopback unless told an address).
 // Used by the embedded local cluster, by `troupe up`, and by the test setup.
 import { NatsServerMissingError, NatsServerStartError } from "./errors.ts";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -8,6 +8,8 @@ import path from "node:path";
 export interface NatsServerOptions {
   /** Folder for the config, the JetStream store and the ports file. Created if missing. */
   dir: string;
+  /** Address to listen on (default 127.0.0.1); the url names it. */
+  host?: string;
   /** Port to listen on; 0 (default) picks a free one. Reuse a port to restart "the same" server. */
   port?: number;
   /** When set, clients must present this token. */
@@ -44,7 +46,7 @@ function writeConfig(opts: NatsServerOptions): string {
   const storeDir = path.join(opts.dir, "jetstream");
   mkdirSync(storeDir, { recursive: true });
   const lines = [
-    `listen: 127.0.0.1:${opts.port ?? -1}`,
+    `listen: ${JSON.stringify(`${urlHost(opts.host ?? "127.0.0.1")}:${opts.port ?? -1}`)}`,
     `ports_file_dir: ${JSON.stringify(opts.dir)}`,
     `max_payload: ${opts.maxPayload ?? 8 * 1024 * 1024}`,
     `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
@@ -54,6 +56,11 @@ function writeConfig(opts: NatsServerOptions): string {
   const file = path.join(opts.dir, "nats-server.conf");
   writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
   return file;
+}
+
+/** An IPv6 address goes in brackets in a URL. */
+function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 function readPort(dir: string, pid: number): number | undefined {
@@ -104,7 +111,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   }
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${urlHost(opts.host ?? "127.0.0.1")}:${port}`,
     port,
     pid,
     dir: opts.dir,

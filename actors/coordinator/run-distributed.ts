@@ -2,6 +2,7 @@
 // process per rank) on the embedded local cluster, or on a running one (--nats URL). The training loop is the
 // single-rank run's (ml/train/loop.ts) over the coordinator (distributed-engine.ts): the same progress, metrics.csv,
 // train.log, checkpoints and Ctrl-C; only committed steps count.
+import { workerHosts } from "./worker-hosts.ts";
 import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 import { memberId } from "../rank-members.ts";
 import { JobStore } from "./job-store.ts";
@@ -128,6 +129,8 @@ interface JobContext {
   jobId: string;
   jobFile: string;
   layout: RankLayout;
+  /** The host of each rank (worker-hosts.ts), when the topology-aware placement fits the live hosts. */
+  hosts?: readonly string[];
   output: RunOutput;
   /** The newest checkpoint on disk: where the job rolls back to when no live peer holds a lost shard. */
   lastCheckpoint: () => Promise<string | undefined>;
@@ -147,6 +150,7 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
       jobFile: j.jobFile,
       dp,
       layout: pp * tp > 1 ? j.layout : undefined,
+      ...(j.hosts ? { hosts: j.hosts } : {}),
       microBatch: config.batch.microBatch,
       clip: config.optimizer.clip,
       timeouts: o.timeouts,
@@ -238,6 +242,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   });
   const epoch = o.takeOver ? await resumeFromStore(run, cluster, jobId, layout.worldSize) : undefined;
   const stop = stopControl(o, output, log, () => loop?.progress.step ?? 0);
+  const hosts = await workerHosts(cluster.registry, layout);
   const lastCheckpoint = async () => (await loop?.newestCheckpoint()) ?? run.resumeFrom ?? latestCheckpointDir(run.checkpointRoot);
   const job: JobContext = {
     run,
@@ -247,6 +252,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
     output,
     lastCheckpoint,
     requestStop: stop.request,
+    ...(hosts ? { hosts } : {}),
     ...(epoch !== undefined ? { epoch } : {}),
   };
   let outcome: LoopOutcome<JobStep> | undefined;

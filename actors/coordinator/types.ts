@@ -26,6 +26,8 @@ export interface CoordinatorOptions {
   dp: number;
   /** The job's rank layout when pp or tp > 1 (ml/parallel/ranks.ts); absent = dp workers. */
   layout?: RankLayout;
+  /** The host of each rank (worker-hosts.ts); absent = the supervisor picks the least loaded host. */
+  hosts?: readonly string[];
   microBatch: number;
   clip: number;
   timeouts?: Partial<Timeouts>;

@@ -55,6 +55,7 @@ export function workerGroup(deps: GroupDeps, o: CoordinatorOptions): ActorGroup<
     // the agent keeps a warm spare worker process: a lost worker's replacement skips the slow start (agent/spare-pool.ts)
     start: (w) => ({
       coords: wireCoords(w.coords),
+      ...(o.hosts?.[w.coords.rank] ? { host: o.hosts[w.coords.rank] } : {}),
       argv: ["node", "--import", "tsx", "--single-threaded-gc", workerMain, "--job", o.jobFile],
       env: { [KEEP_SPARE_ENV]: "1" },
       // the config's relative paths (data cache) mean what they mean here, on every host that shares the filesystem

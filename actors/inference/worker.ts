@@ -8,6 +8,7 @@ import type { ActorEnvironment, ActorProcess } from "../../runtime/actor-process
 import { readCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
+import { advertisedHost } from "../../runtime/advertise.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
 import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
 import { ServedActor } from "../../runtime/served-actor.ts";
@@ -90,6 +91,7 @@ export class InferenceWorker {
       worldSize: layout.worldSize,
       session,
       rendezvous: await KvRendezvous.open(nc, session),
+      host: advertisedHost(),
       connectTimeoutMs: this.job.rendezvousTimeoutMs,
       key: readCollectiveKeyFile(this.job.collectiveKeyFile),
       onAuthFailure: (err) => this.actor.log.warn({ err }, "collective connection refused: it failed authentication"),

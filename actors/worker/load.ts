@@ -10,6 +10,7 @@ import type { TrainConfig } from "../../ml/train/config.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { readCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
+import { advertisedHost } from "../../runtime/advertise.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { Logger } from "../../runtime/logger.ts";
@@ -55,6 +56,7 @@ export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number,
     worldSize: s.layout.worldSize,
     session,
     rendezvous,
+    host: advertisedHost(),
     connectTimeoutMs: s.job.rendezvousTimeoutMs,
     key: readCollectiveKeyFile(s.job.collectiveKeyFile),
     onAuthFailure: (err) => log.warn({ err, epoch }, "collective connection refused: it failed authentication"),

@@ -22,6 +22,8 @@ export interface UpOptions {
   actors: number;
   hostName: string;
   slots?: number;
+  /** Where nats-server listens (default 127.0.0.1 and a free port). */
+  listen?: { host: string; port?: number };
   /** How long to wait for the host agent to register (ms). */
   readyTimeoutMs?: number;
 }
@@ -58,7 +60,12 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   const passwords = writeNewCredentials(credsDir);
   rmSync(path.join(dir, "token"), { force: true }); // the single token of older versions no longer opens anything
   const ns = namespace(opts.clusterId);
-  const server = await startNatsServer({ dir: path.join(dir, "nats"), authorization: authorizationBlock(ns, passwords), detached: true });
+  const server = await startNatsServer({
+    dir: path.join(dir, "nats"),
+    authorization: authorizationBlock(ns, passwords),
+    detached: true,
+    ...(opts.listen ? { host: opts.listen.host, port: opts.listen.port } : {}),
+  });
   const token = roleSecret("operator", passwords.operator);
   const info: ClusterInfo = {
     clusterId: opts.clusterId,

@@ -1,5 +1,6 @@
 // Runs a host agent in this process until SIGTERM/SIGINT; shared by `troupe agent` and the
 // agent `troupe up` starts (cli/cluster/agent-main.ts, which does not load the whole CLI).
+import { routeAddress } from "../../runtime/advertise.ts";
 import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
@@ -12,12 +13,15 @@ export interface RunAgentOptions extends ClusterOptions {
   name?: string;
   slots?: number;
   tier?: string;
+  /** The address other hosts reach this one at; default: the local address of the route to the NATS server. */
+  advertise?: string;
 }
 
 export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const conn = resolveConnection(opts, "agent");
   const secrets = childSecrets(opts);
   const ns = namespace(conn.clusterId);
+  const advertise = opts.advertise ?? (await routeAddress(conn.url));
   const logger = createRootLogger({ name: "agent", destination: 1 });
   let agent: HostAgent | undefined;
   const nc = await connectNats({
@@ -45,10 +49,11 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     tier: opts.tier,
     natsUrl: conn.url,
     token: conn.token,
+    advertise,
     ...(secrets ? { childSecrets: secrets } : {}),
   });
   await agent.start();
-  logger.info({ host: agent.name, slots: agent.slots, tier: agent.tier }, "agent registered");
+  logger.info({ host: agent.name, slots: agent.slots, tier: agent.tier, advertise }, "agent registered");
   const a = agent;
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve());

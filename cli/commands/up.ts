@@ -1,6 +1,7 @@
 // `troupe up`: start a local cluster in the background.
 import { UsageError } from "../errors.ts";
 import { summaryOf } from "../commands-table.ts";
+import { isIP } from "node:net";
 import os from "node:os";
 import { Option, type Command } from "commander";
 import { checkName, namespace } from "../../runtime/namespace.ts";
@@ -23,6 +24,22 @@ interface UpOptions {
   name: string;
   json?: boolean;
   dashboard?: string | true;
+  listen: string;
+}
+
+/** --listen ADDR[:PORT]: an IP address (IPv6 in brackets when a port follows) and an optional port. */
+export function parseListen(value: string): { host: string; port?: number } {
+  const v = value.trim();
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(v);
+  const [host, port] = bracketed
+    ? [bracketed[1]!, bracketed[2]]
+    : isIP(v) === 6 || !v.includes(":")
+      ? [v, undefined]
+      : [v.slice(0, v.lastIndexOf(":")), v.slice(v.lastIndexOf(":") + 1)];
+  const n = port === undefined ? undefined : Number(port);
+  if (isIP(host) === 0 || (n !== undefined && (!/^\d+$/.test(port!) || n < 1 || n > 65535)))
+    throw new UsageError(`--listen must be ADDR or ADDR:PORT with an IP address, e.g. 10.0.0.5:4222, got '${value}'`);
+  return n === undefined ? { host } : { host, port: n };
 }
 
 /** The dashboard's sign-in URL, or undefined (and why on stderr) when it did not start: the cluster is up either way. */
@@ -44,7 +61,8 @@ export function register(program: Command): void {
     .addOption(new Option("--dir <dir>", "old name of --cluster").hideHelp())
     .option("--cluster-id <id>", "cluster id: namespaces subjects, buckets and streams", "local")
     .option("--actors <n>", "also start a demo supervisor with N generic actors (a0 … aN-1)", "0")
-    .option("--slots <n>", "slots of the host agent (default: CPU count)")
+    .option("--slots <n>", "slots of the host agent (default: CPU count; 0: a host that runs no workers)")
+    .option("--listen <addr[:port]>", "address (and port) nats-server listens on; other hosts' agents connect there", "127.0.0.1")
     .option("--name <host>", "host name of the agent", os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"))
     .option("--json", "print the cluster info as JSON")
     .option("--dashboard [port]", "also start `troupe dashboard` in the background (default port 8265) and print its URL")
@@ -57,13 +75,15 @@ export function register(program: Command): void {
       const dashboardAt =
         opts.dashboard === undefined ? undefined : opts.dashboard === true ? DEFAULT_DASHBOARD_PORT : dashboardPort(opts.dashboard);
       checkName("host name", opts.name);
+      const listen = parseListen(opts.listen);
       const dir = clusterDir(opts.cluster ?? opts.dir);
       const info = await upCluster({
         dir,
         clusterId: opts.clusterId,
         actors: count("--actors", opts.actors, 0),
-        slots: opts.slots === undefined ? undefined : count("--slots", opts.slots, 1),
+        slots: opts.slots === undefined ? undefined : count("--slots", opts.slots, 0),
         hostName: opts.name,
+        listen,
       });
       const dashboard = dashboardAt === undefined ? undefined : await backgroundDashboard(dir, dashboardAt);
       if (opts.json) {

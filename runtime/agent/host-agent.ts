@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { ADVERTISE_ENV } from "../advertise.ts";
 import { encode } from "../codec.ts";
 import type { EventLog } from "../event-log.ts";
 import type { ConnectionStatus } from "../connection.ts";
@@ -34,6 +35,8 @@ export interface HostAgentOptions {
   token?: string;
   /** Per-role secrets (nats-roles.ts): a coordinator gets the controller's, every other child the worker's. */
   childSecrets?: { controller: string; worker: string };
+  /** The address other hosts reach this one at (runtime/advertise.ts), passed to children as TROUPE_ADVERTISE. */
+  advertise?: string;
   /** How often the host record's lastSeen is refreshed (ms). */
   refreshMs?: number;
   /** Children of a supervisor silent this long are stopped as orphans (orphan-sweep.ts; default 60 s). */
@@ -202,6 +205,7 @@ export class HostAgent {
       TROUPE_NATS_URL: this.opts.natsUrl,
       TROUPE_NATS_TOKEN: secrets ? secrets[childRole(program, this.policy)] : (this.opts.token ?? ""),
       TROUPE_HOST: this.name,
+      ...(this.opts.advertise ? { [ADVERTISE_ENV]: this.opts.advertise } : {}),
       TROUPE_AGENT_PID: String(process.pid),
     };
     // a warm spare of this command line told its identity (spare-pool.ts), else a fresh process

@@ -15,7 +15,7 @@ export interface MeshOptions {
   /** job and epoch: ranks only connect to peers of the same session */
   session: string;
   rendezvous: Rendezvous;
-  /** address to listen on and advertise (default 127.0.0.1) */
+  /** address to listen on and advertise (default 127.0.0.1; workers pass runtime/advertise.ts advertisedHost()) */
   host?: string;
   /** how long to wait for every peer to publish and connect (default 30 s) */
   connectTimeoutMs?: number;

@@ -61,6 +61,18 @@ describe("troupe (the process)", () => {
     expect(value.stderr).toBe("troupe: --steps must be a positive integer, got 'x'\n");
   });
 
+  it("a --listen or --advertise that is not an IP address is one line, exit code 2, nothing started", () => {
+    const listen = troupe("up", "--listen", "example.com:4222", "--cluster", "/nonexistent/troupe-listen");
+    expect(listen.status).toBe(2);
+    expect(listen.stderr).toBe(
+      "troupe: --listen must be ADDR or ADDR:PORT with an IP address, e.g. 10.0.0.5:4222, got 'example.com:4222'\n",
+    );
+    expect(troupe("up", "--listen", "10.0.0.5:99999", "--cluster", "/nonexistent/troupe-listen").status).toBe(2);
+    const adv = troupe("agent", "--nats", "nats://127.0.0.1:1", "--advertise", "host-a");
+    expect(adv.status).toBe(2);
+    expect(adv.stderr).toBe("troupe: --advertise must be an IP address, got 'host-a'\n");
+  });
+
   it("no command prints the help and exits 2; `help CMD` shows that command's help", () => {
     const none = troupe();
     expect(none.status).toBe(2);
