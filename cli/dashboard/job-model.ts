@@ -1,16 +1,15 @@
 // A job's model shape, for its model FLOP/s: from the job.json its coordinator wrote in the run directory (the config
 // the workers run), else from the config file it was submitted with. Null when neither can be read from here (a
 // run directory on a filesystem this machine does not mount).
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { modelFlopsPerToken, type ModelShape } from "../../ml/parallel/model-shape.ts";
-import { loadTrainConfig, parseTrainConfig, type TrainConfig } from "../../ml/train/config.ts";
+import { loadTrainConfig, type TrainConfig } from "../../ml/train/config.ts";
+import { readJobSpec } from "../../actors/worker/job-spec.ts";
 import type { JobRecord } from "../../actors/jobs/job-records.ts";
 
 function configOf(rec: JobRecord): TrainConfig {
   try {
-    const job = JSON.parse(readFileSync(path.join(rec.request.runDir, "job.json"), "utf8")) as { config?: unknown };
-    return parseTrainConfig(job.config, "job.json");
+    return readJobSpec(path.join(rec.request.runDir, "job.json")).config;
   } catch {
     return loadTrainConfig(rec.request.configFile);
   }
