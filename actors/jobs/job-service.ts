@@ -19,6 +19,7 @@ import { validateTimeouts } from "../../runtime/timeouts.ts";
 import type { Escalation, EscalationDecision } from "../../runtime/types.ts";
 import { ensureJobOutputStream, PublishedView } from "./job-output.ts";
 import { FINAL_JOB_STATES, jobRequestSchema, JobRecords, type JobRecord } from "./job-records.ts";
+import { coordinatorIdOf, jobSupervisorIdOf } from "./job-ids.ts";
 
 export const submitRequestSchema = z.object({
   /** An exact id the cluster refuses if taken; absent: the config's name plus a short random suffix. */
@@ -43,9 +44,6 @@ export interface JobServiceDeps {
   events: EventLog;
   logger: Logger;
 }
-
-/** The coordinator actor of a job. */
-const coordinatorIdOf = (jobId: string) => `${jobId}-coordinator`;
 
 /** A coordinator is a long-lived actor whose main loop may block for a while on a loaded machine. */
 const COORDINATOR_TIMEOUTS = validateTimeouts({ heartbeatMs: 500, suspectMs: 5000, killMs: 20_000, stepMs: 600_000, startMs: 180_000 });
@@ -152,7 +150,7 @@ export class JobService {
     const supervisor = new Supervisor(
       { ...this.deps, parent: { id: "jobs", handleEscalation: (e) => this.coordinatorKeepsDying(job.id, e) } },
       {
-        id: `jobs-${job.id}`,
+        id: jobSupervisorIdOf(job.id),
         strategy: "one_for_one",
         intensity: { maxRestarts: 3, periodMs: 60_000 },
         backoff: { initialMs: 100, maxMs: 2000, jitter: 0.1 },

@@ -2,10 +2,11 @@
 // included); --all adds the dead actors of jobs that ended; --job, --state and --host narrow the list.
 import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import type { ActorRecord } from "../../runtime/types.ts";
+import { jobOfActor } from "../../actors/jobs/job-ids.ts";
 
 export interface ActorFilter {
   all?: boolean;
-  /** Actors of this job (its workers are supervised under the job's id). */
+  /** Actors of this job: its workers and its coordinator (actors/jobs/job-ids.ts). */
   job?: string;
   /** The supervisor's state (alive, dead, …) or the actor's own phase (stepping, idle, …). */
   state?: string;
@@ -24,9 +25,9 @@ export function selectActors(
   phases: ReadonlyMap<string, string> = new Map(),
 ): ActorRecord[] {
   return records.filter((r) => {
-    if (f.job !== undefined && r.supervisor !== f.job && r.id !== `${f.job}-coordinator`) return false;
+    if (f.job !== undefined && jobOfActor(r) !== f.job) return false;
     if (f.state !== undefined && r.state !== f.state && phases.get(r.id) !== f.state) return false;
     if (f.host !== undefined && r.host !== f.host) return false;
-    return f.all || f.job !== undefined || r.state !== "dead" || running.has(r.supervisor);
+    return f.all || f.job !== undefined || r.state !== "dead" || running.has(jobOfActor(r));
   });
 }

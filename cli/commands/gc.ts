@@ -6,6 +6,7 @@ import { Kvm } from "@nats-io/kv";
 import type { Command } from "commander";
 import { purgeJobOutput } from "../../actors/jobs/job-output.ts";
 import { FINAL_JOB_STATES, JobRecords } from "../../actors/jobs/job-records.ts";
+import { jobOfActor } from "../../actors/jobs/job-ids.ts";
 import type { ActorRecord } from "../../runtime/types.ts";
 import { summaryOf } from "../commands-table.ts";
 import { UsageError } from "../errors.ts";
@@ -58,8 +59,7 @@ async function planGc(c: OpenCluster, minAge: number): Promise<GcPlan> {
   const keep = new Set(selectActors(records, {}, running).map((r) => r.id));
   const now = Date.now();
   const actors = records.filter((r) => !keep.has(r.id) && now - r.updatedAt >= minAge);
-  // a worker's supervisor is its job; a coordinator's is the job's own supervisor jobs-<id>
-  const left = new Set(records.filter((r) => !actors.includes(r)).map((r) => r.supervisor.replace(/^jobs-/, "")));
+  const left = new Set(records.filter((r) => !actors.includes(r)).map(jobOfActor));
   const jobs = jobRecords
     .filter((j) => FINAL_JOB_STATES.has(j.state) && !running.has(j.id) && !left.has(j.id))
     .filter((j) => now - (j.endedAt ?? j.submittedAt) >= minAge)
