@@ -15,6 +15,7 @@ import { startNatsServer } from "../../runtime/nats-server.ts";
 import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
 import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 import { containersOf, find, readKustomization, renderKustomization, validateObject, type K8sObject } from "./k8s-render.ts";
+import { unknownFieldProblems } from "./k8s-strict.ts";
 import { credentialModeProblems, fileSource, referenceProblems, selectorProblems } from "./k8s-facts.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
@@ -52,6 +53,20 @@ describe("deploy/k8s against the Kubernetes schema", () => {
       "Deployment troupe-services",
     ])
       expect(kinds).toContain(k);
+  });
+
+  // one compiler run for both the manifests and a copy with typos (each run loads the kinds' types: seconds)
+  it("has no field its kind does not have (kubectl's strict field validation), and finds a typo", { timeout: 120_000 }, () => {
+    const typo = render();
+    for (const o of typo) o.metadata.name += "-typo";
+    const agent = container(typo, "StatefulSet", "troupe-agent-typo") as IContainer & { volumeMount?: unknown };
+    agent.volumeMount = agent.volumeMounts;
+    (find(typo, "Service", "troupe-nats-typo").spec as Record<string, unknown>).publishNotReady = true;
+    const problems = unknownFieldProblems([...objects, ...typo]);
+    expect(problems.filter((p) => !/^\S+ \S+-typo: /.test(p))).toEqual([]);
+    expect(problems.join("\n")).toMatch(/StatefulSet troupe-agent-typo: .*'"volumeMount"' does not exist in type 'IContainer'/);
+    expect(problems.join("\n")).toMatch(/Service troupe-nats-typo: .*'"publishNotReady"' does not exist in type 'IServiceSpec'/);
+    expect(problems).toHaveLength(2);
   });
 
   it("rejects a broken copy, naming the object and the field", () => {
