@@ -7,7 +7,8 @@ import { containersOf, podTemplate, type K8sObject } from "./k8s-render.ts";
 
 type Labels = Record<string, string>;
 
-function selects(selector: Labels | undefined, labels: Labels | undefined): boolean {
+/** Whether a label selector (matchLabels) selects a pod with `labels`; an empty selector selects nothing here. */
+export function selects(selector: Labels | undefined, labels: Labels | undefined): boolean {
   const entries = Object.entries(selector ?? {});
   return entries.length > 0 && entries.every(([k, v]) => labels?.[k] === v);
 }

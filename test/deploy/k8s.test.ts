@@ -8,15 +8,16 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { IContainer, IService } from "kubernetes-models/v1";
+import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { parseTrainConfig } from "../../ml/train/config.ts";
 import { ROLES, authorizationBlock } from "../../runtime/nats-roles.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { startNatsServer } from "../../runtime/nats-server.ts";
 import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
 import { pidAlive } from "../../cli/cluster/local-cluster.ts";
-import { containersOf, find, readKustomization, renderKustomization, validateObject, type K8sObject } from "./k8s-render.ts";
+import { containersOf, find, podTemplate, readKustomization, renderKustomization, validateObject, type K8sObject } from "./k8s-render.ts";
 import { unknownFieldProblems } from "./k8s-strict.ts";
-import { credentialModeProblems, fileSource, referenceProblems, selectorProblems } from "./k8s-facts.ts";
+import { credentialModeProblems, fileSource, referenceProblems, selectorProblems, selects } from "./k8s-facts.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 const k8sDir = path.join(root, "deploy/k8s");
@@ -209,6 +210,18 @@ describe("deploy/k8s: facts across objects", () => {
     ).toBe("troupe-cluster");
     for (const role of ["controller", "operator"])
       expect(fileSource(services, "services", path.join(info.credsDir!, role))?.volume.secret?.secretName).toBe("troupe-creds");
+    // the NetworkPolicy lets these pods reach the client port, and the servers each other's route port
+    const rules = (find(objects, "NetworkPolicy", "troupe-nats").spec as NonNullable<INetworkPolicy["spec"]>).ingress!;
+    const admitted = (w: K8sObject, port: number) =>
+      rules.some(
+        (r) =>
+          r.ports?.some((p) => p.port === port) &&
+          r.from?.some((f) => selects(f.podSelector?.matchLabels, podTemplate(w)?.metadata?.labels)),
+      );
+    for (const w of [agents, services, find(objects, "Job", "troupe-train")])
+      expect(admitted(w, 4222), `${w.kind} ${w.metadata.name}`).toBe(true);
+    expect(admitted(find(objects, "StatefulSet", "troupe-nats"), 6222)).toBe(true);
+    expect(admitted(agents, 6222)).toBe(false);
   });
 
   it("the Job's config is a valid troupe config, read at the same path on the agents, and fits their slots", () => {
