@@ -171,8 +171,11 @@ describe("deploy/k8s: facts across objects", () => {
   });
 
   it("troupe's pods connect to the NATS Service as their role, with one cluster id", () => {
-    const natsSvc = find(objects, "Service", "troupe-nats").spec as NonNullable<IService["spec"]>;
-    const url = `nats://troupe-nats:${natsSvc.ports!.find((p) => p.name === "client")!.port}`;
+    // clients dial a Service that is not headless (it sends them to ready servers only) and selects the NATS pods
+    const natsSvc = find(objects, "Service", "troupe-nats-client").spec as NonNullable<IService["spec"]>;
+    expect(natsSvc.clusterIP).toBeUndefined();
+    expect(selects(natsSvc.selector, podTemplate(find(objects, "StatefulSet", "troupe-nats"))?.metadata?.labels)).toBe(true);
+    const url = `nats://troupe-nats-client:${natsSvc.ports!.find((p) => p.name === "client")!.port}`;
     const agents = find(objects, "StatefulSet", "troupe-agent");
     const agent = container(objects, "StatefulSet", "troupe-agent");
     const train = container(objects, "Job", "troupe-train");
