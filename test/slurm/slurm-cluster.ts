@@ -11,6 +11,7 @@ import { pollUntil } from "../../runtime/async.ts";
 
 const exec = promisify(execFile);
 const SBIN = ["/usr/sbin", "/usr/bin"];
+const APT = "/usr/bin/apt-get"; // Debian's slurm-wlm and munge put every program under /usr/sbin or /usr/bin
 const NODES = ["n1", "n2"];
 
 const found = (tool: string): boolean => SBIN.some((d) => existsSync(path.join(d, tool)));
@@ -19,7 +20,7 @@ const found = (tool: string): boolean => SBIN.some((d) => existsSync(path.join(d
 export function slurmUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "needs root (slurmd runs jobs as their user; munged and apt-get)";
   if (["slurmctld", "slurmd", "munged", "sbatch"].every(found)) return undefined;
-  if (spawnSync("apt-get", ["--version"]).status !== 0) return "slurm-wlm/munge are not installed and there is no apt-get";
+  if (!existsSync(APT)) return "slurm-wlm/munge are not installed and there is no apt-get";
   return undefined;
 }
 
@@ -27,8 +28,8 @@ export function slurmUnavailable(): string | undefined {
 export function installSlurm(): void {
   if (["slurmctld", "slurmd", "munged", "sbatch"].every(found)) return;
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  execFileSync("apt-get", ["update", "-qq"], { env, stdio: "pipe" });
-  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "slurm-wlm", "munge"], { env, stdio: "pipe" });
+  execFileSync(APT, ["update", "-qq"], { env, stdio: "pipe" });
+  execFileSync(APT, ["install", "-y", "-qq", "--no-install-recommends", "slurm-wlm", "munge"], { env, stdio: "pipe" });
 }
 
 export interface JobState {
@@ -59,10 +60,11 @@ export class SlurmCluster {
     for (const n of NODES) mkdirSync(path.join(this.dir, "spool", n), { recursive: true });
     await exec("/usr/sbin/slurmctld", [], { env: this.env() });
     for (const n of NODES) await exec("/usr/sbin/slurmd", ["-N", n], { env: this.env() });
-    await pollUntil(
-      async () => ((await this.cmd("sinfo", "-h", "-o", "%D %T")).trim() === `${NODES.length} idle` ? true : undefined),
-      { what: `Slurm nodes idle (logs in ${this.dir})`, timeoutMs: 30_000, everyMs: 250 },
-    );
+    await pollUntil(async () => ((await this.cmd("sinfo", "-h", "-o", "%D %T")).trim() === `${NODES.length} idle` ? true : undefined), {
+      what: `Slurm nodes idle (logs in ${this.dir})`,
+      timeoutMs: 30_000,
+      everyMs: 250,
+    });
   }
 
   /** Runs a Slurm client command against this cluster; its stdout. */
@@ -99,7 +101,7 @@ export class SlurmCluster {
   /** Cancels every job, then stops the slurmds, slurmctld and munged (each by its pid file). */
   async stop(): Promise<void> {
     if (existsSync(path.join(this.dir, "slurmctld.pid"))) {
-      spawnSync("scancel", ["--full", "--user=root"], { env: this.env() });
+      spawnSync("/usr/bin/scancel", ["--full", "--user=root"], { env: this.env() });
       await pollUntil(async () => ((await this.cmd("squeue", "-h")).trim() === "" ? true : undefined), {
         what: "Slurm jobs gone",
         timeoutMs: 40_000,
@@ -118,13 +120,15 @@ export class SlurmCluster {
     chmodSync(this.dir, 0o755);
     writeFileSync(path.join(m, "munge.key"), randomBytes(128), { mode: 0o600 });
     const files = ["key-file=munge.key", "pid-file=munged.pid", "log-file=munged.log", "seed-file=munged.seed"];
-    execFileSync("munged", [`--socket=${this.sock}`, ...files.map((f) => `--${f.replace("=", `=${m}/`)}`)], { stdio: "pipe" });
+    execFileSync("/usr/sbin/munged", [`--socket=${this.sock}`, ...files.map((f) => `--${f.replace("=", `=${m}/`)}`)], { stdio: "pipe" });
   }
 
   private slurmConf(): string {
     const d = this.dir;
     const port = randomInt(20_000, 60_000);
-    const nodes = NODES.map((n, i) => `NodeName=${n} NodeHostname=localhost NodeAddr=127.0.0.1 Port=${port + 1 + i} CPUs=1 RealMemory=1000`);
+    const nodes = NODES.map(
+      (n, i) => `NodeName=${n} NodeHostname=localhost NodeAddr=127.0.0.1 Port=${port + 1 + i} CPUs=1 RealMemory=1000`,
+    );
     return `ClusterName=tr${randomBytes(3).toString("hex")}
 SlurmctldHost=localhost
 SlurmctldPort=${port}

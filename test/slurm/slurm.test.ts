@@ -1,9 +1,9 @@
 // deploy/slurm/troupe.sbatch against a real Slurm: a private munged, slurmctld and two slurmd (nodes n1, n2) on
 // this machine. sbatch -N 2 runs examples/brown-dp2.yaml (a few steps) through the script: `troupe up` on the first
 // node, an agent per node by srun, `troupe train`, `troupe down`. The job must complete with exit code 0, put one
-// worker on each node, and train exactly what the same config trains on a plain `troupe up` cluster;
-// `scancel --batch --signal=TERM` must stop it with a checkpoint and exit code 143. Needs root (installs
-// slurm-wlm and munge with apt-get when missing).
+// worker on each node, and train exactly what the same config trains on a plain `troupe up` cluster.
+// `scancel --batch --signal=TERM` must stop a job (one node, two slots) with a checkpoint and exit code 143.
+// Needs root (installs slurm-wlm and munge with apt-get when missing).
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -38,11 +38,11 @@ async function troupe(...args: string[]): Promise<{ code: number; stdout: string
 }
 
 /** Submits the deploy script on `nodes` nodes with CONFIG and `trainArgs`; the job id and its output file. */
-async function submit(name: string, nodes: number, config: string, trainArgs: string[]): Promise<{ id: string; out: string }> {
+async function submit(name: string, nodes: number, config: string, trainArgs: string[], extraEnv: Record<string, string> = {}) {
   const clusterDir = path.join(root, `cluster-${name}`);
   clusters.push(clusterDir);
   const out = path.join(root, `${name}.out`);
-  const env = { TROUPE_CLUSTER_DIR: clusterDir, TROUPE_JOB_NAME: name };
+  const env = { TROUPE_CLUSTER_DIR: clusterDir, TROUPE_JOB_NAME: name, ...extraEnv };
   const id = await slurm.sbatch([`--nodes=${nodes}`, `--output=${out}`, script, config, ...trainArgs], { cwd: repo, env });
   return { id, out };
 }
@@ -108,7 +108,19 @@ describe.skipIf(skip !== undefined)("deploy/slurm/troupe.sbatch on a real Slurm 
     const up = await troupe("up", "--cluster", refCluster, "--slots", "2", "--name", "solo");
     expect(up.code, up.stderr).toBe(0);
     const refDir = path.join(root, "run-ref");
-    const ref = await troupe("train", CONFIG, "--cluster", refCluster, "--name", "dp2", "--steps", String(STEPS), "--no-samples", "--run-dir", refDir);
+    const ref = await troupe(
+      "train",
+      CONFIG,
+      "--cluster",
+      refCluster,
+      "--name",
+      "dp2",
+      "--steps",
+      String(STEPS),
+      "--no-samples",
+      "--run-dir",
+      refDir,
+    );
     expect(ref.code, ref.stderr).toBe(0);
     await troupe("down", "--cluster", refCluster);
     const slurmRows = metrics(runDir);
@@ -119,7 +131,8 @@ describe.skipIf(skip !== undefined)("deploy/slurm/troupe.sbatch on a real Slurm 
 
   it("stops the training job with a checkpoint on scancel --batch --signal=TERM, and exits 143", async () => {
     const runDir = path.join(root, "run-stop");
-    const job = await submit("stopme", 2, CONFIG, ["--steps", "400", "--no-samples", "--run-dir", runDir]);
+    // one node with both workers (TROUPE_SLOTS=2): the signal path is what is tested here
+    const job = await submit("stopme", 1, CONFIG, ["--steps", "400", "--no-samples", "--run-dir", runDir], { TROUPE_SLOTS: "2" });
     await pollUntil(() => (existsSync(path.join(runDir, "metrics.csv")) && metrics(runDir).some((r) => r.step >= 2) ? true : undefined), {
       what: "the job's second step in metrics.csv",
       timeoutMs: 150_000,
@@ -131,6 +144,8 @@ describe.skipIf(skip !== undefined)("deploy/slurm/troupe.sbatch on a real Slurm 
     expect(end.exitCode, out).toBe(143);
     expect(out).toContain("SIGTERM: stopping job stopme");
     expect(out).toContain("troupe train exited with 143");
+    expect(out).toMatch(/^stopme-w0 .* n1 /m);
+    expect(out).toMatch(/^stopme-w1 .* n1 /m);
     const last = metrics(runDir).at(-1)!.step!;
     expect(last).toBeGreaterThanOrEqual(2);
     expect(last).toBeLessThan(400);
