@@ -29,7 +29,7 @@ const clusters: string[] = [];
 
 async function troupe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await exec(process.execPath, [bin, ...args], { cwd: repo, timeout: 150_000 });
+    const r = await exec(process.execPath, [bin, ...args], { cwd: repo, timeout: 240_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -45,6 +45,14 @@ async function submit(name: string, nodes: number, config: string, trainArgs: st
   const env = { TROUPE_CLUSTER_DIR: clusterDir, TROUPE_JOB_NAME: name, ...extraEnv };
   const id = await slurm.sbatch([`--nodes=${nodes}`, `--output=${out}`, script, config, ...trainArgs], { cwd: repo, env });
   return { id, out };
+}
+
+/** Waits for the job's end; a job that does not end in time fails the test with its output so far. */
+async function finished(job: { id: string; out: string }, timeoutMs: number) {
+  return slurm.waitForEnd(job.id, timeoutMs).catch((err: Error) => {
+    const out = existsSync(job.out) ? readFileSync(job.out, "utf8") : "(no output file)";
+    throw new Error(`${err.message}; its output:\n${out}`, { cause: err });
+  });
 }
 
 /** The rows of metrics.csv as objects (numbers where the cell is one). */
@@ -80,14 +88,14 @@ describe.skipIf(skip !== undefined)("deploy/slurm/troupe.sbatch on a real Slurm 
     expect(outside.stderr).toContain("not inside a Slurm allocation (SLURM_JOB_ID is not set)");
 
     const job = await submit("missing", 1, "examples/no-such-config.yaml", []);
-    expect(await slurm.waitForEnd(job.id, 60_000)).toEqual({ state: "FAILED", exitCode: 2 });
+    expect(await finished(job, 60_000)).toEqual({ state: "FAILED", exitCode: 2 });
     expect(readFileSync(job.out, "utf8")).toContain("training config 'examples/no-such-config.yaml' not found");
   }, 90_000);
 
   it("trains brown-dp2 on two nodes, one worker on each, exactly as a plain troupe cluster does", async () => {
     const runDir = path.join(root, "run-slurm");
     const job = await submit("dp2", 2, CONFIG, ["--steps", String(STEPS), "--no-samples", "--run-dir", runDir]);
-    const end = await slurm.waitForEnd(job.id, 180_000);
+    const end = await finished(job, 240_000);
     const out = readFileSync(job.out, "utf8");
     expect(end, out).toEqual({ state: "COMPLETED", exitCode: 0 });
     expect(out).toContain(`nodes n[1-2] (2), head n1 (127.0.0.1)`);
@@ -127,7 +135,7 @@ describe.skipIf(skip !== undefined)("deploy/slurm/troupe.sbatch on a real Slurm 
     expect(slurmRows.at(-1)!.step).toBe(STEPS);
     expect(slurmRows.map((r) => r.loss)).toEqual(metrics(refDir).map((r) => r.loss));
     expect(checkpointFiles(runDir)).toEqual(checkpointFiles(refDir));
-  }, 300_000);
+  }, 540_000);
 
   it("stops the training job with a checkpoint on scancel --batch --signal=TERM, and exits 143", async () => {
     const runDir = path.join(root, "run-stop");
@@ -139,7 +147,7 @@ describe.skipIf(skip !== undefined)("deploy/slurm/troupe.sbatch on a real Slurm 
       everyMs: 250,
     });
     await slurm.cmd("scancel", "--batch", "--signal=TERM", job.id);
-    const end = await slurm.waitForEnd(job.id, 120_000);
+    const end = await finished(job, 120_000);
     const out = readFileSync(job.out, "utf8");
     expect(end.exitCode, out).toBe(143);
     expect(out).toContain("SIGTERM: stopping job stopme");
