@@ -146,7 +146,9 @@ function latestKey(u: ViewUpdate): string | undefined {
   if (u.t === "phase") return `p:${u.kind}.${u.id}`;
   if (u.t === "job") return `j:${u.rec.id}`;
   if (u.t === "nats") return "nats";
+  if (u.t === "natsServers") return "natsServers";
   if (u.t === "busy") return `b:${u.job}`;
+  if (u.t === "collective") return `c:${u.job}`;
   return undefined;
 }
 

@@ -13,6 +13,10 @@ const state = {
   series: new Map(),
   recoveries: [],
   nats: null,
+  /** every nats-server of the cluster, as the dashboard last probed them */
+  servers: [],
+  /** job → each worker's collective bytes and seconds ({ step, last: { worker: tally }, total: { worker: tally } }). */
+  collectives: new Map(),
   /** job → each worker's busy seconds in its last committed step ({ step, seconds: { worker: s } }). */
   busy: new Map(),
   /** actor id → the record states this page saw it go through (a failure shows even when it is over in a second). */
@@ -86,6 +90,12 @@ function apply(u) {
     case "busy":
       state.busy.set(u.job, u.busy);
       break;
+    case "collective":
+      state.collectives.set(u.job, u.c);
+      break;
+    case "natsServers":
+      state.servers = u.servers;
+      break;
     case "recoveries":
       state.recoveries = u.bars;
       break;
@@ -112,6 +122,8 @@ function onSnapshot(s) {
   state.recoveries = s.recoveries;
   state.busy = new Map(Object.entries(s.busy ?? {}));
   state.nats = s.nats;
+  state.servers = s.servers ?? [];
+  state.collectives = new Map(Object.entries(s.collectives ?? {}));
 }
 
 function connect() {
@@ -208,9 +220,10 @@ function renderCluster() {
   $("#hosts tbody").innerHTML = [...state.hosts.values()]
     .map(
       (h) =>
-        `<tr data-host="${esc(h.name)}"><td>${esc(h.name)}</td><td>${h.slots}</td><td>${esc(h.tier)}</td><td>${h.pid}</td><td>${esc(h.running.join(", ") || "-")}</td><td>${age(h.lastSeen)}</td></tr>`,
+        `<tr data-host="${esc(h.name)}"><td>${esc(h.name)}</td><td>${h.slots}</td><td>${esc(h.tier)}</td><td>${h.pid}</td><td>${esc(h.running.join(", ") || "-")}</td>${sparesCell(h)}<td>${age(h.lastSeen)}</td></tr>`,
     )
     .join("");
+  renderServers();
   const jobRows = [...state.jobs.values()].map((j) => {
     const last = series(j.id).points.at(-1);
     const live = j.state === "running" || j.state === "submitted";
@@ -233,6 +246,31 @@ function renderCluster() {
     Object.entries(counts)
       .map(([k, v]) => `${k}: ${v}`)
       .join(" · ") || "no actors";
+}
+
+/** A host's warm spares: started and waiting / command lines it keeps one for, with their pids. */
+function sparesCell(h) {
+  if (!h.spares) return `<td class="spares">-</td>`;
+  const { ready, target, pids } = h.spares;
+  const title = pids.length ? `pids ${pids.join(", ")}` : "none started";
+  return `<td class="spares" data-spares-ready="${ready}" data-spares-target="${target}" title="${title}">${ready} / ${target}</td>`;
+}
+
+/** Each nats-server of the cluster: up or down, name, version, JetStream, round trip; the dashboard's own marked. */
+function renderServers() {
+  const rows = state.servers.map((s) => {
+    const cells = [
+      `${esc(s.address)}${s.connected ? " (this dashboard's)" : ""}`,
+      s.up ? "up" : `down: ${esc(s.error ?? "")}`,
+      esc(s.name ?? "-"),
+      esc(s.version ?? "-"),
+      s.jetstream == null ? "-" : s.jetstream ? "on" : "off",
+      s.rttMs == null ? "-" : `${s.rttMs.toFixed(1)} ms`,
+      age(s.at),
+    ];
+    return { key: s.address, data: { server: s.address, state: s.up ? "up" : "down" }, cells: cells.map((html) => ({ html })) };
+  });
+  patch($("#nats-servers tbody"), rows, "tr", "td");
 }
 
 /** A control button; the click asks for confirmation first (see onClick). */
@@ -376,6 +414,7 @@ function renderJob() {
     drawn.set($("#job-controls"), controls);
   }
   renderGrid(j);
+  renderCollectives(j);
   drawCharts(j.id, s);
   renderRecoveries(j.id);
 }
@@ -435,6 +474,35 @@ function busyBar(j, a) {
   const most = Math.max(...Object.values(b.seconds));
   const width = most > 0 ? Math.round((100 * s) / most) : 0;
   return `<div class="busy" data-busy-ms="${(s * 1000).toFixed(1)}" title="busy time in step ${b.step} (wall time minus time blocked in collectives)">busy ${(s * 1000).toFixed(1)} ms<span class="busy-bar" style="width:${width}%"></span></div>`;
+}
+
+const MB = (b) => (b / 1e6).toFixed(b < 1e7 ? 2 : 1);
+
+/** Each worker's collective traffic and time: in the last committed step, and over the job so far. */
+function renderCollectives(j) {
+  const c = state.collectives.get(j.id);
+  const rows = Object.keys(c?.total ?? {})
+    .sort()
+    .map((w) => {
+      const l = c.last[w] ?? { sentBytes: 0, receivedBytes: 0, seconds: 0 };
+      const t = c.total[w];
+      const cells = [
+        esc(w),
+        `${MB(l.sentBytes)} / ${MB(l.receivedBytes)}`,
+        `${(l.seconds * 1000).toFixed(1)} ms`,
+        `${MB(t.sentBytes)} / ${MB(t.receivedBytes)}`,
+        `${t.seconds.toFixed(1)} s`,
+      ];
+      const data = {
+        worker: w,
+        step: c.step,
+        sentBytes: l.sentBytes,
+        receivedBytes: l.receivedBytes,
+        totalBytes: t.sentBytes + t.receivedBytes,
+      };
+      return { key: w, data, cells: cells.map((html) => ({ html })) };
+    });
+  patch($("#collectives tbody"), rows, "tr", "td");
 }
 
 const charts = {};
