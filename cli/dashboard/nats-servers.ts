@@ -28,7 +28,7 @@ export function serverAddress(url: string): string {
 }
 
 /** The servers to probe: the configured URLs, then those the connected server announces, each once. */
-export function clusterServers(configured: string, nc: NatsConnection): string[] {
+function clusterServers(configured: string, nc: NatsConnection): string[] {
   const urls = [...configured.split(","), ...(nc.info?.connect_urls ?? [])].map((u) => u.trim()).filter(Boolean);
   return [...new Set(urls.map(serverAddress))];
 }

@@ -476,7 +476,11 @@ function busyBar(j, a) {
   return `<div class="busy" data-busy-ms="${(s * 1000).toFixed(1)}" title="busy time in step ${b.step} (wall time minus time blocked in collectives)">busy ${(s * 1000).toFixed(1)} ms<span class="busy-bar" style="width:${width}%"></span></div>`;
 }
 
-const MB = (b) => (b / 1e6).toFixed(b < 1e7 ? 2 : 1);
+/** Bytes in kB, MB or GB (SI). */
+const bytesText = (b) => {
+  const k = Math.min(3, Math.max(1, Math.floor(Math.log10(Math.max(b, 1)) / 3)));
+  return `${(b / 10 ** (3 * k)).toFixed(1)} ${["", "kB", "MB", "GB"][k]}`;
+};
 
 /** Each worker's collective traffic and time: in the last committed step, and over the job so far. */
 function renderCollectives(j) {
@@ -488,9 +492,9 @@ function renderCollectives(j) {
       const t = c.total[w];
       const cells = [
         esc(w),
-        `${MB(l.sentBytes)} / ${MB(l.receivedBytes)}`,
+        `${bytesText(l.sentBytes)} / ${bytesText(l.receivedBytes)}`,
         `${(l.seconds * 1000).toFixed(1)} ms`,
-        `${MB(t.sentBytes)} / ${MB(t.receivedBytes)}`,
+        `${bytesText(t.sentBytes)} / ${bytesText(t.receivedBytes)}`,
         `${t.seconds.toFixed(1)} s`,
       ];
       const data = {
