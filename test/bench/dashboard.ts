@@ -5,6 +5,10 @@
 // each pair of neighbouring windows (one A, one B, seconds apart) gives a ratio of mean step times, B / A, and the
 // median of those ratios is the cost, so that the machine's load, which moves over minutes on a shared box, cancels
 // within each pair instead of adding to one side. Target: step time with the page open at most 2 % above without.
+// On a box loaded by others the step rate swings by more than the effect; a second figure does not depend on the
+// load: the CPU seconds the dashboard process and the browser use in the B windows, as a share of the CPU seconds the
+// job's processes (workers, coordinator) use meanwhile. With the job using every core, that share is what the page
+// takes from it.
 // Usage: npm run bench -- dashboard [--windows N] [--every S] [--settle S]   (defaults: 16 windows of 20 s, 6 s settle)
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +22,8 @@ import { EventLog } from "../../runtime/event-log.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "../dashboard/chromium.ts";
+import { Registry } from "../../runtime/registry.ts";
+import { cpuBetween, cpuSeconds, descendantCpu } from "./proc-cpu.ts";
 import { tinyDp2Yaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 
 const { values } = parseArgs({
@@ -77,18 +83,31 @@ try {
   await troupe("train", path.join(dir, "bench.yaml"), "--detach", "--name", "bench", "--run-dir", path.join(dir, "bench"), "--no-samples");
   await pollUntil(() => (commits.length >= 20 ? true : undefined), { what: "the job stepping", timeoutMs: 180_000 });
   console.log(`dp 2 job stepping; ${windows} windows of ${every} s (first ${settle} s of each not counted); load average ${load()}`);
+  const registry = await Registry.open(nc, namespace(info.clusterId));
+  const jobCpu = async () => {
+    const pids = await Promise.all(["bench-w0", "bench-w1", "bench-coordinator"].map(async (id) => (await registry.getActor(id))?.pid));
+    return pids.reduce((s: number, pid) => s + (pid ? cpuSeconds(pid) : 0), 0);
+  };
   const rates: { page: boolean; rate: number; load: number }[] = [];
+  let pageCpu = 0;
+  let jobCpuWithPage = 0;
   let close: (() => Promise<void>) | undefined;
   for (let i = 0; i < windows; i++) {
-    const start = Date.now();
     if (withPage(i) && !close) close = await openPage(executablePath);
     if (!withPage(i) && close) {
       await close();
       close = undefined;
     }
+    // the window starts once the page is drawn (or gone): on a loaded box that alone may take longer than `settle`
+    const start = Date.now();
     await sleep(start + settle * 1000 - Date.now());
     const from = Date.now();
+    const [job0, page0] = [await jobCpu(), descendantCpu()];
     await sleep(start + every * 1000 - Date.now());
+    if (withPage(i)) {
+      pageCpu += cpuBetween(page0, descendantCpu());
+      jobCpuWithPage += (await jobCpu()) - job0;
+    }
     const n = commits.filter((t) => t >= from).length;
     const rate = n / ((Date.now() - from) / 1000);
     rates.push({ page: withPage(i), rate, load: os.loadavg()[0]! });
@@ -112,6 +131,10 @@ try {
   const without = median(rates.filter((r) => !r.page).map((r) => r.rate));
   const open = median(rates.filter((r) => r.page).map((r) => r.rate));
   const loads = rates.map((r) => r.load);
+  const cpuShare = pageCpu / jobCpuWithPage;
+  console.log(
+    `CPU in the B windows: dashboard and browser ${pageCpu.toFixed(1)} s, the job ${jobCpuWithPage.toFixed(1)} s: ${(100 * cpuShare).toFixed(1)} %`,
+  );
   console.log(`step time with the page / without, per pair: ${ratios.map((r) => r.toFixed(3)).join(" ")}`);
   console.log(
     `median ${(1 + cost).toFixed(3)}: the page open costs ${(100 * cost).toFixed(1)} % step time ` +
@@ -123,11 +146,15 @@ try {
       figures: {
         stepTimeRatios: ratios,
         stepTimeCost: cost,
+        pageCpuShare: cpuShare,
         stepsPerSecondWithout: without,
         stepsPerSecondWithPage: open,
         loadAverage: loads,
       },
-      targets: { stepTimeCost: { op: "<=", value: 0.02, actual: Math.round(cost * 1000) / 1000, met: cost <= 0.02 } },
+      targets: {
+        stepTimeCost: { op: "<=", value: 0.02, actual: Math.round(cost * 1000) / 1000, met: cost <= 0.02 },
+        pageCpuShare: { op: "<=", value: 0.02, actual: Math.round(cpuShare * 1000) / 1000, met: cpuShare <= 0.02 },
+      },
     }),
   );
 } finally {
