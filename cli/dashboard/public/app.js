@@ -145,13 +145,24 @@ function setConn(s, text) {
 }
 
 let pending = false;
+/**
+ * Redraws at most every RENDER_EVERY_MS (then at the next animation frame): a job commits many steps a second, and a
+ * page redrawn at each would take CPU from the job on the same machine (npm run bench -- dashboard).
+ */
+const RENDER_EVERY_MS = 500;
+let lastRender = 0;
 function schedule() {
   if (pending) return;
   pending = true;
-  requestAnimationFrame(() => {
-    pending = false;
-    render();
-  });
+  setTimeout(
+    () =>
+      requestAnimationFrame(() => {
+        pending = false;
+        lastRender = performance.now();
+        render();
+      }),
+    Math.max(0, lastRender + RENDER_EVERY_MS - performance.now()),
+  );
 }
 
 // ---- views -----------------------------------------------------------------------------------------------------
@@ -510,7 +521,13 @@ function renderCollectives(j) {
 }
 
 const charts = {};
+const chartsDrawn = { job: null, points: -1, last: null, val: -1 };
 function drawCharts(job, s) {
+  // redrawn only when a point was added or replaced (the charts are the page's costliest part)
+  const last = s.points.at(-1) ?? null;
+  if (chartsDrawn.job === job && chartsDrawn.points === s.points.length && chartsDrawn.last === last && chartsDrawn.val === s.val.length)
+    return;
+  Object.assign(chartsDrawn, { job, points: s.points.length, last, val: s.val.length });
   const steps = s.points.map((p) => p.step);
   const valAt = new Map(s.val.map((v) => [v.step, v.loss]));
   const lossData = [steps, s.points.map((p) => p.loss), s.points.map((p) => valAt.get(p.step) ?? null)];
@@ -538,28 +555,41 @@ function chart(name, job, data, lines) {
 }
 
 function renderRecoveries(job) {
-  $("#legend").innerHTML = Object.entries(PHASE_COLOURS)
-    .map(([k, c]) => `<span><i style="background:${c}"></i>${k}</span>`)
-    .join(" ");
+  setHtml(
+    $("#legend"),
+    Object.entries(PHASE_COLOURS)
+      .map(([k, c]) => `<span><i style="background:${c}"></i>${k}</span>`)
+      .join(" "),
+  );
   const bars = state.recoveries
     .filter((b) => b.job === job)
     .slice(-20)
     .reverse();
   const longest = Math.max(1, ...bars.map((b) => (b.ends.rerun - b.start) / 1000));
-  $("#recoveries").innerHTML = bars.length
-    ? bars
-        .map((b) => {
-          let from = b.start;
-          const parts = Object.keys(PHASE_COLOURS).map((k) => {
-            const to = b.ends[k];
-            const secs = (to - from) / 1000;
-            from = to;
-            return `<div class="seg" style="width:${(100 * secs) / longest}%;background:${PHASE_COLOURS[k]}" title="${k} ${secs.toFixed(2)} s"></div>`;
-          });
-          return `<div class="recovery-bar" data-actor="${esc(b.actor)}"><div class="rlabel">${new Date(b.start).toLocaleTimeString()} <b>${esc(b.actor)}</b> ${esc(b.cause)} → ${esc(b.source)} ${esc(b.from)}: ${b.seconds.toFixed(2)} s</div><div class="track">${parts.join("")}</div></div>`;
-        })
-        .join("")
-    : "<p>no recoveries</p>";
+  setHtml(
+    $("#recoveries"),
+    bars.length
+      ? bars
+          .map((b) => {
+            let from = b.start;
+            const parts = Object.keys(PHASE_COLOURS).map((k) => {
+              const to = b.ends[k];
+              const secs = (to - from) / 1000;
+              from = to;
+              return `<div class="seg" style="width:${(100 * secs) / longest}%;background:${PHASE_COLOURS[k]}" title="${k} ${secs.toFixed(2)} s"></div>`;
+            });
+            return `<div class="recovery-bar" data-actor="${esc(b.actor)}"><div class="rlabel">${new Date(b.start).toLocaleTimeString()} <b>${esc(b.actor)}</b> ${esc(b.cause)} → ${esc(b.source)} ${esc(b.from)}: ${b.seconds.toFixed(2)} s</div><div class="track">${parts.join("")}</div></div>`;
+          })
+          .join("")
+      : "<p>no recoveries</p>",
+  );
+}
+
+/** Sets an element's HTML only when it changed (a rewrite costs a layout). */
+function setHtml(el, html) {
+  if (drawn.get(el) === html) return;
+  el.innerHTML = html;
+  drawn.set(el, html);
 }
 
 function renderEvents() {
