@@ -51,10 +51,14 @@ const withPage = (i: number) => i % 4 === 1 || i % 4 === 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const load = () => os.loadavg()[0]!.toFixed(2);
 
+/** The pid of the `troupe dashboard` process of the open page (its CPU is told apart from the browser's). */
+let dashboardPid = 0;
+
 /** A dashboard process and a browser page on its job view; resolves when the page draws the job. */
 async function openPage(executablePath: string): Promise<() => Promise<void>> {
   let out = "";
   const d: ChildProcess = spawn(process.execPath, [bin, "dashboard", "--port", "0", "--cluster", cluster], { cwd: repo });
+  dashboardPid = d.pid ?? 0;
   d.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   const url = await pollUntil(() => /^troupe dashboard: (\S+)$/m.exec(out)?.[1], { what: "the dashboard's URL", timeoutMs: 60_000 });
   const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
@@ -90,6 +94,7 @@ try {
   };
   const rates: { page: boolean; rate: number; load: number }[] = [];
   let pageCpu = 0;
+  let dashboardCpu = 0;
   let jobCpuWithPage = 0;
   let close: (() => Promise<void>) | undefined;
   for (let i = 0; i < windows; i++) {
@@ -102,10 +107,11 @@ try {
     const start = Date.now();
     await sleep(start + settle * 1000 - Date.now());
     const from = Date.now();
-    const [job0, page0] = [await jobCpu(), descendantCpu()];
+    const [job0, page0, dash0] = [await jobCpu(), descendantCpu(), cpuSeconds(dashboardPid)];
     await sleep(start + every * 1000 - Date.now());
     if (withPage(i)) {
       pageCpu += cpuBetween(page0, descendantCpu());
+      dashboardCpu += cpuSeconds(dashboardPid) - dash0;
       jobCpuWithPage += (await jobCpu()) - job0;
     }
     const n = commits.filter((t) => t >= from).length;
@@ -133,7 +139,7 @@ try {
   const loads = rates.map((r) => r.load);
   const cpuShare = pageCpu / jobCpuWithPage;
   console.log(
-    `CPU in the B windows: dashboard and browser ${pageCpu.toFixed(1)} s, the job ${jobCpuWithPage.toFixed(1)} s: ${(100 * cpuShare).toFixed(1)} %`,
+    `CPU in the B windows: dashboard and browser ${pageCpu.toFixed(1)} s (the dashboard process ${dashboardCpu.toFixed(1)} s), the job ${jobCpuWithPage.toFixed(1)} s: ${(100 * cpuShare).toFixed(1)} %`,
   );
   console.log(`step time with the page / without, per pair: ${ratios.map((r) => r.toFixed(3)).join(" ")}`);
   console.log(
@@ -147,6 +153,7 @@ try {
         stepTimeRatios: ratios,
         stepTimeCost: cost,
         pageCpuShare: cpuShare,
+        dashboardProcessCpuShare: dashboardCpu / jobCpuWithPage,
         stepsPerSecondWithout: without,
         stepsPerSecondWithPage: open,
         loadAverage: loads,
