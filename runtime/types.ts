@@ -40,6 +40,17 @@ export interface HostRecord {
   lastSeen: number;
   /** Actor ids the agent currently runs. */
   running: string[];
+  /** Its warm spares (agent/spare-pool.ts); absent from agents older than the field. */
+  spares?: SpareStatus;
+}
+
+/** A host agent's warm spares: one per command line that asked for them, started ahead of need. */
+export interface SpareStatus {
+  /** Spares started and waiting for an identity. */
+  ready: number;
+  /** Command lines the agent keeps a spare for. */
+  target: number;
+  pids: number[];
 }
 
 /** A durable event on the cluster's event stream. */

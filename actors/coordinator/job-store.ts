@@ -8,6 +8,7 @@ import { decode, encode } from "../../runtime/codec.ts";
 import type { EventLog } from "../../runtime/event-log.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import { retrying } from "../../runtime/retry.ts";
+import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 
 export interface CommittedStep {
   jobId: string;
@@ -24,6 +25,8 @@ export interface CommittedStep {
   skipped?: boolean;
   /** Worker id → its busy seconds in this step (wall time minus time blocked in collectives; absent: not measured). */
   busySeconds?: Record<string, number>;
+  /** Worker id → the bytes and seconds of its collectives since its previous step (absent: not measured). */
+  collective?: Record<string, CollectiveTally>;
 }
 
 /** A worker flagged as a straggler (stragglers.ts), as `troupe ps` reads it. */

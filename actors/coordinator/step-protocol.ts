@@ -129,10 +129,19 @@ export class StepProtocol {
     await this.whileTraining(Promise.all(workers.map((w) => recovery.ask(w, "apply", apply))));
     // each worker's busy time of the step (its ready report's busyMs: wall time minus time blocked in collectives)
     const busy = workers.flatMap((w, i) => (ready[i]!.busyMs === undefined ? [] : [[w.id, ready[i]!.busyMs! / 1000] as const]));
-    return this.commit(plan, combined, busy.length ? Object.fromEntries(busy) : undefined);
+    // and what its collectives moved and took since its previous step (its ready report's collective)
+    const collective = workers.flatMap((w, i) => (ready[i]!.collective ? [[w.id, ready[i]!.collective!] as const] : []));
+    return this.commit(plan, combined, {
+      ...(busy.length ? { busySeconds: Object.fromEntries(busy) } : {}),
+      ...(collective.length ? { collective: Object.fromEntries(collective) } : {}),
+    });
   }
 
-  private async commit(plan: StepPlan, combined: CombinedStep, busySeconds?: Record<string, number>): Promise<StepResult> {
+  private async commit(
+    plan: StepPlan,
+    combined: CombinedStep,
+    measured: Pick<CommittedStep, "busySeconds" | "collective"> = {},
+  ): Promise<StepResult> {
     const committed: CommittedStep = {
       jobId: this.d.jobId,
       step: plan.step,
@@ -145,7 +154,7 @@ export class StepProtocol {
       batchSize: plan.batchSize,
       time: Date.now(),
       ...(combined.skipped ? { skipped: true } : {}),
-      ...(busySeconds ? { busySeconds } : {}),
+      ...measured,
     };
     await this.d.store()!.commit(committed);
     this.lastCommitted = committed;

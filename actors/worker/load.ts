@@ -12,6 +12,7 @@ import { readCollectiveKeyFile } from "../../runtime/collectives/collective-key.
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
 import { advertisedHost } from "../../runtime/advertise.ts";
 import { createCpuCollectives } from "../../runtime/collectives/tcp-collectives.ts";
+import type { TransportCounters } from "../../runtime/collectives/transport-counters.ts";
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { DataParallelCompute } from "./data-parallel-compute.ts";
@@ -30,6 +31,8 @@ export interface RankSetup {
   faults: FaultInjector;
   /** The step the process is on: fault hooks fire at a step. */
   step: () => number;
+  /** Bytes and seconds of this process's collectives, over every communicator it joins (reported with each step). */
+  collectives: TransportCounters;
 }
 
 /** The tokenizer a rank's data came from, as a checkpoint names it. */
@@ -51,7 +54,7 @@ export function jobLayout(parallel: TrainConfig["parallel"]): RankLayout {
 export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number, log: Logger): Promise<CollectivesWorld> {
   const session = `${s.job.session}-e${epoch}`;
   const rendezvous = await KvRendezvous.open(nc, session);
-  return createCpuCollectives({
+  const world = await createCpuCollectives({
     rank: s.rank,
     worldSize: s.layout.worldSize,
     session,
@@ -60,7 +63,9 @@ export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number,
     connectTimeoutMs: s.job.rendezvousTimeoutMs,
     key: readCollectiveKeyFile(s.job.collectiveKeyFile),
     onAuthFailure: (err) => log.warn({ err, epoch }, "collective connection refused: it failed authentication"),
+    counters: s.collectives,
   });
+  return s.collectives.timeWorld(world);
 }
 
 /** Prepares the job's data and builds this rank's compute on `world`. */

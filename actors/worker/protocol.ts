@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
 import type { ShardDescription } from "../../ml/checkpoint/shard-files.ts";
+import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 
 const epoch = z.number().int().min(0);
 const step = z.number().int().min(1);
@@ -33,6 +34,11 @@ export interface ReadyReport {
   nonFinite?: boolean;
   /** The step's wall time minus the time blocked in collectives, ms (absent: not measured; coordinator/stragglers.ts). */
   busyMs?: number;
+  /**
+   * Bytes its collectives sent and received and seconds it spent in collective calls since its previous report
+   * (this step's reductions and the previous step's apply; absent: not measured; runtime/collectives/transport-counters.ts).
+   */
+  collective?: CollectiveTally;
 }
 
 /** apply(k, clip): scale the gradients by the global clip factor and take the optimizer step. */

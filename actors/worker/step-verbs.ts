@@ -38,7 +38,9 @@ export class StepVerbs {
       const out = await running;
       rank.send({ type: "READY" });
       const { lossSum, gradNormSquared, nonFinite, busyMs } = out;
-      return { step: r.step, epoch: rank.served.process.epoch, lossSum, gradNormSquared, nonFinite, busyMs };
+      // what the collectives moved since the last report: this step's reductions and the previous apply's
+      const collective = rank.setup.collectives.take();
+      return { step: r.step, epoch: rank.served.process.epoch, lossSum, gradNormSquared, nonFinite, busyMs, collective };
     } catch (err) {
       rank.send({ type: "ABORT" });
       throw err;

@@ -5,6 +5,7 @@
 // written to KV and the event stream at every transition.
 import type { ActorEnvironment, ActorProcess } from "../../runtime/actor-process.ts";
 import { ServedActor } from "../../runtime/served-actor.ts";
+import { TransportCounters } from "../../runtime/collectives/transport-counters.ts";
 import type { TrainBackends } from "../../ml/train/backends.ts";
 import { CheckpointVerbs } from "./checkpoint-verbs.ts";
 import { FaultInjector } from "./faults.ts";
@@ -62,6 +63,7 @@ export class Worker {
       rank: this.worldRank,
       faults: new FaultInjector(this.job.faults, this.worldRank, this.actor.epoch),
       step: () => this.actor.step,
+      collectives: new TransportCounters(),
     };
     setup.faults.at("join", 0);
     const world = await joinWorld(this.actor.connection, setup, this.actor.epoch, this.actor.log);

@@ -9,12 +9,14 @@ import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
 import { readStream } from "../../runtime/streams.ts";
 import type { ActorRecord, HostRecord } from "../../runtime/types.ts";
+import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 import type { StragglerRecord } from "../../actors/coordinator/job-store.ts";
 import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/job-output.ts";
 import { JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
 import type { OpenCluster } from "../cluster/cluster-options.ts";
 import { phaseName } from "../cluster/format.ts";
 import { jobFlopsPerToken } from "./job-model.ts";
+import { probeClusterServers, type NatsServerHealth } from "./nats-servers.ts";
 import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
 
 /** One committed step of a job as the charts draw it. */
@@ -46,12 +48,27 @@ export type ViewUpdate =
   | { t: "val"; job: string; step: number; loss: number }
   | { t: "recoveries"; bars: readonly RecoveryBar[] }
   | { t: "busy"; job: string; busy: StepBusy }
-  | { t: "nats"; health: NatsHealth };
+  | { t: "collective"; job: string; c: JobCollectives }
+  | { t: "nats"; health: NatsHealth }
+  | { t: "natsServers"; servers: NatsServerHealth[] };
 
 /** Each worker's busy seconds in a job's last committed step (its step.committed event's busySeconds). */
 export interface StepBusy {
   step: number;
   seconds: Record<string, number>;
+}
+
+/** The client URL(s) the dashboard was given (comma-separated) and the credential to probe each server with. */
+export interface ServersToProbe {
+  url: string;
+  token?: string;
+}
+
+/** Each worker's collective bytes and seconds: in a job's last committed step, and summed over its steps. */
+export interface JobCollectives {
+  step: number;
+  last: Record<string, CollectiveTally>;
+  total: Record<string, CollectiveTally>;
 }
 
 /** The nats-server this dashboard is connected to, as last checked (a round trip every few seconds). */
@@ -80,6 +97,7 @@ export class ClusterView {
   readonly series = new Map<string, JobSeries>();
   readonly recoveries = new RecoveryTracker();
   readonly busy = new Map<string, StepBusy>();
+  readonly collectives = new Map<string, JobCollectives>();
   /** Model FLOPs per token of each job whose config could be read. */
   private readonly flopsPerToken = new Map<string, number>();
   private readonly listeners = new Set<(u: ViewUpdate) => void>();
@@ -87,13 +105,21 @@ export class ClusterView {
   /** The last event and job-output message taken (stream sequence numbers). */
   private eventSeq = 0;
   private nats: NatsHealth | null = null;
+  /** Every nats-server of the cluster, as last probed (nats-servers.ts). */
+  servers: NatsServerHealth[] = [];
   private outputSeq = 0;
 
-  private constructor(private readonly c: OpenCluster) {}
+  private constructor(
+    private readonly c: OpenCluster,
+    private readonly probe: ServersToProbe | undefined,
+  ) {}
 
-  /** Starts the watches (they run until `signal` aborts, each watched again when lost with the connection). */
-  static async start(c: OpenCluster, signal: AbortSignal, hook?: (u: ViewUpdate) => void): Promise<ClusterView> {
-    const v = new ClusterView(c);
+  /**
+   * Starts the watches (they run until `signal` aborts, each watched again when lost with the connection), and the
+   * health checks of the nats-servers (of `probe`'s URLs and those the cluster announces) every few seconds.
+   */
+  static async start(c: OpenCluster, signal: AbortSignal, hook?: (u: ViewUpdate) => void, probe?: ServersToProbe): Promise<ClusterView> {
+    const v = new ClusterView(c, probe);
     if (hook) v.hooks.push(hook);
     const kvm = new Kvm(c.nc);
     const lifecycles = (await LifecycleStore.open(c.nc, c.ns)).kv;
@@ -133,6 +159,10 @@ export class ClusterView {
       this.nats = { ...base, rttMs: null, error: (err as Error).message, at: Date.now() };
     }
     this.emit({ t: "nats", health: this.nats });
+    if (this.probe) {
+      this.servers = await probeClusterServers(this.probe.url, this.c.nc, this.probe.token);
+      this.emit({ t: "natsServers", servers: this.servers });
+    }
   }
 
   subscribe(fn: (u: ViewUpdate) => void): () => void {
@@ -145,6 +175,7 @@ export class ClusterView {
     return {
       clusterId: this.c.ns.clusterId,
       nats: this.nats,
+      servers: this.servers,
       actors: [...this.actors.values()],
       hosts: [...this.hosts.values()],
       phases: Object.fromEntries(this.phases),
@@ -154,6 +185,7 @@ export class ClusterView {
       series: Object.fromEntries(this.series),
       recoveries: this.recoveries.bars,
       busy: Object.fromEntries(this.busy),
+      collectives: Object.fromEntries(this.collectives),
     };
   }
 
@@ -241,6 +273,22 @@ export class ClusterView {
       this.busy.set(e.subject, busy);
       this.emit({ t: "busy", job: e.subject, busy });
     }
+    if (e.type === "step.committed" && typeof e.data.step === "number" && e.data.collective && typeof e.data.collective === "object")
+      this.onCollective(e.subject, e.data.step, e.data.collective as Record<string, CollectiveTally>);
+  }
+
+  private onCollective(job: string, step: number, last: Record<string, CollectiveTally>): void {
+    const c = this.collectives.get(job) ?? { step, last, total: {} };
+    this.collectives.set(job, c);
+    c.step = step;
+    c.last = last;
+    for (const [worker, t] of Object.entries(last)) {
+      const sum = (c.total[worker] ??= { sentBytes: 0, receivedBytes: 0, seconds: 0 });
+      sum.sentBytes += t.sentBytes;
+      sum.receivedBytes += t.receivedBytes;
+      sum.seconds += t.seconds;
+    }
+    this.emit({ t: "collective", job, c });
   }
 
   private onJobOutput(job: string, m: JobOutputMessage): void {

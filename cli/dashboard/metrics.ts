@@ -1,5 +1,6 @@
 // The dashboard's Prometheus metrics (prom-client, a registry of its own), fed by the same updates as the pages:
-// per job its step, loss, validation loss, tokens/s and model FLOP/s, per actor its restarts and heartbeat age, and the
+// per job its step, loss, validation loss, tokens/s and model FLOP/s, per worker its collective bytes and seconds, per
+// actor its restarts and heartbeat age, per host its warm spares, per nats-server up or down, and the
 // recovery seconds the coordinator measured for each restored worker. deploy/grafana/troupe.json draws them.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ClusterView, ViewUpdate } from "./cluster-view.ts";
@@ -20,6 +21,18 @@ export class DashboardMetrics {
     name: "troupe_actor_restarts_total",
     help: "restarts of a failed actor by its supervisor (supervisor.restart events)",
     labelNames: ["actor"],
+    registers: [this.registry],
+  });
+  private readonly collectiveBytes = new Counter({
+    name: "troupe_collective_bytes_total",
+    help: "bytes a worker's collectives wrote to (sent) and read from (received) its peers' TCP connections",
+    labelNames: ["job", "worker", "direction"],
+    registers: [this.registry],
+  });
+  private readonly collectiveSeconds = new Counter({
+    name: "troupe_collective_seconds_total",
+    help: "seconds a worker spent in collective calls (at least one pending)",
+    labelNames: ["job", "worker"],
     registers: [this.registry],
   });
   private readonly recovery = new Histogram({
@@ -57,6 +70,30 @@ export class DashboardMetrics {
         for (const [state, n] of counts) this.set({ state }, n);
       },
     });
+    this.viewGauges();
+  }
+
+  /** Gauges read from the view's hosts and nats-servers at each scrape. */
+  private viewGauges(): void {
+    const self = this;
+    const gauge = (name: string, help: string, label: string, read: (view: ClusterView) => [string, number][]) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          if (self.view) for (const [value, n] of read(self.view)) this.set({ [label]: value }, n);
+        },
+      });
+    const spares = (v: ClusterView, pick: "ready" | "target") =>
+      [...v.hosts.values()].flatMap((h): [string, number][] => (h.spares ? [[h.name, h.spares[pick]]] : []));
+    gauge("troupe_host_warm_spares", "warm spare processes the host agent has started and waiting", "host", (v) => spares(v, "ready"));
+    gauge("troupe_host_warm_spares_target", "command lines the host agent keeps a warm spare for", "host", (v) => spares(v, "target"));
+    gauge("troupe_nats_server_up", "1 when the nats-server answered the last probe, else 0", "server", (v) =>
+      v.servers.map((s) => [s.address, s.up ? 1 : 0]),
+    );
   }
 
   /** The view whose actors the heartbeat and state gauges read at each scrape. */
@@ -72,7 +109,13 @@ export class DashboardMetrics {
       this.tps.set({ job: u.job }, u.p.tps);
       if (u.p.flops !== null) this.flops.set({ job: u.job }, u.p.flops);
     } else if (u.t === "val") this.valLoss.set({ job: u.job }, u.loss);
-    else if (u.t === "event") {
+    else if (u.t === "collective") {
+      for (const [worker, t] of Object.entries(u.c.last)) {
+        this.collectiveBytes.inc({ job: u.job, worker, direction: "sent" }, t.sentBytes);
+        this.collectiveBytes.inc({ job: u.job, worker, direction: "received" }, t.receivedBytes);
+        this.collectiveSeconds.inc({ job: u.job, worker }, t.seconds);
+      }
+    } else if (u.t === "event") {
       const d = u.e.data;
       if (u.e.type === "supervisor.restart" && typeof d.child === "string") this.restarts.inc({ actor: d.child });
       if (u.e.type === "worker.restored" && typeof d.seconds === "number") this.recovery.observe({ job: String(d.jobId ?? "") }, d.seconds);

@@ -15,6 +15,8 @@ import type { DashboardMetrics } from "./metrics.ts";
 const ASSETS: Record<string, { file: string; type: string }> = {
   "/": { file: "cli/dashboard/public/index.html", type: "text/html; charset=utf-8" },
   "/app.js": { file: "cli/dashboard/public/app.js", type: "text/javascript; charset=utf-8" },
+  "/cluster.js": { file: "cli/dashboard/public/cluster.js", type: "text/javascript; charset=utf-8" },
+  "/job.js": { file: "cli/dashboard/public/job.js", type: "text/javascript; charset=utf-8" },
   "/app.css": { file: "cli/dashboard/public/app.css", type: "text/css; charset=utf-8" },
   "/vendor/uplot.js": { file: "node_modules/uplot/dist/uPlot.iife.min.js", type: "text/javascript; charset=utf-8" },
   "/vendor/uplot.css": { file: "node_modules/uplot/dist/uPlot.min.css", type: "text/css; charset=utf-8" },
@@ -146,7 +148,9 @@ function latestKey(u: ViewUpdate): string | undefined {
   if (u.t === "phase") return `p:${u.kind}.${u.id}`;
   if (u.t === "job") return `j:${u.rec.id}`;
   if (u.t === "nats") return "nats";
+  if (u.t === "natsServers") return "natsServers";
   if (u.t === "busy") return `b:${u.job}`;
+  if (u.t === "collective") return `c:${u.job}`;
   return undefined;
 }
 

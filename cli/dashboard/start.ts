@@ -19,10 +19,14 @@ class DashboardListenError extends Error {
   override name = "DashboardListenError";
 }
 
-export async function startDashboard(cluster: OpenCluster, o: { host: string; port: number; token?: string }): Promise<RunningDashboard> {
+export async function startDashboard(
+  cluster: OpenCluster,
+  o: { host: string; port: number; token?: string; natsUrl?: string },
+): Promise<RunningDashboard> {
   const ctl = new AbortController();
   const metrics = new DashboardMetrics();
-  const view = await ClusterView.start(cluster, ctl.signal, metrics.take);
+  const probe = o.natsUrl === undefined ? undefined : { url: o.natsUrl, token: o.token };
+  const view = await ClusterView.start(cluster, ctl.signal, metrics.take, probe);
   metrics.attach(view);
   const auth = new DashboardAuth(o.token);
   const server = dashboardServer({ cluster, view, auth, metrics });

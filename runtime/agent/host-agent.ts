@@ -79,7 +79,7 @@ export class HostAgent {
 
   constructor(private readonly opts: HostAgentOptions) {
     this.name = checkName("host name", opts.name ?? os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"));
-    this.spares = new SparePool({ logger: opts.logger });
+    this.spares = new SparePool({ logger: opts.logger, onChange: () => this.publishHost() });
     this.orphans = new OrphanSweep({
       nc: opts.nc,
       ns: opts.ns,
@@ -165,6 +165,7 @@ export class HostAgent {
       startedAt: this.startedAt,
       lastSeen: Date.now(),
       running: [...this.running.keys()],
+      spares: this.spares.status(),
     };
   }
 

@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "../logger.ts";
 import { setProcessPriority } from "./process-priority.ts";
 import { SPARE_ENV } from "../spare-start.ts";
+import type { SpareStatus } from "../types.ts";
 
 /** Set in a spawn request's env by a spawner whose actor main calls awaitSpareIdentity(). */
 export const KEEP_SPARE_ENV = "TROUPE_KEEP_SPARE";
@@ -30,6 +31,8 @@ export interface SparePoolOptions {
   refillMs?: number;
   /** How long a spare outlives the last actor of its command line. */
   idleMs?: number;
+  /** Called when a spare is started, dies before use or is let go (the host record carries status()). */
+  onChange?: () => void;
 }
 
 /** Spares are interchangeable when everything but the identity matches. */
@@ -92,6 +95,18 @@ export class SparePool {
     return child;
   }
 
+  /**
+   * The spares as the host record carries them: command lines that keep one (`target`; a line whose spares kept
+   * dying is left out) and those whose spare is started and waiting (`ready`, with their pids).
+   */
+  status(): SpareStatus {
+    const lines = [...this.slots.values()].filter((s) => s.child || s.earlyDeaths < MAX_EARLY_DEATHS);
+    const pids = lines.flatMap((s) =>
+      s.child?.pid !== undefined && s.child.exitCode === null && s.child.signalCode === null ? [s.child.pid] : [],
+    );
+    return { ready: pids.length, target: this.stopped ? 0 : lines.length, pids };
+  }
+
   /** No actor of this command line runs any more: its spare goes after the idle delay unless one is spawned. */
   release(key: string): void {
     const slot = this.slots.get(key);
@@ -116,6 +131,7 @@ export class SparePool {
     slot.forget?.();
     const child = slot.child;
     slot.child = undefined;
+    if (!this.stopped) this.o.onChange?.();
     return child ? dismiss(child) : Promise.resolve();
   }
 
@@ -149,11 +165,13 @@ export class SparePool {
         slot.child = undefined;
         slot.earlyDeaths++;
         this.o.logger.warn({ pid: child.pid, code, signal, command: args.join(" ") }, "warm spare exited before use");
+        this.o.onChange?.();
         this.scheduleRefill(key, slot);
       };
       child.once("exit", onExit);
       slot.forget = () => child.off("exit", onExit);
       this.o.logger.info({ pid: child.pid, command: args.join(" ") }, "warm spare started");
+      queueMicrotask(() => this.o.onChange?.());
       return child;
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, "warm spare could not start");

@@ -7,6 +7,7 @@ import { CollectiveAbortedError, CollectiveError, PeerLostError, type Collective
 import { FramePool } from "./frame-pool.ts";
 import { encodeHeader, FrameReader, payloadOf, type Frame } from "./framing.ts";
 import { dialLowerRanks, listenForHellos, waitForHigherRanks } from "./mesh-connect.ts";
+import type { TransportCounters } from "./transport-counters.ts";
 import type { Rendezvous } from "./types.ts";
 
 export interface MeshOptions {
@@ -25,6 +26,8 @@ export interface MeshOptions {
   handshakeTimeoutMs?: number;
   /** called for each connection refused by the handshake (a stranger, a wrong key); it is dropped either way */
   onAuthFailure?: (err: CollectiveAuthError) => void;
+  /** adds the bytes this rank writes to and reads from its peers' sockets (frames with their headers) */
+  counters?: TransportCounters;
 }
 
 const BYE = "__bye";
@@ -67,6 +70,7 @@ export class TcpMesh {
   private readonly lostListeners = new Set<(rank: number, err: Error) => void>();
   private aborted: Error | undefined;
   private closing = false;
+  private counters: TransportCounters | undefined;
 
   private constructor(
     readonly rank: number,
@@ -93,6 +97,7 @@ export class TcpMesh {
     const hellos = await listenForHellos({ ...auth, host, worldSize, newReader, onAuthFailure: opts.onAuthFailure });
     const { server, accepted, pending } = hellos;
     const mesh = new TcpMesh(rank, worldSize, server, pool);
+    mesh.counters = opts.counters;
     try {
       const { port } = server.address() as net.AddressInfo;
       await opts.rendezvous.publish(rank, { host, port });
@@ -125,6 +130,7 @@ export class TcpMesh {
     };
     early.forEach(onFrame);
     socket.on("data", (chunk: Buffer) => {
+      if (this.counters) this.counters.receivedBytes += chunk.length;
       try {
         reader.push(chunk, onFrame);
       } catch (err) {
@@ -169,8 +175,10 @@ export class TcpMesh {
       const link = this.link(peer);
       if (link.ended) return reject(link.ended);
       const { socket } = link;
+      const header = encodeHeader(tag, data.byteLength);
+      if (this.counters) this.counters.sentBytes += header.length + data.byteLength;
       socket.cork();
-      socket.write(encodeHeader(tag, data.byteLength));
+      socket.write(header);
       socket.write(payloadOf(data), (err) =>
         err ? reject(link.ended ?? new PeerLostError(peer, `send to rank ${peer} failed`, { cause: err })) : resolve(),
       );

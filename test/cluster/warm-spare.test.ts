@@ -67,12 +67,14 @@ const alive = (pid: number) => {
 };
 
 /** Waits for `f` to return something (the test's timeout bounds the whole test; this only names what was missing). */
-const until = <T>(what: string, f: () => T | undefined, ms = 80_000): Promise<T> => pollUntil(f, { what, timeoutMs: ms, everyMs: 20 });
+const until = <T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 80_000): Promise<T> =>
+  pollUntil(f, { what, timeoutMs: ms, everyMs: 20 });
 
 describe("warm spares of the host agent", () => {
   const ns = namespace(`t${randomUUID().slice(0, 8)}`);
   let nc: NatsConnection;
   let agent: HostAgent;
+  let registry: Registry;
   const exits: ExitReport[] = [];
   const said = new Map<string, Said>();
   const readyDir = mkdtempSync(path.join(os.tmpdir(), "troupe-spare-"));
@@ -80,7 +82,7 @@ describe("warm spares of the host agent", () => {
 
   beforeAll(async () => {
     nc = await connectNats({ url: inject("natsUrl") });
-    const registry = await Registry.open(nc, ns);
+    registry = await Registry.open(nc, ns);
     const events = await EventLog.open(nc, ns);
     agent = new HostAgent({
       nc,
@@ -117,8 +119,13 @@ describe("warm spares of the host agent", () => {
     const first = await spawnActor("a1", { [KEEP_SPARE_ENV]: "1", TROUPE_EPOCH: "1", EXTRA: "one", READY_DIR: readyDir });
     expect(first.said).toMatchObject({ actorId: "a1", epoch: "1", extra: "one", spare: null, pid: first.pid });
 
-    // the agent starts a spare of the same command line a little later
+    // the agent starts a spare of the same command line a little later, and its host record says so
     const spare = await until("a loaded spare", () => fixtureChildren().find((p) => p !== first.pid && loaded(p)));
+    const published = await until("the host record to carry the spare", async () => {
+      const rec = await registry.getHost("spareHost");
+      return rec?.spares?.pids.includes(spare) ? rec.spares : undefined;
+    });
+    expect(published).toEqual({ ready: 1, target: 1, pids: [spare] });
     // it starts at the lowest priority, where the agent may give normal priority back (root here; otherwise normal)
     const privileged = process.getuid?.() === 0;
     expect(new Set(niceValues(spare))).toEqual(new Set([privileged ? 19 : 0]));
@@ -143,6 +150,7 @@ describe("warm spares of the host agent", () => {
     expect(alive(next)).toBe(true);
 
     await agent.stop(200);
+    expect((await registry.getHost("spareHost"))?.spares).toEqual({ ready: 0, target: 0, pids: [] });
     for (const pid of [first.pid, next, other.pid]) await until(`pid ${pid} to be gone`, () => (alive(pid) ? undefined : true), 10_000);
     expect(fixtureChildren()).toEqual([]);
   });

@@ -15,6 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readClusterInfo } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "./chromium.ts";
 import { tinyDp2Yaml } from "../distributed/fixtures/tiny-job-yaml.ts";
+import { gptParameterLayout } from "../../ml/model/param-layout.ts";
+
+/** The model tinyDp2Yaml trains (layers 1, d 16, 2 heads, seq 16, vocab 300): its parameter count. */
+const tinyParameters = gptParameterLayout({ layers: 1, dModel: 16, heads: 2, seqLen: 16, vocabSize: 300 }).reduce(
+  (n, p) => n + p.shape.reduce((a, b) => a * b, 1),
+  0,
+);
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -99,6 +106,23 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     await page.waitForSelector('.cell[data-worker="dash-w1"] .busy[data-busy-ms]', { timeout: WAIT });
   });
 
+  it("the job page shows each worker's collective bytes: a dp 2 all-reduce of the gradients per step, 2·(n−1)/n·4P each way", async () => {
+    await page.goto(base + "#job");
+    // ring (or direct-exchange) all-reduce of P fp32 gradients over n = 2 replicas: each worker sends and receives
+    // 2·(n−1)/n·4P bytes a step; frame headers add a few bytes per bucket
+    const expected = ((2 * (2 - 1)) / 2) * 4 * tinyParameters;
+    for (const w of ["dash-w0", "dash-w1"]) {
+      const row = page.locator(`#collectives tr[data-worker="${w}"]`);
+      await row.waitFor({ timeout: WAIT });
+      for (const side of ["data-sent-bytes", "data-received-bytes"]) {
+        const bytes = Number(await row.getAttribute(side));
+        expect(bytes / expected, `${w} ${side} ${bytes} for ${tinyParameters} parameters`).toBeGreaterThanOrEqual(1);
+        expect(bytes / expected).toBeLessThan(1.02);
+      }
+      expect(Number(await row.getAttribute("data-total-bytes"))).toBeGreaterThan(4 * expected);
+    }
+  });
+
   it("kill from the page, confirmed: the worker fails, restarts, runs again, and a recovery bar appears", async () => {
     await page.goto(base + "#actors");
     const row = page.locator('tr[data-actor="dash-w1"]');
@@ -138,6 +162,12 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     expect(text).toMatch(/^troupe_actor_restarts_total\{actor="dash-w1"\} 1$/m);
     expect(text).toMatch(/^troupe_recovery_seconds_count\{job="dash"\} 1$/m);
     expect(text).toMatch(/^troupe_actor_heartbeat_age_seconds\{actor="dash-w0",state="alive"\} [\d.e-]+$/m);
+    const sent = /^troupe_collective_bytes_total\{job="dash",worker="dash-w0",direction="sent"\} (\d+)$/m.exec(text);
+    expect(Number(sent?.[1])).toBeGreaterThan(4 * tinyParameters * 10); // more than ten steps' gradients
+    const seconds = /^troupe_collective_seconds_total\{job="dash",worker="dash-w1"\} ([\d.e-]+)$/m.exec(text);
+    expect(Number(seconds?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(/^troupe_host_warm_spares\{host="[^"]+"\} \d+$/m);
+    expect(text).toMatch(/^troupe_nats_server_up\{server="127\.0\.0\.1:\d+"\} 1$/m);
   });
 
   it("restart replica 1 from the job page, confirmed: its worker restarts live, recorded as operator.restart", async () => {
@@ -156,6 +186,12 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     await page.locator('#nats-health[data-state="up"]').waitFor({ timeout: WAIT });
     expect(await page.locator("#nats-health").textContent()).toMatch(/^nats-server \S+:\d+: version [\d.]+, JetStream on, round trip/);
     await page.locator("tr[data-host] td").first().waitFor();
+    // the host agent keeps a warm spare of the job's workers (started a few seconds after they were)
+    await page.locator("tr[data-host] td.spares[data-spares-ready='1'][data-spares-target='1']").waitFor({ timeout: WAIT });
+    await page.locator('#nats-servers tr[data-state="up"]').waitFor({ timeout: WAIT });
+    expect(await page.locator("#nats-servers tbody tr").count()).toBe(1);
+    expect(await page.locator("#nats-servers tbody tr").textContent()).toMatch(/^127\.0\.0\.1:\d+ \(this dashboard's\)up/);
+    await page.screenshot({ path: path.join(images, "dashboard-cluster.png") });
     await page.locator('tr[data-job="dash"] button[data-action="stop"]').click();
     await page.locator("#confirm-ok").click();
     await page.waitForSelector('tr[data-job="dash"][data-state="stopped"]', { timeout: WAIT });
