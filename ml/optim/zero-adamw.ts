@@ -215,6 +215,14 @@ export class ZeroAdamW implements Optimizer {
     return [peer, (peer + 1) % n].slice(0, n).flatMap((index) => momentTensors(this.held(index), `zero.shard${index}`));
   }
 
+  /** stateFor the dp rank that is world rank `worldRank`. */
+  stateForRank(worldRank: number): NamedTensor[] {
+    const i = this.group.ranks.indexOf(worldRank);
+    if (i < 0)
+      throw new OptimizerError(`world rank ${worldRank} is not in this rank's data-parallel group [${this.group.ranks.join(", ")}]`);
+    return this.stateFor(i);
+  }
+
   private held(index: number): Shard {
     const s = [this.own, this.backup].find((x) => x?.index === index);
     if (!s) {
