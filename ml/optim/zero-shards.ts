@@ -4,7 +4,7 @@
 import { chunkBounds } from "../../runtime/collectives/reduce.ts";
 
 /** The part of one tensor that lies in a shard: elements [start, end) of the tensor, at offset `at` of the shard. */
-export interface ShardSegment {
+interface ShardSegment {
   tensor: number;
   start: number;
   end: number;

@@ -201,8 +201,7 @@ export class PipelineExecutor {
         }
         case "reduceGrads":
           for (const [c, i] of readyOrder) if (!marked.has(key(i, c))) markReady(c)([i]); // the tied wte copy
-          await buckets?.finish();
-          if (this.optimizer instanceof ZeroAdamW) await this.optimizer.reduceGradients();
+          await (this.optimizer instanceof ZeroAdamW ? this.optimizer.reduceGradients() : buckets?.finish()); // ZeRO-1: no buckets
           break;
         case "optimizerStep":
           break; // apply(), once the global norm is known

@@ -125,7 +125,11 @@ const parallelSchema = z
       .refine((z) => z === 0 || z === 1, { message: "parallel.zero must be 0 or 1 (the ZeRO stage; only stage 1 is implemented)" })
       .default(0),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.zero === 0 || p.dp <= 2, {
+    message:
+      "parallel.zero: 1 supports dp ≤ 2 so far: checkpoints and peer restore of moments sharded over more than 2 replicas are not implemented",
+  });
 
 /**
  * Restart intensity of a distributed job's workers (OTP): more than `maxRestarts` worker failures within
