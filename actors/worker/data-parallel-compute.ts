@@ -2,9 +2,12 @@
 // gradient scale 1 / (micro-batches of the whole step), then sum the gradients over the DP group in
 // buckets (fixed order, so every run reduces bit for bit the same way). A replica holds the whole model:
 // it writes and loads whole checkpoints, and keeps its model and optimizer when it rejoins a new communicator.
+// With ZeRO-1 (parallel.zero: 1) the optimizer reduce-scatters the gradients instead of the buckets' all-reduce
+// and holds the moments of its shard (ml/optim/zero-adamw.ts).
 import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
 import { checkpointInfo, type CheckpointSource } from "../../ml/checkpoint/build-manifest.ts";
 import { copyTensorsInto, loadCheckpoint } from "../../ml/checkpoint/store.ts";
+import { isZero } from "../../ml/optim/zero-adamw.ts";
 import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
 import type { Collectives, CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { GptModel, NamedTensor, Optimizer } from "../../ml/model/types.ts";
@@ -12,6 +15,7 @@ import { validationLoss } from "../../ml/train/step.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { allFinite } from "../../ml/model/finite.ts";
 import { WorkerProtocolError } from "./errors.ts";
+import { checkpointMoments, loadMoments, momentsFor } from "./optimizer-state.ts";
 import type { RankCompute, RankStepResult, ShardSave, StepWork } from "./rank-compute.ts";
 
 type NormSquared = { gradNormSquared?: () => Promise<number> };
@@ -30,6 +34,7 @@ export class DataParallelCompute implements RankCompute {
     world: CollectivesWorld,
   ) {
     this.dpGroup = dpGroupOf(world);
+    if (isZero(optimizer)) optimizer.bind(this.dpGroup);
   }
 
   async runStep(w: StepWork): Promise<RankStepResult> {
@@ -44,7 +49,8 @@ export class DataParallelCompute implements RankCompute {
     // measured before the all-reduce spreads it: which replica's own gradients went NaN/inf
     const nonFinite = !Number.isFinite(lossSum) || !allFinite(this.model.gradients());
     const reduceStarted = performance.now();
-    if (this.dpGroup.size > 1) {
+    if (isZero(this.optimizer)) await this.optimizer.reduceGradients();
+    else if (this.dpGroup.size > 1) {
       // backward finishes gradients last-to-first; register them in that order
       const grads = this.model
         .gradients()
@@ -82,6 +88,10 @@ export class DataParallelCompute implements RankCompute {
     return this.optimizer.state();
   }
 
+  optimizerStateFor(to: number): NamedTensor[] {
+    return momentsFor(this.optimizer, to);
+  }
+
   get optimizerStepCount(): number {
     return this.optimizer.stepCount;
   }
@@ -98,7 +108,7 @@ export class DataParallelCompute implements RankCompute {
   loadCheckpoint(dir: string): number {
     const ckpt = loadCheckpoint(dir);
     copyTensorsInto(this.parameters(), ckpt.params, `checkpoint ${dir} (model)`);
-    copyTensorsInto(this.optimizerState(), ckpt.optimizerState, `checkpoint ${dir} (optimizer)`);
+    loadMoments(this.optimizer, ckpt.optimizerState, `checkpoint ${dir} (optimizer)`);
     this.optimizerStepCount = ckpt.manifest.optimizer.stepCount;
     return ckpt.manifest.step;
   }
@@ -110,7 +120,7 @@ export class DataParallelCompute implements RankCompute {
     keep: number,
   ): Promise<PendingWrite<string>> {
     const info = checkpointInfo({ ...source, optimizerStepCount: this.optimizerStepCount });
-    return writer.save(root, { ...info, params: this.parameters(), optimizerState: this.optimizerState() }, { keep });
+    return writer.save(root, { ...info, params: this.parameters(), optimizerState: checkpointMoments(this.optimizer) }, { keep });
   }
 
   async saveShard(): Promise<ShardSave> {

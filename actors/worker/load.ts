@@ -3,6 +3,7 @@
 // else its (stage, TP shard) of the 3D model. A recovery rebuilds the compute with RankCompute.rejoin.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sha256File } from "../../ml/checkpoint/store.ts";
+import { ZeroAdamW } from "../../ml/optim/zero-adamw.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { parseAxisOrder, rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
 import type { TrainBackends } from "../../ml/train/backends.ts";
@@ -88,8 +89,10 @@ async function createRankCompute(s: RankSetup, world: CollectivesWorld, data: Tr
     return StageParallelCompute.create({ model: gpt, config: c, layout: s.layout, rank: s.rank, groupsOf, microBatches, data }, world);
   }
   const model = await s.backends.createModel(gpt, c.seed);
-  const optimizer = s.backends.createOptimizer(model, c.optimizer);
-  return new DataParallelCompute(model, optimizer, data, (w) => s.faults.hooked(w, "allreduce", s.step, () => false), world);
+  const dpGroupOf = (w: CollectivesWorld) => s.faults.hooked(w, "allreduce", s.step, () => false);
+  const optimizer =
+    c.parallel.zero === 1 ? new ZeroAdamW(model, c.optimizer, { group: dpGroupOf(world) }) : s.backends.createOptimizer(model, c.optimizer);
+  return new DataParallelCompute(model, optimizer, data, dpGroupOf, world);
 }
 
 function sha256OrUndefined(file: string): string | undefined {

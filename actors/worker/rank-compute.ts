@@ -42,7 +42,10 @@ export interface RankCompute {
   /** Mean loss over the first `batches` held-out micro-batches (forward only). */
   validationLoss(batches: number, microBatch: number, step: number): Promise<number>;
   parameters(): NamedTensor[];
+  /** This rank's optimizer moments (ZeRO-1: its shard's and its ring neighbour's). */
   optimizerState(): NamedTensor[];
+  /** The moments the DP peer at world rank `to` holds, from this rank's (peer restore; in its optimizerState order). */
+  optimizerStateFor(to: number): NamedTensor[];
   /** AdamW's step count (bias correction); set when the state comes from a peer or a checkpoint. */
   optimizerStepCount: number;
   /**

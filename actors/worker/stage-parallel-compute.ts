@@ -20,6 +20,7 @@ import { NonFiniteLossError } from "../../ml/train/errors.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { BlockedClock } from "./blocked-clock.ts";
 import { WorkerProtocolError } from "./errors.ts";
+import { checkpointMoments, loadMoments, momentsFor } from "./optimizer-state.ts";
 import { copyState, type RankCompute, type RankStepResult, type ShardSave, type StepWork } from "./rank-compute.ts";
 
 /** What a stage is built from: the same on every communicator it joins. */
@@ -67,6 +68,7 @@ export class StageParallelCompute implements RankCompute {
       schedule: "1f1b",
       microbatches: o.microBatches,
       optimizer: { beta1, beta2, eps, weightDecay },
+      zero: o.config.parallel.zero === 1,
     });
     const shardLayout = { pp, tp, layersPerStage, heads: o.model.heads };
     return new StageParallelCompute(o, executor, shardLayout, { stage: coord.pp, tpRank: coord.tp }, blocked);
@@ -116,6 +118,10 @@ export class StageParallelCompute implements RankCompute {
     return this.executor.optimizer.state();
   }
 
+  optimizerStateFor(to: number): NamedTensor[] {
+    return momentsFor(this.executor.optimizer, to);
+  }
+
   get optimizerStepCount(): number {
     return this.executor.optimizer.stepCount;
   }
@@ -140,7 +146,7 @@ export class StageParallelCompute implements RankCompute {
     });
     const byName = (ts: NamedTensor[]) => new Map(ts.map((t) => [t.name, { name: t.name, shape: [...t.shape], data: t.data }]));
     copyTensorsInto(this.parameters(), byName(shard.params), `checkpoint ${dir} (model)`);
-    copyTensorsInto(this.optimizerState(), byName(shard.optimizerState), `checkpoint ${dir} (optimizer)`);
+    loadMoments(this.executor.optimizer, byName(shard.optimizerState), `checkpoint ${dir} (optimizer)`);
     this.optimizerStepCount = shard.manifest.optimizer.stepCount;
     return shard.manifest.step;
   }
@@ -154,7 +160,7 @@ export class StageParallelCompute implements RankCompute {
     const content = {
       coord: this.shardCoord,
       params: this.parameters(),
-      optimizerState: this.optimizerState(),
+      optimizerState: checkpointMoments(this.executor.optimizer),
       step,
       optimizerStepCount: this.optimizerStepCount,
     };

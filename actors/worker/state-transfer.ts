@@ -1,6 +1,8 @@
 // Peer restore over the data plane (never through NATS): a DP peer holding the same shard sends its parameters,
 // AdamW moments, optimizer step count and last applied step to the replacement, tensor by tensor in the fixed
-// order of parameters() then optimizerState(); both sides hold the same shapes, so lengths are checked.
+// order of parameters() then optimizerState(); both sides hold the same shapes, so lengths are checked. With ZeRO-1
+// the sender's moments are a different shard from the receiver's: it sends those the receiver holds (its own
+// shard's and its neighbour's), from its own shard or its backup copy (optimizerStateFor).
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
 import { StateTransferError } from "./errors.ts";
@@ -8,13 +10,13 @@ import type { RankCompute } from "./rank-compute.ts";
 
 const TAG = "restore";
 
-function tensorsOf(c: RankCompute): NamedTensor[] {
-  return [...c.parameters(), ...c.optimizerState()];
+function tensorsOf(c: RankCompute, forRank?: number): NamedTensor[] {
+  return [...c.parameters(), ...(forRank === undefined ? c.optimizerState() : c.optimizerStateFor(forRank))];
 }
 
 /** Sends this compute's state to world rank `to`; returns the bytes sent. */
 export async function sendState(world: CollectivesWorld, to: number, c: RankCompute, appliedStep: number): Promise<number> {
-  const tensors = tensorsOf(c);
+  const tensors = tensorsOf(c, to);
   // integers below 2^24 are exact in fp32
   await world.send(new Float32Array([c.optimizerStepCount, appliedStep, tensors.length]), to, TAG);
   let bytes = 12;

@@ -23,6 +23,28 @@ interface Slot {
   decay: boolean;
 }
 
+/** The AdamW fields of `config` (callers may pass a wider one, with lr, clip, ...), defaulted and checked. */
+export function adamwConfig(config: Partial<AdamWConfig>): AdamWConfig {
+  const c = {
+    beta1: config.beta1 ?? DEFAULT_ADAMW.beta1,
+    beta2: config.beta2 ?? DEFAULT_ADAMW.beta2,
+    eps: config.eps ?? DEFAULT_ADAMW.eps,
+    weightDecay: config.weightDecay ?? DEFAULT_ADAMW.weightDecay,
+  };
+  const { beta1, beta2, eps, weightDecay } = c;
+  if (!(beta1 >= 0 && beta1 < 1)) throw new OptimizerError(`optimizer.beta1 = ${beta1}: must be in [0, 1)`);
+  if (!(beta2 >= 0 && beta2 < 1)) throw new OptimizerError(`optimizer.beta2 = ${beta2}: must be in [0, 1)`);
+  if (!(eps > 0)) throw new OptimizerError(`optimizer.eps = ${eps}: must be positive`);
+  if (!(weightDecay >= 0)) throw new OptimizerError(`optimizer.weightDecay = ${weightDecay}: must be ≥ 0`);
+  return c;
+}
+
+/** Checks the arguments of an optimizer step. */
+export function checkStepArgs(lr: number, gradScale: number): void {
+  if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`AdamW.step: 'lr' must be a finite number ≥ 0, got ${lr}`);
+  if (!Number.isFinite(gradScale)) throw new RangeError(`AdamW.step: 'gradScale' must be finite, got ${gradScale}`);
+}
+
 export class AdamW implements Optimizer {
   stepCount = 0;
   readonly config: AdamWConfig;
@@ -30,18 +52,7 @@ export class AdamW implements Optimizer {
   private readonly backend: Backend;
 
   constructor(source: ParameterSource, config: Partial<AdamWConfig> = {}, backend: Backend = nativeBackend) {
-    // Pick the known fields only: callers may pass a wider config (with lr, clip, ...).
-    this.config = {
-      beta1: config.beta1 ?? DEFAULT_ADAMW.beta1,
-      beta2: config.beta2 ?? DEFAULT_ADAMW.beta2,
-      eps: config.eps ?? DEFAULT_ADAMW.eps,
-      weightDecay: config.weightDecay ?? DEFAULT_ADAMW.weightDecay,
-    };
-    const { beta1, beta2, eps, weightDecay } = this.config;
-    if (!(beta1 >= 0 && beta1 < 1)) throw new OptimizerError(`optimizer.beta1 = ${beta1}: must be in [0, 1)`);
-    if (!(beta2 >= 0 && beta2 < 1)) throw new OptimizerError(`optimizer.beta2 = ${beta2}: must be in [0, 1)`);
-    if (!(eps > 0)) throw new OptimizerError(`optimizer.eps = ${eps}: must be positive`);
-    if (!(weightDecay >= 0)) throw new OptimizerError(`optimizer.weightDecay = ${weightDecay}: must be ≥ 0`);
+    this.config = adamwConfig(config);
     this.backend = backend;
     const params = source.parameters(),
       grads = source.gradients();
@@ -78,8 +89,7 @@ export class AdamW implements Optimizer {
   }
 
   async step(lr: number, gradScale: number): Promise<void> {
-    if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`AdamW.step: 'lr' must be a finite number ≥ 0, got ${lr}`);
-    if (!Number.isFinite(gradScale)) throw new RangeError(`AdamW.step: 'gradScale' must be finite, got ${gradScale}`);
+    checkStepArgs(lr, gradScale);
     const step = this.stepCount + 1;
     const { beta1, beta2, eps, weightDecay } = this.config;
     const program = new KernelProgram();

@@ -6,6 +6,7 @@
 import { pipelineSchedule } from "../parallel/schedules.ts";
 import { virtualStageOf, type Instruction, type ScheduleKind } from "../parallel/schedule-types.ts";
 import { AdamW } from "../optim/adamw.ts";
+import { ZeroAdamW } from "../optim/zero-adamw.ts";
 import { clipScaleFor } from "../train/step.ts";
 import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
 import type { Collectives } from "../../runtime/collectives/types.ts";
@@ -32,6 +33,8 @@ export interface PipelineExecutorOptions {
   optimizer?: Partial<AdamWConfig>;
   /** DP all-reduce bucket size (default 4 MiB) */
   bucketBytes?: number;
+  /** ZeRO-1: AdamW moments sharded over the DP group (reduce-scatter, shard update, all-gather) instead of buckets */
+  zero?: boolean;
 }
 
 /** This replica's data for one step (or validation): one array of microBatch·seqLen tokens per micro-batch. */
@@ -61,7 +64,7 @@ interface StepProgram {
 }
 
 export class PipelineExecutor {
-  readonly optimizer: AdamW;
+  readonly optimizer: AdamW | ZeroAdamW;
   private readonly chunks: readonly StageModel[];
   private readonly programs = new Map<number, StepProgram>();
   private readonly schedule: ScheduleKind;
@@ -90,10 +93,10 @@ export class PipelineExecutor {
     if (v > 1 && o.schedule !== "interleaved")
       throw new ParallelModelError(`schedule '${o.schedule}' runs one model chunk per stage, got ${v}`);
     const chunks = this.chunks;
-    this.optimizer = new AdamW(
-      { parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) },
-      o.optimizer ?? {},
-    );
+    const source = { parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) };
+    this.optimizer = o.zero
+      ? new ZeroAdamW(source, o.optimizer ?? {}, { group: o.groups.dp, counts: chunks.flatMap((c) => c.countsInGradNorm()) })
+      : new AdamW(source, o.optimizer ?? {});
     this.programFor(o.microbatches); // validates the schedule shape now rather than at the first step
   }
 
@@ -113,7 +116,8 @@ export class PipelineExecutor {
       readyOrder,
       position: new Map(readyOrder.map(([c, i], pos) => [`${i}:${c}`, pos])),
       lastBackward,
-      buckets: dp.size > 1 ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes }) : null,
+      buckets:
+        dp.size > 1 && !(this.optimizer instanceof ZeroAdamW) ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes }) : null,
     };
     this.programs.set(m, program);
     return program;
@@ -197,7 +201,7 @@ export class PipelineExecutor {
         }
         case "reduceGrads":
           for (const [c, i] of readyOrder) if (!marked.has(key(i, c))) markReady(c)([i]); // the tied wte copy
-          await buckets?.finish();
+          await (this.optimizer instanceof ZeroAdamW ? this.optimizer.reduceGradients() : buckets?.finish()); // ZeRO-1: no buckets
           break;
         case "optimizerStep":
           break; // apply(), once the global norm is known
@@ -266,7 +270,9 @@ export class PipelineExecutor {
     return this.chunks.flatMap((c) => c.parameters());
   }
 
+  /** Over this rank's tensors; with ZeRO-1 over its shard, summed over the DP group (the same sum on every replica). */
   private async localGradNormSquared(): Promise<number> {
+    if (this.optimizer instanceof ZeroAdamW) return this.optimizer.gradNormSquared();
     let sum = 0;
     for (const c of this.chunks) sum += await c.gradNormSquared();
     return sum;

@@ -119,8 +119,17 @@ const parallelSchema = z
     tp: positiveInt.default(1),
     /** Axis order from fastest to slowest, e.g. "tp-dp-pp" (Megatron's default when absent). */
     order: z.string().min(1).optional(),
+    /** ZeRO stage: 0 (every replica holds all AdamW moments) or 1 (moments sharded over the dp replicas). */
+    zero: z
+      .number({ message: "parallel.zero must be 0 or 1 (the ZeRO stage; only stage 1 is implemented)" })
+      .refine((z) => z === 0 || z === 1, { message: "parallel.zero must be 0 or 1 (the ZeRO stage; only stage 1 is implemented)" })
+      .default(0),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.zero === 0 || p.dp <= 2, {
+    message:
+      "parallel.zero: 1 supports dp ≤ 2 so far: checkpoints and peer restore of moments sharded over more than 2 replicas are not implemented",
+  });
 
 /**
  * Restart intensity of a distributed job's workers (OTP): more than `maxRestarts` worker failures within
@@ -148,7 +157,7 @@ const trainConfigSchema = z
     train: trainSchema,
     eval: evalSchema,
     checkpoint: checkpointSchema,
-    parallel: parallelSchema.default({ dp: 1, pp: 1, tp: 1 }),
+    parallel: parallelSchema.default({ dp: 1, pp: 1, tp: 1, zero: 0 }),
     samples: samplesSchema.default({ prompts: ["The ", "He said that", "In the morning"], tokens: 40, temperature: 0.8 }),
     recovery: recoverySchema.default({ maxRestarts: 3, periodSeconds: 60 }),
   })

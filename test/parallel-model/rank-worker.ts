@@ -1,6 +1,8 @@
 // One rank of a parallel-model test, run as its own process: `node --import tsx rank-worker.ts '<json>'`.
 // Trains `steps` steps of the tiny model on its (replica, stage, TP rank) and prints one JSON line with the
 // losses, gradient norms, a checksum of its parameters, the time of the steps and its peak RSS.
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { createPipelineExecutor, createStageModel } from "../../ml/parallel-model/mod.ts";
 import { rankLayout } from "../../ml/parallel/ranks.ts";
@@ -52,6 +54,7 @@ const executor = createPipelineExecutor({
   schedule: a.schedule,
   microbatches: a.microbatches,
   bucketBytes: 64 << 10,
+  zero: a.zero,
 });
 const losses: number[] = [],
   norms: number[] = [],
@@ -72,6 +75,11 @@ const stepsMs = performance.now() - started;
 await validate();
 let checksum = 0;
 for (const p of executor.parameters()) for (const x of p.data) checksum += x;
+if (a.dumpDir)
+  writeFileSync(
+    path.join(a.dumpDir, `rank${a.rank}.f32`),
+    Buffer.concat(executor.parameters().map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength))),
+  );
 await world.close();
 process.stdout.write(
   JSON.stringify({

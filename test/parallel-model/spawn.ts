@@ -32,6 +32,10 @@ export interface RunArgs {
   ramp?: number[];
   /** held-out micro-batches evaluated before and after training (0: none) */
   validationBatches?: number;
+  /** ZeRO-1: AdamW moments sharded over the dp group */
+  zero?: boolean;
+  /** write each rank's final parameters to `<dumpDir>/rank<r>.f32` (raw fp32, parameters() order) */
+  dumpDir?: string;
 }
 
 let runs = 0;

@@ -1,0 +1,298 @@
+// ZeRO stage 1 (Megatron's distributed optimizer): AdamW whose moments are sharded over the data-parallel group.
+// A step reduce-scatters the gradients (each dp rank gets the sum of its 1/dp of the flat buffer, zero-shards.ts),
+// updates only that shard of the parameters, and all-gathers the updated shards. The elementwise update of an
+// element is the plain AdamW's, on the same reduced gradient (the reduce-scatter combines in group-rank order as
+// the all-reduce does), so parameters and moments equal the unsharded run's; only the gradient norm, summed per
+// shard, rounds differently.
+// Redundancy for recovery without disk: dp rank r also keeps the moments of shard (r + 1) mod dp, its ring
+// neighbour's, updated every step from the neighbour's reduced gradient (sent to it after the reduce-scatter), so
+// a lost rank's moments live on in its neighbour's memory; with dp = 2 every rank holds the whole state.
+import type { Backend } from "../../native/backend.ts";
+import { nativeBackend } from "../../native/native-backend.ts";
+import { KernelProgram } from "../../native/ops.ts";
+import type { Collectives } from "../../runtime/collectives/types.ts";
+import { decaysWeight } from "../model/param-layout.ts";
+import type { AdamWConfig, NamedTensor, Optimizer } from "../model/types.ts";
+import { adamwConfig, checkStepArgs, type ParameterSource } from "./adamw.ts";
+import { OptimizerError } from "./errors.ts";
+import { flatOffsets, shardBounds, type ShardBounds } from "./zero-shards.ts";
+
+const BACKUP_TAG = "zero-backup";
+
+export interface ZeroAdamWOptions {
+  /** the data-parallel group of this rank's (stage, tensor shard) */
+  group: Collectives;
+  /** per parameter, whether its gradient counts toward the global norm on this rank (default: all) */
+  counts?: readonly boolean[];
+  backend?: Backend;
+}
+
+/** One shard's moments and its reduced gradient of the current step. */
+interface Shard extends ShardBounds {
+  expAvg: Float32Array;
+  expAvgSq: Float32Array;
+  grad: Float32Array | undefined;
+}
+
+export class ZeroAdamW implements Optimizer {
+  stepCount = 0;
+  readonly config: AdamWConfig;
+  private group: Collectives;
+  private readonly params: NamedTensor[];
+  private readonly grads: NamedTensor[];
+  private readonly offsets: number[];
+  private readonly flat: Float32Array;
+  private readonly counts: readonly boolean[];
+  private readonly own: Shard;
+  /** the ring neighbour's shard (dp > 1), with the parameters this rank updates alongside it */
+  private readonly backup: (Shard & { params: Float32Array }) | undefined;
+  private readonly backend: Backend;
+
+  constructor(source: ParameterSource, config: Partial<AdamWConfig>, o: ZeroAdamWOptions) {
+    this.config = adamwConfig(config);
+    this.group = o.group;
+    this.backend = o.backend ?? nativeBackend;
+    this.params = source.parameters();
+    this.grads = source.gradients();
+    if (this.params.length !== this.grads.length)
+      throw new OptimizerError(`${this.params.length} parameters but ${this.grads.length} gradients`);
+    this.grads.forEach((g, i) => {
+      if (g.data.length !== this.params[i]!.data.length)
+        throw new OptimizerError(`gradient ${i} ('${g.name}') does not match its parameter`);
+    });
+    this.counts = o.counts ?? this.params.map(() => true);
+    if (this.counts.length !== this.params.length)
+      throw new OptimizerError(`${this.counts.length} norm flags for ${this.params.length} parameters`);
+    const lengths = this.params.map((p) => p.data.length);
+    const { offsets, total } = flatOffsets(lengths);
+    this.offsets = offsets;
+    this.flat = new Float32Array(total);
+    const { rank, size } = o.group;
+    this.own = shardOf(lengths, size, rank);
+    if (size > 1) {
+      const b = shardOf(lengths, size, (rank + 1) % size);
+      this.backup = { ...b, params: new Float32Array(b.end - b.start) };
+    }
+  }
+
+  /** This rank's position in the data-parallel group, and the group's size. */
+  get shard(): { index: number; of: number } {
+    return { index: this.own.index, of: this.group.size };
+  }
+
+  /** The same data-parallel position on a new communicator (a recovery's epoch). */
+  bind(group: Collectives): void {
+    if (group.size !== this.group.size || group.rank !== this.group.rank) {
+      throw new OptimizerError(
+        `ZeRO-1 state of dp rank ${this.group.rank} of ${this.group.size} cannot move to rank ${group.rank} of ${group.size}`,
+      );
+    }
+    this.group = group;
+  }
+
+  /** Reduce-scatter of the step's gradients; the neighbour's reduced shard comes from it for the backup moments. */
+  async reduceGradients(): Promise<void> {
+    for (const [i, g] of this.grads.entries()) this.flat.set(g.data, this.offsets[i]);
+    const { group } = this;
+    if (group.size === 1) {
+      this.own.grad = this.flat;
+      return;
+    }
+    this.own.grad = await group.reduceScatter(this.flat);
+    const n = group.size;
+    const [, got] = await Promise.all([
+      group.send(this.own.grad, (group.rank + n - 1) % n, BACKUP_TAG),
+      group.recv((group.rank + 1) % n, BACKUP_TAG),
+    ]);
+    const backup = this.backup!;
+    if (got.length !== backup.end - backup.start)
+      throw new OptimizerError(`backup gradient of ${got.length} values, expected ${backup.end - backup.start}`);
+    backup.grad = got;
+  }
+
+  /** Squared norm of the reduced gradient (the tensors `counts` marks), summed over the group: the same on every dp rank. */
+  async gradNormSquared(): Promise<number> {
+    const grad = this.reduced(this.own);
+    const program = new KernelProgram();
+    for (const s of this.own.segments) {
+      if (this.counts[s.tensor]) program.add("sumSquares", { x: grad.subarray(s.at, s.at + s.end - s.start), n: s.end - s.start });
+    }
+    let local = 0;
+    for (const r of await program.run(this.backend)) local += r;
+    if (this.group.size === 1) return local;
+    // fp32 on the wire: a double as two floats, so the sum keeps double precision; added in rank order everywhere
+    const hi = Math.fround(local);
+    const parts = await this.group.allGather(Float32Array.of(hi, local - hi));
+    let total = 0;
+    for (let i = 0; i < parts.length; i += 2) total += parts[i]! + parts[i + 1]!;
+    return total;
+  }
+
+  async gradNorm(): Promise<number> {
+    return Math.sqrt(await this.gradNormSquared());
+  }
+
+  /**
+   * AdamW on this rank's shard and on the backup shard (local), then the all-gather of the updated shards. With
+   * dp = 2 a gather cut by a lost peer is completed from the backup, which holds the only other shard: the step is
+   * applied whole either way, so a recovery finds this rank at this step.
+   */
+  async step(lr: number, gradScale: number): Promise<void> {
+    checkStepArgs(lr, gradScale);
+    const step = this.stepCount + 1;
+    const program = new KernelProgram();
+    this.addUpdates(program, this.own, (s) => this.params[s.tensor]!.data.subarray(s.start, s.end), lr, gradScale, step);
+    const backup = this.backup;
+    if (backup) {
+      for (const s of backup.segments) backup.params.set(this.params[s.tensor]!.data.subarray(s.start, s.end), s.at);
+      this.addUpdates(program, backup, (s) => backup.params.subarray(s.at, s.at + s.end - s.start), lr, gradScale, step);
+    }
+    await program.run(this.backend);
+    this.stepCount = step;
+    this.own.grad = undefined;
+    if (backup) backup.grad = undefined;
+    if (this.group.size > 1) await this.gather();
+  }
+
+  private addUpdates(
+    program: KernelProgram,
+    shard: Shard,
+    paramOf: (s: ShardBounds["segments"][number]) => Float32Array,
+    lr: number,
+    gradScale: number,
+    step: number,
+  ): void {
+    const grad = this.reduced(shard);
+    const { beta1, beta2, eps, weightDecay } = this.config;
+    for (const s of shard.segments) {
+      const n = s.end - s.start;
+      const decay = decaysWeight(this.params[s.tensor]!.shape);
+      program.add("adamw", {
+        param: paramOf(s),
+        grad: grad.subarray(s.at, s.at + n),
+        expAvg: shard.expAvg.subarray(s.at, s.at + n),
+        expAvgSq: shard.expAvgSq.subarray(s.at, s.at + n),
+        n,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay: decay ? weightDecay : 0,
+        gradScale,
+        step,
+      });
+    }
+  }
+
+  private reduced(shard: Shard): Float32Array {
+    if (!shard.grad) throw new OptimizerError("ZeRO-1: no reduced gradient this step (reduceGradients first)");
+    return shard.grad;
+  }
+
+  private async gather(): Promise<void> {
+    const mine = new Float32Array(this.own.end - this.own.start);
+    for (const s of this.own.segments) mine.set(this.params[s.tensor]!.data.subarray(s.start, s.end), s.at);
+    let full: Float32Array;
+    try {
+      full = await this.group.allGather(mine);
+    } catch (err) {
+      if (this.group.size !== 2) throw err;
+      const backup = this.backup!;
+      for (const s of backup.segments) this.params[s.tensor]!.data.set(backup.params.subarray(s.at, s.at + s.end - s.start), s.start);
+      return;
+    }
+    for (const [i, p] of this.params.entries()) p.data.set(full.subarray(this.offsets[i], this.offsets[i]! + p.data.length));
+  }
+
+  /** This rank's moments: its own shard's, then its neighbour's (the state a same-rank copy carries over). */
+  state(): NamedTensor[] {
+    return [this.own, ...(this.backup ? [this.backup] : [])].flatMap((s) => momentTensors(s, `zero.shard${s.index}`));
+  }
+
+  /** The moments the rank at dp position `peer` holds (its shard, then its neighbour's), from what this rank holds. */
+  stateFor(peer: number): NamedTensor[] {
+    const n = this.group.size;
+    return [peer, (peer + 1) % n].slice(0, n).flatMap((index) => momentTensors(this.held(index), `zero.shard${index}`));
+  }
+
+  /** stateFor the dp rank that is world rank `worldRank`. */
+  stateForRank(worldRank: number): NamedTensor[] {
+    const i = this.group.ranks.indexOf(worldRank);
+    if (i < 0)
+      throw new OptimizerError(`world rank ${worldRank} is not in this rank's data-parallel group [${this.group.ranks.join(", ")}]`);
+    return this.stateFor(i);
+  }
+
+  private held(index: number): Shard {
+    const s = [this.own, this.backup].find((x) => x?.index === index);
+    if (!s) {
+      throw new OptimizerError(
+        `ZeRO-1: dp rank ${this.own.index} of ${this.group.size} holds the moments of shards ${this.own.index} and ${this.backup?.index}, not ${index}`,
+      );
+    }
+    return s;
+  }
+
+  /** Whole moments per parameter (named as AdamW.state()'s), assembled from the shards held: every shard must be. */
+  fullState(): NamedTensor[] {
+    const out = this.fullStateTemplate();
+    for (let i = 0; i < this.group.size; i++) {
+      const s = this.held(i);
+      this.eachSegment(s, out, (seg, m, v) => {
+        m.set(s.expAvg.subarray(seg.at, seg.at + seg.end - seg.start), seg.start);
+        v.set(s.expAvgSq.subarray(seg.at, seg.at + seg.end - seg.start), seg.start);
+      });
+    }
+    return out;
+  }
+
+  /** Zero tensors shaped and named as the whole moments (to load a checkpoint into, then loadFullState). */
+  fullStateTemplate(): NamedTensor[] {
+    return this.params.flatMap((p) => [
+      { name: `${p.name}.exp_avg`, shape: [...p.shape], data: new Float32Array(p.data.length) },
+      { name: `${p.name}.exp_avg_sq`, shape: [...p.shape], data: new Float32Array(p.data.length) },
+    ]);
+  }
+
+  /** Takes this rank's shards out of whole moments (fullStateTemplate's order). */
+  loadFullState(full: readonly NamedTensor[]): void {
+    for (const s of [this.own, this.backup]) {
+      if (!s) continue;
+      this.eachSegment(s, full, (seg, m, v) => {
+        s.expAvg.set(m.subarray(seg.start, seg.end), seg.at);
+        s.expAvgSq.set(v.subarray(seg.start, seg.end), seg.at);
+      });
+    }
+  }
+
+  private eachSegment(
+    s: Shard,
+    full: readonly NamedTensor[],
+    f: (seg: ShardBounds["segments"][number], m: Float32Array, v: Float32Array) => void,
+  ) {
+    for (const seg of s.segments) f(seg, full[2 * seg.tensor]!.data, full[2 * seg.tensor + 1]!.data);
+  }
+
+  /** Bytes of moments this rank holds for its own shard, and for its neighbour's. */
+  get stateBytes(): { own: number; backup: number } {
+    return { own: 8 * (this.own.end - this.own.start), backup: this.backup ? 8 * (this.backup.end - this.backup.start) : 0 };
+  }
+}
+
+function shardOf(lengths: readonly number[], parts: number, index: number): Shard {
+  const b = shardBounds(lengths, parts, index);
+  const n = b.end - b.start;
+  return { ...b, expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), grad: undefined };
+}
+
+function momentTensors(s: Shard, prefix: string): NamedTensor[] {
+  return [
+    { name: `${prefix}.exp_avg`, shape: [s.expAvg.length], data: s.expAvg },
+    { name: `${prefix}.exp_avg_sq`, shape: [s.expAvgSq.length], data: s.expAvgSq },
+  ];
+}
+
+/** An optimizer whose moments are sharded (ZeRO-1). */
+export function isZero(o: Optimizer): o is ZeroAdamW {
+  return o instanceof ZeroAdamW;
+}
