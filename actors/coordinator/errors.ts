@@ -54,6 +54,11 @@ export class RecoveryFailedError extends Error {
   override name = "RecoveryFailedError";
 }
 
+/** An elastic job's replacements did not come within `elastic.replaceTimeout`: it shrinks instead (elastic.ts). */
+export class ReplacementsLateError extends Error {
+  override name = "ReplacementsLateError";
+}
+
 /** runStep's answer when the job rolled back to a checkpoint: steps after `to.step` are lost and run again. */
 export class RolledBackError extends Error {
   override name = "RolledBackError";

@@ -12,6 +12,7 @@ import type { Logger } from "../../runtime/logger.ts";
 import type { RankMember } from "../rank-members.ts";
 import { Checkpoints } from "./checkpoints.ts";
 import { JobFailedError } from "./errors.ts";
+import { ElasticShrink } from "./elastic.ts";
 import { EscalationPolicy } from "./escalation.ts";
 import { isEnding, type JobActor } from "./job-machine.ts";
 import type { JobStore } from "./job-store.ts";
@@ -59,6 +60,7 @@ export class TrainingPolicy {
         lastCheckpoint,
         onRecovery: o.onRecovery,
         fail: (err) => this.fail(err),
+        elastic: new ElasticShrink({ jobId, group, job, events, logger, options: o.elastic, onResize: o.onResize }),
       },
       (victims) => workerAsk(group, victims),
     );

@@ -28,6 +28,7 @@ export type WorkerGroup = Pick<
   | "waitFor"
   | "waitAll"
   | "restart"
+  | "retire"
   | "record"
   | "records"
   | "failed"
