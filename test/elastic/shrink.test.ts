@@ -7,7 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
+import { describeDp, jobDpOf } from "../../actors/jobs/job-dp.ts";
 import { runJob } from "../recovery/fixtures.ts";
+import { startSharedCluster } from "../recovery/shared-cluster.ts";
 import { elasticConfig, expectSameLosses, lostForGood } from "./fixtures.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-elastic-"));
@@ -19,7 +21,19 @@ describe("elastic shrink after SIGKILL with no replacement", () => {
     const file = elasticConfig(root, "shrink2", 2, STEPS);
     const reference = await runJob(file, path.join(root, "ref2"));
     let coordinator: Coordinator | undefined;
-    const run = await runJob(file, path.join(root, "run2"), { faults: lostForGood(1, 3), onStarted: (c) => (coordinator = c) });
+    // on a cluster the test can still read after the job: its lifecycle record and events say what happened
+    const cluster = await startSharedCluster(`elastic-${process.pid}`, 4);
+    const run = await runJob(file, path.join(root, "run2"), {
+      faults: lostForGood(1, 3),
+      onStarted: (c) => (coordinator = c),
+      cluster: { url: cluster.url, clusterId: cluster.clusterId },
+    });
+    const replicas = jobDpOf(await cluster.lifecycles.get("job", run.jobId), 2);
+    const shrunk = (await cluster.events.readAll(run.jobId)).filter((e) => e.type === "job.shrunk");
+    await cluster.stop();
+    expect(describeDp(replicas)).toBe("1 (shrunk from 2 at step 3)");
+    expect(shrunk.map((e) => [e.data.from, e.data.to, e.data.step, e.data.workers])).toEqual([[2, 1, 3, ["shrink2-w1"]]]);
+    expect(shrunk[0]!.data.cause).toMatch(/shrink2-w1 lost \(.*SIGKILL.*\) and not replaced within 3 s/);
     expect(run.output).toMatch(
       /job shrunk from dp 2 to dp 1 \(replicas 0\) at step 3: shrink2-w1 lost \(.*SIGKILL.*\) and not replaced within 3 s/,
     );
