@@ -15,7 +15,7 @@ import type { RankMember, RankPlace } from "../rank-members.ts";
 import type { WorkerProtocol, WorkerStatus } from "../worker/protocol.ts";
 import type { CheckpointRequest } from "./checkpoints.ts";
 import { RolledBackError } from "./errors.ts";
-import { jobMachine, type JobActor } from "./job-machine.ts";
+import { jobMachine, type JobActor, type Resize } from "./job-machine.ts";
 import { endJob, openJob, serveControl, type JobEnd } from "./job-session.ts";
 import type { JobStore } from "./job-store.ts";
 import { TrainingPolicy } from "./policy.ts";
@@ -145,6 +145,11 @@ export class Coordinator implements EscalationHandler {
   /** Graceful restart of these workers at the next step boundary, each from a live DP peer (operator-restart.ts). */
   restartWorkers(ids: string[], reason: string): Promise<RecoveryRecord[]> {
     return this.policy.restarts.restartWorkers(ids, reason);
+  }
+
+  /** An elastic job that shrank: `dp` replicas again from the next step boundary (elastic-grow.ts). */
+  scale(dp: number, reason: string): Promise<Resize> {
+    return this.policy.grow.scale(dp, reason);
   }
 
   handleEscalation(e: Escalation): Promise<EscalationDecision> {

@@ -13,6 +13,7 @@ import type { RankMember } from "../rank-members.ts";
 import { Checkpoints } from "./checkpoints.ts";
 import { JobFailedError } from "./errors.ts";
 import { ElasticShrink } from "./elastic.ts";
+import { ElasticGrow } from "./elastic-grow.ts";
 import { EscalationPolicy } from "./escalation.ts";
 import { isEnding, type JobActor } from "./job-machine.ts";
 import type { JobStore } from "./job-store.ts";
@@ -41,6 +42,7 @@ export class TrainingPolicy {
   readonly steps: StepProtocol;
   readonly checkpoints: Checkpoints;
   readonly escalation: EscalationPolicy;
+  readonly grow: ElasticGrow;
 
   constructor(private readonly env: PolicyEnv) {
     const { group, job, events, logger, options: o } = env;
@@ -65,6 +67,7 @@ export class TrainingPolicy {
       (victims) => workerAsk(group, victims),
     );
     const ask = this.recovery.ask;
+    this.grow = new ElasticGrow({ jobId, group, job, recovery: this.recovery, events, logger, onResize: o.onResize });
     this.restarts = new OperatorRestarts({ jobId, group, job, recovery: this.recovery });
     const health = new StepHealth({ events, store: env.store, logger }, { jobId, ...o.health });
     this.steps = new StepProtocol({
@@ -76,6 +79,7 @@ export class TrainingPolicy {
       store: env.store,
       logger,
       restarts: this.restarts,
+      grow: this.grow,
       microBatch: o.microBatch,
       clip: o.clip,
     });

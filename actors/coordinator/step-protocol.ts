@@ -23,6 +23,8 @@ export interface StepProtocolDeps {
   logger: Logger;
   /** Operator restarts wait for a step boundary (operator-restart.ts). */
   restarts: { runQueued(step: number): Promise<void>; restartWorkers(ids: string[], reason: string): Promise<unknown> };
+  /** An elastic job asked to grow does so at a step boundary (elastic-grow.ts). */
+  grow?: { runQueued(step: number): Promise<void> };
   microBatch: number;
   clip: number;
 }
@@ -47,6 +49,7 @@ export class StepProtocol {
   async runStep(plan: StepPlan): Promise<StepResult> {
     const { group, recovery } = this.d;
     await this.d.restarts.runQueued(plan.step);
+    await this.d.grow?.runQueued(plan.step);
     for (;;) {
       if (group.failure) throw group.failure;
       if (recovery.pending) {

@@ -29,6 +29,8 @@ export type WorkerGroup = Pick<
   | "waitAll"
   | "restart"
   | "retire"
+  | "retiredMembers"
+  | "reinstate"
   | "record"
   | "records"
   | "failed"

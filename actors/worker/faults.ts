@@ -19,6 +19,8 @@ export const faultSchema = z.object({
   phase: z.enum(["join", "load", "forward", "backward", "allreduce", "apply"]),
   signal: z.enum(["SIGKILL", "SIGSTOP"]).default("SIGKILL"),
   repeat: z.enum(["once", "every", "replacement"]).default("once"),
+  /** Only in processes started in this epoch or an earlier one (a replacement that stops failing later). */
+  untilEpoch: z.number().int().min(1).optional(),
 });
 export type Fault = z.infer<typeof faultSchema>;
 /** A fault as written in job.json (signal and repeat may be left out). */
@@ -30,7 +32,7 @@ export class FaultInjector {
 
   constructor(faults: readonly Fault[], rank: number, bootEpoch: number) {
     const fires = { once: bootEpoch <= 1, every: true, replacement: bootEpoch > 1 };
-    this.mine = faults.filter((f) => f.rank === rank && fires[f.repeat]);
+    this.mine = faults.filter((f) => f.rank === rank && fires[f.repeat] && bootEpoch <= (f.untilEpoch ?? Infinity));
   }
 
   get active(): boolean {

@@ -140,6 +140,17 @@ export class ActorGroup<C, P extends Protocol<P>> {
     return this.retired.size ? this.spec.members.filter((m) => !this.retired.has(m.id)) : this.spec.members;
   }
 
+  /** Members retired so far (retire()), in the group's order. */
+  get retiredMembers(): readonly GroupMember<C>[] {
+    return this.spec.members.filter((m) => this.retired.has(m.id));
+  }
+
+  /** A retired member joins the group again (an elastic job growing back): a new process starts in the current epoch. */
+  reinstate(m: GroupMember<C>, reason: string): void {
+    this.retired.delete(m.id);
+    this.supervisor.restartChild(m.id, reason, "job.restart");
+  }
+
   /** Stops a member for good and drops it from the group (an elastic job shrinking): its death is no loss. */
   retire(m: GroupMember<C>, reason: string): void {
     this.retired.add(m.id);

@@ -96,6 +96,16 @@ class FakeWorkers implements WorkerGroup {
     return this.all.find((m) => m.id === id)!;
   }
 
+  get retiredMembers(): RankMember[] {
+    return this.all.filter((m) => this.retired.includes(m.id));
+  }
+
+  reinstate(m: RankMember): void {
+    this.retired.splice(this.retired.indexOf(m.id), 1);
+    this.unreplaceable.delete(m.id);
+    queueMicrotask(() => this.spawn(m));
+  }
+
   retire(m: RankMember): void {
     this.retired.push(m.id);
     const s = this.workers.get(m.id)!;
