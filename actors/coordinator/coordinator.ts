@@ -106,10 +106,15 @@ export class Coordinator implements EscalationHandler {
 
   private async serveControl(): Promise<void> {
     const stop = this.o.onStopRequested;
+    const group = this.group;
     this.controlSub = await serveControl(this.deps, {
       jobId: this.id,
-      workers: this.workers,
+      // the members now: an elastic job's change with it
+      get workers() {
+        return group.members;
+      },
       restartWorkers: (ids, reason) => this.restartWorkers(ids, reason),
+      scale: (dp, reason) => this.scale(dp, reason),
       ...(stop ? { requestStop: (reason: string) => ({ step: stop(reason) }) } : {}),
     });
   }

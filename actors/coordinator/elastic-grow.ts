@@ -76,7 +76,7 @@ export class ElasticGrow {
     const epoch = group.bumpEpoch({ [DP_REPLICAS_ENV]: replicas.join(",") });
     const cause = `scaled to dp ${q.dp}: ${q.reason}`;
     for (const w of add) {
-      recovery.victims.set(w.id, { cause, at: Date.now() });
+      recovery.victims.set(w.id, { cause, at: Date.now(), joining: true });
       group.reinstate(w, `job ${jobId} grows: ${cause}`);
     }
     job.send({ type: "FAILURE", actorId: add.map((w) => w.id).join(","), cause });

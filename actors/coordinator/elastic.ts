@@ -36,7 +36,8 @@ export class ElasticShrink {
     const { members } = this.d.group;
     if (!o || !elasticLayout(members)) return undefined;
     const lost = members.filter((w) => victims.has(w.id));
-    if (lost.length === 0 || liveReplicas(members).length - lost.length < o.minDp) return undefined;
+    if (lost.length === 0 || lost.some((w) => victims.get(w.id)!.joining)) return undefined;
+    if (liveReplicas(members).length - lost.length < o.minDp) return undefined;
     return Math.max(...lost.map((w) => victims.get(w.id)!.at)) + o.replaceTimeoutMs;
   }
 

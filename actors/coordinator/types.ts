@@ -97,4 +97,6 @@ export interface RecoveryRecord {
 export interface Victim {
   cause: string;
   at: number;
+  /** A worker added by an elastic grow, not lost: it gets the whole load timeout, and is never dropped. */
+  joining?: true;
 }
