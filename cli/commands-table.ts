@@ -41,6 +41,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   { name: "kill", summary: "send a signal to an actor's process (fault injection); its supervisor reacts as to any failure" },
   { name: "restart", summary: "restart an actor through its supervisor, or a running job's workers, stage or replica live" },
+  { name: "scale", summary: "grow an elastic data-parallel job that shrank back to N replicas, live at a step boundary" },
   { name: "chaos", summary: "inject faults into a running job: at each tick a random live worker gets a signal through its host agent" },
   { name: "data", summary: "curate a training corpus: cleanup, quality filter, exact and fuzzy dedup, decontamination, blend, tokenize" },
   { name: "export", summary: "write a checkpoint of any layout as a Hugging Face GPT-2 model folder (config, safetensors, tokenizer)" },

@@ -163,6 +163,11 @@ export class Supervisor {
     return { actorId: id, previousPid };
   }
 
+  /** Stops one child for good, not restarted (a job that shrank); its death is `reason`. */
+  stopChild(id: string, reason: string): void {
+    this.children.get(id)?.actor.send({ type: "STOP", cause: { kind: "stopped", by: this.id, reason } });
+  }
+
   async stop(cause = "supervisor stopped"): Promise<void> {
     this.current = "stopped";
     for (const c of this.children.values()) {

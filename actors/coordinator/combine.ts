@@ -33,10 +33,11 @@ export function combineReady(step: number, reports: readonly WorkerReady[], tota
   if (reports.length === 0) throw new RangeError("no ready reports to combine");
   let lossSum = 0;
   let normSquared = 0;
+  // each (p, t) shard is held once per replica; count the first live replica's copy (replica 0 unless it was dropped)
+  const first = Math.min(...reports.map((r) => r.coords.dp));
   for (const r of reports) {
     lossSum += r.lossSum;
-    // each (p, t) shard is held once per replica; count replica 0's copy
-    if (r.coords.dp === 0) normSquared += r.gradNormSquared;
+    if (r.coords.dp === first) normSquared += r.gradNormSquared;
   }
   const loss = lossSum / totalMicroBatches;
   if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, "loss", loss);
@@ -45,20 +46,28 @@ export function combineReady(step: number, reports: readonly WorkerReady[], tota
   return { loss, gradNorm, clipScale: clipScaleFor(gradNorm, clip) };
 }
 
-/** How one step's micro-batches split over dp replicas: replica d runs a contiguous block. */
+/**
+ * How one step's micro-batches split over `replicas` replicas: the replica at position j runs a contiguous block,
+ * blocks in order, their sizes differing by at most one (an elastic job that shrank from 3 to 2 replicas runs 3 + 3
+ * of 6, or 2 + 1 of 3). Every micro-batch's gradient is scaled by 1 / total, so the summed gradient is the mean over
+ * the same samples for any replica count; only the grouping of the sum changes.
+ */
 export function splitMicroBatches(
   batchSize: number,
   microBatch: number,
-  dp: number,
+  replicas: number,
   firstSample: number,
-): { totalMicroBatches: number; perReplica: number; firstSampleOf: (d: number) => number } {
+): { totalMicroBatches: number; blockOf: (position: number) => { firstSample: number; microBatches: number } } {
   if (batchSize % microBatch !== 0) throw new RangeError(`batch ${batchSize} is not a multiple of micro-batch ${microBatch}`);
   const total = batchSize / microBatch;
-  if (total % dp !== 0) {
+  if (total < replicas) {
     throw new RangeError(
-      `a step of ${batchSize} sequences is ${total} micro-batches of ${microBatch}, which does not split over dp ${dp} replicas`,
+      `a step of ${batchSize} sequences is ${total} micro-batches of ${microBatch}, fewer than the ${replicas} replicas`,
     );
   }
-  const perReplica = total / dp;
-  return { totalMicroBatches: total, perReplica, firstSampleOf: (d) => firstSample + d * perReplica * microBatch };
+  const startOf = (j: number) => Math.floor((j * total) / replicas);
+  return {
+    totalMicroBatches: total,
+    blockOf: (j) => ({ firstSample: firstSample + startOf(j) * microBatch, microBatches: startOf(j + 1) - startOf(j) }),
+  };
 }

@@ -1,13 +1,15 @@
 // Operator control of a running job: the coordinator serves `troupe.<cluster>.job.<jobId>.control`.
 // {describe} answers the job's layout and worker ids; {restart: {actors?, stage?, replica?}, reason} resolves the
 // targets from the layout (resolveRestartTargets, pure) and asks the coordinator for a live graceful restart;
-// {stop: {reason}} asks the job to finish its step, save a checkpoint and end (`troupe stop`).
+// {stop: {reason}} asks the job to finish its step, save a checkpoint and end (`troupe stop`); {scale: {dp, reason}}
+// asks an elastic job that shrank for dp replicas again (`troupe scale`), answered once they step.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { z } from "zod";
 import { checkName, type Namespace } from "../../runtime/namespace.ts";
 import { parseWith, serve, type Rejection } from "../../runtime/rpc.ts";
 import type { RankMember } from "../rank-members.ts";
 import { InvalidTargetError } from "./errors.ts";
+import type { Resize } from "./job-machine.ts";
 import type { RecoveryRecord } from "./types.ts";
 
 /** What the control subject needs of the coordinator. */
@@ -17,6 +19,8 @@ export interface JobControlTarget {
   restartWorkers(ids: string[], reason: string): Promise<RecoveryRecord[]>;
   /** Asks the job to stop with a checkpoint; answers the last committed step. Absent: the job cannot be stopped so. */
   requestStop?(reason: string): { step: number };
+  /** An elastic job: `dp` replicas from the next step boundary (elastic-grow.ts); resolves once they step. */
+  scale?(dp: number, reason: string): Promise<Resize>;
 }
 
 export interface RestartSelector {
@@ -52,6 +56,7 @@ const controlRequestSchema = z.union([
     reason: z.string().min(1),
   }),
   z.object({ stop: z.object({ reason: z.string().min(1) }) }),
+  z.object({ scale: z.object({ dp: z.number(), reason: z.string().min(1) }) }),
 ]);
 type ControlRequest = z.output<typeof controlRequestSchema>;
 
@@ -119,9 +124,13 @@ export function serveJobControl(
     subject: jobControlSubject(ns, target.jobId),
     parse: parseWith(controlRequestSchema),
     onReject,
-    handle: async (req: ControlRequest): Promise<JobDescription | RestartReply | { step: number }> => {
+    handle: async (req: ControlRequest): Promise<JobDescription | RestartReply | Resize | { step: number }> => {
       const job = describeJob(target.jobId, target.workers);
       if ("describe" in req) return job;
+      if ("scale" in req) {
+        if (!target.scale) throw new InvalidTargetError(`job ${target.jobId} cannot scale`);
+        return target.scale(req.scale.dp, req.scale.reason);
+      }
       if ("stop" in req) {
         if (!target.requestStop)
           throw new InvalidTargetError(`job ${target.jobId} is driven by a process that stops with it (Ctrl-C there)`);

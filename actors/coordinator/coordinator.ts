@@ -15,7 +15,7 @@ import type { RankMember, RankPlace } from "../rank-members.ts";
 import type { WorkerProtocol, WorkerStatus } from "../worker/protocol.ts";
 import type { CheckpointRequest } from "./checkpoints.ts";
 import { RolledBackError } from "./errors.ts";
-import { jobMachine, type JobActor } from "./job-machine.ts";
+import { jobMachine, type JobActor, type Resize } from "./job-machine.ts";
 import { endJob, openJob, serveControl, type JobEnd } from "./job-session.ts";
 import type { JobStore } from "./job-store.ts";
 import { TrainingPolicy } from "./policy.ts";
@@ -106,10 +106,15 @@ export class Coordinator implements EscalationHandler {
 
   private async serveControl(): Promise<void> {
     const stop = this.o.onStopRequested;
+    const group = this.group;
     this.controlSub = await serveControl(this.deps, {
       jobId: this.id,
-      workers: this.workers,
+      // the members now: an elastic job's change with it
+      get workers() {
+        return group.members;
+      },
       restartWorkers: (ids, reason) => this.restartWorkers(ids, reason),
+      scale: (dp, reason) => this.scale(dp, reason),
       ...(stop ? { requestStop: (reason: string) => ({ step: stop(reason) }) } : {}),
     });
   }
@@ -145,6 +150,11 @@ export class Coordinator implements EscalationHandler {
   /** Graceful restart of these workers at the next step boundary, each from a live DP peer (operator-restart.ts). */
   restartWorkers(ids: string[], reason: string): Promise<RecoveryRecord[]> {
     return this.policy.restarts.restartWorkers(ids, reason);
+  }
+
+  /** An elastic job that shrank: `dp` replicas again from the next step boundary (elastic-grow.ts). */
+  scale(dp: number, reason: string): Promise<Resize> {
+    return this.policy.grow.scale(dp, reason);
   }
 
   handleEscalation(e: Escalation): Promise<EscalationDecision> {

@@ -54,6 +54,16 @@ export class RecoveryFailedError extends Error {
   override name = "RecoveryFailedError";
 }
 
+/** A `troupe scale` request the job cannot do (bad dp, a layout that cannot change, a job stopping). */
+export class ScaleRefusedError extends Error {
+  override name = "ScaleRefusedError";
+}
+
+/** An elastic job's replacements did not come within `elastic.replaceTimeout`: it shrinks instead (elastic.ts). */
+export class ReplacementsLateError extends Error {
+  override name = "ReplacementsLateError";
+}
+
 /** runStep's answer when the job rolled back to a checkpoint: steps after `to.step` are lost and run again. */
 export class RolledBackError extends Error {
   override name = "RolledBackError";

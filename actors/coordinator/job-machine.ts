@@ -4,8 +4,25 @@
 //   any running state → escalating (loading | training): the restart intensity was exceeded, the job ends;
 //   any → stopping → completed | failed | stopped (final).
 // A loss while restoring goes back to waiting: that recovery starts over, with every victim, in a newer epoch.
+// An elastic job whose replacements did not come shrinks (SHRUNK: restoring → waiting, the victims dropped); one
+// scaled up grows at a step boundary (GROWN). Either is kept in `resizes`, the job's dp history.
 // Tags: "loading" before the workers loaded (a loss reloads them all), "loaded" once they did (a loss is recovered).
 import { assign, setup, waitFor, type Actor, type SnapshotFrom } from "xstate";
+
+/** One change of an elastic job's data-parallel replicas, and why. */
+export interface Resize {
+  kind: "shrunk" | "grown";
+  from: number;
+  to: number;
+  /** The dp indices of the replicas after the change. */
+  replicas: number[];
+  /** The step in flight (shrunk) or the first step run with the new replicas (grown). */
+  step: number;
+  /** The workers dropped or added. */
+  workers: string[];
+  cause: string;
+  time: number;
+}
 
 export type JobEvent =
   | { type: "PROVISIONED" }
@@ -15,6 +32,10 @@ export type JobEvent =
   /** A recovery attempt starts: survivors recover, replacements restore. */
   | { type: "RESTORE" }
   | { type: "RECOVERED" }
+  /** Replacements of lost workers did not come in time: the job goes on without those replicas. */
+  | { type: "SHRUNK"; resize: Resize }
+  /** New replicas joined at a step boundary (troupe scale). */
+  | { type: "GROWN"; resize: Resize }
   | { type: "CHECKPOINT" }
   | { type: "CHECKPOINTED" }
   | { type: "STEP_COMMITTED"; step: number }
@@ -30,14 +51,22 @@ export interface JobContext {
   committedStep: number;
   recoveries: number;
   failure: string | null;
+  /** Every change of the replicas, in order: the job's dp is the last one's `to` (the config's when none). */
+  resizes: Resize[];
 }
 
 export const jobMachine = setup({
   types: { context: {} as JobContext, events: {} as JobEvent },
-  actions: { counted: assign({ recoveries: ({ context }) => context.recoveries + 1 }) },
+  actions: {
+    counted: assign({ recoveries: ({ context }) => context.recoveries + 1 }),
+    resized: assign({
+      resizes: ({ context, event }) =>
+        event.type === "SHRUNK" || event.type === "GROWN" ? [...context.resizes, event.resize] : context.resizes,
+    }),
+  },
 }).createMachine({
   id: "job",
-  context: { committedStep: -1, recoveries: 0, failure: null },
+  context: { committedStep: -1, recoveries: 0, failure: null, resizes: [] },
   initial: "provisioning",
   on: {
     STOP: ".stopped",
@@ -53,6 +82,7 @@ export const jobMachine = setup({
         STEP_COMMITTED: { actions: assign({ committedStep: ({ event }) => event.step }) },
         FAILURE: { target: "recovering", actions: "counted" },
         CHECKPOINT: "checkpointing",
+        GROWN: { actions: "resized" },
         FINISHED: "completed",
         ESCALATE: "escalating.training",
       },
@@ -64,7 +94,12 @@ export const jobMachine = setup({
     recovering: {
       tags: ["loaded"],
       initial: "waiting",
-      on: { RECOVERED: "training", FAILURE: { actions: "counted" }, ESCALATE: "escalating.training" },
+      on: {
+        RECOVERED: "training",
+        FAILURE: { actions: "counted" },
+        SHRUNK: { target: ".waiting", actions: "resized" },
+        ESCALATE: "escalating.training",
+      },
       states: {
         waiting: { on: { RESTORE: "restoring" } },
         restoring: { on: { FAILURE: { target: "waiting", actions: "counted" } } },

@@ -9,7 +9,7 @@ import type { RankMember, RankPlace } from "../rank-members.ts";
 import type { WorkerProtocol } from "../worker/protocol.ts";
 import { serveJobControl } from "./control.ts";
 import { JobEscalatedError } from "./errors.ts";
-import type { JobActor } from "./job-machine.ts";
+import type { JobActor, Resize } from "./job-machine.ts";
 import { JobStore } from "./job-store.ts";
 import type { CoordinatorDeps, RecoveryRecord } from "./types.ts";
 
@@ -47,6 +47,7 @@ export async function serveControl(
     workers: readonly RankMember[];
     restartWorkers: (ids: string[], reason: string) => Promise<RecoveryRecord[]>;
     requestStop?: (reason: string) => { step: number };
+    scale?: (dp: number, reason: string) => Promise<Resize>;
   },
 ): Promise<Subscription> {
   const { nc, ns, logger } = deps;

@@ -3,11 +3,14 @@
 // seen before a recovery starts share that epoch (all their replacements join the same communicator); a loss
 // during a recovery moves the epoch on, and that recovery starts over with every victim, whose replacements are
 // started again in the newer epoch. An attempt restores the victims from live DP peers or rolls the job back to a
-// checkpoint (peer-restore.ts, rollback.ts). Over the restart intensity the job escalates and no recovery starts.
+// checkpoint (peer-restore.ts, rollback.ts), or, for an elastic job whose replacements do not come in time, drops
+// the victims' replicas and starts over with the survivors (elastic.ts). Over the restart intensity the job
+// escalates and no recovery starts.
 import type { EventLog } from "../../runtime/event-log.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import type { RankMember } from "../rank-members.ts";
-import { RecoveryInterruptedError } from "./errors.ts";
+import type { ElasticShrink } from "./elastic.ts";
+import { RecoveryInterruptedError, ReplacementsLateError } from "./errors.ts";
 import { whileJob, type JobActor } from "./job-machine.ts";
 import { restoreLost } from "./peer-restore.ts";
 import type { RestoreOutcome } from "./restore-attempt.ts";
@@ -26,6 +29,8 @@ export interface LiveRecoveryDeps {
   onRecovery?: (r: RecoveryRecord) => void;
   /** Fails the job (a recovery that cannot succeed). */
   fail: (err: Error) => void;
+  /** An elastic job drops replicas whose replacements do not come in time (elastic.ts). */
+  elastic?: Pick<ElasticShrink, "replaceDeadline" | "shrink">;
 }
 
 export class LiveRecovery {
@@ -88,6 +93,10 @@ export class LiveRecovery {
         return r;
       } catch (err) {
         if (group.failure) throw group.failure;
+        if (err instanceof ReplacementsLateError && this.d.elastic && !this.interrupted(epoch)) {
+          await this.d.elastic.shrink(this.victims, step);
+          continue;
+        }
         if (!this.interrupted(epoch)) {
           this.d.fail(err as Error);
           throw group.failure ?? err;
@@ -116,6 +125,7 @@ export class LiveRecovery {
       timeoutMs: this.d.timeoutMs,
       lastCheckpoint: this.d.lastCheckpoint,
       guard,
+      ...(this.d.elastic ? { replaceDeadline: this.d.elastic.replaceDeadline(this.victims) } : {}),
     });
   }
 

@@ -8,7 +8,8 @@
 import { NotReachedError } from "../../runtime/group/errors.ts";
 import { sameShard, type RankMember } from "../rank-members.ts";
 import type { RecoverReport, RestoreReport } from "../worker/protocol.ts";
-import { RecoveryFailedError, RecoveryInterruptedError } from "./errors.ts";
+import { RecoveryFailedError, RecoveryInterruptedError, ReplacementsLateError } from "./errors.ts";
+import { communicatorRank, replicasOf } from "./replicas.ts";
 import { rollBack } from "./rollback.ts";
 import type { RestoreAttempt, RestoreOutcome } from "./restore-attempt.ts";
 import type { RecoveryRecord } from "./types.ts";
@@ -38,14 +39,20 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
 
 /** Survivors join the new epoch's communicator; replacements reach `restoring` in it. Answers the survivors' reports. */
 async function rejoin(a: RestoreAttempt, survivors: RankMember[], lost: RankMember[], causes: string): Promise<RecoverReport[]> {
-  const deadline = Date.now() + a.timeoutMs;
+  // an elastic job that may shrink waits for replacements only until its replace deadline (elastic.ts)
+  const deadline = Math.min(Date.now() + a.timeoutMs, a.replaceDeadline ?? Infinity);
+  const replicas = replicasOf(a.group.members);
   try {
-    const recovered = Promise.all(survivors.map((w) => a.ask(w, "recover", {}, { timeoutMs: a.timeoutMs })));
+    const recovered = Promise.all(survivors.map((w) => a.ask(w, "recover", replicas, { timeoutMs: a.timeoutMs })));
     const waiting = Promise.all(lost.map((w) => a.group.waitFor(w, "restoring", { epoch: a.epoch, deadline })));
     const [reports] = await a.guard(Promise.all([recovered, waiting]));
     return reports;
   } catch (err) {
     if (err instanceof RecoveryInterruptedError) throw err;
+    if (err instanceof NotReachedError && a.replaceDeadline !== undefined)
+      throw new ReplacementsLateError(`no replacement for ${causes} came within the elastic replace timeout: ${err.message}`, {
+        cause: err,
+      });
     const why = err instanceof NotReachedError ? `replacement ${err.message}` : (err as Error).message;
     throw new RecoveryFailedError(`recovery of ${causes} failed: ${why}`, { cause: err });
   }
@@ -56,8 +63,8 @@ async function fromPeer(a: RestoreAttempt, w: RankMember, peer: RankMember, reru
   try {
     [, restored] = await a.guard(
       Promise.all([
-        a.ask(peer, "sendState", { to: w.coords.rank }, { timeoutMs: a.timeoutMs }),
-        a.ask(w, "restore", { from: peer.coords.rank }, { timeoutMs: a.timeoutMs }),
+        a.ask(peer, "sendState", { to: communicatorRank(a.group.members, w) }, { timeoutMs: a.timeoutMs }),
+        a.ask(w, "restore", { from: communicatorRank(a.group.members, peer) }, { timeoutMs: a.timeoutMs }),
       ]),
     );
   } catch (err) {

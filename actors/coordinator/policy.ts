@@ -12,6 +12,8 @@ import type { Logger } from "../../runtime/logger.ts";
 import type { RankMember } from "../rank-members.ts";
 import { Checkpoints } from "./checkpoints.ts";
 import { JobFailedError } from "./errors.ts";
+import { ElasticShrink } from "./elastic.ts";
+import { ElasticGrow } from "./elastic-grow.ts";
 import { EscalationPolicy } from "./escalation.ts";
 import { isEnding, type JobActor } from "./job-machine.ts";
 import type { JobStore } from "./job-store.ts";
@@ -40,6 +42,7 @@ export class TrainingPolicy {
   readonly steps: StepProtocol;
   readonly checkpoints: Checkpoints;
   readonly escalation: EscalationPolicy;
+  readonly grow: ElasticGrow;
 
   constructor(private readonly env: PolicyEnv) {
     const { group, job, events, logger, options: o } = env;
@@ -59,10 +62,12 @@ export class TrainingPolicy {
         lastCheckpoint,
         onRecovery: o.onRecovery,
         fail: (err) => this.fail(err),
+        elastic: new ElasticShrink({ jobId, group, job, events, logger, options: o.elastic, onResize: o.onResize }),
       },
       (victims) => workerAsk(group, victims),
     );
     const ask = this.recovery.ask;
+    this.grow = new ElasticGrow({ jobId, group, job, recovery: this.recovery, events, logger, onResize: o.onResize });
     this.restarts = new OperatorRestarts({ jobId, group, job, recovery: this.recovery });
     const health = new StepHealth({ events, store: env.store, logger }, { jobId, ...o.health });
     this.steps = new StepProtocol({
@@ -74,6 +79,7 @@ export class TrainingPolicy {
       store: env.store,
       logger,
       restarts: this.restarts,
+      grow: this.grow,
       microBatch: o.microBatch,
       clip: o.clip,
     });

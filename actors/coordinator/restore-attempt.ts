@@ -14,6 +14,8 @@ export interface RestoreAttempt {
   /** Longest a replacement may take to load, and any one request of the attempt. */
   timeoutMs: number;
   lastCheckpoint: () => Promise<string | undefined>;
+  /** An elastic job that can drop the victims: wall-clock ms after which missing replacements fail the attempt with ReplacementsLateError. */
+  replaceDeadline?: number;
   /** Races work against the job failing and the attempt being interrupted (RecoveryInterruptedError). */
   guard: <T>(p: Promise<T>) => Promise<T>;
 }

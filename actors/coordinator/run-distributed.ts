@@ -165,6 +165,9 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
         log.warn({ ...r }, "worker recovered");
         o.onRecovery?.(r);
       },
+      ...(config.elastic ? { elastic: { minDp: config.elastic.minDp, replaceTimeoutMs: config.elastic.replaceTimeout * 1000 } } : {}),
+      onResize: (r) =>
+        j.output.message(`job ${r.kind} from dp ${r.from} to dp ${r.to} (replicas ${r.replicas.join(", ")}) at step ${r.step}: ${r.cause}`),
       // the coordinator logs the reload itself
       onReload: (r) => j.output.message(`${r.worker} lost while the job loaded (${r.cause}): every worker loads again (epoch ${r.epoch})`),
       onStopRequested: j.requestStop,

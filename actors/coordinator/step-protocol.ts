@@ -1,6 +1,6 @@
 // One training step of the whole job: step(k) to every worker → ready reports → combine (loss, gradient norm, clip)
 // → apply(k) to every worker → applied → commit (job store). A worker lost on the way is recovered (live-recovery.ts)
-// and step k runs again, or is committed as it is when every worker had applied it. Validation asks replica 0.
+// and step k runs again, or is committed as it is when every worker had applied it. Validation asks the first live replica.
 import type { Logger } from "../../runtime/logger.ts";
 import { wireCoords } from "../rank-members.ts";
 import { combineReady, skippedStep, splitMicroBatches, type CombinedStep } from "./combine.ts";
@@ -8,6 +8,7 @@ import { JobFailedError, RolledBackError, WorkerLostError } from "./errors.ts";
 import { whileJob, type JobActor } from "./job-machine.ts";
 import type { CommittedStep, JobStore } from "./job-store.ts";
 import type { LiveRecovery } from "./live-recovery.ts";
+import { liveReplicas } from "./replicas.ts";
 import type { StepHealth } from "./step-health.ts";
 import type { StepPlan } from "./types.ts";
 import type { WorkerGroup } from "./worker-group.ts";
@@ -22,6 +23,8 @@ export interface StepProtocolDeps {
   logger: Logger;
   /** Operator restarts wait for a step boundary (operator-restart.ts). */
   restarts: { runQueued(step: number): Promise<void>; restartWorkers(ids: string[], reason: string): Promise<unknown> };
+  /** An elastic job asked to grow does so at a step boundary (elastic-grow.ts). */
+  grow?: { runQueued(step: number): Promise<void> };
   microBatch: number;
   clip: number;
 }
@@ -46,6 +49,7 @@ export class StepProtocol {
   async runStep(plan: StepPlan): Promise<StepResult> {
     const { group, recovery } = this.d;
     await this.d.restarts.runQueued(plan.step);
+    await this.d.grow?.runQueued(plan.step);
     for (;;) {
       if (group.failure) throw group.failure;
       if (recovery.pending) {
@@ -70,7 +74,8 @@ export class StepProtocol {
     const { group, recovery } = this.d;
     if (group.failure) throw group.failure;
     if (recovery.pending) throw this.lostError();
-    const replica0 = group.members.filter((w) => w.coords.dp === 0);
+    const first = liveReplicas(group.members)[0];
+    const replica0 = group.members.filter((w) => w.coords.dp === first);
     const answers = await Promise.race([Promise.all(replica0.map((w) => recovery.ask(w, "validate", req))), group.failed]);
     return answers.reduce((sum, a) => sum + a.loss, 0);
   }
@@ -78,17 +83,16 @@ export class StepProtocol {
   private async attempt(plan: StepPlan): Promise<StepResult> {
     const { group, recovery } = this.d;
     const workers = group.members;
-    // the replicas are the group's: a step's micro-batches split over those that are members now
-    const replicas = new Set(workers.map((w) => w.coords.dp)).size;
-    const split = splitMicroBatches(plan.batchSize, this.d.microBatch, replicas, plan.firstSample);
+    // the replicas are the group's: a step's micro-batches split over those that are members now (replicas.ts)
+    const replicas = liveReplicas(workers);
+    const split = splitMicroBatches(plan.batchSize, this.d.microBatch, replicas.length, plan.firstSample);
     const ready = await this.whileTraining(
       Promise.all(
         workers.map((w) =>
           recovery.ask(w, "step", {
             step: plan.step,
             lr: plan.lr,
-            firstSample: split.firstSampleOf(w.coords.dp),
-            microBatches: split.perReplica,
+            ...split.blockOf(replicas.indexOf(w.coords.dp)),
             microBatch: this.d.microBatch,
             totalMicroBatches: split.totalMicroBatches,
           }),

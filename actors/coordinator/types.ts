@@ -7,6 +7,7 @@ import type { Registry } from "../../runtime/registry.ts";
 import type { Timeouts } from "../../runtime/types.ts";
 import type { TrainConfig } from "../../ml/train/config.ts";
 import type { RankLayout } from "../../ml/parallel/ranks.ts";
+import type { Resize } from "./job-machine.ts";
 import type { StepHealthOptions } from "./step-health.ts";
 
 export type { FinalCheckpoint, RollBack } from "./errors.ts";
@@ -47,10 +48,20 @@ export interface CoordinatorOptions {
   lastCheckpoint?: () => Promise<string | undefined>;
   /** Called after each recovery (progress output, benchmarks). */
   onRecovery?: (r: RecoveryRecord) => void;
+  /** Elastic data parallelism (the config's `elastic` section, pp = tp = 1): absent = every lost worker is replaced. */
+  elastic?: ElasticOptions;
+  /** Called when an elastic job shrinks or grows. */
+  onResize?: (r: Resize) => void;
   /** A worker was lost while the job loaded: every worker loads again in `epoch` (loading.ts). */
   onReload?: (r: { worker: string; cause: string; epoch: number }) => void;
   /** An operator asked the job to stop (`troupe stop`): the driver finishes the step and saves; returns the last committed step. */
   onStopRequested?: (reason: string) => number;
+}
+
+/** The config's `elastic` section in the coordinator's units. */
+export interface ElasticOptions {
+  minDp: number;
+  replaceTimeoutMs: number;
 }
 
 export interface StepPlan {
@@ -86,4 +97,6 @@ export interface RecoveryRecord {
 export interface Victim {
   cause: string;
   at: number;
+  /** A worker added by an elastic grow, not lost: it gets the whole load timeout, and is never dropped. */
+  joining?: true;
 }

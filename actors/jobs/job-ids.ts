@@ -7,6 +7,11 @@ const JOB_SUPERVISOR_PREFIX = "jobs-";
 /** The coordinator actor of a job. */
 export const coordinatorIdOf = (jobId: string): string => `${jobId}-coordinator`;
 
+/** The job whose coordinator this actor is, or null. */
+export function jobOfCoordinator(actorId: string): string | null {
+  return actorId.endsWith("-coordinator") ? actorId.slice(0, -"-coordinator".length) : null;
+}
+
 /** The supervisor the job service keeps per job, whose one child is the job's coordinator. */
 export const jobSupervisorIdOf = (jobId: string): string => `${JOB_SUPERVISOR_PREFIX}${jobId}`;
 

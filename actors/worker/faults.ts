@@ -7,7 +7,8 @@
 //   allreduce — the first DP gradient reduction of the step (dp > 1 only);
 //   apply     — the apply request arrived, before the optimizer step.
 // `once` (default) fires only in a process of the job's first epoch, so the replacement does not repeat it;
-// `every` fires in every process (a crash loop).
+// `every` fires in every process (a crash loop); `replacement` only in processes started in a later epoch (a
+// replacement that never comes up: an elastic job shrinks instead).
 import { z } from "zod";
 import type { RankGroups } from "../../ml/parallel/rank-groups.ts";
 import type { Collectives, ReduceOp } from "../../runtime/collectives/types.ts";
@@ -17,7 +18,9 @@ export const faultSchema = z.object({
   step: z.number().int().min(0),
   phase: z.enum(["join", "load", "forward", "backward", "allreduce", "apply"]),
   signal: z.enum(["SIGKILL", "SIGSTOP"]).default("SIGKILL"),
-  repeat: z.enum(["once", "every"]).default("once"),
+  repeat: z.enum(["once", "every", "replacement"]).default("once"),
+  /** Only in processes started in this epoch or an earlier one (a replacement that stops failing later). */
+  untilEpoch: z.number().int().min(1).optional(),
 });
 export type Fault = z.infer<typeof faultSchema>;
 /** A fault as written in job.json (signal and repeat may be left out). */
@@ -28,7 +31,8 @@ export class FaultInjector {
   private readonly mine: Fault[];
 
   constructor(faults: readonly Fault[], rank: number, bootEpoch: number) {
-    this.mine = faults.filter((f) => f.rank === rank && (f.repeat === "every" || bootEpoch <= 1));
+    const fires = { once: bootEpoch <= 1, every: true, replacement: bootEpoch > 1 };
+    this.mine = faults.filter((f) => f.rank === rank && fires[f.repeat] && bootEpoch <= (f.untilEpoch ?? Infinity));
   }
 
   get active(): boolean {

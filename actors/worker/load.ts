@@ -17,6 +17,7 @@ import type { TransportCounters } from "../../runtime/collectives/transport-coun
 import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import { DataParallelCompute } from "./data-parallel-compute.ts";
+import { WorkerProtocolError } from "./errors.ts";
 import type { FaultInjector } from "./faults.ts";
 import type { JobSpec } from "./job-spec.ts";
 import type { RankCompute } from "./rank-compute.ts";
@@ -52,12 +53,19 @@ export function jobLayout(parallel: TrainConfig["parallel"]): RankLayout {
  * Connects to every rank of the communicator of `epoch` (session `<job session>-e<epoch>`), authenticated with the
  * job's key; a connection that fails the handshake (a stranger, a wrong key) is dropped and logged.
  */
-export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number, log: Logger): Promise<CollectivesWorld> {
+export async function joinWorld(
+  nc: NatsConnection,
+  s: RankSetup,
+  epoch: number,
+  log: Logger,
+  replicas?: readonly number[],
+): Promise<CollectivesWorld> {
   const session = `${s.job.session}-e${epoch}`;
   const rendezvous = await KvRendezvous.open(nc, session);
+  const { rank, worldSize } = communicatorPlace(s, replicas);
   const world = await createCpuCollectives({
-    rank: s.rank,
-    worldSize: s.layout.worldSize,
+    rank,
+    worldSize,
     session,
     rendezvous,
     host: advertisedHost(),
@@ -67,6 +75,26 @@ export async function joinWorld(nc: NatsConnection, s: RankSetup, epoch: number,
     counters: s.collectives,
   });
   return s.collectives.timeWorld(world);
+}
+
+/** Elastic DP replicas are named in `TROUPE_DP_REPLICAS` ("0,2") for workers started after the replicas changed. */
+export const DP_REPLICAS_ENV = "TROUPE_DP_REPLICAS";
+
+export function replicasFromEnv(env: NodeJS.ProcessEnv = process.env): number[] | undefined {
+  const v = env[DP_REPLICAS_ENV];
+  return v ? v.split(",").map(Number) : undefined;
+}
+
+/**
+ * Where this rank sits in the communicator: its world rank, or, when an elastic data-parallel job (pp = tp = 1)
+ * runs with a subset of its replicas, its dp's index among them (rank = dp when pp = tp = 1).
+ */
+function communicatorPlace(s: RankSetup, replicas: readonly number[] | undefined): { rank: number; worldSize: number } {
+  if (!replicas) return { rank: s.rank, worldSize: s.layout.worldSize };
+  const at = replicas.indexOf(s.rank);
+  if (s.layout.worldSize !== s.layout.sizes.dp || at < 0)
+    throw new WorkerProtocolError(`rank ${s.rank} is not among the data-parallel replicas ${replicas.join(",")} (pp = tp = 1 only)`);
+  return { rank: at, worldSize: replicas.length };
 }
 
 /** Prepares the job's data and builds this rank's compute on `world`. */

@@ -112,7 +112,14 @@ export interface WorkerStatus {
  * recover: a worker of the job was lost and the epoch bumped. A survivor aborts the step in flight (finishing an
  * apply it has started), joins the communicator of the new epoch (the replacement joins it too) and answers.
  */
-export const recoverRequestSchema = z.object({ epoch });
+export const recoverRequestSchema = z.object({
+  epoch,
+  /**
+   * An elastic data-parallel job (pp = tp = 1) whose replicas changed: the dp indices of the replicas the new
+   * communicator holds, in order; a worker's communicator rank is its dp's index in it. Absent: every replica.
+   */
+  replicas: z.array(z.number().int().min(0)).min(1).optional(),
+});
 type RecoverRequest = z.infer<typeof recoverRequestSchema>;
 
 export interface RecoverReport {

@@ -32,7 +32,7 @@ export class RecoveryVerbs {
   constructor(private readonly rank: Rank) {}
 
   serve(served: ServedWorker): void {
-    served.serveVerb("recover", recoverRequestSchema, (r) => this.recover(r.epoch));
+    served.serveVerb("recover", recoverRequestSchema, (r) => this.recover(r.epoch, r.replicas));
     served.serveVerb("sendState", sendStateRequestSchema, (r) => this.sendState(r));
     served.serveVerb("restore", restoreRequestSchema, (r) => this.restore(r));
     served.serveVerb("loadCheckpoint", loadCheckpointRequestSchema, (r) => this.rollBack(r));
@@ -46,7 +46,7 @@ export class RecoveryVerbs {
    * with a newer epoch while still joining (another worker was lost during the recovery), it gives up the older
    * communicator and joins the newer one.
    */
-  private async recover(epoch: number): Promise<RecoverReport> {
+  private async recover(epoch: number, replicas?: readonly number[]): Promise<RecoverReport> {
     const rank = this.rank;
     await this.settle();
     const ticket = ++this.ticket;
@@ -54,7 +54,7 @@ export class RecoveryVerbs {
     else if (!rank.matches("recovering")) throw rank.refuse("recover");
     rank.world.abort(`epoch ${epoch}: a worker of the job was lost`);
     await rank.inFlight?.catch(() => undefined);
-    const world = await this.join(epoch, ticket);
+    const world = await this.join(epoch, ticket, replicas);
     rank.world = world;
     const old = rank.compute;
     rank.compute = await old.rejoin(world);
@@ -64,12 +64,12 @@ export class RecoveryVerbs {
   }
 
   /** The communicator of `epoch`, unless a newer recovery or a halt came while joining it. */
-  private async join(epoch: number, ticket: number): Promise<CollectivesWorld> {
+  private async join(epoch: number, ticket: number, replicas?: readonly number[]): Promise<CollectivesWorld> {
     const superseded = () =>
       new WorkerProtocolError(`${this.rank.id}: the recovery of epoch ${epoch} was given up (a newer recovery or a halt came)`);
     let world: CollectivesWorld;
     try {
-      world = await joinWorld(this.rank.served.process.connection, this.rank.setup, epoch, this.rank.log);
+      world = await joinWorld(this.rank.served.process.connection, this.rank.setup, epoch, this.rank.log, replicas);
     } catch (err) {
       if (ticket !== this.ticket) throw superseded();
       throw err;

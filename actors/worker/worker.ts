@@ -10,7 +10,7 @@ import type { TrainBackends } from "../../ml/train/backends.ts";
 import { CheckpointVerbs } from "./checkpoint-verbs.ts";
 import { FaultInjector } from "./faults.ts";
 import type { JobSpec } from "./job-spec.ts";
-import { jobLayout, joinWorld, loadRank, type RankSetup } from "./load.ts";
+import { jobLayout, joinWorld, loadRank, replicasFromEnv, type RankSetup } from "./load.ts";
 import { workerSubject, type WorkerStatus } from "./protocol.ts";
 import { Rank, type ServedWorker } from "./rank.ts";
 import { RecoveryVerbs } from "./recovery-verbs.ts";
@@ -66,7 +66,7 @@ export class Worker {
       collectives: new TransportCounters(),
     };
     setup.faults.at("join", 0);
-    const world = await joinWorld(this.actor.connection, setup, this.actor.epoch, this.actor.log);
+    const world = await joinWorld(this.actor.connection, setup, this.actor.epoch, this.actor.log, replicasFromEnv());
     this.served.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
     setup.faults.at("load", 0);
     const { compute, tokenizer } = await loadRank(setup, world);

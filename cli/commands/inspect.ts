@@ -1,11 +1,14 @@
 // `troupe inspect <actor>`: the full record, its xstate snapshot, its recent transitions, and for a training worker
 // restored by a live recovery where its state came from: "state from peer X in N ms" or "state from checkpoint
-// step K (DIR) in N ms".
+// step K (DIR) in N ms"; for the coordinator of an elastic job that shrank or grew, its replicas and their history.
 import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { MalformedRecordError, UnknownActorError } from "../../runtime/errors.ts";
 import { addClusterOptions, withCluster, type ClusterOptions } from "../cluster/cluster-options.ts";
 import { age, coords } from "../cluster/format.ts";
+import { describeDp, describeResize, jobDpOf } from "../../actors/jobs/job-dp.ts";
+import { jobOfCoordinator } from "../../actors/jobs/job-ids.ts";
+import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
 
 export function register(program: Command): void {
   const cmd = program.command("inspect").description(summaryOf("inspect")).argument("<actor>", "actor id (see `troupe ps`)");
@@ -34,6 +37,9 @@ export function register(program: Command): void {
           epoch: Number(e.data.epoch),
           cause: String(e.data.cause),
         }));
+      // an elastic job's coordinator: the job's replicas now and every change of them, with why
+      const job = jobOfCoordinator(rec.id);
+      const replicas = job ? jobDpOf(await (await LifecycleStore.open(c.nc, c.ns)).get("job", job)) : null;
       const transitions = events
         .filter((e) => e.type === "actor.transition")
         .slice(-20)
@@ -44,7 +50,7 @@ export function register(program: Command): void {
           cause: (e.data.cause as string | null) ?? null,
         }));
       if (opts.json) {
-        console.log(JSON.stringify({ record: rec, transitions, restores }));
+        console.log(JSON.stringify({ record: rec, transitions, restores, ...(replicas ? { replicas } : {}) }));
         return;
       }
       const lines = [
@@ -64,6 +70,9 @@ export function register(program: Command): void {
           (r) =>
             `  ${new Date(r.time).toISOString()}  epoch ${r.epoch}, step ${r.step}: state from ${restoreSource(r)} in ${Math.round(r.seconds * 1000)} ms (lost: ${r.cause})`,
         ),
+        ...(replicas?.resizes.length
+          ? [`replicas     dp ${describeDp(replicas)}`, ...replicas.resizes.map((r) => `  ${describeResize(r)}`)]
+          : []),
         "recent states:",
         ...transitions.map(
           (t) => `  ${new Date(t.time).toISOString()}  ${t.state.padEnd(10)} pid ${t.pid ?? "-"}${t.cause ? `  (${t.cause})` : ""}`,

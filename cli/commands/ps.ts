@@ -1,6 +1,7 @@
 // `troupe ps`: every actor of the cluster, dead ones included, with each worker's own lifecycle
 // phase (stepping, applying, idle, …) beside the supervisor's state; a worker flagged as a straggler
-// (actors/coordinator/stragglers.ts) carries "(straggler 1.9x)" after its phase.
+// (actors/coordinator/stragglers.ts) carries "(straggler 1.9x)" after its phase; the coordinator of an elastic job
+// that shrank or grew shows its job's phase and replicas ("training, dp 1 (shrunk from 2 at step 3)").
 import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
@@ -15,6 +16,8 @@ import { selectActors, runningJobs, type ActorFilter } from "../cluster/actor-fi
 import { addClusterOptions, withCluster, type ClusterOptions, type OpenCluster } from "../cluster/cluster-options.ts";
 import { actorTable, hostTable, phaseName } from "../cluster/format.ts";
 import { stragglerKey, type StragglerRecord } from "../../actors/coordinator/job-store.ts";
+import { describeDp, jobDpOf } from "../../actors/jobs/job-dp.ts";
+import { coordinatorIdOf } from "../../actors/jobs/job-ids.ts";
 
 /**
  * An actor record as `ps --json` prints it: `phase` is the actor's own lifecycle state, null when it writes none;
@@ -199,6 +202,11 @@ async function readView(
     readStragglers(nc, ns),
     readLifecycles(nc, ns, "job", o),
   ]);
+  // an elastic job that shrank or grew: its coordinator's row says the replicas now and the last change
+  for (const [id, rec] of jobs) {
+    const dp = jobDpOf(rec);
+    if (dp.resizes.length) phases.set(coordinatorIdOf(id), `${phaseName(rec.value)}, dp ${describeDp(dp)}`);
+  }
   return { phases, stragglers, running: runningJobs(jobs) };
 }
 

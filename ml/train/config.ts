@@ -142,6 +142,18 @@ const recoverySchema = z
   })
   .strict();
 
+/**
+ * Elastic data parallelism (pp = tp = 1): a lost replica whose replacement has not come `replaceTimeout` seconds
+ * after the loss is dropped, and the job goes on with fewer replicas (never under `minDp`) and the same global
+ * batch (docs/guide/elastic.md).
+ */
+const elasticSchema = z
+  .object({
+    minDp: positiveInt,
+    replaceTimeout: positiveNumber.max(600).default(20),
+  })
+  .strict();
+
 const trainConfigSchema = z
   .object({
     name: z.string().min(1).default("run"),
@@ -160,9 +172,11 @@ const trainConfigSchema = z
     parallel: parallelSchema.default({ dp: 1, pp: 1, tp: 1, zero: 0 }),
     samples: samplesSchema.default({ prompts: ["The ", "He said that", "In the morning"], tokens: 40, temperature: 0.8 }),
     recovery: recoverySchema.default({ maxRestarts: 3, periodSeconds: 60 }),
+    elastic: elasticSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    checkElastic(c, ctx);
     const { size, microBatch, rampStart, rampIncrement, rampTokens } = c.batch;
     if (size % microBatch !== 0) {
       ctx.addIssue({ code: "custom", path: ["batch", "size"], message: `must be a multiple of batch.microBatch (${microBatch})` });
@@ -197,6 +211,14 @@ const trainConfigSchema = z
   });
 
 export type TrainConfig = z.output<typeof trainConfigSchema>;
+
+function checkElastic(c: Pick<TrainConfig, "elastic" | "parallel">, ctx: z.RefinementCtx): void {
+  if (!c.elastic) return;
+  const { dp, pp, tp } = c.parallel;
+  const issue = (key: string, message: string) => ctx.addIssue({ code: "custom", path: ["elastic", key], message });
+  if (pp * tp !== 1) issue("minDp", `elastic data parallelism needs pp = tp = 1 (parallel has pp ${pp}, tp ${tp})`);
+  if (c.elastic.minDp > dp) issue("minDp", `must be at most parallel.dp (${dp})`);
+}
 
 function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {
   let v: unknown = raw;

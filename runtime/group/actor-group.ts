@@ -113,6 +113,8 @@ export class ActorGroup<C, P extends Protocol<P>> {
   private readonly failing = deferred<never>();
   private failureError: Error | undefined;
   private lifecycles: LifecycleWatch | undefined;
+  /** Members stopped for good (an elastic job that shrank): no longer members, their deaths not losses. */
+  private readonly retired = new Set<string>();
 
   constructor(
     private readonly deps: GroupDeps,
@@ -135,7 +137,25 @@ export class ActorGroup<C, P extends Protocol<P>> {
   }
 
   get members(): readonly GroupMember<C>[] {
-    return this.spec.members;
+    return this.retired.size ? this.spec.members.filter((m) => !this.retired.has(m.id)) : this.spec.members;
+  }
+
+  /** Members retired so far (retire()), in the group's order. */
+  get retiredMembers(): readonly GroupMember<C>[] {
+    return this.spec.members.filter((m) => this.retired.has(m.id));
+  }
+
+  /** A retired member joins the group again (an elastic job growing back): a new process starts in the current epoch. */
+  reinstate(m: GroupMember<C>, reason: string): void {
+    this.retired.delete(m.id);
+    this.supervisor.restartChild(m.id, reason, "job.restart");
+  }
+
+  /** Stops a member for good and drops it from the group (an elastic job shrinking): its death is no loss. */
+  retire(m: GroupMember<C>, reason: string): void {
+    this.retired.add(m.id);
+    for (const reject of this.inFlight.get(m.id) ?? []) reject(new MemberLostError(m.id, { kind: "stopped", by: this.id, reason }));
+    this.supervisor.stopChild(m.id, reason);
   }
 
   /** The epoch of the group's membership: members started now get it, every request carries it. */
@@ -313,7 +333,7 @@ export class ActorGroup<C, P extends Protocol<P>> {
 
   private onTransition(rec: ActorRecord, from: ActorRecordState, death: DeathCause | null): void {
     const m = this.byId.get(rec.id);
-    if (!m) return;
+    if (!m || this.retired.has(m.id)) return;
     // the policy hears of the death before the requests it breaks fail: it can tell a loss from an error
     if ((rec.state === "failed" || rec.state === "dead") && death) for (const l of this.lostListeners) l(m, death, rec.state);
     if (gone(rec.state) && from !== "failed" && from !== "dead") {

@@ -47,7 +47,11 @@ interface Ask {
 }
 
 class FakeWorkers implements WorkerGroup {
-  readonly members: RankMember[];
+  private readonly all: RankMember[];
+  /** Workers whose replacements never come (no spare host): they stay `joining`. */
+  readonly unreplaceable = new Set<string>();
+  /** Workers retired by an elastic shrink. */
+  readonly retired: string[] = [];
   readonly timeouts = validateTimeouts({ heartbeatMs: 500, suspectMs: 3000, killMs: 10_000, stepMs: 300_000, startMs: 180_000 });
   /** Every request, in order. */
   readonly asks: Ask[] = [];
@@ -68,8 +72,8 @@ class FakeWorkers implements WorkerGroup {
   private failNow!: (err: Error) => void;
 
   constructor(sizes: { dp: number; pp?: number; tp?: number }) {
-    this.members = rankMembers("j", rankLayout({ dp: sizes.dp, pp: sizes.pp ?? 1, tp: sizes.tp ?? 1 }).coords);
-    for (const m of this.members)
+    this.all = rankMembers("j", rankLayout({ dp: sizes.dp, pp: sizes.pp ?? 1, tp: sizes.tp ?? 1 }).coords);
+    for (const m of this.all)
       this.workers.set(m.id, {
         record: "pending",
         pid: 0,
@@ -84,8 +88,30 @@ class FakeWorkers implements WorkerGroup {
     this.failing.catch(() => undefined);
   }
 
+  get members(): RankMember[] {
+    return this.all.filter((m) => !this.retired.includes(m.id));
+  }
+
   member(id: string): RankMember {
-    return this.members.find((m) => m.id === id)!;
+    return this.all.find((m) => m.id === id)!;
+  }
+
+  get retiredMembers(): RankMember[] {
+    return this.all.filter((m) => this.retired.includes(m.id));
+  }
+
+  reinstate(m: RankMember): void {
+    this.retired.splice(this.retired.indexOf(m.id), 1);
+    this.unreplaceable.delete(m.id);
+    queueMicrotask(() => this.spawn(m));
+  }
+
+  retire(m: RankMember): void {
+    this.retired.push(m.id);
+    const s = this.workers.get(m.id)!;
+    for (const reject of s.inFlight) reject(new MemberLostError(m.id, { kind: "stopped", by: "j", reason: "retired" }));
+    s.record = "dead";
+    s.life = undefined;
   }
 
   get epoch(): number {
@@ -219,11 +245,14 @@ class FakeWorkers implements WorkerGroup {
         }
         if (Date.now() > o.deadline) return done(() => reject(new NotReachedError(m.id, state, s.life?.value ?? null)));
       };
-      const done = (settle: () => void) => {
+      let done = (settle: () => void) => {
         this.changed.delete(check);
         settle();
       };
       this.changed.add(check);
+      const timer = setTimeout(check, Math.max(0, o.deadline - Date.now() + 5));
+      const settle = done;
+      done = (then) => (clearTimeout(timer), settle(then));
       check();
     });
   }
@@ -245,7 +274,7 @@ class FakeWorkers implements WorkerGroup {
     // a process started in a later epoch than the job's last load replaces a lost worker: it waits for its state
     const replacement = this.current > this.loadEpoch;
     s.life = replacement
-      ? { value: "restoring", epoch: this.current }
+      ? { value: this.unreplaceable.has(m.id) ? "joining" : "restoring", epoch: this.current }
       : this.autoLoad
         ? { value: "idle", epoch: this.current }
         : { value: "loading", epoch: this.current };

@@ -60,12 +60,29 @@ describe("skippedStep", () => {
 describe("splitMicroBatches", () => {
   it("gives each replica a contiguous block of the step's samples", () => {
     const s = splitMicroBatches(16, 2, 2, 100);
-    expect(s).toMatchObject({ totalMicroBatches: 8, perReplica: 4 });
-    expect([s.firstSampleOf(0), s.firstSampleOf(1)]).toEqual([100, 108]);
+    expect(s.totalMicroBatches).toBe(8);
+    expect([s.blockOf(0), s.blockOf(1)]).toEqual([
+      { firstSample: 100, microBatches: 4 },
+      { firstSample: 108, microBatches: 4 },
+    ]);
   });
 
-  it("refuses a step that does not split over the replicas", () => {
-    expect(() => splitMicroBatches(6, 2, 2, 0)).toThrow(/3 micro-batches of 2, which does not split over dp 2/);
+  it("covers the same micro-batches in the same order for any replica count (an elastic job that shrank)", () => {
+    for (const replicas of [1, 2, 3, 4, 5, 6]) {
+      const s = splitMicroBatches(12, 2, replicas, 40);
+      const samples = Array.from({ length: replicas }, (_, j) => s.blockOf(j)).flatMap((b) =>
+        Array.from({ length: b.microBatches }, (_, m) => b.firstSample + m * 2),
+      );
+      expect(samples, `${replicas} replicas`).toEqual([40, 42, 44, 46, 48, 50]);
+    }
+    expect([0, 1].map(splitMicroBatches(6, 2, 2, 0).blockOf)).toEqual([
+      { firstSample: 0, microBatches: 1 },
+      { firstSample: 2, microBatches: 2 },
+    ]);
+  });
+
+  it("refuses more replicas than the step has micro-batches", () => {
+    expect(() => splitMicroBatches(6, 2, 4, 0)).toThrow(/3 micro-batches of 2, fewer than the 4 replicas/);
   });
 });
 
