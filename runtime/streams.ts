@@ -1,6 +1,7 @@
 // JetStream streams of a cluster (events, logs): creation and reading with an ordered consumer.
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { withReplicas } from "./jetstream-replicas.ts";
 
 export interface StreamSpec {
   name: string;
@@ -21,13 +22,16 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     // not there yet
   }
   try {
-    await jsm.streams.add({
-      name: spec.name,
-      subjects: spec.subjects,
-      max_age: (spec.maxAgeMs ?? 0) * 1_000_000,
-      max_bytes: spec.maxBytes ?? -1,
-      duplicate_window: (spec.duplicateWindowMs ?? 120_000) * 1_000_000,
-    });
+    await withReplicas(nc, (replicas) =>
+      jsm.streams.add({
+        name: spec.name,
+        subjects: spec.subjects,
+        max_age: (spec.maxAgeMs ?? 0) * 1_000_000,
+        max_bytes: spec.maxBytes ?? -1,
+        duplicate_window: (spec.duplicateWindowMs ?? 120_000) * 1_000_000,
+        num_replicas: replicas,
+      }),
+    );
   } catch (err) {
     // Another process created it between our info and add: fine.
     await jsm.streams.info(spec.name).catch(() => {
