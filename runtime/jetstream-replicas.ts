@@ -44,6 +44,19 @@ export async function withReplicas<T>(nc: NatsConnection, create: (replicas: num
   }
 }
 
+/** Runs `fn` again while JetStream elects new leaders (a server of the cluster lost), for up to 30 s. */
+export async function duringElection<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ELECTION_WAIT_MS;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!electing(err) || Date.now() > deadline) throw err;
+      await delay(250);
+    }
+  }
+}
+
 /** How long a client waits out JetStream electing new leaders after a server of the cluster is lost. */
 const ELECTION_WAIT_MS = 30_000;
 

@@ -56,7 +56,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 }, 60_000);
 
-describe("a NATS cluster of three servers", { timeout: 240_000 }, () => {
+describe("a NATS cluster of three servers", { timeout: 480_000 }, () => {
   it("cluster.json lists the three client URLs; one server killed for good mid-job: the job completes, ps and jobs answer", async () => {
     expect(info.natsServers.map((s) => s.name)).toEqual(["n1", "n2", "n3"]);
     expect(info.url.split(",")).toEqual(info.natsServers.map((s) => s.url));
@@ -84,6 +84,11 @@ describe("a NATS cluster of three servers", { timeout: 240_000 }, () => {
     expect(victim).toBeDefined();
     process.kill(victim.pid, "SIGKILL");
     await pollUntil(() => (pidAlive(victim.pid) ? undefined : true), { what: "the server gone", timeoutMs: 10_000 });
+    const at = (await store.latest("nc3"))?.step ?? 0;
+    await pollUntil(async () => (((await store.latest("nc3"))?.step ?? 0) > at + 2 ? true : undefined), {
+      what: "nc3 stepping on without the server",
+      timeoutMs: 90_000,
+    });
 
     const attach = await troupe("attach", "nc3", "--progress", "lines");
     expect(attach.stderr).toBe("");
