@@ -75,7 +75,7 @@ export function createKv(nc: NatsConnection, name: string, opts: Partial<KvOptio
  * them all), trying a probe stream and deleting it; before that, streams would be made with fewer copies.
  */
 export async function waitForJetStream(nc: NatsConnection, name: string, replicas: number, timeoutMs: number): Promise<void> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { checkAPI: false }); // no JetStream yet is what this waits for
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
