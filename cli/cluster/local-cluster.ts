@@ -148,7 +148,8 @@ export async function upCluster(opts: UpOptions): Promise<ClusterInfo> {
   return info;
 }
 
-async function terminate(pid: number | null, graceMs: number): Promise<void> {
+/** SIGTERM to `pid`, SIGKILL after `graceMs`; resolves once it is gone. */
+export async function terminate(pid: number | null, graceMs: number): Promise<void> {
   if (!pidAlive(pid)) return;
   process.kill(pid!, "SIGTERM");
   const deadline = Date.now() + graceMs;

@@ -9,6 +9,7 @@ import { namespace } from "../../runtime/namespace.ts";
 import { authorizationBlock } from "../../runtime/nats-roles.ts";
 import { existingClusterTls } from "../../runtime/tls-certs.ts";
 import { clusterDir, clusterFile, readClusterInfo, readCredentials } from "../cluster/cluster-file.ts";
+import { terminate } from "../cluster/local-cluster.ts";
 import { DEFAULT_ROUTE_PORT, isLoopback, parseHostPort, startClusterServers } from "../cluster/nats-cluster.ts";
 import { summaryOf } from "../commands-table.ts";
 import { UsageError } from "../errors.ts";
@@ -60,11 +61,12 @@ export function register(program: Command): void {
         `nats-server ${started.names[0]} listening on ${server.url} (pid ${server.pid}; routes to ${routes.join(", ")}${tls ? "; TLS" : ""})`,
       );
       console.log(`its log: ${path.join(server.dir, "nats-server.log")}; Ctrl-C stops it`);
+      server.process.ref(); // started detached and unreferenced (as `troupe up`'s): this command waits on it
       const how = await new Promise<string>((resolve) => {
         for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
         server.process.once("exit", (code, signal) => resolve(`exit ${signal ?? code}`));
       });
       if (how.startsWith("exit")) throw new Error(`nats-server exited (${how.slice(5)}); see ${path.join(server.dir, "nats-server.log")}`);
-      await server.stop();
+      await terminate(server.pid, 5000);
     });
 }

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
+import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 import { pollUntil } from "../../runtime/async.ts";
 import { connectNats } from "../../runtime/connection.ts";
 import { namespace } from "../../runtime/namespace.ts";
@@ -39,7 +40,8 @@ function start(args: string[]): { child: ChildProcess; out: () => string; exited
 }
 
 afterAll(async () => {
-  await run(process.execPath, [bin, "down", "--cluster", cluster], { cwd: repo }).catch(() => undefined);
+  const down = await run(process.execPath, [bin, "down", "--cluster", cluster], { cwd: repo }).catch((err: Error) => err);
+  if (down instanceof Error) console.error(down.message);
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
   rmSync(root, { recursive: true, force: true });
 }, 60_000);
@@ -94,7 +96,10 @@ describe("troupe up --routes and troupe nats-server", { timeout: 180_000 }, () =
     }
     const hosts = await run(process.execPath, [bin, "ps", "--hosts", "--json", "--cluster", cluster], { cwd: repo });
     expect((JSON.parse(hosts.stdout) as unknown[]).length).toBe(1);
+    const secondPid = Number(/\(pid (\d+);/.exec(second.out())![1]);
     second.child.kill("SIGTERM");
     expect(await second.exited).toBe(0);
+    expect(pidAlive(secondPid)).toBe(false);
+    expect(pidAlive(info.natsServers[0]!.pid)).toBe(true);
   });
 });
