@@ -12,9 +12,10 @@ export interface CommandEntry {
 export const COMMANDS: readonly CommandEntry[] = [
   {
     name: "up",
-    summary: "start a local cluster in the background: nats-server (token auth, JetStream in the cluster dir) and one host agent",
+    summary: "start a local cluster in the background: nats-server(s) (role credentials, JetStream in the cluster dir) and one host agent",
   },
   { name: "down", summary: "stop the local cluster started by `troupe up` (supervisor, host agent and its actors, nats-server)" },
+  { name: "nats-server", summary: "run this host's nats-server of a NATS cluster spread over hosts (`troupe up --routes` on the first)" },
   { name: "agent", summary: "run the host agent: registers this host's slots, starts and kills actor processes, reports their exits" },
   {
     name: "train",

@@ -29,6 +29,8 @@ const envSchema = z.object({
   TROUPE_CLUSTER_ID: z.string().min(1),
   TROUPE_NATS_URL: z.string().min(1),
   TROUPE_NATS_TOKEN: z.string().optional(),
+  /** The cluster CA of a TLS cluster. */
+  TROUPE_NATS_CA: z.string().optional(),
   TROUPE_HEARTBEAT_MS: z.coerce.number().int().positive().default(200),
   TROUPE_EPOCH: z.coerce.number().int().min(0).default(0),
   /** Epoch in which the job's actors last started from scratch; one started in a later epoch replaces a lost one. */
@@ -45,6 +47,7 @@ export interface ActorEnvironment {
   clusterId: string;
   natsUrl: string;
   token?: string;
+  caFile?: string;
   heartbeatMs: number;
   /** Main-loop stall taken as a hang (default 60 s). */
   stallMs?: number;
@@ -66,6 +69,7 @@ export function actorEnvironment(env: NodeJS.ProcessEnv = process.env): ActorEnv
     clusterId: e.TROUPE_CLUSTER_ID,
     natsUrl: e.TROUPE_NATS_URL,
     token: e.TROUPE_NATS_TOKEN || undefined,
+    caFile: e.TROUPE_NATS_CA || undefined,
     heartbeatMs: e.TROUPE_HEARTBEAT_MS,
     stallMs: e.TROUPE_STALL_MS,
     epoch: e.TROUPE_EPOCH,
@@ -129,6 +133,7 @@ export class ActorProcess {
     const nc = await connectNats({
       url: this.env.natsUrl,
       token: this.env.token,
+      caFile: this.env.caFile,
       name: this.env.actorId,
       onStatus: (s) => this.log.info({ status: s }, "nats connection"),
     });
@@ -169,6 +174,7 @@ export class ActorProcess {
       shared: this.shared,
       natsUrl: this.env.natsUrl,
       token: this.env.token,
+      caFile: this.env.caFile,
       actorId: this.env.actorId,
       subject: this.ns.heartbeatSubject(this.env.actorId),
       heartbeatMs: this.env.heartbeatMs,

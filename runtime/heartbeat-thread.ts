@@ -6,6 +6,8 @@
 // The thread must be up within moments even on a starved machine: it is plain JavaScript (tsx cannot load
 // TypeScript in a worker_thread on Node 20) with no NATS client library, only a socket speaking the few lines of
 // the NATS protocol a publisher needs (CONNECT, PUB, PING/PONG), and msgpackr to encode as runtime/codec.ts does.
+// It dials the cluster's servers in turn (a server lost for good is left for the next), and upgrades to TLS
+// with the cluster CA when the server requires it.
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
@@ -17,8 +19,10 @@ const SLOTS = 3;
 
 export interface HeartbeatThreadOptions {
   shared: Float64Array;
-  /** nats://host:port of the cluster (no TLS: the thread fails and the main thread beats instead). */
+  /** nats://host:port of the cluster's server, or several joined with commas. */
   natsUrl: string;
+  /** The cluster CA, for a server that requires TLS (without it such a server fails the thread: the main thread beats). */
+  caFile?: string;
   /** A token, or a role's `<user>:<password>` (nats-roles.ts). */
   token?: string;
   actorId: string;
@@ -38,7 +42,10 @@ const { parentPort, workerData: d } = require("node:worker_threads");
 const { Packr } = require(d.msgpackr);
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 const shared = new Float64Array(d.shared);
-const url = new URL(d.natsUrl);
+const urls = d.natsUrl.split(",").map((u) => u.trim()).filter((u) => u).map((u) => new URL(u.includes("://") ? u : "nats://" + u));
+const ca = d.caFile ? require("node:fs").readFileSync(d.caFile) : undefined;
+let turn = 0;
+let url = urls[0];
 let socket;
 let ready = false;
 let beating = false;
@@ -55,16 +62,20 @@ const beat = () => {
   if (!beating) parentPort.postMessage({ op: "beating" });
   beating = true;
 };
+const sendConnect = () => {
+  const connect = { verbose: false, pedantic: false, name: d.actorId + "-heartbeat", lang: "troupe-heartbeat", version: "1", protocol: 0 };
+  // a role's secret "<user>:<password>" (nats-roles.ts), else a token
+  const colon = (d.token || "").indexOf(":");
+  if (colon > 0) Object.assign(connect, { user: d.token.slice(0, colon), pass: d.token.slice(colon + 1) });
+  else if (d.token) connect.auth_token = d.token;
+  socket.write("CONNECT " + JSON.stringify(connect) + "\\r\\nPING\\r\\n");
+};
 const onLine = (line) => {
   if (line.startsWith("INFO ")) {
     const info = JSON.parse(line.slice(5));
-    if (info.tls_required) fail("the server requires TLS");
-    const connect = { verbose: false, pedantic: false, name: d.actorId + "-heartbeat", lang: "troupe-heartbeat", version: "1", protocol: 0 };
-    // a role's secret "<user>:<password>" (nats-roles.ts), else a token
-    const colon = (d.token || "").indexOf(":");
-    if (colon > 0) Object.assign(connect, { user: d.token.slice(0, colon), pass: d.token.slice(colon + 1) });
-    else if (d.token) connect.auth_token = d.token;
-    socket.write("CONNECT " + JSON.stringify(connect) + "\\r\\nPING\\r\\n");
+    if (!info.tls_required) return sendConnect();
+    if (!ca) fail("the server requires TLS");
+    upgrade();
   } else if (line === "PING") socket.write("PONG\\r\\n");
   else if (line === "PONG" && !ready) {
     ready = true;
@@ -74,25 +85,41 @@ const onLine = (line) => {
     socket.destroy();
   }
 };
+const onData = (chunk) => {
+  pending += chunk.toString("latin1");
+  for (let at = pending.indexOf("\\r\\n"); at >= 0; at = pending.indexOf("\\r\\n")) {
+    const line = pending.slice(0, at);
+    pending = pending.slice(at + 2);
+    onLine(line);
+  }
+};
+const watch = (s) => {
+  s.on("data", onData);
+  s.on("error", () => undefined);
+  // the server restarted or the link dropped: dial again, the next server of the cluster, like the main connection
+  s.on("close", () => {
+    if (s !== socket) return;
+    ready = false;
+    turn++;
+    setTimeout(connect, 250);
+  });
+};
+// the server sends INFO in the clear, then the client starts TLS on the same socket (names checked as the URL has them)
+const upgrade = () => {
+  const plain = socket;
+  plain.removeAllListeners("data");
+  pending = "";
+  const servername = require("node:net").isIP(url.hostname) ? undefined : url.hostname;
+  socket = require("node:tls").connect({ socket: plain, ca, servername, host: url.hostname.replace(/^\\[|\\]$/g, "") }, sendConnect);
+  watch(socket);
+};
 const connect = () => {
   ready = false;
   pending = "";
-  socket = net.connect(Number(url.port || 4222), url.hostname);
+  url = urls[turn % urls.length];
+  socket = net.connect(Number(url.port || 4222), url.hostname.replace(/^\\[|\\]$/g, ""));
   socket.setNoDelay(true);
-  socket.on("data", (chunk) => {
-    pending += chunk.toString("latin1");
-    for (let at = pending.indexOf("\\r\\n"); at >= 0; at = pending.indexOf("\\r\\n")) {
-      const line = pending.slice(0, at);
-      pending = pending.slice(at + 2);
-      onLine(line);
-    }
-  });
-  socket.on("error", () => undefined);
-  // the server restarted or the link dropped: dial again, like the main connection does
-  socket.on("close", () => {
-    ready = false;
-    setTimeout(connect, 250);
-  });
+  watch(socket);
 };
 connect();
 setInterval(beat, d.heartbeatMs);

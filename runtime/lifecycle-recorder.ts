@@ -1,7 +1,8 @@
 // Writes every transition of any xstate actor (a job, a worker's own lifecycle) to the cluster:
 // the latest snapshot under `<kind>.<id>` in the lifecycles KV bucket, and a `<kind>.transition`
 // event. Message ids are `<kind>:<id>:<seq>`, so replaying a transition is stored once.
-import { Kvm, type KV } from "@nats-io/kv";
+import { type KV } from "@nats-io/kv";
+import { createKv } from "./jetstream-replicas.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AnyActorRef } from "xstate";
 import { decode, encode } from "./codec.ts";
@@ -26,7 +27,7 @@ export class LifecycleStore {
   private constructor(readonly kv: KV) {}
 
   static async open(nc: NatsConnection, ns: Namespace): Promise<LifecycleStore> {
-    return new LifecycleStore(await new Kvm(nc).create(ns.lifecyclesBucket, { history: 16 }));
+    return new LifecycleStore(await createKv(nc, ns.lifecyclesBucket, { history: 16 }));
   }
 
   async put(rec: LifecycleRecord): Promise<void> {

@@ -1,5 +1,6 @@
 // Starts and stops a private nats-server process (JetStream on, loopback unless told an address).
-// Used by the embedded local cluster, by `troupe up`, and by the test setup.
+// Used by the embedded local cluster, by `troupe up`, and by the test setup. With `cluster`, one server of a NATS
+// cluster (routes to the others, JetStream clustered); with `tls`, TLS on client and route connections.
 import { NatsServerMissingError, NatsServerStartError } from "./errors.ts";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
@@ -18,6 +19,10 @@ export interface NatsServerOptions {
   authorization?: string;
   /** Largest message in bytes (default 8 MiB). */
   maxPayload?: number;
+  /** One server of a NATS cluster: its unique name, where it listens for routes, the routes to the others. */
+  cluster?: NatsClusterSpec;
+  /** TLS for clients and routes (routes verify each other's certificate against the CA: mutual TLS). */
+  tls?: NatsTlsFiles;
   /** How long to wait for the server to listen (default 10 s). */
   startTimeoutMs?: number;
   /**
@@ -25,6 +30,24 @@ export interface NatsServerOptions {
    * `<dir>/nats-server.log`.
    */
   detached?: boolean;
+}
+
+interface NatsClusterSpec {
+  /** Unique in the cluster (JetStream's `server_name`). */
+  serverName: string;
+  /** The cluster's name, the same on every server. */
+  name: string;
+  /** Route listen address and port. */
+  host: string;
+  port: number;
+  /** The other servers' route addresses, `host:port`. */
+  routes: string[];
+}
+
+export interface NatsTlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 export interface NatsServerHandle {
@@ -53,6 +76,21 @@ function writeConfig(opts: NatsServerOptions): string {
   ];
   if (opts.authorization) lines.push(opts.authorization);
   else if (opts.token) lines.push(`authorization { token: ${JSON.stringify(opts.token)} }`);
+  const tls = (t: NatsTlsFiles, verify: boolean) =>
+    `tls { cert_file: ${JSON.stringify(t.certFile)}, key_file: ${JSON.stringify(t.keyFile)}, ca_file: ${JSON.stringify(t.caFile)}, verify: ${verify}, timeout: 5 }`;
+  if (opts.tls) lines.push(tls(opts.tls, false));
+  const c = opts.cluster;
+  if (c) {
+    lines.push(`server_name: ${JSON.stringify(c.serverName)}`);
+    const routes = JSON.stringify(c.routes.map((r) => `nats-route://${r}`));
+    const block = [
+      `  name: ${JSON.stringify(c.name)}`,
+      `  listen: ${JSON.stringify(`${urlHost(c.host)}:${c.port}`)}`,
+      `  routes: ${routes}`,
+    ];
+    if (opts.tls) block.push(`  ${tls(opts.tls, true)}`);
+    lines.push(`cluster {\n${block.join("\n")}\n}`);
+  }
   const file = path.join(opts.dir, "nats-server.conf");
   writeFileSync(file, lines.join("\n") + "\n", { mode: 0o600 });
   return file;

@@ -3,7 +3,8 @@
 // must not take a reader down. A malformed entry is skipped and reported (onMalformed) with its key.
 import { issueText } from "./zod-issue.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { type KV, type KvEntry } from "@nats-io/kv";
+import { createKv } from "./jetstream-replicas.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { decode, encode } from "./codec.ts";
@@ -69,9 +70,8 @@ export class Registry {
   ) {}
 
   static async open(nc: NatsConnection, ns: Namespace): Promise<Registry> {
-    const kvm = new Kvm(nc);
-    const actors = await kvm.create(ns.actorsBucket, { history: 64 });
-    const hosts = await kvm.create(ns.hostsBucket, { history: 1 });
+    const actors = await createKv(nc, ns.actorsBucket, { history: 64 });
+    const hosts = await createKv(nc, ns.hostsBucket, { history: 1 });
     return new Registry(actors, hosts, await jetstreamManager(nc), ns);
   }
 

@@ -1,6 +1,7 @@
 // JetStream streams of a cluster (events, logs): creation and reading with an ordered consumer.
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { duringElection, withReplicas } from "./jetstream-replicas.ts";
 
 export interface StreamSpec {
   name: string;
@@ -21,13 +22,16 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     // not there yet
   }
   try {
-    await jsm.streams.add({
-      name: spec.name,
-      subjects: spec.subjects,
-      max_age: (spec.maxAgeMs ?? 0) * 1_000_000,
-      max_bytes: spec.maxBytes ?? -1,
-      duplicate_window: (spec.duplicateWindowMs ?? 120_000) * 1_000_000,
-    });
+    await withReplicas(nc, (replicas) =>
+      jsm.streams.add({
+        name: spec.name,
+        subjects: spec.subjects,
+        max_age: (spec.maxAgeMs ?? 0) * 1_000_000,
+        max_bytes: spec.maxBytes ?? -1,
+        duplicate_window: (spec.duplicateWindowMs ?? 120_000) * 1_000_000,
+        num_replicas: replicas,
+      }),
+    );
   } catch (err) {
     // Another process created it between our info and add: fine.
     await jsm.streams.info(spec.name).catch(() => {
@@ -53,15 +57,18 @@ export interface ReadOptions {
  */
 export async function readStream(nc: NatsConnection, opts: ReadOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const { last_seq: lastSeq } = (await jsm.streams.info(opts.stream)).state;
+  // a stream's info and a new consumer need its leader: wait out an election (a server of the cluster lost)
+  const { last_seq: lastSeq } = (await duringElection(() => jsm.streams.info(opts.stream))).state;
   const startSeq = opts.last === undefined ? 1 : Math.max(1, lastSeq - opts.last + 1);
   const endSeq = opts.follow ? Infinity : await lastTaken(jsm, opts.stream, lastSeq, opts.filter);
   if (endSeq < startSeq) return;
-  const consumer = await jetstream(nc).consumers.get(opts.stream, {
-    filter_subjects: opts.filter,
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: startSeq,
-  });
+  const consumer = await duringElection(() =>
+    jetstream(nc).consumers.get(opts.stream, {
+      filter_subjects: opts.filter,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: startSeq,
+    }),
+  );
   const messages = await consumer.consume();
   const stop = () => void messages.close();
   opts.signal?.addEventListener("abort", stop, { once: true });

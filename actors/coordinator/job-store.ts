@@ -2,7 +2,8 @@
 // per step (message id job:<id>:step:<k>, so a retried commit is stored once). Only committed steps count; a
 // skipped step (NaN/inf) is committed too, marked `skipped`, so the log holds every step 1..N exactly once.
 // Also each flagged straggler under `straggler.<actor id>` (troupe ps shows it).
-import { Kvm, type KV } from "@nats-io/kv";
+import { type KV } from "@nats-io/kv";
+import { createKv } from "../../runtime/jetstream-replicas.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode, encode } from "../../runtime/codec.ts";
 import type { EventLog } from "../../runtime/event-log.ts";
@@ -59,7 +60,7 @@ export class JobStore {
   ) {}
 
   static async open(nc: NatsConnection, ns: Namespace, events: EventLog): Promise<JobStore> {
-    return new JobStore(await new Kvm(nc).create(`troupe_${ns.clusterId}_jobs`, { history: 8 }), events);
+    return new JobStore(await createKv(nc, `troupe_${ns.clusterId}_jobs`, { history: 8 }), events);
   }
 
   async commit(c: CommittedStep): Promise<void> {

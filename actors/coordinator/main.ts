@@ -30,7 +30,14 @@ const actor = new ActorProcess(env);
 await actor.start();
 process.on("SIGINT", () => undefined); // Ctrl-C to the agent's process group is not for a job: `troupe stop` is
 const ns = namespace(env.clusterId);
-const nc = await connectNats({ url: env.natsUrl, token: env.token, name: env.actorId, waitOnFirstConnect: false, timeoutMs: 5000 });
+const nc = await connectNats({
+  url: env.natsUrl,
+  token: env.token,
+  caFile: env.caFile,
+  name: env.actorId,
+  waitOnFirstConnect: false,
+  timeoutMs: 5000,
+});
 const records = await JobRecords.open(nc, ns);
 const view = new PublishedView(nc, ns.jobOutputSubject(jobId), (line) => console.log(line));
 

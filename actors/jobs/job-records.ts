@@ -5,7 +5,8 @@ import { issueText } from "../../runtime/zod-issue.ts";
 import { JobIdTakenError } from "./errors.ts";
 import { progressKeys } from "../coordinator/job-store.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { type KV } from "@nats-io/kv";
+import { createKv } from "../../runtime/jetstream-replicas.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { decode, encode } from "../../runtime/codec.ts";
@@ -63,7 +64,7 @@ export class JobRecords {
   ) {}
 
   static async open(nc: NatsConnection, ns: Namespace): Promise<JobRecords> {
-    return new JobRecords(await new Kvm(nc).create(ns.jobsBucket, { history: 8 }), await jetstreamManager(nc), ns.jobsBucket);
+    return new JobRecords(await createKv(nc, ns.jobsBucket, { history: 8 }), await jetstreamManager(nc), ns.jobsBucket);
   }
 
   /** Creates the record; refuses an id that is taken (atomically: two submitters of one name cannot both win). */

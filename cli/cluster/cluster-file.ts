@@ -1,5 +1,6 @@
-// The cluster directory written by `troupe up`: cluster.json (ids, URL, pids) and the per-role credentials
-// creds/<role> (mode 0600, in a folder of mode 0700). Commands find a cluster through it.
+// The cluster directory written by `troupe up`: cluster.json (ids, URLs, pids), the per-role credentials
+// creds/<role> (mode 0600, in a folder of mode 0700) and, for a TLS cluster, tls/ (the CA and the servers'
+// certificate). Commands find a cluster through it.
 import { issueText } from "../../runtime/zod-issue.ts";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -10,12 +11,17 @@ import { ROLES, roleSecret, type Role } from "../../runtime/nats-roles.ts";
 
 const clusterInfoSchema = z.object({
   clusterId: z.string(),
+  /** The client URLs of the cluster's nats-servers, joined with commas. */
   url: z.string(),
   /** The command line's secret: the token, or the operator's credentials (`<credsDir>/operator`). */
   tokenFile: z.string(),
   /** Per-role credentials (nats-roles.ts), one file per role; null for a token-only cluster (older versions). */
   credsDir: z.string().nullable().default(null),
   natsPid: z.number().int(),
+  /** The nats-servers this `troupe up` started (older files: natsPid alone). */
+  natsServers: z.array(z.object({ name: z.string(), url: z.string(), pid: z.number().int() })).default([]),
+  /** The cluster CA clients verify the servers with; null: no TLS. */
+  caFile: z.string().nullable().default(null),
   agentPid: z.number().int().nullable(),
   supervisorPid: z.number().int().nullable(),
   /** The job service's process (absent in files of older versions). */
@@ -42,8 +48,13 @@ export function readClusterInfo(dir: string): ClusterInfo {
   return parsed.data;
 }
 
-export function writeClusterInfo(dir: string, info: ClusterInfo): void {
+export function writeClusterInfo(dir: string, info: z.input<typeof clusterInfoSchema>): void {
   writeFileSync(clusterFile(dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+}
+
+/** The pids of the nats-servers started for the cluster. */
+export function natsPids(info: ClusterInfo): number[] {
+  return info.natsServers.length > 0 ? info.natsServers.map((s) => s.pid) : [info.natsPid];
 }
 
 /** A fresh random token, written with mode 0600 (owner read/write only). */
@@ -70,6 +81,16 @@ export function writeNewCredentials(dir: string): Record<Role, string> {
     chmodSync(file, 0o600); // an older file keeps its mode through writeFileSync
   }
   return passwords;
+}
+
+/** The passwords of the roles, read back from `<dir>/<role>` (a copy of a cluster's creds/ folder). */
+export function readCredentials(dir: string): Record<Role, string> {
+  const entries = ROLES.map((role) => {
+    const secret = readToken(path.join(dir, role));
+    if (!secret.startsWith(`${role}:`)) throw new ConfigError(`${path.join(dir, role)} does not hold ${role}'s credentials`);
+    return [role, secret.slice(role.length + 1)];
+  });
+  return Object.fromEntries(entries) as Record<Role, string>;
 }
 
 /** The secret of `role` in a cluster with per-role credentials, else the cluster's token. */

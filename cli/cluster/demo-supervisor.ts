@@ -27,6 +27,7 @@ let supervisor: Supervisor | undefined;
 const nc = await connectNats({
   url: conn.url,
   token: conn.token,
+  caFile: conn.caFile,
   name: "demo-supervisor",
   onStatus: (s) => supervisor?.connectionChanged(s),
 });

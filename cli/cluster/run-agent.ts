@@ -2,7 +2,7 @@
 // agent `troupe up` starts (cli/cluster/agent-main.ts, which does not load the whole CLI).
 import { routeAddress } from "../../runtime/advertise.ts";
 import { HostAgent } from "../../runtime/agent/host-agent.ts";
-import { connectNats } from "../../runtime/connection.ts";
+import { connectNats, natsServerUrls } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
 import { createRootLogger } from "../../runtime/logger.ts";
 import { namespace } from "../../runtime/namespace.ts";
@@ -21,12 +21,13 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
   const conn = resolveConnection(opts, "agent");
   const secrets = childSecrets(opts);
   const ns = namespace(conn.clusterId);
-  const advertise = opts.advertise ?? (await routeAddress(conn.url));
+  const advertise = opts.advertise ?? (await routeAddress(natsServerUrls(conn.url)[0]!));
   const logger = createRootLogger({ name: "agent", destination: 1 });
   let agent: HostAgent | undefined;
   const nc = await connectNats({
     url: conn.url,
     token: conn.token,
+    caFile: conn.caFile,
     name: `agent-${opts.name ?? "host"}`,
     // the cluster must be up when the agent starts (a typo in --nats fails at once); later outages are waited out
     waitOnFirstConnect: false,
@@ -49,6 +50,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<void> {
     tier: opts.tier,
     natsUrl: conn.url,
     token: conn.token,
+    ...(conn.caFile ? { caFile: conn.caFile } : {}),
     advertise,
     ...(secrets ? { childSecrets: secrets } : {}),
   });

@@ -18,6 +18,7 @@ try {
   const nc = await connectNats({
     url: conn.url,
     token: conn.token,
+    caFile: conn.caFile,
     name: "services",
     waitOnFirstConnect: false,
     timeoutMs: 3000,

@@ -7,6 +7,7 @@ import { Option, type Command } from "commander";
 import { checkName, namespace } from "../../runtime/namespace.ts";
 import { clusterDir } from "../cluster/cluster-file.ts";
 import { upCluster } from "../cluster/local-cluster.ts";
+import { parseHostPort } from "../cluster/nats-cluster.ts";
 import { DEFAULT_DASHBOARD_PORT, dashboardPort } from "./dashboard.ts";
 
 function count(name: string, value: string, min: number): number {
@@ -25,6 +26,10 @@ interface UpOptions {
   json?: boolean;
   dashboard?: string | true;
   listen: string;
+  natsServers: string;
+  routes?: string;
+  routePort?: string;
+  tls?: boolean;
 }
 
 /** --listen ADDR[:PORT]: an IP address (IPv6 in brackets when a port follows) and an optional port. */
@@ -40,6 +45,20 @@ export function parseListen(value: string): { host: string; port?: number } {
   if (isIP(host) === 0 || (n !== undefined && (!/^\d+$/.test(port!) || n < 1 || n > 65535)))
     throw new UsageError(`--listen must be ADDR or ADDR:PORT with an IP address, e.g. 10.0.0.5:4222, got '${value}'`);
   return n === undefined ? { host } : { host, port: n };
+}
+
+/** --routes a,b:6223,[::1]: the other hosts' route addresses, each a host (name or IP) and an optional port. */
+function parseRoutes(value: string): string[] {
+  const routes = value.split(",").map((r) => r.trim());
+  for (const r of routes) parseHostPort(r, "--routes");
+  if (routes.length === 0 || routes.some((r) => r === "")) throw new UsageError(`--routes must list host[:port] addresses, got '${value}'`);
+  return routes;
+}
+
+function portOf(name: string, value: string): number {
+  const n = count(name, value, 1);
+  if (n > 65535) throw new UsageError(`${name} must be a port 1-65535, got '${value}'`);
+  return n;
 }
 
 /** The dashboard's sign-in URL, or undefined (and why on stderr) when it did not start: the cluster is up either way. */
@@ -63,6 +82,10 @@ export function register(program: Command): void {
     .option("--actors <n>", "also start a demo supervisor with N generic actors (a0 … aN-1)", "0")
     .option("--slots <n>", "slots of the host agent (default: CPU count; 0: a host that runs no workers)")
     .option("--listen <addr[:port]>", "address (and port) nats-server listens on; other hosts' agents connect there", "127.0.0.1")
+    .option("--nats-servers <n>", "nats-servers to start here, joined in a NATS cluster (JetStream keeps min(3, N) copies)", "1")
+    .option("--routes <host[:port],…>", "this host runs one server of a NATS cluster; the other hosts' route addresses (port 6222)")
+    .option("--route-port <port>", "with --routes: this server's route port", "6222")
+    .option("--tls", "TLS also on loopback (beyond loopback it always is): a cluster CA and server certificate in <dir>/tls")
     .option("--name <host>", "host name of the agent", os.hostname().replace(/[^A-Za-z0-9_-]/g, "-"))
     .option("--json", "print the cluster info as JSON")
     .option("--dashboard [port]", "also start `troupe dashboard` in the background (default port 8265) and print its URL")
@@ -77,7 +100,12 @@ export function register(program: Command): void {
       checkName("host name", opts.name);
       const listen = parseListen(opts.listen);
       const dir = clusterDir(opts.cluster ?? opts.dir);
+      const routes = opts.routes === undefined ? undefined : parseRoutes(opts.routes);
       const info = await upCluster({
+        natsServers: count("--nats-servers", opts.natsServers, 1),
+        ...(routes ? { routes, routePort: portOf("--route-port", opts.routePort ?? "6222") } : {}),
+        tls: opts.tls === true,
+        onWaiting: (what) => process.stderr.write(`troupe: ${what}\n`),
         dir,
         clusterId: opts.clusterId,
         actors: count("--actors", opts.actors, 0),
@@ -91,7 +119,9 @@ export function register(program: Command): void {
         return;
       }
       console.log(`cluster '${info.clusterId}' up in ${dir}`);
-      console.log(`  nats-server  ${info.url} (pid ${info.natsPid}, credentials per role in ${info.credsDir ?? info.tokenFile})`);
+      for (const s of info.natsServers)
+        console.log(`  nats-server  ${s.url} (${s.name}, pid ${s.pid}, credentials per role in ${info.credsDir ?? info.tokenFile})`);
+      if (info.caFile) console.log(`  tls          clients verify the servers with ${info.caFile}`);
       console.log(`  host agent   ${opts.name} (pid ${info.agentPid})`);
       console.log(`  job service  pid ${info.servicesPid} (troupe train submits here; troupe jobs lists them)`);
       if (dashboard) console.log(`  dashboard    ${dashboard} (troupe down stops it)`);

@@ -31,6 +31,8 @@ export interface HostAgentOptions {
   tier?: string;
   /** What children need to reach the cluster (passed in their environment, never argv). */
   natsUrl: string;
+  /** The cluster CA of a TLS cluster, passed to children as TROUPE_NATS_CA. */
+  caFile?: string;
   /** The secret children get (a token, or a role's `<user>:<password>`), unless `childSecrets` names one for their role. */
   token?: string;
   /** Per-role secrets (nats-roles.ts): a coordinator gets the controller's, every other child the worker's. */
@@ -204,6 +206,7 @@ export class HostAgent {
       TROUPE_ACTOR_ID: req.actorId,
       TROUPE_CLUSTER_ID: this.opts.ns.clusterId,
       TROUPE_NATS_URL: this.opts.natsUrl,
+      ...(this.opts.caFile ? { TROUPE_NATS_CA: this.opts.caFile } : {}),
       TROUPE_NATS_TOKEN: secrets ? secrets[childRole(program, this.policy)] : (this.opts.token ?? ""),
       TROUPE_HOST: this.name,
       ...(this.opts.advertise ? { [ADVERTISE_ENV]: this.opts.advertise } : {}),

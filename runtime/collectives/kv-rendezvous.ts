@@ -1,7 +1,8 @@
 // Rendezvous through a NATS JetStream KV bucket: each rank puts "host:port" under <session>.<rank>.
 // Only addresses go through NATS; tensors travel over the sockets.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
+import { type KV } from "@nats-io/kv";
+import { createKv } from "../jetstream-replicas.ts";
 import { RendezvousError } from "./errors.ts";
 import type { PeerAddress, Rendezvous } from "./types.ts";
 
@@ -24,7 +25,7 @@ export class KvRendezvous implements Rendezvous {
   static async open(nc: NatsConnection, session: string, bucket = DEFAULT_RENDEZVOUS_BUCKET): Promise<KvRendezvous> {
     checkSession(session);
     try {
-      const kv = await new Kvm(nc).create(bucket, { history: 1, ttl: 24 * 3600 * 1000 });
+      const kv = await createKv(nc, bucket, { history: 1, ttl: 24 * 3600 * 1000 });
       return new KvRendezvous(kv, session);
     } catch (cause) {
       throw new RendezvousError(`cannot open rendezvous bucket '${bucket}': ${(cause as Error).message}`, { cause });

@@ -2,7 +2,8 @@
 // (kv-rendezvous.ts): the group's first member puts the 128-byte id under <session>.nccl.<group>, the others
 // wait for it. Only the id goes through NATS; tensors travel over NCCL.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
+import { type KV } from "@nats-io/kv";
+import { createKv } from "../jetstream-replicas.ts";
 import { RendezvousError } from "./errors.ts";
 import { DEFAULT_RENDEZVOUS_BUCKET } from "./kv-rendezvous.ts";
 
@@ -22,7 +23,7 @@ export class KvNcclIdExchange implements NcclIdExchange {
     if (!/^[-_=a-zA-Z0-9]+$/.test(session))
       throw new RendezvousError(`session '${session}' may only contain letters, digits, '-', '_' and '='`);
     try {
-      const kv = await new Kvm(nc).create(bucket, { history: 1, ttl: 24 * 3600 * 1000 });
+      const kv = await createKv(nc, bucket, { history: 1, ttl: 24 * 3600 * 1000 });
       return new KvNcclIdExchange(kv, session);
     } catch (cause) {
       throw new RendezvousError(`cannot open rendezvous bucket '${bucket}': ${(cause as Error).message}`, { cause });
