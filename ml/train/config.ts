@@ -218,6 +218,8 @@ function checkElastic(c: Pick<TrainConfig, "elastic" | "parallel">, ctx: z.Refin
   const issue = (key: string, message: string) => ctx.addIssue({ code: "custom", path: ["elastic", key], message });
   if (pp * tp !== 1) issue("minDp", `elastic data parallelism needs pp = tp = 1 (parallel has pp ${pp}, tp ${tp})`);
   if (c.elastic.minDp > dp) issue("minDp", `must be at most parallel.dp (${dp})`);
+  if (c.parallel.zero === 1)
+    issue("minDp", "elastic data parallelism with parallel.zero: 1 is not implemented yet (a resize would re-shard the optimizer)");
 }
 
 function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {

@@ -19,7 +19,7 @@ describe("the elastic section", () => {
     expect(parseTrainConfig({ ...base, parallel: { dp: 3 }, elastic: { minDp: 1 } }).elastic).toEqual({ minDp: 1, replaceTimeout: 20 });
   });
 
-  it("refuses model parallelism, minDp above dp, a non-positive timeout and unknown keys, each by name", () => {
+  it("refuses model parallelism, ZeRO-1, minDp above dp, a non-positive timeout and unknown keys, each by name", () => {
     const bad = (parallel: object, elastic: object) => () => parseTrainConfig({ ...base, parallel, elastic });
     expect(bad({ dp: 2, pp: 2 }, { minDp: 1 })).toThrow(
       /`elastic.minDp`: .*elastic data parallelism needs pp = tp = 1 \(parallel has pp 2, tp 1\)/,
@@ -28,6 +28,7 @@ describe("the elastic section", () => {
     expect(bad({ dp: 2 }, { minDp: 0 })).toThrow(/`elastic.minDp`: got 0/);
     expect(bad({ dp: 2 }, { minDp: 1, replaceTimeout: 0 })).toThrow(/`elastic.replaceTimeout`: got 0/);
     expect(bad({ dp: 2 }, { minDp: 1, replaceTimeout: 601 })).toThrow(/`elastic.replaceTimeout`: got 601/);
+    expect(bad({ dp: 2, zero: 1 }, { minDp: 1 })).toThrow(/`elastic.minDp`: .*with parallel.zero: 1 is not implemented yet/);
     expect(bad({ dp: 2 }, { minDp: 1, spare: true })).toThrow(/unknown field `elastic.spare`/);
   });
 });
