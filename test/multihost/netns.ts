@@ -5,6 +5,7 @@
 // Names carry a random suffix; `remove` kills every process left in the namespaces and deletes them. Needs root.
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { pollUntil } from "../../runtime/async.ts";
@@ -125,8 +126,8 @@ export class Netns {
     }
   }
 
-  /** A long-running `argv` in the host's namespace. */
-  spawn(h: Host, argv: string[], stdio: "ignore" | "pipe" = "ignore"): ChildProcess {
+  /** A long-running `argv` in the host's namespace; its output ignored, piped, or written to a file descriptor. */
+  spawn(h: Host, argv: string[], stdio: "ignore" | "pipe" | number = "ignore"): ChildProcess {
     return spawn("ip", ["netns", "exec", h.ns, ...argv], { cwd: repo, stdio: ["ignore", stdio, stdio] });
   }
 }
@@ -163,11 +164,28 @@ export class NetCluster {
     await this.waitHosts(this.net.hosts.length);
   }
 
-  /** (Re)starts the host agent of `h`. */
+  /** (Re)starts the host agent of `h`; its log goes to agentLog(h) (appended). */
   startAgent(h: Host): void {
     const argv = [process.execPath, bin, "agent", "--nats", this.url, "--token-file", path.join(this.dir, "creds", "agent")];
     argv.push("--name", h.name, "--advertise", h.addr, "--slots", String(this.slots));
-    this.agents.set(h.n, this.net.spawn(h, argv));
+    const fd = openSync(this.agentLog(h), "a");
+    try {
+      this.agents.set(h.n, this.net.spawn(h, argv, fd));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  agentLog(h: Host): string {
+    return path.join(this.dir, `agent-${h.name}.log`);
+  }
+
+  /** What the agent of `h` logged of its children's exits (its log's "exited" lines). */
+  exits(h: Host): { actorId: string; pid: number; code: number | null; signal: string | null }[] {
+    return readFileSync(this.agentLog(h), "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("{") && l.includes('"msg":"exited"'))
+      .map((l) => JSON.parse(l) as { actorId: string; pid: number; code: number | null; signal: string | null });
   }
 
   /** The host records of the cluster, read from host 1. */
