@@ -43,7 +43,7 @@ export interface ServedActorOptions<M extends AnyStateMachine, V extends string>
    * started another with its identity, which was handed that epoch. It answers nothing (the live one answers) and
    * exits (supersededExit).
    */
-  joinVerbs?: readonly V[];
+  joinVerbs?: readonly NoInfer<V>[];
 }
 
 /** Exit code of a process that found it was replaced while cut off (ServedActorOptions.joinVerbs). */
