@@ -4,23 +4,59 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
 import { call } from "./rpc.ts";
+import { RequestFailedError } from "./errors.ts";
 import type { ChildSpec, HostRecord, SpawnRequest, Timeouts } from "./types.ts";
 
 /** A host agent that has not written its record for this long is not offered children. */
 export const HOST_SILENT_MS = 15_000;
 
-/** The child's own host, else the registered live host with the fewest running actors per slot (then by name). */
-export async function pickHost(registry: Registry, spec: ChildSpec): Promise<string> {
-  if (spec.host) return spec.host;
-  const hosts = (await registry.listHosts()).filter((h) => Date.now() - h.lastSeen < HOST_SILENT_MS);
+/**
+ * The child's own host while it is live, else the registered live host with the fewest running actors per slot (then
+ * by name). Hosts in `unreachable` (a spawn request there just went unanswered) are passed over. A child whose own
+ * host is gone (lost, or cut off) goes to a live host with worker slots: a placed worker is not put on a host of 0.
+ */
+export async function pickHost(registry: Registry, spec: ChildSpec, unreachable: ReadonlySet<string> = new Set()): Promise<string> {
+  const all = await registry.listHosts();
+  const live = all.filter((h) => Date.now() - h.lastSeen < HOST_SILENT_MS && !unreachable.has(h.name));
+  // a host with no record at all is asked anyway (its agent may not have written one yet)
+  const own = all.find((h) => h.name === spec.host);
+  if (spec.host && !unreachable.has(spec.host) && (!own || live.includes(own))) return spec.host;
+  const hosts = spec.host && live.some((h) => h.slots > 0) ? live.filter((h) => h.slots > 0) : live;
   if (hosts.length === 0) throw new Error("no host agent registered in this cluster (start one with `troupe agent`)");
   const load = (h: HostRecord) => h.running.length / Math.max(1, h.slots);
   hosts.sort((a, b) => load(a) - load(b) || a.name.localeCompare(b.name));
   return hosts[0]!.name;
 }
 
+/**
+ * Picks a host (pickHost) and starts the process there. When that host does not answer (its agent gone, or cut off
+ * while its record still looks fresh), it is noted in `unreachable` for HOST_SILENT_MS and the process goes to
+ * another live host at once: a replacement is not sent again and again to a host that was lost with its workers.
+ */
+export async function spawnPlaced(
+  nc: NatsConnection,
+  ns: Namespace,
+  registry: Registry,
+  spec: ChildSpec,
+  req: SpawnRequest,
+  unreachable: Map<string, number>,
+): Promise<{ host: string; pid: number }> {
+  const now = Date.now();
+  for (const [h, at] of unreachable) if (now - at >= HOST_SILENT_MS) unreachable.delete(h);
+  const host = await pickHost(registry, spec, new Set(unreachable.keys()));
+  try {
+    return { host, pid: await spawnOn(nc, ns, host, req) };
+  } catch (err) {
+    if (!(err instanceof RequestFailedError) || !/^(nobody answers|no reply) on /.test(err.message)) throw err;
+    unreachable.set(host, Date.now());
+    const other = await pickHost(registry, spec, new Set(unreachable.keys()));
+    if (other === host) throw err;
+    return { host: other, pid: await spawnOn(nc, ns, other, req) };
+  }
+}
+
 /** Starts the process on `host`; resolves with its pid. */
-export async function spawnOn(nc: NatsConnection, ns: Namespace, host: string, req: SpawnRequest): Promise<number> {
+async function spawnOn(nc: NatsConnection, ns: Namespace, host: string, req: SpawnRequest): Promise<number> {
   const reply = (await call(nc, ns.agentSubject(host, "spawn"), req, 5000)) as { pid: number };
   return reply.pid;
 }

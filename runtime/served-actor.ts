@@ -37,7 +37,17 @@ export interface ServedActorOptions<M extends AnyStateMachine, V extends string>
   settle?: () => Promise<unknown>;
   /** Releases what the actor holds once its verbs are no longer served (background writes, collectives). */
   release?: () => Promise<unknown>;
+  /**
+   * The verbs that bring this actor into a newer epoch (a training worker's `recover` and `halt`). When set, any other
+   * verb of a newer epoch means this process was replaced while it was cut off: its supervisor took it for dead and
+   * started another with its identity, which was handed that epoch. It answers nothing (the live one answers) and
+   * exits (supersededExit).
+   */
+  joinVerbs?: readonly NoInfer<V>[];
 }
+
+/** Exit code of a process that found it was replaced while cut off (ServedActorOptions.joinVerbs). */
+const SUPERSEDED_EXIT_CODE = 75;
 
 export class ServedActor<M extends AnyStateMachine, V extends string> {
   readonly process: ActorProcess;
@@ -133,12 +143,23 @@ export class ServedActor<M extends AnyStateMachine, V extends string> {
       subject,
       parse: (bytes) => decodeFenced(bytes, schema, this.process.epoch),
       handle: (msg) => {
+        if (msg.epoch > this.process.epoch && this.o.joinVerbs && verb !== "status" && verb !== "drain" && !this.o.joinVerbs.includes(verb))
+          return this.superseded(verb, msg.epoch);
         // a newer epoch means membership changed: from now on older messages are zombies
         if (msg.epoch > this.process.epoch) this.process.epoch = msg.epoch;
         return handle(msg);
       },
       onReject: (err, on) => this.reject(err, on),
     });
+  }
+
+  /** Fenced: a verb of an epoch this process never joined. It leaves without a word (see joinVerbs). */
+  private superseded(verb: V, epoch: number): Promise<never> {
+    this.process.log.error(
+      { verb, epoch, own: this.process.epoch, pid: process.pid },
+      "replaced while cut off: a request of a newer epoch that this process never joined; exiting",
+    );
+    process.exit(SUPERSEDED_EXIT_CODE);
   }
 
   private reject(err: Rejection, subject: string): void {

@@ -16,7 +16,7 @@ import { RecordWriter, actorRecordOf } from "./record-writer.ts";
 import { decodeAs, exitReportSchema, heartbeatSchema } from "./messages.ts";
 import { checkName, type Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
-import { childEnvironment, pickHost, spawnOn, killOn } from "./host-calls.ts";
+import { childEnvironment, spawnPlaced, killOn } from "./host-calls.ts";
 import { superviseSubjects } from "./supervisor-subjects.ts";
 import { HEARTBEAT_PERSIST_MS, recordState, type Child } from "./supervisor-child.ts";
 import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SupervisorSpec } from "./types.ts";
@@ -55,6 +55,8 @@ export class Supervisor {
   private readonly writer: RecordWriter;
   /** Kill requests in flight; stop() waits for them so no child outlives its supervisor. */
   private readonly kills = new Set<Promise<void>>();
+  /** Hosts whose agent did not answer a spawn request lately, by when (host-calls.ts spawnPlaced). */
+  private readonly unreachable = new Map<string, number>();
   private readonly log: Logger;
   private readonly listeners = new Set<TransitionListener>();
 
@@ -267,19 +269,14 @@ export class Supervisor {
     const generation = ++c.generation;
     const ctx = c.actor.getSnapshot().context;
     try {
-      const host = await pickHost(this.deps.registry, c.spec);
       const env = childEnvironment(c.spec, {
         id: this.id,
         timeouts: this.spec.timeouts,
         env: this.childEnv,
         epoch: Math.max(this.epoch, ctx.epoch),
       });
-      const pid = await spawnOn(this.deps.nc, this.deps.ns, host, {
-        actorId: id,
-        argv: c.spec.argv,
-        ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}),
-        env,
-      });
+      const req = { actorId: id, argv: c.spec.argv, ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}), env };
+      const { host, pid } = await spawnPlaced(this.deps.nc, this.deps.ns, this.deps.registry, c.spec, req, this.unreachable);
       const now = c.actor.getSnapshot();
       if (c.generation !== generation || recordState(now.value) !== "starting") {
         // Abandoned attempt (stopped or recycled meanwhile): do not leave an orphan running.

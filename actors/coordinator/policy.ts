@@ -35,6 +35,9 @@ export interface PolicyEnv {
   options: CoordinatorOptions;
 }
 
+/** How long a worker may take to load, a replacement included (a cold start on a loaded machine is slow). */
+export const LOAD_TIMEOUT_MS = 180_000;
+
 export class TrainingPolicy {
   readonly loading: Loading;
   readonly recovery: LiveRecovery;
@@ -47,7 +50,7 @@ export class TrainingPolicy {
   constructor(private readonly env: PolicyEnv) {
     const { group, job, events, logger, options: o } = env;
     const jobId = o.jobId;
-    const loadTimeoutMs = o.loadTimeoutMs ?? 180_000;
+    const loadTimeoutMs = o.loadTimeoutMs ?? LOAD_TIMEOUT_MS;
     const lastCheckpoint = async () => o.lastCheckpoint?.();
     const modelParallel = o.layout !== undefined;
     this.loading = new Loading({ jobId, group, events, logger, timeoutMs: loadTimeoutMs, onReload: o.onReload });

@@ -26,6 +26,7 @@ import { writeCollectiveKeyFile } from "../../runtime/collectives/collective-key
 import type { Timeouts } from "../../runtime/types.ts";
 import type { FaultSpec } from "../worker/faults.ts";
 import { Coordinator } from "./coordinator.ts";
+import { LOAD_TIMEOUT_MS } from "./policy.ts";
 import { DistributedEngine, type JobStep } from "./distributed-engine.ts";
 import { coordinatorBackends, finalSamples } from "./final-samples.ts";
 import { JobEscalatedError } from "./errors.ts";
@@ -119,6 +120,9 @@ function writeJobFile(run: OpenedRun, jobId: string, o: DistributedRunOptions): 
     // the key stays on the shared filesystem (mode 0600); job.json and the spawn requests carry only its path
     collectiveKeyFile: writeCollectiveKeyFile(run.runDir),
     faults: o.faults ?? [],
+    // survivors of a loss wait in the new epoch's rendezvous as long as the replacement may take to load: on a host
+    // without a warm spare (a host lost, the spare host) it is a cold start, over 30 s on a loaded machine
+    rendezvousTimeoutMs: LOAD_TIMEOUT_MS,
   };
   writeFileSync(jobFile, JSON.stringify(job, null, 2) + "\n");
   return jobFile;

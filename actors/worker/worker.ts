@@ -36,6 +36,9 @@ export class Worker {
       // a checkpoint's memory copy in progress hands its write to the writer first
       settle: () => notCheckpointing(this.served.lifecycle),
       release: () => this.release(),
+      // a survivor enters a newer epoch only through these; a step, apply, restore … of one means this process was
+      // replaced while cut off from the cluster (a partition): it exits without answering
+      joinVerbs: ["recover", "halt"],
     });
   }
 

@@ -3,76 +3,21 @@
 // 2×2×2 job submitted from ns1 puts its 8 workers on host2 and host3, each tensor-parallel pair on one host, and
 // trains the same numbers as the same job on one host. Every command that talks to a 10.x address runs inside a
 // namespace (ip netns exec): nothing in the root namespace reaches the bridge. Needs root and `ip netns`.
-import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { randomBytes, randomInt } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pollUntil } from "../../runtime/async.ts";
+import { NetCluster, Netns, netnsUnavailable } from "./netns.ts";
 
-const exec = promisify(execFile);
-const repo = path.resolve(import.meta.dirname, "../..");
-const bin = path.join(repo, "bin/troupe.js");
-const sfx = randomBytes(3).toString("hex");
-const net = `10.${randomInt(20, 250)}.${randomInt(0, 250)}`;
-const bridge = `trb${sfx}`;
-const spaces = [1, 2, 3].map((n) => ({ n, ns: `tr${sfx}-${n}`, veth: `trv${sfx}${n}`, addr: `${net}.${n}` }));
-
-/** Why this test cannot run here, or undefined when it can (root, and a namespace can be made). */
-function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return "needs root (network namespaces)";
-  const probe = `trprobe${sfx}`;
-  const r = spawnSync("ip", ["netns", "add", probe], { encoding: "utf8" });
-  if (r.status !== 0) return `ip netns is not possible here: ${(r.stderr || r.error?.message || "").trim()}`;
-  spawnSync("ip", ["netns", "del", probe]);
-  return undefined;
-}
-const skip = unavailable();
+const skip = netnsUnavailable();
 if (skip) console.warn(`two-hosts test skipped: ${skip}`);
 
-const ip = (...args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
-
-function createNetwork(): void {
-  ip("link", "add", bridge, "type", "bridge");
-  ip("link", "set", bridge, "up");
-  for (const s of spaces) {
-    ip("netns", "add", s.ns);
-    ip("link", "add", s.veth, "type", "veth", "peer", "name", "eth0", "netns", s.ns);
-    ip("link", "set", s.veth, "master", bridge, "up");
-    ip("-n", s.ns, "addr", "add", `${s.addr}/24`, "dev", "eth0");
-    ip("-n", s.ns, "link", "set", "eth0", "up");
-    ip("-n", s.ns, "link", "set", "lo", "up");
-  }
-}
-
-function removeNetwork(): void {
-  for (const s of spaces) {
-    spawnSync("ip", ["link", "del", s.veth]);
-    spawnSync("ip", ["netns", "del", s.ns]);
-  }
-  spawnSync("ip", ["link", "del", bridge]);
-}
-
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-2hosts-"));
-const cluster = path.join(root, "cluster");
 const config = path.join(root, "mh3d.yaml");
-const agents: ChildProcess[] = [];
-
-/** `troupe ARGS` in namespace `ns` (undefined: here, for the single-host reference on loopback). */
-async function troupe(ns: string | undefined, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const argv = [process.execPath, bin, ...args];
-  try {
-    const r = ns
-      ? await exec("ip", ["netns", "exec", ns, ...argv], { cwd: repo, timeout: 150_000 })
-      : await exec(argv[0]!, argv.slice(1), { cwd: repo, timeout: 150_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const net = new Netns(3);
+const cluster = new NetCluster(net, path.join(root, "cluster"), 4);
+const troupe = cluster.troupe.bind(cluster);
+const clusterDir = cluster.dir;
 
 const STEPS = 6;
 const yaml = `name: mh3d
@@ -97,44 +42,29 @@ function finalFiles(runDir: string): Record<string, string> {
 }
 
 describe.skipIf(skip !== undefined)("two hosts in network namespaces", () => {
-  const [ns1, ns2, ns3] = spaces as [(typeof spaces)[0], (typeof spaces)[0], (typeof spaces)[0]];
+  const ns1 = net.host(1);
 
   beforeAll(async () => {
     writeFileSync(config, yaml);
-    createNetwork();
-    const up = await troupe(ns1.ns, "up", "--listen", ns1.addr, "--slots", "0", "--name", "host1", "--cluster", cluster, "--json");
-    expect(up.stderr).toBe("");
-    const url = (JSON.parse(up.stdout) as { url: string }).url;
-    expect(url).toMatch(new RegExp(`^nats://${ns1.addr.replaceAll(".", "\\.")}:\\d+$`));
-    for (const s of [ns2, ns3]) {
-      const argv = ["agent", "--nats", url, "--token-file", path.join(cluster, "creds", "agent")];
-      argv.push("--name", `host${s.n}`, "--advertise", s.addr, "--slots", "4");
-      const child = spawn("ip", ["netns", "exec", s.ns, process.execPath, bin, ...argv], { cwd: repo, stdio: "ignore" });
-      agents.push(child);
-    }
-    await pollUntil(
-      async () => {
-        const r = await troupe(ns1.ns, "ps", "--hosts", "--json", "--cluster", cluster);
-        const hosts = r.code === 0 ? (JSON.parse(r.stdout) as { name: string }[]) : [];
-        return hosts.length === 3 || undefined;
-      },
-      { what: "three hosts registered", timeoutMs: 60_000, everyMs: 200 },
-    );
+    net.create();
+    await cluster.up();
+    expect(cluster.url).toMatch(new RegExp(`^nats://${ns1.addr.replaceAll(".", "\\.")}:\\d+$`));
   }, 120_000);
 
   afterAll(async () => {
-    for (const a of agents) a.kill("SIGTERM");
-    await Promise.all(agents.map((a) => (a.exitCode === null && a.signalCode === null ? new Promise((r) => a.once("exit", r)) : null)));
-    await troupe(ns1.ns, "down", "--cluster", cluster);
-    removeNetwork();
-    rmSync(root, { recursive: true, force: true });
+    try {
+      await cluster.down();
+    } finally {
+      net.remove();
+      if (!process.env.TROUPE_KEEP_TEST_DIR) rmSync(root, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it("places a 2×2×2 job's workers on both hosts, tensor pairs together, and trains what one host trains", async () => {
     const runDir = path.join(root, "multi");
-    const train = await troupe(ns1.ns, "train", config, "--name", "mh", "--run-dir", runDir, "--no-samples", "--cluster", cluster);
-    expect(train.code, train.stderr).toBe(0);
-    const ps = await troupe(ns1.ns, "ps", "--all", "--job", "mh", "--json", "--cluster", cluster);
+    const train = await troupe(ns1, "train", config, "--name", "mh", "--run-dir", runDir, "--no-samples", "--cluster", clusterDir);
+    expect(train.code, train.stdout + train.stderr).toBe(0);
+    const ps = await troupe(ns1, "ps", "--all", "--job", "mh", "--json", "--cluster", clusterDir);
     const rows = (
       JSON.parse(ps.stdout) as { id: string; host: string | null; coords: { d: number; p: number; t: number } | null }[]
     ).filter((r) => /^mh-w\d+$/.test(r.id));

@@ -1,0 +1,142 @@
+// The multihost benchmark's second half: whole-host loss → the job's next committed step. A 2×1×2 job runs on a
+// troupe cluster in network namespaces (host1: nats-server, services, coordinator; host2..host4: 2 slots each), so
+// replica 0 sits on host2 and replica 1 on host3 with host4 spare. Each repetition takes down the link of the host
+// that holds replica 1 and SIGKILLs every process on it; the job goes on with replacements on the spare host, from
+// the live replica. The lost host is then brought back, empty, as the next spare.
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { pollUntil } from "../../../runtime/async.ts";
+import type { Host, NetCluster } from "../../multihost/netns.ts";
+
+export interface HostLoss {
+  host: string;
+  /** Loss → the first step committed after it (s). */
+  seconds: number;
+  /** Loss → the coordinator saw the first worker lost (s): silence, the heartbeat kill timeout. */
+  detectSeconds: number;
+  /** The recoveries' own figures (detection → job ready again; the state transfer). */
+  recoverSeconds: number;
+  restoreSeconds: number;
+  source: string;
+}
+
+interface Ev {
+  type: string;
+  subject: string;
+  time: number;
+  data: Record<string, unknown>;
+}
+
+const JOB = "hlbench";
+
+function config(dir: string): string {
+  const file = path.join(dir, "hlbench.yaml");
+  writeFileSync(
+    file,
+    `name: ${JOB}
+seed: 3
+threads: 1
+logInterval: 1000
+parallel: {dp: 2, pp: 1, tp: 2}
+model: {layers: 2, dModel: 16, heads: 2, seqLen: 16}
+data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1, cacheDir: ${JSON.stringify(path.join(dir, "data"))}}
+optimizer: {lr: 0.01}
+batch: {size: 4, microBatch: 1}
+schedule: {warmupTokens: 64, decayTokens: 5000}
+train: {steps: 1000000}
+eval: {interval: 1000000, batches: 1}
+checkpoint: {interval: 1000000, keep: 1}
+recovery: {maxRestarts: 100, periodSeconds: 60}
+`,
+  );
+  return file;
+}
+
+async function events(c: NetCluster): Promise<Ev[]> {
+  const r = await c.troupe(c.head, "events", "--json", "--cluster", c.dir);
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Ev);
+}
+
+/** The host that runs replica 1 now. */
+async function replicaOneHost(c: NetCluster): Promise<string> {
+  const r = await c.troupe(c.head, "ps", "--job", JOB, "--json", "--cluster", c.dir);
+  const rows = JSON.parse(r.stdout || "[]") as { id: string; host: string | null; coords: { d: number } | null }[];
+  const hosts = new Set(rows.filter((w) => w.id.startsWith(`${JOB}-w`) && w.coords?.d === 1).map((w) => w.host));
+  if (hosts.size !== 1) throw new Error(`replica 1 is not on one live host: ${[...hosts].join(", ")}`);
+  return [...hosts][0]!;
+}
+
+async function committedAfter(c: NetCluster, t: number, timeoutMs: number): Promise<Ev[]> {
+  return pollUntil(
+    async () => {
+      const ev = await events(c);
+      return ev.some((e) => e.type === "step.committed" && e.subject === JOB && e.time > t) ? ev : undefined;
+    },
+    { what: "a step committed after the loss", timeoutMs, everyMs: 500 },
+  );
+}
+
+/** Losses `reps` times over; `settleMs` between a recovery and the next loss (the spare host's agent refills its spare). */
+export async function measureHostLosses(c: NetCluster, dir: string, reps: number, settleMs: number): Promise<HostLoss[]> {
+  const submit = await c.troupe(
+    c.head,
+    "train",
+    config(dir),
+    "--name",
+    JOB,
+    "--run-dir",
+    path.join(dir, JOB),
+    "--detach",
+    "--cluster",
+    c.dir,
+  );
+  if (submit.code !== 0) throw new Error(`submit failed: ${submit.stderr}`);
+  const out: HostLoss[] = [];
+  try {
+    await committedAfter(c, 0, 240_000);
+    for (let i = 0; i < reps; i++) {
+      await new Promise((r) => setTimeout(r, settleMs));
+      const name = await replicaOneHost(c);
+      const victim = c.net.hosts.find((h) => h.name === name)!;
+      const at = Date.now();
+      c.net.link(victim, "down");
+      c.net.killAll(victim);
+      const ev = await committedAfter(c, at, 120_000);
+      const commit = ev.find((e) => e.type === "step.committed" && e.subject === JOB && e.time > at)!;
+      const restored = ev.filter((e) => e.type === "worker.restored" && e.subject.startsWith(`${JOB}-`) && e.time > at);
+      const detected = Math.min(...restored.map((e) => Number(e.data.detectedAt)));
+      out.push({
+        host: name,
+        seconds: (commit.time - at) / 1000,
+        detectSeconds: (detected - at) / 1000,
+        recoverSeconds: Math.max(...restored.map((e) => Number(e.data.seconds))),
+        restoreSeconds: Math.max(...restored.map((e) => Number(e.data.restoreSeconds))),
+        source: [...new Set(restored.map((e) => String(e.data.source)))].join(","),
+      });
+      console.log(
+        `loss ${i + 1}: ${name} → next commit ${out.at(-1)!.seconds.toFixed(2)} s (detected after ${out.at(-1)!.detectSeconds.toFixed(2)} s)`,
+      );
+      await revive(c, victim);
+    }
+  } finally {
+    await c.troupe(c.head, "stop", JOB, "--cluster", c.dir);
+  }
+  return out;
+}
+
+/** The lost host back, empty, with a new agent: the next spare. */
+async function revive(c: NetCluster, h: Host): Promise<void> {
+  c.net.link(h, "up");
+  c.startAgent(h);
+  await pollUntil(
+    async () => ((await c.hostRecords()).some((r) => r.name === h.name && Date.now() - r.lastSeen < 3000) ? true : undefined),
+    {
+      what: `${h.name}'s agent back`,
+      timeoutMs: 60_000,
+      everyMs: 500,
+    },
+  );
+}
