@@ -123,7 +123,7 @@ describe("checkDistributable", () => {
     ).toThrow(/parallel.dp 2 must divide/);
   });
   it("the parallel section defaults to one rank and is strict", () => {
-    expect(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 } }).parallel).toEqual({ dp: 1, pp: 1, tp: 1 });
+    expect(parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 } }).parallel).toEqual({ dp: 1, pp: 1, tp: 1, zero: 0 });
     expect(() => parseTrainConfig({ ...base, batch: { size: 8, microBatch: 2 }, parallel: { dp: 2, ep: 2 } })).toThrow(
       /unknown field `parallel.ep`/,
     );
