@@ -39,5 +39,5 @@ export function parallelPlacementOf(o: ParallelCliOptions): ParallelPlacement | 
   const remote = o.cluster !== undefined || o.nats !== undefined || o.tokenFile !== undefined;
   if (dp * tp * pp === 1 && !remote) return undefined;
   const conn = remote ? resolveConnection(o) : undefined;
-  return { dp, tp, pp, threads, natsUrl: conn?.url, token: conn?.token, clusterId: conn?.clusterId };
+  return { dp, tp, pp, threads, natsUrl: conn?.url, token: conn?.token, caFile: conn?.caFile, clusterId: conn?.clusterId };
 }

@@ -60,9 +60,15 @@ export async function duringElection<T>(fn: () => Promise<T>): Promise<T> {
 /** How long a client waits out JetStream electing new leaders after a server of the cluster is lost. */
 const ELECTION_WAIT_MS = 30_000;
 
-/** JetStream without a leader for a moment (a server of the cluster lost): requests time out or are refused. */
+/**
+ * JetStream without a leader for a moment (a server of the cluster lost, or a stream just made whose interest has not
+ * reached every server): requests time out or find no responders, which the client may report as a
+ * `JetStreamNotEnabled` whose cause is the `NoResponders`, so the causes are asked too.
+ */
 function electing(err: unknown): boolean {
-  return err instanceof Error && /timeout|timed out|temporarily unavailable|no responders|leader/i.test(`${err.name} ${err.message}`);
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+    if (/timeout|timed out|temporarily unavailable|no responders|noresponders|leader/i.test(`${e.name} ${e.message}`)) return true;
+  return false;
 }
 
 /** Opens KV bucket `name`, creating it with the cluster's replica count when it does not exist. */

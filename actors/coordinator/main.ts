@@ -107,6 +107,7 @@ try {
     ...(r.backendsModule !== undefined ? { backendsModule: r.backendsModule } : {}),
     natsUrl: env.natsUrl,
     ...(env.token !== undefined ? { token: env.token } : {}),
+    ...(env.caFile !== undefined ? { caFile: env.caFile } : {}),
     clusterId: env.clusterId,
     jobId,
     view,

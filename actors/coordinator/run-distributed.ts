@@ -36,6 +36,8 @@ export interface DistributedRunOptions extends RunDirOptions {
   /** A running cluster; absent = start a private nats-server and host agent for this run. */
   natsUrl?: string;
   token?: string;
+  /** The CA of a TLS cluster (with `natsUrl`). */
+  caFile?: string;
   clusterId?: string;
   /** Module exporting createBackends() for the workers (tests); default: Brown data + native GPT. */
   backendsModule?: string;
@@ -241,6 +243,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   const cluster = await connectOrEmbed({
     url: o.natsUrl,
     token: o.token,
+    ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
     clusterId: o.clusterId ?? "local",
     dir: runDir,
     slots: layout.worldSize,

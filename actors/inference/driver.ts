@@ -44,6 +44,8 @@ export interface InferenceJobOptions {
   /** A running cluster (with a host agent); absent = a private nats-server and host agent. */
   natsUrl?: string;
   token?: string;
+  /** The CA of a TLS cluster (with `natsUrl`). */
+  caFile?: string;
   clusterId?: string;
   /** Job file, log and the embedded server's store; default: a temporary folder removed by close(). */
   dir?: string;
@@ -128,6 +130,7 @@ export class InferenceJob implements TargetScorer {
     const cluster = await connectOrEmbed({
       url: o.natsUrl,
       token: o.token,
+      ...(o.caFile !== undefined ? { caFile: o.caFile } : {}),
       clusterId: o.clusterId ?? "local",
       dir,
       slots: layout.worldSize,

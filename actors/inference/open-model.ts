@@ -17,6 +17,8 @@ export interface ParallelPlacement {
   /** a running cluster; absent = a private nats-server and host agent */
   natsUrl?: string;
   token?: string;
+  /** the CA of a TLS cluster */
+  caFile?: string;
   clusterId?: string;
 }
 

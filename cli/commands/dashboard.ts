@@ -25,10 +25,10 @@ export function register(program: Command): void {
   addClusterOptions(cmd, { json: false }).action(async (opts: ClusterOptions & { port: string; host: string }) => {
     const port = dashboardPort(opts.port);
     if (opts.host.trim() === "") throw new UsageError("--host must be an address, e.g. 127.0.0.1");
-    const { token, url: natsUrl } = resolveConnection(opts);
+    const { token, url: natsUrl, caFile } = resolveConnection(opts);
     const cluster = await openCluster(opts, "troupe-dashboard");
     const { startDashboard } = await import("../dashboard/start.ts");
-    const d = await startDashboard(cluster, { host: opts.host, port, token, natsUrl }).catch(async (err: unknown) => {
+    const d = await startDashboard(cluster, { host: opts.host, port, token, natsUrl, caFile }).catch(async (err: unknown) => {
       await cluster.close();
       throw err;
     });

@@ -61,7 +61,9 @@ export interface StepBusy {
 /** The client URL(s) the dashboard was given (comma-separated) and the credential to probe each server with. */
 export interface ServersToProbe {
   url: string;
-  token?: string;
+  token?: string | undefined;
+  /** The CA of a TLS cluster. */
+  caFile?: string | undefined;
 }
 
 /** Each worker's collective bytes and seconds: in a job's last committed step, and summed over its steps. */
@@ -160,7 +162,7 @@ export class ClusterView {
     }
     this.emit({ t: "nats", health: this.nats });
     if (this.probe) {
-      this.servers = await probeClusterServers(this.probe.url, this.c.nc, this.probe.token);
+      this.servers = await probeClusterServers(this.probe.url, this.c.nc, this.probe.token, this.probe.caFile);
       this.emit({ t: "natsServers", servers: this.servers });
     }
   }

@@ -34,7 +34,12 @@ function clusterServers(configured: string, nc: NatsConnection): string[] {
 }
 
 /** Connects to one server (no reconnect, `timeoutMs` to answer), reads its INFO and a round trip, disconnects. */
-export async function probeNatsServer(address: string, token: string | undefined, timeoutMs = 2000): Promise<NatsServerHealth> {
+export async function probeNatsServer(
+  address: string,
+  token: string | undefined,
+  timeoutMs = 2000,
+  caFile?: string,
+): Promise<NatsServerHealth> {
   const at = Date.now();
   const down = (error: string): NatsServerHealth => ({
     address,
@@ -50,7 +55,14 @@ export async function probeNatsServer(address: string, token: string | undefined
   });
   let nc: NatsConnection;
   try {
-    nc = await connectNats({ url: `nats://${address}`, token, name: "troupe-dashboard-probe", waitOnFirstConnect: false, timeoutMs });
+    nc = await connectNats({
+      url: `nats://${address}`,
+      token,
+      ...(caFile !== undefined ? { caFile } : {}),
+      name: "troupe-dashboard-probe",
+      waitOnFirstConnect: false,
+      timeoutMs,
+    });
   } catch (err) {
     return down((err as Error).message);
   }
@@ -78,9 +90,14 @@ export async function probeNatsServer(address: string, token: string | undefined
 }
 
 /** Every server of the cluster, probed at once; the one `nc` is connected to marked. */
-export async function probeClusterServers(configured: string, nc: NatsConnection, token: string | undefined): Promise<NatsServerHealth[]> {
+export async function probeClusterServers(
+  configured: string,
+  nc: NatsConnection,
+  token: string | undefined,
+  caFile?: string,
+): Promise<NatsServerHealth[]> {
   const own = nc.info ? serverAddress(`${nc.info.host}:${nc.info.port}`) : undefined;
-  const health = await Promise.all(clusterServers(configured, nc).map((a) => probeNatsServer(a, token)));
+  const health = await Promise.all(clusterServers(configured, nc).map((a) => probeNatsServer(a, token, 2000, caFile)));
   // one server reached under two addresses (a name and its IP, say) is one row
   const seen = new Set<string>();
   return health

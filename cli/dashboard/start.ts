@@ -21,11 +21,11 @@ class DashboardListenError extends Error {
 
 export async function startDashboard(
   cluster: OpenCluster,
-  o: { host: string; port: number; token?: string; natsUrl?: string },
+  o: { host: string; port: number; token?: string; natsUrl?: string; caFile?: string | undefined },
 ): Promise<RunningDashboard> {
   const ctl = new AbortController();
   const metrics = new DashboardMetrics();
-  const probe = o.natsUrl === undefined ? undefined : { url: o.natsUrl, token: o.token };
+  const probe = o.natsUrl === undefined ? undefined : { url: o.natsUrl, token: o.token, caFile: o.caFile };
   const view = await ClusterView.start(cluster, ctl.signal, metrics.take, probe);
   metrics.attach(view);
   const auth = new DashboardAuth(o.token);

@@ -25,6 +25,8 @@ export interface ConnectOrEmbedOptions {
   /** Existing cluster; absent = start a private one. */
   url?: string;
   token?: string;
+  /** The CA of a TLS cluster (with `url`): the servers are verified against it. */
+  caFile?: string;
   clusterId: string;
   /** Where the embedded server keeps its store. */
   dir: string;
@@ -60,6 +62,7 @@ export async function connectOrEmbed(o: ConnectOrEmbedOptions): Promise<ClusterC
     nc = await connectNats({
       url,
       token,
+      ...(server === undefined && o.caFile !== undefined ? { caFile: o.caFile } : {}),
       name: "coordinator",
       // a cluster named by URL must answer now: an unreachable one fails the command instead of dialling forever
       // (once connected, the connection reconnects forever either way)

@@ -2,7 +2,7 @@
 // Only addresses go through NATS; tensors travel over the sockets.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type KV } from "@nats-io/kv";
-import { createKv } from "../jetstream-replicas.ts";
+import { createKv, duringElection } from "../jetstream-replicas.ts";
 import { RendezvousError } from "./errors.ts";
 import type { PeerAddress, Rendezvous } from "./types.ts";
 
@@ -36,15 +36,16 @@ export class KvRendezvous implements Rendezvous {
     return `${this.session}.${rank}`;
   }
 
+  /** A bucket just made on a NATS cluster may not answer for a moment (its stream's leader is being elected). */
   async publish(rank: number, address: PeerAddress): Promise<void> {
-    await this.kv.put(this.key(rank), `${address.host}:${address.port}`);
+    await duringElection(() => this.kv.put(this.key(rank), `${address.host}:${address.port}`));
   }
 
   async lookup(rank: number, timeoutMs: number): Promise<PeerAddress> {
     const deadline = Date.now() + timeoutMs;
     let delay = 10;
     for (;;) {
-      const entry = await this.kv.get(this.key(rank));
+      const entry = await duringElection(() => this.kv.get(this.key(rank)));
       if (entry && entry.operation === "PUT" && entry.length > 0) {
         const text = entry.string();
         const colon = text.lastIndexOf(":");
