@@ -6,6 +6,7 @@ import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode, encode } from "../../runtime/codec.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
+import { duringElection } from "../../runtime/jetstream-replicas.ts";
 import { retrying } from "../../runtime/retry.ts";
 import { ensureStream } from "../../runtime/streams.ts";
 import type { RunView, ViewStart } from "../../ml/train/run-view.ts";
@@ -108,12 +109,15 @@ export async function followJobOutput(
   onMessage: (m: JobOutputMessage) => void,
   signal?: AbortSignal,
 ): Promise<JobOutcome | undefined> {
-  await ensureJobOutputStream(nc, ns);
+  // the stream's info and a new consumer need its leader: wait out an election (a server of the cluster lost)
+  await duringElection(() => ensureJobOutputStream(nc, ns));
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(ns.jobOutputStream, {
-    filter_subjects: ns.jobOutputSubject(jobId),
-    deliver_policy: DeliverPolicy.All,
-  });
+  const consumer = await duringElection(() =>
+    js.consumers.get(ns.jobOutputStream, {
+      filter_subjects: ns.jobOutputSubject(jobId),
+      deliver_policy: DeliverPolicy.All,
+    }),
+  );
   const messages = await consumer.consume();
   const stop = () => void messages.close();
   signal?.addEventListener("abort", stop, { once: true });

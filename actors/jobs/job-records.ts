@@ -6,7 +6,7 @@ import { JobIdTakenError } from "./errors.ts";
 import { progressKeys } from "../coordinator/job-store.ts";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { type KV } from "@nats-io/kv";
-import { createKv } from "../../runtime/jetstream-replicas.ts";
+import { createKv, duringElection } from "../../runtime/jetstream-replicas.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { decode, encode } from "../../runtime/codec.ts";
@@ -79,7 +79,7 @@ export class JobRecords {
   }
 
   async get(jobId: string, onMalformed?: (m: MalformedEntry) => void): Promise<JobRecord | null> {
-    const e = await this.kv.get(key(jobId));
+    const e = await duringElection(() => this.kv.get(key(jobId)));
     if (!e || e.operation !== "PUT") return null;
     return this.parse(e.key, e.value, onMalformed);
   }
