@@ -50,7 +50,7 @@ export async function submitAndFollow(o: SubmitOptions): Promise<number> {
       },
     };
     const reply = (await call(c.nc, c.ns.jobsSubject("submit"), req, 15_000).catch((err: unknown) => {
-      if (err instanceof RequestFailedError && /nobody answers|no responders/i.test(err.message))
+      if (err instanceof RequestFailedError && err.reason === "no-responders")
         throw new Error("no job service answers on this cluster (start it with troupe up, or troupe train starts one in ./.troupe)");
       throw err;
     })) as SubmitReply;

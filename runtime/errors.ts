@@ -33,8 +33,20 @@ export class UnknownActorError extends Error {
   }
 }
 
+/** Why a request failed: nobody subscribed, no reply in time, the connection failed, or the handler answered with an error. */
+export type RequestFailure = "no-responders" | "timeout" | "transport" | "malformed-reply" | "error-reply";
+
 export class RequestFailedError extends Error {
   override name = "RequestFailedError";
+  readonly reason: RequestFailure;
+  constructor(message: string, options: ErrorOptions & { reason?: RequestFailure } = {}) {
+    super(message, options);
+    this.reason = options.reason ?? "error-reply";
+  }
+  /** Nothing answered (no responders or no reply in time): the handler may be gone, unlike an error reply. */
+  get unanswered(): boolean {
+    return this.reason === "no-responders" || this.reason === "timeout";
+  }
 }
 
 /** A bucket entry or stream message that is not what its place says (written by a faulty or hostile client). */

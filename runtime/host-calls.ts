@@ -47,7 +47,7 @@ export async function spawnPlaced(
   try {
     return { host, pid: await spawnOn(nc, ns, host, req) };
   } catch (err) {
-    if (!(err instanceof RequestFailedError) || !/^(nobody answers|no reply) on /.test(err.message)) throw err;
+    if (!(err instanceof RequestFailedError) || !err.unanswered) throw err;
     unreachable.set(host, Date.now());
     const other = await pickHost(registry, spec, new Set(unreachable.keys()));
     if (other === host) throw err;

@@ -64,20 +64,29 @@ async function attempt(nc: NatsConnection, subject: string, payload: unknown, ti
     raw = m.data;
   } catch (err) {
     if (err instanceof RequestError && err.cause instanceof NoRespondersError) {
-      return { ok: false, transient: true, error: new RequestFailedError(`nobody answers on ${subject}`, { cause: err }) };
+      return {
+        ok: false,
+        transient: true,
+        error: new RequestFailedError(`nobody answers on ${subject}`, { cause: err, reason: "no-responders" }),
+      };
     }
     if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
-      return { ok: false, transient: true, error: new RequestFailedError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err }) };
+      return {
+        ok: false,
+        transient: true,
+        error: new RequestFailedError(`no reply on ${subject} within ${timeoutMs} ms`, { cause: err, reason: "timeout" }),
+      };
     }
     // a closed connection is final; anything else (disconnect, reconnect in progress) may pass
     return {
       ok: false,
       transient: !nc.isClosed(),
-      error: new RequestFailedError(`request on ${subject} failed: ${(err as Error).message}`, { cause: err }),
+      error: new RequestFailedError(`request on ${subject} failed: ${(err as Error).message}`, { cause: err, reason: "transport" }),
     };
   }
   const reply = replySchema.safeParse(decodeSafe(raw));
-  if (!reply.success) return { ok: false, transient: false, error: new RequestFailedError(`malformed reply on ${subject}`) };
+  if (!reply.success)
+    return { ok: false, transient: false, error: new RequestFailedError(`malformed reply on ${subject}`, { reason: "malformed-reply" }) };
   if (!reply.data.ok) return { ok: false, transient: false, error: new RequestFailedError(reply.data.error) };
   return { ok: true, value: reply.data.value };
 }

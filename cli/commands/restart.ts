@@ -36,7 +36,7 @@ async function describe(nc: NatsConnection, ns: Namespace, jobId: string): Promi
   try {
     return (await call(nc, jobControlSubject(ns, jobId), { describe: true })) as JobDescription;
   } catch (err) {
-    if (err instanceof RequestFailedError && /nobody answers/.test(err.message)) return undefined;
+    if (err instanceof RequestFailedError && err.reason === "no-responders") return undefined;
     throw err;
   }
 }

@@ -48,7 +48,7 @@ export function register(program: Command): void {
       try {
         r = (await call(c.nc, jobControlSubject(c.ns, job), { scale: { dp, reason: opts.reason } }, timeoutMs)) as Resize;
       } catch (err) {
-        if (err instanceof RequestFailedError && /nobody answers/.test(err.message))
+        if (err instanceof RequestFailedError && err.reason === "no-responders")
           throw new ConfigError(`unknown job '${job}': no running job answers on ${jobControlSubject(c.ns, job)}`);
         throw err;
       }

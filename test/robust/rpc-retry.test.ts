@@ -8,6 +8,7 @@ import { connectNats } from "../../runtime/connection.ts";
 import { startNatsServer, type NatsServerHandle } from "../../runtime/nats-server.ts";
 import { call, callRetrying, parseWith, ReplyMemo, serve } from "../../runtime/rpc.ts";
 import { deferred, delay } from "../../runtime/async.ts";
+import { RequestFailedError } from "../../runtime/errors.ts";
 import { z } from "zod";
 
 describe("ReplyMemo", () => {
@@ -56,10 +57,24 @@ describe("callRetrying", { timeout: 60_000 }, () => {
       await nc.flush();
       await expect(callRetrying(nc, "robust.rpc.fails", {}, { attemptMs: 500, deadlineMs: 5000 })).rejects.toThrow("handler said no");
       expect(asked).toBe(1); // not asked again
+      // why a call failed is typed, not a sentence to parse
+      const reasonOf = (p: Promise<unknown>) =>
+        p.then(
+          () => "answered",
+          (e: RequestFailedError) => e.reason,
+        );
+      expect(await reasonOf(call(nc, "robust.rpc.fails", {}))).toBe("error-reply");
+      const silent = nc.subscribe("robust.rpc.silent"); // subscribed, never replies
+      await nc.flush();
+      expect(await reasonOf(call(nc, "robust.rpc.silent", {}, 200))).toBe("timeout");
+      silent.unsubscribe();
       sub.unsubscribe();
       await expect(callRetrying(nc, "robust.rpc.nobody", {}, { attemptMs: 200, deadlineMs: 600, pauseMs: 50 })).rejects.toThrow(
         /nobody answers/,
       );
+      const nobody = await call(nc, "robust.rpc.nobody", {}).catch((e: RequestFailedError) => e);
+      expect([nobody instanceof RequestFailedError, (nobody as RequestFailedError).reason]).toEqual([true, "no-responders"]);
+      expect((nobody as RequestFailedError).unanswered).toBe(true);
       await expect(
         callRetrying(nc, "robust.rpc.nobody", {}, { attemptMs: 200, deadlineMs: 5000, stop: () => new Error("job failed") }),
       ).rejects.toThrow("job failed");
