@@ -5,7 +5,9 @@
 //   without disk (another 1/dp; at dp 2 the two make the whole moments again).
 // - Step time: 2 real rank processes over loopback TCP (rendezvous through a private nats-server), each holding the
 //   same model twice, trained plain and with ZeRO-1, steps interleaved plain/zero so both see the same load; the
-//   ratio of the median step times (target ≤ 1.05).
+//   ratio of the median step times (target ≤ 1.05). At dp 2 a ZeRO-1 rank keeps the other half's moments as its
+//   neighbour's copy, so it reduces the whole gradient (in the executor's buckets, during backward, as plain data
+//   parallelism does) and updates both halves itself, with no all-gather (ml/optim/zero-adamw.ts).
 // Usage: npm run bench -- zero [--steps N]   (default 12 timed steps of each kind after one warm-up pair)
 // Prints the figures with their targets; the last line is one JSON object.
 import { spawn } from "node:child_process";
