@@ -4,8 +4,10 @@
 //   its own shard (target: the whole moments / dp) and, separately, the ring neighbour's copy kept for recovery
 //   without disk (another 1/dp; at dp 2 the two make the whole moments again).
 // - Step time: 2 real rank processes over loopback TCP (rendezvous through a private nats-server), each holding the
-//   same model twice, trained plain and with ZeRO-1, steps interleaved plain/zero so both see the same load; the
-//   ratio of the median step times (target ≤ 1.05). At dp 2 a ZeRO-1 rank keeps the other half's moments as its
+//   same model three times, trained plain, with ZeRO-1, and plain again (a control), steps interleaved in rotating
+//   order so all see the same load; the ratio of the median step times (target ≤ 1.05), the median of the per-step
+//   ratios, and the control's ratio to plain: how far two identical kinds land apart under this load (on a shared
+//   2-core machine at load 15–20 that was 0.97–1.19, more than the 5 % the target allows). At dp 2 a ZeRO-1 rank keeps the other half's moments as its
 //   neighbour's copy, so it reduces the whole gradient (in the executor's buckets, during backward, as plain data
 //   parallelism does) and updates both halves itself, with no all-gather (ml/optim/zero-adamw.ts).
 // - Elastic shrink (zero/shrink.ts): SIGKILL of a dp-2 replica that no replacement can take over → the next step
@@ -51,7 +53,9 @@ function momentBytes(dp: number): { own: number; backup: number; whole: number }
   return { ...z.stateBytes, whole };
 }
 
-function runRank(args: object): Promise<{ plain: number[]; zero: number[] }> {
+type StepTimes = { plain: number[]; zero: number[]; control: number[] };
+
+function runRank(args: object): Promise<StepTimes> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "rank.ts"), JSON.stringify(args)], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -62,7 +66,7 @@ function runRank(args: object): Promise<{ plain: number[]; zero: number[] }> {
   return new Promise((resolve, reject) =>
     child.once("exit", (code) => {
       const line = out.split("\n").find((l) => l.includes('"done":true'));
-      if (code === 0 && line) resolve(JSON.parse(line) as { plain: number[]; zero: number[] });
+      if (code === 0 && line) resolve(JSON.parse(line) as StepTimes);
       else reject(new Error(`rank exited with ${code}: ${err || out}`));
     }),
   );
@@ -73,7 +77,19 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function stepTimes(steps: number): Promise<{ plainMs: number; zeroMs: number; ratio: number }> {
+interface StepFigures {
+  plainMs: number;
+  zeroMs: number;
+  controlMs: number;
+  /** median zero / plain */
+  ratio: number;
+  /** median control / plain: the same code timed twice, how far apart two equal kinds come out under this load */
+  controlRatio: number;
+  /** median over steps of zero / plain within the same step (the pair ran back to back) */
+  pairedRatio: number;
+}
+
+async function stepTimes(steps: number): Promise<StepFigures> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "troupe-bench-zero-"));
   const server = await startNatsServer({ dir });
   try {
@@ -82,9 +98,10 @@ async function stepTimes(steps: number): Promise<{ plainMs: number; zeroMs: numb
       [0, 1].map((rank) => runRank({ ...common, rank, config: CONFIG, microBatch: MICRO_BATCH, microbatches: MICROBATCHES, steps })),
     );
     // a step ends for both ranks together (the gather); rank 0's clock is the step's
-    const plainMs = median(ranks[0]!.plain),
-      zeroMs = median(ranks[0]!.zero);
-    return { plainMs, zeroMs, ratio: zeroMs / plainMs };
+    const { plain, zero, control } = ranks[0]!;
+    const [plainMs, zeroMs, controlMs] = [median(plain), median(zero), median(control)];
+    const pairedRatio = median(zero.map((z, i) => z / plain[i]!));
+    return { plainMs, zeroMs, controlMs, ratio: zeroMs / plainMs, controlRatio: controlMs / plainMs, pairedRatio };
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -156,7 +173,8 @@ async function main(): Promise<void> {
   }
   const t = await stepTimes(steps);
   console.log(
-    `  dp 2 step time (median of ${steps}, interleaved): plain ${t.plainMs.toFixed(1)} ms, ZeRO-1 ${t.zeroMs.toFixed(1)} ms, ratio ${t.ratio.toFixed(3)} (target ≤ ${TIME_TARGET})`,
+    `  dp 2 step time (median of ${steps}, interleaved): plain ${t.plainMs.toFixed(1)} ms, ZeRO-1 ${t.zeroMs.toFixed(1)} ms, ratio ${t.ratio.toFixed(3)} (target ≤ ${TIME_TARGET}); ` +
+      `median of per-step ratios ${t.pairedRatio.toFixed(3)}; control (plain again) ${t.controlMs.toFixed(1)} ms, ratio ${t.controlRatio.toFixed(3)}: the noise of this run`,
   );
   const shrink = shrinks > 0 ? await shrinkFigures(shrinks, replaceTimeout) : undefined;
   const worstOwn = Math.max(...memory.map((m) => Math.abs(m.own / m.whole - 1 / m.dp)));
@@ -173,8 +191,10 @@ async function main(): Promise<void> {
           wholeBytes: m.whole,
           ownFraction: m.own / m.whole,
         })),
-        step_ms: { plain: r3(t.plainMs), zero: r3(t.zeroMs), steps },
+        step_ms: { plain: r3(t.plainMs), zero: r3(t.zeroMs), control: r3(t.controlMs), steps },
         ratio: r3(t.ratio),
+        paired_ratio: r3(t.pairedRatio),
+        control_ratio: r3(t.controlRatio),
         ...(shrink
           ? {
               shrink: {
