@@ -33,7 +33,10 @@ export interface PipelineExecutorOptions {
   optimizer?: Partial<AdamWConfig>;
   /** DP all-reduce bucket size (default 4 MiB) */
   bucketBytes?: number;
-  /** ZeRO-1: AdamW moments sharded over the DP group (reduce-scatter, shard update, all-gather) instead of buckets */
+  /**
+   * ZeRO-1: AdamW moments sharded over the DP group (reduce-scatter, shard update, all-gather) instead of buckets; at
+   * dp 2 the buckets' all-reduce and a local update of both halves (ml/optim/zero-adamw.ts)
+   */
   zero?: boolean;
 }
 
