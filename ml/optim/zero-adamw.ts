@@ -6,7 +6,12 @@
 // shard, rounds differently.
 // Redundancy for recovery without disk: dp rank r also keeps the moments of shard (r + 1) mod dp, its ring
 // neighbour's, updated every step from the neighbour's reduced gradient (sent to it after the reduce-scatter), so
-// a lost rank's moments live on in its neighbour's memory; with dp = 2 every rank holds the whole state.
+// a lost rank's moments live on in its neighbour's memory.
+// With dp = 2 the neighbour's shard is the other half, so every rank holds the whole state and needs the whole
+// reduced gradient anyway: the reduce-scatter and the send of the reduced half are one all-reduce (the exchange
+// of the reduced halves is its gather phase), each rank updates both halves itself, and no all-gather of
+// parameters follows. The traffic is plain data parallelism's; what ZeRO-1 keeps at dp 2 is the sharded
+// bookkeeping (the own/backup shards that checkpoints and peer restore move), not less memory.
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram } from "../../native/ops.ts";
@@ -27,12 +32,20 @@ export interface ZeroAdamWOptions {
   backend?: Backend;
 }
 
-/** One shard's moments and its reduced gradient of the current step. */
+type Segment = ShardBounds["segments"][number];
+
+/** One shard's moments and where its reduced gradient of the current step lies (per segment). */
 interface Shard extends ShardBounds {
   expAvg: Float32Array;
   expAvgSq: Float32Array;
-  grad: Float32Array | undefined;
+  grad: ((s: Segment) => Float32Array) | undefined;
 }
+
+/** Segment gradients out of one buffer holding a shard's reduced gradient. */
+const inShard =
+  (buf: Float32Array) =>
+  (s: Segment): Float32Array =>
+    buf.subarray(s.at, s.at + s.end - s.start);
 
 export class ZeroAdamW implements Optimizer {
   stepCount = 0;
@@ -71,7 +84,8 @@ export class ZeroAdamW implements Optimizer {
     this.own = shardOf(lengths, size, rank);
     if (size > 1) {
       const b = shardOf(lengths, size, (rank + 1) % size);
-      this.backup = { ...b, params: new Float32Array(b.end - b.start) };
+      // dp > 2 updates the neighbour's parameters in a scratch copy (the gather brings the owner's); dp 2 in place
+      this.backup = { ...b, params: new Float32Array(size > 2 ? b.end - b.start : 0) };
     }
   }
 
@@ -90,42 +104,78 @@ export class ZeroAdamW implements Optimizer {
     this.group = group;
   }
 
-  /** Reduce-scatter of the step's gradients; the neighbour's reduced shard comes from it for the backup moments. */
-  async reduceGradients(): Promise<void> {
-    for (const [i, g] of this.grads.entries()) this.flat.set(g.data, this.offsets[i]);
+  /**
+   * With dp = 2 the whole gradient is reduced (see the header), so a caller may all-reduce the gradients itself,
+   * e.g. in buckets overlapping backward, and then call reduceGradients({ allReduced: true }).
+   */
+  get reducesWhole(): boolean {
+    return this.group.size === 2;
+  }
+
+  /**
+   * Reduce-scatter of the step's gradients; the neighbour's reduced shard comes from it for the backup moments.
+   * `allReduced`: the gradients already hold their sum over the group (only where reducesWhole).
+   */
+  async reduceGradients(o: { allReduced?: boolean } = {}): Promise<void> {
     const { group } = this;
-    if (group.size === 1) {
-      this.own.grad = this.flat;
+    if (o.allReduced && !this.reducesWhole)
+      throw new OptimizerError(`ZeRO-1 at dp ${group.size}: the gradients must be reduce-scattered here, not all-reduced`);
+    const inTensors = (s: Segment) => this.grads[s.tensor]!.data.subarray(s.start, s.end);
+    if (group.size === 1 || o.allReduced) {
+      // the gradient tensors hold the sum already: read in place
+      for (const shard of [this.own, this.backup]) if (shard) shard.grad = inTensors;
       return;
     }
-    this.own.grad = await group.reduceScatter(this.flat);
+    for (const [i, g] of this.grads.entries()) this.flat.set(g.data, this.offsets[i]);
+    if (group.size === 2) {
+      // combines x0 + x1 as the reduce-scatter does; each rank gets both halves
+      await group.allReduce(this.flat);
+      for (const shard of [this.own, this.backup!]) shard.grad = inShard(this.flat.subarray(shard.start, shard.end));
+      return;
+    }
+    const mine = await group.reduceScatter(this.flat);
+    this.own.grad = inShard(mine);
     const n = group.size;
     const [, got] = await Promise.all([
-      group.send(this.own.grad, (group.rank + n - 1) % n, BACKUP_TAG),
+      group.send(mine, (group.rank + n - 1) % n, BACKUP_TAG),
       group.recv((group.rank + 1) % n, BACKUP_TAG),
     ]);
     const backup = this.backup!;
     if (got.length !== backup.end - backup.start)
       throw new OptimizerError(`backup gradient of ${got.length} values, expected ${backup.end - backup.start}`);
-    backup.grad = got;
+    backup.grad = inShard(got);
   }
 
   /** Squared norm of the reduced gradient (the tensors `counts` marks), summed over the group: the same on every dp rank. */
   async gradNormSquared(): Promise<number> {
-    const grad = this.reduced(this.own);
-    const program = new KernelProgram();
-    for (const s of this.own.segments) {
-      if (this.counts[s.tensor]) program.add("sumSquares", { x: grad.subarray(s.at, s.at + s.end - s.start), n: s.end - s.start });
-    }
-    let local = 0;
-    for (const r of await program.run(this.backend)) local += r;
-    if (this.group.size === 1) return local;
-    // fp32 on the wire: a double as two floats, so the sum keeps double precision; added in rank order everywhere
-    const hi = Math.fround(local);
-    const parts = await this.group.allGather(Float32Array.of(hi, local - hi));
+    if (this.group.size === 1) return (await this.shardSquares(this.own))[0]!;
+    // per shard, a double as two fp32 (the wire format of the gather), added in shard order on every rank
+    const split = (x: number) => [Math.fround(x), x - Math.fround(x)];
+    const parts =
+      this.group.size === 2 // both halves are here: no gather needed
+        ? Float32Array.from((await this.shardSquares(...[this.own, this.backup!].sort((a, b) => a.index - b.index))).flatMap(split))
+        : await this.group.allGather(Float32Array.from(split((await this.shardSquares(this.own))[0]!)));
     let total = 0;
     for (let i = 0; i < parts.length; i += 2) total += parts[i]! + parts[i + 1]!;
     return total;
+  }
+
+  /** Squared norm of each shard's reduced gradient, over the tensors `counts` marks (one kernel program). */
+  private async shardSquares(...shards: Shard[]): Promise<number[]> {
+    const program = new KernelProgram();
+    const counted = shards.map((shard) => {
+      const grad = this.reduced(shard);
+      const segs = shard.segments.filter((s) => this.counts[s.tensor]);
+      for (const s of segs) program.add("sumSquares", { x: grad(s), n: s.end - s.start });
+      return segs.length;
+    });
+    const results = await program.run(this.backend);
+    let at = 0;
+    return counted.map((k) => {
+      let sum = 0;
+      for (const r of results.slice(at, (at += k))) sum += r;
+      return sum;
+    });
   }
 
   async gradNorm(): Promise<number> {
@@ -134,16 +184,18 @@ export class ZeroAdamW implements Optimizer {
 
   /**
    * AdamW on this rank's shard and on the backup shard (local), then the all-gather of the updated shards. With
-   * dp = 2 a gather cut by a lost peer is completed from the backup, which holds the only other shard: the step is
-   * applied whole either way, so a recovery finds this rank at this step.
+   * dp = 2 the backup is the only other shard and is updated in place: the step needs no communication, so it is
+   * applied whole even when the peer is lost after the reduction, and a recovery finds this rank at this step.
    */
   async step(lr: number, gradScale: number): Promise<void> {
     checkStepArgs(lr, gradScale);
     const step = this.stepCount + 1;
     const program = new KernelProgram();
-    this.addUpdates(program, this.own, (s) => this.params[s.tensor]!.data.subarray(s.start, s.end), lr, gradScale, step);
+    const inPlace = (s: Segment) => this.params[s.tensor]!.data.subarray(s.start, s.end);
+    this.addUpdates(program, this.own, inPlace, lr, gradScale, step);
     const backup = this.backup;
-    if (backup) {
+    if (backup && this.group.size === 2) this.addUpdates(program, backup, inPlace, lr, gradScale, step);
+    else if (backup) {
       for (const s of backup.segments) backup.params.set(this.params[s.tensor]!.data.subarray(s.start, s.end), s.at);
       this.addUpdates(program, backup, (s) => backup.params.subarray(s.at, s.at + s.end - s.start), lr, gradScale, step);
     }
@@ -151,13 +203,13 @@ export class ZeroAdamW implements Optimizer {
     this.stepCount = step;
     this.own.grad = undefined;
     if (backup) backup.grad = undefined;
-    if (this.group.size > 1) await this.gather();
+    if (this.group.size > 2) await this.gather();
   }
 
   private addUpdates(
     program: KernelProgram,
     shard: Shard,
-    paramOf: (s: ShardBounds["segments"][number]) => Float32Array,
+    paramOf: (s: Segment) => Float32Array,
     lr: number,
     gradScale: number,
     step: number,
@@ -169,7 +221,7 @@ export class ZeroAdamW implements Optimizer {
       const decay = decaysWeight(this.params[s.tensor]!.shape);
       program.add("adamw", {
         param: paramOf(s),
-        grad: grad.subarray(s.at, s.at + n),
+        grad: grad(s),
         expAvg: shard.expAvg.subarray(s.at, s.at + n),
         expAvgSq: shard.expAvgSq.subarray(s.at, s.at + n),
         n,
@@ -184,7 +236,7 @@ export class ZeroAdamW implements Optimizer {
     }
   }
 
-  private reduced(shard: Shard): Float32Array {
+  private reduced(shard: Shard): (s: Segment) => Float32Array {
     if (!shard.grad) throw new OptimizerError("ZeRO-1: no reduced gradient this step (reduceGradients first)");
     return shard.grad;
   }
@@ -192,15 +244,7 @@ export class ZeroAdamW implements Optimizer {
   private async gather(): Promise<void> {
     const mine = new Float32Array(this.own.end - this.own.start);
     for (const s of this.own.segments) mine.set(this.params[s.tensor]!.data.subarray(s.start, s.end), s.at);
-    let full: Float32Array;
-    try {
-      full = await this.group.allGather(mine);
-    } catch (err) {
-      if (this.group.size !== 2) throw err;
-      const backup = this.backup!;
-      for (const s of backup.segments) this.params[s.tensor]!.data.set(backup.params.subarray(s.at, s.at + s.end - s.start), s.start);
-      return;
-    }
+    const full = await this.group.allGather(mine);
     for (const [i, p] of this.params.entries()) p.data.set(full.subarray(this.offsets[i], this.offsets[i]! + p.data.length));
   }
 
@@ -265,11 +309,7 @@ export class ZeroAdamW implements Optimizer {
     }
   }
 
-  private eachSegment(
-    s: Shard,
-    full: readonly NamedTensor[],
-    f: (seg: ShardBounds["segments"][number], m: Float32Array, v: Float32Array) => void,
-  ) {
+  private eachSegment(s: Shard, full: readonly NamedTensor[], f: (seg: Segment, m: Float32Array, v: Float32Array) => void) {
     for (const seg of s.segments) f(seg, full[2 * seg.tensor]!.data, full[2 * seg.tensor + 1]!.data);
   }
 

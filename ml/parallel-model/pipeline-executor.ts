@@ -33,7 +33,10 @@ export interface PipelineExecutorOptions {
   optimizer?: Partial<AdamWConfig>;
   /** DP all-reduce bucket size (default 4 MiB) */
   bucketBytes?: number;
-  /** ZeRO-1: AdamW moments sharded over the DP group (reduce-scatter, shard update, all-gather) instead of buckets */
+  /**
+   * ZeRO-1: AdamW moments sharded over the DP group (reduce-scatter, shard update, all-gather) instead of buckets; at
+   * dp 2 the buckets' all-reduce and a local update of both halves (ml/optim/zero-adamw.ts)
+   */
   zero?: boolean;
 }
 
@@ -116,8 +119,11 @@ export class PipelineExecutor {
       readyOrder,
       position: new Map(readyOrder.map(([c, i], pos) => [`${i}:${c}`, pos])),
       lastBackward,
+      // ZeRO-1 reduce-scatters after backward, except at dp 2, where it reduces the whole gradient as these do
       buckets:
-        dp.size > 1 && !(this.optimizer instanceof ZeroAdamW) ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes }) : null,
+        dp.size > 1 && !(this.optimizer instanceof ZeroAdamW && !this.optimizer.reducesWhole)
+          ? new GradientBuckets(dp, grads, { bucketBytes: this.bucketBytes })
+          : null,
     };
     this.programs.set(m, program);
     return program;
@@ -201,13 +207,19 @@ export class PipelineExecutor {
         }
         case "reduceGrads":
           for (const [c, i] of readyOrder) if (!marked.has(key(i, c))) markReady(c)([i]); // the tied wte copy
-          await (this.optimizer instanceof ZeroAdamW ? this.optimizer.reduceGradients() : buckets?.finish()); // ZeRO-1: no buckets
+          await this.reduceGrads(buckets);
           break;
         case "optimizerStep":
           break; // apply(), once the global norm is known
       }
     }
     return { lossSum: this.countsLoss ? lossSum : 0, gradNormSquared: await this.localGradNormSquared() };
+  }
+
+  /** The DP buckets' all-reduce, then ZeRO-1's reduction (which at dp 2 only takes the buckets' sums). */
+  private async reduceGrads(buckets: GradientBuckets | null): Promise<void> {
+    await buckets?.finish();
+    if (this.optimizer instanceof ZeroAdamW) await this.optimizer.reduceGradients({ allReduced: buckets !== null });
   }
 
   /**

@@ -2,8 +2,8 @@
 // back from the memory of its ring neighbour, which keeps a copy of it updated every step, and its parameters from
 // the same live peer. No checkpoint exists while the job recovers (the checkpoint folder is absent: nothing could
 // have been read from disk), and the final model, optimizer state and every committed loss equal the failure-free
-// ZeRO-1 run's bit for bit. Kills: in the gradient reduce-scatter (the step runs again) and just before a worker's
-// apply, while its peer updates and gathers (the peer completes the gather from its copy; the step is committed).
+// ZeRO-1 run's bit for bit. Kills: in the gradient reduction (the step runs again) and just before a worker's apply,
+// while its peer updates (at dp 2 the peer updates both halves itself, with no gather; the step is committed).
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";

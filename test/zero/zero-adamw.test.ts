@@ -1,13 +1,15 @@
 // ZeRO-1's optimizer against the plain AdamW reference, with dp ranks in this process over real sockets (rendezvous
 // on a real nats-server): the reduce-scatter and all-gather it uses equal the sequential reference bit for bit;
 // sharded AdamW gives the parameters, whole moments and gradient norm of AdamW on the summed gradients; the
-// neighbour's backup moments equal the owner's; a dp-2 gather cut by a lost peer is completed from the backup.
+// neighbour's backup moments equal the owner's; at dp 2, gradients all-reduced in buckets by the caller give the
+// same bits as the optimizer's own reduction, and a step whose peer is lost after the reduction is applied whole.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AdamW } from "../../ml/optim/adamw.ts";
 import { ZeroAdamW } from "../../ml/optim/zero-adamw.ts";
 import { shardBounds } from "../../ml/optim/zero-shards.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
+import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
 import { chunkBounds, createCpuCollectives, KvRendezvous, newCollectiveKey, type CollectivesWorld } from "../../runtime/collectives/mod.ts";
 import { sequentialReduce, testData } from "../collectives/data.ts";
 
@@ -139,7 +141,44 @@ describe("ZeroAdamW against AdamW on the summed gradients", () => {
     await Promise.all(ws.map((w) => w.close()));
   });
 
-  it("dp 2: a gather cut by a lost peer completes from the backup", async () => {
+  it("dp 2: gradients all-reduced by the caller in buckets give the same bits as reduceGradients' own reduction", async () => {
+    const ws = await worlds(2);
+    const pairs = [0, 1].map(() => ws.map(() => replica())); // [own reduction, bucketed all-reduce] × rank
+    const zeros = pairs.map((reps) => reps.map((r, i) => new ZeroAdamW(source(r), CONFIG, { group: ws[i]!, counts: undefined })));
+    expect(zeros[1]!.every((z) => z.reducesWhole)).toBe(true);
+    for (let step = 1; step <= 3; step++) {
+      for (const reps of pairs) reps.forEach((r, rank) => setGrads(r, step, rank));
+      await Promise.all(zeros[0]!.map((z) => z.reduceGradients()));
+      await Promise.all(
+        pairs[1]!.map(async (r, i) => {
+          // reverse order and a small bucket size: several buckets, as the pipeline executor runs them during backward
+          const buckets = new GradientBuckets(ws[i]!, r.grads.map((g) => g.data).reverse(), { bucketBytes: 256 });
+          r.grads.forEach((_, k) => buckets.markReady(k));
+          await buckets.finish();
+          await zeros[1]![i]!.reduceGradients({ allReduced: true });
+        }),
+      );
+      const norms = await Promise.all(zeros.flat().map((z) => z.gradNormSquared()));
+      expect(new Set(norms).size).toBe(1);
+      for (const zs of zeros) await Promise.all(zs.map((z) => z.step(1e-2, 0.9)));
+    }
+    const bits = (ts: NamedTensor[]) => ts.map((t) => [...t.data]);
+    for (let i = 0; i < 2; i++) {
+      expect(bits(pairs[1]![i]!.params)).toEqual(bits(pairs[0]![i]!.params));
+      expect(bits(zeros[1]![i]!.state())).toEqual(bits(zeros[0]![i]!.state()));
+    }
+    await Promise.all(ws.map((w) => w.close()));
+  });
+
+  it("dp 3: refuses gradients all-reduced by the caller (it needs the reduce-scatter's shards)", async () => {
+    const ws = await worlds(3);
+    const z = new ZeroAdamW(source(replica()), CONFIG, { group: ws[0]!, counts: undefined });
+    expect(z.reducesWhole).toBe(false);
+    await expect(z.reduceGradients({ allReduced: true })).rejects.toThrow(/reduce-scattered/);
+    await Promise.all(ws.map((w) => w.close()));
+  });
+
+  it("dp 2: a step whose peer is lost after the reduction is applied whole (no gather needed)", async () => {
     const ws = await worlds(2);
     const reps = ws.map(() => replica());
     const zeros = reps.map((r, i) => new ZeroAdamW(source(r), CONFIG, { group: ws[i]!, counts: undefined }));
@@ -149,7 +188,7 @@ describe("ZeroAdamW against AdamW on the summed gradients", () => {
     const expected = reps[1]!.params.map((p) => p.data.slice());
     reps.forEach((r, rank) => setGrads(r, 2, rank));
     await Promise.all(zeros.map((z) => z.reduceGradients()));
-    // rank 1 updates and gathers normally; rank 0's peer is gone before its gather
+    // rank 1 updates normally; rank 0's peer is gone before its step
     const twin = replica();
     twin.params.forEach((p, i) => p.data.set(reps[0]!.params[i]!.data));
     ws[1]!.abort("lost");

@@ -1,7 +1,8 @@
 // One dp rank of the zero benchmark, as its own process: `node --import tsx rank.ts '<json>'`. Holds two copies of
 // the same model on the same dp group, one trained with plain data parallelism (bucketed all-reduce, whole AdamW)
-// and one with ZeRO-1 (reduce-scatter, shard AdamW, all-gather), and times their steps interleaved (plain, zero,
-// plain, …) so both see the same machine load. Prints one JSON line with the step times in ms.
+// and one with ZeRO-1 (reduce-scatter, shard AdamW, all-gather), plus a second plain copy as a control, and times
+// their steps interleaved (plain, zero, control, then rotated) so all see the same machine load. Prints one JSON
+// line with the step times in ms.
 import { connect } from "@nats-io/transport-node";
 import { createPipelineExecutor, createStageModel } from "../../../ml/parallel-model/mod.ts";
 import { groupsForRank } from "../../../ml/parallel/rank-groups.ts";
@@ -47,14 +48,17 @@ const executorFor = async (zero: boolean) => {
   });
   return createPipelineExecutor({ model, groups, schedule: "1f1b", microbatches: a.microbatches, zero });
 };
-const executors = { plain: await executorFor(false), zero: await executorFor(true) };
+// "control" is a second plain copy: its ratio to "plain" is the noise of the measurement on this machine
+const executors = { plain: await executorFor(false), zero: await executorFor(true), control: await executorFor(false) };
 const batch = (step: number) => {
   const mbs = Array.from({ length: a.microbatches }, (_, i) => microbatchTokens(step, a.rank * a.microbatches + i, a.config, a.microBatch));
   return { inputs: mbs.map((m) => m.inputs), targets: mbs.map((m) => m.targets) };
 };
-const times: { plain: number[]; zero: number[] } = { plain: [], zero: [] };
+const KINDS = ["plain", "zero", "control"] as const;
+const times: Record<(typeof KINDS)[number], number[]> = { plain: [], zero: [], control: [] };
 for (let s = 0; s <= a.steps; s++) {
-  for (const kind of s % 2 === 0 ? (["plain", "zero"] as const) : (["zero", "plain"] as const)) {
+  // each kind goes first, second and third equally often
+  for (const kind of KINDS.map((_, i) => KINDS[(i + s) % KINDS.length]!)) {
     await world.barrier();
     const t0 = performance.now();
     await executors[kind].step(batch(s), 1e-3, 1);
