@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bin, jobYaml, NetCluster, Netns, netnsUnavailable, type Host, type ProbeWrite } from "./netns.ts";
+import { bin, jobYaml, NetCluster, Netns, netnsUnavailable, type Host, type ProbeWrite, type Run } from "./netns.ts";
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`nats-loss test skipped: ${skip}`);
@@ -143,11 +143,20 @@ describe.skipIf(skip !== undefined)("a nats-server of a three-host NATS cluster 
 
     const runDir = path.join(root, "lost");
     let killedAt = 0;
+    let whileElecting: Promise<Run[]> = Promise.resolve([]);
     const r = await train("lost", runDir, () => {
       process.kill(pid, "SIGKILL");
       killedAt = Date.now();
+      // at once, while JetStream elects new leaders: asked from the host whose server is gone
+      whileElecting = Promise.all([
+        cluster.troupe(victim, "ps", "--json", "--cluster", cluster.dir),
+        cluster.troupe(victim, "jobs", "--json", "--cluster", cluster.dir),
+        cluster.troupe(victim, "events", "--json", "--cluster", cluster.dir),
+      ]);
     });
     expect(r.code, r.out).toBe(0);
+    for (const [i, x] of (await whileElecting).entries())
+      expect(x.code, `troupe ${["ps", "jobs", "events"][i]} right after the loss: ${x.stderr}`).toBe(0);
     expect(killedAt, "the server was killed mid-job").toBeGreaterThan(0);
     expect(alive(pid), "the lost server stays lost").toBe(false);
 
