@@ -275,8 +275,8 @@ export class NetCluster {
   }
 
   /** fixtures/jetstream-probe.mjs `what` in host `h`'s namespace. */
-  probe(h: Host, what: "info" | "write"): Promise<Run> {
-    return this.net.run(h, [process.execPath, probeScript, this.dir, what], 60_000);
+  probe(h: Host, ...what: ["info"] | ["write"] | ["stepdown", string]): Promise<Run> {
+    return this.net.run(h, [process.execPath, probeScript, this.dir, ...what], 60_000);
   }
 
   /** (Re)starts the host agent of `h`; its log goes to agentLog(h) (appended). */
