@@ -2,7 +2,7 @@
 // step with its tokens/s, each validation, and at the end the outcome. A JetStream stream keeps it, so `troupe
 // attach` (or a `troupe train` that lost its terminal and came back) replays the job from its first line and
 // then follows it live; a TerminalView draws it exactly as a local run draws itself.
-import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode, encode } from "../../runtime/codec.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
@@ -98,9 +98,16 @@ export class PublishedView implements RunView {
   }
 }
 
+/** A follower's pull requests expire after this long (ms); while idle the server sends a heartbeat every half of it. */
+const PULL_EXPIRES_MS = 10_000;
+/** Nothing from the follower's consumer for this long (no message, no heartbeat): it is taken for lost, made again. */
+const SILENT_MS = 20_000;
+
 /**
  * The follower's side: every message of the job from its first, then live ones, until the job's `done` (resolves
- * with its outcome) or `signal` aborts (resolves undefined: the follower detached).
+ * with its outcome) or `signal` aborts (resolves undefined: the follower detached). The consumer is an ordered one
+ * of a single copy: when the nats-server holding it is lost for good (missed heartbeats, or silence after a
+ * reconnect), another is made that goes on from the next message, once the stream has a leader again.
  */
 export async function followJobOutput(
   nc: NatsConnection,
@@ -112,29 +119,55 @@ export async function followJobOutput(
   // the stream's info and a new consumer need its leader: wait out an election (a server of the cluster lost)
   await duringElection(() => ensureJobOutputStream(nc, ns));
   const js = jetstream(nc);
-  const consumer = await duringElection(() =>
-    js.consumers.get(ns.jobOutputStream, {
-      filter_subjects: ns.jobOutputSubject(jobId),
-      deliver_policy: DeliverPolicy.All,
-    }),
-  );
-  const messages = await consumer.consume();
-  const stop = () => void messages.close();
-  signal?.addEventListener("abort", stop, { once: true });
+  let from = 0; // the stream sequence to go on from; 0: the job's first message
+  const deliver = (m: JsMsg): JobOutcome | undefined => {
+    from = m.seq + 1;
+    let msg: JobOutputMessage;
+    try {
+      msg = decode(m.data) as JobOutputMessage;
+    } catch {
+      return undefined; // not a message of a coordinator: skipped
+    }
+    onMessage(msg);
+    return msg.k === "done" ? msg.outcome : undefined;
+  };
+  while (!signal?.aborted) {
+    const start = from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : { deliver_policy: DeliverPolicy.All };
+    const consumer = await duringElection(() =>
+      js.consumers.get(ns.jobOutputStream, { filter_subjects: ns.jobOutputSubject(jobId), ...start }),
+    );
+    const end = await followConsumer(await consumer.consume({ expires: PULL_EXPIRES_MS }), deliver, signal);
+    if (end) return end.outcome;
+  }
+  return undefined;
+}
+
+/** `deliver` for each message until it answers an outcome, `signal` aborts, or the consumer goes silent (undefined). */
+async function followConsumer(
+  messages: ConsumerMessages,
+  deliver: (m: JsMsg) => JobOutcome | undefined,
+  signal?: AbortSignal,
+): Promise<{ outcome: JobOutcome } | undefined> {
+  let heard = Date.now();
+  const close = () => void messages.close();
+  signal?.addEventListener("abort", close, { once: true });
+  void (async () => {
+    for await (const s of messages.status()) {
+      if (s.type === "heartbeats_missed") close();
+      else heard = Date.now(); // a heartbeat, a new pull request, the consumer made again
+    }
+  })();
+  const watchdog = setInterval(() => Date.now() - heard > SILENT_MS && close(), 1000);
   try {
     for await (const m of messages) {
-      let msg: JobOutputMessage;
-      try {
-        msg = decode(m.data) as JobOutputMessage;
-      } catch {
-        continue; // not a message of a coordinator: skipped
-      }
-      onMessage(msg);
-      if (msg.k === "done") return msg.outcome;
+      heard = Date.now();
+      const outcome = deliver(m);
+      if (outcome) return { outcome };
     }
     return undefined;
   } finally {
-    signal?.removeEventListener("abort", stop);
+    clearInterval(watchdog);
+    signal?.removeEventListener("abort", close);
     await messages.close().catch(() => undefined);
   }
 }

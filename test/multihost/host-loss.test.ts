@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../runtime/async.ts";
-import { bin, NetCluster, Netns, netnsUnavailable } from "./netns.ts";
+import { bin, jobYaml, NetCluster, Netns, netnsUnavailable } from "./netns.ts";
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`host-loss test skipped: ${skip}`);
@@ -23,20 +23,7 @@ const config = path.join(root, "hl.yaml");
 const net = new Netns(4);
 const cluster = new NetCluster(net, path.join(root, "cluster"), 2);
 
-const yaml = `name: hl
-seed: 7
-threads: 1
-logInterval: 1
-parallel: {dp: 2, pp: 1, tp: 2}
-model: {layers: 2, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1, cacheDir: ${JSON.stringify(path.join(root, "data"))}}
-optimizer: {lr: 0.01}
-batch: {size: 4, microBatch: 1}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: ${STEPS}, batches: 1}
-checkpoint: {interval: ${STEPS}, keep: 1}
-`;
+const yaml = jobYaml({ name: "hl", seed: 7, steps: STEPS, parallel: { dp: 2, pp: 1, tp: 2 }, cacheDir: path.join(root, "data") });
 
 interface Row {
   id: string;

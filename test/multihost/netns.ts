@@ -1,5 +1,6 @@
 // Hosts for real on one machine: a bridge and N network namespaces joined by veth pairs, with a troupe cluster on
-// them (`troupe up --listen` in host 1 with 0 slots, a host agent in each other namespace). Every command that talks
+// them (`troupe up --listen` in host 1 with 0 slots, a host agent in each other namespace; with `natsOnEveryHost`, a
+// nats-server in every namespace too, routed to the others: a NATS cluster spread over the hosts). Every command that talks
 // to a 10.x address runs inside a namespace: nothing in the root namespace reaches the bridge. A host is lost for
 // real (every process of its namespace SIGKILLed, its link taken down) and cut off for real (link down, then up).
 // Names carry a random suffix; `remove` kills every process left in the namespaces and deletes them. Needs root.
@@ -8,11 +9,12 @@ import { randomBytes, randomInt } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { pollUntil } from "../../runtime/async.ts";
+import { deadline, pollUntil } from "../../runtime/async.ts";
 
 const exec = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
 export const bin = path.join(repo, "bin/troupe.js");
+const probeScript = path.join(import.meta.dirname, "fixtures", "jetstream-probe.mjs");
 
 export interface Host {
   /** 1-based; the troupe host name is `host<n>`. */
@@ -132,6 +134,30 @@ export class Netns {
   }
 }
 
+/** A stream as fixtures/jetstream-probe.mjs `info` reports it: its replicas, leader and the other peers. */
+export interface StreamPlacement {
+  name: string;
+  replicas: number;
+  leader: string | undefined;
+  peers: { name: string; current: boolean; offline: boolean; lag: number }[];
+}
+
+/** What fixtures/jetstream-probe.mjs `write` read back and the acknowledgements it got. */
+export interface ProbeWrite {
+  kv: string;
+  kvRevision: number;
+  logSeq: number;
+}
+
+export interface NetClusterOptions {
+  /**
+   * A nats-server on every host, routed to the others, each with its own JetStream store (`troupe up --listen H1
+   * --routes H2,…` on host 1, `troupe nats-server` on the others, one cluster directory as on a shared filesystem);
+   * every client gets all their URLs. `up` returns once every stream can be placed on min(3, hosts) servers.
+   */
+  natsOnEveryHost?: boolean;
+}
+
 /**
  * A troupe cluster on the namespaces: `troupe up --listen` on host 1 with 0 slots (nats-server, services, the
  * coordinators), and a host agent with `slots` worker slots on every other host.
@@ -139,11 +165,14 @@ export class Netns {
 export class NetCluster {
   url = "";
   readonly agents = new Map<number, ChildProcess>();
+  /** With natsOnEveryHost: `troupe nats-server` of hosts 2…N (host 1's server is `troupe up`'s). */
+  readonly natsServers = new Map<number, ChildProcess>();
 
   constructor(
     readonly net: Netns,
     readonly dir: string,
     private readonly slots: number,
+    private readonly opts: NetClusterOptions = {},
   ) {}
 
   get head(): Host {
@@ -156,12 +185,98 @@ export class NetCluster {
   }
 
   async up(): Promise<void> {
-    const h = this.head;
-    const up = await this.troupe(h, "up", "--listen", h.addr, "--slots", "0", "--name", h.name, "--cluster", this.dir, "--json");
-    if (up.code !== 0 || up.stderr !== "") throw new Error(`troupe up failed (${up.code}): ${up.stderr}`);
-    this.url = (JSON.parse(up.stdout) as { url: string }).url;
+    if (this.opts.natsOnEveryHost) {
+      await this.upNatsCluster();
+    } else {
+      const h = this.head;
+      const up = await this.troupe(h, "up", "--listen", h.addr, "--slots", "0", "--name", h.name, "--cluster", this.dir, "--json");
+      if (up.code !== 0 || up.stderr !== "") throw new Error(`troupe up failed (${up.code}): ${up.stderr}`);
+      this.url = (JSON.parse(up.stdout) as { url: string }).url;
+    }
     for (const w of this.net.hosts.slice(1)) this.startAgent(w);
-    await this.waitHosts(this.net.hosts.length);
+    await Promise.all([this.waitHosts(this.net.hosts.length), this.opts.natsOnEveryHost ? this.waitReplicas() : undefined]);
+  }
+
+  /**
+   * `troupe up --routes` on host 1 (it waits for the other servers), `troupe nats-server` on the other hosts once
+   * it waits (up returns once JetStream can place streams on min(3, hosts) servers).
+   */
+  private async upNatsCluster(): Promise<void> {
+    const [h, ...others] = this.net.hosts;
+    const routes = others.map((o) => o.addr).join(",");
+    const argv = [process.execPath, bin, "up", "--listen", h!.addr, "--routes", routes, "--slots", "0", "--name", h!.name];
+    const up = this.net.spawn(h!, [...argv, "--cluster", this.dir, "--json"], "pipe");
+    let stdout = "";
+    let stderr = "";
+    up.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
+    up.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+    await pollUntil(() => (/waiting for the other nats-servers/.test(stderr) || up.exitCode !== null ? true : undefined), {
+      what: "troupe up waiting for the other nats-servers",
+      timeoutMs: 60_000,
+      everyMs: 100,
+    });
+    for (const o of others) this.startNatsServer(o);
+    const code = await deadline(exited, 180_000, "troupe up --routes").catch((err: Error) => err.message);
+    if (code !== 0) {
+      up.kill("SIGKILL");
+      throw new Error(`troupe up --routes failed (${code}): ${stderr}`);
+    }
+    this.url = (JSON.parse(stdout) as { url: string }).url;
+  }
+
+  /** Until JetStream has placed the actor records' stream on min(3, hosts) servers, all current (natsOnEveryHost). */
+  private async waitReplicas(): Promise<void> {
+    const replicas = Math.min(3, this.net.hosts.length);
+    await pollUntil(
+      async () => {
+        const actors = (await this.streams()).find((s) => s.name.endsWith("_actors"));
+        return actors?.replicas === replicas && actors.peers.length === replicas - 1 && actors.peers.every((p) => p.current)
+          ? true
+          : undefined;
+      },
+      { what: `the actor records' stream on ${replicas} servers, all current`, timeoutMs: 60_000, everyMs: 500 },
+    );
+  }
+
+  /** `troupe nats-server` of host `h` (natsOnEveryHost), routed to every other host; its log goes to natsLog(h). */
+  private startNatsServer(h: Host): void {
+    const routes = this.net.hosts.filter((o) => o !== h).map((o) => o.addr);
+    const argv = [process.execPath, bin, "nats-server", "--cluster", this.dir, "--listen", h.addr, "--routes", routes.join(",")];
+    const fd = openSync(this.natsLog(h), "a");
+    try {
+      this.natsServers.set(h.n, this.net.spawn(h, argv, fd));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  natsLog(h: Host): string {
+    return path.join(this.dir, `nats-${h.name}.log`);
+  }
+
+  /** The JetStream server name of host `h`'s nats-server (natsOnEveryHost): its client address and port. */
+  natsServerName(h: Host): string {
+    return `${h.addr}-4222`;
+  }
+
+  /** The pid of host `h`'s nats-server process itself (natsOnEveryHost): cluster.json's for host 1, else its log's. */
+  natsServerPid(h: Host): number {
+    if (h.n === 1) return (JSON.parse(readFileSync(path.join(this.dir, "cluster.json"), "utf8")) as { natsPid: number }).natsPid;
+    const m = /listening on \S+ \(pid (\d+);/.exec(readFileSync(this.natsLog(h), "utf8"));
+    if (!m) throw new Error(`no pid in ${this.natsLog(h)}`);
+    return Number(m[1]);
+  }
+
+  /** Every JetStream stream with its placement, asked from host `h` (fixtures/jetstream-probe.mjs); [] on failure. */
+  async streams(h: Host = this.head): Promise<StreamPlacement[]> {
+    const r = await this.probe(h, "info");
+    return r.code === 0 ? (JSON.parse(r.stdout) as StreamPlacement[]) : [];
+  }
+
+  /** fixtures/jetstream-probe.mjs `what` in host `h`'s namespace. */
+  probe(h: Host, ...what: ["info"] | ["write"] | ["stepdown", string]): Promise<Run> {
+    return this.net.run(h, [process.execPath, probeScript, this.dir, ...what], 60_000);
   }
 
   /** (Re)starts the host agent of `h`; its log goes to agentLog(h) (appended). */
@@ -213,5 +328,41 @@ export class NetCluster {
       ),
     );
     if (this.url) await this.troupe(this.head, "down", "--cluster", this.dir);
+    for (const n of this.natsServers.values()) if (n.exitCode === null && n.signalCode === null) n.kill("SIGTERM");
   }
+}
+
+export interface JobYaml {
+  name: string;
+  seed: number;
+  steps: number;
+  parallel: { dp: number; pp: number; tp: number };
+  /** The Brown corpus' cache, in the test's directory. */
+  cacheDir: string;
+  /** Default 1: every step printed (tests wait for a step's line). */
+  logInterval?: number;
+  /** Eval and checkpoint intervals, default `steps`: one eval and one checkpoint, the final one. */
+  evalInterval?: number;
+  checkpointInterval?: number;
+  /** The `recovery:` mapping's inside, when the job sets one. */
+  recovery?: string;
+}
+
+/** The tiny job the multi-host tests (and bench) train: 2 layers of d 16, Brown with a vocabulary of 300, 1 thread. */
+export function jobYaml(j: JobYaml): string {
+  const { dp, pp, tp } = j.parallel;
+  return `name: ${j.name}
+seed: ${j.seed}
+threads: 1
+logInterval: ${j.logInterval ?? 1}
+parallel: {dp: ${dp}, pp: ${pp}, tp: ${tp}}
+model: {layers: 2, dModel: 16, heads: 2, seqLen: 16}
+data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1, cacheDir: ${JSON.stringify(j.cacheDir)}}
+optimizer: {lr: 0.01}
+batch: {size: 4, microBatch: 1}
+schedule: {warmupTokens: 64, decayTokens: 5000}
+train: {steps: ${j.steps}}
+eval: {interval: ${j.evalInterval ?? j.steps}, batches: 1}
+checkpoint: {interval: ${j.checkpointInterval ?? j.steps}, keep: 1}
+${j.recovery === undefined ? "" : `recovery: {${j.recovery}}\n`}`;
 }

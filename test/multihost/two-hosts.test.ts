@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NetCluster, Netns, netnsUnavailable } from "./netns.ts";
+import { jobYaml, NetCluster, Netns, netnsUnavailable } from "./netns.ts";
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`two-hosts test skipped: ${skip}`);
@@ -20,20 +20,14 @@ const troupe = cluster.troupe.bind(cluster);
 const clusterDir = cluster.dir;
 
 const STEPS = 6;
-const yaml = `name: mh3d
-seed: 5
-threads: 1
-logInterval: 2
-parallel: {dp: 2, pp: 2, tp: 2}
-model: {layers: 2, dModel: 16, heads: 2, seqLen: 16}
-data: {corpus: brown, vocabSize: 300, heldOutPerGenre: 1, cacheDir: ${JSON.stringify(path.join(root, "data"))}}
-optimizer: {lr: 0.01}
-batch: {size: 4, microBatch: 1}
-schedule: {warmupTokens: 64, decayTokens: 5000}
-train: {steps: ${STEPS}}
-eval: {interval: ${STEPS}, batches: 1}
-checkpoint: {interval: ${STEPS}, keep: 1}
-`;
+const yaml = jobYaml({
+  name: "mh3d",
+  seed: 5,
+  steps: STEPS,
+  logInterval: 2,
+  parallel: { dp: 2, pp: 2, tp: 2 },
+  cacheDir: path.join(root, "data"),
+});
 
 /** The final checkpoint's file hashes: two runs that trained the same numbers have the same ones. */
 function finalFiles(runDir: string): Record<string, string> {
