@@ -130,8 +130,12 @@ export class ClusterView {
     await ensureJobOutputStream(c.nc, c.ns);
     v.keep(signal, () => v.watchKv(c.registry.actors, signal, (k, val) => v.onActor(val as ActorRecord)));
     v.keep(signal, () => v.watchKv(c.registry.hosts, signal, (k, val) => v.emit({ t: "host", rec: put(v.hosts, k, val as HostRecord) })));
-    v.keep(signal, () => v.watchKv(lifecycles, signal, (k, val) => v.onLifecycle(k, val as LifecycleRecord)));
-    v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val)));
+    // a lifecycle's every write is followed by its `<kind>.transition` event (lifecycle-recorder.ts), which carries
+    // the same state: the phases are read from the bucket once, then kept from the events (a worker transitions
+    // several times a step, and the records carry the machine's context: watching both doubled the messages)
+    await v.readLifecycles(lifecycles);
+    // the jobs bucket also holds the coordinators' per-step state: only the job records and straggler flags are watched
+    for (const prefix of ["job.>", "straggler.>"]) v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val), prefix));
     // from the last EVENTS_READ events of the stream: one per committed step makes a long-lived cluster's log long
     v.keep(signal, () => c.events.read({ follow: true, last: EVENTS_READ, signal }, (e) => v.onEvent(e)));
     v.keep(signal, () =>
@@ -206,8 +210,8 @@ export class ClusterView {
     })();
   }
 
-  private async watchKv(kv: KV, signal: AbortSignal, onPut: (key: string, value: unknown) => void): Promise<void> {
-    const w = await kv.watch({ key: ">" });
+  private async watchKv(kv: KV, signal: AbortSignal, onPut: (key: string, value: unknown) => void, key = ">"): Promise<void> {
+    const w = await kv.watch({ key });
     const stop = () => w.stop();
     signal.addEventListener("abort", stop, { once: true });
     try {
@@ -231,12 +235,24 @@ export class ClusterView {
     this.emit({ t: "actor", rec: row });
   }
 
-  private onLifecycle(key: string, rec: LifecycleRecord): void {
-    if (!rec || typeof rec !== "object" || !("value" in rec)) return;
-    const dot = key.indexOf(".");
-    const phase = phaseName(rec.value);
-    this.phases.set(key, phase);
-    this.emit({ t: "phase", kind: key.slice(0, dot), id: key.slice(dot + 1), phase });
+  /** Every lifecycle's phase as its record has it now (the transition events keep them from then on). */
+  private async readLifecycles(kv: KV): Promise<void> {
+    for (const key of await collect(await kv.keys())) {
+      try {
+        const rec = decode((await kv.get(key))?.value ?? new Uint8Array()) as LifecycleRecord;
+        if (rec && typeof rec === "object" && "value" in rec)
+          this.setPhase(key.slice(0, key.indexOf(".")), key.slice(key.indexOf(".") + 1), rec.value);
+      } catch {
+        // a deleted or malformed record is skipped: `troupe ps` reports those
+      }
+    }
+  }
+
+  private setPhase(kind: string, id: string, value: unknown): void {
+    const phase = phaseName(value);
+    if (this.phases.get(`${kind}.${id}`) === phase) return;
+    this.phases.set(`${kind}.${id}`, phase);
+    this.emit({ t: "phase", kind, id, phase });
   }
 
   private onJobsEntry(key: string, value: unknown): void {
@@ -259,6 +275,7 @@ export class ClusterView {
     // a stream read again after a lost connection starts before what was seen: each event counts once
     if (e.seq <= this.eventSeq) return;
     this.eventSeq = e.seq;
+    if (LIFECYCLE_KINDS.has(e.type)) this.setPhase(e.type.slice(0, e.type.indexOf(".")), e.subject, e.data.to);
     if (e.type === "worker.straggler-cleared" && this.stragglers.delete(e.subject))
       this.emit({ t: "straggler", id: e.subject, flag: null });
     // committed steps reach the pages as chart points (from the job output), and a worker's idle → stepping →
@@ -312,6 +329,14 @@ export class ClusterView {
 }
 
 const STEP_PHASES = new Set(["idle", "stepping", "applying"]);
+/** The transition events of the lifecycles bucket's kinds (a job's, a worker's). */
+const LIFECYCLE_KINDS = new Set(["worker.transition", "job.transition"]);
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
 
 function routine(e: StoredEvent): boolean {
   return e.type === "worker.transition" && STEP_PHASES.has(phaseName(e.data.to)) && STEP_PHASES.has(phaseName(e.data.from));
