@@ -15,13 +15,14 @@
 // - shared (a figure, not a target): the dashboard and Chromium on the job's CPUs too, as when a developer opens
 //   the page on the training machine; there the CPU they use is taken from the job, and on a small box it dominates.
 // Printed as figures too, so that nothing is hidden: the CPU seconds the dashboard process and the browser use per
-// committed job step in the B windows of each mode, and their share of the job's CPU seconds meanwhile.
+// committed job step in the B windows of each mode, and their share of the job's CPU seconds meanwhile; and the
+// nats-server's CPU seconds per step in the A and in the B windows (the work the page's watches and consumers add).
 // Without taskset or with a single CPU the isolated windows cannot be run: the bench says so and the target is
 // taken from the shared windows (stated in the output: figures.cpuSets is null).
 // Usage: npm run bench -- dashboard [--windows N] [--every S] [--settle S]
 //   (defaults: 8 windows of 20 s per mode, 6 s settle; N even)
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs, promisify } from "node:util";
@@ -109,7 +110,15 @@ interface ModeResult {
   browserPerStep: number;
   /** The dashboard's and the browser's CPU seconds over the job's in the B windows. */
   pageCpuShare: number;
+  /** The nats-server's CPU seconds per committed job step, in the A and in the B windows. */
+  natsPerStep: { without: number; withPage: number };
   loads: number[];
+}
+
+/** The pid of the cluster's nats-server (from its ports file, `<name>_<pid>.ports`), 0 when not found. */
+function natsPid(): number {
+  const f = readdirSync(path.join(cluster, "nats")).find((name) => /_\d+\.ports$/.test(name));
+  return f ? Number(/_(\d+)\.ports$/.exec(f)![1]) : 0;
 }
 
 /** `windows` windows A B B A … with the page on `m`'s CPUs. */
@@ -117,6 +126,7 @@ async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>
   console.log(`${m.name}: the dashboard and the browser on CPUs ${m.page ?? "any"}`);
   const rates: { page: boolean; rate: number; load: number }[] = [];
   const cpu = { page: 0, dashboard: 0, job: 0, steps: 0 };
+  const nats = { A: { cpu: 0, steps: 0 }, B: { cpu: 0, steps: 0 } };
   let open: Awaited<ReturnType<typeof openPage>> | undefined;
   for (let i = 0; i < windows; i++) {
     if (withPage(i) && !open) open = await openPage(m, chromiumBinary);
@@ -128,9 +138,11 @@ async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>
     const start = Date.now();
     await sleep(start + settle * 1000 - Date.now());
     const from = Date.now();
-    const [job0, page0, dash0] = [await jobCpu(), descendantCpu(), open ? cpuSeconds(open.dashboardPid) : 0];
+    const [job0, page0, dash0, nats0] = [await jobCpu(), descendantCpu(), open ? cpuSeconds(open.dashboardPid) : 0, cpuSeconds(natsPid())];
     await sleep(start + every * 1000 - Date.now());
     const n = commits.filter((t) => t >= from).length;
+    nats[open ? "B" : "A"].cpu += cpuSeconds(natsPid()) - nats0;
+    nats[open ? "B" : "A"].steps += n;
     if (open) {
       const dash = cpuSeconds(open.dashboardPid) - dash0;
       cpu.page += cpuBetween(page0, descendantCpu());
@@ -157,6 +169,7 @@ async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>
     dashboardPerStep: cpu.dashboard / cpu.steps,
     browserPerStep: (cpu.page - cpu.dashboard) / cpu.steps,
     pageCpuShare: cpu.page / cpu.job,
+    natsPerStep: { without: nats.A.cpu / nats.A.steps, withPage: nats.B.cpu / nats.B.steps },
     loads: rates.map((w) => w.load),
   };
   console.log(
@@ -165,7 +178,8 @@ async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>
   );
   console.log(
     `  ${m.name}: CPU per job step with the page open: dashboard ${(1000 * r.dashboardPerStep).toFixed(2)} ms, browser ${(1000 * r.browserPerStep).toFixed(2)} ms; ` +
-      `together ${(100 * r.pageCpuShare).toFixed(1)} % of the job's CPU seconds`,
+      `together ${(100 * r.pageCpuShare).toFixed(1)} % of the job's CPU seconds; nats-server ` +
+      `${(1000 * r.natsPerStep.without).toFixed(2)} ms per step without the page, ${(1000 * r.natsPerStep.withPage).toFixed(2)} ms with`,
   );
   return r;
 }
@@ -189,6 +203,7 @@ const figuresOf = (r: ModeResult) => ({
   dashboardCpuSecondsPerStep: round(r.dashboardPerStep),
   browserCpuSecondsPerStep: round(r.browserPerStep),
   pageCpuShare: round(r.pageCpuShare),
+  natsServerCpuSecondsPerStep: { without: round(r.natsPerStep.without), withPage: round(r.natsPerStep.withPage) },
   loadAverage: r.loads.map((x) => Math.round(x * 100) / 100),
 });
 
