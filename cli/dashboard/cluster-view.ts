@@ -7,8 +7,7 @@ import { delay } from "../../runtime/async.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
-import { readStream } from "../../runtime/streams.ts";
-import type { ActorRecord, HostRecord } from "../../runtime/types.ts";
+import type { ActorRecord, ClusterEvent, HostRecord } from "../../runtime/types.ts";
 import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 import type { StragglerRecord } from "../../actors/coordinator/job-store.ts";
 import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/job-output.ts";
@@ -16,6 +15,7 @@ import { JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
 import type { OpenCluster } from "../cluster/cluster-options.ts";
 import { phaseName } from "../cluster/format.ts";
 import { jobFlopsPerToken } from "./job-model.ts";
+import { pollStream } from "./poll-stream.ts";
 import { probeClusterServers, type NatsServerHealth } from "./nats-servers.ts";
 import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
 
@@ -87,6 +87,7 @@ const EVENTS_KEPT = 2000;
 const EVENTS_READ = 200_000;
 const HEALTH_EVERY_MS = 5000;
 const POINTS_KEPT = 20_000;
+const POLL_MS = 500;
 
 export class ClusterView {
   readonly actors = new Map<string, ActorRow>();
@@ -137,11 +138,23 @@ export class ClusterView {
     // the jobs bucket also holds the coordinators' per-step state: only the job records and straggler flags are watched
     for (const prefix of ["job.>", "straggler.>"]) v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val), prefix));
     // from the last EVENTS_READ events of the stream: one per committed step makes a long-lived cluster's log long
-    v.keep(signal, () => c.events.read({ follow: true, last: EVENTS_READ, signal }, (e) => v.onEvent(e)));
+    // both streams in batches every POLL_MS (poll-stream.ts), not each message as it is stored
     v.keep(signal, () =>
-      readStream(c.nc, {
+      pollStream(c.nc, {
+        stream: c.ns.eventsStream,
+        last: EVENTS_READ,
+        everyMs: POLL_MS,
+        signal,
+        onMessage: (m) => {
+          const e = asEvent(m.data);
+          if (e) v.onEvent({ ...e, seq: m.seq });
+        },
+      }),
+    );
+    v.keep(signal, () =>
+      pollStream(c.nc, {
         stream: c.ns.jobOutputStream,
-        follow: true,
+        everyMs: POLL_MS,
         signal,
         onMessage: (m) => {
           if (m.seq <= v.outputSeq) return;
@@ -331,6 +344,17 @@ export class ClusterView {
 const STEP_PHASES = new Set(["idle", "stepping", "applying"]);
 /** The transition events of the lifecycles bucket's kinds (a job's, a worker's). */
 const LIFECYCLE_KINDS = new Set(["worker.transition", "job.transition"]);
+
+/** The event in a stream message, or null when it is not one (anyone with the cluster's credentials can publish there). */
+function asEvent(data: Uint8Array): ClusterEvent | null {
+  try {
+    const e = decode(data) as Partial<ClusterEvent> | null;
+    const ok = e && typeof e.type === "string" && typeof e.subject === "string" && typeof e.time === "number";
+    return ok && e.data && typeof e.data === "object" ? (e as ClusterEvent) : null;
+  } catch {
+    return null;
+  }
+}
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
