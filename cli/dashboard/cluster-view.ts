@@ -7,8 +7,7 @@ import { delay } from "../../runtime/async.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
-import { readStream } from "../../runtime/streams.ts";
-import type { ActorRecord, HostRecord } from "../../runtime/types.ts";
+import type { ActorRecord, ClusterEvent, HostRecord } from "../../runtime/types.ts";
 import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 import type { StragglerRecord } from "../../actors/coordinator/job-store.ts";
 import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/job-output.ts";
@@ -16,6 +15,7 @@ import { JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
 import type { OpenCluster } from "../cluster/cluster-options.ts";
 import { phaseName } from "../cluster/format.ts";
 import { jobFlopsPerToken } from "./job-model.ts";
+import { pollStream } from "./poll-stream.ts";
 import { probeClusterServers, type NatsServerHealth } from "./nats-servers.ts";
 import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
 
@@ -87,6 +87,7 @@ const EVENTS_KEPT = 2000;
 const EVENTS_READ = 200_000;
 const HEALTH_EVERY_MS = 5000;
 const POINTS_KEPT = 20_000;
+const POLL_MS = 500;
 
 export class ClusterView {
   readonly actors = new Map<string, ActorRow>();
@@ -130,14 +131,30 @@ export class ClusterView {
     await ensureJobOutputStream(c.nc, c.ns);
     v.keep(signal, () => v.watchKv(c.registry.actors, signal, (k, val) => v.onActor(val as ActorRecord)));
     v.keep(signal, () => v.watchKv(c.registry.hosts, signal, (k, val) => v.emit({ t: "host", rec: put(v.hosts, k, val as HostRecord) })));
-    v.keep(signal, () => v.watchKv(lifecycles, signal, (k, val) => v.onLifecycle(k, val as LifecycleRecord)));
-    v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val)));
+    // a lifecycle's every write is followed by its `<kind>.transition` event (lifecycle-recorder.ts), which carries
+    // the same state: the phases are read from the bucket once, then kept from the events (a worker transitions
+    // several times a step, and the records carry the machine's context: watching both doubled the messages)
+    await v.readLifecycles(lifecycles);
+    // the jobs bucket also holds the coordinators' per-step state: only the job records and straggler flags are watched
+    for (const prefix of ["job.>", "straggler.>"]) v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val), prefix));
     // from the last EVENTS_READ events of the stream: one per committed step makes a long-lived cluster's log long
-    v.keep(signal, () => c.events.read({ follow: true, last: EVENTS_READ, signal }, (e) => v.onEvent(e)));
+    // both streams in batches every POLL_MS (poll-stream.ts), not each message as it is stored
     v.keep(signal, () =>
-      readStream(c.nc, {
+      pollStream(c.nc, {
+        stream: c.ns.eventsStream,
+        last: EVENTS_READ,
+        everyMs: POLL_MS,
+        signal,
+        onMessage: (m) => {
+          const e = asEvent(m.data);
+          if (e) v.onEvent({ ...e, seq: m.seq });
+        },
+      }),
+    );
+    v.keep(signal, () =>
+      pollStream(c.nc, {
         stream: c.ns.jobOutputStream,
-        follow: true,
+        everyMs: POLL_MS,
         signal,
         onMessage: (m) => {
           if (m.seq <= v.outputSeq) return;
@@ -206,8 +223,8 @@ export class ClusterView {
     })();
   }
 
-  private async watchKv(kv: KV, signal: AbortSignal, onPut: (key: string, value: unknown) => void): Promise<void> {
-    const w = await kv.watch({ key: ">" });
+  private async watchKv(kv: KV, signal: AbortSignal, onPut: (key: string, value: unknown) => void, key = ">"): Promise<void> {
+    const w = await kv.watch({ key });
     const stop = () => w.stop();
     signal.addEventListener("abort", stop, { once: true });
     try {
@@ -231,12 +248,24 @@ export class ClusterView {
     this.emit({ t: "actor", rec: row });
   }
 
-  private onLifecycle(key: string, rec: LifecycleRecord): void {
-    if (!rec || typeof rec !== "object" || !("value" in rec)) return;
-    const dot = key.indexOf(".");
-    const phase = phaseName(rec.value);
-    this.phases.set(key, phase);
-    this.emit({ t: "phase", kind: key.slice(0, dot), id: key.slice(dot + 1), phase });
+  /** Every lifecycle's phase as its record has it now (the transition events keep them from then on). */
+  private async readLifecycles(kv: KV): Promise<void> {
+    for (const key of await collect(await kv.keys())) {
+      try {
+        const rec = decode((await kv.get(key))?.value ?? new Uint8Array()) as LifecycleRecord;
+        if (rec && typeof rec === "object" && "value" in rec)
+          this.setPhase(key.slice(0, key.indexOf(".")), key.slice(key.indexOf(".") + 1), rec.value);
+      } catch {
+        // a deleted or malformed record is skipped: `troupe ps` reports those
+      }
+    }
+  }
+
+  private setPhase(kind: string, id: string, value: unknown): void {
+    const phase = phaseName(value);
+    if (this.phases.get(`${kind}.${id}`) === phase) return;
+    this.phases.set(`${kind}.${id}`, phase);
+    this.emit({ t: "phase", kind, id, phase });
   }
 
   private onJobsEntry(key: string, value: unknown): void {
@@ -259,6 +288,7 @@ export class ClusterView {
     // a stream read again after a lost connection starts before what was seen: each event counts once
     if (e.seq <= this.eventSeq) return;
     this.eventSeq = e.seq;
+    if (LIFECYCLE_KINDS.has(e.type)) this.setPhase(e.type.slice(0, e.type.indexOf(".")), e.subject, e.data.to);
     if (e.type === "worker.straggler-cleared" && this.stragglers.delete(e.subject))
       this.emit({ t: "straggler", id: e.subject, flag: null });
     // committed steps reach the pages as chart points (from the job output), and a worker's idle → stepping →
@@ -312,6 +342,25 @@ export class ClusterView {
 }
 
 const STEP_PHASES = new Set(["idle", "stepping", "applying"]);
+/** The transition events of the lifecycles bucket's kinds (a job's, a worker's). */
+const LIFECYCLE_KINDS = new Set(["worker.transition", "job.transition"]);
+
+/** The event in a stream message, or null when it is not one (anyone with the cluster's credentials can publish there). */
+function asEvent(data: Uint8Array): ClusterEvent | null {
+  try {
+    const e = decode(data) as Partial<ClusterEvent> | null;
+    const ok = e && typeof e.type === "string" && typeof e.subject === "string" && typeof e.time === "number";
+    return ok && e.data && typeof e.data === "object" ? (e as ClusterEvent) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
 
 function routine(e: StoredEvent): boolean {
   return e.type === "worker.transition" && STEP_PHASES.has(phaseName(e.data.to)) && STEP_PHASES.has(phaseName(e.data.from));

@@ -22,6 +22,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   "/vendor/uplot.css": { file: "node_modules/uplot/dist/uPlot.min.css", type: "text/css; charset=utf-8" },
 };
 const KEEPALIVE_MS = 15_000;
+const BATCH_MS = 250;
 
 export interface DashboardParts {
   cluster: OpenCluster;
@@ -117,7 +118,10 @@ function openSse(req: IncomingMessage, res: ServerResponse): (data: unknown) => 
   return (data) => res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
 
-/** The view's snapshot, then each update; updates are sent in batches, at most one write per 100 ms per page. */
+/**
+ * The view's snapshot, then each update; updates are sent in batches, at most one write per BATCH_MS per page (the
+ * page redraws at most twice a second: a write per step would only cost both ends a parse and a wake-up).
+ */
 function stream(p: DashboardParts, req: IncomingMessage, res: ServerResponse): void {
   const write = openSse(req, res);
   write({ t: "snapshot", ...p.view.snapshot() });
@@ -134,7 +138,7 @@ function stream(p: DashboardParts, req: IncomingMessage, res: ServerResponse): v
       timer = undefined;
       write({ t: "batch", updates: [...batch.values()] });
       batch = new Map();
-    }, 100);
+    }, BATCH_MS);
   });
   req.once("close", () => {
     unsubscribe();

@@ -26,6 +26,8 @@ let selectedActor = null;
 let selectedJob = null;
 let logSource = null;
 const PHASE_COLOURS = { detect: "#d62728", spawn: "#ff7f0e", boot: "#bcbd22", join: "#9467bd", restore: "#1f77b4", rerun: "#2ca02c" };
+/** Chart points kept per job (as the dashboard server keeps). */
+const POINTS_KEPT = 20_000;
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const age = (ms) => {
@@ -77,8 +79,17 @@ function apply(u) {
       break;
     case "point": {
       const s = series(u.job);
-      while (s.points.length && s.points[s.points.length - 1].step >= u.p.step) s.points.pop();
+      // `cut`: the length the points were cut back to since the charts last took them (a step run again, the oldest
+      // dropped); the charts append the rest to the columns they keep (job.js)
+      while (s.points.length && s.points[s.points.length - 1].step >= u.p.step) {
+        s.points.pop();
+        s.cut = Math.min(s.cut ?? Infinity, s.points.length);
+      }
       s.points.push(u.p);
+      if (s.points.length > POINTS_KEPT) {
+        s.points.splice(0, s.points.length - POINTS_KEPT);
+        s.cut = 0;
+      }
       break;
     }
     case "val":

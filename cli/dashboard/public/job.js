@@ -120,22 +120,40 @@ function renderCollectives(j) {
 }
 
 const charts = {};
-const chartsDrawn = { job: null, points: -1, last: null, val: -1 };
+/** The charts' columns of the job drawn: appended to as points come, built again only when points were cut back. */
+let cols = null;
 function drawCharts(job, s) {
   // redrawn only when a point was added or replaced (the charts are the page's costliest part)
-  const last = s.points.at(-1) ?? null;
-  if (chartsDrawn.job === job && chartsDrawn.points === s.points.length && chartsDrawn.last === last && chartsDrawn.val === s.val.length)
-    return;
-  Object.assign(chartsDrawn, { job, points: s.points.length, last, val: s.val.length });
-  const steps = s.points.map((p) => p.step);
-  const valAt = new Map(s.val.map((v) => [v.step, v.loss]));
-  const lossData = [steps, s.points.map((p) => p.loss), s.points.map((p) => valAt.get(p.step) ?? null)];
-  const tpsData = [steps, s.points.map((p) => p.tps)];
-  chart("loss", job, lossData, [
-    { label: "loss", stroke: "#1f77b4" },
-    { label: "validation", stroke: "#d62728", points: { show: true, size: 6 }, spanGaps: true },
-  ]);
-  chart("tps", job, tpsData, [{ label: "tokens/s", stroke: "#2ca02c" }]);
+  if (!cols || cols.job !== job || cols.points !== s.points)
+    cols = { job, points: s.points, n: 0, valN: -1, steps: [], loss: [], val: [], tps: [] };
+  if (s.cut !== undefined) {
+    cols.n = Math.min(cols.n, s.cut);
+    for (const c of [cols.steps, cols.loss, cols.val, cols.tps]) c.length = cols.n;
+    s.cut = undefined;
+  } else if (cols.n === s.points.length && cols.valN === s.val.length) return;
+  if (cols.valN !== s.val.length) {
+    cols.valAt = new Map(s.val.map((v) => [v.step, v.loss]));
+    cols.val = cols.steps.map((step) => cols.valAt.get(step) ?? null);
+    cols.valN = s.val.length;
+  }
+  for (let k = cols.n; k < s.points.length; k++) {
+    const p = s.points[k];
+    cols.steps.push(p.step);
+    cols.loss.push(p.loss);
+    cols.val.push(cols.valAt.get(p.step) ?? null);
+    cols.tps.push(p.tps);
+  }
+  cols.n = s.points.length;
+  chart(
+    "loss",
+    job,
+    [cols.steps, cols.loss, cols.val],
+    [
+      { label: "loss", stroke: "#1f77b4" },
+      { label: "validation", stroke: "#d62728", points: { show: true, size: 6 }, spanGaps: true },
+    ],
+  );
+  chart("tps", job, [cols.steps, cols.tps], [{ label: "tokens/s", stroke: "#2ca02c" }]);
 }
 
 function chart(name, job, data, lines) {
