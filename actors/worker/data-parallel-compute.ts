@@ -3,7 +3,7 @@
 // buckets (fixed order, so every run reduces bit for bit the same way). A replica holds the whole model:
 // it writes and loads whole checkpoints, and keeps its model and optimizer when it rejoins a new communicator.
 // With ZeRO-1 (parallel.zero: 1) the optimizer reduce-scatters the gradients instead of the buckets' all-reduce
-// and holds the moments of its shard (ml/optim/zero-adamw.ts).
+// and holds the moments of its shard (ml/optim/zero-adamw.ts); an elastic resize re-shards them on rejoin.
 import type { CheckpointWriter, PendingWrite } from "../../ml/checkpoint/async-save.ts";
 import { checkpointInfo, type CheckpointSource } from "../../ml/checkpoint/build-manifest.ts";
 import { copyTensorsInto, loadCheckpoint } from "../../ml/checkpoint/store.ts";
@@ -25,16 +25,18 @@ export type DpGroupOf = (world: CollectivesWorld) => Collectives;
 
 export class DataParallelCompute implements RankCompute {
   private readonly dpGroup: Collectives;
+  private readonly optimizer: Optimizer;
 
   constructor(
     private readonly model: GptModel,
-    private readonly optimizer: Optimizer,
+    optimizer: Optimizer,
     private readonly data: TrainingData,
     private readonly dpGroupOf: DpGroupOf,
     world: CollectivesWorld,
   ) {
     this.dpGroup = dpGroupOf(world);
-    if (isZero(optimizer)) optimizer.bind(this.dpGroup);
+    // ZeRO-1 on a communicator of another size (an elastic shrink or grow) re-shards its moments
+    this.optimizer = isZero(optimizer) ? optimizer.on(this.dpGroup) : optimizer;
   }
 
   async runStep(w: StepWork): Promise<RankStepResult> {
@@ -100,7 +102,10 @@ export class DataParallelCompute implements RankCompute {
     this.optimizer.stepCount = n;
   }
 
-  /** The same model and optimizer on the new communicator: nothing to copy. */
+  /**
+   * The same model and optimizer on the new communicator: nothing to copy, except that ZeRO-1 moments are re-sharded
+   * when the replicas changed (an elastic resize, dp ≤ 2: every rank holds them whole).
+   */
   async rejoin(world: CollectivesWorld): Promise<RankCompute> {
     return new DataParallelCompute(this.model, this.optimizer, this.data, this.dpGroupOf, world);
   }

@@ -12,6 +12,7 @@
 // of the reduced halves is its gather phase), each rank updates both halves itself, and no all-gather of
 // parameters follows. The traffic is plain data parallelism's; what ZeRO-1 keeps at dp 2 is the sharded
 // bookkeeping (the own/backup shards that checkpoints and peer restore move), not less memory.
+// An elastic resize (dp 2 → 1 → 2) re-shards the moments from those a rank holds (resharded): whole at dp ≤ 2.
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram } from "../../native/ops.ts";
@@ -102,6 +103,36 @@ export class ZeroAdamW implements Optimizer {
       );
     }
     this.group = group;
+  }
+
+  /**
+   * These moments on `group`: the same rank of a group of the same size (a recovery's epoch) takes them as they are
+   * (bind); another size or position (an elastic resize) gets them re-sharded (resharded).
+   */
+  on(group: Collectives): ZeroAdamW {
+    if (group.size === this.group.size && group.rank === this.group.rank) {
+      this.bind(group);
+      return this;
+    }
+    return this.resharded(group);
+  }
+
+  /**
+   * A ZeRO-1 optimizer over `group` (another dp size or position: an elastic shrink or grow) with these moments and
+   * step count: assembled whole from the shards this rank holds, as a gathered checkpoint is (fullState), then cut
+   * into the new layout's shards (loadFullState). Every shard must be here: the group is of dp ≤ 2.
+   */
+  resharded(group: Collectives): ZeroAdamW {
+    if (this.group.size > 2) {
+      throw new OptimizerError(
+        `ZeRO-1 at dp ${this.group.size} cannot re-shard to dp ${group.size} live: a rank holds 2 of the ${this.group.size} shards of the moments (dp ≤ 2 only)`,
+      );
+    }
+    const source = { parameters: () => this.params, gradients: () => this.grads };
+    const next = new ZeroAdamW(source, this.config, { group, counts: this.counts, backend: this.backend });
+    next.loadFullState(this.fullState());
+    next.stepCount = this.stepCount;
+    return next;
   }
 
   /**

@@ -218,8 +218,11 @@ function checkElastic(c: Pick<TrainConfig, "elastic" | "parallel">, ctx: z.Refin
   const issue = (key: string, message: string) => ctx.addIssue({ code: "custom", path: ["elastic", key], message });
   if (pp * tp !== 1) issue("minDp", `elastic data parallelism needs pp = tp = 1 (parallel has pp ${pp}, tp ${tp})`);
   if (c.elastic.minDp > dp) issue("minDp", `must be at most parallel.dp (${dp})`);
-  if (c.parallel.zero === 1)
-    issue("minDp", "elastic data parallelism with parallel.zero: 1 is not implemented yet (a resize would re-shard the optimizer)");
+  if (c.parallel.zero === 1 && dp > 2)
+    issue(
+      "minDp",
+      `elastic data parallelism with parallel.zero: 1 needs parallel.dp ≤ 2 (got ${dp}): a resize re-shards the moments from those a rank holds, and only at dp ≤ 2 does a rank hold every shard`,
+    );
 }
 
 function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {

@@ -1,14 +1,23 @@
 // Shared by the elastic tests: a tiny data-parallel job with an `elastic` section, its failure-free reference run,
 // and the loss guarantee (every step before the change bit for bit, every step from it within 1e-6 relative).
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { expect } from "vitest";
 import type { DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
 import type { FaultSpec } from "../../actors/worker/faults.ts";
 import { writeTinyConfig } from "../recovery/fixtures.ts";
 
-/** A dp-replica job of `steps` steps (4 sequences, 2 micro-batches, per replica) that may shrink to minDp 1. */
-export function elasticConfig(dir: string, name: string, dp: number, steps: number, replaceTimeout = 3): string {
+/**
+ * A dp-replica job of `steps` steps (4 sequences, 2 micro-batches, per replica) that may shrink to minDp 1; `zero`
+ * 1 shards its AdamW moments (ZeRO-1, dp ≤ 2).
+ */
+export function elasticConfig(dir: string, name: string, dp: number, steps: number, replaceTimeout = 3, zero: 0 | 1 = 0): string {
   const file = writeTinyConfig(dir, { name, dp, pp: 1, tp: 1, steps });
+  if (zero === 1) {
+    const parallel = `parallel: {dp: ${dp}, pp: 1, tp: 1}`;
+    const yaml = readFileSync(file, "utf8");
+    if (!yaml.includes(parallel)) throw new Error(`${file}: no \`${parallel}\` line to add zero: 1 to`);
+    writeFileSync(file, yaml.replace(parallel, `parallel: {dp: ${dp}, pp: 1, tp: 1, zero: 1}`));
+  }
   appendFileSync(file, `elastic: {minDp: 1, replaceTimeout: ${replaceTimeout}}\n`);
   return file;
 }
