@@ -19,6 +19,7 @@ import type { Registry } from "./registry.ts";
 import { childEnvironment, spawnPlaced, killOn } from "./host-calls.ts";
 import { superviseSubjects } from "./supervisor-subjects.ts";
 import { HEARTBEAT_PERSIST_MS, recordState, type Child } from "./supervisor-child.ts";
+import { probeOnSuspect } from "./supervisor-host-probe.ts";
 import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SupervisorSpec } from "./types.ts";
 import type { ConnectionStatus } from "./connection.ts";
 
@@ -199,6 +200,7 @@ export class Supervisor {
           void k.finally(() => this.kills.delete(k));
         },
         reportFailure: (_, p) => queueMicrotask(() => void this.onChildFailed(p.id, p.cause)),
+        probeHost: (_, p) => probeOnSuspect({ ...this.deps, log: this.log, unreachable: this.unreachable }, this.children.get(p.id), p),
       },
     });
     const actor = createActor(machine, {
