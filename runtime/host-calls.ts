@@ -78,8 +78,16 @@ export async function killOn(
   }
 }
 
+/** The spawn request of a child: its command line, and the environment childEnvironment gives it. */
+export function spawnRequestOf(
+  spec: ChildSpec,
+  sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number },
+): SpawnRequest {
+  return { actorId: spec.id, argv: spec.argv, ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}), env: childEnvironment(spec, sup) };
+}
+
 /** The environment a supervisor gives a child process: its own, the supervisor's extra, and the TROUPE_* identity. */
-export function childEnvironment(
+function childEnvironment(
   spec: ChildSpec,
   sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number },
 ): Record<string, string> {
