@@ -6,7 +6,7 @@
 // the next round renews. A host lost then has its workers replaced by warm spares.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { KEEP_SPARE_ENV, STANDBY_ENV } from "./agent/spare-pool.ts";
-import { pickHost } from "./host-calls.ts";
+import { forgetRevived, pickHost } from "./host-calls.ts";
 import type { Logger } from "./logger.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
@@ -27,7 +27,7 @@ export interface StandbyDeps {
   /** The spawn request the child would get now (its command line and environment). */
   request: (c: Child) => SpawnRequest;
   /** Hosts passed over for placement now (spawnPlaced's `unreachable`). */
-  unreachable: ReadonlyMap<string, number>;
+  unreachable: Map<string, number>;
 }
 
 interface Ask {
@@ -49,6 +49,7 @@ async function standbyAsks(d: Omit<StandbyDeps, "nc" | "ns" | "log">): Promise<A
     groups.set(`${host}\n${line}`, g);
   }
   const asks = new Map<string, Ask>();
+  if (groups.size > 0) await forgetRevived(d.registry, d.unreachable);
   for (const g of groups.values()) {
     const first = g.children[0]!;
     const failover = await pickHost(d.registry, first.spec, new Set([...d.unreachable.keys(), g.host])).catch(() => undefined);
