@@ -19,6 +19,11 @@ export type DeathCause =
   | ExitDeath
   /** Heartbeats stopped for `ms` (hung, or its machine lost): the supervisor killed it. */
   | { kind: "silence"; ms: number }
+  /**
+   * Silent for `silentMs` and its host's agent did not answer within `probeMs` while the NATS server answered the
+   * supervisor: the whole host is gone (powered off, cut off). Declared without waiting out the kill timeout.
+   */
+  | { kind: "host-lost"; host: string; silentMs: number; probeMs: number }
   /** No heartbeat within `ms` of the start. */
   | { kind: "start-timeout"; ms: number }
   | { kind: "spawn"; error: string }
@@ -44,6 +49,8 @@ export function describeDeath(c: DeathCause): string {
       return `exited with code ${c.code}${c.lastLine ? `: ${c.lastLine}` : ""}${c.starting ? " while starting" : ""}`;
     case "silence":
       return `no heartbeat for ${c.ms} ms (hung); killed`;
+    case "host-lost":
+      return `host ${c.host} lost: no heartbeat for ${c.silentMs} ms and its agent did not answer within ${c.probeMs} ms`;
     case "start-timeout":
       return `no heartbeat within ${c.ms} ms of start`;
     case "spawn":
@@ -90,10 +97,10 @@ export function crashLineOf(c: DeathCause): string | undefined {
 
 /**
  * Whether the death came from outside the actor (a signal: the OOM killer, an operator, chaos; or silence: a
- * hang, a lost machine) rather than an error of its own (a non-zero exit): starting it again can mend the first only.
+ * hang; or a lost host) rather than an error of its own (a non-zero exit): starting it again can mend the first only.
  */
 export function lostFromOutside(c: DeathCause): boolean {
-  return c.kind === "signal" || c.kind === "silence" || c.kind === "start-timeout";
+  return c.kind === "signal" || c.kind === "silence" || c.kind === "host-lost" || c.kind === "start-timeout";
 }
 
 /** Whether the death is the supervisor's escalation: the actor that exceeded the intensity, or a sibling stopped after it. */

@@ -41,8 +41,7 @@ export async function spawnPlaced(
   req: SpawnRequest,
   unreachable: Map<string, number>,
 ): Promise<{ host: string; pid: number }> {
-  const now = Date.now();
-  for (const [h, at] of unreachable) if (now - at >= HOST_SILENT_MS) unreachable.delete(h);
+  await forgetRevived(registry, unreachable);
   const host = await pickHost(registry, spec, new Set(unreachable.keys()));
   try {
     return { host, pid: await spawnOn(nc, ns, host, req) };
@@ -52,6 +51,20 @@ export async function spawnPlaced(
     const other = await pickHost(registry, spec, new Set(unreachable.keys()));
     if (other === host) throw err;
     return { host: other, pid: await spawnOn(nc, ns, other, req) };
+  }
+}
+
+/**
+ * Drops from `unreachable` the hosts noted there HOST_SILENT_MS ago or more, and those whose agent has started since
+ * (a lost host back with a new agent is a host like any other; one only cut off keeps its agent, and its mark).
+ */
+export async function forgetRevived(registry: Registry, unreachable: Map<string, number>): Promise<void> {
+  const now = Date.now();
+  for (const [h, at] of unreachable) if (now - at >= HOST_SILENT_MS) unreachable.delete(h);
+  if (unreachable.size === 0) return;
+  for (const h of await registry.listHosts()) {
+    const at = unreachable.get(h.name);
+    if (at !== undefined && h.startedAt > at) unreachable.delete(h.name);
   }
 }
 
@@ -78,8 +91,16 @@ export async function killOn(
   }
 }
 
+/** The spawn request of a child: its command line, and the environment childEnvironment gives it. */
+export function spawnRequestOf(
+  spec: ChildSpec,
+  sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number },
+): SpawnRequest {
+  return { actorId: spec.id, argv: spec.argv, ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}), env: childEnvironment(spec, sup) };
+}
+
 /** The environment a supervisor gives a child process: its own, the supervisor's extra, and the TROUPE_* identity. */
-export function childEnvironment(
+function childEnvironment(
   spec: ChildSpec,
   sup: { id: string; timeouts: Timeouts; env: Record<string, string>; epoch: number },
 ): Record<string, string> {

@@ -1,8 +1,7 @@
-// A supervisor: keeps one actor-record machine per child process, starts children through host
-// agents, learns of deaths from exit reports (fast) and silence (heartbeats), and restarts with the
-// OTP strategies, restart intensity and backoff. Every transition of every record goes to KV and to
-// the event stream, each death with its typed cause (death-cause.ts). Over intensity it stops the failing child and escalates to its parent, whose decision
-// is recorded as an event: "stop" stops the other children too, "restart" starts them all afresh.
+// A supervisor: keeps one actor-record machine per child process, starts children through host agents, learns of deaths from exit
+// reports (fast), silence (heartbeats) and lost hosts (supervisor-host-probe.ts), and restarts with the OTP strategies, restart
+// intensity and backoff. Each record's transitions go to KV and the event stream, each death with its typed cause (death-cause.ts).
+// Over intensity it stops the failing child and escalates to its parent, whose decision is an event: "stop" stops the rest, "restart" all.
 import { affectedSiblings } from "./restart-strategy.ts";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { createActor, type ActorOptions, type AnyActorLogic, type SnapshotFrom } from "xstate";
@@ -16,10 +15,12 @@ import { RecordWriter, actorRecordOf } from "./record-writer.ts";
 import { decodeAs, exitReportSchema, heartbeatSchema } from "./messages.ts";
 import { checkName, type Namespace } from "./namespace.ts";
 import type { Registry } from "./registry.ts";
-import { childEnvironment, spawnPlaced, killOn } from "./host-calls.ts";
+import { spawnRequestOf, spawnPlaced, killOn } from "./host-calls.ts";
 import { superviseSubjects } from "./supervisor-subjects.ts";
 import { HEARTBEAT_PERSIST_MS, recordState, type Child } from "./supervisor-child.ts";
-import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SupervisorSpec } from "./types.ts";
+import { probeOnSuspect } from "./supervisor-host-probe.ts";
+import { startStandbySpares } from "./supervisor-standby.ts";
+import type { ActorRecord, ActorRecordState, ChildSpec, ClusterEvent, EscalationHandler, SpawnRequest, SupervisorSpec } from "./types.ts";
 import type { ConnectionStatus } from "./connection.ts";
 
 export interface SupervisorDeps {
@@ -59,6 +60,7 @@ export class Supervisor {
   private readonly unreachable = new Map<string, number>();
   private readonly log: Logger;
   private readonly listeners = new Set<TransitionListener>();
+  private stopStandby = () => {}; // renewing the standby spares on failover hosts (supervisor-standby.ts)
 
   constructor(
     private readonly deps: SupervisorDeps,
@@ -124,6 +126,8 @@ export class Supervisor {
     );
     await nc.flush();
     this.current = "running";
+    const standby = { ...this.deps, log: this.log, children: this.children, unreachable: this.unreachable };
+    this.stopStandby = startStandbySpares({ ...standby, request: (c) => this.requestOf(c) });
     const previous = new Map<string, ActorRecord | null>();
     for (const spec of this.spec.children) {
       const rec = await this.deps.registry.getActor(spec.id);
@@ -172,6 +176,7 @@ export class Supervisor {
 
   async stop(cause = "supervisor stopped"): Promise<void> {
     this.current = "stopped";
+    this.stopStandby();
     for (const c of this.children.values()) {
       if (recordState(c.actor.getSnapshot().value) !== "dead")
         c.actor.send({ type: "STOP", cause: { kind: "stopped", by: this.id, reason: cause } });
@@ -199,6 +204,7 @@ export class Supervisor {
           void k.finally(() => this.kills.delete(k));
         },
         reportFailure: (_, p) => queueMicrotask(() => void this.onChildFailed(p.id, p.cause)),
+        probeHost: (_, p) => probeOnSuspect({ ...this.deps, log: this.log, unreachable: this.unreachable }, this.children.get(p.id), p),
       },
     });
     const actor = createActor(machine, {
@@ -267,15 +273,8 @@ export class Supervisor {
     const c = this.children.get(id);
     if (!c) return;
     const generation = ++c.generation;
-    const ctx = c.actor.getSnapshot().context;
     try {
-      const env = childEnvironment(c.spec, {
-        id: this.id,
-        timeouts: this.spec.timeouts,
-        env: this.childEnv,
-        epoch: Math.max(this.epoch, ctx.epoch),
-      });
-      const req = { actorId: id, argv: c.spec.argv, ...(c.spec.cwd !== undefined ? { cwd: c.spec.cwd } : {}), env };
+      const req = this.requestOf(c, c.actor.getSnapshot().context.epoch);
       const { host, pid } = await spawnPlaced(this.deps.nc, this.deps.ns, this.deps.registry, c.spec, req, this.unreachable);
       const now = c.actor.getSnapshot();
       if (c.generation !== generation || recordState(now.value) !== "starting") {
@@ -290,6 +289,10 @@ export class Supervisor {
     } catch (err) {
       if (c.generation === generation) c.actor.send({ type: "SPAWN_FAILED", cause: (err as Error).message });
     }
+  }
+
+  private requestOf(c: Child, epoch = 0): SpawnRequest {
+    return spawnRequestOf(c.spec, { id: this.id, timeouts: this.spec.timeouts, env: this.childEnv, epoch: Math.max(this.epoch, epoch) });
   }
 
   private rejected(on: string, error: Error): void {

@@ -18,7 +18,7 @@ import { LineSplitter } from "./line-splitter.ts";
 import { SpawnRefusedError } from "./errors.ts";
 import { OrphanSweep } from "./orphan-sweep.ts";
 import { checkSpawn, childRole, installationPolicy, type SpawnPolicy } from "./spawn-policy.ts";
-import { KEEP_SPARE_ENV, SparePool, spareCommandOf } from "./spare-pool.ts";
+import { KEEP_SPARE_ENV, STANDBY_ENV, SparePool, spareCommandOf, standbyOf } from "./spare-pool.ts";
 
 export interface HostAgentOptions {
   nc: NatsConnection;
@@ -100,7 +100,7 @@ export class HostAgent {
       serve<SpawnRequest>(nc, {
         subject: ns.agentSubject(this.name, "spawn"),
         parse: parseWith(spawnRequestSchema),
-        handle: (req) => this.spawnActor(req),
+        handle: (req) => (req.env[STANDBY_ENV] === undefined ? this.spawnActor(req) : this.keepStandby(req)),
         onReject: (e) => this.opts.logger.warn({ err: e.message }, "rejected spawn request"),
       }),
       serve<KillRequest>(nc, {
@@ -260,6 +260,16 @@ export class HostAgent {
     this.opts.logger.info({ actorId: req.actorId, pid: child.pid }, "spawned");
     this.publishHost();
     return { pid: child.pid };
+  }
+
+  /** A standby request (spare-pool.ts): spares of the request's command line kept ahead of a failover, no actor. */
+  private keepStandby(req: SpawnRequest): { standby: number } {
+    const ask = standbyOf(req.env)!;
+    const { file, args } = this.checked(req);
+    const line = spareCommandOf(file, args, req.cwd, req.env);
+    const busy = [...this.running.values()].some((r) => r.spareKey === line.key);
+    this.spares.standby(line.key, line, ask.count, ask.leaseMs, busy);
+    return { standby: ask.count };
   }
 
   /** The command line to start for `req`; a refused one is logged, published as `agent.spawn.refused` and thrown. */

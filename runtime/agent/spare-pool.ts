@@ -6,7 +6,11 @@
 // recovering) and let go once no actor of its command line has run for a while.
 // A spare starts at the lowest priority (nice 19), so its start-up uses CPU time the running actors leave idle
 // instead of slowing them (measured: at normal priority, the job stepped at half its rate while a spare started);
-// it gets normal priority back when handed out. Lowering a nice value needs privilege: where the agent lacks it
+// it gets normal priority back when handed out.
+// Standby: a supervisor may ask the host its children would go to if their own host were lost (the failover host)
+// to keep `count` spares of a command line no actor of which runs there yet (STANDBY_ENV in a spawn request; the
+// agent's spawn policy applies as to any spawn). They are kept while the request is renewed within its lease, so a
+// whole lost host's workers are replaced by warm spares on another host instead of cold starts. Lowering a nice value needs privilege: where the agent lacks it
 // (found on the first spare), spares start at normal priority.
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Logger } from "../logger.ts";
@@ -16,6 +20,24 @@ import type { SpareStatus } from "../types.ts";
 
 /** Set in a spawn request's env by a spawner whose actor main calls awaitSpareIdentity(). */
 export const KEEP_SPARE_ENV = "TROUPE_KEEP_SPARE";
+
+/**
+ * Set (to `<count>:<leaseMs>`) in a spawn request that asks for standby spares of its command line instead of a
+ * process: nothing is started as an actor; the agent keeps `count` spares for `leaseMs` unless asked again.
+ */
+export const STANDBY_ENV = "TROUPE_STANDBY_SPARES";
+
+/** Most spares of one command line a standby request may ask for. */
+const MAX_STANDBY = 8;
+
+/** The standby ask of a spawn request's env, or undefined when it asks for a process. */
+export function standbyOf(env: Record<string, string>): { count: number; leaseMs: number } | undefined {
+  const v = env[STANDBY_ENV];
+  if (v === undefined) return undefined;
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m) throw new Error(`${STANDBY_ENV} must be <count>:<leaseMs>, got '${v.slice(0, 40)}'`);
+  return { count: Math.min(MAX_STANDBY, Math.max(1, Number(m[1]))), leaseMs: Math.max(1000, Number(m[2])) };
+}
 
 export interface SpareCommand {
   file: string;
@@ -46,11 +68,18 @@ export function spareCommandOf(
   return { file, args: [...args], cwd, env: shared, key: JSON.stringify([file, args, cwd ?? null, Object.entries(shared).sort()]) };
 }
 
+interface Spare {
+  child: ChildProcess;
+  /** Stops tracking the spare's exit once it is handed out (its actor's exit is the agent's business). */
+  forget: () => void;
+}
+
 interface Slot {
   command: SpareCommand;
-  child?: ChildProcess;
-  /** Stops tracking the spare's exit once it is handed out (its actor's exit is the agent's business). */
-  forget?: () => void;
+  /** Started and waiting, oldest first. */
+  ready: Spare[];
+  /** How many to keep: 1, or a standby request's count until a spare is taken. */
+  want: number;
   refill?: NodeJS.Timeout;
   idle?: NodeJS.Timeout;
   /** Spares of this line that died before use, in a row: past MAX_EARLY_DEATHS none is started again. */
@@ -76,15 +105,16 @@ export class SparePool {
    * for the line is started after the refill delay either way.
    */
   take(key: string, command: SpareCommand, env: Record<string, string>): ChildProcess | undefined {
-    const slot = this.slots.get(key) ?? { command, earlyDeaths: 0 };
-    this.slots.set(key, slot);
+    const slot = this.slotOf(key, command);
     clearTimeout(slot.idle);
     slot.idle = undefined;
-    const child = slot.child;
-    slot.child = undefined;
+    // actors of the line run here now: one spare, as on any host running it (a standby renewal may ask for more)
+    slot.want = 1;
+    const spare = slot.ready.shift();
     this.scheduleRefill(key, slot);
-    slot.forget?.();
-    if (!child) return undefined;
+    if (!spare) return undefined;
+    spare.forget();
+    const child = spare.child;
     const usable = child.exitCode === null && child.signalCode === null && child.stdin?.writable === true;
     if (!usable || (this.canRestorePriority && !setProcessPriority(child.pid!, NORMAL_PRIORITY))) {
       void dismiss(child);
@@ -96,13 +126,36 @@ export class SparePool {
   }
 
   /**
+   * Standby (STANDBY_ENV): keeps `count` spares of the line; unless `busy` (an actor of the line runs here, whose
+   * last exit lets them go as usual), they go once `leaseMs` passes without another standby request.
+   */
+  standby(key: string, command: SpareCommand, count: number, leaseMs: number, busy: boolean): void {
+    if (this.stopped) return;
+    const slot = this.slotOf(key, command);
+    slot.want = Math.max(slot.want, count);
+    clearTimeout(slot.idle);
+    slot.idle = undefined;
+    if (!busy) {
+      slot.idle = setTimeout(() => void this.drop(key), leaseMs);
+      slot.idle.unref();
+    }
+    this.scheduleRefill(key, slot, 0);
+  }
+
+  private slotOf(key: string, command: SpareCommand): Slot {
+    const slot = this.slots.get(key) ?? { command, ready: [], want: 1, earlyDeaths: 0 };
+    this.slots.set(key, slot);
+    return slot;
+  }
+
+  /**
    * The spares as the host record carries them: command lines that keep one (`target`; a line whose spares kept
    * dying is left out) and those whose spare is started and waiting (`ready`, with their pids).
    */
   status(): SpareStatus {
-    const lines = [...this.slots.values()].filter((s) => s.child || s.earlyDeaths < MAX_EARLY_DEATHS);
+    const lines = [...this.slots.values()].filter((s) => s.ready.length > 0 || s.earlyDeaths < MAX_EARLY_DEATHS);
     const pids = lines.flatMap((s) =>
-      s.child?.pid !== undefined && s.child.exitCode === null && s.child.signalCode === null ? [s.child.pid] : [],
+      s.ready.flatMap(({ child: c }) => (c.pid !== undefined && c.exitCode === null && c.signalCode === null ? [c.pid] : [])),
     );
     return { ready: pids.length, target: this.stopped ? 0 : lines.length, pids };
   }
@@ -128,24 +181,27 @@ export class SparePool {
     this.slots.delete(key);
     clearTimeout(slot.refill);
     clearTimeout(slot.idle);
-    slot.forget?.();
-    const child = slot.child;
-    slot.child = undefined;
+    const spares = slot.ready.splice(0);
+    for (const s of spares) s.forget();
     if (!this.stopped) this.o.onChange?.();
-    return child ? dismiss(child) : Promise.resolve();
+    return Promise.all(spares.map((s) => dismiss(s.child))).then(() => undefined);
   }
 
-  private scheduleRefill(key: string, slot: Slot): void {
-    if (slot.refill || this.stopped || slot.earlyDeaths >= MAX_EARLY_DEATHS) return;
+  /** Starts the missing spares of the line after `delayMs` (the refill delay unless told). */
+  private scheduleRefill(key: string, slot: Slot, delayMs = this.o.refillMs ?? 3000): void {
+    if (slot.refill || this.stopped || slot.earlyDeaths >= MAX_EARLY_DEATHS || slot.ready.length >= slot.want) return;
     slot.refill = setTimeout(() => {
       slot.refill = undefined;
-      if (this.stopped || this.slots.get(key) !== slot || slot.child) return;
-      slot.child = this.startSpare(key, slot);
-    }, this.o.refillMs ?? 3000);
+      while (!this.stopped && this.slots.get(key) === slot && slot.ready.length < slot.want && slot.earlyDeaths < MAX_EARLY_DEATHS) {
+        const spare = this.startSpare(key, slot);
+        if (!spare) break;
+        slot.ready.push(spare);
+      }
+    }, delayMs);
     slot.refill.unref();
   }
 
-  private startSpare(key: string, slot: Slot): ChildProcess | undefined {
+  private startSpare(key: string, slot: Slot): Spare | undefined {
     const { file, args, cwd, env } = slot.command;
     try {
       const child = spawn(file, args, { cwd, env: { ...process.env, ...env, [SPARE_ENV]: "1" }, stdio: ["pipe", "pipe", "pipe"] });
@@ -153,7 +209,7 @@ export class SparePool {
         child.on("error", () => undefined);
         return undefined;
       }
-      if (this.canRestorePriority !== false && !this.lowerPriority(child.pid, () => slot.child === child)) {
+      if (this.canRestorePriority !== false && !this.lowerPriority(child.pid, () => slot.ready.some((s) => s.child === child))) {
         // niced for good, as a worker it would be the job's straggler: start one at normal priority instead
         void dismiss(child);
         return this.startSpare(key, slot);
@@ -161,18 +217,18 @@ export class SparePool {
       child.stdin!.on("error", () => undefined); // a spare that died before its identity was written
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         // died while waiting: start another later rather than hand out a dead one
-        if (slot.child !== child) return;
-        slot.child = undefined;
+        const i = slot.ready.findIndex((s) => s.child === child);
+        if (i < 0) return;
+        slot.ready.splice(i, 1);
         slot.earlyDeaths++;
         this.o.logger.warn({ pid: child.pid, code, signal, command: args.join(" ") }, "warm spare exited before use");
         this.o.onChange?.();
         this.scheduleRefill(key, slot);
       };
       child.once("exit", onExit);
-      slot.forget = () => child.off("exit", onExit);
       this.o.logger.info({ pid: child.pid, command: args.join(" ") }, "warm spare started");
       queueMicrotask(() => this.o.onChange?.());
-      return child;
+      return { child, forget: () => child.off("exit", onExit) };
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, "warm spare could not start");
       return undefined;

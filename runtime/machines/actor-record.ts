@@ -37,6 +37,8 @@ export type ActorRecordEvent =
   | { type: "RECYCLE"; reason: string; delayMs: number }
   /** Give up: the actor stays listed as dead with this cause. */
   | { type: "STOP"; cause: DeathCause }
+  /** A suspect's host agent did not answer either (supervisor-host-probe.ts): failed now, not after the kill timeout. */
+  | { type: "HOST_LOST"; pid: number; host: string; probeMs: number }
   | { type: "DISCONNECTED" }
   | { type: "RECONNECTED" };
 
@@ -59,6 +61,8 @@ export const actorRecordMachine = setup({
     spawnProcess: (_: unknown, _params: { id: string }) => {},
     killProcess: (_: unknown, _params: { id: string; pid: number | null; host: string | null; signal: string }) => {},
     reportFailure: (_: unknown, _params: { id: string; cause: DeathCause }) => {},
+    /** On becoming suspect: ask the child's host agent whether it is there (a silent host is lost, not slow). */
+    probeHost: (_: unknown, _params: { id: string; pid: number | null; host: string | null }) => {},
   },
   guards: {
     pidMatches,
@@ -171,6 +175,7 @@ export const actorRecordMachine = setup({
       },
     },
     suspect: {
+      entry: { type: "probeHost", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host }) },
       after: {
         kill: {
           guard: "connected",
@@ -184,6 +189,21 @@ export const actorRecordMachine = setup({
       on: {
         HEARTBEAT: { guard: "pidMatches", target: "alive" },
         RECONNECTED: { target: "suspect", reenter: true, actions: assign({ connected: true }) },
+        HOST_LOST: {
+          guard: ({ context, event }) => context.connected && event.pid === context.pid && event.host === context.host,
+          target: "failed",
+          actions: [
+            { type: "killProcess", params: ({ context }) => ({ id: context.id, pid: context.pid, host: context.host, signal: "SIGKILL" }) },
+            assign({
+              death: ({ context, event }) => ({
+                kind: "host-lost" as const,
+                host: event.host,
+                silentMs: context.lastHeartbeat === null ? context.timeouts.suspectMs : Math.max(0, Date.now() - context.lastHeartbeat),
+                probeMs: event.probeMs,
+              }),
+            }),
+          ],
+        },
         EXITED: { guard: "pidMatches", target: "failed", actions: assign({ death: ({ event }) => event.cause }) },
       },
     },

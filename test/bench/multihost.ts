@@ -69,6 +69,8 @@ try {
         detect_median_s: med((l) => l.detectSeconds),
         recover_median_s: med((l) => l.recoverSeconds),
         restore_median_s: med((l) => l.restoreSeconds),
+        replacement_start_median_s: med((l) => l.startSeconds),
+        warm_spares_used: lost.reduce((n, l) => n + l.warm, 0),
         load_average: [Number(loadAtStart), Number(os.loadavg()[0]!.toFixed(2))],
       },
       targets: {

@@ -22,6 +22,10 @@ describe("death causes", () => {
       [{ kind: "signal", signal: "SIGTERM", starting: true }, "killed by SIGTERM while starting"],
       [last, "exited with code 3: generic actor: crashing on start as asked while starting"],
       [{ kind: "silence", ms: 10_000 }, "no heartbeat for 10000 ms (hung); killed"],
+      [
+        { kind: "host-lost", host: "host3", silentMs: 1200, probeMs: 500 },
+        "host host3 lost: no heartbeat for 1200 ms and its agent did not answer within 500 ms",
+      ],
       [{ kind: "start-timeout", ms: 180_000 }, "no heartbeat within 180000 ms of start"],
       [{ kind: "spawn", error: "no agent" }, "spawn failed: no agent"],
       [
@@ -43,6 +47,7 @@ describe("death causes", () => {
       { kind: "signal", signal: "SIGKILL" },
       { kind: "signal", signal: "SIGTERM", starting: true },
       { kind: "silence", ms: 10_000 },
+      { kind: "host-lost", host: "host3", silentMs: 1200, probeMs: 500 },
       { kind: "start-timeout", ms: 180_000 },
     ];
     const own: DeathCause[] = [

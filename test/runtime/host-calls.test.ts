@@ -1,7 +1,7 @@
 // Where a supervisor starts a child (runtime/host-calls.ts pickHost): its own host while that host is live, else the
 // least loaded live host; a placed worker whose host was lost goes to a host with worker slots.
 import { describe, expect, it } from "vitest";
-import { HOST_SILENT_MS, pickHost } from "../../runtime/host-calls.ts";
+import { forgetRevived, HOST_SILENT_MS, pickHost } from "../../runtime/host-calls.ts";
 import type { Registry } from "../../runtime/registry.ts";
 import type { HostRecord } from "../../runtime/types.ts";
 
@@ -42,5 +42,17 @@ describe("pickHost", () => {
   it("picks by load when the child names no host, and fails with no live host", async () => {
     expect(await pickHost(registry(hosts), spec())).toBe("head");
     await expect(pickHost(registry([host("a", 2, 0, HOST_SILENT_MS + 1)]), spec())).rejects.toThrow(/no host agent/);
+  });
+
+  it("forgets a host passed over once a new agent has started there, or after HOST_SILENT_MS; not an agent only cut off", async () => {
+    const now = Date.now();
+    const unreachable = new Map([
+      ["host2", now - 1000],
+      ["host3", now - 1000],
+      ["host4", now - HOST_SILENT_MS - 1],
+    ]);
+    const revived = { ...host("host3", 2, 0), startedAt: now };
+    await forgetRevived(registry([host("host2", 2, 2), revived, host("host4", 2, 0)]), unreachable);
+    expect([...unreachable.keys()]).toEqual(["host2"]);
   });
 });

@@ -46,13 +46,20 @@ async function world(
   }
 }
 
+/** The benchmark's nats-servers being stopped on purpose. */
+const stopping = new WeakSet<ChildProcess>();
+
 /** A JetStream nats-server listening on `h`'s address (port 4222: the namespace is new). */
 async function natsIn(net: Netns, h: Host, dir: string): Promise<{ url: string; server: ChildProcess }> {
   const server = net.spawn(h, ["nats-server", "-js", "-sd", dir, "-a", h.addr, "-p", "4222"], "pipe");
   let log = "";
   server.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   server.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  server.once("exit", (code) => code !== 0 && console.error(`nats-server in ${h.ns} exited (${code}):\n${log.slice(-2000)}`));
+  // only an exit nobody asked for is news (stopped, it exits 0 on SIGINT; on SIGTERM it would exit 1)
+  server.once("exit", (code, signal) => {
+    if (!stopping.has(server) && (code !== 0 || signal))
+      console.error(`nats-server in ${h.ns} exited (${code ?? signal}):\n${log.slice(-2000)}`);
+  });
   const url = `nats://${h.addr}:4222`;
   await pollUntil(async () => ((await net.run(h, ["bash", "-c", `exec 3<>/dev/tcp/${h.addr}/4222`], 5000)).code === 0 ? true : undefined), {
     what: "nats-server in the namespace",
@@ -88,7 +95,8 @@ export async function measureBandwidth(net: Netns, dir: string, sizesMB: number[
     );
     return { netns: across, loopback: loop };
   } finally {
-    server.kill("SIGTERM");
+    stopping.add(server);
+    server.kill("SIGINT");
     await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
   }
 }

@@ -18,6 +18,10 @@ export interface HostLoss {
   recoverSeconds: number;
   restoreSeconds: number;
   source: string;
+  /** How many replacements were warm spares (their pid was a spare of a host's agent before the loss). */
+  warm: number;
+  /** Replacements: the slowest from its spawn (`starting`) to its first heartbeat (`alive`) (s). */
+  startSeconds: number;
 }
 
 interface Ev {
@@ -60,13 +64,47 @@ async function events(c: NetCluster): Promise<Ev[]> {
     .map((l) => JSON.parse(l) as Ev);
 }
 
-/** The host that runs replica 1 now. */
-async function replicaOneHost(c: NetCluster): Promise<string> {
+/** The host that runs replica 1 now, and how many workers it holds. */
+async function replicaOneHost(c: NetCluster): Promise<{ name: string; workers: number; ids: string[]; pids: (number | null)[] }> {
   const r = await c.troupe(c.head, "ps", "--job", JOB, "--json", "--cluster", c.dir);
-  const rows = JSON.parse(r.stdout || "[]") as { id: string; host: string | null; coords: { d: number } | null }[];
-  const hosts = new Set(rows.filter((w) => w.id.startsWith(`${JOB}-w`) && w.coords?.d === 1).map((w) => w.host));
+  const rows = JSON.parse(r.stdout || "[]") as { id: string; host: string | null; pid: number | null; coords: { d: number } | null }[];
+  const replica = rows.filter((w) => w.id.startsWith(`${JOB}-w`) && w.coords?.d === 1);
+  const hosts = new Set(replica.map((w) => w.host));
   if (hosts.size !== 1) throw new Error(`replica 1 is not on one live host: ${[...hosts].join(", ")}`);
-  return [...hosts][0]!;
+  return { name: [...hosts][0]!, workers: replica.length, ids: replica.map((w) => w.id), pids: replica.map((w) => w.pid) };
+}
+
+/** The pids of every warm spare the hosts' agents hold now (their host records). */
+async function sparePids(c: NetCluster): Promise<Set<number>> {
+  const recs = (await c.hostRecords()) as { spares?: { pids: number[] } }[];
+  return new Set(recs.flatMap((r) => r.spares?.pids ?? []));
+}
+
+/** The replacements' slowest spawn → first heartbeat after `t` (s). */
+function startSeconds(ev: Ev[], ids: string[], t: number): number {
+  const first = (id: string, to: string) =>
+    ev.find((e) => e.type === "actor.transition" && e.subject === id && e.time > t && e.data.to === to)?.time ?? NaN;
+  return Math.max(...ids.map((id) => (first(id, "alive") - first(id, "starting")) / 1000));
+}
+
+const restoredAfter = (ev: Ev[], t: number) =>
+  ev.filter((e) => e.type === "worker.restored" && e.subject.startsWith(`${JOB}-`) && e.time > t);
+
+/**
+ * Once the `lost` workers lost at `t` are restored and a step is committed after that (a step that was reduced before
+ * the loss may still commit after it: it is not the job going on without the host), the events.
+ */
+async function recoveredAfter(c: NetCluster, t: number, lost: number, timeoutMs: number): Promise<Ev[]> {
+  return pollUntil(
+    async () => {
+      const ev = await events(c);
+      const restored = restoredAfter(ev, t);
+      if (restored.length < lost) return undefined;
+      const last = Math.max(...restored.map((e) => e.time));
+      return ev.some((e) => e.type === "step.committed" && e.subject === JOB && e.time > last) ? ev : undefined;
+    },
+    { what: `${lost} workers restored and a step committed after the loss`, timeoutMs, everyMs: 250 },
+  );
 }
 
 async function committedAfter(c: NetCluster, t: number, timeoutMs: number): Promise<Ev[]> {
@@ -99,14 +137,16 @@ export async function measureHostLosses(c: NetCluster, dir: string, reps: number
     await committedAfter(c, 0, 240_000);
     for (let i = 0; i < reps; i++) {
       await new Promise((r) => setTimeout(r, settleMs));
-      const name = await replicaOneHost(c);
+      const { name, workers, ids } = await replicaOneHost(c);
+      const spares = await sparePids(c);
       const victim = c.net.hosts.find((h) => h.name === name)!;
       const at = Date.now();
       c.net.link(victim, "down");
       c.net.killAll(victim);
-      const ev = await committedAfter(c, at, 120_000);
-      const commit = ev.find((e) => e.type === "step.committed" && e.subject === JOB && e.time > at)!;
-      const restored = ev.filter((e) => e.type === "worker.restored" && e.subject.startsWith(`${JOB}-`) && e.time > at);
+      const ev = await recoveredAfter(c, at, workers, 120_000);
+      const restored = restoredAfter(ev, at);
+      const recovered = Math.max(...restored.map((e) => e.time));
+      const commit = ev.find((e) => e.type === "step.committed" && e.subject === JOB && e.time > recovered)!;
       const detected = Math.min(...restored.map((e) => Number(e.data.detectedAt)));
       out.push({
         host: name,
@@ -115,9 +155,13 @@ export async function measureHostLosses(c: NetCluster, dir: string, reps: number
         recoverSeconds: Math.max(...restored.map((e) => Number(e.data.seconds))),
         restoreSeconds: Math.max(...restored.map((e) => Number(e.data.restoreSeconds))),
         source: [...new Set(restored.map((e) => String(e.data.source)))].join(","),
+        warm: (await replicaOneHost(c)).pids.filter((p) => p !== null && spares.has(p)).length,
+        startSeconds: startSeconds(ev, ids, at),
       });
+      const l = out.at(-1)!;
       console.log(
-        `loss ${i + 1}: ${name} → next commit ${out.at(-1)!.seconds.toFixed(2)} s (detected after ${out.at(-1)!.detectSeconds.toFixed(2)} s)`,
+        `loss ${i + 1}: ${name} → next commit ${l.seconds.toFixed(2)} s (detected after ${l.detectSeconds.toFixed(2)} s; ` +
+          `recovery ${l.recoverSeconds.toFixed(2)} s, of which the replacements' start ${l.startSeconds.toFixed(2)} s, ${l.warm}/${workers} warm spares)`,
       );
       await revive(c, victim);
     }
