@@ -143,10 +143,13 @@ export class ServedActor<M extends AnyStateMachine, V extends string> {
       subject,
       parse: (bytes) => decodeFenced(bytes, schema, this.process.epoch),
       handle: (msg) => {
-        if (msg.epoch > this.process.epoch && this.o.joinVerbs && verb !== "status" && verb !== "drain" && !this.o.joinVerbs.includes(verb))
-          return this.superseded(verb, msg.epoch);
-        // a newer epoch means membership changed: from now on older messages are zombies
-        if (msg.epoch > this.process.epoch) this.process.epoch = msg.epoch;
+        const newer = msg.epoch > this.process.epoch;
+        const query = verb === "status" || verb === "drain";
+        if (newer && this.o.joinVerbs && !query && !this.o.joinVerbs.includes(verb)) return this.superseded(verb, msg.epoch);
+        // a newer epoch means membership changed: from now on older messages are zombies. With join verbs, only they
+        // enter it: a query of a newer epoch (answered by a replaced process too, while both listen) joins nothing,
+        // or a process cut off and back would pass as a member and answer its replacement's restore
+        if (newer && !(this.o.joinVerbs && query)) this.process.epoch = msg.epoch;
         return handle(msg);
       },
       onReject: (err, on) => this.reject(err, on),

@@ -1,6 +1,6 @@
 // The served-actor plumbing against the test's real nats-server: a served actor in this process, asked over
 // NATS like a coordinator asks its workers. Bad requests are refused with an error reply and a message.rejected
-// event, an older epoch is fenced and a newer one adopted, status answers while a verb is busy, and drain does
+// event, an older epoch is fenced and a newer one adopted (through a join verb, never a status), status answers while a verb is busy, and drain does
 // its work once however often it is asked, leaving status and drain answering and every other verb unserved.
 import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -60,6 +60,8 @@ beforeEach(async () => {
       kind: "probe",
       subject: subjectOf,
       status: () => ({ state: p.served.state, epoch: p.served.process.epoch, rejected: p.served.rejected }),
+      // a newer epoch is entered only through these (as a worker enters one only through recover and halt)
+      joinVerbs: ["echo", "hold"],
       release: async () => {
         p.released++;
       },
@@ -117,6 +119,15 @@ describe("a served actor", { timeout: 30_000 }, () => {
     );
     await expect(call(nc, probe.subject("status"), { epoch: 2 }, 5000)).rejects.toThrow(/older than the current epoch 3/);
     expect(await call(nc, probe.subject("status"), { epoch: 3 }, 5000)).toEqual({ state: "idle", epoch: 3, rejected: 3 });
+  });
+
+  it("with join verbs, a status of a newer epoch is answered but joins nothing; a join verb enters it", async () => {
+    expect(await call(nc, probe.subject("status"), { epoch: 5 }, 5000)).toEqual({ state: "idle", epoch: 2, rejected: 0 });
+    expect(probe.served.process.epoch).toBe(2);
+    // still a member of epoch 2: its requests are served, not fenced as stale
+    expect(await call(nc, probe.subject("echo"), { epoch: 2, text: "same" }, 5000)).toEqual({ text: "same" });
+    expect(await call(nc, probe.subject("echo"), { epoch: 5, text: "join" }, 5000)).toEqual({ text: "join" });
+    expect(probe.served.process.epoch).toBe(5);
   });
 
   it("answers status while a verb is busy", async () => {
