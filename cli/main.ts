@@ -69,7 +69,10 @@ run(process.argv.slice(2)).catch((err: unknown) => {
       err.code === "commander.helpDisplayed" || err.code === "commander.help" || err.code === "commander.version" ? 0 : EXIT.usage,
     );
   }
-  const message = err instanceof Error ? err.message : String(err);
+  let message = err instanceof Error ? err.message : String(err);
+  // the NATS client's own timeout says only "timeout": say what it means and how to find where
+  if (err instanceof Error && err.name === "TimeoutError" && !process.env.TROUPE_DEBUG)
+    message += " (a NATS request got no answer in time: is the cluster up and reachable? TROUPE_DEBUG=1 shows where)";
   console.error(`troupe: ${message}`);
   if (process.env.TROUPE_DEBUG && err instanceof Error) console.error(err.stack);
   // exit now: a connection the failed command opened must not keep the process alive
