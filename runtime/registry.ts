@@ -2,9 +2,9 @@
 // Every value read is checked: anyone holding the cluster's credentials can write a bucket, and one garbage value
 // must not take a reader down. A malformed entry is skipped and reported (onMalformed) with its key.
 import { issueText } from "./zod-issue.ts";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { type KV, type KvEntry } from "@nats-io/kv";
-import { createKv } from "./jetstream-replicas.ts";
+import { createKv, duringElection } from "./jetstream-replicas.ts";
+import { readKvPrefix } from "./kv-keys.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 import { decode, encode } from "./codec.ts";
@@ -65,14 +65,14 @@ export class Registry {
   private constructor(
     readonly actors: KV,
     readonly hosts: KV,
-    private readonly jsm: JetStreamManager,
+    private readonly nc: NatsConnection,
     private readonly ns: Namespace,
   ) {}
 
   static async open(nc: NatsConnection, ns: Namespace): Promise<Registry> {
     const actors = await createKv(nc, ns.actorsBucket, { history: 64 });
     const hosts = await createKv(nc, ns.hostsBucket, { history: 1 });
-    return new Registry(actors, hosts, await jetstreamManager(nc), ns);
+    return new Registry(actors, hosts, nc, ns);
   }
 
   async putActor(rec: ActorRecord): Promise<void> {
@@ -91,14 +91,14 @@ export class Registry {
 
   /** The actor's record, or the entry stored under its key when that is not a record; null when there is none. */
   async readActor(id: string): Promise<{ record: ActorRecord } | { malformed: MalformedEntry } | null> {
-    const e = await this.actors.get(id);
+    const e = await duringElection(() => this.actors.get(id));
     if (!e || e.operation !== "PUT") return null;
     const r = parseEntry<ActorRecord>(this.ns.actorsBucket, e, actorRecordSchema);
     return r.ok ? { record: r.value } : { malformed: r.malformed };
   }
 
   async listActors(o: ReadOptions = {}): Promise<ActorRecord[]> {
-    return this.listValues<ActorRecord>(this.actors, this.ns.actorsBucket, actorRecordSchema, o);
+    return this.listValues<ActorRecord>(this.ns.actorsBucket, actorRecordSchema, o);
   }
 
   /** Calls `onChange` with every actor record as it changes, starting with the current ones. */
@@ -136,7 +136,7 @@ export class Registry {
   }
 
   async getHost(name: string, o: ReadOptions = {}): Promise<HostRecord | null> {
-    const e = await this.hosts.get(name);
+    const e = await duringElection(() => this.hosts.get(name));
     if (!e || e.operation !== "PUT") return null;
     const r = parseEntry<HostRecord>(this.ns.hostsBucket, e, hostRecordSchema);
     if (r.ok) return r.value;
@@ -145,23 +145,13 @@ export class Registry {
   }
 
   async listHosts(o: ReadOptions = {}): Promise<HostRecord[]> {
-    return this.listValues<HostRecord>(this.hosts, this.ns.hostsBucket, hostRecordSchema, o);
+    return this.listValues<HostRecord>(this.ns.hostsBucket, hostRecordSchema, o);
   }
 
-  /**
-   * Keys from the stream's subject list (one request/reply) rather than `kv.keys()`, whose push
-   * consumer was seen to stall for seconds when a key was written during the listing.
-   */
-  private async listValues<T>(kv: KV, bucket: string, schema: z.ZodType, o: ReadOptions): Promise<T[]> {
-    const prefix = `$KV.${bucket}.`;
-    const info = await this.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
-    const keys = Object.keys(info.state.subjects ?? {})
-      .map((s) => s.slice(prefix.length))
-      .sort();
+  /** Every value of the bucket (runtime/kv-keys.ts: keys in one request, an election waited out). */
+  private async listValues<T>(bucket: string, schema: z.ZodType, o: ReadOptions): Promise<T[]> {
     const out: T[] = [];
-    for (const k of keys) {
-      const e = await kv.get(k);
-      if (!e || e.operation !== "PUT") continue;
+    for (const e of (await readKvPrefix(this.nc, bucket)).values()) {
       const r = parseEntry<T>(bucket, e, schema);
       if (r.ok) out.push(r.value);
       else o.onMalformed?.(r.malformed);

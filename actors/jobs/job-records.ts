@@ -97,7 +97,7 @@ export class JobRecords {
   async list(onMalformed?: (m: MalformedEntry) => void): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
     for (const k of await bucketKeys(this.jsm, this.bucket, "job.")) {
-      const e = await this.kv.get(k);
+      const e = await duringElection(() => this.kv.get(k));
       if (!e || e.operation !== "PUT") continue;
       const rec = this.parse(k, e.value, onMalformed);
       if (rec) out.push(rec);

@@ -4,10 +4,9 @@
 // that shrank or grew shows its job's phase and replicas ("training, dp 1 (shrunk from 2 at step 3)").
 import { summaryOf } from "../commands-table.ts";
 import type { Command } from "commander";
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode } from "../../runtime/codec.ts";
+import { readKvPrefix } from "../../runtime/kv-keys.ts";
 import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import type { MalformedEntry, ReadOptions } from "../../runtime/registry.ts";
@@ -41,30 +40,16 @@ export async function readLifecycles(
   kind: string,
   o: ReadOptions = {},
 ): Promise<Map<string, LifecycleRecord>> {
-  const prefix = `$KV.${ns.lifecyclesBucket}.${kind}.`;
-  const jsm = await jetstreamManager(nc);
-  let subjects: Record<string, number>;
-  try {
-    subjects = (await jsm.streams.info(`KV_${ns.lifecyclesBucket}`, { subjects_filter: `${prefix}>` })).state.subjects ?? {};
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return new Map();
-    throw err;
-  }
-  const ids = Object.keys(subjects).map((s) => s.slice(prefix.length));
-  if (ids.length === 0) return new Map();
-  const kv = await new Kvm(nc).open(ns.lifecyclesBucket);
-  const entries = await Promise.all(ids.map((id) => kv.get(`${kind}.${id}`)));
   const out = new Map<string, LifecycleRecord>();
-  entries.forEach((e, k) => {
-    if (!e || e.operation !== "PUT") return;
+  for (const [id, e] of await readKvPrefix(nc, ns.lifecyclesBucket, `${kind}.`)) {
     try {
       const rec = decode(e.value) as LifecycleRecord;
-      if (rec && typeof rec === "object" && "value" in rec) out.set(ids[k]!, rec);
+      if (rec && typeof rec === "object" && "value" in rec) out.set(id, rec);
       else o.onMalformed?.({ bucket: ns.lifecyclesBucket, key: e.key, reason: "not a lifecycle record" });
     } catch (err) {
       o.onMalformed?.({ bucket: ns.lifecyclesBucket, key: e.key, reason: (err as Error).message });
     }
-  });
+  }
   return out;
 }
 
@@ -76,29 +61,14 @@ export async function readActorPhases(nc: NatsConnection, ns: Namespace, o: Read
 
 /** Actor id → straggler flag, from the jobs bucket (one stream-info request for the keys, as above). */
 export async function readStragglers(nc: NatsConnection, ns: Namespace): Promise<Map<string, StragglerRecord>> {
-  const bucket = `troupe_${ns.clusterId}_jobs`;
-  const prefix = `$KV.${bucket}.${stragglerKey("")}`;
-  const jsm = await jetstreamManager(nc);
-  let subjects: Record<string, number>;
-  try {
-    subjects = (await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` })).state.subjects ?? {};
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return new Map();
-    throw err;
-  }
-  const ids = Object.keys(subjects).map((s) => s.slice(prefix.length));
-  if (ids.length === 0) return new Map();
-  const kv = await new Kvm(nc).open(bucket);
-  const entries = await Promise.all(ids.map((id) => kv.get(stragglerKey(id))));
   const flags = new Map<string, StragglerRecord>();
-  entries.forEach((e, k) => {
-    if (!e || e.operation !== "PUT") return;
+  for (const [id, e] of await readKvPrefix(nc, `troupe_${ns.clusterId}_jobs`, stragglerKey(""))) {
     try {
-      flags.set(ids[k]!, decode(e.value) as StragglerRecord);
+      flags.set(id, decode(e.value) as StragglerRecord);
     } catch {
       // a malformed flag is no flag
     }
-  });
+  }
   return flags;
 }
 

@@ -3,40 +3,22 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { decode } from "../../runtime/codec.ts";
-import { connectNats } from "../../runtime/connection.ts";
-import { EventLog } from "../../runtime/event-log.ts";
-import { createRootLogger } from "../../runtime/logger.ts";
 import type { ExitReport } from "../../runtime/types.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
 import { pollUntil } from "../../runtime/async.ts";
-import { childArgv } from "./harness.ts";
+import { childArgv, startInProcessAgent } from "./harness.ts";
 
 describe("host agent", () => {
   const ns = namespace(`t${randomUUID().slice(0, 8)}`);
   let nc: NatsConnection;
   let agent: HostAgent;
   let registry: Registry;
-  let events: EventLog;
   const exits: ExitReport[] = [];
 
   beforeAll(async () => {
-    nc = await connectNats({ url: inject("natsUrl") });
-    registry = await Registry.open(nc, ns);
-    events = await EventLog.open(nc, ns);
-    agent = new HostAgent({
-      nc,
-      ns,
-      registry,
-      events,
-      logger: createRootLogger({ name: "t", level: "silent" }),
-      name: "hostA",
-      slots: 4,
-      tier: "rack1",
-      natsUrl: inject("natsUrl"),
-    });
-    await agent.start();
+    ({ nc, registry, agent } = await startInProcessAgent(inject("natsUrl"), ns, { name: "hostA", slots: 4, tier: "rack1" }));
     nc.subscribe(ns.exitsFilter, { callback: (_e, m) => void exits.push(decode(m.data) as ExitReport) });
   });
   afterAll(async () => {

@@ -132,3 +132,25 @@ export async function startTestCluster(opts: TestClusterOptions): Promise<TestCl
     },
   };
 }
+
+/** A lone host agent in this process on the nats-server at `url` (no supervisor), with the connection it uses. */
+export interface InProcessAgent {
+  nc: NatsConnection;
+  registry: Registry;
+  events: EventLog;
+  agent: HostAgent;
+}
+
+export async function startInProcessAgent(
+  url: string,
+  ns: Namespace,
+  o: { name: string; slots: number; tier?: string },
+): Promise<InProcessAgent> {
+  const nc = await connectNats({ url });
+  const registry = await Registry.open(nc, ns);
+  const events = await EventLog.open(nc, ns);
+  const logger = createRootLogger({ name: "t", level: "silent" });
+  const agent = new HostAgent({ nc, ns, registry, events, logger, natsUrl: url, ...o });
+  await agent.start();
+  return { nc, registry, events, agent };
+}

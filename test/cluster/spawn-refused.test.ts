@@ -12,13 +12,10 @@ import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { SpawnRefusedError } from "../../runtime/agent/errors.ts";
 import { checkSpawn, installationPolicy } from "../../runtime/agent/spawn-policy.ts";
 import { pollUntil } from "../../runtime/async.ts";
-import { connectNats } from "../../runtime/connection.ts";
 import { EventLog } from "../../runtime/event-log.ts";
-import { createRootLogger } from "../../runtime/logger.ts";
 import { namespace } from "../../runtime/namespace.ts";
-import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
-import { childArgv, repoRoot } from "./harness.ts";
+import { childArgv, repoRoot, startInProcessAgent } from "./harness.ts";
 
 describe("host agent spawn policy", () => {
   const ns = namespace(`t${randomUUID().slice(0, 8)}`);
@@ -33,20 +30,7 @@ describe("host agent spawn policy", () => {
 
   beforeAll(async () => {
     writeFileSync(outside, `import { writeFileSync } from "node:fs"; writeFileSync(${JSON.stringify(marker)}, "x");\n`);
-    nc = await connectNats({ url: inject("natsUrl") });
-    const registry = await Registry.open(nc, ns);
-    events = await EventLog.open(nc, ns);
-    agent = new HostAgent({
-      nc,
-      ns,
-      registry,
-      events,
-      logger: createRootLogger({ name: "t", level: "silent" }),
-      name: "hostR",
-      slots: 2,
-      natsUrl: inject("natsUrl"),
-    });
-    await agent.start();
+    ({ nc, events, agent } = await startInProcessAgent(inject("natsUrl"), ns, { name: "hostR", slots: 2 }));
   });
   afterAll(async () => {
     await agent.stop(200);

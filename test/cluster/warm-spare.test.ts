@@ -11,14 +11,12 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { HostAgent } from "../../runtime/agent/host-agent.ts";
 import { KEEP_SPARE_ENV } from "../../runtime/agent/spare-pool.ts";
 import { decode } from "../../runtime/codec.ts";
-import { connectNats } from "../../runtime/connection.ts";
-import { EventLog } from "../../runtime/event-log.ts";
-import { createRootLogger } from "../../runtime/logger.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { Registry } from "../../runtime/registry.ts";
 import { call } from "../../runtime/rpc.ts";
 import { pollUntil } from "../../runtime/async.ts";
 import type { ExitReport } from "../../runtime/types.ts";
+import { startInProcessAgent } from "./harness.ts";
 
 const main = path.resolve("test/cluster/fixtures/spare-actor.ts");
 const argv = ["node", "--import", "tsx", main];
@@ -81,20 +79,7 @@ describe("warm spares of the host agent", () => {
   const loaded = (pid: number) => existsSync(path.join(readyDir, String(pid)));
 
   beforeAll(async () => {
-    nc = await connectNats({ url: inject("natsUrl") });
-    registry = await Registry.open(nc, ns);
-    const events = await EventLog.open(nc, ns);
-    agent = new HostAgent({
-      nc,
-      ns,
-      registry,
-      events,
-      logger: createRootLogger({ name: "t", level: "silent" }),
-      name: "spareHost",
-      slots: 4,
-      natsUrl: inject("natsUrl"),
-    });
-    await agent.start();
+    ({ nc, registry, agent } = await startInProcessAgent(inject("natsUrl"), ns, { name: "spareHost", slots: 4 }));
     nc.subscribe(ns.exitsFilter, { callback: (_e, m) => void exits.push(decode(m.data) as ExitReport) });
     nc.subscribe(`${ns.logSubject("x").slice(0, -2)}.>`, {
       callback: (_e, m) => {
