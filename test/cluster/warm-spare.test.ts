@@ -17,6 +17,7 @@ import { call } from "../../runtime/rpc.ts";
 import { pollUntil } from "../../runtime/async.ts";
 import type { ExitReport } from "../../runtime/types.ts";
 import { startInProcessAgent } from "./harness.ts";
+import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 
 const main = path.resolve("test/cluster/fixtures/spare-actor.ts");
 const argv = ["node", "--import", "tsx", main];
@@ -54,15 +55,6 @@ function niceValues(pid: number): number[] {
     return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
   });
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Waits for `f` to return something (the test's timeout bounds the whole test; this only names what was missing). */
 const until = <T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 80_000): Promise<T> =>
@@ -132,11 +124,11 @@ describe("warm spares of the host agent", () => {
     const other = await spawnActor("a3", { [KEEP_SPARE_ENV]: "1", TROUPE_EPOCH: "3", EXTRA: "two", READY_DIR: readyDir });
     expect(other.pid).not.toBe(next);
     expect(other.said).toMatchObject({ actorId: "a3", extra: "two" });
-    expect(alive(next)).toBe(true);
+    expect(pidAlive(next)).toBe(true);
 
     await agent.stop(200);
     expect((await registry.getHost("spareHost"))?.spares).toEqual({ ready: 0, target: 0, pids: [] });
-    for (const pid of [first.pid, next, other.pid]) await until(`pid ${pid} to be gone`, () => (alive(pid) ? undefined : true), 10_000);
+    for (const pid of [first.pid, next, other.pid]) await until(`pid ${pid} to be gone`, () => (pidAlive(pid) ? undefined : true), 10_000);
     expect(fixtureChildren()).toEqual([]);
   });
 });

@@ -5,12 +5,13 @@
 // Either way the job goes on with replacements on host4, restored from the live replica on host2, and ends with the
 // final checkpoint of the failure-free run, file for file. Cut off, the isolated workers are fenced: none survives
 // the cut once the link is back, and every committed step comes from the majority side, once.
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pollUntil } from "../../runtime/async.ts";
-import { bin, jobYaml, NetCluster, Netns, netnsUnavailable } from "./netns.ts";
+import { bin, jobYaml, NetCluster, Netns, netnsUnavailable, tearDown } from "./netns.ts";
+import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`host-loss test skipped: ${skip}`);
@@ -52,15 +53,6 @@ async function events(type: string): Promise<{ subject: string; time: number; da
     .map((l) => JSON.parse(l) as { type: string; subject: string; time: number; data: Record<string, unknown> })
     .filter((e) => e.type === type);
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Submits the job from host1 and follows it; `atStep` runs once step CUT_AFTER is committed. Resolves with the
@@ -105,16 +97,7 @@ describe.skipIf(skip !== undefined)("a worker host lost or cut off", () => {
     reference = finalFiles(runDir);
   }, 420_000);
 
-  afterAll(async () => {
-    try {
-      await cluster.down();
-    } finally {
-      net.remove();
-      // TROUPE_KEEP_TEST_DIR=1 keeps the run directories and the agents' logs for a look after a failure
-      if (!process.env.TROUPE_KEEP_TEST_DIR) rmSync(root, { recursive: true, force: true });
-      else console.warn(`kept ${root}`);
-    }
-  }, 60_000);
+  afterAll(() => tearDown(cluster, net, root), 60_000);
 
   it("cuts host3 off mid-step and plugs it back: its workers are fenced and exit, the majority side finishes equal", async () => {
     // first of the two: host3 still has the agent the cluster started, so nothing has to come back before it
@@ -141,7 +124,7 @@ describe.skipIf(skip !== undefined)("a worker host lost or cut off", () => {
     // fenced: back in touch, each is stopped by whichever comes first, the supervisor's SIGKILL (asked when it took the
     // worker for dead, delivered to host3's agent once the link is back) or a request of an epoch it never joined
     // (it exits with code 75 without answering)
-    await pollUntil(async () => (isolated.every((pid) => !alive(pid)) ? true : undefined), {
+    await pollUntil(async () => (isolated.every((pid) => !pidAlive(pid)) ? true : undefined), {
       what: `the isolated workers ${isolated.join(", ")} gone`,
       timeoutMs: 60_000,
       everyMs: 500,

@@ -6,12 +6,13 @@
 // leaders, and the job goes on without a restart to the final checkpoint of the failure-free run, file for file.
 // `troupe ps`, `jobs` and `events` answer from the host whose server is gone, right after the loss and at the end,
 // and the streams take writes with two of three servers, the lost one listed offline.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { delay, pollUntil } from "../../runtime/async.ts";
-import { bin, jobYaml, NetCluster, Netns, netnsUnavailable, type Host, type ProbeWrite, type Run } from "./netns.ts";
+import { bin, type Host, jobYaml, NetCluster, Netns, netnsUnavailable, type ProbeWrite, type Run, tearDown } from "./netns.ts";
+import { pidAlive } from "../../cli/cluster/local-cluster.ts";
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`nats-loss test skipped: ${skip}`);
@@ -93,15 +94,6 @@ function metaLeader(): string | undefined {
   return best?.name;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe.skipIf(skip !== undefined)("a nats-server of a three-host NATS cluster lost for good", () => {
   let reference: Record<string, string> = {};
 
@@ -120,16 +112,7 @@ describe.skipIf(skip !== undefined)("a nats-server of a three-host NATS cluster 
     reference = finalFiles(runDir);
   }, 240_000);
 
-  afterAll(async () => {
-    try {
-      await cluster.down();
-    } finally {
-      net.remove();
-      // TROUPE_KEEP_TEST_DIR=1 keeps the run directories and the logs for a look after a failure
-      if (!process.env.TROUPE_KEEP_TEST_DIR) rmSync(root, { recursive: true, force: true });
-      else console.warn(`kept ${root}`);
-    }
-  }, 60_000);
+  afterAll(() => tearDown(cluster, net, root), 60_000);
 
   it("SIGKILLs the meta leader, also leading the actor records' stream, mid-job: the job finishes equal to the failure-free run, the CLI and the R3 streams work on two servers", async () => {
     // every stream and bucket keeps three copies, all current
@@ -174,7 +157,7 @@ describe.skipIf(skip !== undefined)("a nats-server of a three-host NATS cluster 
     for (const [i, x] of (await whileElecting).entries())
       expect(x.code, `troupe ${["ps", "jobs", "events"][i]} right after the loss: ${x.stderr}`).toBe(0);
     expect(killedAt, "the server was killed mid-job").toBeGreaterThan(0);
-    expect(alive(pid), "the lost server stays lost").toBe(false);
+    expect(pidAlive(pid), "the lost server stays lost").toBe(false);
 
     // from the host whose own server is gone, through the other two: the CLI answers, the streams take writes
     const lost = cluster.natsServerName(victim);

@@ -6,7 +6,7 @@
 // Names carry a random suffix; `remove` kills every process left in the namespaces and deletes them. Needs root.
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { deadline, pollUntil } from "../../runtime/async.ts";
@@ -365,4 +365,18 @@ train: {steps: ${j.steps}}
 eval: {interval: ${j.evalInterval ?? j.steps}, batches: 1}
 checkpoint: {interval: ${j.checkpointInterval ?? j.steps}, keep: 1}
 ${j.recovery === undefined ? "" : `recovery: {${j.recovery}}\n`}`;
+}
+
+/**
+ * A test file's teardown: the cluster down, the namespaces removed, and `root` deleted unless TROUPE_KEEP_TEST_DIR=1
+ * (which keeps the run directories and the logs for a look after a failure).
+ */
+export async function tearDown(cluster: NetCluster, net: Netns, root: string): Promise<void> {
+  try {
+    await cluster.down();
+  } finally {
+    net.remove();
+    if (!process.env.TROUPE_KEEP_TEST_DIR) rmSync(root, { recursive: true, force: true });
+    else console.warn(`kept ${root}`);
+  }
 }

@@ -3,11 +3,11 @@
 // 2×2×2 job submitted from ns1 puts its 8 workers on host2 and host3, each tensor-parallel pair on one host, and
 // trains the same numbers as the same job on one host. Every command that talks to a 10.x address runs inside a
 // namespace (ip netns exec): nothing in the root namespace reaches the bridge. Needs root and `ip netns`.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jobYaml, NetCluster, Netns, netnsUnavailable } from "./netns.ts";
+import { jobYaml, NetCluster, Netns, netnsUnavailable, tearDown } from "./netns.ts";
 
 const skip = netnsUnavailable();
 if (skip) console.warn(`two-hosts test skipped: ${skip}`);
@@ -45,14 +45,7 @@ describe.skipIf(skip !== undefined)("two hosts in network namespaces", () => {
     expect(cluster.url).toMatch(new RegExp(`^nats://${ns1.addr.replaceAll(".", "\\.")}:\\d+$`));
   }, 120_000);
 
-  afterAll(async () => {
-    try {
-      await cluster.down();
-    } finally {
-      net.remove();
-      if (!process.env.TROUPE_KEEP_TEST_DIR) rmSync(root, { recursive: true, force: true });
-    }
-  }, 60_000);
+  afterAll(() => tearDown(cluster, net, root), 60_000);
 
   it("places a 2×2×2 job's workers on both hosts, tensor pairs together, and trains what one host trains", async () => {
     const runDir = path.join(root, "multi");
