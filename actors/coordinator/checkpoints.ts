@@ -1,7 +1,8 @@
 // Checkpoints of a running job, written in the background. A data-parallel job's dp rank 0 writes the whole
 // checkpoint; with pp or tp > 1, dp rank 0 of every (stage, tp rank) writes its shard into a staging folder and the
 // manifest is written here once every shard is on disk. Each resolves once the state is copied (the job may step
-// on); `written` resolves with the folder once the checkpoint is whole and `latest`.
+// on); `written` resolves with the folder once the checkpoint is whole and `latest`. With ZeRO-1 at dp > 2 every
+// worker writes: dp rank r the parameters and moments of shard r of its (stage, tp rank), so each writes 1/dp.
 import path from "node:path";
 import type { PendingCheckpoint } from "../../ml/checkpoint/async-save.ts";
 import { buildManifest, checkpointInfo, commitCheckpoint, prepareStagingDir, runTokenizer, stepDirName } from "../../ml/checkpoint/mod.ts";
@@ -27,6 +28,14 @@ export interface CheckpointsDeps {
   job: JobActor;
   ask: Ask;
   layout?: RankLayout;
+  /** ZeRO-1 with dp > 2: moment shards per (stage, tp rank) (CoordinatorOptions.zeroShards). */
+  zeroShards?: number;
+}
+
+/** A worker asked for its part of a sharded checkpoint: its (stage, tp rank) whole, or these ZeRO-1 shards of it. */
+export interface ShardWriter {
+  member: RankMember;
+  zeroShards?: number[];
 }
 
 export class Checkpoints {
@@ -46,15 +55,19 @@ export class Checkpoints {
    * folder; a repeated checkpointShard request answers once the shard is written. Only then is the manifest written,
    * here, and the checkpoint made `latest`.
    */
-  async checkpointSharded(
-    req: CheckpointRequest & { config: TrainConfig },
-    writers = this.d.group.members.filter((w) => w.coords.dp === 0),
-  ): Promise<PendingCheckpoint> {
+  async checkpointSharded(req: CheckpointRequest & { config: TrainConfig }, writers = this.shardWriters()): Promise<PendingCheckpoint> {
     const layout = this.d.layout;
     if (!layout) throw new JobFailedError("sharded checkpoints need a job with pp or tp > 1");
     const staging = prepareStagingDir(req.root, req.step);
     const askAll = () =>
-      Promise.race([Promise.all(writers.map((w) => this.d.ask(w, "checkpointShard", { step: req.step, staging }))), this.d.group.failed]);
+      Promise.race([
+        Promise.all(
+          writers.map(({ member, zeroShards }) =>
+            this.d.ask(member, "checkpointShard", { step: req.step, staging, ...(zeroShards ? { zeroShards } : {}) }),
+          ),
+        ),
+        this.d.group.failed,
+      ]);
     await this.copying(askAll()); // every shard is copied
     const written = (async () => {
       const reports = (await askAll()).map((r): CheckpointShardReport => {
@@ -86,6 +99,13 @@ export class Checkpoints {
     return { step: req.step, dir: path.join(req.root, stepDirName(req.step)), written };
   }
 
+  /** dp rank 0 of every (stage, tp rank); with ZeRO-1 at dp > 2 every worker, for its own shard. */
+  private shardWriters(): ShardWriter[] {
+    const { members } = this.d.group;
+    if (this.d.zeroShards) return members.map((member) => ({ member, zeroShards: [member.coords.dp] }));
+    return members.filter((w) => w.coords.dp === 0).map((member) => ({ member }));
+  }
+
   /** The job is checkpointing while the state is copied (a lost worker moves it on to recovering). */
   private async copying<T>(copy: Promise<T>): Promise<T> {
     this.d.job.send({ type: "CHECKPOINT" });
@@ -95,4 +115,16 @@ export class Checkpoints {
       this.d.job.send({ type: "CHECKPOINTED" });
     }
   }
+}
+
+/** ZeRO-1 with dp > 2: the moments are cut into dp shards, each written by its owner (actors/coordinator/checkpoints.ts). */
+export function zeroShardsOf(config: TrainConfig): number | undefined {
+  const { zero, dp } = config.parallel;
+  return zero === 1 && dp > 2 ? dp : undefined;
+}
+
+/** Checkpoints written in pieces by several workers: pp or tp > 1, or ZeRO-1 with dp > 2. */
+export function shardedCheckpoints(config: TrainConfig): boolean {
+  const { pp, tp } = config.parallel;
+  return pp * tp > 1 || zeroShardsOf(config) !== undefined;
 }

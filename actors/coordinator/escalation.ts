@@ -8,7 +8,7 @@ import type { Escalation, EscalationDecision } from "../../runtime/types.ts";
 import { readManifest } from "../../ml/checkpoint/store.ts";
 import type { TrainConfig } from "../../ml/train/config.ts";
 import type { RankMember } from "../rank-members.ts";
-import type { Checkpoints } from "./checkpoints.ts";
+import type { Checkpoints, ShardWriter } from "./checkpoints.ts";
 import { JobEscalatedError } from "./errors.ts";
 import { isEnding, type JobActor } from "./job-machine.ts";
 import type { CommittedStep } from "./job-store.ts";
@@ -26,6 +26,8 @@ export interface EscalationDeps {
   /** Where checkpoints go; sharded when the job is model-parallel. */
   target?: { root: string; keep: number; config: TrainConfig };
   modelParallel: boolean;
+  /** ZeRO-1 with dp > 2: moment shards per (stage, tp rank); each must have a live holder (its owner or the rank before). */
+  zeroShards?: number;
   lastCheckpoint: () => Promise<string | undefined>;
   /** Ends the job with the escalation's outcome (final: nothing else may fail it meanwhile). */
   fail: (err: Error, final: true) => void;
@@ -75,6 +77,9 @@ export class EscalationPolicy {
     for (const w of live) if (!writers.has(shardKey(w))) writers.set(shardKey(w), w);
     const orphan = group.members.find((w) => !writers.has(shardKey(w)));
     if (orphan) return stands(`no live worker holds stage ${orphan.coords.pp}, tp rank ${orphan.coords.tp}`);
+    const zero = this.zeroWriters(live);
+    if (typeof zero === "string") return stands(zero);
+    const shardWriters = zero ?? [...writers.values()].map((member) => ({ member }));
     const reports = await Promise.all(live.map((w) => this.d.ask(w, "halt", {}, { timeoutMs: group.timeouts.killMs })));
     const applied = [...new Set(reports.map((r) => r.applied))];
     if (applied.length > 1) return stands(`the live workers disagree on the last applied step (${applied.join(", ")})`);
@@ -94,9 +99,28 @@ export class EscalationPolicy {
     };
     const { checkpoints } = this.d;
     const pending = this.d.modelParallel
-      ? await checkpoints.checkpointSharded({ ...req, config: target.config }, [...writers.values()])
+      ? await checkpoints.checkpointSharded({ ...req, config: target.config }, shardWriters)
       : await checkpoints.checkpoint(req, [...writers.values()][0]);
     const dir = await pending.written;
     return { note: `stopped with a checkpoint of step ${committed.step}: ${dir}`, dir, step: committed.step, written: true };
+  }
+
+  /**
+   * ZeRO-1 with dp > 2: who writes each moment shard of every (stage, tp rank), its owner or else the rank before it
+   * (which keeps a copy); a shard with neither alive is the reason no checkpoint can be written.
+   */
+  private zeroWriters(live: readonly RankMember[]): ShardWriter[] | string | undefined {
+    const n = this.d.zeroShards;
+    if (!n) return undefined;
+    const shards = new Map<RankMember, number[]>();
+    for (const w of this.d.group.members) {
+      const holder = [w.coords.dp, (w.coords.dp + n - 1) % n]
+        .map((dp) => live.find((x) => x.coords.dp === dp && shardKey(x) === shardKey(w)))
+        .find((x) => x !== undefined);
+      if (!holder)
+        return `no live worker holds ZeRO-1 shard ${w.coords.dp} of stage ${w.coords.pp}, tp rank ${w.coords.tp} (its owner and the rank before it are lost)`;
+      shards.set(holder, [...(shards.get(holder) ?? []), w.coords.dp]);
+    }
+    return [...shards].map(([member, zeroShards]) => ({ member, zeroShards }));
   }
 }

@@ -31,6 +31,8 @@ export interface LiveRecoveryDeps {
   fail: (err: Error) => void;
   /** An elastic job drops replicas whose replacements do not come in time (elastic.ts). */
   elastic?: Pick<ElasticShrink, "replaceDeadline" | "shrink">;
+  /** ZeRO-1 with dp > 2: the number of moment shards per (stage, tp rank) (CoordinatorOptions.zeroShards). */
+  zeroShards?: number;
 }
 
 export class LiveRecovery {
@@ -125,6 +127,7 @@ export class LiveRecovery {
       timeoutMs: this.d.timeoutMs,
       lastCheckpoint: this.d.lastCheckpoint,
       guard,
+      ...(this.d.zeroShards ? { zeroShards: this.d.zeroShards } : {}),
       ...(this.d.elastic ? { replaceDeadline: this.d.elastic.replaceDeadline(this.victims) } : {}),
     });
   }

@@ -5,6 +5,9 @@
 // moments and step count over the data plane. Whether step k runs again follows from what the survivors applied:
 // none → rerun; all → committed as it is (the replacement took the post-apply state). When no live peer holds a
 // lost shard, every worker rolls back to the newest checkpoint instead (rollback.ts).
+// ZeRO-1 with dp > 2 (a.zeroShards): dp rank r holds moment shards r and r + 1, so a replacement takes its
+// parameters and shard r from the peer before it (its backup copy) and shard r + 1 from the peer after it; with
+// both back, every worker gathers the shards' parameters from their owners (a gather the loss broke is redone).
 import { NotReachedError } from "../../runtime/group/errors.ts";
 import { sameShard, type RankMember } from "../rank-members.ts";
 import type { RecoverReport, RestoreReport } from "../worker/protocol.ts";
@@ -18,7 +21,7 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
   const lost = a.group.members.filter((w) => a.victims.has(w.id));
   const survivors = a.group.members.filter((w) => !a.victims.has(w.id));
   const causes = lost.map((w) => `${w.id} (${a.victims.get(w.id)!.cause})`).join(", ");
-  const peers = new Map(lost.map((w) => [w.id, survivors.find((s) => sameShard(s.coords, w.coords))]));
+  const peers = new Map(lost.map((w) => [w.id, donorsOf(a, survivors, w)]));
   const orphan = lost.find((w) => !peers.get(w.id));
   const checkpoint = orphan ? await a.lastCheckpoint() : undefined;
   if (orphan && !checkpoint) {
@@ -33,6 +36,7 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
     throw new RecoveryFailedError(`after losing ${causes} the survivors disagree on the last applied step (${[...applied].join(", ")})`);
   const appliedEverywhere = reports[0]?.applied === a.step;
   const records = await Promise.all(lost.map((w) => fromPeer(a, w, peers.get(w.id)!, !appliedEverywhere)));
+  if (a.zeroShards) await gatherShards(a, causes);
   if (a.group.epoch !== a.epoch) throw new RecoveryInterruptedError(`another worker was lost while recovering ${causes}`);
   return { records, appliedEverywhere };
 }
@@ -58,15 +62,63 @@ async function rejoin(a: RestoreAttempt, survivors: RankMember[], lost: RankMemb
   }
 }
 
-async function fromPeer(a: RestoreAttempt, w: RankMember, peer: RankMember, rerun: boolean): Promise<RecoveryRecord> {
-  let restored: RestoreReport;
+/** The live peers a lost worker's state comes from: one of its shard, or (ZeRO-1, dp > 2) its two dp neighbours. */
+type Donors = { peer: RankMember; next?: RankMember };
+
+function donorsOf(a: RestoreAttempt, survivors: readonly RankMember[], w: RankMember): Donors | undefined {
+  const peers = survivors.filter((s) => sameShard(s.coords, w.coords));
+  const n = a.zeroShards;
+  if (!n) return peers[0] && { peer: peers[0] };
+  const at = (d: number) => peers.find((s) => s.coords.dp === ((d % n) + n) % n);
+  const [peer, next] = [at(w.coords.dp - 1), at(w.coords.dp + 1)];
+  return peer && next ? { peer, next } : undefined;
+}
+
+/** ZeRO-1 with dp > 2, every worker back: each shard's parameters from its owner (a collective of all workers). */
+async function gatherShards(a: RestoreAttempt, causes: string): Promise<void> {
   try {
-    [, restored] = await a.guard(
-      Promise.all([
-        a.ask(peer, "sendState", { to: communicatorRank(a.group.members, w) }, { timeoutMs: a.timeoutMs }),
-        a.ask(w, "restore", { from: communicatorRank(a.group.members, peer) }, { timeoutMs: a.timeoutMs }),
-      ]),
-    );
+    await a.guard(Promise.all(a.group.members.map((w) => a.ask(w, "gatherShards", {}, { timeoutMs: a.timeoutMs }))));
+  } catch (err) {
+    if (err instanceof RecoveryInterruptedError) throw err;
+    throw new RecoveryFailedError(`gathering the ZeRO-1 shards after restoring ${causes} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+async function fromPeer(a: RestoreAttempt, w: RankMember, donors: Donors, rerun: boolean): Promise<RecoveryRecord> {
+  const { peer, next } = donors;
+  let restored: RestoreReport;
+  const rankOf = (m: RankMember) => communicatorRank(a.group.members, m);
+  const opts = { timeoutMs: a.timeoutMs };
+  try {
+    if (!next) {
+      [, restored] = await a.guard(
+        Promise.all([a.ask(peer, "sendState", { to: rankOf(w) }, opts), a.ask(w, "restore", { from: rankOf(peer) }, opts)]),
+      );
+    } else {
+      const n = a.zeroShards!;
+      const own = [w.coords.dp],
+        backup = [(w.coords.dp + 1) % n];
+      [, , restored] = await a.guard(
+        Promise.all([
+          a.ask(peer, "sendState", { to: rankOf(w), zeroShards: own }, opts),
+          a.ask(next, "sendState", { to: rankOf(w), zeroShards: backup, params: false }, opts),
+          a.ask(
+            w,
+            "restore",
+            {
+              from: rankOf(peer),
+              parts: [
+                { from: rankOf(peer), zeroShards: own, params: true },
+                { from: rankOf(next), zeroShards: backup, params: false },
+              ],
+            },
+            opts,
+          ),
+        ]),
+      );
+    }
   } catch (err) {
     if (err instanceof RecoveryInterruptedError) throw err;
     throw new RecoveryFailedError(`restoring ${w.id} from ${peer.id} failed: ${(err as Error).message}`, { cause: err });

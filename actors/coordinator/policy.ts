@@ -64,6 +64,7 @@ export class TrainingPolicy {
         timeoutMs: loadTimeoutMs,
         lastCheckpoint,
         onRecovery: o.onRecovery,
+        ...(o.zeroShards ? { zeroShards: o.zeroShards } : {}),
         fail: (err) => this.fail(err),
         elastic: new ElasticShrink({ jobId, group, job, events, logger, options: o.elastic, onResize: o.onResize }),
       },
@@ -86,7 +87,7 @@ export class TrainingPolicy {
       microBatch: o.microBatch,
       clip: o.clip,
     });
-    this.checkpoints = new Checkpoints({ group, job, ask, layout: o.layout });
+    this.checkpoints = new Checkpoints({ group, job, ask, layout: o.layout, ...(o.zeroShards ? { zeroShards: o.zeroShards } : {}) });
     this.escalation = new EscalationPolicy({
       jobId,
       group,
@@ -97,6 +98,7 @@ export class TrainingPolicy {
       checkpoints: this.checkpoints,
       target: o.checkpoints,
       modelParallel,
+      ...(o.zeroShards ? { zeroShards: o.zeroShards } : {}),
       lastCheckpoint,
       fail: (err, final) => this.fail(err, final),
     });

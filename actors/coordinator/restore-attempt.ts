@@ -16,6 +16,8 @@ export interface RestoreAttempt {
   lastCheckpoint: () => Promise<string | undefined>;
   /** An elastic job that can drop the victims: wall-clock ms after which missing replacements fail the attempt with ReplacementsLateError. */
   replaceDeadline?: number;
+  /** ZeRO-1 with dp > 2: moment shards per (stage, tp rank); a replacement's two shards live on its two neighbours. */
+  zeroShards?: number;
   /** Races work against the job failing and the attempt being interrupted (RecoveryInterruptedError). */
   guard: <T>(p: Promise<T>) => Promise<T>;
 }

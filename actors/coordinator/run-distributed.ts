@@ -2,6 +2,7 @@
 // process per rank) on the embedded local cluster, or on a running one (--nats URL). The training loop is the
 // single-rank run's (ml/train/loop.ts) over the coordinator (distributed-engine.ts): the same progress, metrics.csv,
 // train.log, checkpoints and Ctrl-C; only committed steps count.
+import { shardedCheckpoints, zeroShardsOf } from "./checkpoints.ts";
 import { workerHosts } from "./worker-hosts.ts";
 import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 import { memberId } from "../rank-members.ts";
@@ -148,14 +149,15 @@ interface JobContext {
 
 function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j: JobContext): Coordinator {
   const { config, log } = j.run;
-  const { dp, pp, tp } = config.parallel;
+  const { dp } = config.parallel;
   return new Coordinator(
     { nc: cluster.nc, ns: cluster.ns, registry: cluster.registry, events: cluster.events, logger: log },
     {
       jobId: j.jobId,
       jobFile: j.jobFile,
       dp,
-      layout: pp * tp > 1 ? j.layout : undefined,
+      layout: shardedCheckpoints(config) ? j.layout : undefined,
+      ...(zeroShardsOf(config) ? { zeroShards: zeroShardsOf(config) } : {}),
       ...(j.hosts ? { hosts: j.hosts } : {}),
       microBatch: config.batch.microBatch,
       clip: config.optimizer.clip,
@@ -201,6 +203,11 @@ async function train(
   } else {
     await coordinator.start();
     if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
+    const zeroShards = zeroShardsOf(j.run.config);
+    if (zeroShards)
+      j.output.say(
+        `ZeRO-1 over ${zeroShards} replicas: each worker holds 2/${zeroShards} of the AdamW moments and writes its shard of each checkpoint`,
+      );
     j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
     if (start)
       j.output.say(
@@ -269,7 +276,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   let failure: Error | undefined;
   try {
     coordinator = coordinatorFor(cluster, o, job);
-    const engine = new DistributedEngine(coordinator, { config, checkpointRoot: run.checkpointRoot, sharded: pp * tp > 1 });
+    const engine = new DistributedEngine(coordinator, { config, checkpointRoot: run.checkpointRoot, sharded: shardedCheckpoints(config) });
     loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start: run.start, signal: stop.signal, events: output });
     outcome = await train(coordinator, loop, o, job, plan);
   } catch (err) {

@@ -25,8 +25,14 @@ export interface CoordinatorOptions {
   /** job.json written by the caller (actors/worker/job-spec.ts). */
   jobFile: string;
   dp: number;
-  /** The job's rank layout when pp or tp > 1 (ml/parallel/ranks.ts); absent = dp workers. */
+  /** The job's rank layout when pp or tp > 1 or zeroShards (ml/parallel/ranks.ts); absent = dp workers. */
   layout?: RankLayout;
+  /**
+   * ZeRO-1 with dp > 2 (ml/optim/zero-adamw.ts): the moments are cut into this many shards per (stage, tp rank);
+   * dp rank r holds shard r and a copy of shard r + 1. Checkpoints are written by every worker, one shard each, and
+   * a replacement takes its state from its two neighbours.
+   */
+  zeroShards?: number;
   /** The host of each rank (worker-hosts.ts); absent = the supervisor picks the least loaded host. */
   hosts?: readonly string[];
   microBatch: number;

@@ -58,7 +58,7 @@ export class CheckpointVerbs {
     if (!rank.matches("idle")) throw rank.refuse("checkpoint shard");
     rank.send({ type: "CHECKPOINT" });
     try {
-      const save = await rank.compute.saveShard(this.writer, r.staging, r.step);
+      const save = await rank.compute.saveShard(this.writer, r.staging, r.step, r.zeroShards);
       const extra = { optimizerStepCount: save.optimizerStepCount, layersPerStage: save.layersPerStage, tokenizer: rank.tokenizer };
       const report = save.written.then((shard): CheckpointShardReport => ({ shard, ...extra }));
       report.catch(() => undefined); // the coordinator's repeated request reports it

@@ -15,7 +15,16 @@ import { validationLoss } from "../../ml/train/step.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { allFinite } from "../../ml/model/finite.ts";
 import { WorkerProtocolError } from "./errors.ts";
-import { checkpointMoments, loadMoments, momentsFor } from "./optimizer-state.ts";
+import { gptParameterLayout } from "../../ml/model/param-layout.ts";
+import {
+  checkpointMoments,
+  gatherShards,
+  loadMoments,
+  momentsFor,
+  momentsOfShards,
+  patchBeforeRejoin,
+  zeroShardContents,
+} from "./optimizer-state.ts";
 import type { RankCompute, RankStepResult, ShardSave, StepWork } from "./rank-compute.ts";
 
 type NormSquared = { gradNormSquared?: () => Promise<number> };
@@ -94,6 +103,14 @@ export class DataParallelCompute implements RankCompute {
     return momentsFor(this.optimizer, to);
   }
 
+  momentsOfShards(indices: readonly number[]): NamedTensor[] {
+    return momentsOfShards(this.optimizer, indices);
+  }
+
+  gatherShards(): Promise<void> {
+    return gatherShards(this.optimizer);
+  }
+
   get optimizerStepCount(): number {
     return this.optimizer.stepCount;
   }
@@ -104,9 +121,11 @@ export class DataParallelCompute implements RankCompute {
 
   /**
    * The same model and optimizer on the new communicator: nothing to copy, except that ZeRO-1 moments are re-sharded
-   * when the replicas changed (an elastic resize, dp ≤ 2: every rank holds them whole).
+   * when the replicas changed (an elastic resize, dp ≤ 2: every rank holds them whole). ZeRO-1 at dp > 2 first
+   * takes its neighbour's region of the parameters from the backup copy (a gather broken by the loss).
    */
   async rejoin(world: CollectivesWorld): Promise<RankCompute> {
+    patchBeforeRejoin(this.optimizer);
     return new DataParallelCompute(this.model, this.optimizer, this.data, this.dpGroupOf, world);
   }
 
@@ -128,7 +147,14 @@ export class DataParallelCompute implements RankCompute {
     return writer.save(root, { ...info, params: this.parameters(), optimizerState: checkpointMoments(this.optimizer) }, { keep });
   }
 
-  async saveShard(): Promise<ShardSave> {
-    throw new WorkerProtocolError("holds the whole model (pp = tp = 1): ask for checkpoint");
+  /** ZeRO-1 with dp > 2: the dp shards `zeroShards` of the whole model (stage 0, tp rank 0 of the layout 1 × 1). */
+  async saveShard(writer: CheckpointWriter, staging: string, step: number, zeroShards?: readonly number[]): Promise<ShardSave> {
+    if (!zeroShards) throw new WorkerProtocolError("holds the whole model (pp = tp = 1): ask for checkpoint");
+    const { config } = this.model;
+    const layout = { pp: 1, tp: 1, layersPerStage: [config.layers], heads: config.heads };
+    const globalShapes = new Map(gptParameterLayout(config).map((p) => [p.name, p.shape]));
+    const contents = zeroShardContents(this.optimizer, { stage: 0, tpRank: 0 }, zeroShards, step);
+    const pending = await writer.saveZeroShards(staging, contents, layout, globalShapes);
+    return { written: pending.written, optimizerStepCount: this.optimizerStepCount, layersPerStage: [config.layers] };
   }
 }

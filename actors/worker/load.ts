@@ -119,7 +119,9 @@ async function createRankCompute(s: RankSetup, world: CollectivesWorld, data: Tr
   const model = await s.backends.createModel(gpt, c.seed);
   const dpGroupOf = (w: CollectivesWorld) => s.faults.hooked(w, "allreduce", s.step, () => false);
   const optimizer =
-    c.parallel.zero === 1 ? new ZeroAdamW(model, c.optimizer, { group: dpGroupOf(world) }) : s.backends.createOptimizer(model, c.optimizer);
+    c.parallel.zero === 1
+      ? new ZeroAdamW(model, c.optimizer, { group: dpGroupOf(world), deferGather: true })
+      : s.backends.createOptimizer(model, c.optimizer);
   return new DataParallelCompute(model, optimizer, data, dpGroupOf, world);
 }
 

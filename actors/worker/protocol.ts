@@ -76,6 +76,11 @@ export const checkpointShardRequestSchema = z.object({
   step: z.number().int().min(0),
   /** The checkpoint's staging folder (ml/checkpoint prepareStagingDir); the coordinator commits it. */
   staging: z.string().min(1),
+  /**
+   * ZeRO-1 with dp > 2: the dp shards whose parameters and moments this worker writes (its own, and a lost
+   * neighbour's from its backup copy when the job stops after an escalation); absent: the whole (stage, tp rank).
+   */
+  zeroShards: z.array(z.number().int().min(0)).min(1).optional(),
 });
 export type CheckpointShardRequest = z.infer<typeof checkpointShardRequestSchema>;
 
@@ -135,12 +140,33 @@ export interface RecoverReport {
 export const haltRequestSchema = z.object({ epoch });
 
 /** sendState: send this worker's parameters, AdamW moments and step to world rank `to` over the data plane. */
-export const sendStateRequestSchema = z.object({ epoch, to: z.number().int().min(0) });
+export const sendStateRequestSchema = z.object({
+  epoch,
+  to: z.number().int().min(0),
+  /** ZeRO-1 with dp > 2, where a replacement's two shards live on two peers: which moments to send (absent: all it holds). */
+  zeroShards: z.array(z.number().int().min(0)).min(1).optional(),
+  /** false: moments only (the second donor of a ZeRO-1 replacement). */
+  params: z.boolean().optional(),
+});
 export type SendStateRequest = z.infer<typeof sendStateRequestSchema>;
 
 /** restore: a replacement takes its state from world rank `from` (a DP peer holding the same shard). */
-export const restoreRequestSchema = z.object({ epoch, from: z.number().int().min(0) });
+export const restoreRequestSchema = z.object({
+  epoch,
+  from: z.number().int().min(0),
+  /**
+   * ZeRO-1 with dp > 2: the moments of the replacement's shards come from two peers, `from` (with the parameters)
+   * and these, each with the shards it sends; absent: everything from `from`.
+   */
+  parts: z
+    .array(z.object({ from: z.number().int().min(0), zeroShards: z.array(z.number().int().min(0)).min(1), params: z.boolean() }))
+    .min(1)
+    .optional(),
+});
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
+
+/** gatherShards: ZeRO-1 with dp > 2, after a recovery: every shard's parameters from its owner (a collective of all workers). */
+export const gatherShardsRequestSchema = z.object({ epoch });
 
 /** loadCheckpoint: no live peer holds a lost shard; every worker rolls back to this checkpoint (any layout). */
 export const loadCheckpointRequestSchema = z.object({ epoch, dir: z.string().min(1) });
@@ -198,6 +224,7 @@ export interface WorkerProtocol {
   restore: Exchange<RestoreRequest, RestoreReport>;
   loadCheckpoint: Exchange<LoadCheckpointRequest, RestoreReport>;
   halt: Exchange<z.infer<typeof haltRequestSchema>, HaltReport>;
+  gatherShards: Exchange<z.infer<typeof gatherShardsRequestSchema>, { gathered: boolean }>;
 }
 
 export type WorkerVerb = keyof WorkerProtocol;

@@ -46,6 +46,10 @@ export interface RankCompute {
   optimizerState(): NamedTensor[];
   /** The moments the DP peer at world rank `to` holds, from this rank's (peer restore; in its optimizerState order). */
   optimizerStateFor(to: number): NamedTensor[];
+  /** ZeRO-1 with dp > 2: the moments of these shards of the data-parallel group (each held by this rank). */
+  momentsOfShards(indices: readonly number[]): NamedTensor[];
+  /** ZeRO-1 with dp > 2: all-gather the updated parameters of every shard from its owner (a no-op otherwise). */
+  gatherShards(): Promise<void>;
   /** AdamW's step count (bias correction); set when the state comes from a peer or a checkpoint. */
   optimizerStepCount: number;
   /**
@@ -62,8 +66,11 @@ export interface RankCompute {
     source: Omit<CheckpointSource, "optimizerStepCount">,
     keep: number,
   ): Promise<PendingWrite<string>>;
-  /** This rank's shard of a sharded checkpoint into `staging` (pp or tp > 1): returns once the tensors are copied. */
-  saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave>;
+  /**
+   * This rank's shard of a sharded checkpoint into `staging` (pp or tp > 1), or with `zeroShards` (ZeRO-1, dp > 2)
+   * those dp shards of its (stage, tp rank): returns once the tensors are copied.
+   */
+  saveShard(writer: CheckpointWriter, staging: string, step: number, zeroShards?: readonly number[]): Promise<ShardSave>;
 }
 
 /** Carries parameters, AdamW moments and the step count from one compute to another of the same shard. */

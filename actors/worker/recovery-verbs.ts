@@ -7,6 +7,7 @@ import type { CollectivesWorld } from "../../runtime/collectives/types.ts";
 import { WorkerProtocolError } from "./errors.ts";
 import { joinWorld } from "./load.ts";
 import {
+  gatherShardsRequestSchema,
   haltRequestSchema,
   loadCheckpointRequestSchema,
   recoverRequestSchema,
@@ -19,6 +20,7 @@ import {
   type SendStateRequest,
 } from "./protocol.ts";
 import type { Rank, ServedWorker } from "./rank.ts";
+import { StateTransferError } from "./errors.ts";
 import { receiveState, sendState } from "./state-transfer.ts";
 import { notCheckpointing } from "./worker-machine.ts";
 
@@ -37,6 +39,7 @@ export class RecoveryVerbs {
     served.serveVerb("restore", restoreRequestSchema, (r) => this.restore(r));
     served.serveVerb("loadCheckpoint", loadCheckpointRequestSchema, (r) => this.rollBack(r));
     served.serveVerb("halt", haltRequestSchema, (r) => this.halt(r.epoch));
+    served.serveVerb("gatherShards", gatherShardsRequestSchema, () => this.gatherShards());
   }
 
   /**
@@ -109,7 +112,15 @@ export class RecoveryVerbs {
   /** A DP peer holding the same shard: sends its state to the replacement at world rank `to`. */
   private async sendState(r: SendStateRequest): Promise<{ sent: number }> {
     if (!this.rank.matches("idle")) throw this.rank.refuse("sendState");
-    return { sent: await sendState(this.rank.world, r.to, this.rank.compute, this.rank.appliedStep) };
+    const part = { params: r.params ?? true, ...(r.zeroShards ? { zeroShards: r.zeroShards } : {}) };
+    return { sent: await sendState(this.rank.world, r.to, this.rank.compute, this.rank.appliedStep, part) };
+  }
+
+  /** ZeRO-1 with dp > 2, once every worker is back after a recovery: every shard's parameters from its owner. */
+  private async gatherShards(): Promise<{ gathered: boolean }> {
+    if (!this.rank.matches("idle")) throw this.rank.refuse("gatherShards");
+    await this.rank.compute.gatherShards();
+    return { gathered: true };
   }
 
   /** The replacement: receives its state from world rank `from` and goes idle. */
@@ -117,12 +128,28 @@ export class RecoveryVerbs {
     const rank = this.rank;
     if (!rank.matches("restoring")) throw rank.refuse("restore");
     const t0 = performance.now();
-    const { step } = await receiveState(rank.world, r.from, rank.compute);
+    const { step } = await this.receive(r);
     rank.hold(step);
     rank.send({ type: "RESTORED", step });
     const seconds = (performance.now() - t0) / 1000;
     rank.log.info({ from: r.from, step, seconds }, "state restored from a peer");
     return { actorId: rank.id, source: "peer", from: `rank ${r.from}`, step, seconds };
+  }
+
+  /** From one peer, or (ZeRO-1 at dp > 2) its parts from each peer in turn: they must hold the same step. */
+  private async receive(r: RestoreRequest): Promise<{ step: number }> {
+    const { world, compute } = this.rank;
+    if (!r.parts) return receiveState(world, r.from, compute);
+    let first: { step: number; stepCount: number; from: number } | undefined;
+    for (const part of r.parts) {
+      const got = await receiveState(world, part.from, compute, part);
+      if (first && (got.step !== first.step || got.stepCount !== first.stepCount))
+        throw new StateTransferError(
+          `rank ${part.from} holds step ${got.step} (optimizer step ${got.stepCount}), rank ${first.from} step ${first.step} (${first.stepCount}): not one state`,
+        );
+      first ??= { ...got, from: part.from };
+    }
+    return first!;
   }
 
   /**

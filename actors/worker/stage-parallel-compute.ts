@@ -20,7 +20,15 @@ import { NonFiniteLossError } from "../../ml/train/errors.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { BlockedClock } from "./blocked-clock.ts";
 import { WorkerProtocolError } from "./errors.ts";
-import { checkpointMoments, loadMoments, momentsFor } from "./optimizer-state.ts";
+import {
+  checkpointMoments,
+  gatherShards,
+  loadMoments,
+  momentsFor,
+  momentsOfShards,
+  patchBeforeRejoin,
+  zeroShardContents,
+} from "./optimizer-state.ts";
 import { copyState, type RankCompute, type RankStepResult, type ShardSave, type StepWork } from "./rank-compute.ts";
 
 /** What a stage is built from: the same on every communicator it joins. */
@@ -69,6 +77,7 @@ export class StageParallelCompute implements RankCompute {
       microbatches: o.microBatches,
       optimizer: { beta1, beta2, eps, weightDecay },
       zero: o.config.parallel.zero === 1,
+      deferGather: true,
     });
     const shardLayout = { pp, tp, layersPerStage, heads: o.model.heads };
     return new StageParallelCompute(o, executor, shardLayout, { stage: coord.pp, tpRank: coord.tp }, blocked);
@@ -122,6 +131,14 @@ export class StageParallelCompute implements RankCompute {
     return momentsFor(this.executor.optimizer, to);
   }
 
+  momentsOfShards(indices: readonly number[]): NamedTensor[] {
+    return momentsOfShards(this.executor.optimizer, indices);
+  }
+
+  gatherShards(): Promise<void> {
+    return gatherShards(this.executor.optimizer);
+  }
+
   get optimizerStepCount(): number {
     return this.executor.optimizer.stepCount;
   }
@@ -132,6 +149,7 @@ export class StageParallelCompute implements RankCompute {
 
   /** A new stage model on the new communicator, holding this one's parameters, moments and step count. */
   async rejoin(world: CollectivesWorld): Promise<RankCompute> {
+    patchBeforeRejoin(this.executor.optimizer);
     const fresh = await StageParallelCompute.create(this.recipe, world);
     copyState(this, fresh);
     return fresh;
@@ -155,8 +173,17 @@ export class StageParallelCompute implements RankCompute {
     throw new WorkerProtocolError("holds one shard of the model (pp or tp > 1): ask for checkpointShard");
   }
 
-  async saveShard(writer: CheckpointWriter, staging: string, step: number): Promise<ShardSave> {
+  async saveShard(writer: CheckpointWriter, staging: string, step: number, zeroShards?: readonly number[]): Promise<ShardSave> {
     const globalShapes = new Map(gptParameterLayout(this.recipe.model).map((p) => [p.name, p.shape]));
+    if (zeroShards) {
+      const contents = zeroShardContents(this.executor.optimizer, this.shardCoord, zeroShards, step);
+      const pending = await writer.saveZeroShards(staging, contents, this.shardLayout, globalShapes);
+      return {
+        written: pending.written,
+        optimizerStepCount: this.optimizerStepCount,
+        layersPerStage: [...this.shardLayout.layersPerStage],
+      };
+    }
     const content = {
       coord: this.shardCoord,
       params: this.parameters(),

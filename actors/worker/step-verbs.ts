@@ -64,6 +64,13 @@ export class StepVerbs {
       throw err;
     }
     rank.send({ type: "APPLIED" });
+    if (!r.skip) {
+      // ZeRO-1 at dp > 2: the updated shards go to every rank after the (local) apply, which stands even when a peer
+      // is lost during this gather (the recovery patches and gathers again: actors/coordinator/peer-restore.ts)
+      const gathering = rank.compute.gatherShards();
+      rank.inFlight = gathering;
+      await gathering;
+    }
     return { step: r.step, epoch: rank.served.process.epoch };
   }
 

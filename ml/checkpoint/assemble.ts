@@ -9,7 +9,8 @@ import { copyRegion, elementCount } from "./tensor-blocks.ts";
 
 /** The elements of piece `record` inside its stored tensor (rows from `localOffset`, stacked along dimension 0). */
 export function pieceData(entry: TensorEntry | undefined, record: TensorRecord, where: string): Float32Array {
-  if (!entry) throw new CheckpointAssemblyError(`checkpoint file ${where} lacks tensor ${record.name} listed in the manifest`);
+  if (!entry)
+    throw new CheckpointAssemblyError(`checkpoint file ${where} lacks tensor ${record.entry ?? record.name} listed in the manifest`);
   const row = record.localOffset ?? 0;
   const trailingMatch = entry.shape.slice(1).join(",") === record.shape.slice(1).join(",") && entry.shape.length === record.shape.length;
   const rows = record.shape[0] ?? 1;
@@ -40,13 +41,13 @@ export function assembleWholeTensors(
     const whole = { offset: globalShape.map(() => 0), shape: globalShape };
     if (pieces.length === 1) {
       const p = pieces[0]!;
-      const data = pieceData(contents.get(p.file)?.get(name), p, path.join(dir, p.file));
+      const data = pieceData(contents.get(p.file)?.get(p.entry ?? name), p, path.join(dir, p.file));
       out[kind].set(name, { name, shape: [...globalShape], data });
       continue;
     }
     const data = new Float32Array(elementCount(globalShape));
     for (const p of pieces) {
-      const src = pieceData(contents.get(p.file)?.get(name), p, path.join(dir, p.file));
+      const src = pieceData(contents.get(p.file)?.get(p.entry ?? name), p, path.join(dir, p.file));
       copyRegion(src, p, data, whole, p);
     }
     out[kind].set(name, { name, shape: [...globalShape], data });

@@ -11,7 +11,14 @@ import type { ShardLayout } from "../parallel/shard-spec.ts";
 import { safetensorsImage } from "./file-image.ts";
 import { ImageWriterThread } from "./image-writer-thread.ts";
 import type { FileRecord } from "./manifest.ts";
-import { planCheckpointShard, type GlobalShapes, type ShardContent, type ShardDescription } from "./shard-files.ts";
+import {
+  planCheckpointShard,
+  planZeroShard,
+  type GlobalShapes,
+  type ShardContent,
+  type ShardDescription,
+  type ZeroShardContent,
+} from "./shard-files.ts";
 import { buildManifest, SINGLE_RANK_LAYOUT } from "./build-manifest.ts";
 import {
   commitCheckpoint,
@@ -96,6 +103,31 @@ export class CheckpointWriter {
       (async () => {
         mkdirSync(staging, { recursive: true }); // ranks may start writing before they see the folder the coordinator prepared
         return { coord, files: await this.writeImages(staging, images), tensors: plan.tensors };
+      })(),
+    );
+  }
+
+  /**
+   * ZeRO-1 shards (dp > 2) of one (stage, tp rank) into `staging`: one file per shard, as saveShard returns once the
+   * tensors are copied.
+   */
+  async saveZeroShards(
+    staging: string,
+    contents: readonly ZeroShardContent[],
+    layout: ShardLayout,
+    globalShapes: GlobalShapes,
+  ): Promise<PendingWrite<ShardDescription>> {
+    if (contents.length === 0) throw new CheckpointError("no ZeRO-1 shard to write");
+    await this.drain();
+    const plans = contents.map((c) => planZeroShard(c, layout, globalShapes));
+    const images = this.copyImages(plans);
+    const coord = { ...contents[0]!.coord };
+    const zeroShards = contents.map((c) => c.index);
+    return this.track(
+      contents[0]!.step,
+      (async () => {
+        mkdirSync(staging, { recursive: true });
+        return { coord, files: await this.writeImages(staging, images), tensors: plans.flatMap((p) => p.records), zeroShards };
       })(),
     );
   }

@@ -77,6 +77,7 @@ export function checkTensorCoverage(
 
 function checkShards(layout: CheckpointLayout, shards: readonly ShardDescription[]): void {
   const seen = new Set<string>();
+  const zero = new Set<string>();
   for (const s of shards) {
     const key = `${s.coord.stage},${s.coord.tpRank}`;
     if (s.coord.stage >= layout.pp || s.coord.tpRank >= layout.tp) {
@@ -84,12 +85,15 @@ function checkShards(layout: CheckpointLayout, shards: readonly ShardDescription
         `shard of stage ${s.coord.stage}, tp rank ${s.coord.tpRank} is outside the layout pp ${layout.pp} × tp ${layout.tp}`,
       );
     }
-    if (seen.has(key)) throw new ManifestError(`two shards for stage ${s.coord.stage}, tp rank ${s.coord.tpRank}`);
-    seen.add(key);
+    // ZeRO-1 shard files (one per dp shard of a (stage, tp rank)) add to it; the coverage check finds gaps and overlaps
+    if (seen.has(key) && !s.zeroShards) throw new ManifestError(`two shards for stage ${s.coord.stage}, tp rank ${s.coord.tpRank}`);
+    if (!s.zeroShards) seen.add(key);
+    else zero.add(key);
   }
   for (let p = 0; p < layout.pp; p++)
     for (let t = 0; t < layout.tp; t++) {
-      if (!seen.has(`${p},${t}`)) throw new ManifestError(`no shard from stage ${p}, tp rank ${t}: the checkpoint is incomplete`);
+      if (!seen.has(`${p},${t}`) && !zero.has(`${p},${t}`))
+        throw new ManifestError(`no shard from stage ${p}, tp rank ${t}: the checkpoint is incomplete`);
     }
 }
 

@@ -91,7 +91,7 @@ export function loadCheckpointShard(dir: string, target: ShardLoadTarget): Loade
       for (const p of w.pieces) {
         const region = intersectBoxes(p, blockBox(r.block));
         if (!region) continue;
-        const src = pieceData(contents.get(p.file)?.get(w.localName), p, path.join(dir, p.file));
+        const src = pieceData(contents.get(p.file)?.get(p.entry ?? w.localName), p, path.join(dir, p.file));
         copyRegion(src, p, dst, blockBox(r.block), region);
         copied += elementCount(region.shape);
       }

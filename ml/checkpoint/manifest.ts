@@ -21,6 +21,11 @@ const tensorRecord = z.object({
    * several pieces stacked along dimension 0 (qkv: q, k and v of one head group), each recorded separately.
    */
   localOffset: z.number().int().nonnegative().optional(),
+  /**
+   * The stored tensor's name in the file when it is not `name`: a ZeRO-1 shard file holds several pieces of one
+   * tensor (the boxes a flat range of it makes), each stored under its own name.
+   */
+  entry: z.string().min(1).optional(),
 });
 
 const fileRecord = z.object({

@@ -10,7 +10,7 @@ import { shardOf, type ShardCoord, type ShardLayout, type TensorShard } from "..
 import type { FileRecord, TensorRecord } from "./manifest.ts";
 import { MANIFEST_FORMAT } from "./manifest.ts";
 import { writeSafetensors } from "./safetensors.ts";
-import { localBlockRanges } from "./tensor-blocks.ts";
+import { flatRangeBoxes, localBlockRanges } from "./tensor-blocks.ts";
 
 /** AdamW moment names are `<param>.exp_avg` and `<param>.exp_avg_sq` (ml/optim/adamw.ts). */
 const MOMENT = /^(.+)\.(exp_avg|exp_avg_sq)$/;
@@ -44,6 +44,81 @@ export interface ShardDescription {
   coord: ShardCoord;
   files: FileRecord[];
   tensors: TensorRecord[];
+  /** ZeRO-1 (dp > 2): the dp shards of this (stage, tp rank) it wrote; one (stage, tp rank) has one such file per shard. */
+  zeroShards?: number[];
+}
+
+function zeroShardFile(coord: ShardCoord, index: number): string {
+  return `zero-p${coord.stage}-t${coord.tpRank}-d${index}.safetensors`;
+}
+
+/** One dp shard of a (stage, tp rank) under ZeRO-1 with dp > 2: the flat ranges of the local tensors it holds. */
+export interface ZeroShardContent {
+  coord: ShardCoord;
+  /** The shard's place in the data-parallel group. */
+  index: number;
+  /** Per local tensor piece: the parameter's global name and local shape, the range [start, end) of the local tensor, and its values. */
+  pieces: {
+    name: string;
+    localShape: readonly number[];
+    start: number;
+    end: number;
+    param: Float32Array;
+    expAvg: Float32Array;
+    expAvgSq: Float32Array;
+  }[];
+  step: number;
+  optimizerStepCount: number;
+}
+
+/**
+ * The file of one ZeRO-1 shard: parameters and moments of its ranges of the primary tensors, each range cut into
+ * boxes of the global tensors (flatRangeBoxes) stored under names of their own (`<tensor>@<local start>`), so
+ * the pieces load into any layout and any zero setting like the pieces of a tensor-parallel shard.
+ */
+export function planZeroShard(
+  content: ZeroShardContent,
+  layout: ShardLayout,
+  globalShapes: GlobalShapes,
+): { file: string; tensors: NamedTensor[]; metadata: Record<string, string>; records: TensorRecord[] } {
+  const { coord } = content;
+  const file = zeroShardFile(coord, content.index);
+  const tensors: NamedTensor[] = [];
+  const recs: TensorRecord[] = [];
+  for (const p of content.pieces) {
+    const shard = shardFor({ name: p.name, shape: [...p.localShape], data: p.param }, p.name, globalShapes, layout, coord);
+    if (!shard.primary) continue;
+    for (const box of flatRangeBoxes(shard, p.start, p.end)) {
+      const at = box.localStart - p.start;
+      for (const [kind, name, data] of [
+        ["param", p.name, p.param],
+        ["optimizer", `${p.name}.exp_avg`, p.expAvg],
+        ["optimizer", `${p.name}.exp_avg_sq`, p.expAvgSq],
+      ] as const) {
+        const entry = `${name}@${box.localStart}`;
+        tensors.push({ name: entry, shape: [...box.shape], data: data.subarray(at, at + box.length) });
+        recs.push({
+          name,
+          kind,
+          file,
+          dtype: "F32",
+          globalShape: [...shard.globalShape],
+          shape: [...box.shape],
+          offset: [...box.offset],
+          entry,
+        });
+      }
+    }
+  }
+  const metadata = {
+    step: String(content.step),
+    format: MANIFEST_FORMAT,
+    stage: String(coord.stage),
+    tp_rank: String(coord.tpRank),
+    zero_shard: String(content.index),
+    optimizer_step_count: String(content.optimizerStepCount),
+  };
+  return { file, tensors, metadata, records: recs };
 }
 
 /** Global shapes by parameter name (e.g. from gptParameterLayout(config)). */

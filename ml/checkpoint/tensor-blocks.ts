@@ -82,3 +82,49 @@ export function extractShard(global: Float32Array, shard: TensorShard): Float32A
     copyRegion(global, whole, local.subarray(r.start, r.start + r.length), blockBox(r.block), blockBox(r.block));
   return local;
 }
+
+/** A piece of a local tensor that is a box of the global one: elements [localStart, localStart + length) of the local tensor. */
+export interface FlatRangeBox extends Box {
+  localStart: number;
+  length: number;
+}
+
+/**
+ * The elements [start, end) of a shard's local tensor (row-major, as a ZeRO-1 shard cuts the flattened tensors) as
+ * boxes of the global tensor: per block it overlaps, a partial first row, the whole rows, a partial last row. Tensors
+ * of rank 3 or more are refused (a range there is not a union of few boxes; the GPT's tensors have rank ≤ 2).
+ */
+export function flatRangeBoxes(shard: TensorShard, start: number, end: number): FlatRangeBox[] {
+  const out: FlatRangeBox[] = [];
+  for (const r of localBlockRanges(shard)) {
+    let a = Math.max(start, r.start) - r.start;
+    const b = Math.min(end, r.start + r.length) - r.start;
+    if (b <= a) continue;
+    const { shape, globalOffset } = r.block;
+    if (shape.length > 2) throw new RangeError(`${shard.name}: a flat range of a rank-${shape.length} tensor is not a few boxes`);
+    const push = (row: number, col: number, rows: number, cols: number, from: number) =>
+      out.push({
+        offset: shape.length === 1 ? [globalOffset[0]! + col] : [globalOffset[0]! + row, globalOffset[1]! + col],
+        shape: shape.length === 1 ? [cols] : [rows, cols],
+        localStart: r.start + from,
+        length: rows * cols,
+      });
+    if (shape.length < 2) {
+      push(0, a, 1, b - a, a);
+      continue;
+    }
+    const perRow = shape[1]!;
+    if (a % perRow !== 0) {
+      const cols = Math.min(perRow - (a % perRow), b - a);
+      push(Math.floor(a / perRow), a % perRow, 1, cols, a);
+      a += cols;
+    }
+    const rows = Math.floor((b - a) / perRow);
+    if (rows > 0) {
+      push(a / perRow, 0, rows, perRow, a);
+      a += rows * perRow;
+    }
+    if (b > a) push(a / perRow, 0, 1, b - a, a);
+  }
+  return out;
+}

@@ -13,6 +13,12 @@
 // parameters follows. The traffic is plain data parallelism's; what ZeRO-1 keeps at dp 2 is the sharded
 // bookkeeping (the own/backup shards that checkpoints and peer restore move), not less memory.
 // An elastic resize (dp 2 → 1 → 2) re-shards the moments from those a rank holds (resharded): whole at dp ≤ 2.
+// With dp > 2 and `deferGather` (the worker's way), step() is local only: own shard and backup, no communication,
+// so an apply is whole even when a peer is lost during it, as at dp 2; gatherShards() then all-gathers the updated
+// parameters. A gather broken by a loss leaves other ranks' regions of the parameters at the previous step: the
+// recovery patches the neighbour's region from the backup copy (patchBackupParams) and gathers again
+// (gatherShards) once every rank is back. Checkpoints at dp > 2 are sharded: each rank writes the parameters and
+// moments of its shard (shardTensors), as Megatron's distributed optimizer writes its fully sharded format.
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram } from "../../native/ops.ts";
@@ -21,7 +27,7 @@ import { decaysWeight } from "../model/param-layout.ts";
 import type { AdamWConfig, NamedTensor, Optimizer } from "../model/types.ts";
 import { adamwConfig, checkStepArgs, type ParameterSource } from "./adamw.ts";
 import { OptimizerError } from "./errors.ts";
-import { flatOffsets, shardBounds, type ShardBounds } from "./zero-shards.ts";
+import { flatOffsets, inShard, momentTensors, shardOf, type Segment, type Shard, type ShardTensorPiece } from "./zero-shards.ts";
 
 const BACKUP_TAG = "zero-backup";
 
@@ -31,22 +37,9 @@ export interface ZeroAdamWOptions {
   /** per parameter, whether its gradient counts toward the global norm on this rank (default: all) */
   counts?: readonly boolean[];
   backend?: Backend;
+  /** dp > 2: step() updates locally and leaves the all-gather of parameters to gatherShards() */
+  deferGather?: boolean;
 }
-
-type Segment = ShardBounds["segments"][number];
-
-/** One shard's moments and where its reduced gradient of the current step lies (per segment). */
-interface Shard extends ShardBounds {
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
-  grad: ((s: Segment) => Float32Array) | undefined;
-}
-
-/** Segment gradients out of one buffer holding a shard's reduced gradient. */
-const inShard =
-  (buf: Float32Array) =>
-  (s: Segment): Float32Array =>
-    buf.subarray(s.at, s.at + s.end - s.start);
 
 export class ZeroAdamW implements Optimizer {
   stepCount = 0;
@@ -61,11 +54,15 @@ export class ZeroAdamW implements Optimizer {
   /** the ring neighbour's shard (dp > 1), with the parameters this rank updates alongside it */
   private readonly backup: (Shard & { params: Float32Array }) | undefined;
   private readonly backend: Backend;
+  private readonly deferGather: boolean;
+  /** the backup's scratch parameters hold its shard after the latest local update (dp > 2) */
+  private backupFresh = false;
 
   constructor(source: ParameterSource, config: Partial<AdamWConfig>, o: ZeroAdamWOptions) {
     this.config = adamwConfig(config);
     this.group = o.group;
     this.backend = o.backend ?? nativeBackend;
+    this.deferGather = o.deferGather ?? false;
     this.params = source.parameters();
     this.grads = source.gradients();
     if (this.params.length !== this.grads.length)
@@ -88,11 +85,6 @@ export class ZeroAdamW implements Optimizer {
       // dp > 2 updates the neighbour's parameters in a scratch copy (the gather brings the owner's); dp 2 in place
       this.backup = { ...b, params: new Float32Array(size > 2 ? b.end - b.start : 0) };
     }
-  }
-
-  /** This rank's position in the data-parallel group, and the group's size. */
-  get shard(): { index: number; of: number } {
-    return { index: this.own.index, of: this.group.size };
   }
 
   /** The same data-parallel position on a new communicator (a recovery's epoch). */
@@ -129,7 +121,7 @@ export class ZeroAdamW implements Optimizer {
       );
     }
     const source = { parameters: () => this.params, gradients: () => this.grads };
-    const next = new ZeroAdamW(source, this.config, { group, counts: this.counts, backend: this.backend });
+    const next = new ZeroAdamW(source, this.config, { group, counts: this.counts, backend: this.backend, deferGather: this.deferGather });
     next.loadFullState(this.fullState());
     next.stepCount = this.stepCount;
     return next;
@@ -234,7 +226,24 @@ export class ZeroAdamW implements Optimizer {
     this.stepCount = step;
     this.own.grad = undefined;
     if (backup) backup.grad = undefined;
-    if (this.group.size > 2) await this.gather();
+    this.backupFresh = this.group.size > 2;
+    if (this.group.size > 2 && !this.deferGather) await this.gatherShards();
+  }
+
+  /** dp > 2: the step's parameters leave their shards' owners for every rank (the all-gather of ZeRO-1). */
+  get gathers(): boolean {
+    return this.group.size > 2;
+  }
+
+  /**
+   * dp > 2: the neighbour's region of the parameters from the backup copy, when it holds the latest update (a gather
+   * broken by a loss left it at the previous step). Every survivor does this before it rejoins: the lost rank's
+   * region then lives, updated, in its donor's parameters.
+   */
+  patchBackupParams(): void {
+    const backup = this.backup;
+    if (!backup || !this.backupFresh) return;
+    for (const s of backup.segments) this.params[s.tensor]!.data.set(backup.params.subarray(s.at, s.at + s.end - s.start), s.start);
   }
 
   private addUpdates(
@@ -272,7 +281,8 @@ export class ZeroAdamW implements Optimizer {
     return shard.grad;
   }
 
-  private async gather(): Promise<void> {
+  /** All-gather of the shards' parameters from their owners (dp > 2). */
+  async gatherShards(): Promise<void> {
     const mine = new Float32Array(this.own.end - this.own.start);
     for (const s of this.own.segments) mine.set(this.params[s.tensor]!.data.subarray(s.start, s.end), s.at);
     const full = await this.group.allGather(mine);
@@ -308,6 +318,33 @@ export class ZeroAdamW implements Optimizer {
     return s;
   }
 
+  /** The moments of the shards `indices` (each held here), as state() names them: what a replacement takes from this rank. */
+  momentsOf(indices: readonly number[]): NamedTensor[] {
+    return indices.flatMap((index) => momentTensors(this.held(index), `zero.shard${index}`));
+  }
+
+  /**
+   * What a sharded checkpoint holds of shard `index` (held here): per tensor piece, its parameter values (from the
+   * backup's scratch copy when that holds the latest update) and both moments.
+   */
+  shardTensors(index: number): ShardTensorPiece[] {
+    const s = this.held(index);
+    const scratch = s === this.backup && this.backupFresh ? this.backup.params : undefined;
+    return s.segments.map((seg) => {
+      const n = seg.end - seg.start;
+      const p = this.params[seg.tensor]!;
+      return {
+        name: p.name,
+        localShape: p.shape,
+        start: seg.start,
+        end: seg.end,
+        param: scratch ? scratch.subarray(seg.at, seg.at + n) : this.params[seg.tensor]!.data.subarray(seg.start, seg.end),
+        expAvg: s.expAvg.subarray(seg.at, seg.at + n),
+        expAvgSq: s.expAvgSq.subarray(seg.at, seg.at + n),
+      };
+    });
+  }
+
   /** Whole moments per parameter (named as AdamW.state()'s), assembled from the shards held: every shard must be. */
   fullState(): NamedTensor[] {
     const out = this.fullStateTemplate();
@@ -331,6 +368,7 @@ export class ZeroAdamW implements Optimizer {
 
   /** Takes this rank's shards out of whole moments (fullStateTemplate's order). */
   loadFullState(full: readonly NamedTensor[]): void {
+    this.backupFresh = false;
     for (const s of [this.own, this.backup]) {
       if (!s) continue;
       this.eachSegment(s, full, (seg, m, v) => {
@@ -348,19 +386,6 @@ export class ZeroAdamW implements Optimizer {
   get stateBytes(): { own: number; backup: number } {
     return { own: 8 * (this.own.end - this.own.start), backup: this.backup ? 8 * (this.backup.end - this.backup.start) : 0 };
   }
-}
-
-function shardOf(lengths: readonly number[], parts: number, index: number): Shard {
-  const b = shardBounds(lengths, parts, index);
-  const n = b.end - b.start;
-  return { ...b, expAvg: new Float32Array(n), expAvgSq: new Float32Array(n), grad: undefined };
-}
-
-function momentTensors(s: Shard, prefix: string): NamedTensor[] {
-  return [
-    { name: `${prefix}.exp_avg`, shape: [s.expAvg.length], data: s.expAvg },
-    { name: `${prefix}.exp_avg_sq`, shape: [s.expAvgSq.length], data: s.expAvgSq },
-  ];
 }
 
 /** An optimizer whose moments are sharded (ZeRO-1). */

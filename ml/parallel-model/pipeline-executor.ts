@@ -38,6 +38,8 @@ export interface PipelineExecutorOptions {
    * dp 2 the buckets' all-reduce and a local update of both halves (ml/optim/zero-adamw.ts)
    */
   zero?: boolean;
+  /** ZeRO-1 at dp > 2: apply() updates locally; the caller all-gathers the parameters (optimizer.gatherShards) */
+  deferGather?: boolean;
 }
 
 /** This replica's data for one step (or validation): one array of microBatch·seqLen tokens per micro-batch. */
@@ -98,7 +100,11 @@ export class PipelineExecutor {
     const chunks = this.chunks;
     const source = { parameters: () => chunks.flatMap((c) => c.parameters()), gradients: () => chunks.flatMap((c) => c.gradients()) };
     this.optimizer = o.zero
-      ? new ZeroAdamW(source, o.optimizer ?? {}, { group: o.groups.dp, counts: chunks.flatMap((c) => c.countsInGradNorm()) })
+      ? new ZeroAdamW(source, o.optimizer ?? {}, {
+          group: o.groups.dp,
+          counts: chunks.flatMap((c) => c.countsInGradNorm()),
+          deferGather: o.deferGather,
+        })
       : new AdamW(source, o.optimizer ?? {});
     this.programFor(o.microbatches); // validates the schedule shape now rather than at the first step
   }

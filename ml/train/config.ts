@@ -125,11 +125,7 @@ const parallelSchema = z
       .refine((z) => z === 0 || z === 1, { message: "parallel.zero must be 0 or 1 (the ZeRO stage; only stage 1 is implemented)" })
       .default(0),
   })
-  .strict()
-  .refine((p) => p.zero === 0 || p.dp <= 2, {
-    message:
-      "parallel.zero: 1 supports dp ≤ 2 so far: checkpoints and peer restore of moments sharded over more than 2 replicas are not implemented",
-  });
+  .strict();
 
 /**
  * Restart intensity of a distributed job's workers (OTP): more than `maxRestarts` worker failures within
@@ -221,7 +217,7 @@ function checkElastic(c: Pick<TrainConfig, "elastic" | "parallel">, ctx: z.Refin
   if (c.parallel.zero === 1 && dp > 2)
     issue(
       "minDp",
-      `elastic data parallelism with parallel.zero: 1 needs parallel.dp ≤ 2 (got ${dp}): a resize re-shards the moments from those a rank holds, and only at dp ≤ 2 does a rank hold every shard`,
+      `elastic data parallelism with parallel.zero: 1 needs parallel.dp ≤ 2 (got ${dp}): a resize re-shards the moments from those a rank holds, and only at dp ≤ 2 does a rank hold every shard (a live re-shard over more replicas is not implemented)`,
     );
 }
 

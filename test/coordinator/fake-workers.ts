@@ -322,6 +322,8 @@ class FakeWorkers implements WorkerGroup {
         throw new Error("the fake workers write no sharded checkpoints");
       case "drain":
         return { state: "stopped" };
+      case "gatherShards":
+        return { gathered: true };
     }
   }
 }

@@ -1,5 +1,6 @@
-// Checkpoints under ZeRO-1 (real worker processes). dp rank 0 writes whole moments per parameter, assembled from
-// its own shard and its neighbour's copy, so the files have the unsharded format: a ZeRO-1 checkpoint equals the
+// Checkpoints under ZeRO-1 (real worker processes). At dp 2, dp rank 0 writes whole moments per parameter,
+// assembled from its own shard and its neighbour's copy, so the files have the unsharded format; at dp 4 every
+// worker writes the parameters and moments of its shard (ZeRO-1 shard files). Either way a ZeRO-1 checkpoint equals the
 // unsharded run's checkpoint of the same step within 1e-5 absolute (parameters and moments), resumes into another layout
 // with zero 0, and an unsharded checkpoint resumes into another layout with zero 1; both continue with the
 // unbroken run's losses (1e-5 relative) and end at its parameters and moments within 1e-5 absolute (another layout
@@ -76,6 +77,42 @@ describe("ZeRO-1 checkpoints (dp 2)", () => {
   it("zero 0 → zero 1 on another layout (dp 2 · pp 2) continues as the unbroken run", { timeout: 240_000 }, async () => {
     const file = writeZeroJob(root, { name: "dp2pp2z1", dp: 2, pp: 2, tp: 1, zero: 1, steps: STEPS, checkpointInterval: 100 });
     const resumed = await train(file, runDirWith(stepDir(plain.runDir, SAVED_AT), "to-z1"), { resume: true });
+    expectContinues(resumed, plain);
+  });
+});
+
+describe("ZeRO-1 checkpoints (dp 4): every worker writes its shard", () => {
+  let zero: Run;
+  let plain: Run;
+  beforeAll(async () => {
+    const job = (z: 0 | 1) =>
+      writeZeroJob(root, { name: `dp4z${z}`, dp: 4, pp: 1, tp: 1, zero: z, steps: STEPS, checkpointInterval: SAVED_AT });
+    zero = await train(job(1), path.join(root, "zero4"));
+    plain = await train(job(0), path.join(root, "plain4"));
+  }, 300_000);
+
+  it("one file per dp shard, each with a quarter of the state; values within 1e-5 of the unsharded run's", () => {
+    for (const step of [SAVED_AT, STEPS]) {
+      const z = stepDir(zero.runDir, step);
+      const files = readManifest(z).files;
+      expect(files.map((f) => f.file).sort()).toEqual([0, 1, 2, 3].map((d) => `zero-p0-t0-d${d}.safetensors`));
+      const total = files.reduce((n, f) => n + f.bytes, 0);
+      for (const f of files) expect(f.bytes / total, f.file).toBeLessThan(0.3);
+      expect(checkpointDiff(z, stepDir(plain.runDir, step))).toBeLessThan(1e-5);
+      expect(checkpointDiff(z, stepDir(plain.runDir, step), "optimizerState")).toBeLessThan(1e-5);
+    }
+    expect(checkpointDiff(stepDir(zero.runDir, SAVED_AT), stepDir(zero.runDir, STEPS), "optimizerState")).toBeGreaterThan(1e-6);
+  });
+
+  it("zero 1 at dp 4 → zero 0 at dp 2 · tp 2 continues as the unbroken run", { timeout: 240_000 }, async () => {
+    const file = writeZeroJob(root, { name: "dp2tp2z0", dp: 2, pp: 1, tp: 2, zero: 0, steps: STEPS, checkpointInterval: 100 });
+    const resumed = await train(file, runDirWith(stepDir(zero.runDir, SAVED_AT), "from-z4"), { resume: true });
+    expectContinues(resumed, plain);
+  });
+
+  it("zero 0 at dp 4 → zero 1 at dp 4 continues as the unbroken run", { timeout: 240_000 }, async () => {
+    const file = writeZeroJob(root, { name: "dp4z1b", dp: 4, pp: 1, tp: 1, zero: 1, steps: STEPS, checkpointInterval: 100 });
+    const resumed = await train(file, runDirWith(stepDir(plain.runDir, SAVED_AT), "to-z4"), { resume: true });
     expectContinues(resumed, plain);
   });
 });

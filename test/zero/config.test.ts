@@ -23,8 +23,8 @@ describe("parallel.zero", () => {
     expect(() => parseTrainConfig({ ...base, parallel: { dp: 2, zero } })).toThrow(/parallel\.zero.*0 or 1/s);
   });
 
-  it("refuses zero 1 with dp > 2, naming what is missing", () => {
-    expect(() => parseTrainConfig({ ...base, parallel: { dp: 4, zero: 1 } })).toThrow(/dp ≤ 2.*not implemented/s);
+  it("takes zero 1 at any dp (dp > 2: sharded checkpoints and two-neighbour peer restore)", () => {
+    expect(parseTrainConfig({ ...base, parallel: { dp: 4, zero: 1 } }).parallel).toMatchObject({ dp: 4, zero: 1 });
     expect(parseTrainConfig({ ...base, parallel: { dp: 4, zero: 0 } }).parallel.dp).toBe(4);
   });
 

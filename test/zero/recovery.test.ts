@@ -2,7 +2,8 @@
 // back from the memory of its ring neighbour, which keeps a copy of it updated every step, and its parameters from
 // the same live peer. No checkpoint exists while the job recovers (the checkpoint folder is absent: nothing could
 // have been read from disk), and the final model, optimizer state and every committed loss equal the failure-free
-// ZeRO-1 run's bit for bit. Kills: in the gradient reduction (the step runs again) and just before a worker's apply,
+// ZeRO-1 run's bit for bit. At dp 4 a replacement's two shards come from its two neighbours, and a kill before an
+// apply breaks the others' all-gather of parameters after their (local) update: the recovery patches and gathers again. Kills: in the gradient reduction (the step runs again) and just before a worker's apply,
 // while its peer updates (at dp 2 the peer updates both halves itself, with no gather; the step is committed).
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -48,6 +49,18 @@ describe("ZeRO-1 peer restore after SIGKILL, without disk", () => {
     ]);
     expect(run.recoveries.map((r) => r.rerun)).toEqual([true, false]);
   }, 240_000);
+
+  it("dp 4: killed in the reduce-scatter, and before an apply (its peers' gather breaks), recovered bit-identically from two neighbours each", async () => {
+    const run = await killAndCompare({ name: "z4", dp: 4, pp: 1, tp: 1, steps: 5 }, [
+      { at: { dp: 1, pp: 0, tp: 0 }, step: 2, phase: "allreduce" },
+      { at: { dp: 3, pp: 0, tp: 0 }, step: 4, phase: "apply" },
+    ]);
+    expect(run.recoveries.map((r) => r.rerun)).toEqual([true, false]);
+  }, 300_000);
+
+  it("dp 4 × pp 2: a stage killed before its apply is recovered bit-identically (stage shards from two neighbours)", async () => {
+    await killAndCompare({ name: "z42", dp: 4, pp: 2, tp: 1, steps: 4 }, [{ at: { dp: 0, pp: 1, tp: 0 }, step: 3, phase: "apply" }]);
+  }, 360_000);
 
   it("dp 2 × pp 2: a stage killed before its apply is recovered bit-identically", async () => {
     await killAndCompare({ name: "z22", dp: 2, pp: 2, tp: 1, steps: 4 }, [{ at: { dp: 1, pp: 1, tp: 0 }, step: 3, phase: "apply" }]);
