@@ -24,6 +24,13 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
   const peers = new Map(lost.map((w) => [w.id, donorsOf(a, survivors, w)]));
   const orphan = lost.find((w) => !peers.get(w.id));
   const checkpoint = orphan ? await a.lastCheckpoint() : undefined;
+  if (orphan && !checkpoint && a.zeroShards) {
+    const n = a.zeroShards,
+      d = orphan.coords.dp;
+    throw new RecoveryFailedError(
+      `worker ${orphan.id} lost, its ZeRO-1 shards ${d} and ${(d + 1) % n} are held by dp ranks ${(d + n - 1) % n} and ${(d + 1) % n} of stage ${orphan.coords.pp}, tp rank ${orphan.coords.tp}, not both alive, and there is no checkpoint to roll back to; lost: ${causes}`,
+    );
+  }
   if (orphan && !checkpoint) {
     throw new RecoveryFailedError(
       `worker ${orphan.id} lost, no live data-parallel peer holds its shard (stage ${orphan.coords.pp}, tp rank ${orphan.coords.tp}) and there is no checkpoint to roll back to; lost: ${causes}`,

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { DeathCause } from "../../runtime/death-cause.ts";
 import { JobEscalatedError, JobFailedError, RecoveryFailedError } from "../../actors/coordinator/errors.ts";
 import type { RecoveryRecord } from "../../actors/coordinator/types.ts";
+import { rankLayout } from "../../ml/parallel/ranks.ts";
 import { fakeJob, plan } from "./fake-workers.ts";
 
 const never = new Promise<never>(() => undefined);
@@ -140,6 +141,63 @@ describe("the training policy over fake workers", () => {
     ]);
     await expect(step3).rejects.toBe(failure);
     expect(group.asked("recover")).toEqual([]);
+  });
+
+  it("ZeRO-1 at dp 4: a replacement takes its parameters and shard from the rank before it, its backup shard from the rank after it, then every worker gathers", async () => {
+    const { group, policy } = fakeJob({ dp: 4 }, { zeroShards: 4 });
+    await policy.start(() => group.start());
+    await policy.steps.runStep(plan(1, 4));
+    const w0 = group.member("j-w0");
+    group.on.step = (w, req) => (w === w0 && req.step === 2 && group.asked("recover").length === 0 ? (group.kill(w0), never) : undefined);
+    await policy.steps.runStep(plan(2, 4));
+    expect(policy.recovery.records.map(summary)).toEqual([["j-w0", "peer", "j-w3", 2, true, 2]]);
+    expect(group.asked("sendState").map((a) => [a.id, a.req])).toEqual([
+      ["j-w3", { to: 0, zeroShards: [0] }],
+      ["j-w1", { to: 0, zeroShards: [1], params: false }],
+    ]);
+    expect(group.asked("restore").map((a) => [a.id, a.req])).toEqual([
+      [
+        "j-w0",
+        {
+          from: 3,
+          parts: [
+            { from: 3, zeroShards: [0], params: true },
+            { from: 1, zeroShards: [1], params: false },
+          ],
+        },
+      ],
+    ]);
+    expect(group.asked("gatherShards").map((a) => [a.id, a.epoch])).toEqual([0, 1, 2, 3].map((r) => [`j-w${r}`, 2]));
+  });
+
+  it("ZeRO-1 at dp 3: with two neighbours lost no peer holds a lost shard; without a checkpoint the job fails, saying so", async () => {
+    const { group, policy } = fakeJob({ dp: 3 }, { zeroShards: 3 });
+    await policy.start(() => group.start());
+    await policy.steps.runStep(plan(1, 3));
+    const [w1, w2] = [group.member("j-w1"), group.member("j-w2")];
+    group.on.step = (w, req) =>
+      (w === w1 || w === w2) && req.step === 2 && group.asked("recover").length === 0 ? (group.kill(w), never) : undefined;
+    await expect(policy.steps.runStep(plan(2, 3))).rejects.toThrow(
+      /worker j-w1 lost, its ZeRO-1 shards 1 and 2 are held by dp ranks 0 and 2 of stage 0, tp rank 0, not both alive, and there is no checkpoint/,
+    );
+    expect(group.asked("sendState")).toEqual([]);
+  });
+
+  it("ZeRO-1 at dp 3, an escalation: a lost worker's shard is written by the rank before it, from its copy", async () => {
+    const layout = rankLayout({ dp: 3, pp: 1, tp: 1 });
+    const { group, policy } = fakeJob({ dp: 3 }, { zeroShards: 3, layout, checkpoints: { root: "/ckpt", keep: 2, config: {} as never } });
+    await policy.start(() => group.start());
+    await policy.steps.runStep(plan(1, 3));
+    group.on.checkpointShard = () => {
+      throw new Error("no files in this test");
+    };
+    const e = group.escalate(group.member("j-w1"));
+    expect(await policy.escalation.handle(e)).toBe("stop");
+    expect(group.asked("checkpointShard").map((a) => [a.id, (a.req as { zeroShards?: number[] }).zeroShards])).toEqual([
+      ["j-w0", [0, 1]],
+      ["j-w2", [2]],
+    ]);
+    expect((group.failure as JobEscalatedError).checkpoint.note).toMatch(/the final checkpoint failed \(no files in this test\)/);
   });
 
   it("a worker killed while the job loads: every worker loads again in a new epoch", async () => {
