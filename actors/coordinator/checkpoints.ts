@@ -7,10 +7,11 @@ import path from "node:path";
 import type { PendingCheckpoint } from "../../ml/checkpoint/async-save.ts";
 import { buildManifest, checkpointInfo, commitCheckpoint, prepareStagingDir, runTokenizer, stepDirName } from "../../ml/checkpoint/mod.ts";
 import type { RankLayout } from "../../ml/parallel/ranks.ts";
-import type { TrainConfig } from "../../ml/train/config.ts";
+import { zeroShardsOf, type TrainConfig } from "../../ml/train/config.ts";
 import type { RankMember } from "../rank-members.ts";
 import type { CheckpointShardReport } from "../worker/protocol.ts";
 import { JobFailedError } from "./errors.ts";
+import { zeroChunks } from "./replicas.ts";
 import type { JobActor } from "./job-machine.ts";
 import type { Ask, WorkerGroup } from "./worker-group.ts";
 
@@ -102,8 +103,10 @@ export class Checkpoints {
   /** dp rank 0 of every (stage, tp rank); with ZeRO-1 at dp > 2 every worker, for its own shard. */
   private shardWriters(): ShardWriter[] {
     const { members } = this.d.group;
-    if (this.d.zeroShards) return members.map((member) => ({ member, zeroShards: [member.coords.dp] }));
-    return members.filter((w) => w.coords.dp === 0).map((member) => ({ member }));
+    const chunks = this.d.zeroShards ? zeroChunks(members) : undefined;
+    if (chunks) return members.map((member) => ({ member, zeroShards: [chunks.index(member)] }));
+    const first = Math.min(...members.map((w) => w.coords.dp));
+    return members.filter((w) => w.coords.dp === first).map((member) => ({ member }));
   }
 
   /** The job is checkpointing while the state is copied (a lost worker moves it on to recovering). */
@@ -115,12 +118,6 @@ export class Checkpoints {
       this.d.job.send({ type: "CHECKPOINTED" });
     }
   }
-}
-
-/** ZeRO-1 with dp > 2: the moments are cut into dp shards, each written by its owner (actors/coordinator/checkpoints.ts). */
-export function zeroShardsOf(config: TrainConfig): number | undefined {
-  const { zero, dp } = config.parallel;
-  return zero === 1 && dp > 2 ? dp : undefined;
 }
 
 /** Checkpoints written in pieces by several workers: pp or tp > 1, or ZeRO-1 with dp > 2. */

@@ -10,6 +10,7 @@ import type { TrainConfig } from "../../ml/train/config.ts";
 import type { RankMember } from "../rank-members.ts";
 import type { Checkpoints, ShardWriter } from "./checkpoints.ts";
 import { JobEscalatedError } from "./errors.ts";
+import { zeroChunks } from "./replicas.ts";
 import { isEnding, type JobActor } from "./job-machine.ts";
 import type { CommittedStep } from "./job-store.ts";
 import type { FinalCheckpoint, Victim } from "./types.ts";
@@ -110,16 +111,18 @@ export class EscalationPolicy {
    * (which keeps a copy); a shard with neither alive is the reason no checkpoint can be written.
    */
   private zeroWriters(live: readonly RankMember[]): ShardWriter[] | string | undefined {
-    const n = this.d.zeroShards;
-    if (!n) return undefined;
+    const chunks = this.d.zeroShards ? zeroChunks(this.d.group.members) : undefined;
+    if (!chunks) return undefined;
+    const n = chunks.of;
     const shards = new Map<RankMember, number[]>();
     for (const w of this.d.group.members) {
-      const holder = [w.coords.dp, (w.coords.dp + n - 1) % n]
-        .map((dp) => live.find((x) => x.coords.dp === dp && shardKey(x) === shardKey(w)))
+      const c = chunks.index(w);
+      const holder = [c, (c + n - 1) % n]
+        .map((k) => live.find((x) => chunks.index(x) === k && shardKey(x) === shardKey(w)))
         .find((x) => x !== undefined);
       if (!holder)
-        return `no live worker holds ZeRO-1 shard ${w.coords.dp} of stage ${w.coords.pp}, tp rank ${w.coords.tp} (its owner and the rank before it are lost)`;
-      shards.set(holder, [...(shards.get(holder) ?? []), w.coords.dp]);
+        return `no live worker holds ZeRO-1 shard ${c} of stage ${w.coords.pp}, tp rank ${w.coords.tp} (its owner and the rank before it are lost)`;
+      shards.set(holder, [...(shards.get(holder) ?? []), c]);
     }
     return [...shards].map(([member, zeroShards]) => ({ member, zeroShards }));
   }

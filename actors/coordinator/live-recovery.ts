@@ -33,6 +33,8 @@ export interface LiveRecoveryDeps {
   elastic?: Pick<ElasticShrink, "replaceDeadline" | "shrink">;
   /** ZeRO-1 with dp > 2: the number of moment shards per (stage, tp rank) (CoordinatorOptions.zeroShards). */
   zeroShards?: number;
+  /** An elastic ZeRO-1 job: every recovery ends with all workers re-sharding the moments (CoordinatorOptions.zeroReshards). */
+  zeroReshards?: boolean;
 }
 
 export class LiveRecovery {
@@ -127,7 +129,7 @@ export class LiveRecovery {
       timeoutMs: this.d.timeoutMs,
       lastCheckpoint: this.d.lastCheckpoint,
       guard,
-      ...(this.d.zeroShards ? { zeroShards: this.d.zeroShards } : {}),
+      ...(this.d.zeroShards ? { zeroShards: this.d.zeroShards, zeroReshards: this.d.zeroReshards ?? false } : {}),
       ...(this.d.elastic ? { replaceDeadline: this.d.elastic.replaceDeadline(this.victims) } : {}),
     });
   }

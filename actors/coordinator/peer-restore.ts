@@ -24,7 +24,7 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
   const peers = new Map(lost.map((w) => [w.id, donorsOf(a, survivors, w)]));
   const orphan = lost.find((w) => !peers.get(w.id));
   const checkpoint = orphan ? await a.lastCheckpoint() : undefined;
-  if (orphan && !checkpoint && a.zeroShards) {
+  if (orphan && !checkpoint && a.zeroShards && !a.zeroReshards) {
     const n = a.zeroShards,
       d = orphan.coords.dp;
     throw new RecoveryFailedError(
@@ -43,7 +43,8 @@ export async function restoreLost(a: RestoreAttempt): Promise<RestoreOutcome> {
     throw new RecoveryFailedError(`after losing ${causes} the survivors disagree on the last applied step (${[...applied].join(", ")})`);
   const appliedEverywhere = reports[0]?.applied === a.step;
   const records = await Promise.all(lost.map((w) => fromPeer(a, w, peers.get(w.id)!, !appliedEverywhere)));
-  if (a.zeroShards) await gatherShards(a, causes);
+  if (a.zeroReshards) await reshard(a, lost, causes);
+  else if (a.zeroShards) await gatherShards(a, causes);
   if (a.group.epoch !== a.epoch) throw new RecoveryInterruptedError(`another worker was lost while recovering ${causes}`);
   return { records, appliedEverywhere };
 }
@@ -75,7 +76,7 @@ type Donors = { peer: RankMember; next?: RankMember };
 function donorsOf(a: RestoreAttempt, survivors: readonly RankMember[], w: RankMember): Donors | undefined {
   const peers = survivors.filter((s) => sameShard(s.coords, w.coords));
   const n = a.zeroShards;
-  if (!n) return peers[0] && { peer: peers[0] };
+  if (!n || a.zeroReshards) return peers[0] && { peer: peers[0] };
   const at = (d: number) => peers.find((s) => s.coords.dp === ((d % n) + n) % n);
   const [peer, next] = [at(w.coords.dp - 1), at(w.coords.dp + 1)];
   return peer && next ? { peer, next } : undefined;
@@ -93,13 +94,37 @@ async function gatherShards(a: RestoreAttempt, causes: string): Promise<void> {
   }
 }
 
+/**
+ * An elastic ZeRO-1 job, every worker back: all of them re-shard the moments over the live replicas (the
+ * replacements, holding none yet, take part as `fresh`); the parameters come along.
+ */
+async function reshard(a: RestoreAttempt, lost: readonly RankMember[], causes: string): Promise<void> {
+  const fresh = new Set(lost.map((w) => w.id));
+  try {
+    await a.guard(Promise.all(a.group.members.map((w) => a.ask(w, "reshard", { fresh: fresh.has(w.id) }, { timeoutMs: a.timeoutMs }))));
+  } catch (err) {
+    if (err instanceof RecoveryInterruptedError) throw err;
+    const what = lost.length > 0 ? `after restoring ${causes}` : "over the live replicas";
+    throw new RecoveryFailedError(`re-sharding the ZeRO-1 moments ${what} failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 async function fromPeer(a: RestoreAttempt, w: RankMember, donors: Donors, rerun: boolean): Promise<RecoveryRecord> {
   const { peer, next } = donors;
   let restored: RestoreReport;
   const rankOf = (m: RankMember) => communicatorRank(a.group.members, m);
   const opts = { timeoutMs: a.timeoutMs };
   try {
-    if (!next) {
+    if (a.zeroReshards) {
+      // the parameters and step only: the moments come in the re-shard that follows
+      const part = { zeroShards: [], params: true };
+      [, restored] = await a.guard(
+        Promise.all([
+          a.ask(peer, "sendState", { to: rankOf(w), ...part }, opts),
+          a.ask(w, "restore", { from: rankOf(peer), parts: [{ from: rankOf(peer), ...part }] }, opts),
+        ]),
+      );
+    } else if (!next) {
       [, restored] = await a.guard(
         Promise.all([a.ask(peer, "sendState", { to: rankOf(w) }, opts), a.ask(w, "restore", { from: rankOf(peer) }, opts)]),
       );

@@ -64,7 +64,7 @@ export class TrainingPolicy {
         timeoutMs: loadTimeoutMs,
         lastCheckpoint,
         onRecovery: o.onRecovery,
-        ...(o.zeroShards ? { zeroShards: o.zeroShards } : {}),
+        ...(o.zeroShards ? { zeroShards: o.zeroShards, zeroReshards: o.zeroReshards ?? false } : {}),
         fail: (err) => this.fail(err),
         elastic: new ElasticShrink({ jobId, group, job, events, logger, options: o.elastic, onResize: o.onResize }),
       },

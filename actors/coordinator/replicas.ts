@@ -23,3 +23,13 @@ export function communicatorRank(members: readonly RankMember[], w: RankMember):
 export function replicasOf(members: readonly RankMember[]): { replicas?: number[] } {
   return elasticLayout(members) ? { replicas: liveReplicas(members) } : {};
 }
+
+/**
+ * ZeRO-1 above 2 live replicas: the moments of each (stage, tp rank) are cut into one chunk per live replica, a
+ * worker's chunk being its replica's position. Undefined at 2 replicas or fewer (every worker holds them whole).
+ */
+export function zeroChunks(members: readonly RankMember[]): { of: number; index: (w: RankMember) => number } | undefined {
+  const replicas = liveReplicas(members);
+  if (replicas.length <= 2) return undefined;
+  return { of: replicas.length, index: (w) => replicas.indexOf(w.coords.dp) };
+}

@@ -18,6 +18,8 @@ export interface RestoreAttempt {
   replaceDeadline?: number;
   /** ZeRO-1 with dp > 2: moment shards per (stage, tp rank); a replacement's two shards live on its two neighbours. */
   zeroShards?: number;
+  /** An elastic ZeRO-1 job: parameters from one peer, then every worker re-shards the moments. */
+  zeroReshards?: boolean;
   /** Races work against the job failing and the attempt being interrupted (RecoveryInterruptedError). */
   guard: <T>(p: Promise<T>) => Promise<T>;
 }

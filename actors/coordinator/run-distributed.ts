@@ -2,7 +2,8 @@
 // process per rank) on the embedded local cluster, or on a running one (--nats URL). The training loop is the
 // single-rank run's (ml/train/loop.ts) over the coordinator (distributed-engine.ts): the same progress, metrics.csv,
 // train.log, checkpoints and Ctrl-C; only committed steps count.
-import { shardedCheckpoints, zeroShardsOf } from "./checkpoints.ts";
+import { zeroReshardsLive, zeroShardsOf } from "../../ml/train/config.ts";
+import { shardedCheckpoints } from "./checkpoints.ts";
 import { workerHosts } from "./worker-hosts.ts";
 import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 import { memberId } from "../rank-members.ts";
@@ -157,7 +158,7 @@ function coordinatorFor(cluster: ClusterConnection, o: DistributedRunOptions, j:
       jobFile: j.jobFile,
       dp,
       layout: shardedCheckpoints(config) ? j.layout : undefined,
-      ...(zeroShardsOf(config) ? { zeroShards: zeroShardsOf(config) } : {}),
+      ...(zeroShardsOf(config) ? { zeroShards: zeroShardsOf(config), zeroReshards: zeroReshardsLive(config) } : {}),
       ...(j.hosts ? { hosts: j.hosts } : {}),
       microBatch: config.batch.microBatch,
       clip: config.optimizer.clip,

@@ -33,6 +33,11 @@ export interface CoordinatorOptions {
    * a replacement takes its state from its two neighbours.
    */
   zeroShards?: number;
+  /**
+   * An elastic ZeRO-1 job (zeroShards set): a replacement or a new replica takes the parameters from one peer, then
+   * every worker re-shards the moments over the live replicas (the `reshard` verb), whatever their number.
+   */
+  zeroReshards?: boolean;
   /** The host of each rank (worker-hosts.ts); absent = the supervisor picks the least loaded host. */
   hosts?: readonly string[];
   microBatch: number;

@@ -41,7 +41,7 @@ export class DataParallelCompute implements RankCompute {
     optimizer: Optimizer,
     private readonly data: TrainingData,
     private readonly dpGroupOf: DpGroupOf,
-    world: CollectivesWorld,
+    private readonly world: CollectivesWorld,
   ) {
     this.dpGroup = dpGroupOf(world);
     // ZeRO-1 on a communicator of another size (an elastic shrink or grow) re-shards its moments
@@ -111,6 +111,12 @@ export class DataParallelCompute implements RankCompute {
     return gatherShards(this.optimizer);
   }
 
+  async reshard(fresh: boolean): Promise<RankCompute> {
+    if (!isZero(this.optimizer)) throw new WorkerProtocolError("re-shard asked of a replica whose moments are whole (zero 0)");
+    const next = await this.optimizer.reshardOn(this.dpGroup, { fresh });
+    return new DataParallelCompute(this.model, next, this.data, this.dpGroupOf, this.world);
+  }
+
   get optimizerStepCount(): number {
     return this.optimizer.stepCount;
   }
@@ -147,14 +153,29 @@ export class DataParallelCompute implements RankCompute {
     return writer.save(root, { ...info, params: this.parameters(), optimizerState: checkpointMoments(this.optimizer) }, { keep });
   }
 
-  /** ZeRO-1 with dp > 2: the dp shards `zeroShards` of the whole model (stage 0, tp rank 0 of the layout 1 × 1). */
+  /**
+   * ZeRO-1 with dp > 2: the dp shards `zeroShards` of the whole model (stage 0, tp rank 0 of the layout 1 × 1); an
+   * elastic ZeRO-1 job down to 2 replicas or fewer: the whole model as that one shard, from one replica.
+   */
   async saveShard(writer: CheckpointWriter, staging: string, step: number, zeroShards?: readonly number[]): Promise<ShardSave> {
-    if (!zeroShards) throw new WorkerProtocolError("holds the whole model (pp = tp = 1): ask for checkpoint");
     const { config } = this.model;
     const layout = { pp: 1, tp: 1, layersPerStage: [config.layers], heads: config.heads };
     const globalShapes = new Map(gptParameterLayout(config).map((p) => [p.name, p.shape]));
-    const contents = zeroShardContents(this.optimizer, { stage: 0, tpRank: 0 }, zeroShards, step);
-    const pending = await writer.saveZeroShards(staging, contents, layout, globalShapes);
+    const coord = { stage: 0, tpRank: 0 };
+    const pending = zeroShards
+      ? await writer.saveZeroShards(staging, zeroShardContents(this.optimizer, coord, zeroShards, step), layout, globalShapes)
+      : await writer.saveShard(
+          staging,
+          {
+            coord,
+            params: this.parameters(),
+            optimizerState: checkpointMoments(this.optimizer),
+            step,
+            optimizerStepCount: this.optimizerStepCount,
+          },
+          layout,
+          globalShapes,
+        );
     return { written: pending.written, optimizerStepCount: this.optimizerStepCount, layersPerStage: [config.layers] };
   }
 }

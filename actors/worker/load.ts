@@ -7,7 +7,7 @@ import { ZeroAdamW } from "../../ml/optim/zero-adamw.ts";
 import { groupsForRank } from "../../ml/parallel/rank-groups.ts";
 import { parseAxisOrder, rankLayout, type RankLayout } from "../../ml/parallel/ranks.ts";
 import type { TrainBackends } from "../../ml/train/backends.ts";
-import type { TrainConfig } from "../../ml/train/config.ts";
+import { zeroReshardsLive, type TrainConfig } from "../../ml/train/config.ts";
 import type { TrainingData } from "../../ml/train/types.ts";
 import { readCollectiveKeyFile } from "../../runtime/collectives/collective-key.ts";
 import { KvRendezvous } from "../../runtime/collectives/kv-rendezvous.ts";
@@ -120,7 +120,7 @@ async function createRankCompute(s: RankSetup, world: CollectivesWorld, data: Tr
   const dpGroupOf = (w: CollectivesWorld) => s.faults.hooked(w, "allreduce", s.step, () => false);
   const optimizer =
     c.parallel.zero === 1
-      ? new ZeroAdamW(model, c.optimizer, { group: dpGroupOf(world), deferGather: true })
+      ? new ZeroAdamW(model, c.optimizer, { group: dpGroupOf(world), deferGather: true, reshardsLive: zeroReshardsLive(c) })
       : s.backends.createOptimizer(model, c.optimizer);
   return new DataParallelCompute(model, optimizer, data, dpGroupOf, world);
 }

@@ -144,7 +144,7 @@ export const sendStateRequestSchema = z.object({
   epoch,
   to: z.number().int().min(0),
   /** ZeRO-1 with dp > 2, where a replacement's two shards live on two peers: which moments to send (absent: all it holds). */
-  zeroShards: z.array(z.number().int().min(0)).min(1).optional(),
+  zeroShards: z.array(z.number().int().min(0)).optional(),
   /** false: moments only (the second donor of a ZeRO-1 replacement). */
   params: z.boolean().optional(),
 });
@@ -159,7 +159,7 @@ export const restoreRequestSchema = z.object({
    * and these, each with the shards it sends; absent: everything from `from`.
    */
   parts: z
-    .array(z.object({ from: z.number().int().min(0), zeroShards: z.array(z.number().int().min(0)).min(1), params: z.boolean() }))
+    .array(z.object({ from: z.number().int().min(0), zeroShards: z.array(z.number().int().min(0)), params: z.boolean() }))
     .min(1)
     .optional(),
 });
@@ -167,6 +167,12 @@ export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
 /** gatherShards: ZeRO-1 with dp > 2, after a recovery: every shard's parameters from its owner (a collective of all workers). */
 export const gatherShardsRequestSchema = z.object({ epoch });
+
+/**
+ * reshard: an elastic ZeRO-1 job after a recovery or resize: every worker re-shards the moments (and the parameters)
+ * over the live replicas, a collective of all of them; `fresh`: this worker holds no moments yet (a replacement).
+ */
+export const reshardRequestSchema = z.object({ epoch, fresh: z.boolean() });
 
 /** loadCheckpoint: no live peer holds a lost shard; every worker rolls back to this checkpoint (any layout). */
 export const loadCheckpointRequestSchema = z.object({ epoch, dir: z.string().min(1) });
@@ -225,6 +231,7 @@ export interface WorkerProtocol {
   loadCheckpoint: Exchange<LoadCheckpointRequest, RestoreReport>;
   halt: Exchange<z.infer<typeof haltRequestSchema>, HaltReport>;
   gatherShards: Exchange<z.infer<typeof gatherShardsRequestSchema>, { gathered: boolean }>;
+  reshard: Exchange<z.infer<typeof reshardRequestSchema>, { resharded: boolean }>;
 }
 
 export type WorkerVerb = keyof WorkerProtocol;

@@ -50,6 +50,11 @@ export interface RankCompute {
   momentsOfShards(indices: readonly number[]): NamedTensor[];
   /** ZeRO-1 with dp > 2: all-gather the updated parameters of every shard from its owner (a no-op otherwise). */
   gatherShards(): Promise<void>;
+  /**
+   * An elastic ZeRO-1 job: this rank with its moments and parameters re-sharded over its current communicator, with
+   * every rank of it taking part (`fresh`: it holds no moments yet).
+   */
+  reshard(fresh: boolean): Promise<RankCompute>;
   /** AdamW's step count (bias correction); set when the state comes from a peer or a checkpoint. */
   optimizerStepCount: number;
   /**

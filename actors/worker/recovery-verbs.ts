@@ -8,6 +8,7 @@ import { WorkerProtocolError } from "./errors.ts";
 import { joinWorld } from "./load.ts";
 import {
   gatherShardsRequestSchema,
+  reshardRequestSchema,
   haltRequestSchema,
   loadCheckpointRequestSchema,
   recoverRequestSchema,
@@ -40,6 +41,7 @@ export class RecoveryVerbs {
     served.serveVerb("loadCheckpoint", loadCheckpointRequestSchema, (r) => this.rollBack(r));
     served.serveVerb("halt", haltRequestSchema, (r) => this.halt(r.epoch));
     served.serveVerb("gatherShards", gatherShardsRequestSchema, () => this.gatherShards());
+    served.serveVerb("reshard", reshardRequestSchema, (r) => this.reshard(r.fresh));
   }
 
   /**
@@ -121,6 +123,16 @@ export class RecoveryVerbs {
     if (!this.rank.matches("idle")) throw this.rank.refuse("gatherShards");
     await this.rank.compute.gatherShards();
     return { gathered: true };
+  }
+
+  /** An elastic ZeRO-1 job, every worker back: the moments (and parameters) re-sharded over the live replicas. */
+  private async reshard(fresh: boolean): Promise<{ resharded: boolean }> {
+    const rank = this.rank;
+    if (!rank.matches("idle")) throw rank.refuse("reshard");
+    const t0 = performance.now();
+    rank.compute = await rank.compute.reshard(fresh);
+    rank.log.info({ fresh, seconds: (performance.now() - t0) / 1000 }, "ZeRO-1 moments re-sharded over the live replicas");
+    return { resharded: true };
   }
 
   /** The replacement: receives its state from world rank `from` and goes idle. */

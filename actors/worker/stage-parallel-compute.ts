@@ -139,6 +139,10 @@ export class StageParallelCompute implements RankCompute {
     return gatherShards(this.executor.optimizer);
   }
 
+  async reshard(): Promise<RankCompute> {
+    throw new WorkerProtocolError("holds one shard of the model (pp or tp > 1): only data-parallel replicas re-shard (elastic jobs)");
+  }
+
   get optimizerStepCount(): number {
     return this.executor.optimizer.stepCount;
   }

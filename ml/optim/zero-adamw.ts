@@ -1,24 +1,13 @@
-// ZeRO stage 1 (Megatron's distributed optimizer): AdamW whose moments are sharded over the data-parallel group.
-// A step reduce-scatters the gradients (each dp rank gets the sum of its 1/dp of the flat buffer, zero-shards.ts),
-// updates only that shard of the parameters, and all-gathers the updated shards. The elementwise update of an
-// element is the plain AdamW's, on the same reduced gradient (the reduce-scatter combines in group-rank order as
-// the all-reduce does), so parameters and moments equal the unsharded run's; only the gradient norm, summed per
-// shard, rounds differently.
-// Redundancy for recovery without disk: dp rank r also keeps the moments of shard (r + 1) mod dp, its ring
-// neighbour's, updated every step from the neighbour's reduced gradient (sent to it after the reduce-scatter), so
-// a lost rank's moments live on in its neighbour's memory.
-// With dp = 2 the neighbour's shard is the other half, so every rank holds the whole state and needs the whole
-// reduced gradient anyway: the reduce-scatter and the send of the reduced half are one all-reduce (the exchange
-// of the reduced halves is its gather phase), each rank updates both halves itself, and no all-gather of
-// parameters follows. The traffic is plain data parallelism's; what ZeRO-1 keeps at dp 2 is the sharded
-// bookkeeping (the own/backup shards that checkpoints and peer restore move), not less memory.
-// An elastic resize (dp 2 → 1 → 2) re-shards the moments from those a rank holds (resharded): whole at dp ≤ 2.
-// With dp > 2 and `deferGather` (the worker's way), step() is local only: own shard and backup, no communication,
-// so an apply is whole even when a peer is lost during it, as at dp 2; gatherShards() then all-gathers the updated
-// parameters. A gather broken by a loss leaves other ranks' regions of the parameters at the previous step: the
-// recovery patches the neighbour's region from the backup copy (patchBackupParams) and gathers again
-// (gatherShards) once every rank is back. Checkpoints at dp > 2 are sharded: each rank writes the parameters and
-// moments of its shard (shardTensors), as Megatron's distributed optimizer writes its fully sharded format.
+// ZeRO stage 1 (Megatron's distributed optimizer): AdamW whose moments are sharded over the data-parallel group
+// (docs/guide/zero.md). A step reduce-scatters the gradients (zero-shards.ts), updates only this rank's shard, and
+// all-gathers the updated parameters; every element's update is plain AdamW's on the same reduced gradient, so
+// parameters and moments equal the unsharded run's (the gradient norm, summed per shard, rounds differently).
+// Redundancy for recovery without disk: dp rank r also keeps shard (r + 1) mod dp, updated every step from the
+// reduced gradient its owner sends, so a lost rank's moments live on in its neighbour's memory.
+// dp 2: the neighbour's shard is the other half, so the reduction is one all-reduce, each rank updates both halves
+// and no gather follows (plain data parallelism's traffic; no memory saved). dp > 2 with `deferGather`: step() is
+// local and gatherShards() follows it; a gather a loss broke is made good by patchBackupParams then gatherShards.
+// Elastic resizes: resharded from what a rank holds (whole at dp ≤ 2), or reshardOn with every member (zero-reshard.ts).
 import type { Backend } from "../../native/backend.ts";
 import { nativeBackend } from "../../native/native-backend.ts";
 import { KernelProgram } from "../../native/ops.ts";
@@ -27,7 +16,20 @@ import { decaysWeight } from "../model/param-layout.ts";
 import type { AdamWConfig, NamedTensor, Optimizer } from "../model/types.ts";
 import { adamwConfig, checkStepArgs, type ParameterSource } from "./adamw.ts";
 import { OptimizerError } from "./errors.ts";
-import { flatOffsets, inShard, momentTensors, shardOf, type Segment, type Shard, type ShardTensorPiece } from "./zero-shards.ts";
+import { exchangeWholeState, exportRange } from "./zero-reshard.ts";
+import {
+  cutMoments,
+  flatOffsets,
+  inShard,
+  momentTensors,
+  shardOf,
+  shardPieces,
+  sumSquaresPerShard,
+  wholeMoments,
+  type Segment,
+  type Shard,
+  type ShardTensorPiece,
+} from "./zero-shards.ts";
 
 const BACKUP_TAG = "zero-backup";
 
@@ -39,6 +41,11 @@ export interface ZeroAdamWOptions {
   backend?: Backend;
   /** dp > 2: step() updates locally and leaves the all-gather of parameters to gatherShards() */
   deferGather?: boolean;
+  /**
+   * An elastic job: on a group of another size or order the moments wait for reshardOn, which every member of the
+   * new group runs together, instead of being re-sharded from what this rank holds (resharded, dp ≤ 2 only).
+   */
+  reshardsLive?: boolean;
 }
 
 export class ZeroAdamW implements Optimizer {
@@ -55,6 +62,9 @@ export class ZeroAdamW implements Optimizer {
   private readonly backup: (Shard & { params: Float32Array }) | undefined;
   private readonly backend: Backend;
   private readonly deferGather: boolean;
+  private readonly reshardsLive: boolean;
+  /** the group of an elastic resize, until reshardOn builds the optimizer of its layout */
+  private pendingGroup: Collectives | undefined;
   /** the backup's scratch parameters hold its shard after the latest local update (dp > 2) */
   private backupFresh = false;
 
@@ -63,6 +73,7 @@ export class ZeroAdamW implements Optimizer {
     this.group = o.group;
     this.backend = o.backend ?? nativeBackend;
     this.deferGather = o.deferGather ?? false;
+    this.reshardsLive = o.reshardsLive ?? false;
     this.params = source.parameters();
     this.grads = source.gradients();
     if (this.params.length !== this.grads.length)
@@ -97,34 +108,66 @@ export class ZeroAdamW implements Optimizer {
     this.group = group;
   }
 
-  /**
-   * These moments on `group`: the same rank of a group of the same size (a recovery's epoch) takes them as they are
-   * (bind); another size or position (an elastic resize) gets them re-sharded (resharded).
-   */
+  /** These moments on `group`: as they are (bind), re-sharded (resharded), or waiting for reshardOn (reshardsLive). */
   on(group: Collectives): ZeroAdamW {
     if (group.size === this.group.size && group.rank === this.group.rank) {
       this.bind(group);
       return this;
     }
+    if (this.reshardsLive) {
+      this.pendingGroup = group;
+      return this;
+    }
     return this.resharded(group);
   }
 
-  /**
-   * A ZeRO-1 optimizer over `group` (another dp size or position: an elastic shrink or grow) with these moments and
-   * step count: assembled whole from the shards this rank holds, as a gathered checkpoint is (fullState), then cut
-   * into the new layout's shards (loadFullState). Every shard must be here: the group is of dp ≤ 2.
-   */
+  /** These moments and step count on `group` (an elastic resize at dp ≤ 2: every shard is here), via fullState. */
   resharded(group: Collectives): ZeroAdamW {
     if (this.group.size > 2) {
       throw new OptimizerError(
         `ZeRO-1 at dp ${this.group.size} cannot re-shard to dp ${group.size} live: a rank holds 2 of the ${this.group.size} shards of the moments (dp ≤ 2 only)`,
       );
     }
-    const source = { parameters: () => this.params, gradients: () => this.grads };
-    const next = new ZeroAdamW(source, this.config, { group, counts: this.counts, backend: this.backend, deferGather: this.deferGather });
+    const next = this.sibling(group);
     next.loadFullState(this.fullState());
     next.stepCount = this.stepCount;
     return next;
+  }
+
+  /**
+   * Moments and parameters re-sharded over `group` (an elastic resize at any dp), every member taking part
+   * (zero-reshard.ts; `fresh`: a new replica, holding nothing). A gather a loss broke is made good too.
+   */
+  async reshardOn(group: Collectives, o: { fresh: boolean }): Promise<ZeroAdamW> {
+    const held = [this.own, ...(this.backup ? [this.backup] : [])].filter((s) => s.end > s.start);
+    const { whole, stepCount } = await exchangeWholeState(group, {
+      stepCount: this.stepCount,
+      total: this.flat.length,
+      ranges: o.fresh ? [] : held.map((s) => [s.start, s.end]),
+      exportRange: (start, end) => {
+        const s = held.find((x) => x.start <= start && end <= x.end);
+        if (!s) throw new OptimizerError(`ZeRO-1 re-shard: range [${start}, ${end}) is not in a shard this rank holds`);
+        return exportRange(s, this.shardTensors(s.index), start, end);
+      },
+    });
+    const next = this.sibling(group);
+    for (const [i, p] of this.params.entries()) p.data.set(whole.params.subarray(this.offsets[i], this.offsets[i]! + p.data.length));
+    for (const s of [next.own, next.backup]) s?.expAvg.set(whole.m.subarray(s.start, s.end));
+    for (const s of [next.own, next.backup]) s?.expAvgSq.set(whole.v.subarray(s.start, s.end));
+    next.stepCount = stepCount;
+    return next;
+  }
+
+  /** A ZeRO-1 optimizer of the same parameters and settings over `group`, its moments zero. */
+  private sibling(group: Collectives): ZeroAdamW {
+    const { counts, backend, deferGather, reshardsLive } = this;
+    return new ZeroAdamW({ parameters: () => this.params, gradients: () => this.grads }, this.config, {
+      group,
+      counts,
+      backend,
+      deferGather,
+      reshardsLive,
+    });
   }
 
   /**
@@ -141,6 +184,10 @@ export class ZeroAdamW implements Optimizer {
    */
   async reduceGradients(o: { allReduced?: boolean } = {}): Promise<void> {
     const { group } = this;
+    if (this.pendingGroup)
+      throw new OptimizerError(
+        `ZeRO-1: the replicas changed (dp ${group.size} → ${this.pendingGroup.size}); the moments must be re-sharded first`,
+      );
     if (o.allReduced && !this.reducesWhole)
       throw new OptimizerError(`ZeRO-1 at dp ${group.size}: the gradients must be reduce-scattered here, not all-reduced`);
     const inTensors = (s: Segment) => this.grads[s.tensor]!.data.subarray(s.start, s.end);
@@ -184,21 +231,12 @@ export class ZeroAdamW implements Optimizer {
   }
 
   /** Squared norm of each shard's reduced gradient, over the tensors `counts` marks (one kernel program). */
-  private async shardSquares(...shards: Shard[]): Promise<number[]> {
-    const program = new KernelProgram();
-    const counted = shards.map((shard) => {
-      const grad = this.reduced(shard);
-      const segs = shard.segments.filter((s) => this.counts[s.tensor]);
-      for (const s of segs) program.add("sumSquares", { x: grad(s), n: s.end - s.start });
-      return segs.length;
-    });
-    const results = await program.run(this.backend);
-    let at = 0;
-    return counted.map((k) => {
-      let sum = 0;
-      for (const r of results.slice(at, (at += k))) sum += r;
-      return sum;
-    });
+  private shardSquares(...shards: Shard[]): Promise<number[]> {
+    return sumSquaresPerShard(
+      this.backend,
+      this.counts,
+      shards.map((shard) => ({ shard, grad: this.reduced(shard) })),
+    );
   }
 
   async gradNorm(): Promise<number> {
@@ -206,9 +244,9 @@ export class ZeroAdamW implements Optimizer {
   }
 
   /**
-   * AdamW on this rank's shard and on the backup shard (local), then the all-gather of the updated shards. With
-   * dp = 2 the backup is the only other shard and is updated in place: the step needs no communication, so it is
-   * applied whole even when the peer is lost after the reduction, and a recovery finds this rank at this step.
+   * AdamW on this rank's shard and on the backup shard: local, so it is applied whole even when a peer is lost
+   * meanwhile. At dp 2 the backup is updated in place; above, in a scratch copy, and the all-gather follows (here,
+   * or in gatherShards with deferGather).
    */
   async step(lr: number, gradScale: number): Promise<void> {
     checkStepArgs(lr, gradScale);
@@ -294,18 +332,12 @@ export class ZeroAdamW implements Optimizer {
     return [this.own, ...(this.backup ? [this.backup] : [])].flatMap((s) => momentTensors(s, `zero.shard${s.index}`));
   }
 
-  /** The moments the rank at dp position `peer` holds (its shard, then its neighbour's), from what this rank holds. */
-  stateFor(peer: number): NamedTensor[] {
-    const n = this.group.size;
-    return [peer, (peer + 1) % n].slice(0, n).flatMap((index) => momentTensors(this.held(index), `zero.shard${index}`));
-  }
-
-  /** stateFor the dp rank that is world rank `worldRank`. */
+  /** The moments the dp rank that is world rank `worldRank` holds (its shard, then its neighbour's), from this rank's. */
   stateForRank(worldRank: number): NamedTensor[] {
-    const i = this.group.ranks.indexOf(worldRank);
-    if (i < 0)
-      throw new OptimizerError(`world rank ${worldRank} is not in this rank's data-parallel group [${this.group.ranks.join(", ")}]`);
-    return this.stateFor(i);
+    const { ranks, size: n } = this.group;
+    const peer = ranks.indexOf(worldRank);
+    if (peer < 0) throw new OptimizerError(`world rank ${worldRank} is not in this rank's data-parallel group [${ranks.join(", ")}]`);
+    return this.momentsOf([peer, (peer + 1) % n].slice(0, n));
   }
 
   private held(index: number): Shard {
@@ -329,57 +361,26 @@ export class ZeroAdamW implements Optimizer {
    */
   shardTensors(index: number): ShardTensorPiece[] {
     const s = this.held(index);
-    const scratch = s === this.backup && this.backupFresh ? this.backup.params : undefined;
-    return s.segments.map((seg) => {
-      const n = seg.end - seg.start;
-      const p = this.params[seg.tensor]!;
-      return {
-        name: p.name,
-        localShape: p.shape,
-        start: seg.start,
-        end: seg.end,
-        param: scratch ? scratch.subarray(seg.at, seg.at + n) : this.params[seg.tensor]!.data.subarray(seg.start, seg.end),
-        expAvg: s.expAvg.subarray(seg.at, seg.at + n),
-        expAvgSq: s.expAvgSq.subarray(seg.at, seg.at + n),
-      };
-    });
+    return shardPieces(this.params, s, s === this.backup && this.backupFresh ? this.backup.params : undefined);
   }
 
   /** Whole moments per parameter (named as AdamW.state()'s), assembled from the shards held: every shard must be. */
   fullState(): NamedTensor[] {
-    const out = this.fullStateTemplate();
-    for (let i = 0; i < this.group.size; i++) {
-      const s = this.held(i);
-      this.eachSegment(s, out, (seg, m, v) => {
-        m.set(s.expAvg.subarray(seg.at, seg.at + seg.end - seg.start), seg.start);
-        v.set(s.expAvgSq.subarray(seg.at, seg.at + seg.end - seg.start), seg.start);
-      });
-    }
-    return out;
+    return wholeMoments(
+      this.params,
+      Array.from({ length: this.group.size }, (_, i) => this.held(i)),
+    );
   }
 
   /** Zero tensors shaped and named as the whole moments (to load a checkpoint into, then loadFullState). */
   fullStateTemplate(): NamedTensor[] {
-    return this.params.flatMap((p) => [
-      { name: `${p.name}.exp_avg`, shape: [...p.shape], data: new Float32Array(p.data.length) },
-      { name: `${p.name}.exp_avg_sq`, shape: [...p.shape], data: new Float32Array(p.data.length) },
-    ]);
+    return wholeMoments(this.params, []);
   }
 
   /** Takes this rank's shards out of whole moments (fullStateTemplate's order). */
   loadFullState(full: readonly NamedTensor[]): void {
     this.backupFresh = false;
-    for (const s of [this.own, this.backup]) {
-      if (!s) continue;
-      this.eachSegment(s, full, (seg, m, v) => {
-        s.expAvg.set(m.subarray(seg.start, seg.end), seg.at);
-        s.expAvgSq.set(v.subarray(seg.start, seg.end), seg.at);
-      });
-    }
-  }
-
-  private eachSegment(s: Shard, full: readonly NamedTensor[], f: (seg: Segment, m: Float32Array, v: Float32Array) => void) {
-    for (const seg of s.segments) f(seg, full[2 * seg.tensor]!.data, full[2 * seg.tensor + 1]!.data);
+    for (const s of [this.own, this.backup]) if (s) cutMoments(full, s);
   }
 
   /** Bytes of moments this rank holds for its own shard, and for its neighbour's. */

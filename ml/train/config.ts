@@ -208,17 +208,26 @@ const trainConfigSchema = z
 
 export type TrainConfig = z.output<typeof trainConfigSchema>;
 
+/** ZeRO-1 with dp > 2: the moments are cut into dp shards, each written by its owner (actors/coordinator/checkpoints.ts). */
+export function zeroShardsOf(config: Pick<TrainConfig, "parallel">): number | undefined {
+  const { zero, dp } = config.parallel;
+  return zero === 1 && dp > 2 ? dp : undefined;
+}
+
+/**
+ * An elastic ZeRO-1 job above dp 2: a resize re-shards the moments with every live replica taking part (the
+ * `reshard` verb); at dp ≤ 2 every rank holds them whole and re-shards alone.
+ */
+export function zeroReshardsLive(config: Pick<TrainConfig, "parallel" | "elastic">): boolean {
+  return zeroShardsOf(config) !== undefined && config.elastic !== undefined;
+}
+
 function checkElastic(c: Pick<TrainConfig, "elastic" | "parallel">, ctx: z.RefinementCtx): void {
   if (!c.elastic) return;
   const { dp, pp, tp } = c.parallel;
   const issue = (key: string, message: string) => ctx.addIssue({ code: "custom", path: ["elastic", key], message });
   if (pp * tp !== 1) issue("minDp", `elastic data parallelism needs pp = tp = 1 (parallel has pp ${pp}, tp ${tp})`);
   if (c.elastic.minDp > dp) issue("minDp", `must be at most parallel.dp (${dp})`);
-  if (c.parallel.zero === 1 && dp > 2)
-    issue(
-      "minDp",
-      `elastic data parallelism with parallel.zero: 1 needs parallel.dp ≤ 2 (got ${dp}): a resize re-shards the moments from those a rank holds, and only at dp ≤ 2 does a rank hold every shard (a live re-shard over more replicas is not implemented)`,
-    );
 }
 
 function valueAt(raw: unknown, pathParts: readonly PropertyKey[]): unknown {

@@ -324,6 +324,8 @@ class FakeWorkers implements WorkerGroup {
         return { state: "stopped" };
       case "gatherShards":
         return { gathered: true };
+      case "reshard":
+        return { resharded: true };
     }
   }
 }

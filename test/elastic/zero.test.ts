@@ -3,6 +3,8 @@
 // one holding the whole moments (its own half and its backup copy of the lost half). Scaled back to dp 2 (Coordinator.scale, what
 // `troupe scale --dp 2` asks), both ranks re-shard to the 2-rank layout, the new one taking its halves from the live
 // peer. Every loss stays within 1e-6 relative of the failure-free zero-1 dp 2 run's, over 30+ steps after the shrink.
+// At dp 3 no rank holds every chunk: after the shrink to 2 and the grow back to 3, every replica (the new one as
+// `fresh`) takes part in one re-shard of the moments and parameters (ZeroAdamW.reshardOn, the `reshard` verb).
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -54,4 +56,28 @@ describe("elastic ZeRO-1", () => {
     },
     300_000,
   );
+
+  it("dp 3, rank 1 lost: 3 → 2 → 3, every replica re-sharding the moments together; losses as the failure-free zero-1 run's", async () => {
+    const name = "ezero3";
+    const file = elasticConfig(root, name, 3, STEPS, 3, 1);
+    const reference = await runJob(file, path.join(root, "ref3"));
+    let grown: Promise<Resize> | undefined;
+    const onStarted = (c: Coordinator) => {
+      const shrunkAWhile = (s: ReturnType<typeof c.job.getSnapshot>) => s.context.resizes.length === 1 && s.context.committedStep >= 12;
+      grown = waitFor(c.job, shrunkAWhile, { timeout: 120_000 }).then(() => c.scale(3, "capacity is back"));
+    };
+    const faults = [
+      { rank: 1, step: 3, phase: "allreduce" as const },
+      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilEpoch: 2 },
+    ];
+    const run = await runJob(file, path.join(root, "run3"), { faults, onStarted });
+    const resize = await grown!;
+    expect([resize.kind, resize.from, resize.to, resize.workers]).toEqual(["grown", 2, 3, [`${name}-w1`]]);
+    expect(run.output).toMatch(/job shrunk from dp 3 to dp 2 \(replicas 0, 2\) at step 3/);
+    expect(run.recoveries.map((r) => [r.actorId, r.source])).toEqual([[`${name}-w1`, "peer"]]);
+    expect(resize.step).toBeGreaterThan(12);
+    expect(resize.step).toBeLessThan(STEPS - 10);
+    const worst = expectSameLosses(run, reference, 3, 30);
+    console.log(`zero 1, dp 3 → 2 → 3 (grown at step ${resize.step}): worst relative loss difference ${worst.toExponential(2)}`);
+  }, 300_000);
 });

@@ -7,6 +7,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AdamW } from "../../ml/optim/adamw.ts";
 import { ZeroAdamW } from "../../ml/optim/zero-adamw.ts";
+import { coverRanges } from "../../ml/optim/zero-reshard.ts";
 import { shardBounds } from "../../ml/optim/zero-shards.ts";
 import type { NamedTensor } from "../../ml/model/types.ts";
 import { GradientBuckets } from "../../runtime/collectives/grad-buckets.ts";
@@ -212,5 +213,80 @@ describe("ZeroAdamW against AdamW on the summed gradients", () => {
     expect(twin.params[0]!.data).not.toEqual(reps[0]!.params[0]!.data); // the step did change the parameters
     ws[0]!.abort();
     await Promise.all(ws2.map((w) => w.close()));
+  });
+
+  it("dp 4 → 3 → 4: re-sharded live, every member holds the reference moments and parameters, bit for bit", async () => {
+    const lengths = SHAPES.map(([, sh]) => sh.reduce((a, b) => a * b, 1));
+    const ws4 = await worlds(4);
+    const reps = ws4.map(() => replica());
+    const zeros = reps.map((r, i) => new ZeroAdamW(source(r), CONFIG, { group: ws4[i]!, counts: undefined, deferGather: true }));
+    const run = async (zs: ZeroAdamW[], rs: Replica[], step: number) => {
+      rs.forEach((r, rank) => setGrads(r, step, rank));
+      await Promise.all(zs.map((z) => z.reduceGradients()));
+      await Promise.all(zs.map((z) => z.step(1e-2, 0.8)));
+      await Promise.all(zs.map((z) => z.gatherShards()));
+    };
+    for (let step = 1; step <= 2; step++) await run(zeros, reps, step);
+    // the whole moments of the dp-4 state (each shard from its owner), and the parameters
+    const whole = (zs: ZeroAdamW[], n: number) => {
+      const m = new Float32Array(lengths.reduce((a, b) => a + b, 0));
+      const v = new Float32Array(m.length);
+      zs.forEach((z, r) => {
+        const [a, b] = chunkBounds(m.length, n, r);
+        const [zm, zv] = z.state();
+        m.set(zm!.data, a);
+        v.set(zv!.data, a);
+        expect(zm!.data.length).toBe(b - a);
+      });
+      return [...m, ...v];
+    };
+    const reference = whole(zeros, 4);
+    const params = (r: Replica) => r.params.flatMap((p) => [...p.data]);
+    // rank 2 is lost: the survivors 0, 1, 3 re-shard over a group of 3 (positions 0, 1, 2)
+    await Promise.all(ws4.map((w) => w.close()));
+    const ws3 = await worlds(3);
+    const live = [0, 1, 3];
+    const zeros3 = await Promise.all(live.map((r, i) => zeros[r]!.reshardOn(ws3[i]!, { fresh: false })));
+    expect(whole(zeros3, 3)).toEqual(reference);
+    for (const r of live) expect(params(reps[r]!)).toEqual(params(reps[0]!));
+    expect(zeros3.map((z) => z.stepCount)).toEqual([2, 2, 2]);
+    // grown back to 4: a new member with nothing (fresh) takes part; it ends with the parameters too
+    await Promise.all(ws3.map((w) => w.close()));
+    const ws4b = await worlds(4);
+    const newcomer = replica();
+    const fresh = new ZeroAdamW(source(newcomer), CONFIG, { group: ws4b[2]!, counts: undefined, deferGather: true });
+    const order = [zeros3[0]!, zeros3[1]!, fresh, zeros3[2]!];
+    const zeros4 = await Promise.all(order.map((z, i) => z.reshardOn(ws4b[i]!, { fresh: z === fresh })));
+    expect(whole(zeros4, 4)).toEqual(reference);
+    expect(params(newcomer)).toEqual(params(reps[0]!));
+    // and they step on together as one group
+    await run(zeros4, [reps[0]!, reps[1]!, newcomer, reps[3]!], 3);
+    expect(params(newcomer)).toEqual(params(reps[0]!));
+    await Promise.all(ws4b.map((w) => w.close()));
+  });
+
+  it("a re-shard where no member holds any moments is refused", async () => {
+    const ws = await worlds(2);
+    const zs = ws.map((w) => new ZeroAdamW(source(replica()), CONFIG, { group: w, counts: undefined }));
+    const outcome = await Promise.allSettled(zs.map((z, i) => z.reshardOn(ws[i]!, { fresh: true })));
+    for (const o of outcome) expect(o.status === "rejected" && String(o.reason)).toMatch(/no member holds any moments/);
+    await Promise.all(ws.map((w) => w.close()));
+  });
+});
+
+describe("coverRanges (who sends which part in a re-shard)", () => {
+  it("takes the range reaching furthest, the lowest member on a tie, and refuses a gap naming the element", () => {
+    const held = [
+      { member: 0, start: 0, end: 10 },
+      { member: 1, start: 5, end: 20 },
+      { member: 2, start: 5, end: 20 },
+      { member: 2, start: 20, end: 30 },
+    ];
+    expect(coverRanges(held, 30)).toEqual([
+      { member: 0, start: 0, end: 10 },
+      { member: 1, start: 10, end: 20 },
+      { member: 2, start: 20, end: 30 },
+    ]);
+    expect(() => coverRanges(held.slice(0, 3), 30)).toThrow(/no member holds element 20 of 30/);
   });
 });
