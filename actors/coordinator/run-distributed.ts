@@ -4,6 +4,7 @@
 // train.log, checkpoints and Ctrl-C; only committed steps count.
 import { zeroReshardsLive, zeroShardsOf } from "../../ml/train/config.ts";
 import { shardedCheckpoints } from "./checkpoints.ts";
+import { growOnJoin, joinWatch } from "./elastic-join.ts";
 import { workerHosts } from "./worker-hosts.ts";
 import { latestCheckpointDir } from "../../ml/checkpoint/store.ts";
 import { memberId } from "../rank-members.ts";
@@ -204,11 +205,8 @@ async function train(
   } else {
     await coordinator.start();
     if (pp * tp > 1) j.output.say(`pp ${pp} · tp ${tp}: sharded checkpoints; validation through replica 0's pipeline`);
-    const zeroShards = zeroShardsOf(j.run.config);
-    if (zeroShards)
-      j.output.say(
-        `ZeRO-1 over ${zeroShards} replicas: each worker holds 2/${zeroShards} of the AdamW moments and writes its shard of each checkpoint`,
-      );
+    const n = zeroShardsOf(j.run.config);
+    if (n) j.output.say(`ZeRO-1 over ${n} replicas: a worker holds 2/${n} of the AdamW moments and writes its chunk of checkpoints`);
     j.output.say(`${j.layout.worldSize} workers loaded: ${coordinator.workers.map((w) => w.id).join(", ")}`);
     if (start)
       j.output.say(
@@ -275,8 +273,10 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
   };
   let outcome: LoopOutcome<JobStep> | undefined;
   let failure: Error | undefined;
+  const joins = new AbortController();
   try {
     coordinator = coordinatorFor(cluster, o, job);
+    if (config.elastic?.growOnJoin) void growOnJoin(joinWatch(coordinator, cluster.registry, config.parallel.dp, log), joins.signal);
     const engine = new DistributedEngine(coordinator, { config, checkpointRoot: run.checkpointRoot, sharded: shardedCheckpoints(config) });
     loop = new TrainingLoop(engine, { config, totalSteps: plan.steps, start: run.start, signal: stop.signal, events: output });
     outcome = await train(coordinator, loop, o, job, plan);
@@ -288,6 +288,7 @@ export async function runDistributed(o: DistributedRunOptions): Promise<Distribu
       output.say(`continue from ${failure.checkpoint.dir} with: troupe train ${o.configFile} --resume --run-dir ${runDir}`);
     throw err;
   } finally {
+    joins.abort();
     output.end();
     stop.remove();
     const finished = loop !== undefined && loop.progress.step >= plan.steps;

@@ -147,6 +147,8 @@ const elasticSchema = z
   .object({
     minDp: positiveInt,
     replaceTimeout: positiveNumber.max(600).default(20),
+    /** Grow back to parallel.dp by itself when a host agent joins the cluster (default: only `troupe scale`). */
+    growOnJoin: z.boolean().default(false),
   })
   .strict();
 

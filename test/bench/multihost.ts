@@ -4,6 +4,7 @@
 // 2. Whole-host loss → the job's next committed step: a 2×1×2 job with replica 1 on its own host and a spare host;
 //    the host's link goes down and every process on it is SIGKILLed, `losses` times (p50/p95).
 // Usage: npm run bench -- multihost [losses] [settle seconds] [--quick]   (defaults: 4 losses, 6 s; --quick: 1 and 8 MB)
+//   TROUPE_BENCH_TIMELINE=1 prints every event from each loss to its commit (ms after the loss).
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";

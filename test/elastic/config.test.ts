@@ -16,7 +16,11 @@ const base = {
 describe("the elastic section", () => {
   it("is optional; replaceTimeout defaults to 20 s", () => {
     expect(parseTrainConfig({ ...base, parallel: { dp: 3 } }).elastic).toBeUndefined();
-    expect(parseTrainConfig({ ...base, parallel: { dp: 3 }, elastic: { minDp: 1 } }).elastic).toEqual({ minDp: 1, replaceTimeout: 20 });
+    expect(parseTrainConfig({ ...base, parallel: { dp: 3 }, elastic: { minDp: 1 } }).elastic).toEqual({
+      minDp: 1,
+      replaceTimeout: 20,
+      growOnJoin: false,
+    });
   });
 
   it("accepts ZeRO-1 at any dp (at dp ≤ 2 a rank re-shards alone, above it every replica takes part)", () => {

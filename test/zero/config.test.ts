@@ -30,7 +30,11 @@ describe("parallel.zero", () => {
 
   it("goes with an elastic section at any dp", () => {
     const elastic = { minDp: 1 };
-    expect(parseTrainConfig({ ...base, parallel: { dp: 2, zero: 1 }, elastic }).elastic).toEqual({ minDp: 1, replaceTimeout: 20 });
+    expect(parseTrainConfig({ ...base, parallel: { dp: 2, zero: 1 }, elastic }).elastic).toEqual({
+      minDp: 1,
+      replaceTimeout: 20,
+      growOnJoin: false,
+    });
     expect(parseTrainConfig({ ...base, batch: { size: 6, microBatch: 2 }, parallel: { dp: 3, zero: 1 }, elastic }).elastic?.minDp).toBe(1);
   });
 });

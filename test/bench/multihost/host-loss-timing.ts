@@ -163,12 +163,21 @@ export async function measureHostLosses(c: NetCluster, dir: string, reps: number
         `loss ${i + 1}: ${name} → next commit ${l.seconds.toFixed(2)} s (detected after ${l.detectSeconds.toFixed(2)} s; ` +
           `recovery ${l.recoverSeconds.toFixed(2)} s, of which the replacements' start ${l.startSeconds.toFixed(2)} s, ${l.warm}/${workers} warm spares)`,
       );
+      if (process.env.TROUPE_BENCH_TIMELINE === "1") printTimeline(ev, at, commit.time);
       await revive(c, victim);
     }
   } finally {
     await c.troupe(c.head, "stop", JOB, "--cluster", c.dir);
   }
   return out;
+}
+
+/** TROUPE_BENCH_TIMELINE=1: every event from the loss to the commit, ms after the loss (where the seconds go). */
+function printTimeline(ev: Ev[], at: number, end: number): void {
+  for (const e of ev.filter((x) => x.time >= at && x.time <= end)) {
+    const to = e.type === "actor.transition" ? ` → ${String(e.data.to)}` : "";
+    console.log(`  +${String(e.time - at).padStart(5)} ms ${e.type} ${e.subject}${to}`);
+  }
 }
 
 /** The lost host back, empty, with a new agent: the next spare. */
