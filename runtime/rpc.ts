@@ -109,12 +109,17 @@ export interface RetryingCallOptions {
  */
 export async function callRetrying(nc: NatsConnection, subject: string, payload: unknown, o: RetryingCallOptions): Promise<unknown> {
   const deadline = Date.now() + o.deadlineMs;
+  let prior: Error | undefined;
   for (;;) {
     const started = Date.now();
-    const r = await attempt(nc, subject, payload, Math.max(1, Math.min(o.attemptMs, deadline - started)));
+    const budget = Math.max(1, Math.min(o.attemptMs, deadline - started));
+    const r = await attempt(nc, subject, payload, budget);
     if (r.ok) return r.value;
     const pause = Date.now() - started < (o.pauseMs ?? 100) ? (o.pauseMs ?? 100) : 0;
-    if (!r.transient || Date.now() + pause >= deadline) throw r.error;
+    // a last attempt cut short by the deadline that merely timed out says less than the failure before it
+    const cutShort = budget < o.attemptMs && prior !== undefined && (r.error as Partial<RequestFailedError>).reason === "timeout";
+    if (!r.transient || Date.now() + pause >= deadline) throw cutShort ? prior! : r.error;
+    prior = r.error;
     const stopped = o.stop?.();
     if (stopped) throw stopped;
     if (pause) await new Promise((res) => setTimeout(res, pause));
