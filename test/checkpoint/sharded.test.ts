@@ -2,6 +2,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { shardLayoutOf } from "./fixtures/content.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCheckpointShard } from "../../ml/checkpoint/load-shard.ts";
 import { writeCheckpointShard, type ShardDescription } from "../../ml/checkpoint/shard-files.ts";
@@ -18,7 +19,6 @@ import { extractShard } from "../../ml/checkpoint/tensor-blocks.ts";
 import { loadCheckpointWeights } from "../../ml/eval/load-checkpoint.ts";
 import { createGpt, gptParameterLayout, type GptConfig, type NamedTensor } from "../../ml/model/mod.ts";
 import { createAdamW } from "../../ml/optim/mod.ts";
-import { uniformLayerSplit } from "../../ml/parallel/layer-split.ts";
 import { rankShards, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 
 const config: GptConfig = { vocabSize: 16, seqLen: 4, layers: 2, dModel: 8, heads: 2 };
@@ -41,14 +41,7 @@ beforeAll(async () => {
     globals.set(t.name, { name: t.name, shape: [...t.shape], data: Float32Array.from(t.data) });
 });
 
-function layoutOf(pp: number, tp: number): ShardLayout {
-  return {
-    pp,
-    tp,
-    heads: config.heads,
-    layersPerStage: uniformLayerSplit(config.layers, pp, { layer: 1, embedding: 0, head: 0 }).layersPerStage,
-  };
-}
+const layoutOf = (pp: number, tp: number): ShardLayout => shardLayoutOf(config, pp, tp);
 
 /** What (stage, tpRank) holds when its tensors are cut straight out of the whole ones. */
 function directSplit(layout: ShardLayout, stage: number, tpRank: number): { params: NamedTensor[]; optimizerState: NamedTensor[] } {

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { shardLayoutOf } from "./fixtures/content.ts";
 import { afterAll, describe, expect, it } from "vitest";
 import { CheckpointWriter } from "../../ml/checkpoint/async-save.ts";
 import { buildManifest, type CheckpointInfo } from "../../ml/checkpoint/build-manifest.ts";
@@ -14,7 +15,6 @@ import { commitCheckpoint, loadCheckpoint, prepareStagingDir } from "../../ml/ch
 import { extractShard, flatRangeBoxes } from "../../ml/checkpoint/tensor-blocks.ts";
 import { gptParameterLayout, type GptConfig } from "../../ml/model/mod.ts";
 import { shardBounds } from "../../ml/optim/zero-shards.ts";
-import { uniformLayerSplit } from "../../ml/parallel/layer-split.ts";
 import { rankShards, shardOf, type ShardLayout } from "../../ml/parallel/shard-spec.ts";
 
 const config: GptConfig = { vocabSize: 16, seqLen: 4, layers: 2, dModel: 8, heads: 2 };
@@ -33,14 +33,7 @@ const globals = new Map(
   ),
 );
 
-function layoutOf(pp: number, tp: number): ShardLayout {
-  return {
-    pp,
-    tp,
-    heads: config.heads,
-    layersPerStage: uniformLayerSplit(config.layers, pp, { layer: 1, embedding: 0, head: 0 }).layersPerStage,
-  };
-}
+const layoutOf = (pp: number, tp: number): ShardLayout => shardLayoutOf(config, pp, tp);
 
 const info: CheckpointInfo = {
   step: 5,
