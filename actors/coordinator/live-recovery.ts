@@ -56,11 +56,16 @@ export class LiveRecovery {
     return this.victims.size > 0;
   }
 
-  /** A worker lost while the job runs steps: it joins the victims; the step in flight is abandoned. */
+  /**
+   * A worker lost while the job runs steps: it joins the victims; the step in flight is abandoned. A replacement
+   * lost before the recovery ended keeps the first loss's cause and time: an elastic job's replace timeout counts
+   * from it (replacements that keep hanging would otherwise move it on for ever).
+   */
   lost(w: RankMember, cause: string): void {
     const { group, job } = this.d;
     if (this.victims.size === 0 || job.getSnapshot().matches({ recovering: "restoring" })) group.bumpEpoch();
-    this.victims.set(w.id, { cause, at: Date.now() });
+    const first = this.victims.get(w.id);
+    this.victims.set(w.id, first && !first.joining ? first : { cause, at: Date.now() });
     job.send({ type: "FAILURE", actorId: w.id, cause });
   }
 

@@ -19,9 +19,13 @@ import type { Rank, ServedWorker } from "./rank.ts";
 export class CheckpointVerbs {
   /** Background writes (at most one in flight). */
   private readonly writer = new CheckpointWriter();
-  /** The last whole checkpoint or shard asked for: what the repeated request for its step answers once written. */
-  private whole: { step: number; dir: Promise<string> } | undefined;
-  private shard: { step: number; report: Promise<CheckpointShardReport> } | undefined;
+  /**
+   * The last whole checkpoint or shard asked for: what the repeated request for its step answers once written. A
+   * rank rolled back since (`holds` moved on) replays the step and is asked afresh: the old copy's staging folder is
+   * gone, emptied for the new attempt.
+   */
+  private whole: { step: number; holds: number; dir: Promise<string> } | undefined;
+  private shard: { step: number; holds: number; report: Promise<CheckpointShardReport> } | undefined;
 
   constructor(private readonly rank: Rank) {}
 
@@ -37,14 +41,14 @@ export class CheckpointVerbs {
 
   /** First request: { dir, written: false } once copied; repeated: { dir, written: true } once whole and `latest`. */
   private async checkpoint(r: CheckpointRequest): Promise<{ dir: string; written: boolean }> {
-    if (this.whole?.step === r.step) return { dir: await this.whole.dir, written: true };
+    if (this.whole?.step === r.step && this.whole.holds === this.rank.holds) return { dir: await this.whole.dir, written: true };
     const rank = this.rank;
     if (!rank.matches("idle")) throw rank.refuse("checkpoint");
     const source = { progress: r, config: rank.setup.job.config, tokenizer: runTokenizer(r.root, rank.tokenizer), metrics: r.metrics };
     rank.send({ type: "CHECKPOINT" });
     try {
       const pending = await rank.compute.saveCheckpoint(this.writer, r.root, source, r.keep);
-      this.whole = { step: r.step, dir: pending.written };
+      this.whole = { step: r.step, holds: rank.holds, dir: pending.written };
       return { dir: path.join(r.root, stepDirName(r.step)), written: false };
     } finally {
       rank.send({ type: "CHECKPOINTED" });
@@ -53,7 +57,7 @@ export class CheckpointVerbs {
 
   /** First request: { step, copied: true } once copied; repeated: the shard's report once its files are written. */
   private async checkpointShard(r: CheckpointShardRequest): Promise<CheckpointShardReport | { step: number; copied: true }> {
-    if (this.shard?.step === r.step) return this.shard.report;
+    if (this.shard?.step === r.step && this.shard.holds === this.rank.holds) return this.shard.report;
     const rank = this.rank;
     if (!rank.matches("idle")) throw rank.refuse("checkpoint shard");
     rank.send({ type: "CHECKPOINT" });
@@ -62,7 +66,7 @@ export class CheckpointVerbs {
       const extra = { optimizerStepCount: save.optimizerStepCount, layersPerStage: save.layersPerStage, tokenizer: rank.tokenizer };
       const report = save.written.then((shard): CheckpointShardReport => ({ shard, ...extra }));
       report.catch(() => undefined); // the coordinator's repeated request reports it
-      this.shard = { step: r.step, report };
+      this.shard = { step: r.step, holds: rank.holds, report };
       return { step: r.step, copied: true };
     } finally {
       rank.send({ type: "CHECKPOINTED" });

@@ -19,8 +19,11 @@ export const faultSchema = z.object({
   phase: z.enum(["join", "load", "forward", "backward", "allreduce", "apply"]),
   signal: z.enum(["SIGKILL", "SIGSTOP"]).default("SIGKILL"),
   repeat: z.enum(["once", "every", "replacement"]).default("once"),
-  /** Only in processes started in this epoch or an earlier one (a replacement that stops failing later). */
-  untilEpoch: z.number().int().min(1).optional(),
+  /**
+   * Only in processes started before the job's data-parallel size first changed (no TROUPE_DP_REPLICAS): the
+   * replacements of a lost replica hang until the job shrinks, the worker a later grow starts does not.
+   */
+  untilResized: z.boolean().optional(),
 });
 export type Fault = z.infer<typeof faultSchema>;
 /** A fault as written in job.json (signal and repeat may be left out). */
@@ -30,9 +33,9 @@ export type FaultPhase = Fault["phase"];
 export class FaultInjector {
   private readonly mine: Fault[];
 
-  constructor(faults: readonly Fault[], rank: number, bootEpoch: number) {
+  constructor(faults: readonly Fault[], rank: number, bootEpoch: number, resized: boolean) {
     const fires = { once: bootEpoch <= 1, every: true, replacement: bootEpoch > 1 };
-    this.mine = faults.filter((f) => f.rank === rank && fires[f.repeat] && bootEpoch <= (f.untilEpoch ?? Infinity));
+    this.mine = faults.filter((f) => f.rank === rank && fires[f.repeat] && !(f.untilResized && resized));
   }
 
   get active(): boolean {

@@ -17,6 +17,8 @@ export class Rank {
   appliedStep = 0;
   /** The step or apply computing now: recovery waits for it to settle before it rebuilds the compute. */
   inFlight: Promise<unknown> | undefined;
+  /** How many times the rank took on another state (hold): a checkpoint copied before belongs to a state gone. */
+  holds = 0;
 
   constructor(
     readonly served: ServedWorker,
@@ -54,5 +56,6 @@ export class Rank {
   /** This rank now holds the state of `step` (resumed, restored or rolled back): the heartbeat reports it too. */
   hold(step: number): void {
     this.served.process.step = this.appliedStep = step;
+    this.holds++;
   }
 }

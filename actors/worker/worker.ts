@@ -59,17 +59,18 @@ export class Worker {
     await this.served.boot();
     // a process started in a later epoch than the job's last load replaces a lost worker: it takes its state from a peer
     const replacement = this.actor.epoch > (this.actor.env.loadEpoch ?? 1);
+    const replicas = replicasFromEnv();
     const setup: RankSetup = {
       job: this.job,
       backends: this.backends,
       layout: jobLayout(this.job.config.parallel),
       rank: this.worldRank,
-      faults: new FaultInjector(this.job.faults, this.worldRank, this.actor.epoch),
+      faults: new FaultInjector(this.job.faults, this.worldRank, this.actor.epoch, replicas !== undefined),
       step: () => this.actor.step,
       collectives: new TransportCounters(),
     };
     setup.faults.at("join", 0);
-    const world = await joinWorld(this.actor.connection, setup, this.actor.epoch, this.actor.log, replicasFromEnv());
+    const world = await joinWorld(this.actor.connection, setup, this.actor.epoch, this.actor.log, replicas);
     this.served.lifecycle.send({ type: "JOINED", epoch: this.actor.epoch });
     setup.faults.at("load", 0);
     const { compute, tokenizer } = await loadRank(setup, world);

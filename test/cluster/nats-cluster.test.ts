@@ -23,7 +23,8 @@ const repo = path.resolve(import.meta.dirname, "../..");
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-nats-cluster-"));
 const cluster = path.join(root, ".troupe");
 const config = path.join(root, "tiny-dp2.yaml");
-const STEPS = 40;
+// long enough that the server goes mid-job on a fast machine too (a few ms a step)
+const STEPS = 200;
 
 async function troupe(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -42,7 +43,7 @@ let info: ClusterInfo;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  writeFileSync(config, tinyDp2Yaml({ name: "nc3", steps: STEPS, evalEvery: 20, checkpointEvery: 20 }));
+  writeFileSync(config, tinyDp2Yaml({ name: "nc3", steps: STEPS, evalEvery: 50, checkpointEvery: 50 }));
   const up = await troupe("up", "--nats-servers", "3");
   expect(up.stderr).toBe("");
   expect(up.code).toBe(0);
@@ -82,9 +83,12 @@ describe("a NATS cluster of three servers", { timeout: 480_000 }, () => {
     const leader = (await jsm.streams.info(`KV_${ns.actorsBucket}`)).cluster?.leader;
     const victim = info.natsServers.find((x) => x.name === leader)!;
     expect(victim).toBeDefined();
+    // the step committed before the kill: the job must commit more after it (a read after the kill could come
+    // when the job had already finished, and wait for steps that never come)
+    const at = (await store.latest("nc3"))?.step ?? 0;
+    expect(at).toBeLessThan(STEPS - 10);
     process.kill(victim.pid, "SIGKILL");
     await pollUntil(() => (pidAlive(victim.pid) ? undefined : true), { what: "the server gone", timeoutMs: 10_000 });
-    const at = (await store.latest("nc3"))?.step ?? 0;
     await pollUntil(async () => (((await store.latest("nc3"))?.step ?? 0) > at + 2 ? true : undefined), {
       what: "nc3 stepping on without the server",
       timeoutMs: 90_000,

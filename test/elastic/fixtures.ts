@@ -2,7 +2,11 @@
 // and the loss guarantee (every step before the change bit for bit, every step from it within 1e-6 relative).
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { expect } from "vitest";
+import { waitFor } from "xstate";
+import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
+import type { Resize } from "../../actors/coordinator/job-machine.ts";
 import type { DistributedRunResult } from "../../actors/coordinator/run-distributed.ts";
+import { delay } from "../../runtime/async.ts";
 import type { FaultSpec } from "../../actors/worker/faults.ts";
 import { writeTinyConfig } from "../recovery/fixtures.ts";
 
@@ -50,4 +54,42 @@ export function expectSameLosses(run: DistributedRunResult, reference: Distribut
     worst = Math.max(worst, d);
   }
   return worst;
+}
+
+/**
+ * Grows coordinator `c`'s job back once it has shrunk and committed step `atStep`: `grow` makes the ask (c.scale, or
+ * a host agent joining for growOnJoin), and the job's next step waits until the ask reached the coordinator (60 s at
+ * most), as a slow step would: on a machine that steps fast the job does not end before the grow's step boundary.
+ * Resolves with the grow; rejects, naming what the job did instead, when it ended without shrinking or growing.
+ */
+export function growWhenShrunk(c: Coordinator, atStep: number, grow: () => Promise<unknown>): Promise<Resize> {
+  // the ask's promise in a box: resolving with a promise itself would wait for the grow, which waits for a step
+  let asked!: (r: { grown: Promise<Resize> }) => void;
+  const scaled = new Promise<{ grown: Promise<Resize> }>((resolve) => (asked = resolve));
+  let holding = false;
+  const runStep = c.runStep.bind(c);
+  c.runStep = async (plan) => {
+    if (holding) await Promise.race([scaled, delay(60_000)]);
+    return runStep(plan);
+  };
+  const scale = c.scale.bind(c);
+  c.scale = (dp, reason) => {
+    const r = scale(dp, reason);
+    asked({ grown: r });
+    return r;
+  };
+  const shrunkAWhile = (s: ReturnType<typeof c.job.getSnapshot>) =>
+    (holding ||= s.context.resizes.length === 1 && s.context.committedStep >= atStep);
+  const grown = waitFor(c.job, shrunkAWhile, { timeout: 120_000 })
+    .then(async () => {
+      await grow();
+      return await (await scaled).grown;
+    })
+    .catch((err: unknown) => {
+      const { resizes, committedStep } = c.job.getSnapshot().context;
+      const did = resizes.map((r) => `${r.kind} ${r.from} → ${r.to} at step ${r.step}`).join(", ") || "no resize";
+      throw new Error(`job did not grow after shrinking and stepping to ${atStep} (${did}; committed step ${committedStep}): ${String(err)}`);
+    });
+  grown.catch(() => undefined); // awaited after the run
+  return grown;
 }

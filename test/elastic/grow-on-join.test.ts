@@ -6,12 +6,11 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { waitFor } from "xstate";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
 import { startInProcessAgent, type InProcessAgent } from "../cluster/harness.ts";
 import { startSharedCluster } from "../recovery/shared-cluster.ts";
 import { runJob } from "../recovery/fixtures.ts";
-import { elasticConfig, expectSameLosses } from "./fixtures.ts";
+import { elasticConfig, expectSameLosses, growWhenShrunk } from "./fixtures.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-grow-on-join-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -27,17 +26,15 @@ describe("elastic growOnJoin", () => {
     const cluster = await startSharedCluster(`growjoin-${process.pid}`, 4);
     let joiner: Promise<InProcessAgent> | undefined;
     let coordinator: Coordinator | undefined;
+    let grown: Promise<unknown> | undefined;
     const onStarted = (c: Coordinator) => {
       coordinator = c;
-      // the shrunk job steps a while at dp 1, then a second agent joins
-      const shrunkAWhile = (s: ReturnType<typeof c.job.getSnapshot>) => s.context.resizes.length === 1 && s.context.committedStep >= 10;
-      joiner = waitFor(c.job, shrunkAWhile, { timeout: 120_000 }).then(() =>
-        startInProcessAgent(cluster.url, cluster.ns, { name: "joiner", slots: 2 }),
-      );
+      // the shrunk job steps a while at dp 1, then a second agent joins; its next step waits for the grow asked
+      grown = growWhenShrunk(c, 10, () => (joiner = startInProcessAgent(cluster.url, cluster.ns, { name: "joiner", slots: 2 })));
     };
     const faults = [
       { rank: 1, step: 3, phase: "allreduce" as const },
-      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilEpoch: 2 },
+      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilResized: true },
     ];
     try {
       const run = await runJob(file, path.join(root, "run"), {
@@ -45,6 +42,7 @@ describe("elastic growOnJoin", () => {
         onStarted,
         cluster: { url: cluster.url, clusterId: cluster.clusterId },
       });
+      await grown;
       const resizes = coordinator!.job.getSnapshot().context.resizes;
       expect(resizes.map((r) => [r.kind, r.from, r.to])).toEqual([
         ["shrunk", 2, 1],

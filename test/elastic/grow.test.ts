@@ -6,11 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { waitFor } from "xstate";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
 import type { Resize } from "../../actors/coordinator/job-machine.ts";
 import { runJob } from "../recovery/fixtures.ts";
-import { elasticConfig, expectSameLosses } from "./fixtures.ts";
+import { elasticConfig, expectSameLosses, growWhenShrunk } from "./fixtures.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-elastic-grow-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -21,13 +20,11 @@ describe("elastic grow", () => {
     const file = elasticConfig(root, "grow2", 2, STEPS);
     const reference = await runJob(file, path.join(root, "ref"));
     let grown: Promise<Resize> | undefined;
-    const onStarted = (c: Coordinator) => {
-      grown = waitFor(c.job, (s) => s.context.resizes.length === 1, { timeout: 120_000 }).then(() => c.scale(2, "capacity is back"));
-    };
-    // rank 1 is killed at step 3; its replacements hang until the shrink (epoch 3), the grown worker (epoch 4) does not
+    const onStarted = (c: Coordinator) => (grown = growWhenShrunk(c, 0, () => c.scale(2, "capacity is back")));
+    // rank 1 is killed at step 3; its replacements hang until the job shrinks, the worker the grow starts does not
     const faults = [
       { rank: 1, step: 3, phase: "allreduce" as const },
-      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilEpoch: 2 },
+      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilResized: true },
     ];
     const run = await runJob(file, path.join(root, "run"), { faults, onStarted });
     const resize = await grown!;

@@ -9,13 +9,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { waitFor } from "xstate";
 import type { Coordinator } from "../../actors/coordinator/coordinator.ts";
 import type { Resize } from "../../actors/coordinator/job-machine.ts";
 import { runJob } from "../recovery/fixtures.ts";
 import { readManifest } from "../../ml/checkpoint/store.ts";
 import { checkpointDiff } from "../zero/fixtures.ts";
-import { elasticConfig, expectSameLosses, lostForGood } from "./fixtures.ts";
+import { elasticConfig, expectSameLosses, growWhenShrunk, lostForGood } from "./fixtures.ts";
 
 const root = mkdtempSync(path.join(os.tmpdir(), "troupe-elastic-zero-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,15 +31,12 @@ describe("elastic ZeRO-1", () => {
       expect(readFileSync(file, "utf8")).toMatch(/zero: 1/);
       const reference = await runJob(file, path.join(root, `ref${lost}`));
       let grown: Promise<Resize> | undefined;
-      const onStarted = (c: Coordinator) => {
-        // the shrunk job steps a while at dp 1 (the 1-rank optimizer's moments move on) before it grows back
-        const shrunkAWhile = (s: ReturnType<typeof c.job.getSnapshot>) => s.context.resizes.length === 1 && s.context.committedStep >= 12;
-        grown = waitFor(c.job, shrunkAWhile, { timeout: 120_000 }).then(() => c.scale(2, "capacity is back"));
-      };
-      // killed at step 3; its replacements hang until the shrink (epoch 3), the grown worker (epoch 4) does not
+      // the shrunk job steps a while at dp 1 (the 1-rank optimizer's moments move on) before it grows back
+      const onStarted = (c: Coordinator) => (grown = growWhenShrunk(c, 12, () => c.scale(2, "capacity is back")));
+      // killed at step 3; its replacements hang until the job shrinks, the worker the grow starts does not
       const faults = [
         { rank: lost, step: 3, phase: "allreduce" as const },
-        { rank: lost, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilEpoch: 2 },
+        { rank: lost, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilResized: true },
       ];
       const run = await runJob(file, path.join(root, `run${lost}`), { faults, onStarted });
       const resize = await grown!;
@@ -64,13 +60,10 @@ describe("elastic ZeRO-1", () => {
     const file = elasticConfig(root, name, 3, STEPS, 3, 1);
     const reference = await runJob(file, path.join(root, "ref3"));
     let grown: Promise<Resize> | undefined;
-    const onStarted = (c: Coordinator) => {
-      const shrunkAWhile = (s: ReturnType<typeof c.job.getSnapshot>) => s.context.resizes.length === 1 && s.context.committedStep >= 12;
-      grown = waitFor(c.job, shrunkAWhile, { timeout: 120_000 }).then(() => c.scale(3, "capacity is back"));
-    };
+    const onStarted = (c: Coordinator) => (grown = growWhenShrunk(c, 12, () => c.scale(3, "capacity is back")));
     const faults = [
       { rank: 1, step: 3, phase: "allreduce" as const },
-      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilEpoch: 2 },
+      { rank: 1, step: 0, phase: "join" as const, signal: "SIGSTOP" as const, repeat: "replacement" as const, untilResized: true },
     ];
     const run = await runJob(file, path.join(root, "run3"), { faults, onStarted });
     const resize = await grown!;
