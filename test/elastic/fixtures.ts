@@ -83,12 +83,16 @@ export function growWhenShrunk(c: Coordinator, atStep: number, grow: () => Promi
   const grown = waitFor(c.job, shrunkAWhile, { timeout: 120_000 })
     .then(async () => {
       await grow();
-      return await (await scaled).grown;
+      return await (
+        await scaled
+      ).grown;
     })
     .catch((err: unknown) => {
       const { resizes, committedStep } = c.job.getSnapshot().context;
       const did = resizes.map((r) => `${r.kind} ${r.from} → ${r.to} at step ${r.step}`).join(", ") || "no resize";
-      throw new Error(`job did not grow after shrinking and stepping to ${atStep} (${did}; committed step ${committedStep}): ${String(err)}`);
+      throw new Error(
+        `job did not grow after shrinking and stepping to ${atStep} (${did}; committed step ${committedStep}): ${String(err)}`,
+      );
     });
   grown.catch(() => undefined); // awaited after the run
   return grown;
