@@ -4,13 +4,19 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { actorEnvironment } from "../../runtime/actor-process.ts";
 import { awaitSpareIdentity, SPARE_ENV } from "../../runtime/spare-start.ts";
-import type { TrainBackends } from "../../ml/train/backends.ts";
+import type { PreparedCorpus, TrainBackends } from "../../ml/train/backends.ts";
 import { JobSpecError } from "./errors.ts";
 import { readJobSpec } from "./job-spec.ts";
 import { Worker } from "./worker.ts";
 
 const importBackends = (module: string | undefined) =>
   module === undefined ? import("../../ml/train/default-backends.ts") : import(pathToFileURL(path.resolve(module)).href);
+
+/** A spare's backends, whose corpus for the job's config is the one it prepared while it waited. */
+function preparedAhead(s: { backends: TrainBackends; config: string; corpus: Promise<PreparedCorpus> }): TrainBackends {
+  const { backends } = s;
+  return { ...backends, prepareCorpus: (c) => (JSON.stringify(c) === s.config ? s.corpus : backends.prepareCorpus(c)) };
+}
 
 async function loadBackends(module: string | undefined): Promise<TrainBackends> {
   if (module === undefined) {
@@ -25,18 +31,26 @@ async function loadBackends(module: string | undefined): Promise<TrainBackends> 
 const i = process.argv.indexOf("--job");
 const jobFile = i >= 0 ? process.argv[i + 1] : undefined;
 if (!jobFile) throw new JobSpecError("usage: actors/worker/main.ts --job <job.json>");
-// a warm spare (runtime/agent/spare-pool.ts) loads the job's backends too, then waits to be told which worker it is
+// a warm spare (runtime/agent/spare-pool.ts) loads the job's backends and prepares its corpus (the same for
+// every rank: a replacement's load then only builds its model), then waits to be told which worker it is
+let spare: { backends: TrainBackends; config: string; corpus: Promise<PreparedCorpus> } | undefined;
 if (process.env[SPARE_ENV] === "1") {
   process.on("SIGINT", () => undefined); // Ctrl-C to the agent's process group is not for a spare either
   try {
-    await importBackends(readJobSpec(jobFile).backendsModule);
+    const ahead = readJobSpec(jobFile);
+    const backends = await loadBackends(ahead.backendsModule);
+    // awaited: a spare stands ready with it (an identity handed over meanwhile waits on stdin until it is)
+    const corpus = backends.prepareCorpus(ahead.config);
+    await corpus;
+    spare = { backends, config: JSON.stringify(ahead.config), corpus };
   } catch {
     // the real start below reports it
   }
   if (!(await awaitSpareIdentity())) process.exit(0);
 }
 const job = readJobSpec(jobFile);
-const worker = new Worker(actorEnvironment(), job, await loadBackends(job.backendsModule));
+const backends = spare && spare.config === JSON.stringify(job.config) ? preparedAhead(spare) : await loadBackends(job.backendsModule);
+const worker = new Worker(actorEnvironment(), job, backends);
 process.once("SIGTERM", () => {
   void worker.stop().finally(() => process.exit(0));
 });

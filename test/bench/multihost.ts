@@ -3,7 +3,7 @@
 //    two ranks over loopback, same sizes, and their ratio.
 // 2. Whole-host loss → the job's next committed step: a 2×1×2 job with replica 1 on its own host and a spare host;
 //    the host's link goes down and every process on it is SIGKILLed, `losses` times (p50/p95).
-// Usage: npm run bench -- multihost [losses] [settle seconds] [--quick]   (defaults: 4 losses, 6 s; --quick: 1 and 8 MB)
+// Usage: npm run bench -- multihost [losses] [settle seconds] [--quick]   (defaults: 4 losses, 10 s; --quick: 1 and 8 MB)
 //   TROUPE_BENCH_TIMELINE=1 prints every event from each loss to its commit (ms after the loss).
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -16,7 +16,7 @@ import { quantile } from "./recovery/timed-job.ts";
 const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const quick = process.argv.includes("--quick");
 const losses = Number(args[0] ?? 4);
-const settle = Number(args[1] ?? 6);
+const settle = Number(args[1] ?? 10);
 if (!Number.isInteger(losses) || losses < 1) throw new Error(`losses must be a positive integer, got '${args[0]}'`);
 if (!(settle >= 0)) throw new Error(`settle must be a number of seconds ≥ 0, got '${args[1]}'`);
 const why = netnsUnavailable();

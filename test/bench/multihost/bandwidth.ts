@@ -61,7 +61,10 @@ async function natsIn(net: Netns, h: Host, dir: string): Promise<{ url: string; 
       console.error(`nats-server in ${h.ns} exited (${code ?? signal}):\n${log.slice(-2000)}`);
   });
   const url = `nats://${h.addr}:4222`;
-  await pollUntil(async () => ((await net.run(h, ["bash", "-c", `exec 3<>/dev/tcp/${h.addr}/4222`], 5000)).code === 0 ? true : undefined), {
+  // --norc: bash started with a socket for stdin (as Node's exec gives it) reads ~/.bashrc even non-interactive,
+  // and a shell set-up that waits there (pyenv's rehash on a stale lock) held every probe past its timeout
+  const probe = ["bash", "--norc", "-c", `exec 3<>/dev/tcp/${h.addr}/4222`];
+  await pollUntil(async () => ((await net.run(h, probe, 5000)).code === 0 ? true : undefined), {
     what: "nats-server in the namespace",
     timeoutMs: 60_000,
     everyMs: 200,

@@ -175,7 +175,7 @@ export async function measureHostLosses(c: NetCluster, dir: string, reps: number
 /** TROUPE_BENCH_TIMELINE=1: every event from the loss to the commit, ms after the loss (where the seconds go). */
 function printTimeline(ev: Ev[], at: number, end: number): void {
   for (const e of ev.filter((x) => x.time >= at && x.time <= end)) {
-    const to = e.type === "actor.transition" ? ` → ${String(e.data.to)}` : "";
+    const to = e.type.endsWith(".transition") ? ` → ${JSON.stringify(e.data.to)}` : "";
     console.log(`  +${String(e.time - at).padStart(5)} ms ${e.type} ${e.subject}${to}`);
   }
 }
