@@ -31,18 +31,24 @@ async function loadBackends(module: string | undefined): Promise<TrainBackends> 
 const i = process.argv.indexOf("--job");
 const jobFile = i >= 0 ? process.argv[i + 1] : undefined;
 if (!jobFile) throw new JobSpecError("usage: actors/worker/main.ts --job <job.json>");
-// a warm spare (runtime/agent/spare-pool.ts) loads the job's backends and prepares its corpus (the same for
-// every rank: a replacement's load then only builds its model), then waits to be told which worker it is
+// a warm spare (runtime/agent/spare-pool.ts) loads the job's backends and, with the default ones, prepares its
+// corpus (the same for every rank: a replacement's load then only builds its model), then waits to be told which
+// worker it is
 let spare: { backends: TrainBackends; config: string; corpus: Promise<PreparedCorpus> } | undefined;
 if (process.env[SPARE_ENV] === "1") {
   process.on("SIGINT", () => undefined); // Ctrl-C to the agent's process group is not for a spare either
   try {
     const ahead = readJobSpec(jobFile);
-    const backends = await loadBackends(ahead.backendsModule);
-    // awaited: a spare stands ready with it (an identity handed over meanwhile waits on stdin until it is)
-    const corpus = backends.prepareCorpus(ahead.config);
-    await corpus;
-    spare = { backends, config: JSON.stringify(ahead.config), corpus };
+    if (ahead.backendsModule === undefined) {
+      // awaited: a spare stands ready with it (an identity handed over meanwhile waits on stdin until it is)
+      const backends = await loadBackends(undefined);
+      const corpus = backends.prepareCorpus(ahead.config);
+      await corpus;
+      spare = { backends, config: JSON.stringify(ahead.config), corpus };
+    } else {
+      // a module of the job's own (tests' fault and Markov backends) is made after the identity, with its env
+      await importBackends(ahead.backendsModule);
+    }
   } catch {
     // the real start below reports it
   }
