@@ -55,7 +55,8 @@ if (process.env[SPARE_ENV] === "1") {
   if (!(await awaitSpareIdentity())) process.exit(0);
 }
 const job = readJobSpec(jobFile);
-const backends = spare && spare.config === JSON.stringify(job.config) ? preparedAhead(spare) : await loadBackends(job.backendsModule);
+// the spare's default backends when the job still has them; its corpus only for the same config (preparedAhead)
+const backends = spare && job.backendsModule === undefined ? preparedAhead(spare) : await loadBackends(job.backendsModule);
 const worker = new Worker(actorEnvironment(), job, backends);
 process.once("SIGTERM", () => {
   void worker.stop().finally(() => process.exit(0));
