@@ -25,7 +25,8 @@ export type JobOutputMessage =
   | { k: "say"; line: string }
   | { k: "message"; line: string }
   | { k: "begin"; start: ViewStart }
-  | { k: "step"; r: StepReport; tps: number }
+  /** `v`: the job's last validation before this step, so that a reader that samples the steps has it too. */
+  | { k: "step"; r: StepReport; tps: number; v?: { step: number; loss: number } }
   | { k: "validation"; step: number; loss: number }
   | { k: "end" }
   | { k: "done"; outcome: JobOutcome };
@@ -49,6 +50,7 @@ export async function purgeJobOutput(nc: NatsConnection, ns: Namespace, jobId: s
 export class PublishedView implements RunView {
   private queue: Promise<void> = Promise.resolve();
   private failure: unknown;
+  private lastValidation: { step: number; loss: number } | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -69,9 +71,10 @@ export class PublishedView implements RunView {
     this.publish({ k: "begin", start });
   }
   step(r: StepReport, tps: number): void {
-    this.publish({ k: "step", r, tps });
+    this.publish(this.lastValidation ? { k: "step", r, tps, v: this.lastValidation } : { k: "step", r, tps });
   }
   validation(step: number, loss: number): void {
+    this.lastValidation = { step, loss };
     this.publish({ k: "validation", step, loss });
   }
   end(): void {

@@ -7,7 +7,7 @@ import { delay } from "../../runtime/async.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import type { LifecycleRecord } from "../../runtime/lifecycle-recorder.ts";
 import { LifecycleStore } from "../../runtime/lifecycle-recorder.ts";
-import type { ActorRecord, ClusterEvent, HostRecord } from "../../runtime/types.ts";
+import type { ActorRecord, HostRecord } from "../../runtime/types.ts";
 import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 import type { StragglerRecord } from "../../actors/coordinator/job-store.ts";
 import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/job-output.ts";
@@ -16,6 +16,7 @@ import type { OpenCluster } from "../cluster/cluster-options.ts";
 import { phaseName } from "../cluster/format.ts";
 import { jobFlopsPerToken } from "./job-model.ts";
 import { pollStream } from "./poll-stream.ts";
+import { eventOf, readEventHistory, readOutputHistory } from "./history.ts";
 import { probeClusterServers, type NatsServerHealth } from "./nats-servers.ts";
 import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
 
@@ -84,10 +85,13 @@ export interface NatsHealth {
 }
 
 const EVENTS_KEPT = 2000;
+/** A dashboard reads the past of at most this many of the last events (history.ts). */
 const EVENTS_READ = 200_000;
 const HEALTH_EVERY_MS = 5000;
 const POINTS_KEPT = 20_000;
 const POLL_MS = 500;
+/** A job's past output drawn from at most this many of its messages (history.ts). */
+const OUTPUT_SAMPLES = 600;
 
 export class ClusterView {
   readonly actors = new Map<string, ActorRow>();
@@ -126,7 +130,8 @@ export class ClusterView {
     if (hook) v.hooks.push(hook);
     const kvm = new Kvm(c.nc);
     const lifecycles = (await LifecycleStore.open(c.nc, c.ns)).kv;
-    await JobRecords.open(c.nc, c.ns);
+    // the jobs first: their model FLOPs per token go on the chart points of their past
+    for (const rec of await (await JobRecords.open(c.nc, c.ns)).list()) v.onJobsEntry(`job.${rec.id}`, rec);
     const jobs = await kvm.open(c.ns.jobsBucket);
     await ensureJobOutputStream(c.nc, c.ns);
     v.keep(signal, () => v.watchKv(c.registry.actors, signal, (k, val) => v.onActor(val as ActorRecord)));
@@ -137,36 +142,52 @@ export class ClusterView {
     await v.readLifecycles(lifecycles);
     // the jobs bucket also holds the coordinators' per-step state: only the job records and straggler flags are watched
     for (const prefix of ["job.>", "straggler.>"]) v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val), prefix));
-    // from the last EVENTS_READ events of the stream: one per committed step makes a long-lived cluster's log long
-    // both streams in batches every POLL_MS (poll-stream.ts), not each message as it is stored
-    v.keep(signal, () =>
-      pollStream(c.nc, {
-        stream: c.ns.eventsStream,
-        last: EVENTS_READ,
-        everyMs: POLL_MS,
-        signal,
-        onMessage: (m) => {
-          const e = asEvent(m.data);
-          if (e) v.onEvent({ ...e, seq: m.seq });
-        },
-      }),
-    );
-    v.keep(signal, () =>
-      pollStream(c.nc, {
-        stream: c.ns.jobOutputStream,
-        everyMs: POLL_MS,
-        signal,
-        onMessage: (m) => {
-          if (m.seq <= v.outputSeq) return;
-          v.outputSeq = m.seq;
-          v.onJobOutput(m.subject.slice(m.subject.lastIndexOf(".") + 1), decode(m.data) as JobOutputMessage);
-        },
-      }),
-    );
+    // the past in a few cheap reads (history.ts), then both streams in batches every POLL_MS (poll-stream.ts), not
+    // each message as it is stored; watched again after a lost connection from the last message taken
+    v.keep(signal, () => v.followEvents(signal));
+    v.keep(signal, () => v.followOutput(signal));
     void v.checkNats();
     const timer = setInterval(() => void v.checkNats(), HEALTH_EVERY_MS);
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     return v;
+  }
+
+  private async followEvents(signal: AbortSignal): Promise<void> {
+    if (this.eventSeq === 0) {
+      const past = await readEventHistory(this.c.nc, this.c.ns, EVENTS_READ);
+      for (const e of past.events) this.onEvent(e);
+      this.eventSeq = Math.max(this.eventSeq, past.upTo);
+    }
+    await pollStream(this.c.nc, {
+      stream: this.c.ns.eventsStream,
+      after: this.eventSeq,
+      everyMs: POLL_MS,
+      signal,
+      onMessage: (m) => {
+        const e = eventOf(m.data, m.seq);
+        if (e) this.onEvent(e);
+      },
+    });
+  }
+
+  private async followOutput(signal: AbortSignal): Promise<void> {
+    if (this.outputSeq === 0) {
+      const past = await readOutputHistory(this.c.nc, this.c.ns, OUTPUT_SAMPLES);
+      for (const o of past.messages) this.onJobOutput(o.job, o.m, o.time);
+      this.outputSeq = past.upTo;
+    }
+    await pollStream(this.c.nc, {
+      stream: this.c.ns.jobOutputStream,
+      after: this.outputSeq,
+      everyMs: POLL_MS,
+      signal,
+      onMessage: (m) => {
+        if (m.seq <= this.outputSeq) return;
+        this.outputSeq = m.seq;
+        const job = m.subject.slice(m.subject.lastIndexOf(".") + 1);
+        this.onJobOutput(job, decode(m.data) as JobOutputMessage, m.info.timestampNanos / 1e6);
+      },
+    });
   }
 
   private async checkNats(): Promise<void> {
@@ -323,38 +344,33 @@ export class ClusterView {
     this.emit({ t: "collective", job, c });
   }
 
-  private onJobOutput(job: string, m: JobOutputMessage): void {
+  /** One message of a job's output, stored at `time` (ms). */
+  private onJobOutput(job: string, m: JobOutputMessage, time: number): void {
     const s = this.series.get(job) ?? { points: [], val: [] };
     this.series.set(job, s);
     if (m.k === "step") {
+      // a sampled past (history.ts) has the validations only as each step's last one
+      const lastVal = s.val.at(-1);
+      if (m.v && (!lastVal || lastVal.step < m.v.step)) this.onValidation(job, s, m.v.step, m.v.loss);
       const perToken = this.flopsPerToken.get(job);
-      const p = { step: m.r.step, loss: m.r.loss, tps: m.tps, flops: perToken === undefined ? null : perToken * m.tps, time: Date.now() };
+      const p = { step: m.r.step, loss: m.r.loss, tps: m.tps, flops: perToken === undefined ? null : perToken * m.tps, time };
       // a step run again after a recovery replaces the first run's point
       while (s.points.length && s.points.at(-1)!.step >= p.step) s.points.pop();
       s.points.push(p);
       if (s.points.length > POINTS_KEPT) s.points.splice(0, s.points.length - POINTS_KEPT);
       this.emit({ t: "point", job, p });
-    } else if (m.k === "validation") {
-      s.val.push({ step: m.step, loss: m.loss });
-      this.emit({ t: "val", job, step: m.step, loss: m.loss });
-    }
+    } else if (m.k === "validation") this.onValidation(job, s, m.step, m.loss);
+  }
+
+  private onValidation(job: string, s: JobSeries, step: number, loss: number): void {
+    s.val.push({ step, loss });
+    this.emit({ t: "val", job, step, loss });
   }
 }
 
 const STEP_PHASES = new Set(["idle", "stepping", "applying"]);
 /** The transition events of the lifecycles bucket's kinds (a job's, a worker's). */
 const LIFECYCLE_KINDS = new Set(["worker.transition", "job.transition"]);
-
-/** The event in a stream message, or null when it is not one (anyone with the cluster's credentials can publish there). */
-function asEvent(data: Uint8Array): ClusterEvent | null {
-  try {
-    const e = decode(data) as Partial<ClusterEvent> | null;
-    const ok = e && typeof e.type === "string" && typeof e.subject === "string" && typeof e.time === "number";
-    return ok && e.data && typeof e.data === "object" ? (e as ClusterEvent) : null;
-  } catch {
-    return null;
-  }
-}
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

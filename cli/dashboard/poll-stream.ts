@@ -10,8 +10,8 @@ const BATCH = 1000;
 
 export interface PollOptions {
   stream: string;
-  /** Only the last N messages of the stream, then what is added; default all. */
-  last?: number;
+  /** The messages after this sequence (what was read before, history.ts), then what is added. */
+  after: number;
   everyMs: number;
   signal: AbortSignal;
   onMessage(m: JsMsg): void;
@@ -21,8 +21,7 @@ export interface PollOptions {
 export async function pollStream(nc: NatsConnection, o: PollOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const lastSeq = async () => (await jsm.streams.info(o.stream)).state.last_seq;
-  const first = await lastSeq();
-  let seen = o.last === undefined ? 0 : Math.max(0, first - o.last);
+  let seen = o.after;
   const consumer = await jetstream(nc).consumers.get(o.stream, {
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: seen + 1,

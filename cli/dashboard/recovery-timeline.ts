@@ -34,6 +34,11 @@ interface Open {
 const FAULTS = new Set(["operator.kill", "chaos.fault", "process.exited"]);
 const KEEP = 200;
 
+/** A fault, or an actor's failure: what starts a bar (when none is open for that actor). */
+export function opensRecovery(e: StoredEvent): boolean {
+  return FAULTS.has(e.type) || (e.type === "actor.transition" && String(e.data.to) === "failed");
+}
+
 export class RecoveryTracker {
   private readonly open = new Map<string, Open>();
   private readonly list: RecoveryBar[] = [];
