@@ -28,6 +28,8 @@ export interface CommittedStep {
   busySeconds?: Record<string, number>;
   /** Worker id → the bytes and seconds of its collectives since its previous step (absent: not measured). */
   collective?: Record<string, CollectiveTally>;
+  /** Worker id → the same counts since its process started (absent: not measured). */
+  collectiveTotal?: Record<string, CollectiveTally>;
 }
 
 /** A worker flagged as a straggler (stragglers.ts), as `troupe ps` reads it. */

@@ -135,16 +135,18 @@ export class StepProtocol {
     const busy = workers.flatMap((w, i) => (ready[i]!.busyMs === undefined ? [] : [[w.id, ready[i]!.busyMs! / 1000] as const]));
     // and what its collectives moved and took since its previous step (its ready report's collective)
     const collective = workers.flatMap((w, i) => (ready[i]!.collective ? [[w.id, ready[i]!.collective!] as const] : []));
+    const collectiveTotal = workers.flatMap((w, i) => (ready[i]!.collectiveTotal ? [[w.id, ready[i]!.collectiveTotal!] as const] : []));
     return this.commit(plan, combined, {
       ...(busy.length ? { busySeconds: Object.fromEntries(busy) } : {}),
       ...(collective.length ? { collective: Object.fromEntries(collective) } : {}),
+      ...(collectiveTotal.length ? { collectiveTotal: Object.fromEntries(collectiveTotal) } : {}),
     });
   }
 
   private async commit(
     plan: StepPlan,
     combined: CombinedStep,
-    measured: Pick<CommittedStep, "busySeconds" | "collective"> = {},
+    measured: Pick<CommittedStep, "busySeconds" | "collective" | "collectiveTotal"> = {},
   ): Promise<StepResult> {
     const committed: CommittedStep = {
       jobId: this.d.jobId,

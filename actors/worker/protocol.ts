@@ -39,6 +39,8 @@ export interface ReadyReport {
    * (this step's reductions and the previous step's apply; absent: not measured; runtime/collectives/transport-counters.ts).
    */
   collective?: CollectiveTally;
+  /** The same counts since the worker's process started (a reader that samples the steps sums nothing). */
+  collectiveTotal?: CollectiveTally;
 }
 
 /** apply(k, clip): scale the gradients by the global clip factor and take the optimizer step. */

@@ -40,7 +40,8 @@ export class StepVerbs {
       const { lossSum, gradNormSquared, nonFinite, busyMs } = out;
       // what the collectives moved since the last report: this step's reductions and the previous apply's
       const collective = rank.setup.collectives.take();
-      return { step: r.step, epoch: rank.served.process.epoch, lossSum, gradNormSquared, nonFinite, busyMs, collective };
+      const collectiveTotal = rank.setup.collectives.total();
+      return { step: r.step, epoch: rank.served.process.epoch, lossSum, gradNormSquared, nonFinite, busyMs, collective, collectiveTotal };
     } catch (err) {
       rank.send({ type: "ABORT" });
       throw err;

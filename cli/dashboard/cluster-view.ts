@@ -11,12 +11,13 @@ import type { ActorRecord, HostRecord } from "../../runtime/types.ts";
 import type { CollectiveTally } from "../../runtime/collectives/transport-counters.ts";
 import type { StragglerRecord } from "../../actors/coordinator/job-store.ts";
 import { ensureJobOutputStream, type JobOutputMessage } from "../../actors/jobs/job-output.ts";
-import { JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
+import { FINAL_JOB_STATES, JobRecords, type JobRecord } from "../../actors/jobs/job-records.ts";
 import type { OpenCluster } from "../cluster/cluster-options.ts";
 import { phaseName } from "../cluster/format.ts";
 import { jobFlopsPerToken } from "./job-model.ts";
-import { pollStream } from "./poll-stream.ts";
-import { eventOf, readEventHistory, readOutputHistory } from "./history.ts";
+import { readEventHistory, readOutputHistory } from "./history.ts";
+import { LiveReader } from "./live.ts";
+import { CollectiveTotals, type JobCollectives } from "./collective-totals.ts";
 import { probeClusterServers, type NatsServerHealth } from "./nats-servers.ts";
 import { RecoveryTracker, type RecoveryBar } from "./recovery-timeline.ts";
 
@@ -49,7 +50,8 @@ export type ViewUpdate =
   | { t: "val"; job: string; step: number; loss: number }
   | { t: "recoveries"; bars: readonly RecoveryBar[] }
   | { t: "busy"; job: string; busy: StepBusy }
-  | { t: "collective"; job: string; c: JobCollectives }
+  /** `added`: each worker's counts since the update before (what the metrics' counters add). */
+  | { t: "collective"; job: string; c: JobCollectives; added: Record<string, CollectiveTally> }
   | { t: "nats"; health: NatsHealth }
   | { t: "natsServers"; servers: NatsServerHealth[] };
 
@@ -65,13 +67,6 @@ export interface ServersToProbe {
   token?: string | undefined;
   /** The CA of a TLS cluster. */
   caFile?: string | undefined;
-}
-
-/** Each worker's collective bytes and seconds: in a job's last committed step, and summed over its steps. */
-export interface JobCollectives {
-  step: number;
-  last: Record<string, CollectiveTally>;
-  total: Record<string, CollectiveTally>;
 }
 
 /** The nats-server this dashboard is connected to, as last checked (a round trip every few seconds). */
@@ -109,12 +104,14 @@ export class ClusterView {
   private readonly flopsPerToken = new Map<string, number>();
   private readonly listeners = new Set<(u: ViewUpdate) => void>();
   private readonly hooks: ((u: ViewUpdate) => void)[] = [];
-  /** The last event and job-output message taken (stream sequence numbers). */
-  private eventSeq = 0;
+  /** What reads the streams (made once the past is read). */
+  private live: LiveReader | undefined;
+  /** Job → the stream sequence of the commit its busy time and collectives are from (samples may come late). */
+  private readonly commitSeq = new Map<string, number>();
+  private readonly collectiveTotals = new CollectiveTotals();
   private nats: NatsHealth | null = null;
   /** Every nats-server of the cluster, as last probed (nats-servers.ts). */
   servers: NatsServerHealth[] = [];
-  private outputSeq = 0;
 
   private constructor(
     private readonly c: OpenCluster,
@@ -142,52 +139,34 @@ export class ClusterView {
     await v.readLifecycles(lifecycles);
     // the jobs bucket also holds the coordinators' per-step state: only the job records and straggler flags are watched
     for (const prefix of ["job.>", "straggler.>"]) v.keep(signal, () => v.watchKv(jobs, signal, (k, val) => v.onJobsEntry(k, val), prefix));
-    // the past in a few cheap reads (history.ts), then both streams in batches every POLL_MS (poll-stream.ts), not
-    // each message as it is stored; watched again after a lost connection from the last message taken
-    v.keep(signal, () => v.followEvents(signal));
-    v.keep(signal, () => v.followOutput(signal));
+    // the past in a few cheap reads (history.ts), then the events that are not per step as they come and the rest
+    // sampled twice a second (live.ts): never each message of a job's every step
+    v.keep(signal, () => v.follow(signal));
     void v.checkNats();
     const timer = setInterval(() => void v.checkNats(), HEALTH_EVERY_MS);
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     return v;
   }
 
-  private async followEvents(signal: AbortSignal): Promise<void> {
-    if (this.eventSeq === 0) {
-      const past = await readEventHistory(this.c.nc, this.c.ns, EVENTS_READ);
-      for (const e of past.events) this.onEvent(e);
-      this.eventSeq = Math.max(this.eventSeq, past.upTo);
+  /** The past (history.ts) once, then what is added (live.ts); run again after a lost connection, it goes on. */
+  private async follow(signal: AbortSignal): Promise<void> {
+    if (!this.live) {
+      const events = await readEventHistory(this.c.nc, this.c.ns, EVENTS_READ);
+      for (const e of events.events) this.onEvent(e);
+      const output = await readOutputHistory(this.c.nc, this.c.ns, OUTPUT_SAMPLES);
+      for (const o of output.messages) this.onJobOutput(o.job, o.m, o.time);
+      this.live = await LiveReader.open(this.c.nc, this.c.ns, {
+        eventsFrom: events.upTo,
+        outputFrom: output.upTo,
+        everyMs: POLL_MS,
+        jobs: () => [...this.jobs.values()].filter((j) => !FINAL_JOB_STATES.has(j.state)).map((j) => j.id),
+        workers: () =>
+          [...this.actors.values()].filter((a) => a.state !== "dead" && Object.keys(a.coords ?? {}).length > 0).map((a) => a.id),
+        onEvent: (e) => this.onEvent(e),
+        onOutput: (job, m, time) => this.onJobOutput(job, m, time),
+      });
     }
-    await pollStream(this.c.nc, {
-      stream: this.c.ns.eventsStream,
-      after: this.eventSeq,
-      everyMs: POLL_MS,
-      signal,
-      onMessage: (m) => {
-        const e = eventOf(m.data, m.seq);
-        if (e) this.onEvent(e);
-      },
-    });
-  }
-
-  private async followOutput(signal: AbortSignal): Promise<void> {
-    if (this.outputSeq === 0) {
-      const past = await readOutputHistory(this.c.nc, this.c.ns, OUTPUT_SAMPLES);
-      for (const o of past.messages) this.onJobOutput(o.job, o.m, o.time);
-      this.outputSeq = past.upTo;
-    }
-    await pollStream(this.c.nc, {
-      stream: this.c.ns.jobOutputStream,
-      after: this.outputSeq,
-      everyMs: POLL_MS,
-      signal,
-      onMessage: (m) => {
-        if (m.seq <= this.outputSeq) return;
-        this.outputSeq = m.seq;
-        const job = m.subject.slice(m.subject.lastIndexOf(".") + 1);
-        this.onJobOutput(job, decode(m.data) as JobOutputMessage, m.info.timestampNanos / 1e6);
-      },
-    });
+    await this.live.run(signal);
   }
 
   private async checkNats(): Promise<void> {
@@ -306,9 +285,6 @@ export class ClusterView {
   }
 
   private onEvent(e: StoredEvent): void {
-    // a stream read again after a lost connection starts before what was seen: each event counts once
-    if (e.seq <= this.eventSeq) return;
-    this.eventSeq = e.seq;
     if (LIFECYCLE_KINDS.has(e.type)) this.setPhase(e.type.slice(0, e.type.indexOf(".")), e.subject, e.data.to);
     if (e.type === "worker.straggler-cleared" && this.stragglers.delete(e.subject))
       this.emit({ t: "straggler", id: e.subject, flag: null });
@@ -320,28 +296,37 @@ export class ClusterView {
       this.emit({ t: "event", e });
     }
     if (this.recoveries.add(e)) this.emit({ t: "recoveries", bars: this.recoveries.bars });
+    // the newest commit of each job (a restore's rerun commit may be looked up after a newer one was sampled)
+    if (e.type !== "step.committed" || typeof e.data.step !== "number" || e.seq <= (this.commitSeq.get(e.subject) ?? 0)) return;
+    this.commitSeq.set(e.subject, e.seq);
     const seconds = e.data.busySeconds;
-    if (e.type === "step.committed" && typeof e.data.step === "number" && seconds && typeof seconds === "object") {
+    if (seconds && typeof seconds === "object") {
       const busy = { step: e.data.step, seconds: seconds as Record<string, number> };
       this.busy.set(e.subject, busy);
       this.emit({ t: "busy", job: e.subject, busy });
     }
-    if (e.type === "step.committed" && typeof e.data.step === "number" && e.data.collective && typeof e.data.collective === "object")
-      this.onCollective(e.subject, e.data.step, e.data.collective as Record<string, CollectiveTally>);
+    const total = e.data.collectiveTotal && typeof e.data.collectiveTotal === "object" ? e.data.collectiveTotal : undefined;
+    if (e.data.collective && typeof e.data.collective === "object")
+      this.onCollective(
+        e.subject,
+        e.data.step,
+        e.data.collective as Record<string, CollectiveTally>,
+        total as Record<string, CollectiveTally>,
+      );
   }
 
-  private onCollective(job: string, step: number, last: Record<string, CollectiveTally>): void {
+  /** A job's collectives in its step `step`: `last` in that step, `sinceStart` since each worker's process started. */
+  private onCollective(
+    job: string,
+    step: number,
+    last: Record<string, CollectiveTally>,
+    sinceStart?: Record<string, CollectiveTally>,
+  ): void {
     const c = this.collectives.get(job) ?? { step, last, total: {} };
     this.collectives.set(job, c);
     c.step = step;
     c.last = last;
-    for (const [worker, t] of Object.entries(last)) {
-      const sum = (c.total[worker] ??= { sentBytes: 0, receivedBytes: 0, seconds: 0 });
-      sum.sentBytes += t.sentBytes;
-      sum.receivedBytes += t.receivedBytes;
-      sum.seconds += t.seconds;
-    }
-    this.emit({ t: "collective", job, c });
+    this.emit({ t: "collective", job, c, added: this.collectiveTotals.add(job, c, sinceStart) });
   }
 
   /** One message of a job's output, stored at `time` (ms). */

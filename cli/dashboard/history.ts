@@ -21,7 +21,7 @@ import type { JobOutputMessage } from "../../actors/jobs/job-output.ts";
 import { opensRecovery } from "./recovery-timeline.ts";
 
 /** The event kinds (subject tokens) stored at every step: read only around recoveries. */
-const PER_STEP_KINDS = new Set(["worker-transition", "step-committed"]);
+export const PER_STEP_KINDS = new Set(["worker-transition", "step-committed"]);
 /** At most this many of a recovering worker's transitions are looked up (from its fault to its restore). */
 const TRANSITIONS_PER_RECOVERY = 200;
 /** At most this many commits after a restore are looked at for the one of the interrupted step. */
@@ -46,6 +46,73 @@ async function subjectCounts(jsm: JetStreamManager, stream: string): Promise<{ u
 function nextOf(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<StoredMsg | null> {
   // nats-server (2.9 too) takes next_by_subj in a plain message get; the client's type names it for direct gets only
   return jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number });
+}
+
+/** The job and step whose commit ends a restore's rerun (a `worker.restored` event's), or null. */
+export function awaitedCommit(e: StoredEvent): { job: string; step: number } | null {
+  if (e.type !== "worker.restored" || typeof e.data.jobId !== "string" || typeof e.data.step !== "number") return null;
+  return { job: e.data.jobId, step: e.data.step };
+}
+
+/**
+ * The per-step events a recovery's bar needs (recovery-timeline.ts), looked up one by one instead of read with the
+ * rest: the worker's transitions from its fault to its restore (its join ends at the first `restoring`), and the
+ * commit of the step the loss interrupted. Fed the other events in stream order, it knows each open recovery's fault.
+ */
+export class RecoveryLookups {
+  /** Actor → the sequence of the fault that opened its recovery. */
+  private readonly opened = new Map<string, number>();
+
+  constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    /** The stream's subjects' prefix, "troupe.<cluster>.events.". */
+    private readonly root: string,
+    /** Nothing after this sequence is taken (what follows is read live). */
+    private readonly upTo = Infinity,
+  ) {}
+
+  private async next(subject: string, seq: number): Promise<StoredMsg | null> {
+    const m = seq <= this.upTo ? await nextOf(this.jsm, this.stream, subject, seq) : null;
+    return m && m.seq <= this.upTo ? m : null;
+  }
+
+  /** Takes `e`; for a restore, the worker's transitions from the fault that opened its recovery up to `e`. */
+  async before(e: StoredEvent): Promise<StoredMsg[]> {
+    if (opensRecovery(e)) {
+      if (!this.opened.has(e.subject)) this.opened.set(e.subject, e.seq);
+    } else if (e.type === "actor.transition" && e.data.to === "dead") this.opened.delete(e.subject);
+    if (e.type !== "worker.restored") return [];
+    const actor = typeof e.data.actorId === "string" ? e.data.actorId : e.subject;
+    const start = this.opened.get(actor);
+    this.opened.delete(actor);
+    const out: StoredMsg[] = [];
+    for (let seq = start ?? e.seq; start !== undefined && out.length < TRANSITIONS_PER_RECOVERY;) {
+      const m = await this.next(`${this.root}worker-transition.${actor}`, seq);
+      if (!m || m.seq > e.seq) break;
+      out.push(m);
+      seq = m.seq + 1;
+    }
+    return out;
+  }
+
+  /**
+   * The first commit of `job` after sequence `after` whose step is at least `step` (null: none stored yet), and
+   * the commits of earlier steps passed over; `last`: the sequence to go on after when none was found.
+   */
+  async commitAfter(job: string, after: number, step: number): Promise<{ commit: StoredMsg | null; skipped: StoredMsg[]; last: number }> {
+    const skipped: StoredMsg[] = [];
+    let last = after;
+    while (skipped.length < COMMITS_PER_RECOVERY) {
+      const m = await this.next(`${this.root}step-committed.${job}`, last + 1);
+      if (!m) break;
+      last = m.seq;
+      const committed = eventOf(m.data, m.seq)?.data.step;
+      if (typeof committed === "number" && committed >= step) return { commit: m, skipped, last };
+      skipped.push(m);
+    }
+    return { commit: null, skipped, last };
+  }
 }
 
 /** The event in a message, or null when it is not one (anyone with the cluster's credentials can publish there). */
@@ -83,35 +150,14 @@ export async function readEventHistory(
     if (PER_STEP_KINDS.has(kind)) continue;
     await readStream(nc, { stream, filter: `${root}${kind}.>`, follow: false, last: window, onMessage: (m: JsMsg) => take(m.data, m.seq) });
   }
-  const got = async (subject: string, seq: number): Promise<StoredMsg | null> => {
-    const m = seq <= upTo ? await nextOf(jsm, stream, subject, seq) : null;
-    return m && m.seq <= upTo ? m : null;
-  };
   // each recovery's worker transitions and the commit that ends its rerun
-  const opened = new Map<string, number>();
+  const lookups = new RecoveryLookups(jsm, stream, root, upTo);
   for (const e of [...bySeq.values()].sort((a, b) => a.seq - b.seq)) {
-    if (opensRecovery(e)) {
-      if (!opened.has(e.subject)) opened.set(e.subject, e.seq);
-    } else if (e.type === "actor.transition" && e.data.to === "dead") opened.delete(e.subject);
-    if (e.type !== "worker.restored") continue;
-    const actor = typeof e.data.actorId === "string" ? e.data.actorId : e.subject;
-    const start = opened.get(actor);
-    opened.delete(actor);
-    for (let seq = start ?? e.seq, n = 0; start !== undefined && n < TRANSITIONS_PER_RECOVERY; n++) {
-      const m = await got(`${root}worker-transition.${actor}`, seq);
-      if (!m || m.seq > e.seq) break;
-      take(m.data, m.seq);
-      seq = m.seq + 1;
-    }
-    if (typeof e.data.jobId !== "string" || typeof e.data.step !== "number") continue;
-    for (let seq = e.seq + 1, n = 0; n < COMMITS_PER_RECOVERY; n++) {
-      const m = await got(`${root}step-committed.${e.data.jobId}`, seq);
-      if (!m) break;
-      take(m.data, m.seq);
-      const step = eventOf(m.data, m.seq)?.data.step;
-      if (typeof step === "number" && step >= e.data.step) break;
-      seq = m.seq + 1;
-    }
+    for (const t of await lookups.before(e)) take(t.data, t.seq);
+    const awaited = awaitedCommit(e);
+    if (!awaited) continue;
+    const { commit, skipped } = await lookups.commitAfter(awaited.job, e.seq, awaited.step);
+    for (const m of [...skipped, ...(commit ? [commit] : [])]) take(m.data, m.seq);
   }
   // each job's last commit
   for (const s of Object.keys(subjects)) {

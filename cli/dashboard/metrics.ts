@@ -110,7 +110,7 @@ export class DashboardMetrics {
       if (u.p.flops !== null) this.flops.set({ job: u.job }, u.p.flops);
     } else if (u.t === "val") this.valLoss.set({ job: u.job }, u.loss);
     else if (u.t === "collective") {
-      for (const [worker, t] of Object.entries(u.c.last)) {
+      for (const [worker, t] of Object.entries(u.added)) {
         this.collectiveBytes.inc({ job: u.job, worker, direction: "sent" }, t.sentBytes);
         this.collectiveBytes.inc({ job: u.job, worker, direction: "received" }, t.receivedBytes);
         this.collectiveSeconds.inc({ job: u.job, worker }, t.seconds);

@@ -30,6 +30,11 @@ export class TransportCounters {
     return (this.totalMs + (this.pending > 0 ? performance.now() - this.since : 0)) / 1000;
   }
 
+  /** The counts since these counters were made (the process's start, for a worker's). */
+  total(): CollectiveTally {
+    return { sentBytes: this.sentBytes, receivedBytes: this.receivedBytes, seconds: this.seconds };
+  }
+
   /** The counts since the previous take (since the start, the first time). */
   take(): CollectiveTally {
     const now = { sentBytes: this.sentBytes, receivedBytes: this.receivedBytes, seconds: this.seconds };

@@ -26,13 +26,13 @@ describe("transport counters", () => {
         counters[rank]!.timeWorld(await createCpuCollectives({ rank, worldSize: 2, session, rendezvous, key, counters: counters[rank] })),
       ),
     );
-    counters.forEach((c) => c.take()); // the handshake's bytes are not the collective's
+    const handshake = counters.map((c) => c.take()); // the handshake's bytes are not the collective's
 
     const P = 100_000; // above the one-round size: the direct-exchange path
     await Promise.all(worlds.map((w) => w.group([0, 1]).allReduce(new Float32Array(P).fill(1))));
     const headerSlack = 64; // per frame: 8 bytes and the tag
-    for (const c of counters) {
-      const t = c.take();
+    const reduced = counters.map((c) => c.take());
+    for (const t of reduced) {
       expect(t.sentBytes).toBeGreaterThanOrEqual(4 * P);
       expect(t.sentBytes).toBeLessThan(4 * P + 4 * headerSlack);
       expect(t.receivedBytes).toBe(t.sentBytes); // two ranks: each receives what the other sent
@@ -49,6 +49,15 @@ describe("transport counters", () => {
     expect(t0!.sentBytes).toBeGreaterThanOrEqual(32);
     expect(t0!.sentBytes).toBeLessThan(32 + headerSlack);
     expect(counters[0]!.take()).toEqual({ sentBytes: 0, receivedBytes: 0, seconds: 0 });
+    // total(): everything since the counters were made, the handshake included (what a worker reports as its total)
+    const total = counters[0]!.total();
+    const taken = [handshake[0]!, reduced[0]!, t0!];
+    expect(total.sentBytes).toBe(taken.reduce((n, t) => n + t.sentBytes, 0));
+    expect(total.receivedBytes).toBe(taken.reduce((n, t) => n + t.receivedBytes, 0));
+    expect(total.seconds).toBeCloseTo(
+      taken.reduce((n, t) => n + t.seconds, 0),
+      9,
+    );
     await Promise.all(worlds.map((w) => w.close()));
   });
 });

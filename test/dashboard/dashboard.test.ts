@@ -197,7 +197,8 @@ describe("troupe dashboard", { timeout: 300_000 }, () => {
     await page.waitForSelector('tr[data-job="dash"][data-state="stopped"]', { timeout: WAIT });
     const jobs = JSON.parse((await troupe("jobs", "--json")).stdout) as { id: string; state: string; checkpoint: string | null }[];
     expect(jobs.find((j) => j.id === "dash")).toMatchObject({ state: "stopped" });
-    const events = (await troupe("events", "--actor", "dash")).stdout;
+    // among the stream's last events (all of them would be one commit per step of the job)
+    const events = (await troupe("events", "--actor", "dash", "-n", "500")).stdout;
     expect(events).toMatch(/operator\.stop\s+dash\s+.*by=dashboard/);
   });
 
