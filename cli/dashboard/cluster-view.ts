@@ -87,6 +87,8 @@ const POINTS_KEPT = 20_000;
 const POLL_MS = 500;
 /** A job's past output drawn from at most this many of its messages (history.ts). */
 const OUTPUT_SAMPLES = 600;
+/** The charts' past is read for the jobs that wrote last, at most this many. */
+const OUTPUT_JOBS = 20;
 
 export class ClusterView {
   readonly actors = new Map<string, ActorRow>();
@@ -153,7 +155,7 @@ export class ClusterView {
     if (!this.live) {
       const events = await readEventHistory(this.c.nc, this.c.ns, EVENTS_READ);
       for (const e of events.events) this.onEvent(e);
-      const output = await readOutputHistory(this.c.nc, this.c.ns, OUTPUT_SAMPLES);
+      const output = await readOutputHistory(this.c.nc, this.c.ns, OUTPUT_SAMPLES, OUTPUT_JOBS);
       for (const o of output.messages) this.onJobOutput(o.job, o.m, o.time);
       this.live = await LiveReader.open(this.c.nc, this.c.ns, {
         eventsFrom: events.upTo,

@@ -169,14 +169,15 @@ export async function readEventHistory(
 }
 
 /**
- * Each job's output messages as the charts draw its past: whole for a job of at most `perJob` messages, else
- * `perJob` of them evenly spaced from its first to its last; in stream order per job, and the stream's last
- * sequence then.
+ * The output messages of the `jobs` jobs that wrote last, as the charts draw their past: whole for a job of at most
+ * `perJob` messages, else `perJob` of them evenly spaced from its first to its last; in stream order per job, and
+ * the stream's last sequence then.
  */
 export async function readOutputHistory(
   nc: NatsConnection,
   ns: Namespace,
   perJob: number,
+  jobs: number,
 ): Promise<{ messages: PastOutput[]; upTo: number }> {
   const jsm = await jetstreamManager(nc);
   const stream = ns.jobOutputStream;
@@ -190,7 +191,12 @@ export async function readOutputHistory(
       // not a coordinator's message: skipped
     }
   };
+  const lasts: { subject: string; count: number; last: StoredMsg }[] = [];
   for (const [subject, count] of Object.entries(subjects)) {
+    const last = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    if (last) lasts.push({ subject, count, last });
+  }
+  for (const { subject, count, last } of lasts.sort((a, b) => b.last.seq - a.last.seq).slice(0, jobs)) {
     const job = subject.slice(subject.lastIndexOf(".") + 1);
     if (count <= perJob) {
       await readStream(nc, {
@@ -202,8 +208,7 @@ export async function readOutputHistory(
       continue;
     }
     const first = await nextOf(jsm, stream, subject, 1);
-    const last = await jsm.streams.getMessage(stream, { last_by_subj: subject });
-    if (!first || !last) continue;
+    if (!first) continue;
     let seen = 0;
     for (let i = 0; i < perJob; i++) {
       const target = Math.round(first.seq + ((last.seq - first.seq) * i) / (perJob - 1));

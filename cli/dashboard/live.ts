@@ -164,6 +164,9 @@ export class LiveReader {
    * rerun, once stored (a sampled later commit would end the bar too late).
    */
   private async flush(): Promise<void> {
+    // a job that ended (or was forgotten) commits no more: its awaited reruns are dropped
+    const running = new Set(this.o.jobs());
+    this.awaiting = this.awaiting.filter((a) => running.has(a.job));
     for (const a of [...this.awaiting]) await this.settle(a);
     const behind = [...this.kinds.values()].filter((k) => k.messages && k.pending > 0).map((k) => k.seq);
     const upTo = behind.length ? Math.min(...behind) : Infinity;

@@ -158,7 +158,7 @@ describe("a dashboard's past (history.ts)", { timeout: 120_000 }, () => {
     }
     await Promise.all([long.settled(), short.settled()]);
 
-    const past = await readOutputHistory(nc, ns, 300);
+    const past = await readOutputHistory(nc, ns, 300, 20);
     const of = (job: string) => past.messages.filter((m) => m.job === job);
     const longSteps = of("long").flatMap((o) => (o.m.k === "step" ? [o.m.r.step] : []));
     expect(of("long").length).toBeLessThanOrEqual(300);
@@ -175,5 +175,8 @@ describe("a dashboard's past (history.ts)", { timeout: 120_000 }, () => {
     );
     expect([...validations].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => 100 * (i + 1)));
     expect(of("short").map((o) => (o.m.k === "step" ? o.m.r.step : -1))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    // only the jobs that wrote last: the long one's last message came after the short one's
+    const newest = await readOutputHistory(nc, ns, 300, 1);
+    expect(new Set(newest.messages.map((m) => m.job))).toEqual(new Set(["long"]));
   });
 });
