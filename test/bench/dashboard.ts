@@ -20,7 +20,7 @@
 // Without taskset or with a single CPU the isolated windows cannot be run: the bench says so and the target is
 // taken from the shared windows (stated in the output: figures.cpuSets is null).
 // Usage: npm run bench -- dashboard [--windows N] [--every S] [--settle S]
-//   (defaults: 8 windows of 20 s per mode, 6 s settle; N even)
+//   (defaults: 16 windows of 12 s per mode, 4 s settle; N even: 8 pairs, enough to see 2 % through this machine's noise)
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -41,9 +41,9 @@ import { tinyDp2Yaml } from "../distributed/fixtures/tiny-job-yaml.ts";
 const TARGET = 0.02;
 const { values } = parseArgs({
   options: {
-    windows: { type: "string", default: "8" },
-    every: { type: "string", default: "20" },
-    settle: { type: "string", default: "6" },
+    windows: { type: "string", default: "16" },
+    every: { type: "string", default: "12" },
+    settle: { type: "string", default: "4" },
   },
 });
 const windows = Number(values.windows);
