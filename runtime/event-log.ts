@@ -20,7 +20,7 @@ export interface MalformedEvent {
 }
 
 /** The event in a stream message, or why it is not one. */
-function parseEvent(data: Uint8Array): ClusterEvent | string {
+export function parseEvent(data: Uint8Array): ClusterEvent | string {
   let v: unknown;
   try {
     v = decode(data);

@@ -9,19 +9,17 @@
 //   interrupted), looked up one by one; and each job's last commit (its workers' busy time and collective bytes);
 // - job output: a job's messages whole when it has few, else evenly spaced samples of them (each step message
 //   carries the job's last validation loss, so the validation curve survives the sampling).
-import { jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager, type JsMsg, type StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { JsMsg } from "@nats-io/jetstream";
 import { decode } from "../../runtime/codec.ts";
-import type { StoredEvent } from "../../runtime/event-log.ts";
+import { parseEvent, type StoredEvent } from "../../runtime/event-log.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import { readStream } from "../../runtime/streams.ts";
-import type { ClusterEvent } from "../../runtime/types.ts";
 import type { JobOutputMessage } from "../../actors/jobs/job-output.ts";
 import { opensRecovery } from "./recovery-timeline.ts";
 
 /** The event kinds (subject tokens) stored at every step: read only around recoveries. */
-export const PER_STEP_KINDS = new Set(["worker-transition", "step-committed"]);
+const PER_STEP_KINDS = new Set(["worker-transition", "step-committed"]);
 /** At most this many of a recovering worker's transitions are looked up (from its fault to its restore). */
 const TRANSITIONS_PER_RECOVERY = 200;
 /** At most this many commits after a restore are looked at for the one of the interrupted step. */
@@ -40,6 +38,17 @@ export interface PastOutput {
 async function subjectCounts(jsm: JetStreamManager, stream: string): Promise<{ upTo: number; subjects: Record<string, number> }> {
   const info = await jsm.streams.info(stream, { subjects_filter: ">" });
   return { upTo: info.state.last_seq, subjects: info.state.subjects ?? {} };
+}
+
+/**
+ * The event stream's last sequence, its subjects ("troupe.<cluster>.events.<kind>.<about>") and the kinds among them
+ * that are not stored at every step.
+ */
+export async function eventSubjects(jsm: JetStreamManager, ns: Namespace): Promise<{ upTo: number; subjects: string[]; kinds: string[] }> {
+  const { upTo, subjects } = await subjectCounts(jsm, ns.eventsStream);
+  const root = ns.eventsFilter.slice(0, -1);
+  const kinds = new Set(Object.keys(subjects).map((s) => s.slice(root.length, s.indexOf(".", root.length))));
+  return { upTo, subjects: Object.keys(subjects), kinds: [...kinds].filter((k) => !PER_STEP_KINDS.has(k)) };
 }
 
 /** The first message of `subject` at or after `seq` (the server's `next_by_subj`), or null. */
@@ -117,13 +126,8 @@ export class RecoveryLookups {
 
 /** The event in a message, or null when it is not one (anyone with the cluster's credentials can publish there). */
 export function eventOf(data: Uint8Array, seq: number): StoredEvent | null {
-  try {
-    const e = decode(data) as Partial<ClusterEvent> | null;
-    const ok = e && typeof e.type === "string" && typeof e.subject === "string" && typeof e.time === "number";
-    return ok && e.data && typeof e.data === "object" ? { ...(e as ClusterEvent), seq } : null;
-  } catch {
-    return null;
-  }
+  const e = parseEvent(data);
+  return typeof e === "string" ? null : { ...e, seq };
 }
 
 /**
@@ -137,7 +141,7 @@ export async function readEventHistory(
 ): Promise<{ events: StoredEvent[]; upTo: number }> {
   const jsm = await jetstreamManager(nc);
   const stream = ns.eventsStream;
-  const { upTo, subjects } = await subjectCounts(jsm, stream);
+  const { upTo, subjects, kinds } = await eventSubjects(jsm, ns);
   const root = ns.eventsFilter.slice(0, -1); // "troupe.<cluster>.events."
   const from = Math.max(1, upTo - window + 1);
   const bySeq = new Map<number, StoredEvent>();
@@ -145,9 +149,7 @@ export async function readEventHistory(
     const e = seq >= from && seq <= upTo ? eventOf(data, seq) : null;
     if (e) bySeq.set(seq, e);
   };
-  const kinds = new Set(Object.keys(subjects).map((s) => s.slice(root.length, s.indexOf(".", root.length))));
   for (const kind of kinds) {
-    if (PER_STEP_KINDS.has(kind)) continue;
     await readStream(nc, { stream, filter: `${root}${kind}.>`, follow: false, last: window, onMessage: (m: JsMsg) => take(m.data, m.seq) });
   }
   // each recovery's worker transitions and the commit that ends its rerun
@@ -160,7 +162,7 @@ export async function readEventHistory(
     for (const m of [...skipped, ...(commit ? [commit] : [])]) take(m.data, m.seq);
   }
   // each job's last commit
-  for (const s of Object.keys(subjects)) {
+  for (const s of subjects) {
     if (!s.startsWith(`${root}step-committed.`)) continue;
     const m = await jsm.streams.getMessage(stream, { last_by_subj: s });
     if (m) take(m.data, m.seq);

@@ -23,7 +23,7 @@ import { decode } from "../../runtime/codec.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import type { JobOutputMessage } from "../../actors/jobs/job-output.ts";
-import { awaitedCommit, eventOf, PER_STEP_KINDS, RecoveryLookups } from "./history.ts";
+import { awaitedCommit, eventOf, eventSubjects, RecoveryLookups } from "./history.ts";
 
 /** Kinds new to the event stream are looked for this often (ms). */
 const DISCOVER_MS = 5000;
@@ -91,11 +91,9 @@ export class LiveReader {
 
   /** A consumer for each kind of event in the stream that is not per step and has none yet (or lost its own). */
   private async discover(): Promise<void> {
-    const info = await this.jsm.streams.info(this.ns.eventsStream, { subjects_filter: ">" });
-    for (const subject of Object.keys(info.state.subjects ?? {})) {
-      const kind = subject.slice(this.root.length, subject.indexOf(".", this.root.length));
+    for (const kind of (await eventSubjects(this.jsm, this.ns)).kinds) {
       const known = this.kinds.get(kind);
-      if (PER_STEP_KINDS.has(kind) || known?.messages) continue;
+      if (known?.messages) continue;
       const k = known ?? { seq: this.o.eventsFrom, pending: 0 };
       this.kinds.set(kind, k);
       const consumer = await jetstream(this.nc).consumers.get(this.ns.eventsStream, {
