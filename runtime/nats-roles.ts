@@ -69,7 +69,7 @@ export function authorizationBlock(ns: Namespace, passwords: Record<Role, string
   const users = ROLES.map(
     (role) =>
       `    { user: ${JSON.stringify(role)}, password: ${JSON.stringify(passwords[role])}, permissions: ` +
-      `{ publish: ${rules(perms[role].publish)}, subscribe: ${rules(perms[role].subscribe)}, allow_responses: true } }`,
+      `{ publish: ${rules(perms[role].publish)}, subscribe: ${rules(perms[role].subscribe)} } }`,
   );
   return `authorization {\n  users: [\n${users.join("\n")}\n  ]\n}`;
 }
