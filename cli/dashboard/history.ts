@@ -52,7 +52,7 @@ export async function eventSubjects(jsm: JetStreamManager, ns: Namespace): Promi
 }
 
 /** The first message of `subject` at or after `seq` (the server's `next_by_subj`), or null. */
-function nextOf(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<StoredMsg | null> {
+export function nextOf(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<StoredMsg | null> {
   // nats-server (2.9 too) takes next_by_subj in a plain message get; the client's type names it for direct gets only
   return jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number });
 }

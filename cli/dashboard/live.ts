@@ -1,34 +1,31 @@
 // What a dashboard reads of a cluster as it runs, at a cost that does not grow with its jobs' step rates. A job
-// stores several events and one output message per step; sent to the dashboard, each costs the nats-server (which
+// stores several events and one output message per step: sent to the dashboard, each costs the nats-server (which
 // may share the job's CPU) about as much as storing it did, and a tiny fast job measurably slowed with the page open
-// (docs/benchmarks.md "dashboard"). So:
-// - the event kinds that are not per step (failures, recoveries, transitions of actors and jobs, operator
-//   commands…) are followed as they are stored, each kind through a filtered consumer (nats-server 2.9 takes one
-//   filter per consumer); kinds new to the stream are found every few seconds;
-// - the per-step ones are sampled every tick (POLL_MS): each running job's last commit (its workers' busy time and
-//   collective bytes) and last output message (the charts' point), and each live worker's last transition (its
-//   phase in the grid);
+// (docs/benchmarks.md "dashboard"). A consumer costs too, message or not: nats-server 2.9 wakes every consumer of
+// a stream at each message stored, and one filtered consumer per kind (2.9 takes one filter per consumer) made a
+// dozen wake-ups per event. So every tick (everyMs), by message gets only:
+// - the per-step kinds are sampled: each running job's last commit (its workers' busy time and collective bytes)
+//   and last output message (the charts' point), and each live worker's last transition (its phase in the grid);
+// - then the kinds that are not per step (failures, recoveries, transitions of actors and jobs, operator
+//   commands…), each read on from where it stopped (`next_by_subj` with the kind's wildcard; the stream's last
+//   sequence, asked first, says how far a kind with nothing new is read); kinds new to the stream are found every
+//   few seconds;
 // - a recovery's bar needs two per-step events more, looked up when its restore arrives (history.ts).
-import {
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type ConsumerMessages,
-  type JetStreamManager,
-  type StoredMsg,
-} from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { delay } from "../../runtime/async.ts";
 import { decode } from "../../runtime/codec.ts";
 import type { StoredEvent } from "../../runtime/event-log.ts";
 import type { Namespace } from "../../runtime/namespace.ts";
 import type { JobOutputMessage } from "../../actors/jobs/job-output.ts";
-import { awaitedCommit, eventOf, eventSubjects, RecoveryLookups } from "./history.ts";
+import { awaitedCommit, eventOf, eventSubjects, nextOf, RecoveryLookups } from "./history.ts";
 
 /** Kinds new to the event stream are looked for this often (ms). */
 const DISCOVER_MS = 5000;
 /** At most this many workers' phases are sampled per tick (the rest on the next ones). */
 const WORKERS_PER_TICK = 128;
+/** At most this many events of one kind are read per tick (the rest on the next ones). */
+const EVENTS_PER_KIND_PER_TICK = 256;
 
 export interface LiveOptions {
   /** The events and the job output up to these sequences were read already (history.ts). */
@@ -44,8 +41,8 @@ export interface LiveOptions {
 }
 
 export class LiveReader {
-  /** Kind → its consumer's messages, the last sequence it gave and how many it had still to give then. */
-  private readonly kinds = new Map<string, { messages?: ConsumerMessages; seq: number; pending: number }>();
+  /** Kind → the sequence it was read up to (nothing of it is stored before), and whether more may follow at once. */
+  private readonly kinds = new Map<string, { seq: number; behind: boolean }>();
   /** Sampled subject → the last sequence taken. */
   private readonly sampled = new Map<string, number>();
   private buffer: StoredEvent[] = [];
@@ -55,7 +52,6 @@ export class LiveReader {
   private workerTurn = 0;
 
   private constructor(
-    private readonly nc: NatsConnection,
     private readonly ns: Namespace,
     private readonly jsm: JetStreamManager,
     private readonly o: LiveOptions,
@@ -66,58 +62,41 @@ export class LiveReader {
 
   static async open(nc: NatsConnection, ns: Namespace, o: LiveOptions): Promise<LiveReader> {
     const jsm = await jetstreamManager(nc);
-    return new LiveReader(nc, ns, jsm, o, new RecoveryLookups(jsm, ns.eventsStream, ns.eventsFilter.slice(0, -1)));
+    return new LiveReader(ns, jsm, o, new RecoveryLookups(jsm, ns.eventsStream, ns.eventsFilter.slice(0, -1)));
   }
 
   /** Reads until `signal` aborts (or the connection fails: then it throws, and may be run again: it goes on). */
   async run(signal: AbortSignal): Promise<void> {
     let discovered = 0;
-    try {
-      while (!signal.aborted) {
-        if (Date.now() - discovered >= DISCOVER_MS) {
-          await this.discover();
-          discovered = Date.now();
-        }
-        await this.tick();
-        await delay(this.o.everyMs, signal).catch(() => undefined);
+    while (!signal.aborted) {
+      if (Date.now() - discovered >= DISCOVER_MS) {
+        for (const kind of (await eventSubjects(this.jsm, this.ns)).kinds)
+          if (!this.kinds.has(kind)) this.kinds.set(kind, { seq: this.o.eventsFrom, behind: false });
+        discovered = Date.now();
       }
-    } finally {
-      for (const k of this.kinds.values()) {
-        await k.messages?.close().catch(() => undefined);
-        k.messages = undefined;
-      }
+      await this.tick();
+      await delay(this.o.everyMs, signal).catch(() => undefined);
     }
   }
 
-  /** A consumer for each kind of event in the stream that is not per step and has none yet (or lost its own). */
-  private async discover(): Promise<void> {
-    for (const kind of (await eventSubjects(this.jsm, this.ns)).kinds) {
-      const known = this.kinds.get(kind);
-      if (known?.messages) continue;
-      const k = known ?? { seq: this.o.eventsFrom, pending: 0 };
-      this.kinds.set(kind, k);
-      const consumer = await jetstream(this.nc).consumers.get(this.ns.eventsStream, {
-        filter_subjects: `${this.root}${kind}.>`,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: k.seq + 1,
-      });
-      const messages = await consumer.consume();
-      k.messages = messages;
-      void (async () => {
-        try {
-          for await (const m of messages) {
-            k.seq = m.seq;
-            k.pending = m.info.pending;
-            const e = eventOf(m.data, m.seq);
-            if (e) this.buffer.push(e);
-          }
-        } catch {
-          // lost: made again at the next discovery, from the last message it gave
-        } finally {
-          if (k.messages === messages) k.messages = undefined;
-          await consumer.delete().catch(() => undefined);
+  /** Each kind's events since it was last read (after the samples: none stored before them is missed). */
+  private async readKinds(): Promise<void> {
+    const stream = this.ns.eventsStream;
+    const last = (await this.jsm.streams.info(stream)).state.last_seq;
+    for (const [kind, k] of this.kinds) {
+      k.behind = true;
+      for (let n = 0; n < EVENTS_PER_KIND_PER_TICK; n++) {
+        const m = await nextOf(this.jsm, stream, `${this.root}${kind}.>`, k.seq + 1);
+        if (!m) {
+          // none after k.seq when asked, so none up to `last`, stored before
+          k.seq = Math.max(k.seq, last);
+          k.behind = false;
+          break;
         }
-      })();
+        k.seq = m.seq;
+        const e = eventOf(m.data, m.seq);
+        if (e) this.buffer.push(e);
+      }
     }
   }
 
@@ -153,11 +132,12 @@ export class LiveReader {
       if (e) this.buffer.push(e);
     }
     this.workerTurn += WORKERS_PER_TICK;
+    await this.readKinds();
     await this.flush();
   }
 
   /**
-   * The tick's events in stream order (those after a kind's consumer still behind wait for it); before a restore,
+   * The tick's events in stream order (those after a kind still behind wait for it); before a restore,
    * the worker's transitions since its fault; right after it, and before anything else, the commit that ends its
    * rerun, once stored (a sampled later commit would end the bar too late).
    */
@@ -166,7 +146,7 @@ export class LiveReader {
     const running = new Set(this.o.jobs());
     this.awaiting = this.awaiting.filter((a) => running.has(a.job));
     for (const a of [...this.awaiting]) await this.settle(a);
-    const behind = [...this.kinds.values()].filter((k) => k.messages && k.pending > 0).map((k) => k.seq);
+    const behind = [...this.kinds.values()].filter((k) => k.behind).map((k) => k.seq);
     const upTo = behind.length ? Math.min(...behind) : Infinity;
     const batch = this.buffer.filter((e) => e.seq <= upTo).sort((a, b) => a.seq - b.seq);
     this.buffer = this.buffer.filter((e) => e.seq > upTo);
