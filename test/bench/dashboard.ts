@@ -3,7 +3,10 @@
 // headless Chromium page on the job view (live charts, grid, events), in the order A B B A A B B A …. Each window's
 // first seconds (the dashboard and the browser starting or stopping) are not counted. Each pair of neighbouring
 // windows (one A, one B, seconds apart) gives a ratio of mean step times, B / A, and the median of those ratios is
-// the cost, so that the machine's load, which moves over minutes on a shared box, cancels within each pair.
+// the cost, so that the machine's load, which moves over minutes on a shared box, cancels within each pair. A
+// window's rate is read from the job's last commit at its ends (message gets: a reader of every event would itself
+// cost the job's nats-server); a pair in which the job restarted an actor (a heartbeat missed on a starved CPU)
+// measures that recovery, not the page, and is left out (counted in the output).
 //
 // Where the processes run. On a real cluster the dashboard runs on the head node and the browser on the operator's
 // laptop, not on the training host's cores; what the page costs the job there is what it asks of the cluster: the
@@ -19,17 +22,18 @@
 // nats-server's CPU seconds per step in the A and in the B windows (the work the page's watches and consumers add).
 // Without taskset or with a single CPU the isolated windows cannot be run: the bench says so and the target is
 // taken from the shared windows (stated in the output: figures.cpuSets is null).
-// Usage: npm run bench -- dashboard [--windows N] [--every S] [--settle S]
-//   (defaults: 16 windows of 12 s per mode, 4 s settle; N even: 8 pairs, enough to see 2 % through this machine's noise)
+// Usage: npm run bench -- dashboard [--windows N] [--every S] [--settle S] [--warmup S]
+//   (defaults: 16 windows of 12 s per mode, 4 s settle, 30 s of the job alone first; N even: 8 pairs)
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs, promisify } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { chromium } from "playwright-core";
 import { pollUntil } from "../../runtime/async.ts";
 import { connectNats } from "../../runtime/connection.ts";
-import { EventLog } from "../../runtime/event-log.ts";
+import { decode } from "../../runtime/codec.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "../dashboard/chromium.ts";
@@ -44,15 +48,18 @@ const { values } = parseArgs({
     windows: { type: "string", default: "16" },
     every: { type: "string", default: "12" },
     settle: { type: "string", default: "4" },
+    warmup: { type: "string", default: "30" },
   },
 });
 const windows = Number(values.windows);
 const every = Number(values.every);
 const settle = Number(values.settle);
+const warmup = Number(values.warmup);
 if (!Number.isInteger(windows) || windows < 2 || windows % 2)
   throw new Error(`--windows must be an even integer ≥ 2, got '${values.windows}'`);
 if (!(every > 0) || !(settle >= 0) || settle >= every)
   throw new Error("--every must be a positive number of seconds, --settle less than it");
+if (!(warmup >= 0)) throw new Error(`--warmup must be a number of seconds ≥ 0, got '${values.warmup}'`);
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -102,6 +109,8 @@ async function openPage(m: Mode, chromiumBinary: string): Promise<{ dashboardPid
 
 interface ModeResult {
   ratios: number[];
+  /** Pairs left out: the job restarted an actor during one of their windows. */
+  leftOut: number;
   cost: number;
   without: number;
   open: number;
@@ -122,9 +131,16 @@ function natsPid(): number {
 }
 
 /** `windows` windows A B B A … with the page on `m`'s CPUs. */
-async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>, chromiumBinary: string): Promise<ModeResult> {
+/** What the bench reads of the job: its last committed step, and its actors' restarts so far. */
+interface JobProbe {
+  step(): Promise<number>;
+  restarts(): Promise<number>;
+  cpu(): Promise<number>;
+}
+
+async function measure(m: Mode, job: JobProbe, chromiumBinary: string): Promise<ModeResult> {
   console.log(`${m.name}: the dashboard and the browser on CPUs ${m.page ?? "any"}`);
-  const rates: { page: boolean; rate: number; load: number }[] = [];
+  const rates: { page: boolean; rate: number; load: number; restarts: number }[] = [];
   const cpu = { page: 0, dashboard: 0, job: 0, steps: 0 };
   const nats = { A: { cpu: 0, steps: 0 }, B: { cpu: 0, steps: 0 } };
   let open: Awaited<ReturnType<typeof openPage>> | undefined;
@@ -138,31 +154,39 @@ async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>
     const start = Date.now();
     await sleep(start + settle * 1000 - Date.now());
     const from = Date.now();
-    const [job0, page0, dash0, nats0] = [await jobCpu(), descendantCpu(), open ? cpuSeconds(open.dashboardPid) : 0, cpuSeconds(natsPid())];
+    const [step0, restarts0] = [await job.step(), await job.restarts()];
+    const [job0, page0, dash0, nats0] = [await job.cpu(), descendantCpu(), open ? cpuSeconds(open.dashboardPid) : 0, cpuSeconds(natsPid())];
     await sleep(start + every * 1000 - Date.now());
-    const n = commits.filter((t) => t >= from).length;
+    const n = (await job.step()) - step0;
+    const restarts = (await job.restarts()) - restarts0;
     nats[open ? "B" : "A"].cpu += cpuSeconds(natsPid()) - nats0;
     nats[open ? "B" : "A"].steps += n;
     if (open) {
       const dash = cpuSeconds(open.dashboardPid) - dash0;
       cpu.page += cpuBetween(page0, descendantCpu());
       cpu.dashboard += dash;
-      cpu.job += (await jobCpu()) - job0;
+      cpu.job += (await job.cpu()) - job0;
       cpu.steps += n;
     }
     const rate = n / ((Date.now() - from) / 1000);
-    rates.push({ page: withPage(i), rate, load: os.loadavg()[0]! });
-    console.log(`  window ${i + 1} ${withPage(i) ? "B (page open)" : "A (no page)  "}: ${rate.toFixed(1)} steps/s; load average ${load()}`);
+    rates.push({ page: withPage(i), rate, load: os.loadavg()[0]!, restarts });
+    console.log(
+      `  window ${i + 1} ${withPage(i) ? "B (page open)" : "A (no page)  "}: ${rate.toFixed(1)} steps/s; load average ${load()}` +
+        (restarts ? `; ${restarts} restart(s) of the job's actors: its pair is left out` : ""),
+    );
   }
   await open?.close();
-  // windows 2k and 2k+1 are one A and one B (A B, B A, A B, …): step time B / A = rate A / rate B
+  // windows 2k and 2k+1 are one A and one B (A B, B A, A B, …): step time B / A = rate A / rate B; a pair in
+  // which the job restarted an actor (a heartbeat missed on a starved CPU) measures the recovery, not the page
   const ratios = Array.from({ length: windows / 2 }, (_, k) => {
     const [x, y] = [rates[2 * k]!, rates[2 * k + 1]!];
     const [a, b] = x.page ? [y, x] : [x, y];
-    return a.rate / b.rate;
-  });
+    return x.restarts + y.restarts ? undefined : a.rate / b.rate;
+  }).filter((r) => r !== undefined);
+  if (!ratios.length) throw new Error(`${m.name}: the job restarted an actor in every pair of windows: nothing measured`);
   const r: ModeResult = {
     ratios,
+    leftOut: windows / 2 - ratios.length,
     cost: median(ratios) - 1,
     without: median(rates.filter((w) => !w.page).map((w) => w.rate)),
     open: median(rates.filter((w) => w.page).map((w) => w.rate)),
@@ -174,7 +198,8 @@ async function measure(m: Mode, commits: number[], jobCpu: () => Promise<number>
   };
   console.log(
     `  ${m.name}: step time with the page / without, per pair: ${ratios.map((x) => x.toFixed(3)).join(" ")}; median ${(1 + r.cost).toFixed(3)} ` +
-      `(${(100 * r.cost).toFixed(1)} %; median steps/s ${r.without.toFixed(2)} without, ${r.open.toFixed(2)} with)`,
+      `(${(100 * r.cost).toFixed(1)} %; median steps/s ${r.without.toFixed(2)} without, ${r.open.toFixed(2)} with` +
+      `${r.leftOut ? `; ${r.leftOut} pair(s) with a restart left out` : ""})`,
   );
   console.log(
     `  ${m.name}: CPU per job step with the page open: dashboard ${(1000 * r.dashboardPerStep).toFixed(2)} ms, browser ${(1000 * r.browserPerStep).toFixed(2)} ms; ` +
@@ -197,6 +222,7 @@ function checkPinned(pids: Record<string, number | null | undefined>): string[] 
 const round = (x: number) => Math.round(x * 10000) / 10000;
 const figuresOf = (r: ModeResult) => ({
   stepTimeRatios: r.ratios.map(round),
+  pairsLeftOut: r.leftOut,
   stepTimeCost: round(r.cost),
   stepsPerSecondWithout: round(r.without),
   stepsPerSecondWithPage: round(r.open),
@@ -219,20 +245,30 @@ try {
   await troupe("up");
   const info = readClusterInfo(cluster);
   const nc = await connectNats({ url: info.url, token: readToken(info.tokenFile), name: "bench-dashboard" });
-  const events = await EventLog.open(nc, namespace(info.clusterId));
-  const commits: number[] = [];
-  const ctl = new AbortController();
-  void events.read({ follow: true, signal: ctl.signal }, (e) => {
-    if (e.type === "step.committed" && e.data.jobId === "bench") commits.push(Date.now());
-  });
+  const ns = namespace(info.clusterId);
+  const jsm = await jetstreamManager(nc);
+  // the job's last commit, one message get (reading every event would itself cost the job's nats-server)
+  const commitSubject = `${ns.eventsFilter.slice(0, -1)}step-committed.bench`;
+  const lastStep = async () => {
+    const m = await jsm.streams.getMessage(ns.eventsStream, { last_by_subj: commitSubject }).catch(() => null);
+    const step = m ? (decode(m.data) as { data?: { step?: unknown } }).data?.step : undefined;
+    return typeof step === "number" ? step : 0;
+  };
   await troupe("train", path.join(dir, "bench.yaml"), "--detach", "--name", "bench", "--run-dir", path.join(dir, "bench"), "--no-samples");
-  await pollUntil(() => (commits.length >= 20 ? true : undefined), { what: "the job stepping", timeoutMs: 180_000 });
-  const registry = await Registry.open(nc, namespace(info.clusterId));
+  await pollUntil(async () => ((await lastStep()) >= 20 ? true : undefined), { what: "the job stepping", timeoutMs: 180_000 });
+  const registry = await Registry.open(nc, ns);
+  const ids = ["bench-w0", "bench-w1", "bench-coordinator"];
   const jobPids = async () =>
-    Object.fromEntries(
-      await Promise.all(["bench-w0", "bench-w1", "bench-coordinator"].map(async (id) => [id, (await registry.getActor(id))?.pid] as const)),
-    );
-  const jobCpu = async () => Object.values(await jobPids()).reduce((s: number, pid) => s + (pid ? cpuSeconds(pid) : 0), 0);
+    Object.fromEntries(await Promise.all(ids.map(async (id) => [id, (await registry.getActor(id))?.pid] as const)));
+  const job: JobProbe = {
+    step: lastStep,
+    restarts: async () =>
+      (await Promise.all(ids.map(async (id) => (await registry.getActor(id))?.restarts ?? 0))).reduce((a, b) => a + b, 0),
+    cpu: async () => Object.values(await jobPids()).reduce((s: number, pid) => s + (pid ? cpuSeconds(pid) : 0), 0),
+  };
+  // a fresh job's rate climbs over its first tens of seconds: a first window without the page would be the slowest
+  console.log(`dp 2 job stepping; ${warmup} s of warm-up`);
+  await sleep(warmup * 1000);
   const unpinned = checkPinned(await jobPids());
   for (const line of unpinned) console.log(`warning: ${line}: the isolated figure is not isolated`);
   console.log(
@@ -245,8 +281,7 @@ try {
       ]
     : [{ name: "shared", page: undefined }];
   const results: Partial<Record<Mode["name"], ModeResult>> = {};
-  for (const m of modes) results[m.name] = await measure(m, commits, jobCpu, chromiumBinary);
-  ctl.abort();
+  for (const m of modes) results[m.name] = await measure(m, job, chromiumBinary);
   await troupe("stop", "bench").catch(() => undefined);
   await nc.close();
   const target = results.isolated ?? results.shared!;
