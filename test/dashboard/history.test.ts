@@ -3,7 +3,7 @@
 // recovery bars as the whole log, every event of the other kinds and the job's last commit; from a long job's output,
 // evenly spaced samples from its first message to its last that keep every validation; a short job's output whole; and
 // the live read (live.ts) takes every event of the other kinds and samples the per-step ones, and gives the same
-// recovery bar as the whole log.
+// recovery bar as the whole log; a burst larger than one tick's read of a kind still comes whole and in order.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -144,6 +144,35 @@ describe("a dashboard's past (history.ts)", { timeout: 120_000 }, () => {
     expect(seqs(got).sort((a, b) => a - b)).toEqual(seqs(all));
     expect(new Set(got.map((e) => e.seq)).size).toBe(got.length);
     expect(got.filter((e) => perStep.has(e.type)).length).toBeLessThan(200);
+  });
+
+  it("live: a burst of more events of a kind than a tick reads comes whole, once each, in stream order", async () => {
+    const from = (await readEventHistory(nc, ns, 1)).upTo;
+    // stored before the reader starts: its first ticks find 600 of each kind, more than a tick reads of one
+    // (one kind's after the other's: a tick reads the second kind's first 256 before the first kind's last ones)
+    for (let i = 0; i < 600; i++) {
+      await publish("actor.transition", `burst-${i % 7}`, { from: "starting", to: "alive" });
+      if (i % 100 === 0) await step("burst", i + 1);
+    }
+    for (let i = 0; i < 600; i++) await publish("job.transition", "burst", { from: "training", to: "training" });
+    const got: StoredEvent[] = [];
+    const live = await LiveReader.open(nc, ns, {
+      eventsFrom: from,
+      outputFrom: 0,
+      everyMs: 50,
+      jobs: () => [],
+      workers: () => [],
+      onEvent: (e) => got.push(e),
+      onOutput: () => undefined,
+    });
+    const ctl = new AbortController();
+    const running = live.run(ctl.signal);
+    await vi.waitFor(() => expect(got.length).toBe(1200), { timeout: 20_000 });
+    ctl.abort();
+    await running;
+    const want = (await log.readAll()).filter((e) => e.seq > from && (e.type === "actor.transition" || e.type === "job.transition"));
+    expect(want).toHaveLength(1200);
+    expect(got.map((e) => e.seq)).toEqual(want.map((e) => e.seq));
   });
 
   it("job output: a long job sampled (first to last message, every validation), a short one whole", async () => {
