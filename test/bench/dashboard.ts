@@ -33,7 +33,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { chromium } from "playwright-core";
 import { pollUntil } from "../../runtime/async.ts";
 import { connectNats } from "../../runtime/connection.ts";
-import { decode } from "../../runtime/codec.ts";
+import { parseEvent } from "../../runtime/event-log.ts";
 import { namespace } from "../../runtime/namespace.ts";
 import { readClusterInfo, readToken } from "../../cli/cluster/cluster-file.ts";
 import { chromiumPath } from "../dashboard/chromium.ts";
@@ -130,14 +130,14 @@ function natsPid(): number {
   return f ? Number(/_(\d+)\.ports$/.exec(f)![1]) : 0;
 }
 
-/** `windows` windows A B B A … with the page on `m`'s CPUs. */
-/** What the bench reads of the job: its last committed step, and its actors' restarts so far. */
+/** What the bench reads of the job: its last committed step, its actors' restarts and CPU seconds so far. */
 interface JobProbe {
   step(): Promise<number>;
   restarts(): Promise<number>;
   cpu(): Promise<number>;
 }
 
+/** `windows` windows A B B A … with the page on `m`'s CPUs. */
 async function measure(m: Mode, job: JobProbe, chromiumBinary: string): Promise<ModeResult> {
   console.log(`${m.name}: the dashboard and the browser on CPUs ${m.page ?? "any"}`);
   const rates: { page: boolean; rate: number; load: number; restarts: number }[] = [];
@@ -251,8 +251,8 @@ try {
   const commitSubject = `${ns.eventsFilter.slice(0, -1)}step-committed.bench`;
   const lastStep = async () => {
     const m = await jsm.streams.getMessage(ns.eventsStream, { last_by_subj: commitSubject }).catch(() => null);
-    const step = m ? (decode(m.data) as { data?: { step?: unknown } }).data?.step : undefined;
-    return typeof step === "number" ? step : 0;
+    const e = m ? parseEvent(m.data) : "none yet";
+    return typeof e !== "string" && typeof e.data.step === "number" ? e.data.step : 0;
   };
   await troupe("train", path.join(dir, "bench.yaml"), "--detach", "--name", "bench", "--run-dir", path.join(dir, "bench"), "--no-samples");
   await pollUntil(async () => ((await lastStep()) >= 20 ? true : undefined), { what: "the job stepping", timeoutMs: 180_000 });
